@@ -1,0 +1,33 @@
+//! A synchronous, thread-based Diameter stack (RFC 6733) whose API mirrors
+//! the Python package python-diameter, so that a Python Diameter application
+//! can be ported line by line.
+//!
+//! This release holds the wire layer, [`message`]: message headers, AVPs of
+//! every RFC 6733 type, the AVP dictionary with python-diameter's names and
+//! constants, stream framing, and python's human-readable dumps.
+//!
+//! ```
+//! use diameter::message::{Avp, Message, MessageHeader};
+//! use diameter::message::constants::*;
+//!
+//! let mut ccr = Message::new(
+//!     MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
+//!     vec![],
+//! );
+//! ccr.header.set_request(true);
+//! ccr.append_avp(Avp::new(AVP_SESSION_ID, 0, "client.example.net;1;1")?);
+//! ccr.append_avp(Avp::new(AVP_CC_REQUEST_TYPE, 0, E_CC_REQUEST_TYPE_INITIAL_REQUEST)?);
+//! let wire = ccr.as_bytes()?;
+//!
+//! let decoded = Message::from_bytes(&wire)?;
+//! let request_type = decoded.find_avp(&[(AVP_CC_REQUEST_TYPE, 0)]).and_then(|a| a.as_i32());
+//! assert_eq!(request_type, Some(E_CC_REQUEST_TYPE_INITIAL_REQUEST));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod message;
+
+pub use error::{AvpDecodeError, AvpEncodeError, FrameError, MessageDecodeError};

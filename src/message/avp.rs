@@ -1,0 +1,609 @@
+//! AVPs: header, flags, vendor id, padding, and the value (RFC 6733 §4).
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::SystemTime;
+
+use super::dictionary::{self, AvpDefinition, AvpType};
+use super::types::{Address, AvpValue, ValueError};
+use crate::error::{AvpDecodeError, AvpEncodeError};
+
+/// Largest value of the 24-bit length fields.
+pub(crate) const MAX_LENGTH: usize = 0x00ff_ffff;
+
+/// Limits applied while decoding bytes from the network. Exceeding one is an
+/// error, never an unbounded allocation or a stack overflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeLimits {
+    /// Largest message accepted, in bytes (default 1 MiB).
+    pub max_message_size: usize,
+    /// Deepest nesting of grouped AVPs (default 32 levels).
+    pub max_depth: usize,
+    /// Most AVPs in one message, members of grouped AVPs included
+    /// (default 65,536).
+    pub max_avps: usize,
+}
+
+impl DecodeLimits {
+    /// The defaults: 1 MiB, 32 levels, 65,536 AVPs.
+    pub const DEFAULT: DecodeLimits = DecodeLimits {
+        max_message_size: 1 << 20,
+        max_depth: 32,
+        max_avps: 65_536,
+    };
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// One AVP: code, flags, vendor id and value (python's `Avp` and its typed
+/// subclasses in one type; the value's variant is the type).
+///
+/// ```
+/// use diameter::message::Avp;
+/// use diameter::message::constants::*;
+///
+/// // python: Avp.new(AVP_ORIGIN_HOST, value=b"dra4.gy.mvno.net")
+/// let a = Avp::new(AVP_ORIGIN_HOST, 0, "dra4.gy.mvno.net").unwrap();
+/// assert_eq!(a.code(), 264);
+/// assert!(a.is_mandatory());
+/// assert_eq!(a.as_str(), Some("dra4.gy.mvno.net"));
+///
+/// let bytes = hex("000001cd40000016333232353140336770702e6f72670000");
+/// let b = Avp::from_bytes(&bytes).unwrap();
+/// assert_eq!(b.length(), 22);
+/// assert_eq!(b.as_str(), Some("32251@3gpp.org"));
+/// assert_eq!(b.to_string(),
+///     "Service-Context-Id <Code: 0x1cd, Flags: 0x40 (-M-), Length: 22, Val: 32251@3gpp.org>");
+/// assert_eq!(b.as_bytes().unwrap(), bytes);
+/// # fn hex(s: &str) -> Vec<u8> {
+/// #     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Avp {
+    code: u32,
+    flags: u8,
+    vendor_id: u32,
+    value: AvpValue,
+}
+
+impl Avp {
+    /// The V bit: a Vendor-ID field follows the header.
+    pub const FLAG_VENDOR: u8 = 0x80;
+    /// The M bit: the receiver must understand the AVP.
+    pub const FLAG_MANDATORY: u8 = 0x40;
+    /// The P bit (deprecated by RFC 6733, kept for compatibility).
+    pub const FLAG_PRIVATE: u8 = 0x20;
+    const FLAGS_RESERVED: u8 = 0x1f;
+
+    /// Builds an AVP the dictionary knows (python's `Avp.new`): the value is
+    /// converted to the dictionary's type for `(code, vendor_id)` and the M
+    /// flag comes from the dictionary. See [`with_mandatory`](Self::with_mandatory)
+    /// and [`with_private`](Self::with_private) for python's `is_mandatory`
+    /// and `is_private` arguments.
+    pub fn new(code: u32, vendor_id: u32, value: impl Into<AvpValue>) -> Result<Avp, AvpEncodeError> {
+        let def = dictionary::lookup(code, vendor_id)
+            .ok_or(AvpEncodeError::UnknownAvp { code, vendor_id })?;
+        let value = coerce(&def, value.into())?;
+        let mut avp = Avp::with_value(code, vendor_id, value);
+        avp.set_mandatory(def.mandatory == Some(true));
+        Ok(avp)
+    }
+
+    /// Builds an AVP from a value as it is, without the dictionary; only the
+    /// V flag is set (from `vendor_id`). Use it for AVPs the dictionary does
+    /// not know, e.g. with [`AvpValue::Raw`].
+    pub fn with_value(code: u32, vendor_id: u32, value: AvpValue) -> Avp {
+        Avp {
+            code,
+            flags: if vendor_id != 0 { Self::FLAG_VENDOR } else { 0 },
+            vendor_id,
+            value,
+        }
+    }
+
+    /// Sets or clears the M flag, builder style (python's `is_mandatory=`).
+    #[must_use]
+    pub fn with_mandatory(mut self, mandatory: bool) -> Avp {
+        self.set_mandatory(mandatory);
+        self
+    }
+
+    /// Sets or clears the P flag, builder style (python's `is_private=`).
+    #[must_use]
+    pub fn with_private(mut self, private: bool) -> Avp {
+        self.set_private(private);
+        self
+    }
+
+    /// AVP code.
+    pub fn code(&self) -> u32 {
+        self.code
+    }
+
+    /// Changes the AVP code; the value is kept as it is.
+    pub fn set_code(&mut self, code: u32) {
+        self.code = code;
+    }
+
+    /// The flags byte (V, M, P).
+    pub fn flags(&self) -> u8 {
+        self.flags
+    }
+
+    /// Sets the flags byte; the V bit keeps following the vendor id and the
+    /// reserved bits are cleared.
+    pub fn set_flags(&mut self, flags: u8) {
+        let vendor = if self.vendor_id != 0 { Self::FLAG_VENDOR } else { 0 };
+        self.flags = (flags & (Self::FLAG_MANDATORY | Self::FLAG_PRIVATE)) | vendor;
+    }
+
+    /// Vendor id, 0 when the V flag is clear.
+    pub fn vendor_id(&self) -> u32 {
+        self.vendor_id
+    }
+
+    /// Sets the vendor id, and the V flag with it (clear for 0).
+    pub fn set_vendor_id(&mut self, vendor_id: u32) {
+        self.vendor_id = vendor_id;
+        if vendor_id != 0 {
+            self.flags |= Self::FLAG_VENDOR;
+        } else {
+            self.flags &= !Self::FLAG_VENDOR;
+        }
+    }
+
+    /// Whether the AVP has a vendor id.
+    pub fn is_vendor(&self) -> bool {
+        self.vendor_id != 0
+    }
+
+    /// Whether the M flag is set.
+    pub fn is_mandatory(&self) -> bool {
+        self.flags & Self::FLAG_MANDATORY != 0
+    }
+
+    /// Sets or clears the M flag.
+    pub fn set_mandatory(&mut self, value: bool) {
+        if value {
+            self.flags |= Self::FLAG_MANDATORY;
+        } else {
+            self.flags &= !Self::FLAG_MANDATORY;
+        }
+    }
+
+    /// Whether the P flag is set.
+    pub fn is_private(&self) -> bool {
+        self.flags & Self::FLAG_PRIVATE != 0
+    }
+
+    /// Sets or clears the P flag.
+    pub fn set_private(&mut self, value: bool) {
+        if value {
+            self.flags |= Self::FLAG_PRIVATE;
+        } else {
+            self.flags &= !Self::FLAG_PRIVATE;
+        }
+    }
+
+    /// The dictionary entry of this AVP, if the dictionary knows it.
+    pub fn definition(&self) -> Option<AvpDefinition> {
+        dictionary::lookup(self.code, self.vendor_id)
+    }
+
+    /// The AVP's name from the dictionary, `"Unknown"` when it has none.
+    pub fn name(&self) -> &'static str {
+        self.definition().map_or("Unknown", |d| d.name)
+    }
+
+    /// The value.
+    pub fn value(&self) -> &AvpValue {
+        &self.value
+    }
+
+    /// The value, mutably. Changes show in the encoding at once (unlike
+    /// python, where editing a grouped value in place is lost).
+    pub fn value_mut(&mut self) -> &mut AvpValue {
+        &mut self.value
+    }
+
+    /// Takes the value out.
+    pub fn into_value(self) -> AvpValue {
+        self.value
+    }
+
+    /// Sets a new value, converted to this AVP's type (the type of its
+    /// current value, or the dictionary's for an unknown-typed AVP).
+    pub fn set_value(&mut self, value: impl Into<AvpValue>) -> Result<(), AvpEncodeError> {
+        let value = value.into();
+        let target = self.value.avp_type().or_else(|| self.definition().map(|d| d.avp_type));
+        self.value = match target {
+            Some(t) => value.coerce(t).map_err(|(v, reason)| AvpEncodeError::InvalidValue {
+                code: self.code,
+                name: self.name(),
+                value: format!("{v:?}"),
+                reason,
+            })?,
+            None => value,
+        };
+        Ok(())
+    }
+
+    fn header_len(&self) -> usize {
+        if self.vendor_id != 0 {
+            12
+        } else {
+            8
+        }
+    }
+
+    /// The AVP Length: header and payload, padding excluded.
+    pub fn length(&self) -> usize {
+        self.header_len() + self.value.payload_len()
+    }
+
+    /// The encoded length including padding to 4 bytes.
+    pub fn padded_len(&self) -> usize {
+        (self.length() + 3) & !3
+    }
+
+    /// The encoded payload (python's `payload`), without header or padding.
+    pub fn payload(&self) -> Result<Vec<u8>, AvpEncodeError> {
+        let mut out = Vec::with_capacity(self.value.payload_len());
+        match &self.value {
+            AvpValue::Grouped(avps) => {
+                for avp in avps {
+                    avp.encode_into(&mut out)?;
+                }
+            }
+            v => v.write_scalar(&mut out),
+        }
+        Ok(out)
+    }
+
+    /// The AVP on the wire, header, payload and padding.
+    pub fn as_bytes(&self) -> Result<Vec<u8>, AvpEncodeError> {
+        let mut out = Vec::with_capacity(self.padded_len());
+        self.encode_into(&mut out)?;
+        Ok(out)
+    }
+
+    /// Appends the AVP on the wire to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), AvpEncodeError> {
+        let length = self.length();
+        if length > MAX_LENGTH {
+            return Err(AvpEncodeError::AvpTooLong {
+                code: self.code,
+                length,
+            });
+        }
+        let flags = self.flags & !Self::FLAGS_RESERVED;
+        out.extend_from_slice(&self.code.to_be_bytes());
+        // `length` fits 24 bits (checked above)
+        out.extend_from_slice(&(u32::from(flags) << 24 | length as u32).to_be_bytes());
+        if self.vendor_id != 0 {
+            out.extend_from_slice(&self.vendor_id.to_be_bytes());
+        }
+        match &self.value {
+            AvpValue::Grouped(avps) => {
+                for avp in avps {
+                    avp.encode_into(out)?;
+                }
+            }
+            v => v.write_scalar(out),
+        }
+        out.resize(out.len() + (4 - length % 4) % 4, 0);
+        Ok(())
+    }
+
+    /// Decodes one AVP from the start of `data`; bytes after it are ignored
+    /// (python's `Avp.from_bytes`).
+    pub fn from_bytes(data: &[u8]) -> Result<Avp, AvpDecodeError> {
+        let mut count = 0;
+        decode_one(data, &DecodeLimits::DEFAULT, 0, &mut count).map(|(avp, _)| avp)
+    }
+
+    /// A copy (python's `Avp.from_avp`).
+    pub fn from_avp(other: &Avp) -> Avp {
+        other.clone()
+    }
+
+    /// Unsigned32 value.
+    pub fn as_u32(&self) -> Option<u32> {
+        match self.value {
+            AvpValue::Unsigned32(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Unsigned64 value.
+    pub fn as_u64(&self) -> Option<u64> {
+        match self.value {
+            AvpValue::Unsigned64(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Integer32 or Enumerated value.
+    pub fn as_i32(&self) -> Option<i32> {
+        match self.value {
+            AvpValue::Integer32(v) | AvpValue::Enumerated(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Integer64 value.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self.value {
+            AvpValue::Integer64(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Float32 value.
+    pub fn as_f32(&self) -> Option<f32> {
+        match self.value {
+            AvpValue::Float32(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Float64 value (a Float32 widened).
+    pub fn as_f64(&self) -> Option<f64> {
+        match self.value {
+            AvpValue::Float64(v) => Some(v),
+            AvpValue::Float32(v) => Some(f64::from(v)),
+            _ => None,
+        }
+    }
+
+    /// The bytes of an OctetString or unknown AVP, or of any text value
+    /// (python gives `bytes` for OctetString and DiameterIdentity).
+    pub fn as_octets(&self) -> Option<&[u8]> {
+        match &self.value {
+            AvpValue::OctetString(b) | AvpValue::Raw(b) => Some(b),
+            v => v.as_str().map(str::as_bytes),
+        }
+    }
+
+    /// The text of a UTF8String, DiameterIdentity, DiameterURI, IPFilterRule
+    /// or QoSFilterRule.
+    pub fn as_str(&self) -> Option<&str> {
+        self.value.as_str()
+    }
+
+    /// Address value.
+    pub fn as_address(&self) -> Option<&Address> {
+        match &self.value {
+            AvpValue::Address(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// The IP address of an Address value of family 1 or 2.
+    pub fn as_ip(&self) -> Option<IpAddr> {
+        self.as_address().and_then(Address::ip)
+    }
+
+    /// Time value, UTC, whole seconds.
+    pub fn as_time(&self) -> Option<SystemTime> {
+        match self.value {
+            AvpValue::Time(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The members of a grouped AVP.
+    pub fn as_grouped(&self) -> Option<&[Avp]> {
+        match &self.value {
+            AvpValue::Grouped(avps) => Some(avps),
+            _ => None,
+        }
+    }
+
+    /// The members of a grouped AVP, mutably.
+    pub fn grouped_mut(&mut self) -> Option<&mut Vec<Avp>> {
+        match &mut self.value {
+            AvpValue::Grouped(avps) => Some(avps),
+            _ => None,
+        }
+    }
+
+    /// Appends a member to a grouped AVP; an error for other types.
+    pub fn append_avp(&mut self, avp: Avp) -> Result<(), AvpEncodeError> {
+        let (code, name) = (self.code, self.name());
+        match self.grouped_mut() {
+            Some(members) => {
+                members.push(avp);
+                Ok(())
+            }
+            None => Err(AvpEncodeError::InvalidValue {
+                code,
+                name,
+                value: format!("{avp:?}"),
+                reason: "not a grouped avp",
+            }),
+        }
+    }
+}
+
+fn coerce(def: &AvpDefinition, value: AvpValue) -> Result<AvpValue, AvpEncodeError> {
+    value
+        .coerce(def.avp_type)
+        .map_err(|(v, reason)| AvpEncodeError::InvalidValue {
+            code: def.code,
+            name: def.name,
+            value: format!("{v:?}"),
+            reason,
+        })
+}
+
+impl fmt::Display for Avp {
+    /// Python's `str(avp)`: `Origin-Host <Code: 0x108, Flags: 0x40 (-M-),
+    /// Length: 21, Val: b'ocs6.mvno.net'>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let flag = |bit: u8, c: &'static str| if self.flags & bit != 0 { c } else { "-" };
+        write!(
+            f,
+            "{} <Code: 0x{:02x}, Flags: 0x{:02x} ({}{}{}), Length: {}",
+            self.name(),
+            self.code,
+            self.flags,
+            flag(Self::FLAG_VENDOR, "V"),
+            flag(Self::FLAG_MANDATORY, "M"),
+            flag(Self::FLAG_PRIVATE, "P"),
+            self.length()
+        )?;
+        if self.vendor_id != 0 {
+            f.write_str(", Vnd: ")?;
+            f.write_str(dictionary::vendor_name(self.vendor_id).unwrap_or("None"))?;
+        }
+        if !matches!(self.value, AvpValue::Grouped(_)) {
+            f.write_str(", Val: ")?;
+            if let Some(r) = self.value.fmt_python(f) {
+                r?;
+            }
+        }
+        f.write_str(">")
+    }
+}
+
+fn be32(b: &[u8], at: usize) -> u32 {
+    let mut w = [0u8; 4];
+    for (i, slot) in w.iter_mut().enumerate() {
+        *slot = b.get(at + i).copied().unwrap_or(0);
+    }
+    u32::from_be_bytes(w)
+}
+
+/// A Failed-AVP stand-in: the header as received and `payload` as value.
+fn failed(code: u32, flags: u8, vendor_id: u32, payload: Vec<u8>) -> Box<Avp> {
+    let mut avp = Avp::with_value(code, vendor_id, AvpValue::Raw(payload));
+    avp.flags = (flags & !Avp::FLAGS_RESERVED & !Avp::FLAG_VENDOR) | (avp.flags & Avp::FLAG_VENDOR);
+    Box::new(avp)
+}
+
+/// Decodes every AVP in `data` (a message body or a grouped payload).
+pub(crate) fn decode_avps(
+    mut data: &[u8],
+    limits: &DecodeLimits,
+    depth: usize,
+    count: &mut usize,
+) -> Result<Vec<Avp>, AvpDecodeError> {
+    let mut avps = Vec::new();
+    while !data.is_empty() {
+        let (avp, used) = decode_one(data, limits, depth, count)?;
+        avps.push(avp);
+        data = data.get(used..).unwrap_or_default();
+    }
+    Ok(avps)
+}
+
+/// Decodes the AVP at the start of `data`; returns it and the bytes it took
+/// with its padding (padding missing at the very end of `data` is tolerated).
+pub(crate) fn decode_one(
+    data: &[u8],
+    limits: &DecodeLimits,
+    depth: usize,
+    count: &mut usize,
+) -> Result<(Avp, usize), AvpDecodeError> {
+    let code = be32(data, 0);
+    let flags = data.get(4).copied().unwrap_or(0);
+    let header_len = if flags & Avp::FLAG_VENDOR != 0 { 12 } else { 8 };
+    if data.len() < header_len {
+        let vendor_id = be32(data, 8);
+        return Err(AvpDecodeError::TruncatedHeader {
+            needed: header_len,
+            available: data.len(),
+            failed_avp: failed(code, flags, vendor_id, Vec::new()),
+        });
+    }
+    let length = be32(data, 4) & 0x00ff_ffff;
+    let vendor_id = if header_len == 12 { be32(data, 8) } else { 0 };
+    *count += 1;
+    if *count > limits.max_avps {
+        return Err(AvpDecodeError::TooManyAvps {
+            max_avps: limits.max_avps,
+        });
+    }
+    let def = dictionary::lookup(code, vendor_id);
+    let len = length as usize;
+    let payload = match data.get(header_len..len) {
+        Some(p) if len >= header_len => p,
+        _ => {
+            let min = def.map_or(0, |d| AvpValue::min_payload_len(d.avp_type));
+            return Err(AvpDecodeError::InvalidLength {
+                code,
+                vendor_id,
+                length,
+                failed_avp: failed(code, flags, vendor_id, vec![0; min]),
+            });
+        }
+    };
+    let used = ((len + 3) & !3).min(data.len());
+    if flags & Avp::FLAGS_RESERVED != 0 {
+        return Err(AvpDecodeError::InvalidBits {
+            code,
+            vendor_id,
+            flags,
+            failed_avp: failed(code, flags, vendor_id, payload.to_vec()),
+        });
+    }
+    let value = match def.map(|d| d.avp_type) {
+        None => AvpValue::Raw(payload.to_vec()),
+        Some(AvpType::Grouped) => {
+            if depth >= limits.max_depth {
+                return Err(AvpDecodeError::TooDeep {
+                    max_depth: limits.max_depth,
+                    failed_avp: failed(code, flags, vendor_id, Vec::new()),
+                });
+            }
+            match decode_avps(payload, limits, depth + 1, count) {
+                Ok(members) => AvpValue::Grouped(members),
+                Err(mut e) => {
+                    // RFC 6733 §7.5: the Failed-AVP is the enclosing grouped
+                    // AVP holding only the offending member.
+                    if let Some(inner) = e.failed_avp_mut() {
+                        let member = std::mem::replace(inner.as_mut(), Avp::with_value(0, 0, AvpValue::Raw(Vec::new())));
+                        let mut parent = failed(code, flags, vendor_id, Vec::new());
+                        parent.value = AvpValue::Grouped(vec![member]);
+                        *inner = parent;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Some(t) => match AvpValue::decode_scalar(t, payload) {
+            Ok(v) => v,
+            Err(ValueError::Length) => {
+                return Err(AvpDecodeError::InvalidLength {
+                    code,
+                    vendor_id,
+                    length,
+                    failed_avp: failed(code, flags, vendor_id, vec![0; AvpValue::min_payload_len(t)]),
+                })
+            }
+            Err(ValueError::Value(reason)) => {
+                return Err(AvpDecodeError::InvalidValue {
+                    code,
+                    vendor_id,
+                    reason,
+                    failed_avp: failed(code, flags, vendor_id, payload.to_vec()),
+                })
+            }
+        },
+    };
+    Ok((
+        Avp {
+            code,
+            flags,
+            vendor_id,
+            value,
+        },
+        used,
+    ))
+}

@@ -1,0 +1,220 @@
+//! The AVP dictionary: what an AVP code (and vendor) means.
+//!
+//! Every AVP that the stack knows is described by an [`AvpDefinition`]: its
+//! name, its [`AvpType`] and whether the M flag is set when the AVP is built
+//! with [`Avp::new`](crate::message::Avp::new). The built-in definitions are
+//! generated tables (see `tools/dictionary/`), looked up by binary search; AVPs
+//! added at run time with [`register`] take precedence over them.
+//!
+//! ```
+//! use diameter::message::constants::*;
+//! use diameter::message::dictionary::{self, AvpDefinition, AvpType};
+//!
+//! let def = dictionary::lookup(AVP_ORIGIN_HOST, 0).unwrap();
+//! assert_eq!(def.name, "Origin-Host");
+//! assert_eq!(def.avp_type, AvpType::DiameterIdentity);
+//!
+//! // python: avp.register(9999, "My-Counter", AvpUnsigned32, vendor=99999, mandatory=True)
+//! dictionary::register(AvpDefinition::new(9999, 99999, "My-Counter", AvpType::Unsigned32, Some(true)));
+//! assert_eq!(dictionary::lookup(9999, 99999).unwrap().name, "My-Counter");
+//! ```
+
+pub(crate) mod generated;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+
+use parking_lot::RwLock;
+
+/// The data type of an AVP's value (RFC 6733 §4.2 basic and §4.3 derived types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AvpType {
+    /// Arbitrary bytes.
+    OctetString,
+    /// Signed 32-bit integer.
+    Integer32,
+    /// Signed 64-bit integer.
+    Integer64,
+    /// Unsigned 32-bit integer.
+    Unsigned32,
+    /// Unsigned 64-bit integer.
+    Unsigned64,
+    /// IEEE 754 single precision float.
+    Float32,
+    /// IEEE 754 double precision float.
+    Float64,
+    /// A sequence of AVPs.
+    Grouped,
+    /// An address with its IANA address family (IPv4, IPv6, E.164, ...).
+    Address,
+    /// NTP seconds, with the RFC 2030 era rule for dates past 2036.
+    Time,
+    /// UTF-8 text.
+    Utf8String,
+    /// A Diameter identity (FQDN or realm), carried as an OctetString.
+    DiameterIdentity,
+    /// A Diameter URI (`aaa://host:port;transport=tcp`), carried as UTF-8 text.
+    DiameterUri,
+    /// An Integer32 whose values are named by the application.
+    Enumerated,
+    /// An IP filter rule (RFC 6733 §4.3), carried as an OctetString.
+    IpFilterRule,
+    /// A QoS filter rule (RFC 4005), carried as an OctetString.
+    QosFilterRule,
+}
+
+impl AvpType {
+    /// The type's name as RFC 6733 spells it (`"Unsigned32"`, `"DiameterIdentity"`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            AvpType::OctetString => "OctetString",
+            AvpType::Integer32 => "Integer32",
+            AvpType::Integer64 => "Integer64",
+            AvpType::Unsigned32 => "Unsigned32",
+            AvpType::Unsigned64 => "Unsigned64",
+            AvpType::Float32 => "Float32",
+            AvpType::Float64 => "Float64",
+            AvpType::Grouped => "Grouped",
+            AvpType::Address => "Address",
+            AvpType::Time => "Time",
+            AvpType::Utf8String => "UTF8String",
+            AvpType::DiameterIdentity => "DiameterIdentity",
+            AvpType::DiameterUri => "DiameterURI",
+            AvpType::Enumerated => "Enumerated",
+            AvpType::IpFilterRule => "IPFilterRule",
+            AvpType::QosFilterRule => "QoSFilterRule",
+        }
+    }
+}
+
+impl fmt::Display for AvpType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What the dictionary knows of one AVP (python's `AvpInfo`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AvpDefinition {
+    /// AVP code.
+    pub code: u32,
+    /// Vendor id, 0 for IETF AVPs.
+    pub vendor_id: u32,
+    /// Name used in dumps, e.g. `"Session-Id"`.
+    pub name: &'static str,
+    /// Value type.
+    pub avp_type: AvpType,
+    /// Whether [`Avp::new`](crate::message::Avp::new) sets the M flag; `None`
+    /// leaves it clear, as python does for entries without a `mandatory` key.
+    pub mandatory: Option<bool>,
+}
+
+impl AvpDefinition {
+    /// A definition; `const` so that generated tables are plain data.
+    pub const fn new(
+        code: u32,
+        vendor_id: u32,
+        name: &'static str,
+        avp_type: AvpType,
+        mandatory: Option<bool>,
+    ) -> Self {
+        AvpDefinition {
+            code,
+            vendor_id,
+            name,
+            avp_type,
+            mandatory,
+        }
+    }
+}
+
+/// Definitions added at run time; checked before the generated tables, and
+/// only once something was registered.
+static HAS_REGISTERED: AtomicBool = AtomicBool::new(false);
+static REGISTERED: OnceLock<RwLock<HashMap<(u32, u32), AvpDefinition>>> = OnceLock::new();
+
+fn registered() -> &'static RwLock<HashMap<(u32, u32), AvpDefinition>> {
+    REGISTERED.get_or_init(|| RwLock::new(HashMap::new()))
+}
+
+/// Looks up an AVP by code and vendor id (python's `get_avp_dictionary_entry`).
+///
+/// Vendor 0 searches the IETF AVPs; any other vendor searches that vendor's
+/// AVPs only. Returns `None` for AVPs the dictionary does not know.
+pub fn lookup(code: u32, vendor_id: u32) -> Option<AvpDefinition> {
+    if HAS_REGISTERED.load(Ordering::Acquire) {
+        if let Some(def) = registered().read().get(&(code, vendor_id)) {
+            return Some(*def);
+        }
+    }
+    builtin(code, vendor_id).copied()
+}
+
+/// Looks up a built-in (generated) definition, ignoring run-time registrations.
+pub fn builtin(code: u32, vendor_id: u32) -> Option<&'static AvpDefinition> {
+    let tables = generated::VENDOR_TABLES;
+    let table = tables
+        .binary_search_by_key(&vendor_id, |(vendor, _)| *vendor)
+        .ok()
+        .and_then(|i| tables.get(i))?
+        .1;
+    table
+        .binary_search_by_key(&code, |def| def.code)
+        .ok()
+        .and_then(|i| table.get(i))
+}
+
+/// Adds or replaces a definition (python's `avp.register`). The change is
+/// global: it affects [`Avp::new`](crate::message::Avp::new) and decoding in
+/// every thread from then on.
+pub fn register(definition: AvpDefinition) {
+    registered()
+        .write()
+        .insert((definition.code, definition.vendor_id), definition);
+    HAS_REGISTERED.store(true, Ordering::Release);
+}
+
+/// Registers a definition whose name is only known at run time. The name is
+/// leaked, once per call, so that definitions stay `'static`: meant for
+/// start-up configuration, not for per-message use.
+pub fn register_named(
+    code: u32,
+    vendor_id: u32,
+    name: &str,
+    avp_type: AvpType,
+    mandatory: Option<bool>,
+) {
+    let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    register(AvpDefinition::new(code, vendor_id, name, avp_type, mandatory));
+}
+
+/// The short name of a vendor as python's `VENDORS` table has it (`"TGPP"`
+/// for 10415), used by AVP dumps.
+pub fn vendor_name(vendor_id: u32) -> Option<&'static str> {
+    let vendors = generated::VENDORS;
+    vendors
+        .binary_search_by_key(&vendor_id, |(id, _)| *id)
+        .ok()
+        .and_then(|i| vendors.get(i))
+        .map(|(_, name)| *name)
+}
+
+/// The name of a command code as python's command classes have it
+/// (`"Capabilities-Exchange"`), `"Unknown"` for codes it does not know.
+pub fn command_name(code: u32) -> &'static str {
+    let commands = generated::COMMANDS;
+    commands
+        .binary_search_by_key(&code, |(c, _)| *c)
+        .ok()
+        .and_then(|i| commands.get(i))
+        .map_or("Unknown", |(_, name)| *name)
+}
+
+/// Iterates over every built-in definition, vendor by vendor, in code order.
+pub fn builtin_definitions() -> impl Iterator<Item = &'static AvpDefinition> {
+    generated::VENDOR_TABLES
+        .iter()
+        .flat_map(|(_, table)| table.iter())
+}
