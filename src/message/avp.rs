@@ -85,7 +85,11 @@ impl Avp {
     /// flag comes from the dictionary. See [`with_mandatory`](Self::with_mandatory)
     /// and [`with_private`](Self::with_private) for python's `is_mandatory`
     /// and `is_private` arguments.
-    pub fn new(code: u32, vendor_id: u32, value: impl Into<AvpValue>) -> Result<Avp, AvpEncodeError> {
+    pub fn new(
+        code: u32,
+        vendor_id: u32,
+        value: impl Into<AvpValue>,
+    ) -> Result<Avp, AvpEncodeError> {
         let def = dictionary::lookup(code, vendor_id)
             .ok_or(AvpEncodeError::UnknownAvp { code, vendor_id })?;
         let value = coerce(&def, value.into())?;
@@ -138,7 +142,11 @@ impl Avp {
     /// Sets the flags byte; the V bit keeps following the vendor id and the
     /// reserved bits are cleared.
     pub fn set_flags(&mut self, flags: u8) {
-        let vendor = if self.vendor_id != 0 { Self::FLAG_VENDOR } else { 0 };
+        let vendor = if self.vendor_id != 0 {
+            Self::FLAG_VENDOR
+        } else {
+            0
+        };
         self.flags = (flags & (Self::FLAG_MANDATORY | Self::FLAG_PRIVATE)) | vendor;
     }
 
@@ -220,14 +228,19 @@ impl Avp {
     /// current value, or the dictionary's for an unknown-typed AVP).
     pub fn set_value(&mut self, value: impl Into<AvpValue>) -> Result<(), AvpEncodeError> {
         let value = value.into();
-        let target = self.value.avp_type().or_else(|| self.definition().map(|d| d.avp_type));
+        let target = self
+            .value
+            .avp_type()
+            .or_else(|| self.definition().map(|d| d.avp_type));
         self.value = match target {
-            Some(t) => value.coerce(t).map_err(|(v, reason)| AvpEncodeError::InvalidValue {
-                code: self.code,
-                name: self.name(),
-                value: format!("{v:?}"),
-                reason,
-            })?,
+            Some(t) => value
+                .coerce(t)
+                .map_err(|(v, reason)| AvpEncodeError::InvalidValue {
+                    code: self.code,
+                    name: self.name(),
+                    value: format!("{v:?}"),
+                    reason,
+                })?,
             None => value,
         };
         Ok(())
@@ -494,13 +507,30 @@ pub(crate) fn decode_avps(
     depth: usize,
     count: &mut usize,
 ) -> Result<Vec<Avp>, AvpDecodeError> {
-    let mut avps = Vec::new();
+    let mut avps = Vec::with_capacity(count_avps(data));
     while !data.is_empty() {
         let (avp, used) = decode_one(data, limits, depth, count)?;
         avps.push(avp);
         data = data.get(used..).unwrap_or_default();
     }
     Ok(avps)
+}
+
+/// How many AVPs `data` seems to hold, by walking the length fields; at most
+/// `data.len() / 8`, so sizing a vector by it never allocates more than the
+/// input warrants. Malformed lengths end the walk (decoding reports them).
+fn count_avps(data: &[u8]) -> usize {
+    let mut at = 0usize;
+    let mut n = 0;
+    while let Some(word) = data.get(at + 4..at + 8) {
+        let len = (u32::from_be_bytes([0, word[1], word[2], word[3]]) as usize + 3) & !3;
+        if len < 8 {
+            break;
+        }
+        n += 1;
+        at += len;
+    }
+    n
 }
 
 /// Decodes the AVP at the start of `data`; returns it and the bytes it took
@@ -568,7 +598,10 @@ pub(crate) fn decode_one(
                     // RFC 6733 §7.5: the Failed-AVP is the enclosing grouped
                     // AVP holding only the offending member.
                     if let Some(inner) = e.failed_avp_mut() {
-                        let member = std::mem::replace(inner.as_mut(), Avp::with_value(0, 0, AvpValue::Raw(Vec::new())));
+                        let member = std::mem::replace(
+                            inner.as_mut(),
+                            Avp::with_value(0, 0, AvpValue::Raw(Vec::new())),
+                        );
                         let mut parent = failed(code, flags, vendor_id, Vec::new());
                         parent.value = AvpValue::Grouped(vec![member]);
                         *inner = parent;
@@ -584,7 +617,12 @@ pub(crate) fn decode_one(
                     code,
                     vendor_id,
                     length,
-                    failed_avp: failed(code, flags, vendor_id, vec![0; AvpValue::min_payload_len(t)]),
+                    failed_avp: failed(
+                        code,
+                        flags,
+                        vendor_id,
+                        vec![0; AvpValue::min_payload_len(t)],
+                    ),
                 })
             }
             Err(ValueError::Value(reason)) => {

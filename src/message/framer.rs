@@ -41,7 +41,9 @@ pub enum FrameStatus {
 /// Checks the start of `buf` for a whole message.
 pub fn check_frame(buf: &[u8], max_message_size: u32) -> Result<FrameStatus, FrameError> {
     let Some(&version) = buf.first() else {
-        return Ok(FrameStatus::Partial { needed: HEADER_LENGTH });
+        return Ok(FrameStatus::Partial {
+            needed: HEADER_LENGTH,
+        });
     };
     if version != 1 {
         return Err(FrameError::UnsupportedVersion(version));

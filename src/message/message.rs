@@ -59,7 +59,10 @@ impl Message {
     }
 
     /// Decodes exactly one message under the given limits.
-    pub fn from_bytes_with(data: &[u8], limits: &DecodeLimits) -> Result<Message, MessageDecodeError> {
+    pub fn from_bytes_with(
+        data: &[u8],
+        limits: &DecodeLimits,
+    ) -> Result<Message, MessageDecodeError> {
         let header = MessageHeader::from_bytes(data).ok_or(MessageDecodeError::Truncated {
             header: None,
             length: HEADER_LENGTH,

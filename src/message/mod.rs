@@ -31,6 +31,7 @@ pub mod constants;
 pub mod dictionary;
 pub mod framer;
 mod header;
+#[allow(clippy::module_inception)]
 mod message;
 mod pyfmt;
 mod types;

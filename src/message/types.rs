@@ -212,7 +212,11 @@ pub fn system_time_to_unix(t: SystemTime) -> Option<i64> {
         Err(e) => {
             let d = e.duration();
             let secs = i64::try_from(d.as_secs()).ok()?;
-            Some(if d.subsec_nanos() > 0 { -secs - 1 } else { -secs })
+            Some(if d.subsec_nanos() > 0 {
+                -secs - 1
+            } else {
+                -secs
+            })
         }
     }
 }

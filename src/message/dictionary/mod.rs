@@ -187,7 +187,9 @@ pub fn register_named(
     mandatory: Option<bool>,
 ) {
     let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
-    register(AvpDefinition::new(code, vendor_id, name, avp_type, mandatory));
+    register(AvpDefinition::new(
+        code, vendor_id, name, avp_type, mandatory,
+    ));
 }
 
 /// The short name of a vendor as python's `VENDORS` table has it (`"TGPP"`
