@@ -110,6 +110,56 @@ impl Avp {
         }
     }
 
+    /// Builds an AVP of a given type without the dictionary, converting the
+    /// value to that type (python's `AvpUnsigned32(code, vendor)` followed by
+    /// setting `value`). Only the V flag is set.
+    pub fn typed(
+        code: u32,
+        vendor_id: u32,
+        avp_type: AvpType,
+        value: impl Into<AvpValue>,
+    ) -> Result<Avp, AvpEncodeError> {
+        let def = AvpDefinition::new(code, vendor_id, "Unknown", avp_type, None);
+        let def =
+            dictionary::lookup(code, vendor_id).map_or(def, |d| AvpDefinition { avp_type, ..d });
+        Ok(Avp::with_value(
+            code,
+            vendor_id,
+            coerce(&def, value.into())?,
+        ))
+    }
+
+    /// Decodes a payload as a given type (python's `AvpInteger32(code,
+    /// payload=...)` followed by reading `value`); grouped payloads are
+    /// decoded with the default limits.
+    pub fn from_payload(
+        code: u32,
+        vendor_id: u32,
+        avp_type: AvpType,
+        payload: &[u8],
+    ) -> Result<Avp, AvpDecodeError> {
+        let mut avp = Avp::with_value(code, vendor_id, AvpValue::Raw(Vec::new()));
+        let length = avp.header_len() + payload.len();
+        if length > MAX_LENGTH {
+            return Err(AvpDecodeError::InvalidLength {
+                code,
+                vendor_id,
+                length: length as u32,
+                failed_avp: failed(code, avp.flags, vendor_id, Vec::new()),
+            });
+        }
+        let mut count = 0;
+        avp.value = decode_value(
+            Some(avp_type),
+            (code, avp.flags, vendor_id, length as u32),
+            payload,
+            &DecodeLimits::DEFAULT,
+            0,
+            &mut count,
+        )?;
+        Ok(avp)
+    }
+
     /// Sets or clears the M flag, builder style (python's `is_mandatory=`).
     #[must_use]
     pub fn with_mandatory(mut self, mandatory: bool) -> Avp {
@@ -583,7 +633,37 @@ pub(crate) fn decode_one(
             failed_avp: failed(code, flags, vendor_id, payload.to_vec()),
         });
     }
-    let value = match def.map(|d| d.avp_type) {
+    let value = decode_value(
+        def.map(|d| d.avp_type),
+        (code, flags, vendor_id, length),
+        payload,
+        limits,
+        depth,
+        count,
+    )?;
+    Ok((
+        Avp {
+            code,
+            flags,
+            vendor_id,
+            value,
+        },
+        used,
+    ))
+}
+
+/// Decodes a payload of `avp_type` (raw bytes when the type is unknown);
+/// `header` is (code, flags, vendor id, AVP Length) for error reports.
+fn decode_value(
+    avp_type: Option<AvpType>,
+    header: (u32, u8, u32, u32),
+    payload: &[u8],
+    limits: &DecodeLimits,
+    depth: usize,
+    count: &mut usize,
+) -> Result<AvpValue, AvpDecodeError> {
+    let (code, flags, vendor_id, length) = header;
+    Ok(match avp_type {
         None => AvpValue::Raw(payload.to_vec()),
         Some(AvpType::Grouped) => {
             if depth >= limits.max_depth {
@@ -634,14 +714,5 @@ pub(crate) fn decode_one(
                 })
             }
         },
-    };
-    Ok((
-        Avp {
-            code,
-            flags,
-            vendor_id,
-            value,
-        },
-        used,
-    ))
+    })
 }

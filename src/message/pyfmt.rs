@@ -108,6 +108,56 @@ pub(crate) fn float_repr(f: &mut impl Write, x: f64) -> fmt::Result {
     }
 }
 
+/// IPv6 text as glibc's `inet_ntop` writes it (python's `socket.inet_ntop`):
+/// the longest run of two or more zero groups (the first on a tie) becomes
+/// `::`, and an address whose first 96 bits are zero, or that is
+/// `::ffff:a.b.c.d`, ends in dotted IPv4 (`::192.0.2.1`, `::0.1.0.2`).
+pub(crate) fn ipv6_str(addr: &std::net::Ipv6Addr) -> String {
+    let w = addr.segments();
+    let (mut best, mut best_len, mut cur, mut cur_len) = (0usize, 0usize, 0usize, 0usize);
+    for (i, word) in w.iter().enumerate() {
+        if *word == 0 {
+            if cur_len == 0 {
+                cur = i;
+            }
+            cur_len += 1;
+            if cur_len > best_len {
+                best = cur;
+                best_len = cur_len;
+            }
+        } else {
+            cur_len = 0;
+        }
+    }
+    if best_len < 2 {
+        best_len = 0;
+    }
+    let v4_tail = best == 0 && (best_len == 6 || (best_len == 5 && w[5] == 0xffff));
+    let mut out = String::new();
+    let mut i = 0;
+    while i < 8 {
+        if best_len > 0 && i == best {
+            out.push(':');
+            i += best_len;
+            if i == 8 {
+                out.push(':');
+            }
+            continue;
+        }
+        if i > 0 {
+            out.push(':');
+        }
+        if i == 6 && v4_tail {
+            let o = addr.octets();
+            let _ = write!(out, "{}.{}.{}.{}", o[12], o[13], o[14], o[15]);
+            break;
+        }
+        let _ = write!(out, "{:x}", w[i]);
+        i += 1;
+    }
+    out
+}
+
 /// Civil date and time (UTC) of a Unix timestamp: (year, month, day, h, m, s).
 pub(crate) fn civil_from_unix(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
     let days = secs.div_euclid(86_400);
@@ -179,6 +229,30 @@ mod tests {
         s.clear();
         bytes_repr(&mut s, b"it's").unwrap();
         assert_eq!(s, r#"b"it's""#);
+    }
+
+    #[test]
+    fn ipv6_reads_like_inet_ntop() {
+        let cases = [
+            ("::", "::"),
+            ("::1", "::1"),
+            ("::1:2", "::0.1.0.2"),
+            ("::192.0.2.1", "::192.0.2.1"),
+            ("::ffff:192.0.2.1", "::ffff:192.0.2.1"),
+            ("2001:db8::1", "2001:db8::1"),
+            ("2001:db8:0:1:0:0:0:1", "2001:db8:0:1::1"),
+            ("2001:0:0:1:0:0:1:1", "2001::1:0:0:1:1"),
+            ("1:0:2:3:4:5:6:7", "1:0:2:3:4:5:6:7"),
+            ("1::", "1::"),
+            (
+                "8b71:8c8a:1e29:716a:6184:7966:fd43:4200",
+                "8b71:8c8a:1e29:716a:6184:7966:fd43:4200",
+            ),
+        ];
+        for (input, want) in cases {
+            let addr: std::net::Ipv6Addr = input.parse().unwrap();
+            assert_eq!(ipv6_str(&addr), want, "{input}");
+        }
     }
 
     #[test]

@@ -129,7 +129,7 @@ impl Address {
         write!(f, "({}, ", self.family())?;
         match self {
             Address::Ipv4(a) => pyfmt::str_repr(f, &a.to_string())?,
-            Address::Ipv6(a) => pyfmt::str_repr(f, &a.to_string())?,
+            Address::Ipv6(a) => pyfmt::str_repr(f, &pyfmt::ipv6_str(a))?,
             Address::E164(s) => pyfmt::str_repr(f, s)?,
             Address::Other { data, .. } => {
                 f.write_char('\'')?;
