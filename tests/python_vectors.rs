@@ -51,8 +51,7 @@ fn rows(path: &str) -> Vec<std::collections::HashMap<String, String>> {
     let text = data(path);
     let columns: Vec<String> = text
         .lines()
-        .filter(|l| l.starts_with('#'))
-        .next_back()
+        .rfind(|l| l.starts_with('#'))
         .unwrap()
         .trim_start_matches('#')
         .split('\t')
