@@ -6,7 +6,9 @@ distribution unpacked somewhere (it holds tests/, the wheel does not):
 
     TZ=UTC python3 tools/vectors/testsuite.py [SDIST_DIR]
 
-SDIST_DIR defaults to /tmp/pd/python_diameter-0.9.0. Writes
+Without SDIST_DIR the source distribution is fetched from PyPI with
+`pip download --no-deps --no-binary :all: python-diameter==0.9.0` into a
+temporary folder and unpacked there. Writes
 tests/data/python-testsuite/{cer,cea,ulr}.hex and avps.tsv. Every row is
 checked against the installed python-diameter, and every row marked
 "literal" is checked to occur in the test source.
@@ -33,7 +35,22 @@ from diameter.message.avp import (Avp, AvpAddress, AvpDecodeError,  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 OUT = os.path.join(ROOT, "tests", "data", "python-testsuite")
-SDIST = sys.argv[1] if len(sys.argv) > 1 else "/tmp/pd/python_diameter-0.9.0"
+def fetch_sdist() -> str:
+    """Download and unpack the python-diameter 0.9.0 sdist; return its folder."""
+    import subprocess
+    import tarfile
+    import tempfile
+    tmp = tempfile.mkdtemp(prefix="python-diameter-sdist-")
+    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                    "--no-binary", ":all:", "--dest", tmp, "python-diameter==0.9.0"],
+                   check=True)
+    archive = os.path.join(tmp, "python_diameter-0.9.0.tar.gz")
+    with tarfile.open(archive) as tar:
+        tar.extractall(tmp, filter="data")
+    return os.path.join(tmp, "python_diameter-0.9.0")
+
+
+SDIST = sys.argv[1] if len(sys.argv) > 1 else fetch_sdist()
 
 # the zone in which the Time literals of test_create_time_type hold
 AUTHOR_TZ = "Europe/Berlin"
