@@ -34,6 +34,7 @@ mod header;
 #[allow(clippy::module_inception)]
 mod message;
 mod pyfmt;
+pub mod typed;
 mod types;
 
 pub use self::avp::{Avp, DecodeLimits};

@@ -203,9 +203,30 @@ pub fn vendor_name(vendor_id: u32) -> Option<&'static str> {
         .map(|(_, name)| *name)
 }
 
+static HAS_REGISTERED_COMMANDS: AtomicBool = AtomicBool::new(false);
+static REGISTERED_COMMANDS: OnceLock<RwLock<HashMap<u32, &'static str>>> = OnceLock::new();
+
+fn registered_commands() -> &'static RwLock<HashMap<u32, &'static str>> {
+    REGISTERED_COMMANDS.get_or_init(|| RwLock::new(HashMap::new()))
+}
+
+/// Adds or renames a command code (the naming half of python's
+/// `commands.register`; typed access comes from the
+/// [`command!`](crate::command) macro). The name is leaked once per call.
+pub fn register_command(code: u32, name: &str) {
+    let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    registered_commands().write().insert(code, name);
+    HAS_REGISTERED_COMMANDS.store(true, Ordering::Release);
+}
+
 /// The name of a command code as python's command classes have it
 /// (`"Capabilities-Exchange"`), `"Unknown"` for codes it does not know.
 pub fn command_name(code: u32) -> &'static str {
+    if HAS_REGISTERED_COMMANDS.load(Ordering::Acquire) {
+        if let Some(name) = registered_commands().read().get(&code) {
+            return name;
+        }
+    }
     let commands = generated::COMMANDS;
     commands
         .binary_search_by_key(&code, |(c, _)| *c)
