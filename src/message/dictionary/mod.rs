@@ -23,6 +23,7 @@ pub(crate) mod generated;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
@@ -154,16 +155,40 @@ pub fn lookup(code: u32, vendor_id: u32) -> Option<AvpDefinition> {
 
 /// Looks up a built-in (generated) definition, ignoring run-time registrations.
 pub fn builtin(code: u32, vendor_id: u32) -> Option<&'static AvpDefinition> {
-    let tables = generated::VENDOR_TABLES;
-    let table = tables
-        .binary_search_by_key(&vendor_id, |(vendor, _)| *vendor)
-        .ok()
-        .and_then(|i| tables.get(i))?
-        .1;
-    table
-        .binary_search_by_key(&code, |def| def.code)
-        .ok()
-        .and_then(|i| table.get(i))
+    builtin_index().get(&(code, vendor_id)).copied()
+}
+
+/// The generated tables indexed by (code, vendor), built on first use: one
+/// hash probe per decoded AVP instead of two binary searches.
+fn builtin_index() -> &'static HashMap<(u32, u32), &'static AvpDefinition, KeyHasher> {
+    static INDEX: OnceLock<HashMap<(u32, u32), &'static AvpDefinition, KeyHasher>> =
+        OnceLock::new();
+    INDEX.get_or_init(|| {
+        builtin_definitions()
+            .map(|def| ((def.code, def.vendor_id), def))
+            .collect()
+    })
+}
+
+/// A multiplicative hash for the (code, vendor) keys, which are not chosen
+/// by peers in a way that matters: the table is fixed at build time.
+type KeyHasher = BuildHasherDefault<MulHasher>;
+
+#[derive(Default)]
+struct MulHasher(u64);
+
+impl Hasher for MulHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u32(u32::from(*b));
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (self.0.rotate_left(29) ^ u64::from(n)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
 /// Adds or replaces a definition (python's `avp.register`). The change is
