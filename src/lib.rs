@@ -29,5 +29,6 @@
 
 pub mod error;
 pub mod message;
+pub mod node;
 
 pub use error::{AvpDecodeError, AvpEncodeError, FrameError, MessageDecodeError};

@@ -1,0 +1,18 @@
+//! The local Diameter node (python's `diameter.node`): identifiers, peer
+//! addressing and, in later releases, the peer state machine and event loop.
+//!
+//! ```
+//! use diameter::node::{parse_diameter_uri, SequenceGenerator};
+//!
+//! let uri = parse_diameter_uri("aaa://ocs.example.net:3868;transport=tcp")?;
+//! assert_eq!(uri.fqdn, "ocs.example.net");
+//! let hop_by_hop = SequenceGenerator::new();
+//! assert_ne!(hop_by_hop.next_sequence(), 0);
+//! # Ok::<(), diameter::node::UriError>(())
+//! ```
+
+mod ids;
+mod uri;
+
+pub use ids::{SequenceGenerator, SessionGenerator};
+pub use uri::{parse_diameter_uri, DiameterUri, UriError, DEFAULT_PORT, DEFAULT_SECURE_PORT};
