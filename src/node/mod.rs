@@ -12,6 +12,7 @@
 //! ```
 
 mod ids;
+pub mod peer;
 mod uri;
 
 pub use ids::{SequenceGenerator, SessionGenerator};

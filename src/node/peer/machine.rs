@@ -1,0 +1,910 @@
+//! The per-connection protocol core: RFC 6733 §5.6 capabilities exchange and
+//! disconnect, RFC 3539 watchdog, and the protocol checks of received
+//! messages. Sans-IO: it takes bytes and the current time, and hands back
+//! bytes to write, events and its next deadline; it never touches a socket or
+//! reads a clock.
+//!
+//! ```text
+//!   initiator                         responder
+//!   new_initiator: CER sent           new_responder
+//!        |                                 |
+//!   WaitCea --CEA 2001, common app-->  WaitCer --CER--> WaitCerDecision
+//!        |            |                                  | accept_cer: CEA 2001
+//!        |            v                                  v
+//!        |          Open  <------------------------------+
+//!        |      (watchdog: Okay <-> Suspect; Reopen after a failure)
+//!        |        |   \
+//!        |  disconnect  DPR received: DPA sent
+//!        |  (DPR sent)    |
+//!        |        v       v
+//!        |     Closing  Disconnecting   (DPA / peer close / timer)
+//!        v        |       |
+//!      Closed <---+-------+   (CEA refused, CE timer, watchdog down, broken frame)
+//! ```
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use log::{debug, log_enabled, warn, Level};
+
+use super::capabilities::{
+    answer_header, common_applications, AppId, LocalCapabilities, RemoteCapabilities,
+};
+use super::constants::*;
+use crate::message::constants::*;
+use crate::message::framer::Framer;
+use crate::message::{dump, Avp, AvpValue, DecodeLimits, Message, MessageDecodeError};
+use crate::node::SequenceGenerator;
+
+/// Timers and limits of one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionConfig {
+    /// How long an initiator waits for the CEA (python's `cea_timeout`, 4 s).
+    pub cea_timeout: Duration,
+    /// How long a responder waits for the CER (python's `cer_timeout`, 4 s).
+    pub cer_timeout: Duration,
+    /// Tw: idle time before a DWR (python's `idle_timeout`, 30 s); jittered.
+    pub idle_timeout: Duration,
+    /// How long to wait for a DWA before the connection is suspect, and
+    /// again before it is down (python's `dwa_timeout`, 4 s).
+    pub dwa_timeout: Duration,
+    /// How long to wait for a DPA, or for the peer to close after our DPA.
+    pub dpa_timeout: Duration,
+    /// Largest message accepted.
+    pub max_message_size: u32,
+    /// Most bytes waiting to be written before sends are refused.
+    pub max_output_buffer: usize,
+    /// Largest watchdog jitter (RFC 3539: ±2 s); capped at a quarter of Tw.
+    pub max_jitter: Duration,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        ConnectionConfig {
+            cea_timeout: Duration::from_secs(4),
+            cer_timeout: Duration::from_secs(4),
+            idle_timeout: Duration::from_secs(30),
+            dwa_timeout: Duration::from_secs(4),
+            dpa_timeout: Duration::from_secs(4),
+            max_message_size: crate::message::framer::DEFAULT_MAX_MESSAGE_SIZE,
+            max_output_buffer: 64 << 20,
+            max_jitter: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Initiator: CER sent, waiting for the CEA.
+    WaitCea,
+    /// Responder: waiting for the CER.
+    WaitCer,
+    /// Responder: CER received, waiting for [`Connection::accept_cer`] or
+    /// [`Connection::reject_cer`].
+    WaitCerDecision,
+    /// Capabilities exchanged; see [`Watchdog`] for whether traffic flows.
+    Open,
+    /// We sent a DPR and wait for the DPA.
+    Closing,
+    /// We answered a DPR and wait for the peer to close.
+    Disconnecting,
+    /// Done: write what is left, then close the transport.
+    Closed,
+}
+
+/// RFC 3539 watchdog state of an open connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watchdog {
+    /// Traffic flows; `pending` while a DWR waits for its DWA.
+    Okay {
+        /// A DWR is outstanding.
+        pending: bool,
+    },
+    /// A DWA was missed: no new traffic until the peer answers again.
+    Suspect,
+    /// After a failure: traffic resumes after three DWAs in a row.
+    Reopen {
+        /// A DWR is outstanding.
+        pending: bool,
+        /// DWAs received so far.
+        num_dwa: u8,
+    },
+}
+
+/// What a connection tells its owner.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PeerEvent {
+    /// Responder: a CER arrived; decide with [`Connection::accept_cer`] or
+    /// [`Connection::reject_cer`].
+    CerReceived(RemoteCapabilities),
+    /// Capabilities were exchanged with the applications both sides support.
+    Opened {
+        /// The other side's capabilities.
+        remote: RemoteCapabilities,
+        /// The negotiated applications.
+        applications: Vec<AppId>,
+    },
+    /// Requests may be sent (after the exchange, or once a suspect or
+    /// reopened connection answers again).
+    Ready,
+    /// Requests must not be sent (watchdog failover, or disconnecting).
+    NotReady,
+    /// An application request or answer arrived.
+    Message(Message),
+    /// The peer sent a DPR with this Disconnect-Cause (answered already).
+    DprReceived(Option<i32>),
+    /// The connection is finished; close the transport once the output is written.
+    Closed(u8),
+}
+
+/// One transport connection's protocol state.
+#[derive(Debug)]
+pub struct Connection {
+    local: Arc<LocalCapabilities>,
+    config: ConnectionConfig,
+    limits: DecodeLimits,
+    is_initiator: bool,
+    expected_peer: Option<String>,
+    state: State,
+    watchdog: Watchdog,
+    framer: Framer,
+    out: Vec<u8>,
+    events: std::collections::VecDeque<PeerEvent>,
+    hop_by_hop: SequenceGenerator,
+    end_to_end: Arc<SequenceGenerator>,
+    remote: Option<RemoteCapabilities>,
+    applications: Vec<AppId>,
+    ce_deadline: Option<Instant>,
+    watchdog_deadline: Option<Instant>,
+    close_deadline: Option<Instant>,
+    close_reason: Option<u8>,
+    pending_cer: Option<crate::message::MessageHeader>,
+    rng: u64,
+    name: String,
+    /// When bytes were last received.
+    pub last_read: Instant,
+    /// When the outstanding DWR was sent.
+    pub dwr_sent: Option<Instant>,
+}
+
+impl Connection {
+    fn new(
+        now: Instant,
+        local: Arc<LocalCapabilities>,
+        config: ConnectionConfig,
+        end_to_end: Arc<SequenceGenerator>,
+        is_initiator: bool,
+        seed: u64,
+    ) -> Connection {
+        Connection {
+            limits: DecodeLimits {
+                max_message_size: config.max_message_size as usize,
+                ..DecodeLimits::DEFAULT
+            },
+            framer: Framer::with_max_message_size(config.max_message_size),
+            local,
+            config,
+            is_initiator,
+            expected_peer: None,
+            state: if is_initiator {
+                State::WaitCea
+            } else {
+                State::WaitCer
+            },
+            watchdog: Watchdog::Okay { pending: false },
+            out: Vec::new(),
+            events: Default::default(),
+            hop_by_hop: SequenceGenerator::starting_at((seed as u32).max(1)),
+            end_to_end,
+            remote: None,
+            applications: Vec::new(),
+            ce_deadline: None,
+            watchdog_deadline: None,
+            close_deadline: None,
+            close_reason: None,
+            pending_cer: None,
+            rng: seed | 1,
+            name: String::new(),
+            last_read: now,
+            dwr_sent: None,
+        }
+    }
+
+    /// A connection we opened: the CER is written at once. `expected_peer`
+    /// is the Origin-Host the CEA must carry (RFC 6733 §5.6.1: the peer we
+    /// meant to reach); `seed` feeds the hop-by-hop start and the watchdog
+    /// jitter. `reopen` starts the RFC 3539 REOPEN phase (three DWAs before
+    /// traffic) for a peer whose previous connection failed its watchdog.
+    pub fn new_initiator(
+        now: Instant,
+        local: Arc<LocalCapabilities>,
+        config: ConnectionConfig,
+        end_to_end: Arc<SequenceGenerator>,
+        expected_peer: Option<String>,
+        reopen: bool,
+        seed: u64,
+    ) -> Connection {
+        let mut c = Self::new(now, local, config, end_to_end, true, seed);
+        c.name = expected_peer.clone().unwrap_or_default();
+        c.expected_peer = expected_peer;
+        if reopen {
+            c.watchdog = Watchdog::Reopen {
+                pending: false,
+                num_dwa: 0,
+            };
+        }
+        c.ce_deadline = Some(now + config.cea_timeout);
+        let hbh = c.hop_by_hop.next_sequence();
+        let e2e = c.end_to_end.next_sequence();
+        match c.local.cer(hbh, e2e) {
+            Ok(cer) => c.queue(&cer),
+            Err(e) => c.fail(
+                now,
+                DISCONNECT_REASON_FAILED_CONNECT_CE,
+                &format!("cannot build CER: {e}"),
+            ),
+        }
+        c
+    }
+
+    /// A connection the peer opened; it waits for the CER.
+    pub fn new_responder(
+        now: Instant,
+        local: Arc<LocalCapabilities>,
+        config: ConnectionConfig,
+        end_to_end: Arc<SequenceGenerator>,
+        seed: u64,
+    ) -> Connection {
+        let mut c = Self::new(now, local, config, end_to_end, false, seed);
+        c.ce_deadline = Some(now + config.cer_timeout);
+        c
+    }
+
+    /// The connection's state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The watchdog state (meaningful while open).
+    pub fn watchdog(&self) -> Watchdog {
+        self.watchdog
+    }
+
+    /// python's PEER_* state number for this connection.
+    pub fn python_state(&self) -> u8 {
+        match (self.state, self.watchdog) {
+            (State::WaitCea | State::WaitCer | State::WaitCerDecision, _) => PEER_CONNECTED,
+            (State::Open, Watchdog::Okay { pending: false }) => PEER_READY,
+            (State::Open, Watchdog::Okay { pending: true } | Watchdog::Suspect) => {
+                PEER_READY_WAITING_DWA
+            }
+            (State::Open, Watchdog::Reopen { .. }) => PEER_CONNECTED,
+            (State::Closing | State::Disconnecting, _) => PEER_DISCONNECTING,
+            (State::Closed, _) if !self.out.is_empty() => PEER_CLOSING,
+            (State::Closed, _) => PEER_CLOSED,
+        }
+    }
+
+    /// Whether we opened this connection.
+    pub fn is_initiator(&self) -> bool {
+        self.is_initiator
+    }
+
+    /// Whether requests may be sent now: open and the watchdog okay.
+    pub fn is_ready(&self) -> bool {
+        self.state == State::Open && matches!(self.watchdog, Watchdog::Okay { .. })
+    }
+
+    /// The other side's capabilities, once exchanged.
+    pub fn remote(&self) -> Option<&RemoteCapabilities> {
+        self.remote.as_ref()
+    }
+
+    /// The negotiated applications.
+    pub fn applications(&self) -> &[AppId] {
+        &self.applications
+    }
+
+    /// The reason the connection closed, once it did.
+    pub fn close_reason(&self) -> Option<u8> {
+        self.close_reason
+    }
+
+    /// The next hop-by-hop identifier of this connection.
+    pub fn next_hop_by_hop(&self) -> u32 {
+        self.hop_by_hop.next_sequence()
+    }
+
+    /// Bytes waiting to be written.
+    pub fn pending_output(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// Drops the first `n` written bytes.
+    pub fn consume_output(&mut self, n: usize) {
+        if n >= self.out.len() {
+            self.out.clear();
+        } else {
+            self.out.drain(..n);
+        }
+    }
+
+    /// Takes the output buffer whole (for a writer that keeps its own).
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<PeerEvent> {
+        self.events.pop_front()
+    }
+
+    /// The earliest deadline; call [`handle_timeout`](Self::handle_timeout) then.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.ce_deadline,
+            self.watchdog_deadline,
+            self.close_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Whether the transport should be closed now (closed and nothing left to write).
+    pub fn wants_close(&self) -> bool {
+        self.state == State::Closed && self.out.is_empty()
+    }
+
+    fn queue(&mut self, msg: &Message) {
+        if log_enabled!(target: "diameter.peer.msg", Level::Debug) {
+            debug!(target: "diameter.peer.msg", "SENT {}\n{}", self.name, dump(msg));
+        }
+        if let Err(e) = msg.encode_into(&mut self.out) {
+            warn!(target: "diameter.peer", "{}: cannot encode {}: {e}", self.name, msg);
+        }
+    }
+
+    /// Queues already-encoded application messages (requests or answers).
+    /// Requests are refused unless [`is_ready`](Self::is_ready); answers are
+    /// accepted until the connection closes.
+    pub fn send_bytes(&mut self, bytes: &[u8], is_request: bool) -> Result<(), SendError> {
+        let open = match self.state {
+            State::Open => !is_request || self.is_ready(),
+            State::Closing | State::Disconnecting => !is_request,
+            _ => false,
+        };
+        if !open {
+            return Err(SendError::NotReady);
+        }
+        if self.out.len() + bytes.len() > self.config.max_output_buffer {
+            return Err(SendError::BufferFull);
+        }
+        self.out.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Feeds received bytes.
+    pub fn handle_bytes(&mut self, now: Instant, data: &[u8]) {
+        if self.state == State::Closed {
+            return;
+        }
+        self.last_read = now;
+        self.framer.feed(data);
+        loop {
+            let frame = match self.framer.next_frame() {
+                Ok(Some(frame)) => frame.to_vec(),
+                Ok(None) => break,
+                Err(e) => {
+                    self.fail(
+                        now,
+                        DISCONNECT_REASON_PROTOCOL_ERROR,
+                        &format!("broken stream: {e}"),
+                    );
+                    return;
+                }
+            };
+            match Message::from_bytes_with(&frame, &self.limits) {
+                Ok(msg) => self.handle_message(now, msg),
+                Err(e) => self.handle_decode_error(now, e),
+            }
+            if self.state == State::Closed {
+                return;
+            }
+        }
+    }
+
+    /// The transport closed under us (EOF or error).
+    pub fn handle_transport_closed(&mut self, now: Instant, reason: u8) {
+        let reason = match self.state {
+            State::Disconnecting => DISCONNECT_REASON_DPR,
+            State::Closing => DISCONNECT_REASON_CLEAN_DISCONNECT,
+            _ => reason,
+        };
+        self.out.clear();
+        self.close(now, reason);
+    }
+
+    fn handle_decode_error(&mut self, now: Instant, e: MessageDecodeError) {
+        let Some(header) = e.header().copied() else {
+            return;
+        };
+        warn!(target: "diameter.peer", "{}: invalid message: {e}", self.name);
+        if !header.is_request() || matches!(self.state, State::WaitCer | State::WaitCea) {
+            return;
+        }
+        self.note_traffic(now, false);
+        let answer = self.error_answer(
+            &header,
+            e.result_code(),
+            Some(&e.to_string()),
+            e.failed_avp().cloned(),
+        );
+        self.queue(&answer);
+    }
+
+    /// An answer to `request` with `result_code`, Origin-Host/Realm, an
+    /// Error-Message and a Failed-AVP; the E bit is set for 3xxx codes.
+    pub fn error_answer(
+        &self,
+        request: &crate::message::MessageHeader,
+        result_code: u32,
+        error_message: Option<&str>,
+        failed_avp: Option<Avp>,
+    ) -> Message {
+        build_error_answer(&self.local, request, result_code, error_message, failed_avp)
+    }
+
+    fn handle_message(&mut self, now: Instant, msg: Message) {
+        if log_enabled!(target: "diameter.peer.msg", Level::Debug) {
+            debug!(target: "diameter.peer.msg", "RECV {}\n{}", self.name, dump(&msg));
+        }
+        let code = msg.header.command_code;
+        let is_request = msg.header.is_request();
+        match (self.state, code, is_request) {
+            (State::WaitCer, CMD_CAPABILITIES_EXCHANGE, true) => self.on_cer(now, msg),
+            (State::WaitCea, CMD_CAPABILITIES_EXCHANGE, false) => self.on_cea(now, msg),
+            (State::WaitCer | State::WaitCea | State::WaitCerDecision, _, _) => {
+                debug!(target: "diameter.peer", "{}: {} before capabilities exchange, dropped", self.name, msg);
+            }
+            (_, CMD_DEVICE_WATCHDOG, true) => {
+                self.note_traffic(now, false);
+                self.answer_dwr(&msg);
+            }
+            (_, CMD_DEVICE_WATCHDOG, false) => self.note_traffic(now, true),
+            (_, CMD_DISCONNECT_PEER, true) => self.on_dpr(now, &msg),
+            (State::Closing, CMD_DISCONNECT_PEER, false) => {
+                self.close(now, DISCONNECT_REASON_CLEAN_DISCONNECT)
+            }
+            (_, CMD_CAPABILITIES_EXCHANGE, true) => {
+                // RFC 6733 §5.6: a CER on an open connection is not expected
+                let cea = self.local.cea(
+                    &msg.header,
+                    E_RESULT_CODE_DIAMETER_UNABLE_TO_COMPLY,
+                    Some("capabilities already exchanged"),
+                );
+                if let Ok(cea) = cea {
+                    self.queue(&cea);
+                }
+            }
+            (_, CMD_CAPABILITIES_EXCHANGE | CMD_DISCONNECT_PEER, false) => {
+                debug!(target: "diameter.peer", "{}: unexpected {}, dropped", self.name, msg);
+            }
+            _ => {
+                if matches!(self.watchdog, Watchdog::Reopen { .. }) && self.state == State::Open {
+                    // RFC 3539 §3.4.1: traffic is thrown away until reopened
+                    debug!(target: "diameter.peer", "{}: {} while reopening, dropped", self.name, msg);
+                    return;
+                }
+                self.note_traffic(now, false);
+                self.events.push_back(PeerEvent::Message(msg));
+            }
+        }
+    }
+
+    fn on_cer(&mut self, _now: Instant, msg: Message) {
+        match RemoteCapabilities::from_message(&msg) {
+            Ok(remote) => {
+                self.name = remote.origin_host.clone();
+                self.state = State::WaitCerDecision;
+                self.pending_cer = Some(msg.header);
+                self.remote = Some(remote.clone());
+                self.events.push_back(PeerEvent::CerReceived(remote));
+            }
+            Err((code, name)) => {
+                let failed = Avp::with_value(code, 0, AvpValue::Raw(Vec::new()));
+                let cea = build_error_answer(
+                    &self.local,
+                    &msg.header,
+                    E_RESULT_CODE_DIAMETER_MISSING_AVP,
+                    Some(&format!("{name} missing")),
+                    Some(failed),
+                );
+                self.queue(&cea);
+                self.state = State::Closed;
+                self.finish(DISCONNECT_REASON_FAILED_CONNECT_CE);
+            }
+        }
+    }
+
+    /// Accepts the received CER: a CEA 2001 is written and the connection
+    /// opens, or, when no application is common, a CEA 5010 is written and
+    /// the connection closes.
+    pub fn accept_cer(&mut self, now: Instant) {
+        let (Some(header), Some(remote)) = (self.pending_cer.take(), self.remote.clone()) else {
+            return;
+        };
+        if self.state != State::WaitCerDecision {
+            return;
+        }
+        let common = common_applications(&self.local.applications, &remote.applications);
+        if common.is_empty() {
+            if let Ok(cea) =
+                self.local
+                    .cea(&header, E_RESULT_CODE_DIAMETER_NO_COMMON_APPLICATION, None)
+            {
+                self.queue(&cea);
+            }
+            self.state = State::Closed;
+            self.finish(DISCONNECT_REASON_FAILED_CONNECT_CE);
+            return;
+        }
+        match self
+            .local
+            .cea(&header, E_RESULT_CODE_DIAMETER_SUCCESS, None)
+        {
+            Ok(cea) => self.queue(&cea),
+            Err(e) => {
+                self.fail(
+                    now,
+                    DISCONNECT_REASON_FAILED_CONNECT_CE,
+                    &format!("cannot build CEA: {e}"),
+                );
+                return;
+            }
+        }
+        self.open(now, remote, common);
+    }
+
+    /// Refuses the received CER with `result_code` (3010 unknown peer, 4003
+    /// election lost, ...): the CEA is written, then the connection closes.
+    pub fn reject_cer(&mut self, _now: Instant, result_code: u32, error_message: Option<&str>) {
+        let Some(header) = self.pending_cer.take() else {
+            return;
+        };
+        if let Ok(cea) = self.local.cea(&header, result_code, error_message) {
+            self.queue(&cea);
+        }
+        self.state = State::Closed;
+        self.finish(DISCONNECT_REASON_FAILED_CONNECT_CE);
+    }
+
+    fn on_cea(&mut self, now: Instant, msg: Message) {
+        let remote = match RemoteCapabilities::from_message(&msg) {
+            Ok(r) => r,
+            Err((_, name)) => {
+                self.fail(
+                    now,
+                    DISCONNECT_REASON_CER_REJECTED,
+                    &format!("CEA without {name}"),
+                );
+                return;
+            }
+        };
+        if remote.result_code != Some(E_RESULT_CODE_DIAMETER_SUCCESS) {
+            self.fail(
+                now,
+                DISCONNECT_REASON_CER_REJECTED,
+                &format!("CEA result {:?}", remote.result_code),
+            );
+            return;
+        }
+        if let Some(expected) = &self.expected_peer {
+            if !expected.eq_ignore_ascii_case(&remote.origin_host) {
+                let text = format!(
+                    "CEA from {} while {expected} was expected",
+                    remote.origin_host
+                );
+                self.fail(now, DISCONNECT_REASON_CER_REJECTED, &text);
+                return;
+            }
+        }
+        let common = common_applications(&self.local.applications, &remote.applications);
+        if common.is_empty() {
+            self.fail(now, DISCONNECT_REASON_CER_REJECTED, "no common application");
+            return;
+        }
+        self.name = remote.origin_host.clone();
+        self.open(now, remote, common);
+    }
+
+    fn open(&mut self, now: Instant, remote: RemoteCapabilities, applications: Vec<AppId>) {
+        self.state = State::Open;
+        self.ce_deadline = None;
+        self.remote = Some(remote.clone());
+        self.applications = applications.clone();
+        debug!(target: "diameter.peer", "{}: capabilities exchanged, applications {:?}", self.name, applications);
+        self.events.push_back(PeerEvent::Opened {
+            remote,
+            applications,
+        });
+        match self.watchdog {
+            Watchdog::Reopen { .. } => self.send_dwr(now),
+            _ => {
+                self.events.push_back(PeerEvent::Ready);
+                self.set_watchdog(now);
+            }
+        }
+    }
+
+    fn answer_dwr(&mut self, dwr: &Message) {
+        let mut dwa = Message::new(answer_header(&dwr.header), Vec::with_capacity(4));
+        let avps = [
+            Avp::new(AVP_RESULT_CODE, 0, E_RESULT_CODE_DIAMETER_SUCCESS),
+            Avp::new(AVP_ORIGIN_HOST, 0, self.local.origin_host.as_str()),
+            Avp::new(AVP_ORIGIN_REALM, 0, self.local.origin_realm.as_str()),
+            Avp::new(AVP_ORIGIN_STATE_ID, 0, self.local.origin_state_id),
+        ];
+        dwa.avps.extend(avps.into_iter().flatten());
+        self.queue(&dwa);
+    }
+
+    fn on_dpr(&mut self, now: Instant, dpr: &Message) {
+        let cause = dpr
+            .find_avp(&[(AVP_DISCONNECT_CAUSE, 0)])
+            .and_then(Avp::as_i32);
+        let mut dpa = Message::new(answer_header(&dpr.header), Vec::with_capacity(3));
+        let avps = [
+            Avp::new(AVP_RESULT_CODE, 0, E_RESULT_CODE_DIAMETER_SUCCESS),
+            Avp::new(AVP_ORIGIN_HOST, 0, self.local.origin_host.as_str()),
+            Avp::new(AVP_ORIGIN_REALM, 0, self.local.origin_realm.as_str()),
+        ];
+        dpa.avps.extend(avps.into_iter().flatten());
+        self.queue(&dpa);
+        let was_ready = self.is_ready();
+        self.state = State::Disconnecting;
+        self.watchdog_deadline = None;
+        self.close_deadline = Some(now + self.config.dpa_timeout);
+        if was_ready {
+            self.events.push_back(PeerEvent::NotReady);
+        }
+        self.events.push_back(PeerEvent::DprReceived(cause));
+    }
+
+    /// Starts a clean disconnect: a DPR with `cause` (an
+    /// `E_DISCONNECT_CAUSE_*` value) when the connection is open, else an
+    /// immediate close.
+    pub fn disconnect(&mut self, now: Instant, cause: i32) {
+        match self.state {
+            State::Open => {
+                let was_ready = self.is_ready();
+                let mut header = crate::message::MessageHeader::new(CMD_DISCONNECT_PEER, 0);
+                header.set_request(true);
+                header.hop_by_hop_identifier = self.hop_by_hop.next_sequence();
+                header.end_to_end_identifier = self.end_to_end.next_sequence();
+                let mut dpr = Message::new(header, Vec::with_capacity(3));
+                let avps = [
+                    Avp::new(AVP_ORIGIN_HOST, 0, self.local.origin_host.as_str()),
+                    Avp::new(AVP_ORIGIN_REALM, 0, self.local.origin_realm.as_str()),
+                    Avp::new(AVP_DISCONNECT_CAUSE, 0, cause),
+                ];
+                dpr.avps.extend(avps.into_iter().flatten());
+                self.queue(&dpr);
+                self.state = State::Closing;
+                self.watchdog_deadline = None;
+                self.close_deadline = Some(now + self.config.dpa_timeout);
+                if was_ready {
+                    self.events.push_back(PeerEvent::NotReady);
+                }
+            }
+            State::Closing | State::Disconnecting | State::Closed => {}
+            _ => self.close(now, DISCONNECT_REASON_NODE_SHUTDOWN),
+        }
+    }
+
+    /// Closes at once (node shutdown with force, or the owner's decision).
+    pub fn abort(&mut self, now: Instant, reason: u8) {
+        self.out.clear();
+        self.close(now, reason);
+    }
+
+    /// Runs the timers that are due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.ce_deadline.is_some_and(|d| d <= now) {
+            self.ce_deadline = None;
+            self.fail(
+                now,
+                DISCONNECT_REASON_FAILED_CONNECT_CE,
+                "capabilities exchange timed out",
+            );
+            return;
+        }
+        if self.close_deadline.is_some_and(|d| d <= now) {
+            self.close_deadline = None;
+            let reason = match self.state {
+                State::Disconnecting => DISCONNECT_REASON_DPR,
+                _ => DISCONNECT_REASON_CLEAN_DISCONNECT,
+            };
+            self.close(now, reason);
+            return;
+        }
+        if self.watchdog_deadline.is_some_and(|d| d <= now) {
+            self.watchdog_deadline = None;
+            self.watchdog_expired(now);
+        }
+    }
+
+    /// RFC 3539 §3.4.1, "timer expires".
+    fn watchdog_expired(&mut self, now: Instant) {
+        match self.watchdog {
+            Watchdog::Okay { pending: false } => self.send_dwr(now),
+            Watchdog::Okay { pending: true } => {
+                debug!(target: "diameter.peer", "{}: DWA missed, connection suspect", self.name);
+                self.watchdog = Watchdog::Suspect;
+                self.events.push_back(PeerEvent::NotReady);
+                self.watchdog_deadline = Some(now + self.config.dwa_timeout);
+            }
+            Watchdog::Suspect => self.fail(now, DISCONNECT_REASON_DWA_TIMEOUT, "second DWA missed"),
+            Watchdog::Reopen { pending: false, .. } => self.send_dwr(now),
+            Watchdog::Reopen { pending: true, .. } => self.fail(
+                now,
+                DISCONNECT_REASON_DWA_TIMEOUT,
+                "DWA missed while reopening",
+            ),
+        }
+    }
+
+    fn send_dwr(&mut self, now: Instant) {
+        let mut header = crate::message::MessageHeader::new(CMD_DEVICE_WATCHDOG, 0);
+        header.set_request(true);
+        header.hop_by_hop_identifier = self.hop_by_hop.next_sequence();
+        header.end_to_end_identifier = self.end_to_end.next_sequence();
+        let mut dwr = Message::new(header, Vec::with_capacity(3));
+        let avps = [
+            Avp::new(AVP_ORIGIN_HOST, 0, self.local.origin_host.as_str()),
+            Avp::new(AVP_ORIGIN_REALM, 0, self.local.origin_realm.as_str()),
+            Avp::new(AVP_ORIGIN_STATE_ID, 0, self.local.origin_state_id),
+        ];
+        dwr.avps.extend(avps.into_iter().flatten());
+        self.queue(&dwr);
+        self.dwr_sent = Some(now);
+        self.watchdog = match self.watchdog {
+            Watchdog::Reopen { num_dwa, .. } => Watchdog::Reopen {
+                pending: true,
+                num_dwa,
+            },
+            _ => Watchdog::Okay { pending: true },
+        };
+        self.watchdog_deadline = Some(now + self.config.dwa_timeout);
+    }
+
+    /// RFC 3539 §3.4.1, "receive DWA" and "receive non-DWA".
+    fn note_traffic(&mut self, now: Instant, is_dwa: bool) {
+        if self.state != State::Open {
+            return;
+        }
+        match self.watchdog {
+            Watchdog::Okay { pending } => {
+                let pending = pending && !is_dwa;
+                self.watchdog = Watchdog::Okay { pending };
+                if is_dwa {
+                    self.dwr_sent = None;
+                }
+                if !pending {
+                    self.set_watchdog(now);
+                }
+            }
+            Watchdog::Suspect => {
+                debug!(target: "diameter.peer", "{}: peer answers again", self.name);
+                self.watchdog = Watchdog::Okay { pending: false };
+                self.dwr_sent = None;
+                self.events.push_back(PeerEvent::Ready);
+                self.set_watchdog(now);
+            }
+            Watchdog::Reopen { num_dwa, .. } if is_dwa => {
+                self.dwr_sent = None;
+                if num_dwa + 1 >= 3 {
+                    self.watchdog = Watchdog::Okay { pending: false };
+                    self.events.push_back(PeerEvent::Ready);
+                } else {
+                    self.watchdog = Watchdog::Reopen {
+                        pending: false,
+                        num_dwa: num_dwa + 1,
+                    };
+                }
+                self.set_watchdog(now);
+            }
+            Watchdog::Reopen { .. } => {}
+        }
+    }
+
+    /// Tw with jitter (RFC 3539 §3.4.1: ±2 s, here at most a quarter of Tw).
+    fn set_watchdog(&mut self, now: Instant) {
+        let tw = self.config.idle_timeout;
+        let max = self.config.max_jitter.min(tw / 4);
+        let span = max.as_millis() as u64 * 2;
+        let tw = if span > 0 {
+            // xorshift64: cheap, good enough for jitter
+            self.rng ^= self.rng << 13;
+            self.rng ^= self.rng >> 7;
+            self.rng ^= self.rng << 17;
+            tw - max + Duration::from_millis(self.rng % (span + 1))
+        } else {
+            tw
+        };
+        self.watchdog_deadline = Some(now + tw);
+    }
+
+    fn fail(&mut self, now: Instant, reason: u8, why: &str) {
+        warn!(target: "diameter.peer", "{}: closing: {why}", self.name);
+        self.close(now, reason);
+    }
+
+    fn close(&mut self, _now: Instant, reason: u8) {
+        if self.state == State::Closed {
+            return;
+        }
+        let was_ready = self.is_ready();
+        self.state = State::Closed;
+        if was_ready {
+            self.events.push_back(PeerEvent::NotReady);
+        }
+        self.finish(reason);
+    }
+
+    fn finish(&mut self, reason: u8) {
+        self.ce_deadline = None;
+        self.watchdog_deadline = None;
+        self.close_deadline = None;
+        self.pending_cer = None;
+        if self.close_reason.is_none() {
+            self.close_reason = Some(reason);
+            self.events.push_back(PeerEvent::Closed(reason));
+        }
+    }
+}
+
+/// Why application bytes could not be queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The connection does not carry requests now.
+    #[error("connection not ready")]
+    NotReady,
+    /// Too many bytes wait to be written.
+    #[error("output buffer full")]
+    BufferFull,
+}
+
+/// An error answer to `request` (RFC 6733 §7.2): Result-Code, Origin-Host,
+/// Origin-Realm, Error-Message, Failed-AVP, and the E bit for 3xxx codes.
+pub fn build_error_answer(
+    local: &LocalCapabilities,
+    request: &crate::message::MessageHeader,
+    result_code: u32,
+    error_message: Option<&str>,
+    failed_avp: Option<Avp>,
+) -> Message {
+    let mut answer = Message::new(answer_header(request), Vec::with_capacity(6));
+    answer.header.set_error((3000..4000).contains(&result_code));
+    let avps = [
+        Avp::new(AVP_RESULT_CODE, 0, result_code),
+        Avp::new(AVP_ORIGIN_HOST, 0, local.origin_host.as_str()),
+        Avp::new(AVP_ORIGIN_REALM, 0, local.origin_realm.as_str()),
+    ];
+    answer.avps.extend(avps.into_iter().flatten());
+    if let Some(text) = error_message {
+        let mut s = String::new();
+        let _ = write!(s, "{text}");
+        if let Ok(a) = Avp::new(AVP_ERROR_MESSAGE, 0, s) {
+            answer.avps.push(a.with_mandatory(false));
+        }
+    }
+    if let Some(failed) = failed_avp {
+        if let Ok(a) = Avp::new(AVP_FAILED_AVP, 0, vec![failed]) {
+            answer.avps.push(a);
+        }
+    }
+    answer
+}
