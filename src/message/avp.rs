@@ -17,7 +17,9 @@ pub(crate) const MAX_LENGTH: usize = 0x00ff_ffff;
 pub struct DecodeLimits {
     /// Largest message accepted, in bytes (default 1 MiB).
     pub max_message_size: usize,
-    /// Deepest nesting of grouped AVPs (default 32 levels).
+    /// Deepest nesting of grouped AVPs (default 32 levels; values above
+    /// [`MAX_DEPTH_CAP`](Self::MAX_DEPTH_CAP) are capped, so that decoding
+    /// never runs out of stack).
     pub max_depth: usize,
     /// Most AVPs in one message, members of grouped AVPs included
     /// (default 65,536).
@@ -25,6 +27,11 @@ pub struct DecodeLimits {
 }
 
 impl DecodeLimits {
+    /// The deepest nesting decoded whatever `max_depth` says: decoding
+    /// recurses once per level, and 256 levels stay well inside a 2 MiB
+    /// thread stack.
+    pub const MAX_DEPTH_CAP: usize = 256;
+
     /// The defaults: 1 MiB, 32 levels, 65,536 AVPs.
     pub const DEFAULT: DecodeLimits = DecodeLimits {
         max_message_size: 1 << 20,
@@ -189,14 +196,11 @@ impl Avp {
         self.flags
     }
 
-    /// Sets the flags byte; the V bit keeps following the vendor id and the
+    /// Sets the flags byte; the V bit keeps following the vendor id (and
+    /// stays set on a received AVP that had it with Vendor-ID 0), and the
     /// reserved bits are cleared.
     pub fn set_flags(&mut self, flags: u8) {
-        let vendor = if self.vendor_id != 0 {
-            Self::FLAG_VENDOR
-        } else {
-            0
-        };
+        let vendor = self.flags & Self::FLAG_VENDOR;
         self.flags = (flags & (Self::FLAG_MANDATORY | Self::FLAG_PRIVATE)) | vendor;
     }
 
@@ -296,8 +300,10 @@ impl Avp {
         Ok(())
     }
 
+    /// 12 with a Vendor-ID field (the V flag), else 8. The flag decides, so
+    /// that a received AVP with V set and Vendor-ID 0 encodes as it came.
     fn header_len(&self) -> usize {
-        if self.vendor_id != 0 {
+        if self.flags & Self::FLAG_VENDOR != 0 {
             12
         } else {
             8
@@ -348,7 +354,7 @@ impl Avp {
         out.extend_from_slice(&self.code.to_be_bytes());
         // `length` fits 24 bits (checked above)
         out.extend_from_slice(&(u32::from(flags) << 24 | length as u32).to_be_bytes());
-        if self.vendor_id != 0 {
+        if flags & Self::FLAG_VENDOR != 0 {
             out.extend_from_slice(&self.vendor_id.to_be_bytes());
         }
         match &self.value {
@@ -666,9 +672,10 @@ fn decode_value(
     Ok(match avp_type {
         None => AvpValue::Raw(payload.to_vec()),
         Some(AvpType::Grouped) => {
-            if depth >= limits.max_depth {
+            let max_depth = limits.max_depth.min(DecodeLimits::MAX_DEPTH_CAP);
+            if depth >= max_depth {
                 return Err(AvpDecodeError::TooDeep {
-                    max_depth: limits.max_depth,
+                    max_depth,
                     failed_avp: failed(code, flags, vendor_id, Vec::new()),
                 });
             }
