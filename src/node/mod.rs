@@ -11,9 +11,15 @@
 //! # Ok::<(), diameter::node::UriError>(())
 //! ```
 
+mod checks;
+mod event_loop;
 mod ids;
+#[allow(clippy::module_inception)]
+mod node;
 pub mod peer;
 mod uri;
 
+pub use checks::{check_request, unsupported_mandatory_avp, Rejection};
 pub use ids::{SequenceGenerator, SessionGenerator};
+pub use node::{Node, NodeError, NodeOptions, PeerOptions};
 pub use uri::{parse_diameter_uri, DiameterUri, UriError, DEFAULT_PORT, DEFAULT_SECURE_PORT};

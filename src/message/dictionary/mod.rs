@@ -244,6 +244,11 @@ pub fn register_command(code: u32, name: &str) {
     HAS_REGISTERED_COMMANDS.store(true, Ordering::Release);
 }
 
+/// Every vendor id of python's `VENDORS` table, in order.
+pub fn vendor_ids() -> impl Iterator<Item = u32> {
+    generated::VENDORS.iter().map(|(id, _)| *id)
+}
+
 /// The name of a command code as python's command classes have it
 /// (`"Capabilities-Exchange"`), `"Unknown"` for codes it does not know.
 pub fn command_name(code: u32) -> &'static str {

@@ -163,6 +163,7 @@ pub struct Connection {
     pending_cer: Option<crate::message::MessageHeader>,
     rng: u64,
     name: String,
+    counters: Option<Arc<super::PeerCounters>>,
     /// When bytes were last received.
     pub last_read: Instant,
     /// When the outstanding DWR was sent.
@@ -207,6 +208,7 @@ impl Connection {
             pending_cer: None,
             rng: seed | 1,
             name: String::new(),
+            counters: None,
             last_read: now,
             dwr_sent: None,
         }
@@ -260,6 +262,12 @@ impl Connection {
         let mut c = Self::new(now, local, config, end_to_end, false, seed);
         c.ce_deadline = Some(now + config.cer_timeout);
         c
+    }
+
+    /// Counts every message received from now on into `counters` (the
+    /// peer's, once known).
+    pub fn set_counters(&mut self, counters: Arc<super::PeerCounters>) {
+        self.counters = Some(counters);
     }
 
     /// The connection's state.
@@ -463,6 +471,9 @@ impl Connection {
         }
         let code = msg.header.command_code;
         let is_request = msg.header.is_request();
+        if let Some(counters) = &self.counters {
+            counters.count(code, is_request);
+        }
         match (self.state, code, is_request) {
             (State::WaitCer, CMD_CAPABILITIES_EXCHANGE, true) => self.on_cer(now, msg),
             (State::WaitCea, CMD_CAPABILITIES_EXCHANGE, false) => self.on_cea(now, msg),

@@ -37,6 +37,8 @@
 mod capabilities;
 mod constants;
 mod machine;
+#[allow(clippy::module_inception)]
+mod peer;
 
 pub use capabilities::{
     answer_header, common_applications, election_won, AppId, AppKind, LocalCapabilities,
@@ -46,3 +48,4 @@ pub use constants::*;
 pub use machine::{
     build_error_answer, Connection, ConnectionConfig, PeerEvent, SendError, State, Watchdog,
 };
+pub use peer::{Peer, PeerConnectionInfo, PeerCounters, PeerSettings, PeerStatus};

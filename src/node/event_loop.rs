@@ -1,0 +1,813 @@
+//! The event loop: the only code that touches sockets. One mio `Poll` owns
+//! the listeners and every connection; other threads hand work over through a
+//! crossbeam channel and wake the loop with a `mio::Waker`. Timers come from
+//! the connections' own deadlines, so the loop sleeps until something is due.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use log::{debug, info, warn};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use super::checks;
+use super::ids::random_u64;
+use super::node::NodeError;
+use super::peer::*;
+use super::SequenceGenerator;
+use crate::message::constants::*;
+
+const WAKER: Token = Token(0);
+const FIRST_LISTENER: usize = 1;
+const FIRST_CONN: usize = 1024;
+const READ_CHUNK: usize = 64 * 1024;
+/// How long a closed connection may take to write its last bytes.
+const FLUSH_GRACE: Duration = Duration::from_secs(2);
+
+/// Work handed to the loop by other threads.
+pub(crate) enum Command {
+    /// Stop the node.
+    Stop {
+        wait_timeout: Duration,
+        force: bool,
+        done: Sender<()>,
+    },
+}
+
+/// Everything the loop needs from the node's configuration.
+pub(crate) struct LoopConfig {
+    pub origin_host: String,
+    pub origin_realm: String,
+    pub host_ip_addresses: Vec<std::net::IpAddr>,
+    pub vendor_id: u32,
+    pub product_name: String,
+    pub firmware_revision: Option<u32>,
+    pub origin_state_id: u32,
+    pub supported_vendor_ids: Vec<u32>,
+    pub applications: Vec<AppId>,
+    pub cea_timeout: Duration,
+    pub cer_timeout: Duration,
+    pub dwa_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub dpa_timeout: Duration,
+    pub max_message_size: u32,
+    #[allow(dead_code)]
+    pub retransmit_queue_size: usize,
+    pub peers: Vec<Arc<Peer>>,
+    pub end_to_end: Arc<SequenceGenerator>,
+}
+
+pub(crate) struct Started {
+    pub commands: Sender<Command>,
+    pub waker: Arc<Waker>,
+    pub thread: JoinHandle<()>,
+    pub local_addrs: Vec<SocketAddr>,
+}
+
+struct Conn {
+    stream: TcpStream,
+    machine: Option<Connection>,
+    connect_deadline: Option<Instant>,
+    flush_deadline: Option<Instant>,
+    peer: Option<Arc<Peer>>,
+    direction: u8,
+    remote: SocketAddr,
+    writable: bool,
+}
+
+struct Loop {
+    poll: Poll,
+    listeners: Vec<TcpListener>,
+    conns: HashMap<Token, Conn>,
+    next_token: usize,
+    commands: Receiver<Command>,
+    config: LoopConfig,
+    local: Arc<LocalCapabilities>,
+    reconnect_at: HashMap<String, Instant>,
+    stopping: Option<(Instant, Option<Sender<()>>)>,
+    buf: Vec<u8>,
+}
+
+/// Binds the listeners (errors come back to `start()`), then runs the loop
+/// on its own thread.
+pub(crate) fn spawn(config: LoopConfig, listen: &[SocketAddr]) -> Result<Started, NodeError> {
+    let poll = Poll::new().map_err(NodeError::EventLoop)?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(NodeError::EventLoop)?);
+    let mut listeners = Vec::new();
+    let mut local_addrs = Vec::new();
+    for (i, addr) in listen.iter().enumerate() {
+        let mut l = TcpListener::bind(*addr).map_err(|source| NodeError::Listen {
+            addr: *addr,
+            source,
+        })?;
+        poll.registry()
+            .register(&mut l, Token(FIRST_LISTENER + i), Interest::READABLE)
+            .map_err(NodeError::EventLoop)?;
+        local_addrs.push(l.local_addr().map_err(NodeError::EventLoop)?);
+        listeners.push(l);
+    }
+    let local = Arc::new(LocalCapabilities {
+        origin_host: config.origin_host.clone(),
+        origin_realm: config.origin_realm.clone(),
+        host_ip_addresses: config.host_ip_addresses.clone(),
+        vendor_id: config.vendor_id,
+        product_name: config.product_name.clone(),
+        firmware_revision: config.firmware_revision,
+        origin_state_id: config.origin_state_id,
+        supported_vendor_ids: config.supported_vendor_ids.clone(),
+        applications: config.applications.clone(),
+    });
+    let (tx, rx) = unbounded();
+    let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
+    let mut lp = Loop {
+        poll,
+        listeners,
+        conns: HashMap::new(),
+        next_token: FIRST_CONN,
+        commands: rx,
+        config,
+        local,
+        reconnect_at: HashMap::new(),
+        stopping: None,
+        buf: vec![0; READ_CHUNK],
+    };
+    let thread = std::thread::Builder::new()
+        .name("diameter-node".into())
+        .spawn(move || {
+            let _ = ready_tx.send(());
+            lp.run();
+        })
+        .map_err(NodeError::EventLoop)?;
+    let _ = ready_rx.recv();
+    Ok(Started {
+        commands: tx,
+        waker,
+        thread,
+        local_addrs,
+    })
+}
+
+impl Loop {
+    fn run(&mut self) {
+        let now = Instant::now();
+        for peer in self.config.peers.clone() {
+            if peer.persistent {
+                self.connect(now, &peer);
+            }
+        }
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let timeout = self
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    warn!(target: "diameter.node", "poll failed: {e}");
+                    break;
+                }
+            }
+            let now = Instant::now();
+            let mut touched = Vec::new();
+            for event in events.iter() {
+                match event.token() {
+                    WAKER => self.drain_commands(now),
+                    Token(t) if t < FIRST_CONN => self.accept(now, t - FIRST_LISTENER),
+                    token => {
+                        self.socket_event(now, token, event.is_readable(), event.is_writable());
+                        touched.push(token);
+                    }
+                }
+            }
+            self.run_timers(now, &mut touched);
+            touched.sort_unstable();
+            touched.dedup();
+            for token in touched {
+                self.settle(now, token);
+            }
+            if let Some((deadline, _)) = &self.stopping {
+                if self.conns.is_empty() || *deadline <= now {
+                    break;
+                }
+            }
+        }
+        self.shutdown();
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let conns = self.conns.values().flat_map(|c| {
+            [
+                c.machine.as_ref().and_then(Connection::poll_timeout),
+                c.connect_deadline,
+                c.flush_deadline,
+            ]
+        });
+        let reconnects = if self.stopping.is_some() {
+            None
+        } else {
+            self.reconnect_at.values().min().copied()
+        };
+        conns
+            .chain([reconnects, self.stopping.as_ref().map(|(d, _)| *d)])
+            .flatten()
+            .min()
+    }
+
+    fn drain_commands(&mut self, now: Instant) {
+        while let Ok(cmd) = self.commands.try_recv() {
+            match cmd {
+                Command::Stop {
+                    wait_timeout,
+                    force,
+                    done,
+                } => self.begin_stop(now, wait_timeout, force, done),
+            }
+        }
+    }
+
+    fn begin_stop(&mut self, now: Instant, wait_timeout: Duration, force: bool, done: Sender<()>) {
+        info!(target: "diameter.node", "stopping");
+        self.stopping = Some((now + wait_timeout, Some(done)));
+        self.reconnect_at.clear();
+        let tokens: Vec<Token> = self.conns.keys().copied().collect();
+        for token in tokens {
+            if let Some(conn) = self.conns.get_mut(&token) {
+                match conn.machine.as_mut() {
+                    Some(m) if force => m.abort(now, DISCONNECT_REASON_NODE_SHUTDOWN),
+                    Some(m) => m.disconnect(now, E_DISCONNECT_CAUSE_REBOOTING),
+                    None => conn.connect_deadline = Some(now),
+                }
+            }
+            self.settle(now, token);
+        }
+    }
+
+    fn shutdown(&mut self) {
+        let now = Instant::now();
+        let tokens: Vec<Token> = self.conns.keys().copied().collect();
+        for token in tokens {
+            if let Some(conn) = self.conns.get_mut(&token) {
+                if let Some(m) = conn.machine.as_mut() {
+                    m.abort(now, DISCONNECT_REASON_NODE_SHUTDOWN);
+                }
+            }
+            self.handle_events(now, token);
+            self.remove(token, DISCONNECT_REASON_NODE_SHUTDOWN);
+        }
+        for mut l in self.listeners.drain(..) {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+        if let Some((_, Some(done))) = self.stopping.take() {
+            let _ = done.send(());
+        }
+        info!(target: "diameter.node", "stopped");
+    }
+
+    fn connection_config(&self, peer: Option<&Peer>) -> ConnectionConfig {
+        let s = peer.map(|p| p.settings.lock().clone()).unwrap_or_default();
+        ConnectionConfig {
+            cea_timeout: s.cea_timeout.unwrap_or(self.config.cea_timeout),
+            cer_timeout: s.cer_timeout.unwrap_or(self.config.cer_timeout),
+            dwa_timeout: s.dwa_timeout.unwrap_or(self.config.dwa_timeout),
+            idle_timeout: s.idle_timeout.unwrap_or(self.config.idle_timeout),
+            dpa_timeout: self.config.dpa_timeout,
+            max_message_size: self.config.max_message_size,
+            ..ConnectionConfig::default()
+        }
+    }
+
+    /// The capabilities for a connection whose local address is `local`: the
+    /// node's, with the socket's address when none are configured.
+    fn local_for(&self, local: Option<SocketAddr>) -> Arc<LocalCapabilities> {
+        match local {
+            Some(addr) if self.local.host_ip_addresses.is_empty() => {
+                let mut caps = (*self.local).clone();
+                caps.host_ip_addresses = vec![addr.ip()];
+                Arc::new(caps)
+            }
+            _ => self.local.clone(),
+        }
+    }
+
+    fn token(&mut self) -> Token {
+        let t = Token(self.next_token);
+        self.next_token = self.next_token.wrapping_add(1).max(FIRST_CONN);
+        t
+    }
+
+    fn connect(&mut self, now: Instant, peer: &Arc<Peer>) {
+        self.reconnect_at.remove(&peer.node_name);
+        let Some(ip) = peer.ip_addresses.first() else {
+            warn!(target: "diameter.connection", "{peer}: no address to connect to");
+            return;
+        };
+        let addr = SocketAddr::new(*ip, peer.port);
+        let connect_timeout = peer.settings.lock().connect_timeout;
+        match TcpStream::connect(addr) {
+            Ok(mut stream) => {
+                let token = self.token();
+                if let Err(e) = self.poll.registry().register(
+                    &mut stream,
+                    token,
+                    Interest::READABLE | Interest::WRITABLE,
+                ) {
+                    warn!(target: "diameter.connection", "{peer}: cannot register socket: {e}");
+                    self.schedule_reconnect(now, peer, DISCONNECT_REASON_SOCKET_FAIL);
+                    return;
+                }
+                debug!(target: "diameter.connection", "{peer}: connecting to {addr}");
+                peer.status.lock().connection = Some(PeerConnectionInfo {
+                    state: PEER_CONNECTING,
+                    direction: PEER_SEND,
+                    host_identity: String::new(),
+                    host_ip_address: Vec::new(),
+                    auth_application_ids: Vec::new(),
+                    acct_application_ids: Vec::new(),
+                    remote_address: Some(addr),
+                });
+                self.conns.insert(
+                    token,
+                    Conn {
+                        stream,
+                        machine: None,
+                        connect_deadline: Some(now + connect_timeout),
+                        flush_deadline: None,
+                        peer: Some(peer.clone()),
+                        direction: PEER_SEND,
+                        remote: addr,
+                        writable: true,
+                    },
+                );
+            }
+            Err(e) => {
+                warn!(target: "diameter.connection", "{peer}: connect to {addr} failed: {e}");
+                self.schedule_reconnect(now, peer, DISCONNECT_REASON_FAILED_CONNECT);
+            }
+        }
+    }
+
+    fn accept(&mut self, now: Instant, index: usize) {
+        loop {
+            let Some(listener) = self.listeners.get(index) else {
+                return;
+            };
+            let (mut stream, remote) = match listener.accept() {
+                Ok(pair) => pair,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    warn!(target: "diameter.connection", "accept failed: {e}");
+                    return;
+                }
+            };
+            if self.stopping.is_some() {
+                continue; // dropped: closed at once
+            }
+            let _ = stream.set_nodelay(true);
+            let token = self.token();
+            if let Err(e) = self
+                .poll
+                .registry()
+                .register(&mut stream, token, Interest::READABLE)
+            {
+                warn!(target: "diameter.connection", "cannot register {remote}: {e}");
+                continue;
+            }
+            debug!(target: "diameter.connection", "accepted {remote}");
+            let local = self.local_for(stream.local_addr().ok());
+            let cfg = self.connection_config(None);
+            let machine = Connection::new_responder(
+                now,
+                local,
+                cfg,
+                self.config.end_to_end.clone(),
+                random_u64(),
+            );
+            self.conns.insert(
+                token,
+                Conn {
+                    stream,
+                    machine: Some(machine),
+                    connect_deadline: None,
+                    flush_deadline: None,
+                    peer: None,
+                    direction: PEER_RECV,
+                    remote,
+                    writable: false,
+                },
+            );
+        }
+    }
+
+    fn socket_event(&mut self, now: Instant, token: Token, readable: bool, writable: bool) {
+        let Some(conn) = self.conns.get_mut(&token) else {
+            return;
+        };
+        if conn.machine.is_none() {
+            if !(writable || readable) {
+                return;
+            }
+            // a connect finished, one way or the other
+            match conn.stream.take_error() {
+                Ok(None) => {}
+                Ok(Some(e)) | Err(e) => {
+                    warn!(target: "diameter.connection", "connect to {} failed: {e}", conn.remote);
+                    self.remove(token, DISCONNECT_REASON_FAILED_CONNECT);
+                    return;
+                }
+            }
+            match conn.stream.peer_addr() {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
+                Err(e) => {
+                    warn!(target: "diameter.connection", "connect to {} failed: {e}", conn.remote);
+                    self.remove(token, DISCONNECT_REASON_FAILED_CONNECT);
+                    return;
+                }
+            }
+            let _ = conn.stream.set_nodelay(true);
+            conn.connect_deadline = None;
+            let peer = conn.peer.clone();
+            let local_addr = conn.stream.local_addr().ok();
+            let remote = conn.remote;
+            let local = self.local_for(local_addr);
+            let cfg = self.connection_config(peer.as_deref());
+            let reopen = peer.as_ref().is_some_and(|p| p.status.lock().reopen);
+            let expected = peer.as_ref().map(|p| p.node_name.clone());
+            let mut machine = Connection::new_initiator(
+                now,
+                local,
+                cfg,
+                self.config.end_to_end.clone(),
+                expected,
+                reopen,
+                random_u64(),
+            );
+            if let Some(p) = &peer {
+                machine.set_counters(p.counters.clone());
+                let mut st = p.status.lock();
+                if let Some(info) = st.connection.as_mut() {
+                    info.state = PEER_CONNECTED;
+                }
+            }
+            debug!(target: "diameter.connection", "connected to {remote}");
+            if let Some(conn) = self.conns.get_mut(&token) {
+                conn.machine = Some(machine);
+            }
+            return;
+        }
+        if readable {
+            self.read(now, token);
+        }
+    }
+
+    fn read(&mut self, now: Instant, token: Token) {
+        let Some(conn) = self.conns.get_mut(&token) else {
+            return;
+        };
+        let Some(machine) = conn.machine.as_mut() else {
+            return;
+        };
+        loop {
+            if machine.state() == State::Closed {
+                return;
+            }
+            match conn.stream.read(&mut self.buf) {
+                Ok(0) => {
+                    debug!(target: "diameter.connection", "{} closed the connection", conn.remote);
+                    machine.handle_transport_closed(now, DISCONNECT_REASON_GONE_AWAY);
+                    return;
+                }
+                Ok(n) => machine.handle_bytes(now, self.buf.get(..n).unwrap_or_default()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    debug!(target: "diameter.connection", "read from {} failed: {e}", conn.remote);
+                    machine.handle_transport_closed(now, DISCONNECT_REASON_SOCKET_FAIL);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn run_timers(&mut self, now: Instant, touched: &mut Vec<Token>) {
+        for (token, conn) in self.conns.iter_mut() {
+            let due = |d: Option<Instant>| d.is_some_and(|d| d <= now);
+            if conn.machine.as_ref().is_some_and(|m| due(m.poll_timeout()))
+                || due(conn.connect_deadline)
+                || due(conn.flush_deadline)
+            {
+                if let Some(m) = conn.machine.as_mut() {
+                    m.handle_timeout(now);
+                }
+                touched.push(*token);
+            }
+        }
+        if self.stopping.is_none() {
+            let due: Vec<String> = self
+                .reconnect_at
+                .iter()
+                .filter(|(_, at)| **at <= now)
+                .map(|(name, _)| name.clone())
+                .collect();
+            for name in due {
+                if let Some(peer) = self
+                    .config
+                    .peers
+                    .iter()
+                    .find(|p| p.node_name == name)
+                    .cloned()
+                {
+                    self.connect(now, &peer);
+                }
+            }
+        }
+    }
+
+    /// After anything happened on a connection: act on its events, write its
+    /// output, close it when it is done.
+    fn settle(&mut self, now: Instant, token: Token) {
+        self.handle_events(now, token);
+        let Some(conn) = self.conns.get_mut(&token) else {
+            return;
+        };
+        if conn.machine.is_none() {
+            if conn.connect_deadline.is_some_and(|d| d <= now) {
+                warn!(target: "diameter.connection", "connect to {} timed out", conn.remote);
+                self.remove(token, DISCONNECT_REASON_FAILED_CONNECT);
+            }
+            return;
+        }
+        let write_failed = Self::flush(conn).is_err();
+        let Some(machine) = conn.machine.as_mut() else {
+            return;
+        };
+        if write_failed {
+            machine.handle_transport_closed(now, DISCONNECT_REASON_SOCKET_FAIL);
+            self.handle_events(now, token);
+        }
+        let Some(conn) = self.conns.get_mut(&token) else {
+            return;
+        };
+        let Some(machine) = conn.machine.as_ref() else {
+            return;
+        };
+        if machine.state() == State::Closed {
+            let reason = machine.close_reason().unwrap_or(DISCONNECT_REASON_UNKNOWN);
+            let deadline = *conn.flush_deadline.get_or_insert(now + FLUSH_GRACE);
+            if machine.wants_close() || deadline <= now || write_failed {
+                self.remove(token, reason);
+            }
+            return;
+        }
+        let want_write = !machine.pending_output().is_empty();
+        if want_write != conn.writable {
+            let interest = if want_write {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            if self
+                .poll
+                .registry()
+                .reregister(&mut conn.stream, token, interest)
+                .is_ok()
+            {
+                conn.writable = want_write;
+            }
+        }
+    }
+
+    /// Writes what the connection has queued, until the socket would block.
+    fn flush(conn: &mut Conn) -> io::Result<()> {
+        let Some(machine) = conn.machine.as_mut() else {
+            return Ok(());
+        };
+        while !machine.pending_output().is_empty() {
+            match conn.stream.write(machine.pending_output()) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => machine.consume_output(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn handle_events(&mut self, now: Instant, token: Token) {
+        loop {
+            let Some(conn) = self.conns.get_mut(&token) else {
+                return;
+            };
+            let Some(machine) = conn.machine.as_mut() else {
+                return;
+            };
+            let Some(event) = machine.poll_event() else {
+                return;
+            };
+            match event {
+                PeerEvent::CerReceived(remote) => self.decide_cer(now, token, &remote),
+                PeerEvent::Opened {
+                    remote,
+                    applications,
+                } => {
+                    let peer = conn.peer.clone();
+                    let direction = conn.direction;
+                    let addr = conn.remote;
+                    if let Some(peer) = peer {
+                        info!(target: "diameter.node", "{peer}: capabilities exchanged with {} ({:?})", remote.origin_host, applications);
+                        let mut st = peer.status.lock();
+                        st.connection = Some(PeerConnectionInfo {
+                            state: machine.python_state(),
+                            direction,
+                            host_identity: remote.origin_host.clone(),
+                            host_ip_address: remote.host_ip_addresses.clone(),
+                            auth_application_ids: applications
+                                .iter()
+                                .filter(|a| a.kind == AppKind::Auth)
+                                .map(|a| a.id)
+                                .collect(),
+                            acct_application_ids: applications
+                                .iter()
+                                .filter(|a| a.kind == AppKind::Acct)
+                                .map(|a| a.id)
+                                .collect(),
+                            remote_address: Some(addr),
+                        });
+                        st.disconnect_reason = None;
+                        st.dpr_cause = None;
+                        st.last_connect = Some(SystemTime::now());
+                    }
+                }
+                PeerEvent::Ready | PeerEvent::NotReady => {
+                    let state = machine.python_state();
+                    if let Some(peer) = &conn.peer {
+                        if let Some(info) = peer.status.lock().connection.as_mut() {
+                            info.state = state;
+                        }
+                    }
+                }
+                PeerEvent::Message(msg) => {
+                    if msg.header.is_request() {
+                        let supported = self.config.applications.iter().any(|a| {
+                            a.id == msg.header.application_id || a.id == RELAY_APPLICATION_ID
+                        });
+                        let rejection = checks::check_request(
+                            &msg,
+                            &self.config.origin_host,
+                            &self.config.origin_realm,
+                            supported,
+                        )
+                        .unwrap_or_else(|| checks::Rejection {
+                            result_code: E_RESULT_CODE_DIAMETER_APPLICATION_UNSUPPORTED,
+                            error_message: "no application handles this request".into(),
+                            failed_avp: None,
+                        });
+                        let answer = machine.error_answer(
+                            &msg.header,
+                            rejection.result_code,
+                            Some(&rejection.error_message),
+                            rejection.failed_avp,
+                        );
+                        if let Ok(bytes) = answer.as_bytes() {
+                            let _ = machine.send_bytes(&bytes, false);
+                        }
+                    } else {
+                        debug!(target: "diameter.node", "answer {} matches no request, dropped", msg);
+                    }
+                }
+                PeerEvent::DprReceived(cause) => {
+                    if let Some(peer) = &conn.peer {
+                        info!(target: "diameter.node", "{peer}: DPR received, cause {cause:?}");
+                        let mut st = peer.status.lock();
+                        st.dpr_cause = cause;
+                        if let Some(info) = st.connection.as_mut() {
+                            info.state = PEER_DISCONNECTING;
+                        }
+                    }
+                }
+                PeerEvent::Closed(reason) => {
+                    debug!(target: "diameter.connection", "{} closing, reason {reason:#04x}", conn.remote);
+                }
+            }
+        }
+    }
+
+    /// RFC 6733 §5.6.1 and §5.6.4: who may connect, and which of two
+    /// connections to one peer survives.
+    fn decide_cer(&mut self, now: Instant, token: Token, remote: &RemoteCapabilities) {
+        let host = remote.origin_host.to_ascii_lowercase();
+        let peer = self
+            .config
+            .peers
+            .iter()
+            .find(|p| p.node_name.eq_ignore_ascii_case(&host))
+            .cloned();
+        let Some(peer) = peer else {
+            if let Some(m) = self.conns.get_mut(&token).and_then(|c| c.machine.as_mut()) {
+                info!(target: "diameter.node", "CER from unknown peer {host}, refused");
+                m.reject_cer(
+                    now,
+                    E_RESULT_CODE_DIAMETER_UNKNOWN_PEER,
+                    Some("unknown peer"),
+                );
+            }
+            return;
+        };
+        let other = self
+            .conns
+            .iter()
+            .find(|(t, c)| **t != token && c.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, &peer)))
+            .map(|(t, c)| {
+                (
+                    *t,
+                    c.machine.as_ref().map(|m| (m.is_initiator(), m.state())),
+                )
+            });
+        if let Some((other_token, other_state)) = other {
+            let contest = matches!(other_state, None | Some((true, State::WaitCea)));
+            if contest && election_won(&self.config.origin_host, &host) {
+                info!(target: "diameter.node", "{peer}: election won, keeping the connection it opened");
+                if let Some(m) = self
+                    .conns
+                    .get_mut(&other_token)
+                    .and_then(|c| c.machine.as_mut())
+                {
+                    m.abort(now, DISCONNECT_REASON_CLEAN_DISCONNECT);
+                } else {
+                    self.remove(other_token, DISCONNECT_REASON_CLEAN_DISCONNECT);
+                }
+                // the other connection is no longer this peer's
+                if let Some(c) = self.conns.get_mut(&other_token) {
+                    c.peer = None;
+                }
+            } else {
+                let why = if contest {
+                    "election lost"
+                } else {
+                    "already connected"
+                };
+                info!(target: "diameter.node", "{peer}: second connection refused: {why}");
+                if let Some(m) = self.conns.get_mut(&token).and_then(|c| c.machine.as_mut()) {
+                    m.reject_cer(now, E_RESULT_CODE_DIAMETER_ELECTION_LOST, Some(why));
+                }
+                return;
+            }
+        }
+        let Some(conn) = self.conns.get_mut(&token) else {
+            return;
+        };
+        conn.peer = Some(peer.clone());
+        let Some(m) = conn.machine.as_mut() else {
+            return;
+        };
+        m.set_counters(peer.counters.clone());
+        peer.counters.count(CMD_CAPABILITIES_EXCHANGE, true);
+        self.reconnect_at.remove(&peer.node_name);
+        m.accept_cer(now);
+    }
+
+    fn remove(&mut self, token: Token, reason: u8) {
+        let Some(mut conn) = self.conns.remove(&token) else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        let _ = conn.stream.shutdown(std::net::Shutdown::Both);
+        debug!(target: "diameter.connection", "closed {} (reason {reason:#04x})", conn.remote);
+        if let Some(peer) = conn.peer {
+            let now = Instant::now();
+            {
+                let mut st = peer.status.lock();
+                st.connection = None;
+                st.last_disconnect = Some(SystemTime::now());
+                st.last_disconnect_at = Some(now);
+                st.disconnect_reason = Some(reason);
+                st.reopen = reason == DISCONNECT_REASON_DWA_TIMEOUT
+                    || (st.reopen && reason != DISCONNECT_REASON_CLEAN_DISCONNECT);
+            }
+            info!(target: "diameter.node", "{peer}: disconnected (reason {reason:#04x})");
+            self.schedule_reconnect(now, &peer, reason);
+        }
+    }
+
+    /// Persistent peers come back after `reconnect_wait`, unless they said
+    /// they do not want to talk (a DPR other than REBOOTING), or we stop.
+    fn schedule_reconnect(&mut self, now: Instant, peer: &Arc<Peer>, reason: u8) {
+        if !peer.persistent || self.stopping.is_some() {
+            return;
+        }
+        let settings = peer.settings.lock().clone();
+        let cause = peer.status.lock().dpr_cause;
+        let rebooting = cause == Some(E_DISCONNECT_CAUSE_REBOOTING);
+        if reason == DISCONNECT_REASON_DPR && !rebooting && !settings.always_reconnect {
+            info!(target: "diameter.node", "{peer}: not reconnecting after DPR (cause {cause:?})");
+            return;
+        }
+        self.reconnect_at
+            .insert(peer.node_name.clone(), now + settings.reconnect_wait);
+    }
+}

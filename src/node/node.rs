@@ -1,0 +1,364 @@
+//! `Node`: the local Diameter node (python's `diameter.node.Node`).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{bounded, Sender};
+use parking_lot::Mutex;
+
+use super::event_loop::{self, Command, LoopConfig};
+use super::peer::{AppId, Peer, PeerSettings, PeerStatus, PEER_TRANSPORT_SCTP, PEER_TRANSPORT_TCP};
+use super::{parse_diameter_uri, SequenceGenerator, SessionGenerator, UriError};
+use crate::message::dictionary;
+
+/// Errors of the node (python's `NodeError`).
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// `start()` was called on a running or stopped node.
+    #[error("node already started")]
+    AlreadyStarted,
+    /// `stop()` was called on a node that is not running.
+    #[error("node not started")]
+    NotStarted,
+    /// A listening socket could not be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The system error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A peer URI could not be parsed.
+    #[error(transparent)]
+    Uri(#[from] UriError),
+    /// The transport asked for is not available here.
+    #[error("transport {0} is not supported")]
+    UnsupportedTransport(String),
+    /// The event loop could not be started.
+    #[error("event loop failed: {0}")]
+    EventLoop(#[source] std::io::Error),
+    /// No peer can take the message (python's `NotRoutable`).
+    #[error("not routable: {0}")]
+    NotRoutable(String),
+}
+
+/// python's keyword arguments of `Node(...)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeOptions {
+    /// Addresses to listen on and to advertise in Host-IP-Address.
+    pub ip_addresses: Vec<IpAddr>,
+    /// TCP port to listen on; no TCP listener when `None`.
+    pub tcp_port: Option<u16>,
+    /// SCTP port to listen on (not supported yet).
+    pub sctp_port: Option<u16>,
+    /// Supported-Vendor-Id values; python's default (every known vendor) when empty.
+    pub vendor_ids: Vec<u32>,
+}
+
+/// python's keyword arguments of `Node.add_peer(...)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerOptions {
+    /// Addresses to connect to; the URI's host when empty and it is an IP address.
+    pub ip_addresses: Vec<IpAddr>,
+    /// Connect at start and keep connected.
+    pub is_persistent: bool,
+    /// Use as a default route for its realm.
+    pub is_default: bool,
+}
+
+struct Running {
+    commands: Sender<Command>,
+    waker: Arc<mio::Waker>,
+    thread: Option<JoinHandle<()>>,
+    local_addrs: Vec<SocketAddr>,
+}
+
+/// The local Diameter node. Configure it, add peers, then [`start`](Self::start)
+/// it: one event-loop thread then owns every socket.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use diameter::node::{Node, NodeOptions, PeerOptions};
+///
+/// let mut node = Node::new("client.example.net", "example.net", NodeOptions::default());
+/// node.idle_timeout = Duration::from_secs(10);
+/// node.add_peer("aaa://ocs.example.net:3868;transport=tcp", Some("example.net"),
+///     PeerOptions { ip_addresses: vec!["127.0.0.1".parse()?], is_persistent: true, ..Default::default() })?;
+/// node.start()?;
+/// // ...
+/// node.stop(Duration::from_secs(5), false)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Node {
+    /// Origin-Host of this node.
+    pub origin_host: String,
+    /// Origin-Realm of this node.
+    pub realm_name: String,
+    /// Listen and Host-IP-Address addresses.
+    pub ip_addresses: Vec<IpAddr>,
+    /// TCP listen port.
+    pub tcp_port: Option<u16>,
+    /// SCTP listen port.
+    pub sctp_port: Option<u16>,
+    /// Supported-Vendor-Id values.
+    pub vendor_ids: Vec<u32>,
+    /// Origin-State-Id (creation time, as python).
+    pub state_id: u32,
+    /// Vendor-Id in CER/CEA (python: 99999).
+    pub vendor_id: u32,
+    /// Product-Name in CER/CEA.
+    pub product_name: String,
+    /// Firmware-Revision in CER/CEA.
+    pub firmware_revision: Option<u32>,
+    /// CEA timeout.
+    pub cea_timeout: Duration,
+    /// CER timeout.
+    pub cer_timeout: Duration,
+    /// DWA timeout.
+    pub dwa_timeout: Duration,
+    /// Watchdog idle time, Tw.
+    pub idle_timeout: Duration,
+    /// DPA timeout, and how long a DPR receiver waits for the close.
+    pub dpa_timeout: Duration,
+    /// Kept for python compatibility: timers here follow their deadlines,
+    /// so nothing polls at this interval.
+    pub wakeup_interval: Duration,
+    /// How many answered requests per peer are remembered to answer
+    /// retransmissions (T flag) again.
+    pub retransmit_queue_size: usize,
+    /// Answer requests missing required AVPs with 5005.
+    pub validate_received_request_avps: bool,
+    /// Log peers on `diameter.stats` at debug.
+    pub peers_logging: bool,
+    /// Log statistics on `diameter.stats` at debug.
+    pub stats_logging: bool,
+    /// Largest message accepted from a peer.
+    pub max_message_size: u32,
+    /// End-to-end identifier sequence.
+    pub end_to_end_seq: Arc<SequenceGenerator>,
+    /// Session-Id generator.
+    pub session_generator: Arc<SessionGenerator>,
+    peers: BTreeMap<String, Arc<Peer>>,
+    applications: Vec<AppId>,
+    running: Mutex<Option<Running>>,
+    stopped: bool,
+}
+
+impl Node {
+    /// A node with python's defaults.
+    pub fn new(origin_host: &str, realm_name: &str, options: NodeOptions) -> Node {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let vendor_ids = if options.vendor_ids.is_empty() {
+            dictionary::vendor_ids().filter(|v| *v > 0).collect()
+        } else {
+            options.vendor_ids
+        };
+        Node {
+            origin_host: origin_host.to_owned(),
+            realm_name: realm_name.to_owned(),
+            ip_addresses: options.ip_addresses,
+            tcp_port: options.tcp_port,
+            sctp_port: options.sctp_port,
+            vendor_ids,
+            state_id: now as u32,
+            vendor_id: 99999,
+            product_name: "diameter-stack".to_owned(),
+            firmware_revision: None,
+            cea_timeout: Duration::from_secs(4),
+            cer_timeout: Duration::from_secs(4),
+            dwa_timeout: Duration::from_secs(4),
+            idle_timeout: Duration::from_secs(30),
+            dpa_timeout: Duration::from_secs(4),
+            wakeup_interval: Duration::from_secs(6),
+            retransmit_queue_size: 10240,
+            validate_received_request_avps: true,
+            peers_logging: false,
+            stats_logging: false,
+            max_message_size: crate::message::framer::DEFAULT_MAX_MESSAGE_SIZE,
+            end_to_end_seq: Arc::new(SequenceGenerator::with_time(now)),
+            session_generator: Arc::new(SessionGenerator::new(origin_host)),
+            peers: BTreeMap::new(),
+            applications: Vec::new(),
+            running: Mutex::new(None),
+            stopped: false,
+        }
+    }
+
+    /// Adds a peer from its DiameterURI (python's `add_peer`); a peer already
+    /// known by that FQDN is returned unchanged. Peers are matched without
+    /// regard to case (python never matches upper-case names).
+    pub fn add_peer(
+        &mut self,
+        peer_uri: &str,
+        realm_name: Option<&str>,
+        options: PeerOptions,
+    ) -> Result<Arc<Peer>, NodeError> {
+        let uri = parse_diameter_uri(peer_uri)?;
+        let key = uri.fqdn.to_ascii_lowercase();
+        if let Some(peer) = self.peers.get(&key) {
+            return Ok(peer.clone());
+        }
+        let transport = match uri.transport() {
+            "tcp" => PEER_TRANSPORT_TCP,
+            "sctp" => PEER_TRANSPORT_SCTP,
+            other => return Err(NodeError::UnsupportedTransport(other.to_owned())),
+        };
+        if transport == PEER_TRANSPORT_SCTP || uri.is_secure {
+            return Err(NodeError::UnsupportedTransport(format!(
+                "{}+{}",
+                uri.scheme,
+                uri.transport()
+            )));
+        }
+        let mut ip_addresses = options.ip_addresses;
+        if ip_addresses.is_empty() {
+            ip_addresses.extend(uri.fqdn.parse::<IpAddr>().ok());
+        }
+        let peer = Arc::new(Peer {
+            node_name: uri.fqdn.clone(),
+            realm_name: realm_name.unwrap_or(&self.realm_name).to_owned(),
+            transport,
+            port: uri.port,
+            ip_addresses,
+            persistent: options.is_persistent,
+            is_default: options.is_default,
+            settings: Mutex::new(PeerSettings::default()),
+            status: Mutex::new(PeerStatus::default()),
+            counters: Arc::new(Default::default()),
+        });
+        self.peers.insert(key, peer.clone());
+        Ok(peer)
+    }
+
+    /// The configured peers, by lower-cased FQDN.
+    pub fn peers(&self) -> &BTreeMap<String, Arc<Peer>> {
+        &self.peers
+    }
+
+    /// Advertises an application in CER/CEA. Applications added with
+    /// `add_application` are advertised too.
+    pub fn add_application_id(&mut self, app: AppId) {
+        if !self.applications.contains(&app) {
+            self.applications.push(app);
+        }
+    }
+
+    /// Auth application ids advertised.
+    pub fn auth_application_ids(&self) -> Vec<u32> {
+        use super::peer::AppKind;
+        self.applications
+            .iter()
+            .filter(|a| a.kind == AppKind::Auth)
+            .map(|a| a.id)
+            .collect()
+    }
+
+    /// Acct application ids advertised.
+    pub fn acct_application_ids(&self) -> Vec<u32> {
+        use super::peer::AppKind;
+        self.applications
+            .iter()
+            .filter(|a| a.kind == AppKind::Acct)
+            .map(|a| a.id)
+            .collect()
+    }
+
+    /// Opens the listeners and starts the event loop; returns once it runs.
+    /// Listening errors are returned. A node starts once.
+    pub fn start(&mut self) -> Result<(), NodeError> {
+        let mut running = self.running.lock();
+        if running.is_some() || self.stopped {
+            return Err(NodeError::AlreadyStarted);
+        }
+        if self.sctp_port.is_some() {
+            return Err(NodeError::UnsupportedTransport("sctp".into()));
+        }
+        let mut listen = Vec::new();
+        if let Some(port) = self.tcp_port {
+            for ip in &self.ip_addresses {
+                listen.push(SocketAddr::new(*ip, port));
+            }
+        }
+        let config = LoopConfig {
+            origin_host: self.origin_host.clone(),
+            origin_realm: self.realm_name.clone(),
+            host_ip_addresses: self.ip_addresses.clone(),
+            vendor_id: self.vendor_id,
+            product_name: self.product_name.clone(),
+            firmware_revision: self.firmware_revision,
+            origin_state_id: self.state_id,
+            supported_vendor_ids: self.vendor_ids.clone(),
+            applications: self.applications.clone(),
+            cea_timeout: self.cea_timeout,
+            cer_timeout: self.cer_timeout,
+            dwa_timeout: self.dwa_timeout,
+            idle_timeout: self.idle_timeout,
+            dpa_timeout: self.dpa_timeout,
+            max_message_size: self.max_message_size,
+            retransmit_queue_size: self.retransmit_queue_size,
+            peers: self.peers.values().cloned().collect(),
+            end_to_end: self.end_to_end_seq.clone(),
+        };
+        let started = event_loop::spawn(config, &listen)?;
+        *running = Some(Running {
+            commands: started.commands,
+            waker: started.waker,
+            thread: Some(started.thread),
+            local_addrs: started.local_addrs,
+        });
+        Ok(())
+    }
+
+    /// The addresses the listeners are bound to (useful with port 0).
+    pub fn listen_addresses(&self) -> Vec<SocketAddr> {
+        self.running
+            .lock()
+            .as_ref()
+            .map(|r| r.local_addrs.clone())
+            .unwrap_or_default()
+    }
+
+    /// Stops the node (python's `stop(wait_timeout, force)`): unless `force`,
+    /// sends DPR (Disconnect-Cause REBOOTING) on every open connection and
+    /// waits up to `wait_timeout` for them to close; then closes everything
+    /// and joins the event loop.
+    pub fn stop(&mut self, wait_timeout: Duration, force: bool) -> Result<(), NodeError> {
+        let running = self.running.lock().take();
+        let Some(mut running) = running else {
+            return Err(NodeError::NotStarted);
+        };
+        self.stopped = true;
+        let (done_tx, done_rx) = bounded(1);
+        let sent = running
+            .commands
+            .send(Command::Stop {
+                wait_timeout,
+                force,
+                done: done_tx,
+            })
+            .is_ok();
+        let _ = running.waker.wake();
+        if sent {
+            // the loop answers once every connection is gone
+            let _ = done_rx.recv_timeout(wait_timeout + Duration::from_secs(5));
+        }
+        if let Some(thread) = running.thread.take() {
+            let _ = thread.join();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if self.running.lock().is_some() {
+            let _ = self.stop(Duration::from_secs(1), true);
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! `Peer`: one configured remote node (python's `Peer` dataclass), shared
+//! between the event loop, which updates it, and the application, which reads
+//! and tunes it.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use parking_lot::Mutex;
+
+/// Per-peer settings that may change while the node runs (python's mutable
+/// `Peer` fields). `None` timeouts fall back to the node's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerSettings {
+    /// Reconnect even after the peer sent a DPR.
+    pub always_reconnect: bool,
+    /// CEA timeout for this peer.
+    pub cea_timeout: Option<Duration>,
+    /// CER timeout for this peer.
+    pub cer_timeout: Option<Duration>,
+    /// DWA timeout for this peer.
+    pub dwa_timeout: Option<Duration>,
+    /// Watchdog idle time (Tw) for this peer.
+    pub idle_timeout: Option<Duration>,
+    /// Wait before reconnecting a persistent peer (python: 30 s).
+    pub reconnect_wait: Duration,
+    /// Wait for a TCP connect to complete.
+    pub connect_timeout: Duration,
+}
+
+impl Default for PeerSettings {
+    fn default() -> Self {
+        PeerSettings {
+            always_reconnect: false,
+            cea_timeout: None,
+            cer_timeout: None,
+            dwa_timeout: None,
+            idle_timeout: None,
+            reconnect_wait: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What the event loop last saw of a peer's connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerConnectionInfo {
+    /// python's PEER_* state.
+    pub state: u8,
+    /// PEER_RECV or PEER_SEND.
+    pub direction: u8,
+    /// The peer's Origin-Host once exchanged (python's `host_identity`).
+    pub host_identity: String,
+    /// The peer's Host-IP-Address values.
+    pub host_ip_address: Vec<IpAddr>,
+    /// Negotiated auth application ids.
+    pub auth_application_ids: Vec<u32>,
+    /// Negotiated acct application ids.
+    pub acct_application_ids: Vec<u32>,
+    /// Remote socket address.
+    pub remote_address: Option<std::net::SocketAddr>,
+}
+
+/// What changes as the peer connects and disconnects.
+#[derive(Debug, Clone, Default)]
+pub struct PeerStatus {
+    /// The connection attached to this peer, if any.
+    pub connection: Option<PeerConnectionInfo>,
+    /// Why the last connection ended (the first reason recorded wins).
+    pub disconnect_reason: Option<u8>,
+    /// Disconnect-Cause of the last DPR the peer sent.
+    pub dpr_cause: Option<i32>,
+    /// When the last connection was established.
+    pub last_connect: Option<SystemTime>,
+    /// When the last connection ended.
+    pub last_disconnect: Option<SystemTime>,
+    pub(crate) last_disconnect_at: Option<Instant>,
+    pub(crate) reopen: bool,
+}
+
+/// Counts of messages received from a peer (python's `PeerCounters`).
+#[derive(Debug, Default)]
+pub struct PeerCounters {
+    /// CERs received.
+    pub cer: AtomicU64,
+    /// CEAs received.
+    pub cea: AtomicU64,
+    /// DWRs received.
+    pub dwr: AtomicU64,
+    /// DWAs received.
+    pub dwa: AtomicU64,
+    /// DPRs received.
+    pub dpr: AtomicU64,
+    /// DPAs received.
+    pub dpa: AtomicU64,
+    /// Requests received, base protocol included.
+    pub requests: AtomicU64,
+    /// Answers received, base protocol included.
+    pub answers: AtomicU64,
+}
+
+impl PeerCounters {
+    /// Counts one received message.
+    pub fn count(&self, command_code: u32, is_request: bool) {
+        use crate::message::constants::*;
+        let which = match (command_code, is_request) {
+            (CMD_CAPABILITIES_EXCHANGE, true) => Some(&self.cer),
+            (CMD_CAPABILITIES_EXCHANGE, false) => Some(&self.cea),
+            (CMD_DEVICE_WATCHDOG, true) => Some(&self.dwr),
+            (CMD_DEVICE_WATCHDOG, false) => Some(&self.dwa),
+            (CMD_DISCONNECT_PEER, true) => Some(&self.dpr),
+            (CMD_DISCONNECT_PEER, false) => Some(&self.dpa),
+            _ => None,
+        };
+        if let Some(c) = which {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        let total = if is_request {
+            &self.requests
+        } else {
+            &self.answers
+        };
+        total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A plain copy of the counters: (cer, cea, dwr, dwa, dpr, dpa, requests, answers).
+    pub fn snapshot(&self) -> [u64; 8] {
+        [
+            &self.cer,
+            &self.cea,
+            &self.dwr,
+            &self.dwa,
+            &self.dpr,
+            &self.dpa,
+            &self.requests,
+            &self.answers,
+        ]
+        .map(|c| c.load(Ordering::Relaxed))
+    }
+}
+
+/// A configured peer (python's `Peer`), created by
+/// [`Node::add_peer`](crate::node::Node::add_peer).
+#[derive(Debug)]
+pub struct Peer {
+    /// The peer's DiameterIdentity (FQDN), as configured.
+    pub node_name: String,
+    /// The peer's realm.
+    pub realm_name: String,
+    /// PEER_TRANSPORT_TCP or PEER_TRANSPORT_SCTP.
+    pub transport: u8,
+    /// The peer's port.
+    pub port: u16,
+    /// Addresses to connect to.
+    pub ip_addresses: Vec<IpAddr>,
+    /// Whether the node connects to it and keeps it connected.
+    pub persistent: bool,
+    /// Whether it is a default route of its realm.
+    pub is_default: bool,
+    /// Settings that may change while running.
+    pub settings: Mutex<PeerSettings>,
+    /// Connection status, updated by the event loop.
+    pub status: Mutex<PeerStatus>,
+    /// Received message counters.
+    pub counters: std::sync::Arc<PeerCounters>,
+}
+
+impl Peer {
+    /// Whether the attached connection is ready (python's `PEER_READY_STATES`).
+    pub fn is_ready(&self) -> bool {
+        self.status
+            .lock()
+            .connection
+            .as_ref()
+            .is_some_and(|c| super::PEER_READY_STATES.contains(&c.state))
+    }
+
+    /// Seconds since the last disconnect, -1 if never (python's `disconnected_since`).
+    pub fn disconnected_since(&self) -> i64 {
+        self.status
+            .lock()
+            .last_disconnect
+            .and_then(|t| t.elapsed().ok())
+            .map_or(-1, |d| d.as_secs() as i64)
+    }
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Peer<{}>", self.node_name)
+    }
+}

@@ -1,0 +1,210 @@
+//! Two Rust nodes over loopback: capabilities exchange, watchdog, disconnect,
+//! reconnection after a restart, and election on a simultaneous open.
+
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use diameter::message::constants::*;
+use diameter::node::peer::*;
+use diameter::node::{Node, NodeOptions, PeerOptions};
+
+const LOOPBACK: &str = "127.0.0.1";
+
+fn ip() -> IpAddr {
+    LOOPBACK.parse().unwrap()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind((LOOPBACK, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn node(host: &str, port: Option<u16>) -> Node {
+    let mut n = Node::new(
+        host,
+        "example.net",
+        NodeOptions {
+            ip_addresses: vec![ip()],
+            tcp_port: port,
+            ..Default::default()
+        },
+    );
+    n.add_application_id(AppId::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION));
+    n
+}
+
+fn peer(n: &mut Node, host: &str, port: u16, persistent: bool) -> Arc<Peer> {
+    let p = n
+        .add_peer(
+            &format!("aaa://{host}:{port};transport=tcp"),
+            None,
+            PeerOptions {
+                ip_addresses: vec![ip()],
+                is_persistent: persistent,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    p.settings.lock().reconnect_wait = Duration::from_millis(200);
+    p
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn count(c: &std::sync::atomic::AtomicU64) -> u64 {
+    c.load(Ordering::Relaxed)
+}
+
+#[test]
+fn connect_watchdog_and_disconnect() {
+    let mut server = node("server.example.net", Some(0));
+    let client_on_server = peer(&mut server, "client.example.net", 1, false);
+    server.start().unwrap();
+    let port = server.listen_addresses()[0].port();
+
+    let mut client = node("client.example.net", None);
+    client.idle_timeout = Duration::from_millis(300);
+    let server_on_client = peer(&mut client, "server.example.net", port, true);
+    client.start().unwrap();
+
+    wait_until("CER/CEA", Duration::from_secs(5), || {
+        server_on_client.is_ready() && client_on_server.is_ready()
+    });
+    let info = server_on_client.status.lock().connection.clone().unwrap();
+    assert_eq!(info.host_identity, "server.example.net");
+    assert_eq!(info.direction, PEER_SEND);
+    assert_eq!(info.auth_application_ids, [4]);
+    assert_eq!(count(&server_on_client.counters.cea), 1);
+    assert_eq!(count(&client_on_server.counters.cer), 1);
+
+    // the client's watchdog fires after ~300 ms of silence
+    wait_until("DWR/DWA", Duration::from_secs(5), || {
+        count(&server_on_client.counters.dwa) >= 2
+    });
+    assert!(count(&client_on_server.counters.dwr) >= 2);
+    assert!(server_on_client.is_ready());
+
+    let t = Instant::now();
+    client.stop(Duration::from_secs(5), false).unwrap();
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "DPA should end the wait early"
+    );
+    assert_eq!(count(&server_on_client.counters.dpa), 1);
+    wait_until("server sees the DPR", Duration::from_secs(5), || {
+        count(&client_on_server.counters.dpr) == 1
+    });
+    wait_until(
+        "server drops the connection",
+        Duration::from_secs(5),
+        || client_on_server.status.lock().connection.is_none(),
+    );
+    assert_eq!(
+        client_on_server.status.lock().disconnect_reason,
+        Some(DISCONNECT_REASON_DPR)
+    );
+    assert_eq!(
+        server_on_client.status.lock().disconnect_reason,
+        Some(DISCONNECT_REASON_CLEAN_DISCONNECT)
+    );
+    server.stop(Duration::from_secs(5), false).unwrap();
+}
+
+#[test]
+fn persistent_peer_reconnects_after_the_other_side_restarts() {
+    let port = free_port();
+    let mut server = node("server.example.net", Some(port));
+    peer(&mut server, "client.example.net", 1, false);
+    server.start().unwrap();
+
+    let mut client = node("client.example.net", None);
+    let on_client = peer(&mut client, "server.example.net", port, true);
+    client.start().unwrap();
+    wait_until("first connection", Duration::from_secs(5), || {
+        on_client.is_ready()
+    });
+
+    // the server stops: DPR with REBOOTING, so the client comes back
+    server.stop(Duration::from_secs(5), false).unwrap();
+    assert_eq!(
+        on_client.status.lock().dpr_cause,
+        Some(E_DISCONNECT_CAUSE_REBOOTING)
+    );
+    wait_until("disconnect seen", Duration::from_secs(5), || {
+        !on_client.is_ready()
+    });
+
+    let mut server = node("server.example.net", Some(port));
+    let client_on_server = peer(&mut server, "client.example.net", 1, false);
+    server.start().unwrap();
+    wait_until("reconnection", Duration::from_secs(10), || {
+        on_client.is_ready() && client_on_server.is_ready()
+    });
+    assert_eq!(count(&on_client.counters.cea), 2);
+    client.stop(Duration::from_secs(5), false).unwrap();
+    server.stop(Duration::from_secs(5), false).unwrap();
+}
+
+#[test]
+fn simultaneous_open_ends_with_one_connection() {
+    let (pa, pb) = (free_port(), free_port());
+    let mut a = node("a.example.net", Some(pa));
+    let mut b = node("b.example.net", Some(pb));
+    let b_on_a = peer(&mut a, "b.example.net", pb, true);
+    let a_on_b = peer(&mut b, "a.example.net", pa, true);
+    a.start().unwrap();
+    b.start().unwrap();
+    wait_until("both ready", Duration::from_secs(10), || {
+        b_on_a.is_ready() && a_on_b.is_ready()
+    });
+    // let any second connection settle
+    std::thread::sleep(Duration::from_millis(500));
+    let on_a = b_on_a.status.lock().connection.clone().unwrap();
+    let on_b = a_on_b.status.lock().connection.clone().unwrap();
+    // one connection: one side opened it, the other accepted it
+    assert_ne!(on_a.direction, on_b.direction, "{on_a:?} {on_b:?}");
+    let established = std::process::Command::new("ss")
+        .args(["-tn", "state", "established"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let between = established
+        .lines()
+        .filter(|l| {
+            l.contains(&format!("{LOOPBACK}:{pa} ")) || l.contains(&format!("{LOOPBACK}:{pb} "))
+        })
+        .count();
+    if !established.is_empty() {
+        // each connection shows twice (both ends are local)
+        assert_eq!(between, 2, "{established}");
+    }
+    a.stop(Duration::from_secs(5), false).unwrap();
+    b.stop(Duration::from_secs(5), false).unwrap();
+}
+
+#[test]
+fn unknown_peers_are_refused() {
+    let mut server = node("server.example.net", Some(0));
+    server.start().unwrap();
+    let addr: SocketAddr = server.listen_addresses()[0];
+    let mut client = node("stranger.example.net", None);
+    let on_client = peer(&mut client, "server.example.net", addr.port(), true);
+    client.start().unwrap();
+    wait_until("refusal", Duration::from_secs(5), || {
+        on_client.status.lock().disconnect_reason == Some(DISCONNECT_REASON_CER_REJECTED)
+    });
+    assert!(!on_client.is_ready());
+    client.stop(Duration::from_secs(2), true).unwrap();
+    server.stop(Duration::from_secs(2), true).unwrap();
+}
