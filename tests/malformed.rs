@@ -648,3 +648,21 @@ fn hex(s: &str) -> Vec<u8> {
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
         .collect()
 }
+
+#[test]
+fn failed_avp_members_with_invalid_values_decode_raw() {
+    // RFC 6733 §7.5: Failed-AVP carries the AVPs that were invalid; an answer
+    // holding one must still decode
+    let bad_session = avp(AVP_SESSION_ID, 0x40, None, 10, b"\xff\xfe");
+    let failed = good(AVP_FAILED_AVP, 0x40, None, &bad_session);
+    let mut answer = good(AVP_RESULT_CODE, 0x40, None, &5004u32.to_be_bytes());
+    answer.extend(failed);
+    let m = Message::from_bytes(&msg(0x00, None, &answer)).unwrap();
+    let member = m
+        .find_avp(&[(AVP_FAILED_AVP, 0), (AVP_SESSION_ID, 0)])
+        .unwrap();
+    assert_eq!(member.value(), &AvpValue::Raw(b"\xff\xfe".to_vec()));
+    assert_eq!(m.as_bytes().unwrap(), msg(0x00, None, &answer));
+    // outside a Failed-AVP the same AVP is an error
+    assert!(Message::from_bytes(&msg(0x80, None, &bad_session)).is_err());
+}

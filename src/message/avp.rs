@@ -155,14 +155,14 @@ impl Avp {
                 failed_avp: failed(code, avp.flags, vendor_id, Vec::new()),
             });
         }
-        let mut count = 0;
+        let mut st = DecodeState::default();
         avp.value = decode_value(
             Some(avp_type),
             (code, avp.flags, vendor_id, length as u32),
             payload,
             &DecodeLimits::DEFAULT,
             0,
-            &mut count,
+            &mut st,
         )?;
         Ok(avp)
     }
@@ -372,8 +372,8 @@ impl Avp {
     /// Decodes one AVP from the start of `data`; bytes after it are ignored
     /// (python's `Avp.from_bytes`).
     pub fn from_bytes(data: &[u8]) -> Result<Avp, AvpDecodeError> {
-        let mut count = 0;
-        decode_one(data, &DecodeLimits::DEFAULT, 0, &mut count).map(|(avp, _)| avp)
+        let mut st = DecodeState::default();
+        decode_one(data, &DecodeLimits::DEFAULT, 0, &mut st).map(|(avp, _)| avp)
     }
 
     /// A copy (python's `Avp.from_avp`).
@@ -556,16 +556,25 @@ fn failed(code: u32, flags: u8, vendor_id: u32, payload: Vec<u8>) -> Box<Avp> {
     Box::new(avp)
 }
 
+/// What decoding carries from AVP to AVP.
+#[derive(Debug, Default)]
+pub(crate) struct DecodeState {
+    /// AVPs decoded so far, members included.
+    pub count: usize,
+    /// Inside a Failed-AVP: invalid values are kept raw instead of failing.
+    pub lenient: bool,
+}
+
 /// Decodes every AVP in `data` (a message body or a grouped payload).
 pub(crate) fn decode_avps(
     mut data: &[u8],
     limits: &DecodeLimits,
     depth: usize,
-    count: &mut usize,
+    st: &mut DecodeState,
 ) -> Result<Vec<Avp>, AvpDecodeError> {
     let mut avps = Vec::with_capacity(count_avps(data));
     while !data.is_empty() {
-        let (avp, used) = decode_one(data, limits, depth, count)?;
+        let (avp, used) = decode_one(data, limits, depth, st)?;
         avps.push(avp);
         data = data.get(used..).unwrap_or_default();
     }
@@ -595,7 +604,7 @@ pub(crate) fn decode_one(
     data: &[u8],
     limits: &DecodeLimits,
     depth: usize,
-    count: &mut usize,
+    st: &mut DecodeState,
 ) -> Result<(Avp, usize), AvpDecodeError> {
     let code = be32(data, 0);
     let flags = data.get(4).copied().unwrap_or(0);
@@ -610,8 +619,8 @@ pub(crate) fn decode_one(
     }
     let length = be32(data, 4) & 0x00ff_ffff;
     let vendor_id = if header_len == 12 { be32(data, 8) } else { 0 };
-    *count += 1;
-    if *count > limits.max_avps {
+    st.count += 1;
+    if st.count > limits.max_avps {
         return Err(AvpDecodeError::TooManyAvps {
             max_avps: limits.max_avps,
         });
@@ -631,7 +640,7 @@ pub(crate) fn decode_one(
         }
     };
     let used = ((len + 3) & !3).min(data.len());
-    if flags & Avp::FLAGS_RESERVED != 0 {
+    if flags & Avp::FLAGS_RESERVED != 0 && !st.lenient {
         return Err(AvpDecodeError::InvalidBits {
             code,
             vendor_id,
@@ -645,7 +654,7 @@ pub(crate) fn decode_one(
         payload,
         limits,
         depth,
-        count,
+        st,
     )?;
     Ok((
         Avp {
@@ -666,7 +675,7 @@ fn decode_value(
     payload: &[u8],
     limits: &DecodeLimits,
     depth: usize,
-    count: &mut usize,
+    st: &mut DecodeState,
 ) -> Result<AvpValue, AvpDecodeError> {
     let (code, flags, vendor_id, length) = header;
     Ok(match avp_type {
@@ -679,7 +688,13 @@ fn decode_value(
                     failed_avp: failed(code, flags, vendor_id, Vec::new()),
                 });
             }
-            match decode_avps(payload, limits, depth + 1, count) {
+            // RFC 6733 §7.5: Failed-AVP carries AVPs that failed to decode,
+            // so its members are kept as raw bytes when their values are invalid
+            let was_lenient = st.lenient;
+            st.lenient |= code == crate::message::constants::AVP_FAILED_AVP && vendor_id == 0;
+            let members = decode_avps(payload, limits, depth + 1, st);
+            st.lenient = was_lenient;
+            match members {
                 Ok(members) => AvpValue::Grouped(members),
                 Err(mut e) => {
                     // RFC 6733 §7.5: the Failed-AVP is the enclosing grouped
@@ -699,6 +714,7 @@ fn decode_value(
         }
         Some(t) => match AvpValue::decode_scalar(t, payload) {
             Ok(v) => v,
+            Err(_) if st.lenient => AvpValue::Raw(payload.to_vec()),
             Err(ValueError::Length) => {
                 return Err(AvpDecodeError::InvalidLength {
                     code,

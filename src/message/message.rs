@@ -2,7 +2,7 @@
 
 use std::fmt::{self, Write};
 
-use super::avp::{decode_avps, DecodeLimits, MAX_LENGTH};
+use super::avp::{decode_avps, DecodeLimits, DecodeState, MAX_LENGTH};
 use super::dictionary;
 use super::header::{MessageHeader, HEADER_LENGTH};
 use super::Avp;
@@ -99,8 +99,8 @@ impl Message {
             });
         }
         let body = data.get(HEADER_LENGTH..length).unwrap_or_default();
-        let mut count = 0;
-        let avps = decode_avps(body, limits, 0, &mut count)
+        let mut st = DecodeState::default();
+        let avps = decode_avps(body, limits, 0, &mut st)
             .map_err(|source| MessageDecodeError::Avp { header, source })?;
         Ok(Message { header, avps })
     }

@@ -19,6 +19,7 @@ use super::checks;
 use super::ids::random_u64;
 use super::node::NodeError;
 use super::peer::*;
+use super::retransmit::RetransmitCache;
 use super::SequenceGenerator;
 use crate::message::constants::*;
 
@@ -26,6 +27,8 @@ const WAKER: Token = Token(0);
 const FIRST_LISTENER: usize = 1;
 const FIRST_CONN: usize = 1024;
 const READ_CHUNK: usize = 64 * 1024;
+/// Most bytes of answers remembered per peer for retransmissions.
+const RETRANSMIT_BYTES_PER_PEER: usize = 16 << 20;
 /// How long a closed connection may take to write its last bytes.
 const FLUSH_GRACE: Duration = Duration::from_secs(2);
 
@@ -56,7 +59,6 @@ pub(crate) struct LoopConfig {
     pub idle_timeout: Duration,
     pub dpa_timeout: Duration,
     pub max_message_size: u32,
-    #[allow(dead_code)]
     pub retransmit_queue_size: usize,
     pub peers: Vec<Arc<Peer>>,
     pub end_to_end: Arc<SequenceGenerator>,
@@ -90,6 +92,7 @@ struct Loop {
     local: Arc<LocalCapabilities>,
     reconnect_at: HashMap<String, Instant>,
     stopping: Option<(Instant, Option<Sender<()>>)>,
+    retransmit: RetransmitCache,
     buf: Vec<u8>,
 }
 
@@ -122,6 +125,7 @@ pub(crate) fn spawn(config: LoopConfig, listen: &[SocketAddr]) -> Result<Started
         supported_vendor_ids: config.supported_vendor_ids.clone(),
         applications: config.applications.clone(),
     });
+    let retransmit_size = config.retransmit_queue_size;
     let (tx, rx) = unbounded();
     let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
     let mut lp = Loop {
@@ -134,6 +138,7 @@ pub(crate) fn spawn(config: LoopConfig, listen: &[SocketAddr]) -> Result<Started
         local,
         reconnect_at: HashMap::new(),
         stopping: None,
+        retransmit: RetransmitCache::new(retransmit_size, RETRANSMIT_BYTES_PER_PEER),
         buf: vec![0; READ_CHUNK],
     };
     let thread = std::thread::Builder::new()
@@ -652,6 +657,23 @@ impl Loop {
                     }
                 }
                 PeerEvent::Message(msg) => {
+                    let origin = msg
+                        .find_avp(&[(AVP_ORIGIN_HOST, 0)])
+                        .and_then(crate::message::Avp::as_str)
+                        .unwrap_or_default()
+                        .to_owned();
+                    if msg.header.is_request() && msg.header.is_retransmit() {
+                        let h = &msg.header;
+                        if let Some(answer) = self.retransmit.lookup(
+                            &origin,
+                            h.end_to_end_identifier,
+                            h.hop_by_hop_identifier,
+                        ) {
+                            debug!(target: "diameter.node", "retransmitted request {msg} answered again");
+                            let _ = machine.send_bytes(&answer, false);
+                            continue;
+                        }
+                    }
                     if msg.header.is_request() {
                         let supported = self.config.applications.iter().any(|a| {
                             a.id == msg.header.application_id || a.id == RELAY_APPLICATION_ID
@@ -675,6 +697,11 @@ impl Loop {
                         );
                         if let Ok(bytes) = answer.as_bytes() {
                             let _ = machine.send_bytes(&bytes, false);
+                            self.retransmit.remember(
+                                &origin,
+                                msg.header.end_to_end_identifier,
+                                &bytes,
+                            );
                         }
                     } else {
                         debug!(target: "diameter.node", "answer {} matches no request, dropped", msg);

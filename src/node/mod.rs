@@ -17,9 +17,11 @@ mod ids;
 #[allow(clippy::module_inception)]
 mod node;
 pub mod peer;
+mod retransmit;
 mod uri;
 
 pub use checks::{check_request, unsupported_mandatory_avp, Rejection};
 pub use ids::{SequenceGenerator, SessionGenerator};
 pub use node::{Node, NodeError, NodeOptions, PeerOptions};
+pub use retransmit::RetransmitCache;
 pub use uri::{parse_diameter_uri, DiameterUri, UriError, DEFAULT_PORT, DEFAULT_SECURE_PORT};

@@ -1,0 +1,265 @@
+//! Raw sockets against a running node: each protocol error gets its RFC 6733
+//! answer (Result-Code, E bit, Failed-AVP) while a well-behaved peer keeps
+//! being served; broken frames close only their own connection.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use diameter::message::constants::*;
+use diameter::message::framer::Framer;
+use diameter::message::{Avp, AvpValue, Message, MessageHeader};
+use diameter::node::peer::AppId;
+use diameter::node::{Node, NodeOptions, PeerOptions};
+
+struct Raw {
+    stream: TcpStream,
+    framer: Framer,
+    host: String,
+    hbh: u32,
+}
+
+impl Raw {
+    fn connect(addr: SocketAddr, host: &str) -> Raw {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut raw = Raw {
+            stream,
+            framer: Framer::new(),
+            host: host.into(),
+            hbh: 100,
+        };
+        let mut cer = raw.request(CMD_CAPABILITIES_EXCHANGE, 0, vec![]);
+        cer.avps
+            .push(Avp::new(AVP_HOST_IP_ADDRESS, 0, "127.0.0.1").unwrap());
+        cer.avps.push(Avp::new(AVP_VENDOR_ID, 0, 1u32).unwrap());
+        cer.avps.push(Avp::new(AVP_PRODUCT_NAME, 0, "raw").unwrap());
+        cer.avps
+            .push(Avp::new(AVP_AUTH_APPLICATION_ID, 0, 4u32).unwrap());
+        let cea = raw.exchange(&cer.as_bytes().unwrap()).unwrap();
+        assert_eq!(result(&cea), Some(2001), "{cea:?}");
+        raw
+    }
+
+    fn request(&mut self, code: u32, app: u32, mut avps: Vec<Avp>) -> Message {
+        let mut h = MessageHeader::new(code, app);
+        h.set_request(true);
+        self.hbh += 1;
+        h.hop_by_hop_identifier = self.hbh;
+        h.end_to_end_identifier = self.hbh;
+        let mut all = vec![
+            Avp::new(AVP_ORIGIN_HOST, 0, self.host.as_str()).unwrap(),
+            Avp::new(AVP_ORIGIN_REALM, 0, "example.net").unwrap(),
+        ];
+        all.append(&mut avps);
+        Message::new(h, all)
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    fn recv(&mut self) -> Option<Message> {
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Ok(Some(frame)) = self.framer.next_frame() {
+                return Some(Message::from_bytes(frame).unwrap());
+            }
+            match self.stream.read(&mut buf) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.framer.feed(&buf[..n]),
+            }
+        }
+    }
+
+    fn exchange(&mut self, bytes: &[u8]) -> Option<Message> {
+        self.send(bytes);
+        self.recv()
+    }
+
+    /// A DWR/DWA round trip: the connection is alive and served.
+    fn still_served(&mut self) {
+        let dwr = self.request(CMD_DEVICE_WATCHDOG, 0, vec![]);
+        let dwa = self.exchange(&dwr.as_bytes().unwrap()).expect("DWA");
+        assert_eq!(dwa.header.command_code, CMD_DEVICE_WATCHDOG);
+        assert_eq!(result(&dwa), Some(2001));
+    }
+
+    fn closed(&mut self) -> bool {
+        let mut buf = [0u8; 64];
+        matches!(self.stream.read(&mut buf), Ok(0) | Err(_))
+    }
+}
+
+fn result(m: &Message) -> Option<u32> {
+    m.find_avp(&[(AVP_RESULT_CODE, 0)]).and_then(Avp::as_u32)
+}
+
+fn failed(m: &Message) -> Vec<Avp> {
+    m.find_avp(&[(AVP_FAILED_AVP, 0)])
+        .and_then(Avp::as_grouped)
+        .map(<[Avp]>::to_vec)
+        .unwrap_or_default()
+}
+
+fn server() -> (Node, SocketAddr) {
+    let mut n = Node::new(
+        "server.example.net",
+        "example.net",
+        NodeOptions {
+            ip_addresses: vec!["127.0.0.1".parse().unwrap()],
+            tcp_port: Some(0),
+            ..Default::default()
+        },
+    );
+    n.add_application_id(AppId::auth(4));
+    // raw peers never answer the DPR of stop()
+    n.dpa_timeout = Duration::from_millis(300);
+    for host in ["bad.example.net", "good.example.net", "bad2.example.net"] {
+        n.add_peer(&format!("aaa://{host}"), None, PeerOptions::default())
+            .unwrap();
+    }
+    n.start().unwrap();
+    let addr = n.listen_addresses()[0];
+    (n, addr)
+}
+
+/// Sets the Message Length field after editing raw bytes.
+fn fix_length(bytes: &mut [u8]) {
+    let len = bytes.len() as u32;
+    bytes[1..4].copy_from_slice(&len.to_be_bytes()[1..]);
+}
+
+#[test]
+fn protocol_errors_get_their_answers_and_others_are_still_served() {
+    let (mut node, addr) = server();
+    let mut bad = Raw::connect(addr, "bad.example.net");
+    let mut good = Raw::connect(addr, "good.example.net");
+
+    // 3001: a command code nobody knows
+    let req = bad.request(9_999_999, 4, vec![]);
+    let ans = bad.exchange(&req.as_bytes().unwrap()).unwrap();
+    assert_eq!(result(&ans), Some(3001));
+    assert!(ans.header.is_error());
+    assert_eq!(
+        ans.header.hop_by_hop_identifier,
+        req.header.hop_by_hop_identifier
+    );
+    assert_eq!(
+        ans.find_avp(&[(AVP_ORIGIN_HOST, 0)]).unwrap().as_str(),
+        Some("server.example.net")
+    );
+    good.still_served();
+
+    // 3002: for another host, and no route to it
+    let dest = Avp::new(AVP_DESTINATION_HOST, 0, "elsewhere.example.net").unwrap();
+    let req = bad.request(CMD_CREDIT_CONTROL, 4, vec![dest]);
+    let ans = bad.exchange(&req.as_bytes().unwrap()).unwrap();
+    assert_eq!(result(&ans), Some(3002));
+    assert!(ans.header.is_error());
+    good.still_served();
+
+    // 3007: an application this node does not serve
+    let req = bad.request(CMD_CREDIT_CONTROL, 16_777_238, vec![]);
+    let ans = bad.exchange(&req.as_bytes().unwrap()).unwrap();
+    assert_eq!(result(&ans), Some(3007));
+    assert!(ans.header.is_error());
+    good.still_served();
+
+    // 3008: a request with the E bit
+    let mut req = bad.request(CMD_CREDIT_CONTROL, 4, vec![]);
+    req.header.set_error(true);
+    let ans = bad.exchange(&req.as_bytes().unwrap()).unwrap();
+    assert_eq!(result(&ans), Some(3008));
+    assert!(ans.header.is_error());
+    good.still_served();
+
+    // 5001: an AVP with the M bit that nobody knows
+    let unknown = Avp::with_value(65_000, 0, AvpValue::Raw(b"??".to_vec())).with_mandatory(true);
+    let req = bad.request(CMD_CREDIT_CONTROL, 4, vec![unknown.clone()]);
+    let ans = bad.exchange(&req.as_bytes().unwrap()).unwrap();
+    assert_eq!(result(&ans), Some(5001));
+    assert!(!ans.header.is_error());
+    assert_eq!(failed(&ans), [unknown]);
+    good.still_served();
+
+    // 5004: a UTF8String that is not UTF-8
+    let session = Avp::with_value(AVP_SESSION_ID, 0, AvpValue::Raw(b"\xff\xfe".to_vec()))
+        .with_mandatory(true);
+    let req = bad.request(CMD_CREDIT_CONTROL, 4, vec![session.clone()]);
+    let ans = bad.exchange(&req.as_bytes().unwrap()).unwrap();
+    assert_eq!(result(&ans), Some(5004));
+    assert!(!ans.header.is_error());
+    assert_eq!(failed(&ans), [session]);
+    good.still_served();
+
+    // 5014: an Unsigned32 of 5 bytes
+    let mut bytes = bad
+        .request(CMD_CREDIT_CONTROL, 4, vec![])
+        .as_bytes()
+        .unwrap();
+    bytes.extend_from_slice(&[0, 0, 1, 22, 0x40, 0, 0, 13, 0, 0, 0, 1, 7, 0, 0, 0]);
+    fix_length(&mut bytes);
+    let ans = bad.exchange(&bytes).unwrap();
+    assert_eq!(result(&ans), Some(5014));
+    let f = failed(&ans);
+    assert_eq!(f.len(), 1);
+    assert_eq!((f[0].code(), f[0].length()), (AVP_ORIGIN_STATE_ID, 12));
+    good.still_served();
+
+    // the bad peer is still connected after all of that
+    bad.still_served();
+    node.stop(Duration::from_secs(5), false).unwrap();
+}
+
+#[test]
+fn retransmitted_requests_get_the_same_answer_again() {
+    let (mut node, addr) = server();
+    let mut peer = Raw::connect(addr, "bad.example.net");
+    let req = peer.request(CMD_CREDIT_CONTROL, 16_777_238, vec![]);
+    let first = peer.exchange(&req.as_bytes().unwrap()).unwrap();
+    // again with the T flag and a new hop-by-hop identifier
+    let mut again = req.clone();
+    again.header.set_retransmit(true);
+    again.header.hop_by_hop_identifier = 0xdead;
+    let second = peer.exchange(&again.as_bytes().unwrap()).unwrap();
+    assert_eq!(second.header.hop_by_hop_identifier, 0xdead);
+    let mut expected = first.clone();
+    expected.header.hop_by_hop_identifier = 0xdead;
+    assert_eq!(second, expected);
+    node.stop(Duration::from_secs(5), false).unwrap();
+}
+
+#[test]
+fn broken_frames_close_only_their_connection() {
+    let (mut node, addr) = server();
+    let mut good = Raw::connect(addr, "good.example.net");
+    for (name, header) in [
+        (
+            "length below 20",
+            [
+                1u8, 0, 0, 8, 0x80, 0, 1, 16, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1,
+            ],
+        ),
+        (
+            "16 MiB length",
+            [
+                1u8, 0xff, 0xff, 0xfc, 0x80, 0, 1, 16, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1,
+            ],
+        ),
+        (
+            "version 2",
+            [
+                2u8, 0, 0, 20, 0x80, 0, 1, 16, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1,
+            ],
+        ),
+    ] {
+        let mut bad = Raw::connect(addr, "bad2.example.net");
+        bad.send(&header);
+        assert!(bad.closed(), "{name}: the connection should close");
+        good.still_served();
+    }
+    node.stop(Duration::from_secs(5), false).unwrap();
+}
