@@ -208,3 +208,102 @@ fn unknown_peers_are_refused() {
     client.stop(Duration::from_secs(2), true).unwrap();
     server.stop(Duration::from_secs(2), true).unwrap();
 }
+
+#[test]
+fn ipv6_loopback_works() {
+    let v6: IpAddr = "::1".parse().unwrap();
+    if std::net::TcpListener::bind((v6, 0)).is_err() {
+        eprintln!("skipping: no IPv6 loopback on this machine");
+        return;
+    }
+    let mut server = Node::new(
+        "server.example.net",
+        "example.net",
+        NodeOptions {
+            ip_addresses: vec![v6],
+            tcp_port: Some(0),
+            ..Default::default()
+        },
+    );
+    server.add_application_id(AppId::auth(4));
+    server
+        .add_peer("aaa://client.example.net", None, PeerOptions::default())
+        .unwrap();
+    server.start().unwrap();
+    let port = server.listen_addresses()[0].port();
+    let mut client = Node::new("client.example.net", "example.net", NodeOptions::default());
+    client.add_application_id(AppId::auth(4));
+    let on_client = client
+        .add_peer(
+            &format!("aaa://server.example.net:{port}"),
+            None,
+            PeerOptions {
+                ip_addresses: vec![v6],
+                is_persistent: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    client.start().unwrap();
+    wait_until("CER/CEA over IPv6", Duration::from_secs(5), || {
+        on_client.is_ready()
+    });
+    let info = on_client.status.lock().connection.clone().unwrap();
+    assert!(info.remote_address.unwrap().is_ipv6());
+    // the CER carried the IPv6 socket address, as the server saw it
+    client.stop(Duration::from_secs(5), false).unwrap();
+    server.stop(Duration::from_secs(5), false).unwrap();
+}
+
+#[test]
+fn listening_errors_come_back_from_start() {
+    let taken = TcpListener::bind((LOOPBACK, 0)).unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let mut n = node("server.example.net", Some(port));
+    let err = n.start().unwrap_err();
+    assert!(
+        matches!(err, diameter::node::NodeError::Listen { .. }),
+        "{err}"
+    );
+    // and stop on a node that never ran is an error too
+    assert!(matches!(
+        n.stop(Duration::from_secs(1), false),
+        Err(diameter::node::NodeError::NotStarted)
+    ));
+}
+
+#[test]
+fn a_persistent_peer_keeps_trying_until_the_server_comes() {
+    let port = free_port();
+    let mut client = node("client.example.net", None);
+    let on_client = peer(&mut client, "server.example.net", port, true);
+    client.start().unwrap();
+    wait_until("first refusal", Duration::from_secs(5), || {
+        on_client.status.lock().disconnect_reason == Some(DISCONNECT_REASON_FAILED_CONNECT)
+    });
+    let mut server = node("server.example.net", Some(port));
+    peer(&mut server, "client.example.net", 1, false);
+    server.start().unwrap();
+    wait_until(
+        "connection after reconnect_wait",
+        Duration::from_secs(5),
+        || on_client.is_ready(),
+    );
+    client.stop(Duration::from_secs(5), false).unwrap();
+    server.stop(Duration::from_secs(5), false).unwrap();
+}
+
+#[test]
+fn a_node_starts_once() {
+    let mut n = node("x.example.net", None);
+    n.start().unwrap();
+    assert!(matches!(
+        n.start(),
+        Err(diameter::node::NodeError::AlreadyStarted)
+    ));
+    n.stop(Duration::from_secs(1), false).unwrap();
+    assert!(matches!(
+        n.start(),
+        Err(diameter::node::NodeError::AlreadyStarted)
+    ));
+}
