@@ -27,6 +27,8 @@ const WAKER: Token = Token(0);
 const FIRST_LISTENER: usize = 1;
 const FIRST_CONN: usize = 1024;
 const READ_CHUNK: usize = 64 * 1024;
+/// How often `peers_logging` writes the peer table.
+const PEERS_LOG_INTERVAL: Duration = Duration::from_secs(1);
 /// Most bytes of answers remembered per peer for retransmissions.
 const RETRANSMIT_BYTES_PER_PEER: usize = 16 << 20;
 /// How long a closed connection may take to write its last bytes.
@@ -60,6 +62,7 @@ pub(crate) struct LoopConfig {
     pub dpa_timeout: Duration,
     pub max_message_size: u32,
     pub retransmit_queue_size: usize,
+    pub peers_logging: bool,
     pub peers: Vec<Arc<Peer>>,
     pub end_to_end: Arc<SequenceGenerator>,
 }
@@ -93,6 +96,7 @@ struct Loop {
     reconnect_at: HashMap<String, Instant>,
     stopping: Option<(Instant, Option<Sender<()>>)>,
     retransmit: RetransmitCache,
+    next_peers_log: Instant,
     buf: Vec<u8>,
 }
 
@@ -139,6 +143,7 @@ pub(crate) fn spawn(config: LoopConfig, listen: &[SocketAddr]) -> Result<Started
         reconnect_at: HashMap::new(),
         stopping: None,
         retransmit: RetransmitCache::new(retransmit_size, RETRANSMIT_BYTES_PER_PEER),
+        next_peers_log: Instant::now(),
         buf: vec![0; READ_CHUNK],
     };
     let thread = std::thread::Builder::new()
@@ -194,6 +199,10 @@ impl Loop {
             for token in touched {
                 self.settle(now, token);
             }
+            if self.config.peers_logging && now >= self.next_peers_log {
+                self.next_peers_log = now + PEERS_LOG_INTERVAL;
+                self.log_peers();
+            }
             if let Some((deadline, _)) = &self.stopping {
                 if self.conns.is_empty() || *deadline <= now {
                     break;
@@ -201,6 +210,33 @@ impl Loop {
             }
         }
         self.shutdown();
+    }
+
+    /// python's `PEERS=<json>` line on `diameter.stats`.
+    fn log_peers(&self) {
+        if !log::log_enabled!(target: "diameter.stats", log::Level::Debug) {
+            return;
+        }
+        let mut out = String::from("PEERS=[");
+        for (i, peer) in self.config.peers.iter().enumerate() {
+            let st = peer.status.lock();
+            let conn = st.connection.as_ref();
+            let state = conn.map_or("DISCONNECTED", |c| state_name(c.state));
+            let host = conn.map_or("", |c| c.host_identity.as_str());
+            let addr = conn
+                .and_then(|c| c.remote_address)
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&format!(
+                "{{\"node_name\": {:?}, \"host_identity\": {:?}, \"connection\": {:?}, \"state\": {:?}}}",
+                peer.node_name, host, addr, state
+            ));
+        }
+        out.push(']');
+        debug!(target: "diameter.stats", "{out}");
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -216,8 +252,13 @@ impl Loop {
         } else {
             self.reconnect_at.values().min().copied()
         };
+        let peers_log = self.config.peers_logging.then_some(self.next_peers_log);
         conns
-            .chain([reconnects, self.stopping.as_ref().map(|(d, _)| *d)])
+            .chain([
+                reconnects,
+                self.stopping.as_ref().map(|(d, _)| *d),
+                peers_log,
+            ])
             .flatten()
             .min()
     }
@@ -836,5 +877,18 @@ impl Loop {
         }
         self.reconnect_at
             .insert(peer.node_name.clone(), now + settings.reconnect_wait);
+    }
+}
+
+/// python's `state_names`.
+pub(crate) fn state_name(state: u8) -> &'static str {
+    match state {
+        PEER_CONNECTING => "CONNECTING",
+        PEER_CONNECTED => "CONNECTED",
+        PEER_READY => "READY",
+        PEER_READY_WAITING_DWA => "READY_WAITING_DWA",
+        PEER_DISCONNECTING => "DISCONNECTING",
+        PEER_CLOSING => "CLOSING",
+        _ => "CLOSED",
     }
 }

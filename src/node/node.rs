@@ -302,6 +302,7 @@ impl Node {
             dpa_timeout: self.dpa_timeout,
             max_message_size: self.max_message_size,
             retransmit_queue_size: self.retransmit_queue_size,
+            peers_logging: self.peers_logging,
             peers: self.peers.values().cloned().collect(),
             end_to_end: self.end_to_end_seq.clone(),
         };

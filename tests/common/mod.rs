@@ -1,0 +1,5 @@
+//! Helpers shared by the integration tests (`mod common;` in a tests/*.rs).
+//! Each test crate uses only part of them.
+#![allow(dead_code)]
+
+pub mod interop;

@@ -1,0 +1,319 @@
+//! Our node against independent peers on 127.0.0.1: python-diameter 0.9.0
+//! and freeDiameter 1.2, each as server and as client. CER/CEA, DWR/DWA and
+//! DPR/DPA must complete, seen from both sides: our peer counters and the
+//! other side's own log lines.
+//!
+//! Without the peers installed these tests print "skipping: ..." and pass,
+//! unless CI is set, where they fail (`.ci/run` installs both).
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::interop::{self, PeerProcess, EXCHANGE, STARTUP};
+use diameter::node::peer::*;
+use diameter::node::{Node, NodeOptions, PeerOptions};
+
+fn ok<T>(r: Result<T, String>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn wait_until(
+    what: &str,
+    timeout: Duration,
+    mut f: impl FnMut() -> bool,
+    dump: impl Fn() -> String,
+) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}\n{}",
+            dump()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn rust_node(host: &str, listen: bool) -> Node {
+    let mut n = Node::new(
+        host,
+        "example.test",
+        NodeOptions {
+            ip_addresses: vec!["127.0.0.1".parse().unwrap()],
+            tcp_port: listen.then_some(0),
+            ..Default::default()
+        },
+    );
+    n.add_application_id(AppId::auth(4));
+    n
+}
+
+fn rust_peer(n: &mut Node, uri: &str, persistent: bool) -> Arc<Peer> {
+    n.add_peer(
+        uri,
+        None,
+        PeerOptions {
+            ip_addresses: vec!["127.0.0.1".parse().unwrap()],
+            is_persistent: persistent,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+fn n(c: &std::sync::atomic::AtomicU64) -> u64 {
+    c.load(Ordering::Relaxed)
+}
+
+#[test]
+fn python_diameter_server_rust_client() {
+    if !interop::require_python() {
+        return;
+    }
+    let port = interop::free_port().to_string();
+    let py = ok(PeerProcess::python_peer(
+        "py-server",
+        &[
+            "--origin-host",
+            "py1.example.test",
+            "--realm",
+            "example.test",
+            "--listen-port",
+            &port,
+            "--peer-uri",
+            "aaa://rust1.example.test",
+            "--idle-timeout",
+            "30",
+            "--duration",
+            "60",
+        ],
+    ));
+    ok(py.wait_for_line("EVENT started", STARTUP));
+    let mut node = rust_node("rust1.example.test", false);
+    node.idle_timeout = Duration::from_millis(1500);
+    let peer = rust_peer(
+        &mut node,
+        &format!("aaa://py1.example.test:{port};transport=tcp"),
+        true,
+    );
+    node.start().unwrap();
+
+    wait_until("CER/CEA", STARTUP, || peer.is_ready(), || py.dump());
+    ok(py.wait_for_all(
+        &[
+            "EVENT recv CER from=rust1.example.test origin=rust1.example.test",
+            "EVENT sent CEA to=rust1.example.test result=2001",
+            "EVENT ready peer=rust1.example.test",
+        ],
+        EXCHANGE,
+    ));
+    assert_eq!(n(&peer.counters.cea), 1);
+    wait_until("DWA", EXCHANGE, || n(&peer.counters.dwa) >= 1, || py.dump());
+    ok(py.wait_for_all(
+        &[
+            "EVENT recv DWR from=rust1.example.test",
+            "EVENT sent DWA to=rust1.example.test result=2001",
+        ],
+        EXCHANGE,
+    ));
+    node.stop(Duration::from_secs(10), false).unwrap();
+    assert_eq!(n(&peer.counters.dpa), 1, "{}", py.dump());
+    ok(py.wait_for_all(
+        &[
+            "EVENT recv DPR from=rust1.example.test cause=0",
+            "EVENT sent DPA to=rust1.example.test result=2001",
+        ],
+        EXCHANGE,
+    ));
+}
+
+#[test]
+fn python_diameter_client_rust_server() {
+    if !interop::require_python() {
+        return;
+    }
+    let mut node = rust_node("rust2.example.test", true);
+    let peer = rust_peer(&mut node, "aaa://py2.example.test", false);
+    node.start().unwrap();
+    let port = node.listen_addresses()[0].port();
+    let mut py = ok(PeerProcess::python_peer(
+        "py-client",
+        &[
+            "--origin-host",
+            "py2.example.test",
+            "--realm",
+            "example.test",
+            "--peer-uri",
+            &format!("aaa://rust2.example.test:{port};transport=tcp"),
+            "--persistent",
+            "--idle-timeout",
+            "1",
+            "--duration",
+            "60",
+        ],
+    ));
+    ok(py.wait_for_all(
+        &[
+            "EVENT sent CER to=rust2.example.test",
+            "EVENT recv CEA from=rust2.example.test origin=rust2.example.test result=2001",
+            "EVENT ready peer=rust2.example.test",
+        ],
+        STARTUP,
+    ));
+    wait_until("ready", EXCHANGE, || peer.is_ready(), || py.dump());
+    ok(py.wait_for_all(
+        &[
+            "EVENT sent DWR to=rust2.example.test",
+            "EVENT recv DWA from=rust2.example.test result=2001",
+        ],
+        EXCHANGE,
+    ));
+    assert!(n(&peer.counters.dwr) >= 1);
+    let status = ok(py.stop(Duration::from_secs(20)));
+    assert!(status.success(), "{}", py.dump());
+    ok(py.wait_for_all(
+        &[
+            "EVENT sent DPR to=rust2.example.test cause=0",
+            "EVENT recv DPA from=rust2.example.test result=2001",
+        ],
+        EXCHANGE,
+    ));
+    wait_until(
+        "DPR seen",
+        EXCHANGE,
+        || n(&peer.counters.dpr) == 1,
+        || py.dump(),
+    );
+    wait_until(
+        "disconnect",
+        EXCHANGE,
+        || peer.status.lock().connection.is_none(),
+        || py.dump(),
+    );
+    assert_eq!(
+        peer.status.lock().disconnect_reason,
+        Some(DISCONNECT_REASON_DPR)
+    );
+    node.stop(Duration::from_secs(5), false).unwrap();
+}
+
+#[test]
+fn freediameter_server_rust_client() {
+    if !interop::require_freediameter() {
+        return;
+    }
+    let port = interop::free_port().to_string();
+    let fd = ok(PeerProcess::freediameter(
+        "fd-server",
+        &[
+            "--role",
+            "server",
+            "--identity",
+            "fd3.example.test",
+            "--port",
+            &port,
+            "--allow",
+            "*.example.test",
+            "--duration",
+            "60",
+        ],
+    ));
+    ok(fd.wait_for_line("EVENT started", STARTUP));
+    let mut node = rust_node("rust3.example.test", false);
+    node.idle_timeout = Duration::from_millis(1500);
+    let peer = rust_peer(
+        &mut node,
+        &format!("aaa://fd3.example.test:{port};transport=tcp"),
+        true,
+    );
+    node.start().unwrap();
+    wait_until("CER/CEA", STARTUP, || peer.is_ready(), || fd.dump());
+    ok(fd.wait_for_all(
+        &[
+            "EVENT recv CER from=rust3.example.test origin=rust3.example.test",
+            "EVENT ready peer=rust3.example.test",
+        ],
+        EXCHANGE,
+    ));
+    wait_until("DWA", EXCHANGE, || n(&peer.counters.dwa) >= 1, || fd.dump());
+    ok(fd.wait_for_all(
+        &[
+            "EVENT recv DWR from=rust3.example.test",
+            "EVENT sent DWA to=rust3.example.test result=2001",
+        ],
+        EXCHANGE,
+    ));
+    node.stop(Duration::from_secs(10), false).unwrap();
+    assert_eq!(n(&peer.counters.dpa), 1, "{}", fd.dump());
+    ok(fd.wait_for_all(
+        &[
+            "EVENT recv DPR from=rust3.example.test cause=0",
+            "EVENT sent DPA to=rust3.example.test result=2001",
+        ],
+        EXCHANGE,
+    ));
+}
+
+#[test]
+fn freediameter_client_rust_server() {
+    if !interop::require_freediameter() {
+        return;
+    }
+    let mut node = rust_node("rust4.example.test", true);
+    let peer = rust_peer(&mut node, "aaa://fd4.example.test", false);
+    node.start().unwrap();
+    let port = node.listen_addresses()[0].port().to_string();
+    let mut fd = ok(PeerProcess::freediameter(
+        "fd-client",
+        &[
+            "--role",
+            "client",
+            "--identity",
+            "fd4.example.test",
+            "--peer",
+            "rust4.example.test",
+            "--peer-port",
+            &port,
+            "--peer-tw",
+            "2",
+            "--duration",
+            "60",
+        ],
+    ));
+    ok(fd.wait_for_all(
+        &[
+            "EVENT sent CER to=rust4.example.test",
+            "EVENT recv CEA from=rust4.example.test origin=rust4.example.test result=2001",
+            "EVENT ready peer=rust4.example.test",
+        ],
+        STARTUP,
+    ));
+    wait_until("ready", EXCHANGE, || peer.is_ready(), || fd.dump());
+    ok(fd.wait_for_all(
+        &[
+            "EVENT sent DWR to=rust4.example.test",
+            "EVENT recv DWA from=rust4.example.test result=2001",
+        ],
+        EXCHANGE,
+    ));
+    assert!(n(&peer.counters.dwr) >= 1);
+    let status = ok(fd.stop(Duration::from_secs(25)));
+    assert!(status.success(), "{}", fd.dump());
+    ok(fd.wait_for_all(
+        &[
+            "EVENT sent DPR to=rust4.example.test cause=0",
+            "EVENT recv DPA from=rust4.example.test result=2001",
+        ],
+        EXCHANGE,
+    ));
+    wait_until(
+        "DPR seen",
+        EXCHANGE,
+        || n(&peer.counters.dpr) == 1,
+        || fd.dump(),
+    );
+    node.stop(Duration::from_secs(5), false).unwrap();
+}
