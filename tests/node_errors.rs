@@ -263,3 +263,36 @@ fn broken_frames_close_only_their_connection() {
     }
     node.stop(Duration::from_secs(5), false).unwrap();
 }
+
+#[test]
+fn connections_beyond_the_limit_are_closed_at_once() {
+    let mut n = Node::new(
+        "server.example.net",
+        "example.net",
+        NodeOptions {
+            ip_addresses: vec!["127.0.0.1".parse().unwrap()],
+            tcp_port: Some(0),
+            ..Default::default()
+        },
+    );
+    n.max_connections = 2;
+    n.add_application_id(AppId::auth(4));
+    n.add_peer("aaa://good.example.net", None, PeerOptions::default())
+        .unwrap();
+    n.start().unwrap();
+    let addr = n.listen_addresses()[0];
+    let mut good = Raw::connect(addr, "good.example.net");
+    let _idle = TcpStream::connect(addr).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut third = TcpStream::connect(addr).unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    assert!(
+        matches!(third.read(&mut buf), Ok(0) | Err(_)),
+        "the third connection should be closed"
+    );
+    good.still_served();
+    n.stop(Duration::from_secs(2), true).unwrap();
+}

@@ -63,6 +63,7 @@ pub(crate) struct LoopConfig {
     pub max_message_size: u32,
     pub retransmit_queue_size: usize,
     pub peers_logging: bool,
+    pub max_connections: usize,
     pub peers: Vec<Arc<Peer>>,
     pub end_to_end: Arc<SequenceGenerator>,
 }
@@ -411,6 +412,10 @@ impl Loop {
             };
             if self.stopping.is_some() {
                 continue; // dropped: closed at once
+            }
+            if self.conns.len() >= self.config.max_connections {
+                warn!(target: "diameter.connection", "refusing {remote}: {} connections already", self.conns.len());
+                continue;
             }
             let _ = stream.set_nodelay(true);
             let token = self.token();

@@ -138,6 +138,8 @@ pub struct Node {
     pub stats_logging: bool,
     /// Largest message accepted from a peer.
     pub max_message_size: u32,
+    /// Most connections at once; further incoming ones are closed at once.
+    pub max_connections: usize,
     /// End-to-end identifier sequence.
     pub end_to_end_seq: Arc<SequenceGenerator>,
     /// Session-Id generator.
@@ -181,6 +183,7 @@ impl Node {
             peers_logging: false,
             stats_logging: false,
             max_message_size: crate::message::framer::DEFAULT_MAX_MESSAGE_SIZE,
+            max_connections: 1024,
             end_to_end_seq: Arc::new(SequenceGenerator::with_time(now)),
             session_generator: Arc::new(SessionGenerator::new(origin_host)),
             peers: BTreeMap::new(),
@@ -303,6 +306,7 @@ impl Node {
             max_message_size: self.max_message_size,
             retransmit_queue_size: self.retransmit_queue_size,
             peers_logging: self.peers_logging,
+            max_connections: self.max_connections,
             peers: self.peers.values().cloned().collect(),
             end_to_end: self.end_to_end_seq.clone(),
         };
