@@ -296,3 +296,88 @@ fn connections_beyond_the_limit_are_closed_at_once() {
     good.still_served();
     n.stop(Duration::from_secs(2), true).unwrap();
 }
+
+/// A raw server: accepts one connection, answers the CER, sends a DPR with
+/// `cause`, reads the DPA and closes.
+fn raw_server_sends_dpr(listener: &std::net::TcpListener, cause: i32) -> Message {
+    let (stream, _) = listener.accept().unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut raw = Raw {
+        stream,
+        framer: Framer::new(),
+        host: "raw-server.example.net".into(),
+        hbh: 1,
+    };
+    let cer = raw.recv().expect("CER");
+    let mut cea = cer.to_answer();
+    cea.avps = vec![
+        Avp::new(AVP_RESULT_CODE, 0, 2001u32).unwrap(),
+        Avp::new(AVP_ORIGIN_HOST, 0, "raw-server.example.net").unwrap(),
+        Avp::new(AVP_ORIGIN_REALM, 0, "example.net").unwrap(),
+        Avp::new(AVP_HOST_IP_ADDRESS, 0, "127.0.0.1").unwrap(),
+        Avp::new(AVP_VENDOR_ID, 0, 1u32).unwrap(),
+        Avp::new(AVP_PRODUCT_NAME, 0, "raw").unwrap(),
+        Avp::new(AVP_AUTH_APPLICATION_ID, 0, 4u32).unwrap(),
+    ];
+    raw.send(&cea.as_bytes().unwrap());
+    let dpr = raw.request(
+        CMD_DISCONNECT_PEER,
+        0,
+        vec![Avp::new(AVP_DISCONNECT_CAUSE, 0, cause).unwrap()],
+    );
+    let dpa = raw.exchange(&dpr.as_bytes().unwrap()).expect("DPA");
+    dpa
+}
+
+#[test]
+fn disconnect_cause_decides_reconnection() {
+    for (cause, always, expect_reconnect) in [
+        (E_DISCONNECT_CAUSE_DO_NOT_WANT_TO_TALK_TO_YOU, false, false),
+        (E_DISCONNECT_CAUSE_BUSY, false, false),
+        (E_DISCONNECT_CAUSE_DO_NOT_WANT_TO_TALK_TO_YOU, true, true),
+        (E_DISCONNECT_CAUSE_REBOOTING, false, true),
+    ] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut client = Node::new("client.example.net", "example.net", NodeOptions::default());
+        client.add_application_id(AppId::auth(4));
+        let peer = client
+            .add_peer(
+                &format!("aaa://raw-server.example.net:{port}"),
+                None,
+                PeerOptions {
+                    ip_addresses: vec!["127.0.0.1".parse().unwrap()],
+                    is_persistent: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        {
+            let mut s = peer.settings.lock();
+            s.reconnect_wait = Duration::from_millis(100);
+            s.always_reconnect = always;
+        }
+        client.start().unwrap();
+        let dpa = raw_server_sends_dpr(&listener, cause);
+        assert_eq!(result(&dpa), Some(2001));
+        assert_eq!(dpa.header.command_code, CMD_DISCONNECT_PEER);
+        listener.set_nonblocking(true).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_millis(1500);
+        let mut reconnected = false;
+        while std::time::Instant::now() < deadline {
+            if listener.accept().is_ok() {
+                reconnected = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            reconnected, expect_reconnect,
+            "cause {cause}, always_reconnect {always}"
+        );
+        assert_eq!(peer.status.lock().dpr_cause, Some(cause));
+        client.stop(Duration::from_secs(2), true).unwrap();
+    }
+}
