@@ -307,3 +307,16 @@ fn a_node_starts_once() {
         Err(diameter::node::NodeError::AlreadyStarted)
     ));
 }
+
+#[test]
+fn public_types_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Node>();
+    check::<Peer>();
+    check::<Arc<Peer>>();
+    check::<diameter::node::SequenceGenerator>();
+    check::<diameter::node::SessionGenerator>();
+    check::<diameter::message::Message>();
+    check::<diameter::message::Avp>();
+    check::<diameter::node::peer::Connection>();
+}
