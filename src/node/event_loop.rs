@@ -15,9 +15,10 @@ use log::{debug, info, warn};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use super::application::ApplicationError;
 use super::checks;
 use super::ids::random_u64;
-use super::node::NodeError;
+use super::node::{NodeError, Shared};
 use super::peer::*;
 use super::retransmit::RetransmitCache;
 use super::SequenceGenerator;
@@ -27,6 +28,8 @@ const WAKER: Token = Token(0);
 const FIRST_LISTENER: usize = 1;
 const FIRST_CONN: usize = 1024;
 const READ_CHUNK: usize = 64 * 1024;
+/// Most requests handed to applications and not answered yet.
+const MAX_OWED_ANSWERS: usize = 1 << 20;
 /// How often `peers_logging` writes the peer table.
 const PEERS_LOG_INTERVAL: Duration = Duration::from_secs(1);
 /// Most bytes of answers remembered per peer for retransmissions.
@@ -36,6 +39,18 @@ const FLUSH_GRACE: Duration = Duration::from_secs(2);
 
 /// Work handed to the loop by other threads.
 pub(crate) enum Command {
+    /// Send an encoded request to a peer.
+    SendRequest {
+        peer: Arc<Peer>,
+        hop_by_hop: u32,
+        bytes: Vec<u8>,
+    },
+    /// Send an encoded answer back where its request came from.
+    SendAnswer {
+        hop_by_hop: u32,
+        end_to_end: u32,
+        bytes: Vec<u8>,
+    },
     /// Stop the node.
     Stop {
         wait_timeout: Duration,
@@ -97,13 +112,21 @@ struct Loop {
     reconnect_at: HashMap<String, Instant>,
     stopping: Option<(Instant, Option<Sender<()>>)>,
     retransmit: RetransmitCache,
+    shared: Arc<Shared>,
+    /// Requests handed to applications: (hop-by-hop, end-to-end) -> the
+    /// connection and Origin-Host to answer.
+    owed: HashMap<(u32, u32), (Token, String)>,
     next_peers_log: Instant,
     buf: Vec<u8>,
 }
 
 /// Binds the listeners (errors come back to `start()`), then runs the loop
 /// on its own thread.
-pub(crate) fn spawn(config: LoopConfig, listen: &[SocketAddr]) -> Result<Started, NodeError> {
+pub(crate) fn spawn(
+    config: LoopConfig,
+    listen: &[SocketAddr],
+    shared: Arc<Shared>,
+) -> Result<Started, NodeError> {
     let poll = Poll::new().map_err(NodeError::EventLoop)?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(NodeError::EventLoop)?);
     let mut listeners = Vec::new();
@@ -144,6 +167,8 @@ pub(crate) fn spawn(config: LoopConfig, listen: &[SocketAddr]) -> Result<Started
         reconnect_at: HashMap::new(),
         stopping: None,
         retransmit: RetransmitCache::new(retransmit_size, RETRANSMIT_BYTES_PER_PEER),
+        shared,
+        owed: HashMap::new(),
         next_peers_log: Instant::now(),
         buf: vec![0; READ_CHUNK],
     };
@@ -186,7 +211,7 @@ impl Loop {
             let mut touched = Vec::new();
             for event in events.iter() {
                 match event.token() {
-                    WAKER => self.drain_commands(now),
+                    WAKER => self.drain_commands(now, &mut touched),
                     Token(t) if t < FIRST_CONN => self.accept(now, t - FIRST_LISTENER),
                     token => {
                         self.socket_event(now, token, event.is_readable(), event.is_writable());
@@ -264,7 +289,7 @@ impl Loop {
             .min()
     }
 
-    fn drain_commands(&mut self, now: Instant) {
+    fn drain_commands(&mut self, now: Instant, touched: &mut Vec<Token>) {
         while let Ok(cmd) = self.commands.try_recv() {
             match cmd {
                 Command::Stop {
@@ -272,6 +297,49 @@ impl Loop {
                     force,
                     done,
                 } => self.begin_stop(now, wait_timeout, force, done),
+                Command::SendRequest {
+                    peer,
+                    hop_by_hop,
+                    bytes,
+                } => {
+                    let conn = self
+                        .conns
+                        .iter_mut()
+                        .find(|(_, c)| c.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, &peer)));
+                    let sent = match conn {
+                        Some((token, c)) => match c.machine.as_mut() {
+                            Some(m) => {
+                                touched.push(*token);
+                                m.send_bytes(&bytes, true).map_err(|e| e.to_string())
+                            }
+                            None => Err("not connected".to_owned()),
+                        },
+                        None => Err("not connected".to_owned()),
+                    };
+                    if let Err(why) = sent {
+                        if let Some(p) = self.shared.pending.lock().remove(&hop_by_hop) {
+                            let _ = p
+                                .tx
+                                .send(Err(ApplicationError::EmptyAnswer(format!("{peer}: {why}"))));
+                        }
+                    }
+                }
+                Command::SendAnswer {
+                    hop_by_hop,
+                    end_to_end,
+                    bytes,
+                } => {
+                    let Some((token, origin)) = self.owed.remove(&(hop_by_hop, end_to_end)) else {
+                        debug!(target: "diameter.node", "answer {hop_by_hop:#x} has no request to answer, dropped");
+                        continue;
+                    };
+                    if let Some(m) = self.conns.get_mut(&token).and_then(|c| c.machine.as_mut()) {
+                        if m.send_bytes(&bytes, false).is_ok() {
+                            touched.push(token);
+                            self.retransmit.remember(&origin, end_to_end, &bytes);
+                        }
+                    }
+                }
             }
         }
     }
@@ -307,6 +375,10 @@ impl Loop {
         }
         for mut l in self.listeners.drain(..) {
             let _ = self.poll.registry().deregister(&mut l);
+        }
+        self.shared.fail_pending(None, "node stopped");
+        for route in self.shared.apps.read().iter() {
+            route.app.stop();
         }
         if let Some((_, Some(done))) = self.stopping.take() {
             let _ = done.send(());
@@ -693,6 +765,7 @@ impl Loop {
                         st.dpr_cause = None;
                         st.last_connect = Some(SystemTime::now());
                     }
+                    self.shared.update_ready();
                 }
                 PeerEvent::Ready | PeerEvent::NotReady => {
                     let state = machine.python_state();
@@ -701,6 +774,7 @@ impl Loop {
                             info.state = state;
                         }
                     }
+                    self.shared.update_ready();
                 }
                 PeerEvent::Message(msg) => {
                     let origin = msg
@@ -721,20 +795,59 @@ impl Loop {
                         }
                     }
                     if msg.header.is_request() {
-                        let supported = self.config.applications.iter().any(|a| {
-                            a.id == msg.header.application_id || a.id == RELAY_APPLICATION_ID
-                        });
-                        let rejection = checks::check_request(
+                        let from = conn.peer.clone();
+                        let app = self
+                            .shared
+                            .apps
+                            .read()
+                            .iter()
+                            .find(|r| {
+                                r.app.base().application_id() == msg.header.application_id
+                                    && (r.peers.is_empty()
+                                        || from.as_ref().is_some_and(|f| {
+                                            r.peers.iter().any(|p| Arc::ptr_eq(p, f))
+                                        }))
+                            })
+                            .map(|r| r.app.clone());
+                        let supported = app.is_some()
+                            || self
+                                .config
+                                .applications
+                                .iter()
+                                .any(|a| a.id == RELAY_APPLICATION_ID);
+                        let checked = checks::check_request(
                             &msg,
                             &self.config.origin_host,
                             &self.config.origin_realm,
                             supported,
-                        )
-                        .unwrap_or_else(|| checks::Rejection {
-                            result_code: E_RESULT_CODE_DIAMETER_APPLICATION_UNSUPPORTED,
-                            error_message: "no application handles this request".into(),
-                            failed_avp: None,
-                        });
+                        );
+                        let rejection = match (checked, app) {
+                            (None, Some(app)) if self.owed.len() < MAX_OWED_ANSWERS => {
+                                let key = (
+                                    msg.header.hop_by_hop_identifier,
+                                    msg.header.end_to_end_identifier,
+                                );
+                                self.owed.insert(key, (token, origin));
+                                app.handle_request(msg);
+                                continue;
+                            }
+                            (None, Some(_)) => checks::Rejection {
+                                result_code: E_RESULT_CODE_DIAMETER_TOO_BUSY,
+                                error_message: "too many requests waiting for answers".into(),
+                                failed_avp: None,
+                            },
+                            (Some(r), _) => r,
+                            (None, None) => checks::Rejection {
+                                result_code: E_RESULT_CODE_DIAMETER_APPLICATION_UNSUPPORTED,
+                                error_message: "no application handles this request".into(),
+                                failed_avp: None,
+                            },
+                        };
+                        let Some(machine) =
+                            self.conns.get_mut(&token).and_then(|c| c.machine.as_mut())
+                        else {
+                            continue;
+                        };
                         let answer = machine.error_answer(
                             &msg.header,
                             rejection.result_code,
@@ -750,7 +863,33 @@ impl Loop {
                             );
                         }
                     } else {
-                        debug!(target: "diameter.node", "answer {} matches no request, dropped", msg);
+                        let waiting = self
+                            .shared
+                            .pending
+                            .lock()
+                            .remove(&msg.header.hop_by_hop_identifier);
+                        match waiting {
+                            Some(p) => {
+                                let _ = p.tx.send(Ok(msg));
+                            }
+                            None => {
+                                let app = self
+                                    .shared
+                                    .apps
+                                    .read()
+                                    .iter()
+                                    .find(|r| {
+                                        r.app.base().application_id() == msg.header.application_id
+                                    })
+                                    .map(|r| r.app.clone());
+                                match app {
+                                    Some(app) => app.handle_answer(msg),
+                                    None => {
+                                        debug!(target: "diameter.node", "answer {msg} matches no request, dropped")
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
                 PeerEvent::DprReceived(cause) => {
@@ -850,6 +989,7 @@ impl Loop {
         };
         let _ = self.poll.registry().deregister(&mut conn.stream);
         let _ = conn.stream.shutdown(std::net::Shutdown::Both);
+        self.owed.retain(|_, (t, _)| *t != token);
         debug!(target: "diameter.connection", "closed {} (reason {reason:#04x})", conn.remote);
         if let Some(peer) = conn.peer {
             let now = Instant::now();
@@ -863,6 +1003,8 @@ impl Loop {
                     || (st.reopen && reason != DISCONNECT_REASON_CLEAN_DISCONNECT);
             }
             info!(target: "diameter.node", "{peer}: disconnected (reason {reason:#04x})");
+            self.shared.fail_pending(Some(&peer), "connection closed");
+            self.shared.update_ready();
             self.schedule_reconnect(now, &peer, reason);
         }
     }

@@ -11,6 +11,7 @@
 //! # Ok::<(), diameter::node::UriError>(())
 //! ```
 
+pub mod application;
 mod checks;
 mod event_loop;
 mod ids;

@@ -7,8 +7,15 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{bounded, Sender};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
 
+use crate::message::constants::*;
+use crate::message::{Avp, Message};
+
+use super::application::{answer_channel, wait_answer, AppBase, Application, ApplicationError};
 use super::event_loop::{self, Command, LoopConfig};
 use super::peer::{AppId, Peer, PeerSettings, PeerStatus, PEER_TRANSPORT_SCTP, PEER_TRANSPORT_TCP};
 use super::{parse_diameter_uri, SequenceGenerator, SessionGenerator, UriError};
@@ -146,6 +153,7 @@ pub struct Node {
     pub session_generator: Arc<SessionGenerator>,
     peers: BTreeMap<String, Arc<Peer>>,
     applications: Vec<AppId>,
+    apps: Vec<AppRoute>,
     running: Mutex<Option<Running>>,
     stopped: bool,
 }
@@ -188,6 +196,7 @@ impl Node {
             session_generator: Arc::new(SessionGenerator::new(origin_host)),
             peers: BTreeMap::new(),
             applications: Vec::new(),
+            apps: Vec::new(),
             running: Mutex::new(None),
             stopped: false,
         }
@@ -234,6 +243,7 @@ impl Node {
             settings: Mutex::new(PeerSettings::default()),
             status: Mutex::new(PeerStatus::default()),
             counters: Arc::new(Default::default()),
+            outstanding: Default::default(),
         });
         self.peers.insert(key, peer.clone());
         Ok(peer)
@@ -242,6 +252,25 @@ impl Node {
     /// The configured peers, by lower-cased FQDN.
     pub fn peers(&self) -> &BTreeMap<String, Arc<Peer>> {
         &self.peers
+    }
+
+    /// Adds an application for `peers` (python's `add_application(app,
+    /// peers, realms)`): requests from those peers for its application id go
+    /// to it, and its `send_request` routes to them, in their realms and in
+    /// `realms`. Its id is advertised in CER/CEA. Add applications before
+    /// `start()`.
+    pub fn add_application(
+        &mut self,
+        app: Arc<dyn Application>,
+        peers: &[Arc<Peer>],
+        realms: &[&str],
+    ) {
+        self.add_application_id(app.base().app_id());
+        self.apps.push(AppRoute {
+            app,
+            peers: peers.to_vec(),
+            realms: realms.iter().map(|r| r.to_ascii_lowercase()).collect(),
+        });
     }
 
     /// Advertises an application in CER/CEA. Applications added with
@@ -310,7 +339,23 @@ impl Node {
             peers: self.peers.values().cloned().collect(),
             end_to_end: self.end_to_end_seq.clone(),
         };
-        let started = event_loop::spawn(config, &listen)?;
+        let shared = Arc::new(Shared {
+            origin_host: self.origin_host.clone(),
+            origin_realm: self.realm_name.clone(),
+            end_to_end: self.end_to_end_seq.clone(),
+            hop_by_hop: SequenceGenerator::new(),
+            pending: Mutex::new(HashMap::new()),
+            link: OnceLock::new(),
+            apps: RwLock::new(self.apps.clone()),
+            peers: self.peers.values().cloned().collect(),
+        });
+        for route in &self.apps {
+            route.app.base().attach(shared.clone());
+        }
+        let started = event_loop::spawn(config, &listen, shared.clone())?;
+        let _ = shared
+            .link
+            .set((started.commands.clone(), started.waker.clone()));
         *running = Some(Running {
             commands: started.commands,
             waker: started.waker,
@@ -364,6 +409,202 @@ impl Drop for Node {
     fn drop(&mut self) {
         if self.running.lock().is_some() {
             let _ = self.stop(Duration::from_secs(1), true);
+        }
+    }
+}
+
+/// An application with the peers and realms it serves.
+#[derive(Clone)]
+pub(crate) struct AppRoute {
+    pub app: Arc<dyn Application>,
+    pub peers: Vec<Arc<Peer>>,
+    pub realms: Vec<String>,
+}
+
+/// A request waiting for its answer.
+pub(crate) struct Pending {
+    pub tx: super::application::AnswerSender,
+    pub peer: Arc<Peer>,
+}
+
+/// What applications and the event loop share: routing, the pending answer
+/// table and the way into the loop.
+pub(crate) struct Shared {
+    pub origin_host: String,
+    pub origin_realm: String,
+    pub end_to_end: Arc<SequenceGenerator>,
+    pub hop_by_hop: SequenceGenerator,
+    pub pending: Mutex<HashMap<u32, Pending>>,
+    pub link: OnceLock<(Sender<Command>, Arc<mio::Waker>)>,
+    pub apps: RwLock<Vec<AppRoute>>,
+    pub peers: Vec<Arc<Peer>>,
+}
+
+/// Whether the peer's connection negotiated `app`.
+pub(crate) fn negotiated(peer: &Peer, app: AppId) -> bool {
+    use super::peer::{AppKind, RELAY_APPLICATION_ID};
+    let st = peer.status.lock();
+    let Some(c) = st.connection.as_ref() else {
+        return false;
+    };
+    if !super::peer::PEER_READY_STATES.contains(&c.state) {
+        return false;
+    }
+    let ids = match app.kind {
+        AppKind::Auth => &c.auth_application_ids,
+        AppKind::Acct => &c.acct_application_ids,
+    };
+    ids.iter()
+        .any(|id| *id == app.id || *id == RELAY_APPLICATION_ID)
+}
+
+impl Shared {
+    fn command(&self, cmd: Command) -> Result<(), NodeError> {
+        let (tx, waker) = self
+            .link
+            .get()
+            .ok_or_else(|| NodeError::NotRoutable("node not started".into()))?;
+        tx.send(cmd)
+            .map_err(|_| NodeError::NotRoutable("node stopped".into()))?;
+        let _ = waker.wake();
+        Ok(())
+    }
+
+    /// RFC 6733 §6.1: the peer for a request of application `app`.
+    pub(crate) fn route(&self, app: AppId, msg: &Message) -> Result<Arc<Peer>, NodeError> {
+        let usable = |p: &Arc<Peer>| negotiated(p, app);
+        if let Some(host) = msg
+            .find_avp(&[(AVP_DESTINATION_HOST, 0)])
+            .and_then(Avp::as_str)
+        {
+            if let Some(p) = self
+                .peers
+                .iter()
+                .find(|p| p.node_name.eq_ignore_ascii_case(host))
+            {
+                if usable(p) {
+                    return Ok(p.clone());
+                }
+            }
+        }
+        let realm = msg
+            .find_avp(&[(AVP_DESTINATION_REALM, 0)])
+            .and_then(Avp::as_str)
+            .unwrap_or(&self.origin_realm)
+            .to_ascii_lowercase();
+        let apps = self.apps.read();
+        let mut candidates: Vec<Arc<Peer>> = apps
+            .iter()
+            .filter(|r| r.app.base().app_id() == app)
+            .flat_map(|r| {
+                r.peers
+                    .iter()
+                    .filter(|p| {
+                        p.realm_name.eq_ignore_ascii_case(&realm) || r.realms.contains(&realm)
+                    })
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+            .filter(usable)
+            .collect();
+        if candidates.is_empty() {
+            candidates = self
+                .peers
+                .iter()
+                .filter(|p| p.is_default && p.realm_name.eq_ignore_ascii_case(&realm))
+                .filter(|p| usable(p))
+                .cloned()
+                .collect();
+        }
+        candidates
+            .into_iter()
+            .min_by_key(|p| p.outstanding.load(Ordering::Relaxed))
+            .ok_or_else(|| {
+                NodeError::NotRoutable(format!(
+                    "no ready peer for application {} in realm {realm}",
+                    app.id
+                ))
+            })
+    }
+
+    /// Routes, encodes and sends a request, then waits for its answer.
+    pub(crate) fn request(
+        &self,
+        app: AppId,
+        mut msg: Message,
+        timeout: Duration,
+    ) -> Result<Message, ApplicationError> {
+        let peer = self.route(app, &msg)?;
+        if msg.header.hop_by_hop_identifier == 0 {
+            msg.header.hop_by_hop_identifier = self.hop_by_hop.next_sequence();
+        }
+        let hbh = msg.header.hop_by_hop_identifier;
+        let bytes = msg.as_bytes()?;
+        let (tx, rx) = answer_channel();
+        self.pending.lock().insert(
+            hbh,
+            Pending {
+                tx,
+                peer: peer.clone(),
+            },
+        );
+        peer.outstanding.fetch_add(1, Ordering::Relaxed);
+        let result = match self.command(Command::SendRequest {
+            peer: peer.clone(),
+            hop_by_hop: hbh,
+            bytes,
+        }) {
+            Ok(()) => wait_answer(&rx, timeout),
+            Err(e) => Err(e.into()),
+        };
+        if result.is_err() {
+            self.pending.lock().remove(&hbh);
+        }
+        peer.outstanding.fetch_sub(1, Ordering::Relaxed);
+        result
+    }
+
+    /// Hands an answer to the loop, for the connection its request came on.
+    pub(crate) fn send_answer(
+        &self,
+        hop_by_hop: u32,
+        end_to_end: u32,
+        bytes: Vec<u8>,
+    ) -> Result<(), NodeError> {
+        self.command(Command::SendAnswer {
+            hop_by_hop,
+            end_to_end,
+            bytes,
+        })
+    }
+
+    /// Fails every request waiting on `peer` (its connection closed).
+    pub(crate) fn fail_pending(&self, peer: Option<&Arc<Peer>>, why: &str) {
+        let mut pending = self.pending.lock();
+        let failed: Vec<u32> = pending
+            .iter()
+            .filter(|(_, p)| peer.is_none_or(|peer| Arc::ptr_eq(&p.peer, peer)))
+            .map(|(hbh, _)| *hbh)
+            .collect();
+        for hbh in failed {
+            if let Some(p) = pending.remove(&hbh) {
+                let _ =
+                    p.tx.send(Err(ApplicationError::EmptyAnswer(why.to_owned())));
+            }
+        }
+    }
+
+    /// Recomputes every application's readiness.
+    pub(crate) fn update_ready(&self) {
+        for route in self.apps.read().iter() {
+            let base: &AppBase = route.app.base();
+            let id = base.app_id();
+            let ready = if route.peers.is_empty() {
+                self.peers.iter().any(|p| negotiated(p, id))
+            } else {
+                route.peers.iter().any(|p| negotiated(p, id))
+            };
+            base.set_ready(ready);
         }
     }
 }

@@ -163,6 +163,8 @@ pub struct Peer {
     pub status: Mutex<PeerStatus>,
     /// Received message counters.
     pub counters: std::sync::Arc<PeerCounters>,
+    /// Requests sent to this peer still waiting for their answer.
+    pub outstanding: AtomicU64,
 }
 
 impl Peer {

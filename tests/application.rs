@@ -1,0 +1,384 @@
+//! Applications end to end over loopback: send_request/answers, the bounded
+//! ThreadingApplication pool, handler failures, timeouts and late answers,
+//! wait_for_ready, and requests outstanding when a peer goes away.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use diameter::message::constants::*;
+use diameter::message::{Avp, Message, MessageHeader};
+use diameter::node::application::{
+    AppBase, Application, ApplicationError, HandlerResult, ThreadingApplication,
+};
+use diameter::node::peer::Peer;
+use diameter::node::{Node, NodeOptions, PeerOptions};
+
+fn lo() -> std::net::IpAddr {
+    "127.0.0.1".parse().unwrap()
+}
+
+fn server(
+    handler: impl Fn(&AppBase, Message) -> HandlerResult + Send + Sync + 'static,
+    max_threads: usize,
+) -> (Node, u16) {
+    let mut n = Node::new(
+        "ocs.example.net",
+        "example.net",
+        NodeOptions {
+            ip_addresses: vec![lo()],
+            tcp_port: Some(0),
+            ..Default::default()
+        },
+    );
+    let client = n
+        .add_peer("aaa://pgw.example.net", None, PeerOptions::default())
+        .unwrap();
+    let app = ThreadingApplication::new(AppBase::auth(4), max_threads, handler);
+    n.add_application(app, &[client], &[]);
+    n.start().unwrap();
+    let port = n.listen_addresses()[0].port();
+    (n, port)
+}
+
+fn client(port: u16, app: Arc<dyn Application>) -> (Node, Arc<Peer>) {
+    let mut n = Node::new("pgw.example.net", "example.net", NodeOptions::default());
+    let peer = n
+        .add_peer(
+            &format!("aaa://ocs.example.net:{port}"),
+            None,
+            PeerOptions {
+                ip_addresses: vec![lo()],
+                is_persistent: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    peer.settings.lock().reconnect_wait = Duration::from_millis(100);
+    n.add_application(app, std::slice::from_ref(&peer), &[]);
+    n.start().unwrap();
+    (n, peer)
+}
+
+fn client_app() -> Arc<ThreadingApplication> {
+    ThreadingApplication::new(AppBase::auth(4), 0, |_, _| Ok(None))
+}
+
+fn ccr(n: u32) -> Message {
+    let mut h = MessageHeader::new(CMD_CREDIT_CONTROL, 0);
+    h.set_request(true);
+    h.set_proxyable(true);
+    Message::new(
+        h,
+        vec![
+            Avp::new(AVP_SESSION_ID, 0, format!("pgw.example.net;1;{n}")).unwrap(),
+            Avp::new(AVP_ORIGIN_HOST, 0, "pgw.example.net").unwrap(),
+            Avp::new(AVP_ORIGIN_REALM, 0, "example.net").unwrap(),
+            Avp::new(AVP_DESTINATION_REALM, 0, "example.net").unwrap(),
+            Avp::new(AVP_AUTH_APPLICATION_ID, 0, 4u32).unwrap(),
+            Avp::new(AVP_CC_REQUEST_TYPE, 0, E_CC_REQUEST_TYPE_EVENT_REQUEST).unwrap(),
+            Avp::new(AVP_CC_REQUEST_NUMBER, 0, n).unwrap(),
+        ],
+    )
+}
+
+fn result(m: &Message) -> Option<u32> {
+    m.find_avp(&[(AVP_RESULT_CODE, 0)]).and_then(Avp::as_u32)
+}
+
+fn answer_ok(app: &AppBase, req: Message) -> HandlerResult {
+    let mut a = app.generate_answer(&req, Some(E_RESULT_CODE_DIAMETER_SUCCESS), None);
+    a.avps.push(
+        Avp::new(
+            AVP_CC_REQUEST_NUMBER,
+            0,
+            req.find_avp(&[(AVP_CC_REQUEST_NUMBER, 0)])
+                .and_then(Avp::as_u32)
+                .unwrap_or(0),
+        )
+        .unwrap(),
+    );
+    Ok(Some(a))
+}
+
+#[test]
+fn send_request_gets_its_answer() {
+    let (mut s, port) = server(answer_ok, 4);
+    let app = client_app();
+    let (mut c, _) = client(port, app.clone());
+    app.base().wait_for_ready(Duration::from_secs(5)).unwrap();
+    for n in 0..20 {
+        let answer = app
+            .base()
+            .send_request(ccr(n), Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(result(&answer), Some(2001));
+        assert!(!answer.header.is_request());
+        assert_eq!(
+            answer
+                .find_avp(&[(AVP_CC_REQUEST_NUMBER, 0)])
+                .unwrap()
+                .as_u32(),
+            Some(n)
+        );
+        assert_eq!(
+            answer.find_avp(&[(AVP_ORIGIN_HOST, 0)]).unwrap().as_str(),
+            Some("ocs.example.net")
+        );
+        assert_eq!(
+            answer.header.application_id, 4,
+            "send_request sets the application id"
+        );
+        assert!(answer.header.is_proxyable(), "P is kept from the request");
+    }
+    c.stop(Duration::from_secs(5), false).unwrap();
+    s.stop(Duration::from_secs(5), false).unwrap();
+}
+
+#[test]
+fn max_threads_is_enforced_and_the_rest_get_3004_at_once() {
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (r, p) = (running.clone(), peak.clone());
+    let (mut s, port) = server(
+        move |app, req| {
+            let now = r.fetch_add(1, Ordering::SeqCst) + 1;
+            p.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(400));
+            r.fetch_sub(1, Ordering::SeqCst);
+            answer_ok(app, req)
+        },
+        2,
+    );
+    let app = client_app();
+    let (mut c, _) = client(port, app.clone());
+    app.base().wait_for_ready(Duration::from_secs(5)).unwrap();
+    let results: Vec<(Option<u32>, bool, Duration)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|n| {
+                let app = app.clone();
+                scope.spawn(move || {
+                    let t = Instant::now();
+                    let a = app
+                        .base()
+                        .send_request(ccr(n), Duration::from_secs(5))
+                        .unwrap();
+                    (result(&a), a.header.is_error(), t.elapsed())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let ok = results.iter().filter(|r| r.0 == Some(2001)).count();
+    let busy: Vec<_> = results.iter().filter(|r| r.0 == Some(3004)).collect();
+    assert!(ok >= 2, "{results:?}");
+    assert_eq!(ok + busy.len(), 8, "{results:?}");
+    assert!(!busy.is_empty(), "{results:?}");
+    for b in &busy {
+        assert!(b.1, "3004 carries the E bit");
+        assert!(
+            b.2 < Duration::from_millis(300),
+            "3004 must come at once: {:?}",
+            b.2
+        );
+    }
+    assert_eq!(
+        peak.load(Ordering::SeqCst),
+        2,
+        "never more than max_threads handlers at once"
+    );
+    // slots are free again: a new request is served
+    let a = app
+        .base()
+        .send_request(ccr(99), Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(result(&a), Some(2001));
+    c.stop(Duration::from_secs(5), false).unwrap();
+    s.stop(Duration::from_secs(5), false).unwrap();
+}
+
+#[test]
+fn handler_panics_and_errors_get_5012_and_none_leaks_no_slot() {
+    let (mut s, port) = server(
+        |app, req| match req
+            .find_avp(&[(AVP_CC_REQUEST_NUMBER, 0)])
+            .and_then(Avp::as_u32)
+        {
+            Some(0) => panic!("handler bug"),
+            Some(1) => Err("backend down".into()),
+            Some(2) => Ok(None),
+            _ => answer_ok(app, req),
+        },
+        1,
+    );
+    let app = client_app();
+    let (mut c, _) = client(port, app.clone());
+    app.base().wait_for_ready(Duration::from_secs(5)).unwrap();
+    let a = app
+        .base()
+        .send_request(ccr(0), Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(result(&a), Some(5012));
+    let a = app
+        .base()
+        .send_request(ccr(1), Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(result(&a), Some(5012));
+    // no answer: the request times out, and the single slot is free again
+    let e = app
+        .base()
+        .send_request(ccr(2), Duration::from_millis(300))
+        .unwrap_err();
+    assert!(matches!(e, ApplicationError::RequestTimeout(_)), "{e}");
+    let a = app
+        .base()
+        .send_request(ccr(3), Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(result(&a), Some(2001));
+    c.stop(Duration::from_secs(5), false).unwrap();
+    s.stop(Duration::from_secs(5), false).unwrap();
+}
+
+struct Late {
+    base: AppBase,
+    late: AtomicUsize,
+}
+
+impl Application for Late {
+    fn base(&self) -> &AppBase {
+        &self.base
+    }
+    fn handle_request(&self, _: Message) {}
+    fn handle_answer(&self, answer: Message) {
+        assert_eq!(result(&answer), Some(2001));
+        self.late.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn late_answers_reach_handle_answer_after_a_timeout() {
+    let (mut s, port) = server(
+        |app, req| {
+            std::thread::sleep(Duration::from_millis(400));
+            answer_ok(app, req)
+        },
+        0,
+    );
+    let app = Arc::new(Late {
+        base: AppBase::auth(4),
+        late: AtomicUsize::new(0),
+    });
+    let (mut c, _) = client(port, app.clone());
+    app.base().wait_for_ready(Duration::from_secs(5)).unwrap();
+    let t = Instant::now();
+    let e = app
+        .base()
+        .send_request(ccr(1), Duration::from_millis(100))
+        .unwrap_err();
+    assert!(matches!(e, ApplicationError::RequestTimeout(_)), "{e}");
+    assert!(t.elapsed() < Duration::from_millis(300));
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while app.late.load(Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the late answer never reached handle_answer"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    c.stop(Duration::from_secs(5), false).unwrap();
+    s.stop(Duration::from_secs(5), false).unwrap();
+}
+
+#[test]
+fn wait_for_ready_follows_the_peers() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = client_app();
+    let (mut c, _) = client(port, app.clone());
+    // nobody listens yet
+    assert!(matches!(
+        app.base().wait_for_ready(Duration::from_millis(300)),
+        Err(ApplicationError::NotReady(_))
+    ));
+    let e = app
+        .base()
+        .send_request(ccr(1), Duration::from_secs(1))
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ApplicationError::Node(diameter::node::NodeError::NotRoutable(_))
+        ),
+        "{e}"
+    );
+    let mut s = Node::new(
+        "ocs.example.net",
+        "example.net",
+        NodeOptions {
+            ip_addresses: vec![lo()],
+            tcp_port: Some(port),
+            ..Default::default()
+        },
+    );
+    let p = s
+        .add_peer("aaa://pgw.example.net", None, PeerOptions::default())
+        .unwrap();
+    s.add_application(
+        ThreadingApplication::new(AppBase::auth(4), 0, answer_ok),
+        &[p],
+        &[],
+    );
+    s.start().unwrap();
+    app.base().wait_for_ready(Duration::from_secs(5)).unwrap();
+    assert!(app.base().is_ready());
+    s.stop(Duration::from_secs(5), true).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app.base().is_ready() {
+        assert!(Instant::now() < deadline, "still ready after the peer left");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(app
+        .base()
+        .wait_for_ready(Duration::from_millis(200))
+        .is_err());
+    c.stop(Duration::from_secs(5), true).unwrap();
+}
+
+#[test]
+fn outstanding_requests_return_at_once_when_the_peer_goes() {
+    let (mut s, port) = server(
+        |app, req| {
+            std::thread::sleep(Duration::from_secs(3));
+            answer_ok(app, req)
+        },
+        0,
+    );
+    let app = client_app();
+    let (mut c, _) = client(port, app.clone());
+    app.base().wait_for_ready(Duration::from_secs(5)).unwrap();
+    let waiting: Vec<_> = (0..10)
+        .map(|n| {
+            let app = app.clone();
+            std::thread::spawn(move || {
+                let r = app.base().send_request(ccr(n), Duration::from_secs(20));
+                (r, Instant::now())
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let killed = Instant::now();
+    s.stop(Duration::from_secs(1), true).unwrap();
+    for w in waiting {
+        let (r, at) = w.join().unwrap();
+        assert!(matches!(r, Err(ApplicationError::EmptyAnswer(_))), "{r:?}");
+        assert!(
+            at.duration_since(killed) < Duration::from_secs(1),
+            "took {:?}",
+            at.duration_since(killed)
+        );
+    }
+    c.stop(Duration::from_secs(5), true).unwrap();
+}
