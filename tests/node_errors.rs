@@ -9,6 +9,7 @@ use std::time::Duration;
 use diameter::message::constants::*;
 use diameter::message::framer::Framer;
 use diameter::message::{Avp, AvpValue, Message, MessageHeader};
+use diameter::node::application::{AppBase, ThreadingApplication};
 use diameter::node::peer::AppId;
 use diameter::node::{Node, NodeOptions, PeerOptions};
 
@@ -114,13 +115,23 @@ fn server() -> (Node, SocketAddr) {
             ..Default::default()
         },
     );
-    n.add_application_id(AppId::auth(4));
     // raw peers never answer the DPR of stop()
     n.dpa_timeout = Duration::from_millis(300);
+    let mut peers = Vec::new();
     for host in ["bad.example.net", "good.example.net", "bad2.example.net"] {
-        n.add_peer(&format!("aaa://{host}"), None, PeerOptions::default())
-            .unwrap();
+        peers.push(
+            n.add_peer(&format!("aaa://{host}"), None, PeerOptions::default())
+                .unwrap(),
+        );
     }
+    let app = ThreadingApplication::new(AppBase::auth(4), 0, |app, req| {
+        Ok(Some(app.generate_answer(
+            &req,
+            Some(E_RESULT_CODE_DIAMETER_SUCCESS),
+            None,
+        )))
+    });
+    n.add_application(app, &peers, &[]);
     n.start().unwrap();
     let addr = n.listen_addresses()[0];
     (n, addr)
@@ -208,6 +219,12 @@ fn protocol_errors_get_their_answers_and_others_are_still_served() {
     assert_eq!(f.len(), 1);
     assert_eq!((f[0].code(), f[0].length()), (AVP_ORIGIN_STATE_ID, 12));
     good.still_served();
+
+    // a valid request reaches the application
+    let req = bad.request(CMD_CREDIT_CONTROL, 4, vec![]);
+    let ans = bad.exchange(&req.as_bytes().unwrap()).unwrap();
+    assert_eq!(result(&ans), Some(2001));
+    assert!(!ans.header.is_error());
 
     // the bad peer is still connected after all of that
     bad.still_served();
@@ -327,8 +344,7 @@ fn raw_server_sends_dpr(listener: &std::net::TcpListener, cause: i32) -> Message
         0,
         vec![Avp::new(AVP_DISCONNECT_CAUSE, 0, cause).unwrap()],
     );
-    let dpa = raw.exchange(&dpr.as_bytes().unwrap()).expect("DPA");
-    dpa
+    raw.exchange(&dpr.as_bytes().unwrap()).expect("DPA")
 }
 
 #[test]

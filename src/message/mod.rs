@@ -27,9 +27,11 @@
 //! ```
 
 mod avp;
+pub mod commands;
 pub mod constants;
 pub mod dictionary;
 pub mod framer;
+pub mod grouped;
 mod header;
 #[allow(clippy::module_inception)]
 mod message;

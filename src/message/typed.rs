@@ -430,6 +430,8 @@ macro_rules! command {
 macro_rules! __fill_fields {
     ($s:ident, $avps:ident, $( $field:ident = ($code:expr, $vendor:expr) ),*) => {
         for avp in $avps {
+            // unused when the struct has no fields (Failed-AVP)
+            #[allow(unused_variables)]
             let key = (avp.code(), avp.vendor_id());
             $(
                 if key == ($code, $vendor) {

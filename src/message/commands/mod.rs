@@ -1,0 +1,199 @@
+//! Commands as structs (python's `diameter.message.commands`).
+//!
+//! Each of python-diameter's 35 defined commands has a request and an answer
+//! struct with python's class and attribute names (`CreditControlRequest`,
+//! `ccr.session_id`): the [`MessageHeader`](crate::message::MessageHeader) in
+//! `header`, one field per AVP, and `additional_avps` for every other AVP, so
+//! that converting between a struct and a generic [`Message`] loses nothing.
+//! [`AnyCommand`] picks the struct for a received message (python's
+//! `Message.from_bytes` picking the class), and
+//! [`Request::to_answer`](crate::message::typed::Request::to_answer) builds
+//! the answer struct of a request.
+//!
+//! The structs are generated from python-diameter's definitions by
+//! `tools/dictionary/codegen.py`; the grouped AVPs they hold are in
+//! [`grouped`](crate::message::grouped), the machinery in
+//! [`typed`](crate::message::typed).
+//!
+//! ```
+//! use diameter::message::commands::{AnyCommand, CreditControlRequest, MsccOptions};
+//! use diameter::message::constants::*;
+//! use diameter::message::grouped::RequestedServiceUnit;
+//! use diameter::message::typed::Request;
+//! use diameter::message::Message;
+//!
+//! // python: ccr = CreditControlRequest(); ccr.session_id = "..."; ...
+//! let mut ccr = CreditControlRequest::new();
+//! ccr.header.hop_by_hop_identifier = 0x2711;
+//! ccr.session_id = Some("client.example.net;1;1".into());
+//! ccr.origin_host = Some("client.example.net".into());
+//! ccr.origin_realm = Some("example.net".into());
+//! ccr.destination_realm = Some("example.net".into());
+//! ccr.service_context_id = Some(SERVICE_CONTEXT_PS_CHARGING.into());
+//! ccr.cc_request_type = Some(E_CC_REQUEST_TYPE_INITIAL_REQUEST);
+//! ccr.cc_request_number = Some(0);
+//! ccr.add_subscription_id(E_SUBSCRIPTION_ID_TYPE_END_USER_E164, "485079164547");
+//! // python: ccr.add_multiple_services_credit_control(
+//! //     requested_service_unit=RequestedServiceUnit(cc_total_octets=1048576), rating_group=8000)
+//! ccr.add_multiple_services_credit_control_with(MsccOptions {
+//!     requested_service_unit: Some(RequestedServiceUnit {
+//!         cc_total_octets: Some(1_048_576),
+//!         ..Default::default()
+//!     }),
+//!     rating_group: Some(8000),
+//!     ..Default::default()
+//! });
+//! assert_eq!(ccr.auth_application_id, Some(4)); // python's default
+//!
+//! let wire = ccr.as_bytes()?;
+//! let AnyCommand::CreditControlRequest(received) = Message::from_bytes(&wire)?.into_command()
+//! else {
+//!     panic!("not a Credit-Control-Request");
+//! };
+//! assert_eq!(received.session_id, ccr.session_id);
+//! assert_eq!(received.subscription_id, ccr.subscription_id);
+//! assert_eq!(received.multiple_services_credit_control[0].rating_group, Some(8000));
+//!
+//! let mut cca = received.to_answer();
+//! cca.session_id = received.session_id.clone();
+//! cca.result_code = Some(E_RESULT_CODE_DIAMETER_SUCCESS);
+//! assert_eq!(cca.header.hop_by_hop_identifier, 0x2711);
+//! assert!(!cca.header.is_request() && cca.header.is_proxyable());
+//! assert_eq!(AnyCommand::from_bytes(&cca.as_bytes()?)?.name(), "Credit-Control");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use crate::message::typed::Command;
+use crate::message::Message;
+
+/// Defines [`AnyCommand`] from the list of request and answer structs that
+/// the generated `__for_each_command!` passes to it.
+macro_rules! any_command {
+    ($($req:ident => $ans:ident),* $(,)?) => {
+        /// A message in its typed form when its command is one of the defined
+        /// ones (python's `Message.from_bytes` picking the command class), the
+        /// generic [`Message`](crate::message::Message) otherwise.
+        ///
+        /// The structs are boxed: they hold a field per AVP of their command
+        /// and would make every value of the enum as large as the largest.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum AnyCommand {
+            $(
+                #[doc = concat!("A [`", stringify!($req), "`].")]
+                $req(Box<$req>),
+                #[doc = concat!("A [`", stringify!($ans), "`].")]
+                $ans(Box<$ans>),
+            )*
+            /// A command without a struct (or an unknown command code), as
+            /// received.
+            Other(crate::message::Message),
+        }
+
+        impl AnyCommand {
+            /// The typed form of a message: the struct for its command code
+            /// and R bit, [`AnyCommand::Other`] for any other command. The
+            /// header is kept as received.
+            pub fn from_message(msg: crate::message::Message) -> AnyCommand {
+                use crate::message::typed::Command;
+                match (msg.header.command_code, msg.header.is_request()) {
+                    $(
+                        (<$req as Command>::CODE, true) => {
+                            crate::message::commands::typed_variant(msg, AnyCommand::$req)
+                        }
+                        (<$ans as Command>::CODE, false) => {
+                            crate::message::commands::typed_variant(msg, AnyCommand::$ans)
+                        }
+                    )*
+                    _ => AnyCommand::Other(msg),
+                }
+            }
+
+            /// Decodes a message and takes its typed form (python's
+            /// `Message.from_bytes`).
+            pub fn from_bytes(
+                data: &[u8],
+            ) -> ::std::result::Result<AnyCommand, crate::MessageDecodeError> {
+                crate::message::Message::from_bytes(data).map(AnyCommand::from_message)
+            }
+
+            /// The generic form of the message.
+            pub fn to_message(
+                &self,
+            ) -> ::std::result::Result<crate::message::Message, crate::AvpEncodeError> {
+                match self {
+                    $(
+                        AnyCommand::$req(m) => m.to_message(),
+                        AnyCommand::$ans(m) => m.to_message(),
+                    )*
+                    AnyCommand::Other(m) => Ok(m.clone()),
+                }
+            }
+
+            /// The message on the wire.
+            pub fn as_bytes(
+                &self,
+            ) -> ::std::result::Result<::std::vec::Vec<u8>, crate::AvpEncodeError> {
+                match self {
+                    $(
+                        AnyCommand::$req(m) => m.as_bytes(),
+                        AnyCommand::$ans(m) => m.as_bytes(),
+                    )*
+                    AnyCommand::Other(m) => m.as_bytes(),
+                }
+            }
+
+            /// The header.
+            pub fn header(&self) -> &crate::message::MessageHeader {
+                match self {
+                    $(
+                        AnyCommand::$req(m) => &m.header,
+                        AnyCommand::$ans(m) => &m.header,
+                    )*
+                    AnyCommand::Other(m) => &m.header,
+                }
+            }
+
+            /// The command's name (python's `name` class attribute,
+            /// `"Credit-Control"`), `"Unknown"` for codes the dictionary does
+            /// not know.
+            pub fn name(&self) -> &'static str {
+                crate::message::dictionary::command_name(self.header().command_code)
+            }
+        }
+
+        $(
+            impl ::std::convert::From<$req> for AnyCommand {
+                fn from(msg: $req) -> AnyCommand {
+                    AnyCommand::$req(Box::new(msg))
+                }
+            }
+
+            impl ::std::convert::From<$ans> for AnyCommand {
+                fn from(msg: $ans) -> AnyCommand {
+                    AnyCommand::$ans(Box::new(msg))
+                }
+            }
+        )*
+    };
+}
+
+mod generated;
+mod helpers;
+
+pub use generated::*;
+pub use helpers::MsccOptions;
+
+/// The struct of a message whose code and R bit were matched already.
+fn typed_variant<T: Command>(msg: Message, variant: fn(Box<T>) -> AnyCommand) -> AnyCommand {
+    match T::from_message(msg) {
+        Ok(typed) => variant(Box::new(typed)),
+        Err(msg) => AnyCommand::Other(msg),
+    }
+}
+
+impl Message {
+    /// The typed form of this message (see [`AnyCommand::from_message`]).
+    pub fn into_command(self) -> AnyCommand {
+        AnyCommand::from_message(self)
+    }
+}
