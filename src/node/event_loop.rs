@@ -79,6 +79,7 @@ pub(crate) struct LoopConfig {
     pub retransmit_queue_size: usize,
     pub peers_logging: bool,
     pub max_connections: usize,
+    pub accept_unknown_peers: bool,
     pub peers: Vec<Arc<Peer>>,
     pub end_to_end: Arc<SequenceGenerator>,
 }
@@ -921,12 +922,17 @@ impl Loop {
             .cloned();
         let Some(peer) = peer else {
             if let Some(m) = self.conns.get_mut(&token).and_then(|c| c.machine.as_mut()) {
-                info!(target: "diameter.node", "CER from unknown peer {host}, refused");
-                m.reject_cer(
-                    now,
-                    E_RESULT_CODE_DIAMETER_UNKNOWN_PEER,
-                    Some("unknown peer"),
-                );
+                if self.config.accept_unknown_peers {
+                    info!(target: "diameter.node", "CER from unknown peer {host}, accepted");
+                    m.accept_cer(now);
+                } else {
+                    info!(target: "diameter.node", "CER from unknown peer {host}, refused");
+                    m.reject_cer(
+                        now,
+                        E_RESULT_CODE_DIAMETER_UNKNOWN_PEER,
+                        Some("unknown peer"),
+                    );
+                }
             }
             return;
         };

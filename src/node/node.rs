@@ -147,6 +147,9 @@ pub struct Node {
     pub max_message_size: u32,
     /// Most connections at once; further incoming ones are closed at once.
     pub max_connections: usize,
+    /// Accept CERs from peers that were not added with `add_peer` (python
+    /// cannot); their requests go to applications added without peers.
+    pub accept_unknown_peers: bool,
     /// End-to-end identifier sequence.
     pub end_to_end_seq: Arc<SequenceGenerator>,
     /// Session-Id generator.
@@ -192,6 +195,7 @@ impl Node {
             stats_logging: false,
             max_message_size: crate::message::framer::DEFAULT_MAX_MESSAGE_SIZE,
             max_connections: 1024,
+            accept_unknown_peers: false,
             end_to_end_seq: Arc::new(SequenceGenerator::with_time(now)),
             session_generator: Arc::new(SessionGenerator::new(origin_host)),
             peers: BTreeMap::new(),
@@ -336,6 +340,7 @@ impl Node {
             retransmit_queue_size: self.retransmit_queue_size,
             peers_logging: self.peers_logging,
             max_connections: self.max_connections,
+            accept_unknown_peers: self.accept_unknown_peers,
             peers: self.peers.values().cloned().collect(),
             end_to_end: self.end_to_end_seq.clone(),
         };

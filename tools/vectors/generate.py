@@ -463,7 +463,7 @@ def main() -> int:
     # remove stale outputs from earlier versions of this script
     keep = set(files) | {"avps.tsv", "README.md"}
     for fname in sorted(os.listdir(OUT)):
-        if fname not in keep:
+        if fname not in keep and os.path.isfile(os.path.join(OUT, fname)):
             os.remove(os.path.join(OUT, fname))
     return 0
 

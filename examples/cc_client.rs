@@ -1,0 +1,224 @@
+//! A Credit-Control load client: C threads send N CCRs in all through
+//! `send_request` and report the rate and latency percentiles.
+//!
+//! ```text
+//! cargo run --release --example cc_client -- --peer 127.0.0.1:3868 \
+//!     --peer-host ocs.example.net --peer-realm example.net \
+//!     --origin-host pgw.example.net --realm example.net \
+//!     --requests 100000 --concurrency 64 [--timeout SECS]
+//! ```
+//! The last line is `requests=N answered=A errors=E rate=R/s p50_us=X p99_us=Y`.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use diameter::message::constants::*;
+use diameter::message::{Avp, Message, MessageHeader};
+use diameter::node::application::{AppBase, Application, ThreadingApplication};
+use diameter::node::{Node, NodeOptions, PeerOptions};
+
+struct Args {
+    peer: SocketAddr,
+    peer_host: String,
+    peer_realm: String,
+    origin_host: String,
+    realm: String,
+    requests: u64,
+    concurrency: usize,
+    timeout: Duration,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut a = Args {
+        peer: "127.0.0.1:3868".parse().map_err(|e| format!("{e}"))?,
+        peer_host: "ocs.example.net".into(),
+        peer_realm: "example.net".into(),
+        origin_host: "pgw.example.net".into(),
+        realm: "example.net".into(),
+        requests: 10_000,
+        concurrency: 16,
+        timeout: Duration::from_secs(5),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut val = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--peer" => a.peer = val()?.parse().map_err(|e| format!("--peer: {e}"))?,
+            "--peer-host" => a.peer_host = val()?,
+            "--peer-realm" => a.peer_realm = val()?,
+            "--origin-host" => a.origin_host = val()?,
+            "--realm" => a.realm = val()?,
+            "--requests" => a.requests = val()?.parse().map_err(|e| format!("--requests: {e}"))?,
+            "--concurrency" => {
+                a.concurrency = val()?.parse().map_err(|e| format!("--concurrency: {e}"))?
+            }
+            "--timeout" => {
+                a.timeout =
+                    Duration::from_secs_f64(val()?.parse().map_err(|e| format!("--timeout: {e}"))?)
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if a.concurrency == 0 {
+        return Err("--concurrency must be at least 1".into());
+    }
+    Ok(a)
+}
+
+fn ccr(
+    session: &str,
+    origin_host: &str,
+    realm: &str,
+    peer_realm: &str,
+    n: u32,
+) -> Result<Message, diameter::AvpEncodeError> {
+    let mut header =
+        MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION);
+    header.set_request(true);
+    header.set_proxyable(true);
+    Ok(Message::new(
+        header,
+        vec![
+            Avp::new(AVP_SESSION_ID, 0, session)?,
+            Avp::new(AVP_ORIGIN_HOST, 0, origin_host)?,
+            Avp::new(AVP_ORIGIN_REALM, 0, realm)?,
+            Avp::new(AVP_DESTINATION_REALM, 0, peer_realm)?,
+            Avp::new(
+                AVP_AUTH_APPLICATION_ID,
+                0,
+                APP_DIAMETER_CREDIT_CONTROL_APPLICATION,
+            )?,
+            Avp::new(AVP_SERVICE_CONTEXT_ID, 0, SERVICE_CONTEXT_PS_CHARGING)?,
+            Avp::new(AVP_CC_REQUEST_TYPE, 0, E_CC_REQUEST_TYPE_INITIAL_REQUEST)?,
+            Avp::new(AVP_CC_REQUEST_NUMBER, 0, n)?,
+            Avp::new(
+                AVP_SUBSCRIPTION_ID,
+                0,
+                vec![
+                    Avp::new(
+                        AVP_SUBSCRIPTION_ID_TYPE,
+                        0,
+                        E_SUBSCRIPTION_ID_TYPE_END_USER_E164,
+                    )?,
+                    Avp::new(AVP_SUBSCRIPTION_ID_DATA, 0, "41780000001")?,
+                ],
+            )?,
+            Avp::new(
+                AVP_MULTIPLE_SERVICES_CREDIT_CONTROL,
+                0,
+                vec![
+                    Avp::new(
+                        AVP_REQUESTED_SERVICE_UNIT,
+                        0,
+                        Avp::new(AVP_CC_TOTAL_OCTETS, 0, 0u64)?,
+                    )?,
+                    Avp::new(AVP_RATING_GROUP, 0, 8000u32)?,
+                ],
+            )?,
+        ],
+    ))
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = parse().map_err(|e| {
+        eprintln!("usage: cc_client --peer IP:PORT --peer-host H --peer-realm R --origin-host H --realm R --requests N --concurrency C [--timeout SECS]");
+        e
+    })?;
+    let mut node = Node::new(&args.origin_host, &args.realm, NodeOptions::default());
+    let peer = node.add_peer(
+        &format!(
+            "aaa://{}:{};transport=tcp",
+            args.peer_host,
+            args.peer.port()
+        ),
+        Some(&args.peer_realm),
+        PeerOptions {
+            ip_addresses: vec![args.peer.ip()],
+            is_persistent: true,
+            ..Default::default()
+        },
+    )?;
+    let app = ThreadingApplication::new(
+        AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
+        0,
+        |_, _| Ok(None),
+    );
+    node.add_application(app.clone(), &[peer], &[]);
+    node.start()?;
+    app.base().wait_for_ready(Duration::from_secs(10))?;
+
+    let next = Arc::new(AtomicU64::new(0));
+    let answered = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut latencies: Vec<u64> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..args.concurrency)
+            .map(|w| {
+                let (next, answered, errors, app, args) = (&next, &answered, &errors, &app, &args);
+                scope.spawn(move || {
+                    let mut lat = Vec::new();
+                    let session = args.origin_host.clone() + ";load;" + &w.to_string();
+                    loop {
+                        let n = next.fetch_add(1, Ordering::Relaxed);
+                        if n >= args.requests {
+                            break;
+                        }
+                        let t = Instant::now();
+                        let ok = ccr(
+                            &session,
+                            &args.origin_host,
+                            &args.realm,
+                            &args.peer_realm,
+                            n as u32,
+                        )
+                        .map_err(|e| e.to_string())
+                        .and_then(|m| {
+                            app.base()
+                                .send_request(m, args.timeout)
+                                .map_err(|e| e.to_string())
+                        });
+                        match ok {
+                            Ok(a)
+                                if a.find_avp(&[(AVP_RESULT_CODE, 0)]).and_then(Avp::as_u32)
+                                    == Some(2001) =>
+                            {
+                                answered.fetch_add(1, Ordering::Relaxed);
+                                lat.push(t.elapsed().as_micros() as u64);
+                            }
+                            _ => {
+                                errors.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                    lat
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    node.stop(Duration::from_secs(5), false)?;
+    latencies.sort_unstable();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
+    let answered = answered.load(Ordering::Relaxed);
+    println!(
+        "requests={} answered={} errors={} rate={:.0}/s p50_us={} p99_us={}",
+        args.requests,
+        answered,
+        errors.load(Ordering::Relaxed),
+        answered as f64 / elapsed,
+        pct(0.50),
+        pct(0.99)
+    );
+    Ok(())
+}
