@@ -122,9 +122,8 @@ fn ccr(
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = parse().map_err(|e| {
+    let args = parse().inspect_err(|_| {
         eprintln!("usage: cc_client --peer IP:PORT --peer-host H --peer-realm R --origin-host H --realm R --requests N --concurrency C [--timeout SECS]");
-        e
     })?;
     let mut node = Node::new(&args.origin_host, &args.realm, NodeOptions::default());
     let peer = node.add_peer(

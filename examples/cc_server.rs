@@ -99,9 +99,8 @@ fn answer(app: &AppBase, ccr: Message) -> HandlerResult {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = parse().map_err(|e| {
+    let args = parse().inspect_err(|_| {
         eprintln!("usage: cc_server --listen IP:PORT --origin-host H --realm R [--max-threads N] [--allow-any] [--duration SECS]");
-        e
     })?;
     let mut node = Node::new(
         &args.origin_host,
