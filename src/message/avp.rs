@@ -350,7 +350,8 @@ impl Avp {
                 length,
             });
         }
-        let flags = self.flags & !Self::FLAGS_RESERVED;
+        // reserved bits are only ever kept from a Failed-AVP member, as received
+        let flags = self.flags;
         out.extend_from_slice(&self.code.to_be_bytes());
         // `length` fits 24 bits (checked above)
         out.extend_from_slice(&(u32::from(flags) << 24 | length as u32).to_be_bytes());

@@ -8,7 +8,18 @@ Writes the source data TSV files next to this script:
     vendors.tsv    vendor_id, name                          (by vendor_id)
     commands.tsv   code, name                               (by code)
 
-rfc6733-types.tsv is hand-written and not touched here.
+and the typed-struct data (python's AvpGenDef tables):
+
+    grouped_classes.tsv  grouped dataclasses: name, has additional_avps, #fields,
+                         base class
+    grouped.tsv          their fields (AvpGenDef + dataclass default)
+    grouped_aliases.tsv  second names of grouped classes (RequestedServiceUnit)
+    defined_commands.tsv the defined commands: code, classes, modules, P flags
+    command_fields.tsv   the Request/Answer fields (AvpGenDef + instance state)
+    command_orphans.tsv  attributes a command class annotates or initialises
+                         without an AvpGenDef (never encoded by python)
+
+rfc6733-types.tsv and fixes.tsv are hand-written and not touched here.
 
 The output is deterministic: running the script twice against the same
 python-diameter version yields identical files. Every file starts with a
@@ -361,6 +372,227 @@ def export_commands(version: str, out_dir: str) -> list[tuple]:
     return rows
 
 
+# --------------------------------------------------------------------------
+# typed structs: grouped dataclasses and defined commands
+
+
+def bool_text(value) -> str:
+    if value is None:
+        return "-"
+    if not isinstance(value, bool):
+        raise ExportError(f"expected a bool or None, found {value!r}")
+    return "true" if value else "false"
+
+
+def gen_def_columns(gen_def, where: str, grouped_module) -> list:
+    """attr_name, avp_code, vendor_id, type_class, is_required, is_mandatory."""
+    from diameter.message.avp.generator import AvpGenDef
+
+    if not isinstance(gen_def, AvpGenDef):
+        raise ExportError(f"{where}: avp_def entry {gen_def!r} is not an AvpGenDef")
+    for value, what in ((gen_def.avp_code, "avp_code"), (gen_def.vendor_id, "vendor_id")):
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**32:
+            raise ExportError(f"{where}.{gen_def.attr_name}: bad {what} {value!r}")
+    type_class = "-"
+    if gen_def.type_class is not None:
+        type_class = gen_def.type_class.__name__
+        if getattr(grouped_module, type_class, None) is not gen_def.type_class:
+            raise ExportError(f"{where}.{gen_def.attr_name}: type_class {type_class} is "
+                              f"not a class of {grouped_module.__name__}")
+    return [check_field(gen_def.attr_name, f"{where} attr_name"), gen_def.avp_code,
+            gen_def.vendor_id, type_class, bool_text(bool(gen_def.is_required)),
+            bool_text(gen_def.is_mandatory)]
+
+
+def default_text(value, where: str) -> str:
+    """A python default value as written to the TSV files: '-' for None."""
+    if value is None:
+        return "-"
+    if isinstance(value, type):
+        return f"type:{value.__name__}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise ExportError(f"{where}: unsupported default value {value!r}")
+
+
+def grouped_classes(grouped_module) -> tuple[dict[str, type], dict[str, str], list[str]]:
+    """name -> class for every grouped dataclass, alias -> class name, notes.
+
+    A grouped dataclass is a dataclass defined in the module with an
+    ``avp_def``; dataclasses without one (``GenericSpec``) are base classes.
+    """
+    import dataclasses
+
+    classes: dict[str, type] = {}
+    aliases: dict[str, str] = {}
+    bases: set[str] = set()
+    notes: list[str] = []
+    exported = set(getattr(grouped_module, "__all__", ()))
+    for name, obj in vars(grouped_module).items():
+        if not (isinstance(obj, type) and dataclasses.is_dataclass(obj)
+                and obj.__module__ == grouped_module.__name__):
+            continue
+        if obj.__name__ != name:
+            aliases[name] = obj.__name__
+        elif not hasattr(obj, "avp_def"):
+            bases.add(name)
+            notes.append(f"grouped: {name} has no avp_def (a base class, not a grouped "
+                         f"AVP); skipped")
+        else:
+            if name not in exported:
+                notes.append(f"grouped: {name} is not in __all__; exported anyway")
+            classes[name] = obj
+    for alias, target in aliases.items():
+        if target not in classes:
+            raise ExportError(f"grouped: alias {alias} names {target}, which is not exported")
+    unknown = exported - set(classes) - set(aliases) - bases
+    if unknown:
+        raise ExportError(f"grouped: __all__ names that are not dataclasses: {sorted(unknown)}")
+    return classes, aliases, notes
+
+
+def export_grouped(version: str, out_dir: str) -> tuple[list, list, list, list[str]]:
+    import dataclasses
+    import diameter.message.avp.grouped as grouped_module
+
+    classes, aliases, notes = grouped_classes(grouped_module)
+    class_rows, field_rows = [], []
+    for name in sorted(classes):
+        cls = classes[name]
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        defs = cls.avp_def
+        if not isinstance(defs, tuple):
+            raise ExportError(f"grouped: {name}.avp_def is not a tuple")
+        attrs = []
+        for index, gen_def in enumerate(defs):
+            columns = gen_def_columns(gen_def, name, grouped_module)
+            attr = columns[0]
+            attrs.append(attr)
+            field = fields.get(attr)
+            if field is None:
+                raise ExportError(f"grouped: {name}.avp_def names {attr}, which is not a "
+                                  f"dataclass field")
+            if field.default_factory is list:
+                multiple, default = True, None
+            elif field.default_factory is not dataclasses.MISSING:
+                raise ExportError(f"grouped: {name}.{attr} has an unsupported default factory")
+            elif field.default is dataclasses.MISSING:
+                raise ExportError(f"grouped: {name}.{attr} has no default")
+            else:
+                multiple, default = False, field.default
+            code, vendor, type_class, required, mandatory = columns[1:]
+            field_rows.append((name, index, attr, code, vendor, bool_text(multiple),
+                               type_class, required, mandatory,
+                               default_text(default, f"grouped: {name}.{attr}")))
+        extra = sorted(set(fields) - set(attrs) - {"additional_avps"})
+        if extra:
+            raise ExportError(f"grouped: {name} has dataclass fields without an AvpGenDef: "
+                              f"{extra}")
+        base = next((c.__name__ for c in cls.__mro__[1:]
+                     if c.__module__ == grouped_module.__name__), "-")
+        class_rows.append((name, bool_text("additional_avps" in fields), len(defs), base))
+
+    write_tsv(os.path.join(out_dir, "grouped_classes.tsv"), version,
+              "grouped AVP dataclasses of diameter.message.avp.grouped; additional_avps "
+              "tells whether python keeps unknown member AVPs (the Rust structs always do); "
+              "base = the class of the module it inherits from",
+              ["class", "additional_avps", "fields", "base"], class_rows)
+    write_tsv(os.path.join(out_dir, "grouped.tsv"), version,
+              "fields of the grouped AVP dataclasses in avp_def order; multiple = the "
+              "dataclass default is a list; default = a non-None, non-list default",
+              ["class", "index", "attr_name", "avp_code", "vendor_id", "multiple",
+               "type_class", "is_required", "is_mandatory", "default"], field_rows)
+    alias_rows = sorted(aliases.items())
+    write_tsv(os.path.join(out_dir, "grouped_aliases.tsv"), version,
+              "module-level second names of grouped AVP dataclasses",
+              ["alias", "class"], alias_rows)
+    return class_rows, field_rows, alias_rows, notes
+
+
+def export_defined_commands(version: str, out_dir: str) -> tuple[list, list, list]:
+    import diameter.message.avp.grouped as grouped_module
+    from diameter.message import MessageHeader
+    from diameter.message._base import DefinedMessage
+    from diameter.message.commands import all_commands
+
+    command_rows, field_rows, orphan_rows = [], [], []
+    for code in sorted(all_commands):
+        base = all_commands[code]
+        if not (isinstance(base, type) and issubclass(base, DefinedMessage)):
+            continue
+        module = base.__module__.rsplit(".", 1)[-1]
+        row = [code, base.__name__, check_field(base.name, f"command {code} name"), module]
+        for is_request in (True, False):
+            header = MessageHeader()
+            header.is_request = is_request
+            cls = base.type_factory(header)
+            if cls is None or not issubclass(cls, base):
+                raise ExportError(f"{base.__name__}.type_factory(R={is_request}) gives {cls!r}")
+            instance = cls()
+            h = instance.header
+            if h.command_code != code or h.is_request != is_request:
+                raise ExportError(f"{cls.__name__}() has command code {h.command_code} and "
+                                  f"R={h.is_request}")
+            row += [cls.__name__, bool_text(h.is_proxyable)]
+
+            state = {k: v for k, v in vars(instance).items()
+                     if not k.startswith("_") and k != "header"}
+            annotations = {k: v for k, v in vars(cls).get("__annotations__", {}).items()
+                           if k != "avp_def"}
+
+            def annotated(attr: str) -> str:
+                text = annotations.get(attr)
+                if text is None:
+                    return "-"
+                text = text if isinstance(text, str) else getattr(text, "__name__", str(text))
+                return "list" if text.startswith("list") else "single"
+
+            attrs = set()
+            for index, gen_def in enumerate(cls.avp_def):
+                columns = gen_def_columns(gen_def, cls.__name__, grouped_module)
+                attr = columns[0]
+                attrs.add(attr)
+                value = state.get(attr)
+                multiple = isinstance(value, list)
+                if multiple and value:
+                    raise ExportError(f"{cls.__name__}.{attr} starts as a non-empty list")
+                default = default_text(None if multiple else value, f"{cls.__name__}.{attr}")
+                code_, vendor, type_class, required, mandatory = columns[1:]
+                field_rows.append((code, cls.__name__, index, attr, code_, vendor,
+                                   bool_text(multiple), type_class, required, mandatory,
+                                   default, annotated(attr)))
+            for attr in sorted((set(annotations) | set(state)) - attrs):
+                if attr in state:
+                    value = state[attr]
+                    post_init = "list" if isinstance(value, list) else default_text(
+                        value, f"{cls.__name__}.{attr}")
+                else:
+                    post_init = "-"
+                orphan_rows.append((code, cls.__name__, attr, annotated(attr), post_init))
+        command_rows.append(tuple(row))
+
+    write_tsv(os.path.join(out_dir, "defined_commands.tsv"), version,
+              "the DefinedMessage commands of all_commands: base class, name attribute, "
+              "python module, and the classes type_factory picks with the P flag a new "
+              "instance has",
+              ["code", "base_class", "name", "module", "request_class", "request_proxyable",
+               "answer_class", "answer_proxyable"], command_rows)
+    write_tsv(os.path.join(out_dir, "command_fields.tsv"), version,
+              "avp_def of every Request/Answer class, in order; multiple = the attribute "
+              "is a list after __post_init__; default = its non-list value after "
+              "__post_init__; annotated = list/single from the class annotation, "
+              "'-' when there is none",
+              ["command", "class", "index", "attr_name", "avp_code", "vendor_id", "multiple",
+               "type_class", "is_required", "is_mandatory", "default", "annotated"],
+              field_rows)
+    write_tsv(os.path.join(out_dir, "command_orphans.tsv"), version,
+              "attributes a Request/Answer class annotates or sets in __post_init__ that "
+              "have no AvpGenDef (python never encodes them); post_init = list, a value, "
+              "or '-' when __post_init__ does not set it",
+              ["command", "class", "attr_name", "annotated", "post_init"], orphan_rows)
+    return command_rows, field_rows, orphan_rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out-dir", default=HERE,
@@ -380,6 +612,8 @@ def main() -> int:
         constants = export_constants(version, args.out_dir, constants_module)
         vendors = export_vendors(version, args.out_dir, constants_module)
         commands = export_commands(version, args.out_dir)
+        g_classes, g_fields, g_aliases, grouped_notes = export_grouped(version, args.out_dir)
+        defined, c_fields, c_orphans = export_defined_commands(version, args.out_dir)
     except ExportError as e:
         print(f"export.py: error: {e}", file=sys.stderr)
         return 1
@@ -400,7 +634,15 @@ def main() -> int:
           + ", ".join(f"{p} {n}" for p, n in sorted(by_prefix.items())))
     print(f"  vendors.tsv:   {len(vendors)} vendors")
     print(f"  commands.tsv:  {len(commands)} commands")
+    print(f"  grouped_classes.tsv, grouped.tsv, grouped_aliases.tsv: {len(g_classes)} "
+          f"grouped classes ({sum(1 for r in g_classes if r[1] == 'true')} with "
+          f"additional_avps), {len(g_fields)} fields, {len(g_aliases)} aliases")
+    print(f"  defined_commands.tsv, command_fields.tsv, command_orphans.tsv: "
+          f"{len(defined)} commands ({2 * len(defined)} classes), {len(c_fields)} fields, "
+          f"{len(c_orphans)} attributes without an AvpGenDef")
     sys.stdout.flush()
+    for note in grouped_notes:
+        warn(note)
     for note in avp_notes + constant_source_notes(constants_module):
         warn(f"python-diameter defect: {note}")
     return 0
