@@ -76,6 +76,7 @@ fn ccr(n: u32) -> Message {
             Avp::new(AVP_ORIGIN_REALM, 0, "example.net").unwrap(),
             Avp::new(AVP_DESTINATION_REALM, 0, "example.net").unwrap(),
             Avp::new(AVP_AUTH_APPLICATION_ID, 0, 4u32).unwrap(),
+            Avp::new(AVP_SERVICE_CONTEXT_ID, 0, SERVICE_CONTEXT_PS_CHARGING).unwrap(),
             Avp::new(AVP_CC_REQUEST_TYPE, 0, E_CC_REQUEST_TYPE_EVENT_REQUEST).unwrap(),
             Avp::new(AVP_CC_REQUEST_NUMBER, 0, n).unwrap(),
         ],

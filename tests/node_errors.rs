@@ -220,8 +220,39 @@ fn protocol_errors_get_their_answers_and_others_are_still_served() {
     assert_eq!((f[0].code(), f[0].length()), (AVP_ORIGIN_STATE_ID, 12));
     good.still_served();
 
-    // a valid request reaches the application
+    // 5005: required AVPs missing (validate_received_request_avps); the
+    // Failed-AVP names each, with a zero-filled value of its minimum size
     let req = bad.request(CMD_CREDIT_CONTROL, 4, vec![]);
+    let ans = bad.exchange(&req.as_bytes().unwrap()).unwrap();
+    assert_eq!(result(&ans), Some(5005));
+    assert!(!ans.header.is_error());
+    let missing: Vec<(u32, usize)> = failed(&ans)
+        .iter()
+        .map(|a| (a.code(), a.length()))
+        .collect();
+    assert_eq!(
+        missing,
+        [
+            (AVP_SESSION_ID, 8),
+            (AVP_DESTINATION_REALM, 8),
+            (AVP_AUTH_APPLICATION_ID, 12),
+            (AVP_SERVICE_CONTEXT_ID, 8),
+            (AVP_CC_REQUEST_TYPE, 12),
+            (AVP_CC_REQUEST_NUMBER, 12)
+        ]
+    );
+    good.still_served();
+
+    // a valid request reaches the application
+    let complete = vec![
+        Avp::new(AVP_SESSION_ID, 0, "bad.example.net;1").unwrap(),
+        Avp::new(AVP_DESTINATION_REALM, 0, "example.net").unwrap(),
+        Avp::new(AVP_AUTH_APPLICATION_ID, 0, 4u32).unwrap(),
+        Avp::new(AVP_SERVICE_CONTEXT_ID, 0, SERVICE_CONTEXT_PS_CHARGING).unwrap(),
+        Avp::new(AVP_CC_REQUEST_TYPE, 0, E_CC_REQUEST_TYPE_EVENT_REQUEST).unwrap(),
+        Avp::new(AVP_CC_REQUEST_NUMBER, 0, 0u32).unwrap(),
+    ];
+    let req = bad.request(CMD_CREDIT_CONTROL, 4, complete);
     let ans = bad.exchange(&req.as_bytes().unwrap()).unwrap();
     assert_eq!(result(&ans), Some(2001));
     assert!(!ans.header.is_error());

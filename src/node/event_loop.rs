@@ -80,6 +80,7 @@ pub(crate) struct LoopConfig {
     pub peers_logging: bool,
     pub max_connections: usize,
     pub accept_unknown_peers: bool,
+    pub validate_received_request_avps: bool,
     pub peers: Vec<Arc<Peer>>,
     pub end_to_end: Arc<SequenceGenerator>,
 }
@@ -816,12 +817,24 @@ impl Loop {
                                 .applications
                                 .iter()
                                 .any(|a| a.id == RELAY_APPLICATION_ID);
-                        let checked = checks::check_request(
+                        let mut failed_many: Vec<crate::message::Avp> = Vec::new();
+                        let mut checked = checks::check_request(
                             &msg,
                             &self.config.origin_host,
                             &self.config.origin_realm,
                             supported,
                         );
+                        if checked.is_none() && self.config.validate_received_request_avps {
+                            let missing = crate::message::commands::missing_avps(&msg);
+                            if !missing.is_empty() {
+                                checked = Some(checks::Rejection {
+                                    result_code: E_RESULT_CODE_DIAMETER_MISSING_AVP,
+                                    error_message: "Mandatory AVPs missing".into(),
+                                    failed_avp: None,
+                                });
+                                failed_many = missing;
+                            }
+                        }
                         let rejection = match (checked, app) {
                             (None, Some(app)) if self.owed.len() < MAX_OWED_ANSWERS => {
                                 let key = (
@@ -849,12 +862,19 @@ impl Loop {
                         else {
                             continue;
                         };
-                        let answer = machine.error_answer(
+                        let mut answer = machine.error_answer(
                             &msg.header,
                             rejection.result_code,
                             Some(&rejection.error_message),
                             rejection.failed_avp,
                         );
+                        if !failed_many.is_empty() {
+                            if let Ok(failed) =
+                                crate::message::Avp::new(AVP_FAILED_AVP, 0, failed_many)
+                            {
+                                answer.append_avp(failed);
+                            }
+                        }
                         if let Ok(bytes) = answer.as_bytes() {
                             let _ = machine.send_bytes(&bytes, false);
                             self.retransmit.remember(

@@ -341,6 +341,7 @@ impl Node {
             peers_logging: self.peers_logging,
             max_connections: self.max_connections,
             accept_unknown_peers: self.accept_unknown_peers,
+            validate_received_request_avps: self.validate_received_request_avps,
             peers: self.peers.values().cloned().collect(),
             end_to_end: self.end_to_end_seq.clone(),
         };

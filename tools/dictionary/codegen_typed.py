@@ -744,6 +744,17 @@ class Writer:
         mod += [""]
         mod += [f"pub use {m}::*;" for m in sorted(modules)]
         mod += ["",
+                "/// The AVPs python-diameter marks required in each command, by (command",
+                "/// code, is request): (code, vendor id) pairs, for DIAMETER_MISSING_AVP checks.",
+                "#[rustfmt::skip]",
+                "pub(crate) static REQUIRED_AVPS: &[(u32, bool, &[(u32, u32)])] = &["]
+        for cmd in sorted(self.t.commands, key=lambda c: c["code"]):
+            for kind in ("request", "answer"):
+                req = [f"({f.code}, {f.vendor})" for f in cmd[kind].fields if f.required]
+                mod.append(f"    ({cmd['code']}, {'true' if kind == 'request' else 'false'}, "
+                           f"&[{', '.join(req)}]),")
+        mod += ["];"]
+        mod += ["",
                 "/// Calls `$callback! { Request => Answer, ... }` with every defined command,",
                 "/// in command code order; the names must be in scope where it expands.",
                 "#[doc(hidden)]",

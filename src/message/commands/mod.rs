@@ -197,3 +197,34 @@ impl Message {
         AnyCommand::from_message(self)
     }
 }
+
+/// The AVPs python-diameter marks required in a defined command (`(code,
+/// vendor id)` pairs, top level), for DIAMETER_MISSING_AVP (5005) checks;
+/// empty for commands it does not define.
+pub fn required_avps(command_code: u32, is_request: bool) -> &'static [(u32, u32)] {
+    generated::REQUIRED_AVPS
+        .iter()
+        .find(|(code, request, _)| *code == command_code && *request == is_request)
+        .map_or(&[], |(_, _, avps)| avps)
+}
+
+/// The required AVPs missing from a message (python's
+/// `validate_message_avps`), each as RFC 6733 §7.5 wants it in a Failed-AVP:
+/// the AVP's header with a zero-filled value of its type's minimum size.
+pub fn missing_avps(msg: &Message) -> Vec<crate::message::Avp> {
+    use crate::message::{dictionary, Avp, AvpValue};
+    required_avps(msg.header.command_code, msg.header.is_request())
+        .iter()
+        .filter(|(code, vendor)| {
+            !msg.avps
+                .iter()
+                .any(|a| a.code() == *code && a.vendor_id() == *vendor)
+        })
+        .map(|(code, vendor)| {
+            let def = dictionary::lookup(*code, *vendor);
+            let len = def.map_or(0, |d| AvpValue::min_payload_len(d.avp_type));
+            Avp::with_value(*code, *vendor, AvpValue::Raw(vec![0; len]))
+                .with_mandatory(def.and_then(|d| d.mandatory).unwrap_or(false))
+        })
+        .collect()
+}

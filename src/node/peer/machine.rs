@@ -516,6 +516,23 @@ impl Connection {
     }
 
     fn on_cer(&mut self, _now: Instant, msg: Message) {
+        let missing = crate::message::commands::missing_avps(&msg);
+        if !missing.is_empty() {
+            let mut cea = build_error_answer(
+                &self.local,
+                &msg.header,
+                E_RESULT_CODE_DIAMETER_MISSING_AVP,
+                Some("Mandatory AVPs missing"),
+                None,
+            );
+            if let Ok(failed) = Avp::new(AVP_FAILED_AVP, 0, missing) {
+                cea.append_avp(failed);
+            }
+            self.queue(&cea);
+            self.state = State::Closed;
+            self.finish(DISCONNECT_REASON_FAILED_CONNECT_CE);
+            return;
+        }
         match RemoteCapabilities::from_message(&msg) {
             Ok(remote) => {
                 self.name = remote.origin_host.clone();
