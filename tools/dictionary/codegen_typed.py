@@ -746,8 +746,11 @@ class Writer:
         mod += ["",
                 "/// The AVPs python-diameter marks required in each command, by (command",
                 "/// code, is request): (code, vendor id) pairs, for DIAMETER_MISSING_AVP checks.",
+                "pub(crate) type RequiredAvps = (u32, bool, &'static [(u32, u32)]);",
+                "",
+                "/// Every command's required AVPs.",
                 "#[rustfmt::skip]",
-                "pub(crate) static REQUIRED_AVPS: &[(u32, bool, &[(u32, u32)])] = &["]
+                "pub(crate) static REQUIRED_AVPS: &[RequiredAvps] = &["]
         for cmd in sorted(self.t.commands, key=lambda c: c["code"]):
             for kind in ("request", "answer"):
                 req = [f"({f.code}, {f.vendor})" for f in cmd[kind].fields if f.required]

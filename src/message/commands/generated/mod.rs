@@ -77,8 +77,11 @@ pub use user_data::*;
 
 /// The AVPs python-diameter marks required in each command, by (command
 /// code, is request): (code, vendor id) pairs, for DIAMETER_MISSING_AVP checks.
+pub(crate) type RequiredAvps = (u32, bool, &'static [(u32, u32)]);
+
+/// Every command's required AVPs.
 #[rustfmt::skip]
-pub(crate) static REQUIRED_AVPS: &[(u32, bool, &[(u32, u32)])] = &[
+pub(crate) static REQUIRED_AVPS: &[RequiredAvps] = &[
     (257, true, &[(264, 0), (296, 0), (257, 0), (266, 0), (269, 0)]),
     (257, false, &[(268, 0), (264, 0), (296, 0), (257, 0), (266, 0), (269, 0)]),
     (258, true, &[(263, 0), (264, 0), (296, 0), (283, 0), (258, 0), (285, 0)]),
