@@ -213,7 +213,12 @@ impl Loop {
             let mut touched = Vec::new();
             for event in events.iter() {
                 match event.token() {
-                    WAKER => self.drain_commands(now, &mut touched),
+                    WAKER => {
+                        self.shared
+                            .wake_pending
+                            .store(false, std::sync::atomic::Ordering::Release);
+                        self.drain_commands(now, &mut touched)
+                    }
                     Token(t) if t < FIRST_CONN => self.accept(now, t - FIRST_LISTENER),
                     token => {
                         self.socket_event(now, token, event.is_readable(), event.is_writable());

@@ -352,6 +352,7 @@ impl Node {
             hop_by_hop: SequenceGenerator::new(),
             pending: Mutex::new(HashMap::new()),
             link: OnceLock::new(),
+            wake_pending: Default::default(),
             apps: RwLock::new(self.apps.clone()),
             peers: self.peers.values().cloned().collect(),
         });
@@ -442,6 +443,7 @@ pub(crate) struct Shared {
     pub hop_by_hop: SequenceGenerator,
     pub pending: Mutex<HashMap<u32, Pending>>,
     pub link: OnceLock<(Sender<Command>, Arc<mio::Waker>)>,
+    pub wake_pending: std::sync::atomic::AtomicBool,
     pub apps: RwLock<Vec<AppRoute>>,
     pub peers: Vec<Arc<Peer>>,
 }
@@ -472,7 +474,10 @@ impl Shared {
             .ok_or_else(|| NodeError::NotRoutable("node not started".into()))?;
         tx.send(cmd)
             .map_err(|_| NodeError::NotRoutable("node stopped".into()))?;
-        let _ = waker.wake();
+        // one wake-up per batch: the loop clears the flag before it drains
+        if !self.wake_pending.swap(true, Ordering::AcqRel) {
+            let _ = waker.wake();
+        }
         Ok(())
     }
 
