@@ -410,26 +410,28 @@ fn a_suspect_connection_recovers_on_any_traffic() {
     assert!(p.client.is_ready());
 }
 
-#[test]
-fn reopen_needs_three_dwas_before_traffic() {
+/// A client starting in the REOPEN phase (its last connection failed its
+/// watchdog) and a server, not yet exchanged.
+fn reopening_pair() -> (Instant, Connection, Connection) {
     let now = Instant::now();
     let e2e = Arc::new(SequenceGenerator::new());
-    let mut c = Connection::new_initiator(
+    let caps4 = |host| caps(host, vec![AppId::auth(4)]);
+    let c = Connection::new_initiator(
         now,
-        caps("a.example.net", vec![AppId::auth(4)]),
+        caps4("a.example.net"),
         cfg(),
         e2e.clone(),
         None,
         true,
         3,
     );
-    let mut s = Connection::new_responder(
-        now,
-        caps("b.example.net", vec![AppId::auth(4)]),
-        cfg(),
-        e2e,
-        4,
-    );
+    let s = Connection::new_responder(now, caps4("b.example.net"), cfg(), e2e, 4);
+    (now, c, s)
+}
+
+#[test]
+fn reopen_needs_three_dwas_before_traffic() {
+    let (now, mut c, mut s) = reopening_pair();
     s.handle_bytes(now, &c.take_output());
     drain(&mut s);
     s.accept_cer(now);
@@ -468,24 +470,7 @@ fn reopen_needs_three_dwas_before_traffic() {
 
 #[test]
 fn a_missed_dwa_while_reopening_closes() {
-    let now = Instant::now();
-    let e2e = Arc::new(SequenceGenerator::new());
-    let mut c = Connection::new_initiator(
-        now,
-        caps("a.example.net", vec![AppId::auth(4)]),
-        cfg(),
-        e2e.clone(),
-        None,
-        true,
-        3,
-    );
-    let mut s = Connection::new_responder(
-        now,
-        caps("b.example.net", vec![AppId::auth(4)]),
-        cfg(),
-        e2e,
-        4,
-    );
+    let (now, mut c, mut s) = reopening_pair();
     s.handle_bytes(now, &c.take_output());
     s.accept_cer(now);
     c.handle_bytes(now, &s.take_output());

@@ -298,15 +298,7 @@ macro_rules! grouped_avp {
                 s
             }
             fn to_avps(&self) -> ::std::result::Result<::std::vec::Vec<$crate::message::Avp>, $crate::AvpEncodeError> {
-                #[allow(unused_mut)]
-                let mut out = ::std::vec::Vec::new();
-                $(
-                    $crate::message::typed::Slot::emit(
-                        &self.$field, $code, $vendor,
-                        $crate::__mandatory!($($mand)?), &mut out)?;
-                )*
-                out.extend(self.additional_avps.iter().cloned());
-                Ok(out)
+                $crate::__emit_fields!(self, $( $field = ($code, $vendor $(, $mand)?) ),*)
             }
         }
 
@@ -399,15 +391,7 @@ macro_rules! command {
                 s
             }
             fn to_avps(&self) -> ::std::result::Result<::std::vec::Vec<$crate::message::Avp>, $crate::AvpEncodeError> {
-                #[allow(unused_mut)]
-                let mut out = ::std::vec::Vec::new();
-                $(
-                    $crate::message::typed::Slot::emit(
-                        &self.$field, $code, $vendor,
-                        $crate::__mandatory!($($mand)?), &mut out)?;
-                )*
-                out.extend(self.additional_avps.iter().cloned());
-                Ok(out)
+                $crate::__emit_fields!(self, $( $field = ($code, $vendor $(, $mand)?) ),*)
             }
         }
 
@@ -444,6 +428,22 @@ macro_rules! __fill_fields {
             $s.additional_avps.push(avp);
         }
     };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __emit_fields {
+    ($s:ident, $( $field:ident = ($code:expr, $vendor:expr $(, $mand:expr)?) ),*) => {{
+        #[allow(unused_mut)]
+        let mut out = ::std::vec::Vec::new();
+        $(
+            $crate::message::typed::Slot::emit(
+                &$s.$field, $code, $vendor,
+                $crate::__mandatory!($($mand)?), &mut out)?;
+        )*
+        out.extend($s.additional_avps.iter().cloned());
+        Ok(out)
+    }};
 }
 
 #[doc(hidden)]
