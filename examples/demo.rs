@@ -1,19 +1,59 @@
 //! A server node and a client node in one process over loopback: the client
-//! connects, the two exchange capabilities, watchdogs run, and both stop
-//! cleanly with DPR/DPA. What each side received is printed as it goes.
+//! connects, the two exchange capabilities, the client sends a few
+//! Credit-Control requests that the server answers, watchdogs run, and both
+//! stop cleanly with DPR/DPA. What each side does is printed as it goes.
 //!
 //! Run with `cargo run --example demo`.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use diameter::message::commands::{CreditControlAnswer, CreditControlRequest};
 use diameter::message::constants::*;
-use diameter::node::peer::{AppId, Peer};
+use diameter::message::grouped::{
+    GrantedServiceUnit, MultipleServicesCreditControl, RequestedServiceUnit,
+};
+use diameter::message::typed::Request;
+use diameter::node::application::{AppBase, Application, HandlerResult, ThreadingApplication};
+use diameter::node::peer::Peer;
 use diameter::node::{Node, NodeOptions, PeerOptions};
 
 fn counters(p: &Peer) -> String {
-    let [cer, cea, dwr, dwa, dpr, dpa, ..] = p.counters.snapshot();
-    format!("received CER={cer} CEA={cea} DWR={dwr} DWA={dwa} DPR={dpr} DPA={dpa}")
+    let [cer, cea, dwr, dwa, dpr, dpa, requests, answers] = p.counters.snapshot();
+    format!(
+        "received CER={cer} CEA={cea} DWR={dwr} DWA={dwa} DPR={dpr} DPA={dpa} \
+         (requests {requests}, answers {answers})"
+    )
+}
+
+/// The server's handler: a CCA 2001 granting what was asked, 1 MB at most.
+fn answer_ccr(_app: &AppBase, request: diameter::message::Message) -> HandlerResult {
+    let ccr = CreditControlRequest::from_message(request).map_err(|m| format!("not a CCR: {m}"))?;
+    let mut cca: CreditControlAnswer = ccr.to_answer();
+    cca.session_id = ccr.session_id.clone();
+    cca.result_code = Some(E_RESULT_CODE_DIAMETER_SUCCESS);
+    cca.origin_host = Some("ocs.example.net".into());
+    cca.origin_realm = Some("example.net".into());
+    cca.cc_request_type = ccr.cc_request_type;
+    cca.cc_request_number = ccr.cc_request_number;
+    for mscc in &ccr.multiple_services_credit_control {
+        let asked = mscc
+            .requested_service_unit
+            .as_ref()
+            .and_then(|u| u.cc_total_octets)
+            .unwrap_or(0);
+        cca.multiple_services_credit_control
+            .push(MultipleServicesCreditControl {
+                granted_service_unit: Some(GrantedServiceUnit {
+                    cc_total_octets: Some(asked.min(1_000_000)),
+                    ..Default::default()
+                }),
+                rating_group: mscc.rating_group,
+                result_code: Some(E_RESULT_CODE_DIAMETER_SUCCESS),
+                ..Default::default()
+            });
+    }
+    Ok(Some(cca.to_message()?))
 }
 
 fn wait(what: &str, timeout: Duration, f: impl Fn() -> bool) -> Result<(), String> {
@@ -38,16 +78,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..Default::default()
         },
     );
-    server.add_application_id(AppId::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION));
     let client_seen_by_server =
         server.add_peer("aaa://pgw.example.net", None, PeerOptions::default())?;
+    let ocs = ThreadingApplication::new(
+        AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
+        4,
+        answer_ccr,
+    );
+    server.add_application(ocs, &[client_seen_by_server.clone()], &[]);
     server.start()?;
     let addr = server.listen_addresses()[0];
     println!("server ocs.example.net listening on {addr}");
 
     let mut client = Node::new("pgw.example.net", "example.net", NodeOptions::default());
     client.idle_timeout = Duration::from_millis(500);
-    client.add_application_id(AppId::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION));
     let server_seen_by_client = client.add_peer(
         &format!("aaa://ocs.example.net:{};transport=tcp", addr.port()),
         None,
@@ -57,16 +101,60 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..Default::default()
         },
     )?;
+    let pgw = ThreadingApplication::new(
+        AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
+        0,
+        |_, _| Ok(None),
+    );
+    client.add_application(pgw.clone(), &[server_seen_by_client.clone()], &[]);
     client.start()?;
 
-    wait("CER/CEA", Duration::from_secs(5), || {
-        server_seen_by_client.is_ready()
-    })?;
+    pgw.base().wait_for_ready(Duration::from_secs(5))?;
     let info = server_seen_by_client.status.lock().connection.clone();
     if let Some(info) = info {
         println!(
             "client: connected to {} at {:?}, applications {:?}",
             info.host_identity, info.remote_address, info.auth_application_ids
+        );
+    }
+    for n in 0..3u32 {
+        let mut ccr = CreditControlRequest::new();
+        ccr.session_id = Some(client.session_generator.next_id(&[]));
+        ccr.origin_host = Some(client.origin_host.clone());
+        ccr.origin_realm = Some(client.realm_name.clone());
+        ccr.destination_realm = Some("example.net".into());
+        ccr.service_context_id = Some(SERVICE_CONTEXT_PS_CHARGING.into());
+        ccr.cc_request_type = Some(if n == 0 {
+            E_CC_REQUEST_TYPE_INITIAL_REQUEST
+        } else {
+            E_CC_REQUEST_TYPE_UPDATE_REQUEST
+        });
+        ccr.cc_request_number = Some(n);
+        ccr.add_subscription_id(E_SUBSCRIPTION_ID_TYPE_END_USER_E164, "41780000001");
+        ccr.multiple_services_credit_control
+            .push(MultipleServicesCreditControl {
+                requested_service_unit: Some(RequestedServiceUnit {
+                    cc_total_octets: Some(500_000 * u64::from(n + 1)),
+                    ..Default::default()
+                }),
+                rating_group: Some(8000),
+                ..Default::default()
+            });
+        let answer = pgw
+            .base()
+            .send_request(ccr.to_message()?, Duration::from_secs(5))?;
+        let cca =
+            CreditControlAnswer::from_message(answer).map_err(|m| format!("not a CCA: {m}"))?;
+        let granted = cca
+            .multiple_services_credit_control
+            .first()
+            .and_then(|m| m.granted_service_unit.as_ref())
+            .and_then(|g| g.cc_total_octets);
+        println!(
+            "client: CCR #{n} asked for {} octets -> CCA Result-Code {:?}, granted {:?}",
+            500_000 * (n + 1),
+            cca.result_code,
+            granted
         );
     }
     println!("waiting for two watchdog rounds (Tw = 500 ms)...");
