@@ -144,7 +144,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         0,
         |_, _| Ok(None),
     );
-    node.add_application(app.clone(), &[peer], &[]);
+    node.add_application(app.clone(), [peer], &[]);
     node.start()?;
     app.base().wait_for_ready(Duration::from_secs(10))?;
 

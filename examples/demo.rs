@@ -85,7 +85,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         4,
         answer_ccr,
     );
-    server.add_application(ocs, &[client_seen_by_server.clone()], &[]);
+    server.add_application(ocs, [&client_seen_by_server], &[]);
     server.start()?;
     let addr = server.listen_addresses()[0];
     println!("server ocs.example.net listening on {addr}");
@@ -106,7 +106,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         0,
         |_, _| Ok(None),
     );
-    client.add_application(pgw.clone(), &[server_seen_by_client.clone()], &[]);
+    client.add_application(pgw.clone(), [&server_seen_by_client], &[]);
     client.start()?;
 
     pgw.base().wait_for_ready(Duration::from_secs(5))?;

@@ -22,7 +22,7 @@
 //!     16,
 //!     |app, request| Ok(Some(app.generate_answer(&request, Some(E_RESULT_CODE_DIAMETER_SUCCESS), None))),
 //! );
-//! node.add_application(app, &[peer], &[]);
+//! node.add_application(app, [peer], &[]);
 //! node.start()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -263,16 +263,16 @@ impl Node {
     /// to it, and its `send_request` routes to them, in their realms and in
     /// `realms`. Its id is advertised in CER/CEA. Add applications before
     /// `start()`.
-    pub fn add_application(
+    pub fn add_application<P: std::borrow::Borrow<Arc<Peer>>>(
         &mut self,
         app: Arc<dyn Application>,
-        peers: &[Arc<Peer>],
+        peers: impl IntoIterator<Item = P>,
         realms: &[&str],
     ) {
         self.add_application_id(app.base().app_id());
         self.apps.push(AppRoute {
             app,
-            peers: peers.to_vec(),
+            peers: peers.into_iter().map(|p| p.borrow().clone()).collect(),
             realms: realms.iter().map(|r| r.to_ascii_lowercase()).collect(),
         });
     }
