@@ -383,3 +383,120 @@ fn outstanding_requests_return_at_once_when_the_peer_goes() {
     }
     c.stop(Duration::from_secs(5), true).unwrap();
 }
+
+/// Two servers in one realm behind one client application.
+fn two_servers() -> (Node, Node, Node, Arc<ThreadingApplication>, [Arc<Peer>; 2]) {
+    let mut servers = Vec::new();
+    let mut seen = Vec::new();
+    for host in ["ocs1.example.net", "ocs2.example.net"] {
+        let mut n = Node::new(
+            host,
+            "example.net",
+            NodeOptions {
+                ip_addresses: vec![lo()],
+                tcp_port: Some(0),
+                ..Default::default()
+            },
+        );
+        let p = n
+            .add_peer("aaa://pgw.example.net", None, PeerOptions::default())
+            .unwrap();
+        n.add_application(
+            ThreadingApplication::new(AppBase::auth(4), 0, answer_ok),
+            [&p],
+            &[],
+        );
+        n.start().unwrap();
+        seen.push(p);
+        servers.push(n);
+    }
+    let mut c = Node::new("pgw.example.net", "example.net", NodeOptions::default());
+    let peers: Vec<Arc<Peer>> = servers
+        .iter()
+        .zip(["ocs1.example.net", "ocs2.example.net"])
+        .map(|(s, host)| {
+            let port = s.listen_addresses()[0].port();
+            c.add_peer(
+                &format!("aaa://{host}:{port}"),
+                None,
+                PeerOptions {
+                    ip_addresses: vec![lo()],
+                    is_persistent: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+        })
+        .collect();
+    let app = client_app();
+    c.add_application(app.clone(), &peers, &[]);
+    c.start().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !peers.iter().all(|p| p.is_ready()) {
+        assert!(Instant::now() < deadline, "both servers ready");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let b = servers.pop().unwrap();
+    let a = servers.pop().unwrap();
+    (a, b, c, app, [seen[0].clone(), seen[1].clone()])
+}
+
+#[test]
+fn two_peers_get_a_balanced_share() {
+    let (mut a, mut b, mut c, app, seen) = two_servers();
+    let before: Vec<u64> = seen
+        .iter()
+        .map(|p| p.counters.requests.load(Ordering::Relaxed))
+        .collect();
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let app = app.clone();
+            scope.spawn(move || {
+                for n in 0..250 {
+                    let a = app
+                        .base()
+                        .send_request(ccr(t * 1000 + n), Duration::from_secs(5))
+                        .unwrap();
+                    assert_eq!(result(&a), Some(2001));
+                }
+            });
+        }
+    });
+    let got: Vec<u64> = seen
+        .iter()
+        .zip(&before)
+        .map(|(p, b)| p.counters.requests.load(Ordering::Relaxed) - b)
+        .collect();
+    assert_eq!(got.iter().sum::<u64>(), 1000, "{got:?}");
+    for share in &got {
+        assert!((450..=550).contains(share), "unbalanced: {got:?}");
+    }
+    for n in [&mut c, &mut a, &mut b] {
+        n.stop(Duration::from_secs(5), false).unwrap();
+    }
+}
+
+#[test]
+fn destination_host_selects_the_named_peer() {
+    let (mut a, mut b, mut c, app, seen) = two_servers();
+    let before = seen[1].counters.requests.load(Ordering::Relaxed);
+    for n in 0..20 {
+        let mut req = ccr(n);
+        req.append_avp(Avp::new(AVP_DESTINATION_HOST, 0, "ocs2.example.net").unwrap());
+        let a = app
+            .base()
+            .send_request(req, Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(
+            a.find_avp(&[(AVP_ORIGIN_HOST, 0)]).unwrap().as_str(),
+            Some("ocs2.example.net")
+        );
+    }
+    assert_eq!(
+        seen[1].counters.requests.load(Ordering::Relaxed) - before,
+        20
+    );
+    for n in [&mut c, &mut a, &mut b] {
+        n.stop(Duration::from_secs(5), false).unwrap();
+    }
+}

@@ -353,6 +353,7 @@ impl Node {
             pending: Mutex::new(HashMap::new()),
             link: OnceLock::new(),
             wake_pending: Default::default(),
+            round_robin: Default::default(),
             apps: RwLock::new(self.apps.clone()),
             peers: self.peers.values().cloned().collect(),
         });
@@ -444,6 +445,7 @@ pub(crate) struct Shared {
     pub pending: Mutex<HashMap<u32, Pending>>,
     pub link: OnceLock<(Sender<Command>, Arc<mio::Waker>)>,
     pub wake_pending: std::sync::atomic::AtomicBool,
+    pub round_robin: std::sync::atomic::AtomicUsize,
     pub apps: RwLock<Vec<AppRoute>>,
     pub peers: Vec<Arc<Peer>>,
 }
@@ -527,9 +529,17 @@ impl Shared {
                 .cloned()
                 .collect();
         }
+        // the least loaded peer; ties go round robin
+        let least = candidates
+            .iter()
+            .map(|p| p.outstanding.load(Ordering::Relaxed))
+            .min()
+            .unwrap_or(0);
+        candidates.retain(|p| p.outstanding.load(Ordering::Relaxed) == least);
+        let turn = self.round_robin.fetch_add(1, Ordering::Relaxed);
         candidates
-            .into_iter()
-            .min_by_key(|p| p.outstanding.load(Ordering::Relaxed))
+            .get(turn % candidates.len().max(1))
+            .cloned()
             .ok_or_else(|| {
                 NodeError::NotRoutable(format!(
                     "no ready peer for application {} in realm {realm}",
