@@ -13,7 +13,6 @@ use common::interop::{self, PeerProcess, EXCHANGE, STARTUP};
 use diameter::message::commands::{CreditControlAnswer, CreditControlRequest};
 use diameter::message::constants::*;
 use diameter::message::grouped::{GrantedServiceUnit, RequestedServiceUnit};
-use diameter::message::typed::Command;
 use diameter::message::Message;
 use diameter::node::application::{AppBase, Application, HandlerResult, ThreadingApplication};
 use diameter::node::{Node, NodeOptions, PeerOptions};
