@@ -638,3 +638,25 @@ fn testsuite_avp_vectors() {
     assert_eq!(checked, rows.len());
     assert!(checked >= 30);
 }
+
+#[test]
+fn pythons_name_tables_are_there() {
+    use diameter::message::dictionary;
+    let rows = |file: &str| {
+        data(&format!("../../tools/dictionary/{file}"))
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .count()
+    };
+    assert_eq!(dictionary::applications().len(), rows("applications.tsv"));
+    assert_eq!(dictionary::applications().len(), 138);
+    assert_eq!(dictionary::service_contexts().len(), 15);
+    assert_eq!(dictionary::vendors().len(), 33);
+    assert_eq!(
+        dictionary::application_name(4),
+        "Diameter Credit Control Application"
+    );
+    assert_eq!(dictionary::application_name(0xdead), "Unknown Application");
+    assert!(dictionary::service_contexts().contains(&("32251@3gpp.org", "PS charging")));
+    assert_eq!(dictionary::vendor_name(VENDOR_TGPP), Some("TGPP"));
+}

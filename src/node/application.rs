@@ -134,6 +134,12 @@ impl AppBase {
         self.inner.id.kind == AppKind::Acct
     }
 
+    /// The application's name from python's `APPLICATIONS` table
+    /// ("Unknown Application" when it has none).
+    pub fn name(&self) -> &'static str {
+        crate::message::dictionary::application_name(self.inner.id.id)
+    }
+
     pub(crate) fn attach(&self, shared: Arc<Shared>) {
         let _ = self.inner.node.set(shared);
     }

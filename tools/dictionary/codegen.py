@@ -202,6 +202,12 @@ class Data:
                 raise CodegenError(f"vendors.tsv:{lineno}: duplicate vendor {vendor}")
             self.vendors[vendor] = name
 
+        _, rows = read_tsv("applications.tsv", 2)
+        self.applications = sorted(
+            (parse_int(a, f"applications.tsv:{n}", 0, U32_MAX), name) for n, (a, name) in rows)
+        _, rows = read_tsv("service_contexts.tsv", 2)
+        self.service_contexts = sorted((c, name) for _, (c, name) in rows)
+
         sources["commands.tsv"], rows = read_tsv("commands.tsv", 2)
         self.commands: dict[int, str] = {}
         for lineno, (code, name) in rows:
@@ -313,6 +319,10 @@ def gen_mod(data: Data, stems: dict[int, str]) -> str:
     lines += [f"    ({v}, avps_{stems[v]}::AVPS)," for v in vendors]
     lines += ["];", "", "pub(crate) static VENDORS: &[(u32, &str)] = &["]
     lines += [f"    ({v}, {rust_str(n)})," for v, n in sorted(data.vendors.items())]
+    lines += ["];", "", "pub(crate) static APPLICATIONS: &[(u32, &str)] = &["]
+    lines += [f"    ({a}, {rust_str(n)})," for a, n in data.applications]
+    lines += ["];", "", "pub(crate) static SERVICE_CONTEXTS: &[(&str, &str)] = &["]
+    lines += [f"    ({rust_str(c)}, {rust_str(n)})," for c, n in data.service_contexts]
     lines += ["];", "", "pub(crate) static COMMANDS: &[(u32, &str)] = &["]
     lines += [f"    ({c}, {rust_str(n)})," for c, n in sorted(data.commands.items())]
     lines += ["];"]

@@ -351,6 +351,26 @@ def export_vendors(version: str, out_dir: str, constants_module) -> list[tuple]:
     return rows
 
 
+def export_name_tables(version: str, out_dir: str, constants_module) -> tuple[int, int]:
+    """APPLICATIONS (app id -> name) and SERVICE_CONTEXTS (context -> name)."""
+    apps = []
+    for app_id, name in constants_module.APPLICATIONS.items():
+        if not isinstance(app_id, int) or not 0 <= app_id < 2**32:
+            raise ExportError(f"APPLICATIONS: bad application id {app_id!r}")
+        apps.append((app_id, check_field(name, f"APPLICATIONS[{app_id}]")))
+    apps.sort()
+    write_tsv(os.path.join(out_dir, "applications.tsv"), version,
+              "diameter.message.constants.APPLICATIONS (application id -> name)",
+              ["application_id", "name"], apps)
+    contexts = sorted((check_field(c, "SERVICE_CONTEXTS key"),
+                       check_field(n, f"SERVICE_CONTEXTS[{c}]"))
+                      for c, n in constants_module.SERVICE_CONTEXTS.items())
+    write_tsv(os.path.join(out_dir, "service_contexts.tsv"), version,
+              "diameter.message.constants.SERVICE_CONTEXTS (Service-Context-Id -> name)",
+              ["context", "name"], contexts)
+    return len(apps), len(contexts)
+
+
 def export_commands(version: str, out_dir: str) -> list[tuple]:
     from diameter.message.commands import all_commands
 
@@ -611,6 +631,7 @@ def main() -> int:
         avps, avp_notes = export_avps(version, args.out_dir, constants_module)
         constants = export_constants(version, args.out_dir, constants_module)
         vendors = export_vendors(version, args.out_dir, constants_module)
+        n_apps, n_contexts = export_name_tables(version, args.out_dir, constants_module)
         commands = export_commands(version, args.out_dir)
         g_classes, g_fields, g_aliases, grouped_notes = export_grouped(version, args.out_dir)
         defined, c_fields, c_orphans = export_defined_commands(version, args.out_dir)
@@ -633,6 +654,7 @@ def main() -> int:
     print(f"  constants.tsv: {len(constants)} constants: "
           + ", ".join(f"{p} {n}" for p, n in sorted(by_prefix.items())))
     print(f"  vendors.tsv:   {len(vendors)} vendors")
+    print(f"  applications.tsv: {n_apps} names, service_contexts.tsv: {n_contexts} names")
     print(f"  commands.tsv:  {len(commands)} commands")
     print(f"  grouped_classes.tsv, grouped.tsv, grouped_aliases.tsv: {len(g_classes)} "
           f"grouped classes ({sum(1 for r in g_classes if r[1] == 'true')} with "

@@ -244,6 +244,33 @@ pub fn register_command(code: u32, name: &str) {
     HAS_REGISTERED_COMMANDS.store(true, Ordering::Release);
 }
 
+/// The name of an application id from python's `APPLICATIONS` table
+/// (`"Diameter Credit Control Application"` for 4), `"Unknown Application"`
+/// for ids it does not name.
+pub fn application_name(application_id: u32) -> &'static str {
+    let apps = generated::APPLICATIONS;
+    apps.binary_search_by_key(&application_id, |(id, _)| *id)
+        .ok()
+        .and_then(|i| apps.get(i))
+        .map_or("Unknown Application", |(_, name)| *name)
+}
+
+/// python's `APPLICATIONS` table: every application id it names, in order.
+pub fn applications() -> &'static [(u32, &'static str)] {
+    generated::APPLICATIONS
+}
+
+/// python's `SERVICE_CONTEXTS` table: Service-Context-Id values and their
+/// names (`("32251@3gpp.org", "PS charging")`).
+pub fn service_contexts() -> &'static [(&'static str, &'static str)] {
+    generated::SERVICE_CONTEXTS
+}
+
+/// python's `VENDORS` table: vendor id and short name, in order.
+pub fn vendors() -> &'static [(u32, &'static str)] {
+    generated::VENDORS
+}
+
 /// Every vendor id of python's `VENDORS` table, in order.
 pub fn vendor_ids() -> impl Iterator<Item = u32> {
     generated::VENDORS.iter().map(|(id, _)| *id)
