@@ -529,23 +529,26 @@ impl Shared {
                 .cloned()
                 .collect();
         }
-        // the least loaded peer; ties go round robin
-        let least = candidates
+        // the least loaded peer (one reading of each count, as they change
+        // under us); ties go round robin
+        let loads: Vec<u64> = candidates
             .iter()
             .map(|p| p.outstanding.load(Ordering::Relaxed))
-            .min()
-            .unwrap_or(0);
-        candidates.retain(|p| p.outstanding.load(Ordering::Relaxed) == least);
+            .collect();
+        let least = loads.iter().copied().min().unwrap_or(0);
+        let tied: Vec<Arc<Peer>> = candidates
+            .into_iter()
+            .zip(loads)
+            .filter(|(_, load)| *load == least)
+            .map(|(p, _)| p)
+            .collect();
         let turn = self.round_robin.fetch_add(1, Ordering::Relaxed);
-        candidates
-            .get(turn % candidates.len().max(1))
-            .cloned()
-            .ok_or_else(|| {
-                NodeError::NotRoutable(format!(
-                    "no ready peer for application {} in realm {realm}",
-                    app.id
-                ))
-            })
+        tied.get(turn % tied.len().max(1)).cloned().ok_or_else(|| {
+            NodeError::NotRoutable(format!(
+                "no ready peer for application {} in realm {realm}",
+                app.id
+            ))
+        })
     }
 
     /// Routes, encodes and sends a request, then waits for its answer.
