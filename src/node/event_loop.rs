@@ -784,11 +784,15 @@ impl Loop {
                     self.shared.update_ready();
                 }
                 PeerEvent::Message(msg) => {
-                    let origin = msg
-                        .find_avp(&[(AVP_ORIGIN_HOST, 0)])
-                        .and_then(crate::message::Avp::as_str)
-                        .unwrap_or_default()
-                        .to_owned();
+                    // the Origin-Host keys remembered answers: requests only
+                    let origin = if msg.header.is_request() {
+                        msg.find_avp(&[(AVP_ORIGIN_HOST, 0)])
+                            .and_then(crate::message::Avp::as_str)
+                            .unwrap_or_default()
+                            .to_owned()
+                    } else {
+                        String::new()
+                    };
                     if msg.header.is_request() && msg.header.is_retransmit() {
                         let h = &msg.header;
                         if let Some(answer) = self.retransmit.lookup(
