@@ -320,3 +320,28 @@ fn public_types_are_send_and_sync() {
     check::<diameter::message::Avp>();
     check::<diameter::node::peer::Connection>();
 }
+
+#[test]
+fn a_peer_that_connected_first_is_not_connected_twice() {
+    let (pa, pb) = (free_port(), free_port());
+    let mut a = node("a.example.net", Some(pa));
+    let mut b = node("b.example.net", Some(pb));
+    let b_on_a = peer(&mut a, "b.example.net", pb, true);
+    let a_on_b = peer(&mut b, "a.example.net", pa, true);
+    // b listens first; a connects to it; b's own connect to a comes later
+    // and finds the connection a opened
+    b.start().unwrap();
+    a.start().unwrap();
+    wait_until("both ready", Duration::from_secs(10), || {
+        b_on_a.is_ready() && a_on_b.is_ready()
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(b_on_a.is_ready() && a_on_b.is_ready());
+    // one connection: one side opened it, the other accepted it (a CEA with
+    // 4003 may have refused a second one when both dialled at once)
+    let on_a = b_on_a.status.lock().connection.clone().unwrap();
+    let on_b = a_on_b.status.lock().connection.clone().unwrap();
+    assert_ne!(on_a.direction, on_b.direction, "{on_a:?} {on_b:?}");
+    a.stop(Duration::from_secs(5), false).unwrap();
+    b.stop(Duration::from_secs(5), false).unwrap();
+}

@@ -309,10 +309,12 @@ impl Loop {
                     hop_by_hop,
                     bytes,
                 } => {
+                    // the peer's ready connection, if it has one
                     let conn = self
                         .conns
                         .iter_mut()
-                        .find(|(_, c)| c.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, &peer)));
+                        .filter(|(_, c)| c.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, &peer)))
+                        .max_by_key(|(_, c)| c.machine.as_ref().is_some_and(Connection::is_ready));
                     let sent = match conn {
                         Some((token, c)) => match c.machine.as_mut() {
                             Some(m) => {
@@ -425,8 +427,19 @@ impl Loop {
         t
     }
 
+    /// Whether a connection other than `except` belongs to `peer`.
+    fn has_connection(&self, peer: &Arc<Peer>, except: Option<Token>) -> bool {
+        self.conns.iter().any(|(t, c)| {
+            Some(*t) != except && c.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer))
+        })
+    }
+
     fn connect(&mut self, now: Instant, peer: &Arc<Peer>) {
         self.reconnect_at.remove(&peer.node_name);
+        if self.has_connection(peer, None) {
+            // the peer connected to us meanwhile
+            return;
+        }
         let Some(ip) = peer.ip_addresses.first() else {
             warn!(target: "diameter.connection", "{peer}: no address to connect to");
             return;
@@ -1027,6 +1040,12 @@ impl Loop {
         self.owed.retain(|_, (t, _)| *t != token);
         debug!(target: "diameter.connection", "closed {} (reason {reason:#04x})", conn.remote);
         if let Some(peer) = conn.peer {
+            if self.has_connection(&peer, None) {
+                // another connection still serves this peer (an election or
+                // a refused duplicate): the peer is not disconnected
+                debug!(target: "diameter.node", "{peer}: a second connection closed");
+                return;
+            }
             let now = Instant::now();
             {
                 let mut st = peer.status.lock();
