@@ -327,9 +327,7 @@ impl Loop {
                     };
                     if let Err(why) = sent {
                         if let Some(p) = self.shared.pending.lock().remove(&hop_by_hop) {
-                            let _ = p
-                                .tx
-                                .send(Err(ApplicationError::EmptyAnswer(format!("{peer}: {why}"))));
+                            p.tx.send(Err(ApplicationError::EmptyAnswer(format!("{peer}: {why}"))));
                         }
                     }
                 }
@@ -913,7 +911,7 @@ impl Loop {
                             .remove(&msg.header.hop_by_hop_identifier);
                         match waiting {
                             Some(p) => {
-                                let _ = p.tx.send(Ok(msg));
+                                p.tx.send(Ok(msg));
                             }
                             None => {
                                 let app = self

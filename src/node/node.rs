@@ -612,8 +612,7 @@ impl Shared {
             .collect();
         for hbh in failed {
             if let Some(p) = pending.remove(&hbh) {
-                let _ =
-                    p.tx.send(Err(ApplicationError::EmptyAnswer(why.to_owned())));
+                p.tx.send(Err(ApplicationError::EmptyAnswer(why.to_owned())));
             }
         }
     }
