@@ -2,9 +2,13 @@
 //! the Python package python-diameter, so that a Python Diameter application
 //! can be ported line by line.
 //!
-//! This release holds the wire layer, [`message`]: message headers, AVPs of
-//! every RFC 6733 type, the AVP dictionary with python-diameter's names and
-//! constants, stream framing, and python's human-readable dumps.
+//! - [`message`]: the wire layer, pure: message headers, AVPs of every
+//!   RFC 6733 type, the AVP dictionary with python-diameter's names and
+//!   constants, its commands and grouped AVPs as typed structs, stream
+//!   framing, and python's human-readable dumps.
+//! - [`node`]: the local node on one mio event-loop thread, the sans-IO peer
+//!   state machine (capabilities exchange, watchdog, disconnect), and
+//!   applications with a blocking `send_request`.
 //!
 //! ```
 //! use diameter::message::{Avp, Message, MessageHeader};
