@@ -132,6 +132,25 @@ fn send_request_gets_its_answer() {
         );
         assert!(answer.header.is_proxyable(), "P is kept from the request");
     }
+    // the server's statistics saw every request and answer
+    let stats = s.statistics();
+    assert!(stats.received_req_counters[0] >= 20, "{stats:?}");
+    assert_eq!(
+        stats.received_req_counters,
+        [stats.received_req_counters[0]; 3]
+    );
+    assert_eq!(
+        stats.sent_result_code_range_counters["2xxx"][0], 20,
+        "{stats:?}"
+    );
+    assert!(stats.avg_response_time["Credit-Control"] > 0.0, "{stats:?}");
+    assert!(stats.processed_req_per_second_overall > 0.0);
+    let peer_stats = s.peers()["pgw.example.net"].statistics.lock().clone();
+    assert_eq!(peer_stats.processed_req_time["Credit-Control"].len(), 20);
+    assert!(
+        s.statistics_history().is_empty(),
+        "the first snapshot comes after 60 s"
+    );
     c.stop(Duration::from_secs(5), false).unwrap();
     s.stop(Duration::from_secs(5), false).unwrap();
 }

@@ -41,6 +41,7 @@ fn targets_follow_pythons_logger_names() {
         .add_peer("aaa://client.example.net", None, PeerOptions::default())
         .unwrap();
     server.peers_logging = true;
+    server.stats_logging = true;
     server.start().unwrap();
     let port = server.listen_addresses()[0].port();
     let mut client = Node::new("client.example.net", "example.net", NodeOptions::default());
@@ -87,6 +88,10 @@ fn targets_follow_pythons_logger_names() {
         "PEERS=[{\"node_name\": \"client.example.net\""
     ));
     assert!(has("diameter.stats", "\"state\": \"READY\""));
+    assert!(has(
+        "diameter.stats",
+        "STATS=[{\"node_name\": \"server.example.net\""
+    ));
     // message dumps are debug only
     assert!(records
         .iter()

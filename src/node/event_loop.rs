@@ -30,6 +30,10 @@ const FIRST_CONN: usize = 1024;
 const READ_CHUNK: usize = 64 * 1024;
 /// Most requests handed to applications and not answered yet.
 const MAX_OWED_ANSWERS: usize = 1 << 20;
+/// How often a statistics snapshot goes into the history (python: 60 s).
+const HISTORY_INTERVAL: Duration = Duration::from_secs(60);
+/// How many snapshots the history keeps (python: 1,440, a day).
+const HISTORY_KEPT: usize = 1440;
 /// How often `peers_logging` writes the peer table.
 const PEERS_LOG_INTERVAL: Duration = Duration::from_secs(1);
 /// Most bytes of answers remembered per peer for retransmissions.
@@ -78,6 +82,7 @@ pub(crate) struct LoopConfig {
     pub max_message_size: u32,
     pub retransmit_queue_size: usize,
     pub peers_logging: bool,
+    pub stats_logging: bool,
     pub max_connections: usize,
     pub accept_unknown_peers: bool,
     pub validate_received_request_avps: bool,
@@ -117,8 +122,9 @@ struct Loop {
     shared: Arc<Shared>,
     /// Requests handed to applications: (hop-by-hop, end-to-end) -> the
     /// connection and Origin-Host to answer.
-    owed: HashMap<(u32, u32), (Token, String)>,
+    owed: HashMap<(u32, u32), Owed>,
     next_peers_log: Instant,
+    next_history: Instant,
     buf: Vec<u8>,
 }
 
@@ -172,6 +178,7 @@ pub(crate) fn spawn(
         shared,
         owed: HashMap::new(),
         next_peers_log: Instant::now(),
+        next_history: Instant::now() + HISTORY_INTERVAL,
         buf: vec![0; READ_CHUNK],
     };
     let thread = std::thread::Builder::new()
@@ -232,9 +239,25 @@ impl Loop {
             for token in touched {
                 self.settle(now, token);
             }
-            if self.config.peers_logging && now >= self.next_peers_log {
+            if (self.config.peers_logging || self.config.stats_logging)
+                && now >= self.next_peers_log
+            {
                 self.next_peers_log = now + PEERS_LOG_INTERVAL;
-                self.log_peers();
+                if self.config.peers_logging {
+                    self.log_peers();
+                }
+                if self.config.stats_logging {
+                    self.log_stats();
+                }
+            }
+            if now >= self.next_history {
+                self.next_history = now + HISTORY_INTERVAL;
+                let stats = self.node_stats();
+                let mut history = self.shared.history.lock();
+                if history.len() == HISTORY_KEPT {
+                    history.pop_front();
+                }
+                history.push_back((SystemTime::now(), stats));
             }
             if let Some((deadline, _)) = &self.stopping {
                 if self.conns.is_empty() || *deadline <= now {
@@ -243,6 +266,38 @@ impl Loop {
             }
         }
         self.shutdown();
+    }
+
+    fn node_stats(&self) -> super::stats::NodeStats {
+        let snapshots: Vec<super::stats::PeerStats> = self
+            .config
+            .peers
+            .iter()
+            .map(|p| p.statistics.lock().clone())
+            .collect();
+        super::stats::NodeStats::from_peers(&snapshots, unix_secs())
+    }
+
+    /// python's `STATS=<json>` line on `diameter.stats`.
+    fn log_stats(&self) {
+        if !log::log_enabled!(target: "diameter.stats", log::Level::Debug) {
+            return;
+        }
+        let s = self.node_stats();
+        let ranges: Vec<String> = s
+            .sent_result_code_range_counters
+            .iter()
+            .map(|(k, v)| format!("{k:?}: {}", v[0]))
+            .collect();
+        debug!(
+            target: "diameter.stats",
+            "STATS=[{{\"node_name\": {:?}, \"processed_req_per_second_overall\": {}, \"avg_response_time_overall\": {}, \"received_req_counter\": {}, \"sent_result_code_range_counters\": {{{}}}}}]",
+            self.config.origin_host,
+            s.processed_req_per_second_overall,
+            s.avg_response_time_overall,
+            s.received_req_counters[0],
+            ranges.join(", ")
+        );
     }
 
     /// python's `PEERS=<json>` line on `diameter.stats`.
@@ -285,12 +340,14 @@ impl Loop {
         } else {
             self.reconnect_at.values().min().copied()
         };
-        let peers_log = self.config.peers_logging.then_some(self.next_peers_log);
+        let peers_log =
+            (self.config.peers_logging || self.config.stats_logging).then_some(self.next_peers_log);
         conns
             .chain([
                 reconnects,
                 self.stopping.as_ref().map(|(d, _)| *d),
                 peers_log,
+                Some(self.next_history),
             ])
             .flatten()
             .min()
@@ -336,14 +393,31 @@ impl Loop {
                     end_to_end,
                     bytes,
                 } => {
-                    let Some((token, origin)) = self.owed.remove(&(hop_by_hop, end_to_end)) else {
+                    let Some(Owed {
+                        token,
+                        origin,
+                        received,
+                        command_code,
+                    }) = self.owed.remove(&(hop_by_hop, end_to_end))
+                    else {
                         debug!(target: "diameter.node", "answer {hop_by_hop:#x} has no request to answer, dropped");
                         continue;
                     };
-                    if let Some(m) = self.conns.get_mut(&token).and_then(|c| c.machine.as_mut()) {
+                    let Some(conn) = self.conns.get_mut(&token) else {
+                        continue;
+                    };
+                    if let Some(m) = conn.machine.as_mut() {
                         if m.send_bytes(&bytes, false).is_ok() {
                             touched.push(token);
                             self.retransmit.remember(&origin, end_to_end, &bytes);
+                            if let Some(peer) = &conn.peer {
+                                record_answer(
+                                    peer,
+                                    command_code,
+                                    now.saturating_duration_since(received),
+                                    &bytes,
+                                );
+                            }
                         }
                     }
                 }
@@ -606,6 +680,27 @@ impl Loop {
     }
 
     fn read(&mut self, now: Instant, token: Token) {
+        let received = |c: &Conn| {
+            c.peer.as_ref().map_or(0, |p| {
+                p.counters
+                    .requests
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    + p.counters
+                        .answers
+                        .load(std::sync::atomic::Ordering::Relaxed)
+            })
+        };
+        let before = self.conns.get(&token).map_or(0, received);
+        self.read_socket(now, token);
+        if let Some(conn) = self.conns.get(&token) {
+            let delta = received(conn).saturating_sub(before);
+            if let (Some(peer), true) = (&conn.peer, delta > 0) {
+                peer.statistics.lock().add_received_req(unix_secs(), delta);
+            }
+        }
+    }
+
+    fn read_socket(&mut self, now: Instant, token: Token) {
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };
@@ -861,7 +956,16 @@ impl Loop {
                                     msg.header.hop_by_hop_identifier,
                                     msg.header.end_to_end_identifier,
                                 );
-                                self.owed.insert(key, (token, origin));
+                                let command_code = msg.header.command_code;
+                                self.owed.insert(
+                                    key,
+                                    Owed {
+                                        token,
+                                        origin,
+                                        received: now,
+                                        command_code,
+                                    },
+                                );
                                 app.handle_request(msg);
                                 continue;
                             }
@@ -897,6 +1001,15 @@ impl Loop {
                         }
                         if let Ok(bytes) = answer.as_bytes() {
                             let _ = machine.send_bytes(&bytes, false);
+                            if let Some(peer) = self.conns.get(&token).and_then(|c| c.peer.as_ref())
+                            {
+                                record_answer(
+                                    peer,
+                                    msg.header.command_code,
+                                    Duration::ZERO,
+                                    &bytes,
+                                );
+                            }
                             self.retransmit.remember(
                                 &origin,
                                 msg.header.end_to_end_identifier,
@@ -1035,7 +1148,7 @@ impl Loop {
         };
         let _ = self.poll.registry().deregister(&mut conn.stream);
         let _ = conn.stream.shutdown(std::net::Shutdown::Both);
-        self.owed.retain(|_, (t, _)| *t != token);
+        self.owed.retain(|_, o| o.token != token);
         debug!(target: "diameter.connection", "closed {} (reason {reason:#04x})", conn.remote);
         if let Some(peer) = conn.peer {
             if self.has_connection(&peer, None) {
@@ -1089,5 +1202,50 @@ pub(crate) fn state_name(state: u8) -> &'static str {
         PEER_DISCONNECTING => "DISCONNECTING",
         PEER_CLOSING => "CLOSING",
         _ => "CLOSED",
+    }
+}
+
+/// A request handed to an application, waiting for its answer.
+struct Owed {
+    token: Token,
+    origin: String,
+    received: Instant,
+    command_code: u32,
+}
+
+/// Unix time in whole seconds (the statistics' clock, as python's).
+fn unix_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The top-level Result-Code of an encoded answer, without decoding it.
+fn result_code_of(bytes: &[u8]) -> Option<u32> {
+    let mut at = crate::message::HEADER_LENGTH;
+    while let Some(h) = bytes.get(at..at + 8) {
+        let code = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+        let len = u32::from_be_bytes([0, h[5], h[6], h[7]]) as usize;
+        if code == AVP_RESULT_CODE && h[4] & 0x80 == 0 && len == 12 {
+            let v = bytes.get(at + 8..at + 12)?;
+            return Some(u32::from_be_bytes([v[0], v[1], v[2], v[3]]));
+        }
+        if len < 8 {
+            return None;
+        }
+        at += (len + 3) & !3;
+    }
+    None
+}
+
+/// Records an answer sent to `peer`: processing time and Result-Code range.
+fn record_answer(peer: &Peer, command_code: u32, took: Duration, bytes: &[u8]) {
+    let mut stats = peer.statistics.lock();
+    stats.add_processed_req_time(
+        crate::message::dictionary::command_name(command_code),
+        took.as_secs_f64(),
+    );
+    if let Some(code) = result_code_of(bytes) {
+        stats.add_sent_result_code(unix_secs(), code);
     }
 }

@@ -19,6 +19,7 @@ mod ids;
 mod node;
 pub mod peer;
 mod retransmit;
+pub mod stats;
 mod uri;
 
 pub use checks::{check_request, unsupported_mandatory_avp, Rejection};

@@ -158,6 +158,7 @@ pub struct Node {
     applications: Vec<AppId>,
     apps: Vec<AppRoute>,
     running: Mutex<Option<Running>>,
+    shared: Mutex<Option<Arc<Shared>>>,
     stopped: bool,
 }
 
@@ -202,6 +203,7 @@ impl Node {
             applications: Vec::new(),
             apps: Vec::new(),
             running: Mutex::new(None),
+            shared: Mutex::new(None),
             stopped: false,
         }
     }
@@ -248,6 +250,7 @@ impl Node {
             status: Mutex::new(PeerStatus::default()),
             counters: Arc::new(Default::default()),
             outstanding: Default::default(),
+            statistics: Mutex::new(Default::default()),
         });
         self.peers.insert(key, peer.clone());
         Ok(peer)
@@ -339,6 +342,7 @@ impl Node {
             max_message_size: self.max_message_size,
             retransmit_queue_size: self.retransmit_queue_size,
             peers_logging: self.peers_logging,
+            stats_logging: self.stats_logging,
             max_connections: self.max_connections,
             accept_unknown_peers: self.accept_unknown_peers,
             validate_received_request_avps: self.validate_received_request_avps,
@@ -353,6 +357,7 @@ impl Node {
             pending: Mutex::new(HashMap::new()),
             link: OnceLock::new(),
             wake_pending: Default::default(),
+            history: Mutex::new(Default::default()),
             round_robin: Default::default(),
             apps: RwLock::new(self.apps.clone()),
             peers: self.peers.values().cloned().collect(),
@@ -371,6 +376,29 @@ impl Node {
             local_addrs: started.local_addrs,
         });
         Ok(())
+    }
+
+    /// The node's statistics, summed over its peers (python's `statistics`).
+    pub fn statistics(&self) -> super::stats::NodeStats {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let snapshots: Vec<super::stats::PeerStats> = self
+            .peers
+            .values()
+            .map(|p| p.statistics.lock().clone())
+            .collect();
+        super::stats::NodeStats::from_peers(&snapshots, now)
+    }
+
+    /// Statistics snapshots taken every 60 s while running, the last 1,440
+    /// (python's `statistics_history`).
+    pub fn statistics_history(&self) -> Vec<(SystemTime, super::stats::NodeStats)> {
+        self.shared
+            .lock()
+            .as_ref()
+            .map(|s| s.history.lock().iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The addresses the listeners are bound to (useful with port 0).
@@ -445,6 +473,7 @@ pub(crate) struct Shared {
     pub pending: Mutex<HashMap<u32, Pending>>,
     pub link: OnceLock<(Sender<Command>, Arc<mio::Waker>)>,
     pub wake_pending: std::sync::atomic::AtomicBool,
+    pub history: Mutex<std::collections::VecDeque<(SystemTime, super::stats::NodeStats)>>,
     pub round_robin: std::sync::atomic::AtomicUsize,
     pub apps: RwLock<Vec<AppRoute>>,
     pub peers: Vec<Arc<Peer>>,

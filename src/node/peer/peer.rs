@@ -165,6 +165,9 @@ pub struct Peer {
     pub counters: std::sync::Arc<PeerCounters>,
     /// Requests sent to this peer still waiting for their answer.
     pub outstanding: AtomicU64,
+    /// Processing times, received messages and sent Result-Codes (python's
+    /// `peer.statistics`).
+    pub statistics: Mutex<crate::node::stats::PeerStats>,
 }
 
 impl Peer {
