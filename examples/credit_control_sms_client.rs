@@ -1,0 +1,133 @@
+//! Port of python-diameter's examples/credit_control_sms_client.py: connects
+//! to a Credit-Control server, sends one EVENT CCR with SMS information and
+//! prints the answer's Result-Code.
+//!
+//! ```text
+//! cargo run --example cc_server -- --listen 127.0.0.1:3868 --origin-host ocs.gy \
+//!     --realm testrealm.local --allow-any --duration 30 &
+//! cargo run --example credit_control_sms_client -- 127.0.0.1:3868
+//! ```
+//! (python's example connects to 10.0.0.50; the address is an argument here.)
+
+use std::time::{Duration, SystemTime};
+
+use diameter::message::commands::CreditControlRequest;
+use diameter::message::commands::{CreditControlAnswer, MsccOptions};
+use diameter::message::constants::*;
+use diameter::message::grouped::{
+    RecipientAddress, RecipientInfo, RequestedServiceUnit, ServiceInformation, SmsInformation,
+};
+use diameter::node::application::{AppBase, Application, ThreadingApplication};
+use diameter::node::{Node, NodeOptions, PeerOptions};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let peer_addr: std::net::SocketAddr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:3868".into())
+        .parse()?;
+
+    // node = Node("smsgw.gy", "testrealm.local", vendor_ids=[VENDOR_ETSI, VENDOR_TGPP, VENDOR_TGPP2])
+    let mut node = Node::new(
+        "smsgw.gy",
+        "testrealm.local",
+        NodeOptions {
+            vendor_ids: vec![VENDOR_ETSI, VENDOR_TGPP, VENDOR_TGPP2],
+            ..Default::default()
+        },
+    );
+    // ocs_cfg = node.add_peer("aaa://ocs.gy", "testrealm.local", ip_addresses=["10.0.0.50"],
+    //                         is_persistent=True)
+    let ocs_cfg = node.add_peer(
+        &format!("aaa://ocs.gy:{}", peer_addr.port()),
+        Some("testrealm.local"),
+        PeerOptions {
+            ip_addresses: vec![peer_addr.ip()],
+            is_persistent: true,
+            ..Default::default()
+        },
+    )?;
+    // client = SimpleThreadingApplication(APP_DIAMETER_CREDIT_CONTROL_APPLICATION,
+    //                                     is_auth_application=True)
+    let client = ThreadingApplication::new(
+        AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
+        0,
+        |_, _| Ok(None),
+    );
+    // node.add_application(client, [ocs_cfg])  (before start here: the Rust node
+    // fixes its applications when it starts)
+    node.add_application(client.clone(), [&ocs_cfg], &[]);
+    // node.start()
+    node.start()?;
+
+    // ccr = CreditControlRequest()
+    let mut ccr = CreditControlRequest::new();
+    // ccr.session_id = client.node.session_generator.next_id()
+    ccr.session_id = Some(node.session_generator.next_id(&[]));
+    // ccr.origin_host = client.node.origin_host.encode()
+    ccr.origin_host = Some(node.origin_host.clone());
+    // ccr.origin_realm = client.node.realm_name.encode()
+    ccr.origin_realm = Some(node.realm_name.clone());
+    // ccr.destination_realm = client.node.realm_name.encode()
+    ccr.destination_realm = Some(node.realm_name.clone());
+    // ccr.auth_application_id = client.application_id
+    ccr.auth_application_id = Some(client.base().application_id());
+    // ccr.service_context_id = "32274@3gpp.org"
+    ccr.service_context_id = Some("32274@3gpp.org".into());
+    // ccr.cc_request_type = E_CC_REQUEST_TYPE_EVENT_REQUEST
+    ccr.cc_request_type = Some(E_CC_REQUEST_TYPE_EVENT_REQUEST);
+    // ccr.cc_request_number = 1
+    ccr.cc_request_number = Some(1);
+    // ccr.user_name = "diameter"
+    ccr.user_name = Some("diameter".into());
+    // ccr.event_timestamp = datetime.datetime.now()
+    ccr.event_timestamp = Some(SystemTime::now());
+    // ccr.requested_action = E_REQUESTED_ACTION_DIRECT_DEBITING
+    ccr.requested_action = Some(E_REQUESTED_ACTION_DIRECT_DEBITING);
+    // ccr.add_subscription_id(subscription_id_type=E_SUBSCRIPTION_ID_TYPE_END_USER_E164,
+    //                         subscription_id_data="41780000001")
+    ccr.add_subscription_id(E_SUBSCRIPTION_ID_TYPE_END_USER_E164, "41780000001");
+    // ccr.add_multiple_services_credit_control(
+    //     requested_service_unit=RequestedServiceUnit(cc_service_specific_units=1),
+    //     service_identifier=1)
+    ccr.add_multiple_services_credit_control_with(MsccOptions {
+        requested_service_unit: Some(RequestedServiceUnit {
+            cc_service_specific_units: Some(1),
+            ..Default::default()
+        }),
+        service_identifier: vec![1],
+        ..Default::default()
+    });
+    // ccr.service_information = ServiceInformation(sms_information=SmsInformation(
+    //     data_coding_scheme=8, sm_message_type=E_SM_MESSAGE_TYPE_SUBMISSION,
+    //     recipient_info=[RecipientInfo(recipient_address=[RecipientAddress(
+    //         address_type=E_ADDRESS_TYPE_MSISDN, address_data="41780000002")])]))
+    ccr.service_information = Some(ServiceInformation {
+        sms_information: Some(SmsInformation {
+            data_coding_scheme: Some(8),
+            sm_message_type: Some(E_SM_MESSAGE_TYPE_SUBMISSION),
+            recipient_info: vec![RecipientInfo {
+                recipient_address: vec![RecipientAddress {
+                    address_type: Some(E_ADDRESS_TYPE_MSISDN),
+                    address_data: Some("41780000002".into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+
+    // client.wait_for_ready()
+    client.base().wait_for_ready(Duration::from_secs(30))?;
+    // cca = client.send_request(ccr, timeout=5)
+    let cca = client
+        .base()
+        .send_request(ccr.to_message()?, Duration::from_secs(5))?;
+    let cca = CreditControlAnswer::from_message(cca).map_err(|m| format!("not a CCA: {m}"))?;
+    // print(cca.result_code)
+    println!("{:?}", cca.result_code);
+    // node.stop()
+    node.stop(Duration::from_secs(180), false)?;
+    Ok(())
+}

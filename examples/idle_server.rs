@@ -1,0 +1,71 @@
+//! Port of python-diameter's examples/idle_server.py: a node that only
+//! exchanges CER/CEA and watchdogs with `idle_client`, logging every message.
+//!
+//! Run `cargo run --example idle_server` and, in another terminal,
+//! `cargo run --example idle_client`. Stops on end of input (Ctrl-D).
+
+use std::io::Read;
+use std::time::Duration;
+
+use diameter::message::constants::*;
+use diameter::node::application::{AppBase, ThreadingApplication};
+use diameter::node::{Node, NodeOptions, PeerOptions};
+
+/// python's `logging.basicConfig(..., level=logging.DEBUG)`: every record on
+/// standard error.
+struct StderrLogger;
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+    fn log(&self, r: &log::Record) {
+        eprintln!("{:<22} {:<7} {}", r.target(), r.level(), r.args());
+    }
+    fn flush(&self) {}
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // logging.basicConfig(format=..., level=logging.DEBUG)
+    log::set_logger(&StderrLogger).map_err(|e| e.to_string())?;
+    log::set_max_level(log::LevelFilter::Debug);
+
+    // node = Node("relay1.test.realm", "test.realm", ip_addresses=["127.0.0.1"],
+    //             tcp_port=6090, vendor_ids=[VENDOR_ETSI, VENDOR_TGPP, VENDOR_TGPP2])
+    let mut node = Node::new(
+        "relay1.test.realm",
+        "test.realm",
+        NodeOptions {
+            ip_addresses: vec!["127.0.0.1".parse()?],
+            tcp_port: Some(6090),
+            sctp_port: None,
+            vendor_ids: vec![VENDOR_ETSI, VENDOR_TGPP, VENDOR_TGPP2],
+        },
+    );
+    // node.idle_timeout = 20
+    node.idle_timeout = Duration::from_secs(20);
+    // peer = node.add_peer("aaa://relay2.test.realm:6091", ip_addresses=["127.0.0.2"],
+    //                      is_persistent=True)
+    let peer = node.add_peer(
+        "aaa://relay2.test.realm:6091",
+        None,
+        PeerOptions {
+            ip_addresses: vec!["127.0.0.2".parse()?],
+            is_persistent: true,
+            ..Default::default()
+        },
+    )?;
+    // peer.reconnect_wait = 5
+    peer.settings.lock().reconnect_wait = Duration::from_secs(5);
+    // app = SimpleThreadingApplication(APP_RELAY, is_auth_application=True)
+    let app = ThreadingApplication::new(AppBase::auth(APP_RELAY), 0, |_, _| Ok(None));
+    // node.add_application(app, [peer])
+    node.add_application(app, [&peer], &[]);
+    // node.start()
+    node.start()?;
+    // while True: time.sleep(1)   (here: until end of input)
+    std::io::stdin().read_to_end(&mut Vec::new())?;
+    // node.stop()
+    node.stop(Duration::from_secs(180), false)?;
+    Ok(())
+}
