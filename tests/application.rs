@@ -405,6 +405,12 @@ fn outstanding_requests_return_at_once_when_the_peer_goes() {
 
 /// Two servers in one realm behind one client application.
 fn two_servers() -> (Node, Node, Node, Arc<ThreadingApplication>, [Arc<Peer>; 2]) {
+    two_servers_with(None)
+}
+
+fn two_servers_with(
+    select: Option<diameter::node::RouteSelect>,
+) -> (Node, Node, Node, Arc<ThreadingApplication>, [Arc<Peer>; 2]) {
     let mut servers = Vec::new();
     let mut seen = Vec::new();
     for host in ["ocs1.example.net", "ocs2.example.net"] {
@@ -430,6 +436,7 @@ fn two_servers() -> (Node, Node, Node, Arc<ThreadingApplication>, [Arc<Peer>; 2]
         servers.push(n);
     }
     let mut c = Node::new("pgw.example.net", "example.net", NodeOptions::default());
+    c.peer_route_select_func = select;
     let peers: Vec<Arc<Peer>> = servers
         .iter()
         .zip(["ocs1.example.net", "ocs2.example.net"])
@@ -514,6 +521,39 @@ fn destination_host_selects_the_named_peer() {
     assert_eq!(
         seen[1].counters.requests.load(Ordering::Relaxed) - before,
         20
+    );
+    for n in [&mut c, &mut a, &mut b] {
+        n.stop(Duration::from_secs(5), false).unwrap();
+    }
+}
+
+#[test]
+fn peer_route_select_func_picks_the_peer() {
+    // python: node.peer_route_select_func = lambda node, app, msg, peers: peers[-1]
+    let select: diameter::node::RouteSelect = Arc::new(|app, _msg, peers| {
+        assert_eq!(app.application_id(), 4);
+        assert_eq!(peers.len(), 2);
+        Ok(peers
+            .iter()
+            .find(|p| p.node_name == "ocs2.example.net")
+            .unwrap()
+            .clone())
+    });
+    let (mut a, mut b, mut c, app, seen) = two_servers_with(Some(select));
+    let before = seen[1].counters.requests.load(Ordering::Relaxed);
+    for n in 0..10 {
+        let answer = app
+            .base()
+            .send_request(ccr(n), Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(
+            answer.find_avp(&[(AVP_ORIGIN_HOST, 0)]).unwrap().as_str(),
+            Some("ocs2.example.net")
+        );
+    }
+    assert_eq!(
+        seen[1].counters.requests.load(Ordering::Relaxed) - before,
+        10
     );
     for n in [&mut c, &mut a, &mut b] {
         n.stop(Duration::from_secs(5), false).unwrap();

@@ -259,7 +259,7 @@ impl AppBase {
         if request.header.application_id == 0 {
             request.header.application_id = self.inner.id.id;
         }
-        shared.request(self.inner.id, request, timeout)
+        shared.request(self, request, timeout)
     }
 }
 

@@ -154,6 +154,10 @@ pub struct Node {
     pub end_to_end_seq: Arc<SequenceGenerator>,
     /// Session-Id generator.
     pub session_generator: Arc<SessionGenerator>,
+    /// Picks the peer for a request when several can take it (python's
+    /// `peer_route_select_func`); the default picks the peer with the fewest
+    /// outstanding requests, ties in turn. Set it before `start()`.
+    pub peer_route_select_func: Option<RouteSelect>,
     peers: BTreeMap<String, Arc<Peer>>,
     applications: Vec<AppId>,
     apps: Vec<AppRoute>,
@@ -199,6 +203,7 @@ impl Node {
             accept_unknown_peers: false,
             end_to_end_seq: Arc::new(SequenceGenerator::with_time(now)),
             session_generator: Arc::new(SessionGenerator::new(origin_host)),
+            peer_route_select_func: None,
             peers: BTreeMap::new(),
             applications: Vec::new(),
             apps: Vec::new(),
@@ -357,6 +362,7 @@ impl Node {
             pending: Mutex::new(HashMap::new()),
             link: OnceLock::new(),
             wake_pending: Default::default(),
+            select: self.peer_route_select_func.clone(),
             history: Mutex::new(Default::default()),
             round_robin: Default::default(),
             apps: RwLock::new(self.apps.clone()),
@@ -449,6 +455,12 @@ impl Drop for Node {
     }
 }
 
+/// A peer selector (python's `peer_route_select_func(node, app, message,
+/// peers)`): given the application, the request and the ready peers that
+/// negotiated the application (two or more), returns the one to use.
+pub type RouteSelect =
+    Arc<dyn Fn(&AppBase, &Message, &[Arc<Peer>]) -> Result<Arc<Peer>, NodeError> + Send + Sync>;
+
 /// An application with the peers and realms it serves.
 #[derive(Clone)]
 pub(crate) struct AppRoute {
@@ -473,6 +485,7 @@ pub(crate) struct Shared {
     pub pending: Mutex<HashMap<u32, Pending>>,
     pub link: OnceLock<(Sender<Command>, Arc<mio::Waker>)>,
     pub wake_pending: std::sync::atomic::AtomicBool,
+    pub select: Option<RouteSelect>,
     pub history: Mutex<std::collections::VecDeque<(SystemTime, super::stats::NodeStats)>>,
     pub round_robin: std::sync::atomic::AtomicUsize,
     pub apps: RwLock<Vec<AppRoute>>,
@@ -513,7 +526,8 @@ impl Shared {
     }
 
     /// RFC 6733 §6.1: the peer for a request of application `app`.
-    pub(crate) fn route(&self, app: AppId, msg: &Message) -> Result<Arc<Peer>, NodeError> {
+    pub(crate) fn route(&self, base: &AppBase, msg: &Message) -> Result<Arc<Peer>, NodeError> {
+        let app = base.app_id();
         let usable = |p: &Arc<Peer>| negotiated(p, app);
         if let Some(host) = msg
             .find_avp(&[(AVP_DESTINATION_HOST, 0)])
@@ -558,6 +572,11 @@ impl Shared {
                 .cloned()
                 .collect();
         }
+        if candidates.len() > 1 {
+            if let Some(select) = &self.select {
+                return select(base, msg, &candidates);
+            }
+        }
         // the least loaded peer (one reading of each count, as they change
         // under us); ties go round robin
         let loads: Vec<u64> = candidates
@@ -583,7 +602,7 @@ impl Shared {
     /// Routes, encodes and sends a request, then waits for its answer.
     pub(crate) fn request(
         &self,
-        app: AppId,
+        app: &AppBase,
         mut msg: Message,
         timeout: Duration,
     ) -> Result<Message, ApplicationError> {
