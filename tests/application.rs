@@ -88,6 +88,11 @@ fn result(m: &Message) -> Option<u32> {
 }
 
 fn answer_ok(app: &AppBase, req: Message) -> HandlerResult {
+    // python: app.node.origin_host
+    assert_eq!(
+        app.node().unwrap().origin_host(),
+        app.origin_host().unwrap()
+    );
     let mut a = app.generate_answer(&req, Some(E_RESULT_CODE_DIAMETER_SUCCESS), None);
     a.avps.push(
         Avp::new(

@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{unbounded, Receiver, Sender};
+use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
 use log::{debug, warn};
 use parking_lot::{Condvar, Mutex};
 
@@ -146,6 +146,12 @@ impl AppBase {
 
     pub(crate) fn shared(&self) -> Result<&Arc<Shared>, ApplicationError> {
         self.inner.node.get().ok_or(ApplicationError::NotAttached)
+    }
+
+    /// The node this application runs on, once the node started (python's
+    /// `app.node`; an error before).
+    pub fn node(&self) -> Result<super::node::NodeRef, ApplicationError> {
+        self.shared().map(|s| super::node::NodeRef(s.clone()))
     }
 
     /// The node's Origin-Host, once added to a node.
@@ -281,6 +287,10 @@ pub trait Application: Send + Sync + 'static {
     /// Called when the node stops.
     fn stop(&self) {}
 }
+
+/// python's `SimpleThreadingApplication`: the same type, built with
+/// [`ThreadingApplication::new`] and a `request_handler` closure.
+pub type SimpleThreadingApplication = ThreadingApplication;
 
 /// What a threading handler returns: the answer to send (or none), or an
 /// error, which is answered with 5012 DIAMETER_UNABLE_TO_COMPLY.
@@ -419,64 +429,28 @@ impl Application for ThreadingApplication {
     }
 }
 
-/// A one-shot answer slot for `send_request`: the waiting thread parks at
-/// once on a condition variable (no spinning), and the loop fills the slot.
-struct AnswerSlot {
-    value: Mutex<Option<Result<Message, ApplicationError>>>,
-    ready: Condvar,
-}
-
-/// The loop's half of an answer slot. Dropped unfilled, it tells the waiter
-/// that no answer will come.
-pub(crate) struct AnswerSender(Arc<AnswerSlot>);
-
-/// The waiting half of an answer slot.
-pub(crate) struct AnswerReceiver(Arc<AnswerSlot>);
-
-impl AnswerSender {
-    /// Fills the slot and wakes the waiter.
-    pub(crate) fn send(self, value: Result<Message, ApplicationError>) {
-        *self.0.value.lock() = Some(value);
-        self.0.ready.notify_one();
-    }
-}
-
-impl Drop for AnswerSender {
-    fn drop(&mut self) {
-        let mut value = self.0.value.lock();
-        if value.is_none() {
-            *value = Some(Err(ApplicationError::EmptyAnswer(
-                "no answer will come".into(),
-            )));
-            self.0.ready.notify_one();
-        }
-    }
-}
-
-/// Waits for the answer (used by `send_request`).
+/// Waits for the answer on its one-shot crossbeam channel (used by
+/// `send_request`).
 pub(crate) fn wait_answer(
     rx: &AnswerReceiver,
     timeout: Duration,
 ) -> Result<Message, ApplicationError> {
-    let deadline = Instant::now() + timeout;
-    let mut value = rx.0.value.lock();
-    loop {
-        if let Some(v) = value.take() {
-            return v;
-        }
-        if rx.0.ready.wait_until(&mut value, deadline).timed_out() {
-            return value
-                .take()
-                .unwrap_or(Err(ApplicationError::RequestTimeout(timeout)));
+    match rx.recv_timeout(timeout) {
+        Ok(r) => r,
+        Err(RecvTimeoutError::Timeout) => Err(ApplicationError::RequestTimeout(timeout)),
+        Err(RecvTimeoutError::Disconnected) => {
+            Err(ApplicationError::EmptyAnswer("no answer will come".into()))
         }
     }
 }
 
-/// A one-shot answer slot.
+/// The loop's half of an answer channel.
+pub(crate) type AnswerSender = Sender<Result<Message, ApplicationError>>;
+
+/// The waiting half of an answer channel.
+pub(crate) type AnswerReceiver = Receiver<Result<Message, ApplicationError>>;
+
+/// A one-shot answer channel.
 pub(crate) fn answer_channel() -> (AnswerSender, AnswerReceiver) {
-    let slot = Arc::new(AnswerSlot {
-        value: Mutex::new(None),
-        ready: Condvar::new(),
-    });
-    (AnswerSender(slot.clone()), AnswerReceiver(slot))
+    bounded(1)
 }

@@ -384,7 +384,9 @@ impl Loop {
                     };
                     if let Err(why) = sent {
                         if let Some(p) = self.shared.pending.lock().remove(&hop_by_hop) {
-                            p.tx.send(Err(ApplicationError::EmptyAnswer(format!("{peer}: {why}"))));
+                            let _ = p
+                                .tx
+                                .send(Err(ApplicationError::EmptyAnswer(format!("{peer}: {why}"))));
                         }
                     }
                 }
@@ -1024,7 +1026,7 @@ impl Loop {
                             .remove(&msg.header.hop_by_hop_identifier);
                         match waiting {
                             Some(p) => {
-                                p.tx.send(Ok(msg));
+                                let _ = p.tx.send(Ok(msg));
                             }
                             None => {
                                 let app = self

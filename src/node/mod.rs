@@ -24,6 +24,6 @@ mod uri;
 
 pub use checks::{check_request, unsupported_mandatory_avp, Rejection};
 pub use ids::{SequenceGenerator, SessionGenerator};
-pub use node::{Node, NodeError, NodeOptions, PeerOptions, RouteSelect};
+pub use node::{Node, NodeError, NodeOptions, NodeRef, PeerOptions, RouteSelect};
 pub use retransmit::RetransmitCache;
 pub use uri::{parse_diameter_uri, DiameterUri, UriError, DEFAULT_PORT, DEFAULT_SECURE_PORT};

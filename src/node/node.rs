@@ -358,6 +358,7 @@ impl Node {
             origin_host: self.origin_host.clone(),
             origin_realm: self.realm_name.clone(),
             end_to_end: self.end_to_end_seq.clone(),
+            session_generator: self.session_generator.clone(),
             hop_by_hop: SequenceGenerator::new(),
             pending: Mutex::new(HashMap::new()),
             link: OnceLock::new(),
@@ -481,6 +482,7 @@ pub(crate) struct Shared {
     pub origin_host: String,
     pub origin_realm: String,
     pub end_to_end: Arc<SequenceGenerator>,
+    pub session_generator: Arc<SessionGenerator>,
     pub hop_by_hop: SequenceGenerator,
     pub pending: Mutex<HashMap<u32, Pending>>,
     pub link: OnceLock<(Sender<Command>, Arc<mio::Waker>)>,
@@ -660,7 +662,8 @@ impl Shared {
             .collect();
         for hbh in failed {
             if let Some(p) = pending.remove(&hbh) {
-                p.tx.send(Err(ApplicationError::EmptyAnswer(why.to_owned())));
+                let _ =
+                    p.tx.send(Err(ApplicationError::EmptyAnswer(why.to_owned())));
             }
         }
     }
@@ -677,5 +680,51 @@ impl Shared {
             };
             base.set_ready(ready);
         }
+    }
+}
+
+/// What an application sees of its node (python's `app.node`): its identity,
+/// generators, peers and statistics. Cheap to clone.
+#[derive(Clone)]
+pub struct NodeRef(pub(crate) Arc<Shared>);
+
+impl NodeRef {
+    /// The node's Origin-Host.
+    pub fn origin_host(&self) -> &str {
+        &self.0.origin_host
+    }
+
+    /// The node's realm.
+    pub fn realm_name(&self) -> &str {
+        &self.0.origin_realm
+    }
+
+    /// The node's Session-Id generator.
+    pub fn session_generator(&self) -> &Arc<SessionGenerator> {
+        &self.0.session_generator
+    }
+
+    /// The node's End-to-End identifier sequence.
+    pub fn end_to_end_seq(&self) -> &Arc<SequenceGenerator> {
+        &self.0.end_to_end
+    }
+
+    /// The node's configured peers.
+    pub fn peers(&self) -> &[Arc<Peer>] {
+        &self.0.peers
+    }
+
+    /// The node's statistics now.
+    pub fn statistics(&self) -> super::stats::NodeStats {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let snapshots: Vec<super::stats::PeerStats> = self
+            .0
+            .peers
+            .iter()
+            .map(|p| p.statistics.lock().clone())
+            .collect();
+        super::stats::NodeStats::from_peers(&snapshots, now)
     }
 }
