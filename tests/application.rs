@@ -564,3 +564,74 @@ fn peer_route_select_func_picks_the_peer() {
         n.stop(Duration::from_secs(5), false).unwrap();
     }
 }
+
+#[test]
+fn realms_and_default_peers_route_requests() {
+    let (mut s, port) = server(answer_ok, 0);
+    // the application serves its peer's realm and the extra realm given to
+    // add_application; requests for other realms are not routable
+    let mut c = Node::new("pgw.example.net", "example.net", NodeOptions::default());
+    let peer = c
+        .add_peer(
+            &format!("aaa://ocs.example.net:{port}"),
+            None,
+            PeerOptions {
+                ip_addresses: vec![lo()],
+                is_persistent: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let app = client_app();
+    c.add_application(app.clone(), [&peer], &["roaming.example"]);
+    c.start().unwrap();
+    app.base().wait_for_ready(Duration::from_secs(5)).unwrap();
+    let to_realm = |realm: &str| {
+        let mut req = ccr(1);
+        req.avps.retain(|a| a.code() != AVP_DESTINATION_REALM);
+        req.append_avp(Avp::new(AVP_DESTINATION_REALM, 0, realm).unwrap());
+        req
+    };
+    assert!(app
+        .base()
+        .send_request(to_realm("roaming.example"), Duration::from_secs(5))
+        .is_ok());
+    let e = app
+        .base()
+        .send_request(to_realm("unknown.example"), Duration::from_secs(5))
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ApplicationError::Node(diameter::node::NodeError::NotRoutable(_))
+        ),
+        "{e}"
+    );
+    c.stop(Duration::from_secs(5), false).unwrap();
+
+    // an application without peers of its own uses the realm's default peers
+    let mut c = Node::new("pgw.example.net", "example.net", NodeOptions::default());
+    let peer = c
+        .add_peer(
+            &format!("aaa://ocs.example.net:{port}"),
+            None,
+            PeerOptions {
+                ip_addresses: vec![lo()],
+                is_persistent: true,
+                is_default: true,
+            },
+        )
+        .unwrap();
+    let app = client_app();
+    c.add_application(app.clone(), Vec::<Arc<Peer>>::new(), &[]);
+    c.start().unwrap();
+    app.base().wait_for_ready(Duration::from_secs(5)).unwrap();
+    let a = app
+        .base()
+        .send_request(ccr(2), Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(result(&a), Some(2001));
+    assert!(peer.is_ready());
+    c.stop(Duration::from_secs(5), false).unwrap();
+    s.stop(Duration::from_secs(5), false).unwrap();
+}
