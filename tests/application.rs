@@ -507,13 +507,12 @@ fn two_peers_get_a_balanced_share() {
     }
 }
 
-#[test]
-fn destination_host_selects_the_named_peer() {
-    let (mut a, mut b, mut c, app, seen) = two_servers();
-    let before = seen[1].counters.requests.load(Ordering::Relaxed);
-    for n in 0..20 {
-        let mut req = ccr(n);
-        req.append_avp(Avp::new(AVP_DESTINATION_HOST, 0, "ocs2.example.net").unwrap());
+/// Sends `n` requests (with `extra` AVPs) and checks that ocs2 answered all.
+fn all_answered_by_ocs2(app: &ThreadingApplication, ocs2: &Peer, n: u32, extra: &[Avp]) {
+    let before = ocs2.counters.requests.load(Ordering::Relaxed);
+    for i in 0..n {
+        let mut req = ccr(i);
+        req.avps.extend(extra.iter().cloned());
         let a = app
             .base()
             .send_request(req, Duration::from_secs(5))
@@ -524,9 +523,16 @@ fn destination_host_selects_the_named_peer() {
         );
     }
     assert_eq!(
-        seen[1].counters.requests.load(Ordering::Relaxed) - before,
-        20
+        ocs2.counters.requests.load(Ordering::Relaxed) - before,
+        u64::from(n)
     );
+}
+
+#[test]
+fn destination_host_selects_the_named_peer() {
+    let (mut a, mut b, mut c, app, seen) = two_servers();
+    let dest = Avp::new(AVP_DESTINATION_HOST, 0, "ocs2.example.net").unwrap();
+    all_answered_by_ocs2(&app, &seen[1], 20, &[dest]);
     for n in [&mut c, &mut a, &mut b] {
         n.stop(Duration::from_secs(5), false).unwrap();
     }
@@ -545,21 +551,7 @@ fn peer_route_select_func_picks_the_peer() {
             .clone())
     });
     let (mut a, mut b, mut c, app, seen) = two_servers_with(Some(select));
-    let before = seen[1].counters.requests.load(Ordering::Relaxed);
-    for n in 0..10 {
-        let answer = app
-            .base()
-            .send_request(ccr(n), Duration::from_secs(5))
-            .unwrap();
-        assert_eq!(
-            answer.find_avp(&[(AVP_ORIGIN_HOST, 0)]).unwrap().as_str(),
-            Some("ocs2.example.net")
-        );
-    }
-    assert_eq!(
-        seen[1].counters.requests.load(Ordering::Relaxed) - before,
-        10
-    );
+    all_answered_by_ocs2(&app, &seen[1], 10, &[]);
     for n in [&mut c, &mut a, &mut b] {
         n.stop(Duration::from_secs(5), false).unwrap();
     }

@@ -18,7 +18,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use super::application::ApplicationError;
 use super::checks;
 use super::ids::random_u64;
-use super::node::{NodeError, Shared};
+use super::node::{unix_secs, NodeError, Shared};
 use super::peer::*;
 use super::retransmit::RetransmitCache;
 use super::SequenceGenerator;
@@ -269,13 +269,7 @@ impl Loop {
     }
 
     fn node_stats(&self) -> super::stats::NodeStats {
-        let snapshots: Vec<super::stats::PeerStats> = self
-            .config
-            .peers
-            .iter()
-            .map(|p| p.statistics.lock().clone())
-            .collect();
-        super::stats::NodeStats::from_peers(&snapshots, unix_secs())
+        super::node::node_stats(self.config.peers.iter())
     }
 
     /// python's `STATS=<json>` line on `diameter.stats`.
@@ -1213,13 +1207,6 @@ struct Owed {
     origin: String,
     received: Instant,
     command_code: u32,
-}
-
-/// Unix time in whole seconds (the statistics' clock, as python's).
-fn unix_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// The top-level Result-Code of an encoded answer, without decoding it.

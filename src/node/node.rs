@@ -387,15 +387,7 @@ impl Node {
 
     /// The node's statistics, summed over its peers (python's `statistics`).
     pub fn statistics(&self) -> super::stats::NodeStats {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let snapshots: Vec<super::stats::PeerStats> = self
-            .peers
-            .values()
-            .map(|p| p.statistics.lock().clone())
-            .collect();
-        super::stats::NodeStats::from_peers(&snapshots, now)
+        node_stats(self.peers.values())
     }
 
     /// Statistics snapshots taken every 60 s while running, the last 1,440
@@ -716,15 +708,22 @@ impl NodeRef {
 
     /// The node's statistics now.
     pub fn statistics(&self) -> super::stats::NodeStats {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let snapshots: Vec<super::stats::PeerStats> = self
-            .0
-            .peers
-            .iter()
-            .map(|p| p.statistics.lock().clone())
-            .collect();
-        super::stats::NodeStats::from_peers(&snapshots, now)
+        node_stats(self.0.peers.iter())
     }
+}
+
+/// Unix time in whole seconds: the statistics' clock, as python's.
+pub(crate) fn unix_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The node's statistics now, from its peers' (each read under its own lock).
+pub(crate) fn node_stats<'a>(
+    peers: impl Iterator<Item = &'a Arc<Peer>>,
+) -> super::stats::NodeStats {
+    let snapshots: Vec<super::stats::PeerStats> =
+        peers.map(|p| p.statistics.lock().clone()).collect();
+    super::stats::NodeStats::from_peers(&snapshots, unix_secs())
 }
