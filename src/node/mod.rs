@@ -19,6 +19,7 @@ mod ids;
 mod node;
 pub mod peer;
 mod retransmit;
+pub(crate) mod transport;
 pub mod stats;
 mod uri;
 

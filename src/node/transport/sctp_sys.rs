@@ -1,0 +1,1 @@
+//! SCTP system calls (placeholder).
