@@ -20,6 +20,7 @@ fn caps(host: &str, apps: Vec<AppId>) -> Arc<LocalCapabilities> {
         origin_state_id: 1,
         supported_vendor_ids: vec![],
         applications: apps,
+        inband_security: vec![],
     })
 }
 

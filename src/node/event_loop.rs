@@ -4,7 +4,7 @@
 //! the connections' own deadlines, so the loop sleeps until something is due.
 
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use log::{debug, info, warn};
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::application::ApplicationError;
@@ -21,6 +21,8 @@ use super::ids::random_u64;
 use super::node::{unix_secs, NodeError, Shared};
 use super::peer::*;
 use super::retransmit::RetransmitCache;
+use super::transport::sctp_sys::SctpSocket;
+use super::transport::{Listener, ReadEnd, Stream};
 use super::SequenceGenerator;
 use crate::message::constants::*;
 
@@ -88,17 +90,41 @@ pub(crate) struct LoopConfig {
     pub validate_received_request_avps: bool,
     pub peers: Vec<Arc<Peer>>,
     pub end_to_end: Arc<SequenceGenerator>,
+    /// Whether TLS peers' certificates must name their Origin-Host.
+    pub tls_verify_peer_name: bool,
+    /// Inband-Security-Id values offered on cleartext TCP connections.
+    pub inband_security: Vec<u32>,
+    /// Local addresses an SCTP association binds (all of them: multi-homing).
+    pub sctp_local: Vec<std::net::IpAddr>,
+    /// Certificates and trust for TLS connections.
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<super::transport::tls::TlsContext>>,
+    /// Transport failure counters.
+    pub transport_counters: Arc<super::node::TransportCounters>,
+}
+
+/// A listening socket to open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ListenSpec {
+    /// TCP on one address.
+    Tcp(SocketAddr),
+    /// TLS/TCP (TLS from the first byte) on one address.
+    Tls(SocketAddr),
+    /// One SCTP socket bound to all these addresses (same port).
+    Sctp(Vec<SocketAddr>),
 }
 
 pub(crate) struct Started {
     pub commands: Sender<Command>,
     pub waker: Arc<Waker>,
     pub thread: JoinHandle<()>,
-    pub local_addrs: Vec<SocketAddr>,
+    pub local_addrs: Vec<(super::node::ListenTransport, SocketAddr)>,
 }
 
 struct Conn {
-    stream: TcpStream,
+    stream: Stream,
+    /// TLS from the first byte (`aaas://`, or accepted on the TLS port).
+    secure: bool,
     machine: Option<Connection>,
     connect_deadline: Option<Instant>,
     flush_deadline: Option<Instant>,
@@ -110,7 +136,7 @@ struct Conn {
 
 struct Loop {
     poll: Poll,
-    listeners: Vec<TcpListener>,
+    listeners: Vec<Listener>,
     conns: HashMap<Token, Conn>,
     next_token: usize,
     commands: Receiver<Command>,
@@ -132,22 +158,45 @@ struct Loop {
 /// on its own thread.
 pub(crate) fn spawn(
     config: LoopConfig,
-    listen: &[SocketAddr],
+    listen: &[ListenSpec],
     shared: Arc<Shared>,
 ) -> Result<Started, NodeError> {
     let poll = Poll::new().map_err(NodeError::EventLoop)?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(NodeError::EventLoop)?);
     let mut listeners = Vec::new();
     let mut local_addrs = Vec::new();
-    for (i, addr) in listen.iter().enumerate() {
-        let mut l = TcpListener::bind(*addr).map_err(|source| NodeError::Listen {
-            addr: *addr,
-            source,
-        })?;
-        poll.registry()
-            .register(&mut l, Token(FIRST_LISTENER + i), Interest::READABLE)
+    for (i, spec) in listen.iter().enumerate() {
+        let mut l = match spec {
+            ListenSpec::Tcp(addr) | ListenSpec::Tls(addr) => Listener::Tcp {
+                socket: TcpListener::bind(*addr).map_err(|source| NodeError::Listen {
+                    addr: *addr,
+                    source,
+                })?,
+                secure: matches!(spec, ListenSpec::Tls(_)),
+            },
+            ListenSpec::Sctp(addrs) => {
+                let first = addrs
+                    .first()
+                    .copied()
+                    .unwrap_or_else(|| SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0));
+                Listener::Sctp(SctpSocket::listen(addrs, 1024).map_err(|source| {
+                    NodeError::Listen {
+                        addr: first,
+                        source,
+                    }
+                })?)
+            }
+        };
+        l.register(poll.registry(), Token(FIRST_LISTENER + i))
             .map_err(NodeError::EventLoop)?;
-        local_addrs.push(l.local_addr().map_err(NodeError::EventLoop)?);
+        let kind = match spec {
+            ListenSpec::Tcp(_) => super::node::ListenTransport::Tcp,
+            ListenSpec::Tls(_) => super::node::ListenTransport::Tls,
+            ListenSpec::Sctp(_) => super::node::ListenTransport::Sctp,
+        };
+        for addr in l.local_addrs().map_err(NodeError::EventLoop)? {
+            local_addrs.push((kind, addr));
+        }
         listeners.push(l);
     }
     let local = Arc::new(LocalCapabilities {
@@ -160,6 +209,7 @@ pub(crate) fn spawn(
         origin_state_id: config.origin_state_id,
         supported_vendor_ids: config.supported_vendor_ids.clone(),
         applications: config.applications.clone(),
+        inband_security: Vec::new(),
     });
     let retransmit_size = config.retransmit_queue_size;
     let (tx, rx) = unbounded();
@@ -451,7 +501,7 @@ impl Loop {
             self.remove(token, DISCONNECT_REASON_NODE_SHUTDOWN);
         }
         for mut l in self.listeners.drain(..) {
-            let _ = self.poll.registry().deregister(&mut l);
+            let _ = l.deregister(self.poll.registry());
         }
         self.shared.fail_pending(None, "node stopped");
         for route in self.shared.apps.read().iter() {
@@ -476,17 +526,40 @@ impl Loop {
         }
     }
 
-    /// The capabilities for a connection whose local address is `local`: the
-    /// node's, with the socket's address when none are configured.
-    fn local_for(&self, local: Option<SocketAddr>) -> Arc<LocalCapabilities> {
-        match local {
-            Some(addr) if self.local.host_ip_addresses.is_empty() => {
-                let mut caps = (*self.local).clone();
-                caps.host_ip_addresses = vec![addr.ip()];
-                Arc::new(caps)
-            }
-            _ => self.local.clone(),
+    /// The capabilities for a connection on `stream`: the node's, with the
+    /// socket's addresses when none are configured, offering in-band TLS
+    /// only on cleartext TCP connections that can start it.
+    fn local_for(
+        config: &LoopConfig,
+        local: &Arc<LocalCapabilities>,
+        stream: &Stream,
+        secure: bool,
+    ) -> Arc<LocalCapabilities> {
+        let inband = !secure && stream.can_start_tls() && !config.inband_security.is_empty();
+        if !inband && !local.host_ip_addresses.is_empty() {
+            return local.clone();
         }
+        let mut caps = (**local).clone();
+        if inband {
+            caps.inband_security = config.inband_security.clone();
+        }
+        if caps.host_ip_addresses.is_empty() {
+            let mut ips: Vec<std::net::IpAddr> =
+                stream.local_addrs().iter().map(SocketAddr::ip).collect();
+            ips.dedup();
+            caps.host_ip_addresses = ips;
+        }
+        Arc::new(caps)
+    }
+
+    /// A stream for a new TCP connection: able to start TLS when the node
+    /// has certificates (TLS from the first byte, or in-band).
+    fn tcp_stream(&self, tcp: mio::net::TcpStream) -> Stream {
+        #[cfg(feature = "tls")]
+        if self.config.tls.is_some() {
+            return Stream::tls_capable(tcp);
+        }
+        Stream::tcp(tcp)
     }
 
     fn token(&mut self) -> Token {
@@ -514,11 +587,27 @@ impl Loop {
         };
         let addr = SocketAddr::new(*ip, peer.port);
         let connect_timeout = peer.settings.lock().connect_timeout;
-        match TcpStream::connect(addr) {
+        let secure = peer.is_secure;
+        let opened = if peer.transport == PEER_TRANSPORT_SCTP {
+            let remote: Vec<SocketAddr> = peer
+                .ip_addresses
+                .iter()
+                .map(|ip| SocketAddr::new(*ip, peer.port))
+                .collect();
+            Stream::connect_sctp(&self.config.sctp_local, &remote)
+        } else {
+            mio::net::TcpStream::connect(addr).map(|tcp| self.tcp_stream(tcp))
+        };
+        if secure && !opened.as_ref().is_ok_and(Stream::can_start_tls) {
+            warn!(target: "diameter.connection", "{peer}: TLS needs the node's certificates (NodeOptions::tls)");
+            self.schedule_reconnect(now, peer, DISCONNECT_REASON_FAILED_CONNECT);
+            return;
+        }
+        match opened {
             Ok(mut stream) => {
                 let token = self.token();
-                if let Err(e) = self.poll.registry().register(
-                    &mut stream,
+                if let Err(e) = stream.register(
+                    self.poll.registry(),
                     token,
                     Interest::READABLE | Interest::WRITABLE,
                 ) {
@@ -540,6 +629,7 @@ impl Loop {
                     token,
                     Conn {
                         stream,
+                        secure,
                         machine: None,
                         connect_deadline: Some(now + connect_timeout),
                         flush_deadline: None,
@@ -562,8 +652,8 @@ impl Loop {
             let Some(listener) = self.listeners.get(index) else {
                 return;
             };
-            let (mut stream, remote) = match listener.accept() {
-                Ok(pair) => pair,
+            let (mut stream, remote, secure) = match listener.accept() {
+                Ok(accepted) => accepted,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) => {
                     warn!(target: "diameter.connection", "accept failed: {e}");
@@ -577,18 +667,19 @@ impl Loop {
                 warn!(target: "diameter.connection", "refusing {remote}: {} connections already", self.conns.len());
                 continue;
             }
-            let _ = stream.set_nodelay(true);
+            if let Stream::Tcp(tcp) = stream {
+                stream = self.tcp_stream(tcp);
+            }
+            if secure && !start_secure(&self.config, &mut stream, None, None) {
+                continue;
+            }
             let token = self.token();
-            if let Err(e) = self
-                .poll
-                .registry()
-                .register(&mut stream, token, Interest::READABLE)
-            {
+            if let Err(e) = stream.register(self.poll.registry(), token, Interest::READABLE) {
                 warn!(target: "diameter.connection", "cannot register {remote}: {e}");
                 continue;
             }
             debug!(target: "diameter.connection", "accepted {remote}");
-            let local = self.local_for(stream.local_addr().ok());
+            let local = Self::local_for(&self.config, &self.local, &stream, secure);
             let cfg = self.connection_config(None);
             let machine = Connection::new_responder(
                 now,
@@ -601,6 +692,7 @@ impl Loop {
                 token,
                 Conn {
                     stream,
+                    secure,
                     machine: Some(machine),
                     connect_deadline: None,
                     flush_deadline: None,
@@ -639,12 +731,13 @@ impl Loop {
                     return;
                 }
             }
-            let _ = conn.stream.set_nodelay(true);
+            conn.stream.set_nodelay();
             conn.connect_deadline = None;
             let peer = conn.peer.clone();
-            let local_addr = conn.stream.local_addr().ok();
             let remote = conn.remote;
-            let local = self.local_for(local_addr);
+            let secure = conn.secure;
+            let local = Self::local_for(&self.config, &self.local, &conn.stream, secure);
+            let peer_addrs = conn.stream.peer_addrs();
             let cfg = self.connection_config(peer.as_deref());
             let reopen = peer.as_ref().is_some_and(|p| p.status.lock().reopen);
             let expected = peer.as_ref().map(|p| p.node_name.clone());
@@ -664,8 +757,13 @@ impl Loop {
                     info.state = PEER_CONNECTED;
                 }
             }
-            debug!(target: "diameter.connection", "connected to {remote}");
+            debug!(target: "diameter.connection", "connected to {remote} ({peer_addrs:?})");
             if let Some(conn) = self.conns.get_mut(&token) {
+                let name = peer.as_ref().map(|p| p.node_name.as_str());
+                if secure && !start_secure(&self.config, &mut conn.stream, name, None) {
+                    self.remove(token, DISCONNECT_REASON_FAILED_CONNECT);
+                    return;
+                }
                 conn.machine = Some(machine);
             }
             return;
@@ -703,24 +801,24 @@ impl Loop {
         let Some(machine) = conn.machine.as_mut() else {
             return;
         };
-        loop {
-            if machine.state() == State::Closed {
-                return;
+        let handshaking = conn.stream.tls_handshaking();
+        match conn.stream.read_into(now, &mut self.buf, machine) {
+            ReadEnd::WouldBlock => {}
+            ReadEnd::Closed => {
+                debug!(target: "diameter.connection", "{} closed the connection", conn.remote);
+                machine.handle_transport_closed(now, DISCONNECT_REASON_GONE_AWAY);
             }
-            match conn.stream.read(&mut self.buf) {
-                Ok(0) => {
-                    debug!(target: "diameter.connection", "{} closed the connection", conn.remote);
-                    machine.handle_transport_closed(now, DISCONNECT_REASON_GONE_AWAY);
-                    return;
-                }
-                Ok(n) => machine.handle_bytes(now, self.buf.get(..n).unwrap_or_default()),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    debug!(target: "diameter.connection", "read from {} failed: {e}", conn.remote);
-                    machine.handle_transport_closed(now, DISCONNECT_REASON_SOCKET_FAIL);
-                    return;
-                }
+            ReadEnd::Failed(e) if handshaking => {
+                warn!(target: "diameter.connection", "TLS handshake with {} failed: {e}", conn.remote);
+                self.config
+                    .transport_counters
+                    .tls_handshake_failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                machine.handle_transport_closed(now, DISCONNECT_REASON_SOCKET_FAIL);
+            }
+            ReadEnd::Failed(e) => {
+                debug!(target: "diameter.connection", "read from {} failed: {e}", conn.remote);
+                machine.handle_transport_closed(now, DISCONNECT_REASON_SOCKET_FAIL);
             }
         }
     }
@@ -763,6 +861,22 @@ impl Loop {
     /// output, close it when it is done.
     fn settle(&mut self, now: Instant, token: Token) {
         self.handle_events(now, token);
+        // in-band TLS: the CER came before the handshake; check the
+        // certificate once the handshake is done
+        let responder_host = self.conns.get(&token).and_then(|c| {
+            let m = c.machine.as_ref()?;
+            (!m.is_initiator() && m.state() != State::Closed && c.stream.tls_established())
+                .then(|| m.remote().map(|r| r.origin_host.clone()))
+                .flatten()
+        });
+        if let Some(host) = responder_host {
+            if self.check_identity(token, &host).is_err() {
+                if let Some(m) = self.conns.get_mut(&token).and_then(|c| c.machine.as_mut()) {
+                    m.abort(now, DISCONNECT_REASON_CER_REJECTED);
+                }
+                self.handle_events(now, token);
+            }
+        }
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };
@@ -795,17 +909,16 @@ impl Loop {
             }
             return;
         }
-        let want_write = !machine.pending_output().is_empty();
+        let want_write = conn.stream.wants_write(machine);
         if want_write != conn.writable {
             let interest = if want_write {
                 Interest::READABLE | Interest::WRITABLE
             } else {
                 Interest::READABLE
             };
-            if self
-                .poll
-                .registry()
-                .reregister(&mut conn.stream, token, interest)
+            if conn
+                .stream
+                .reregister(self.poll.registry(), token, interest)
                 .is_ok()
             {
                 conn.writable = want_write;
@@ -818,16 +931,7 @@ impl Loop {
         let Some(machine) = conn.machine.as_mut() else {
             return Ok(());
         };
-        while !machine.pending_output().is_empty() {
-            match conn.stream.write(machine.pending_output()) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => machine.consume_output(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
+        conn.stream.flush(machine)
     }
 
     fn handle_events(&mut self, now: Instant, token: Token) {
@@ -843,6 +947,17 @@ impl Loop {
             };
             match event {
                 PeerEvent::CerReceived(remote) => self.decide_cer(now, token, &remote),
+                PeerEvent::StartTls => {
+                    let name = if machine.is_initiator() {
+                        conn.peer.as_ref().map(|p| p.node_name.clone())
+                    } else {
+                        None
+                    };
+                    let clear = machine.take_output();
+                    if !start_secure(&self.config, &mut conn.stream, name.as_deref(), Some(clear)) {
+                        machine.abort(now, DISCONNECT_REASON_SOCKET_FAIL);
+                    }
+                }
                 PeerEvent::Opened {
                     remote,
                     applications,
@@ -1063,6 +1178,12 @@ impl Loop {
     /// connections to one peer survives.
     fn decide_cer(&mut self, now: Instant, token: Token, remote: &RemoteCapabilities) {
         let host = remote.origin_host.to_ascii_lowercase();
+        if let Err(why) = self.check_identity(token, &remote.origin_host) {
+            if let Some(m) = self.conns.get_mut(&token).and_then(|c| c.machine.as_mut()) {
+                m.reject_cer(now, E_RESULT_CODE_DIAMETER_UNKNOWN_PEER, Some(&why));
+            }
+            return;
+        }
         let peer = self
             .config
             .peers
@@ -1138,12 +1259,35 @@ impl Loop {
         m.accept_cer(now);
     }
 
+    /// RFC 6733 §13: the certificate of a TLS peer must name its
+    /// Origin-Host. Checked once, when both the handshake and the
+    /// capabilities exchange are done; a mismatch is logged and counted.
+    fn check_identity(&mut self, token: Token, origin_host: &str) -> Result<(), String> {
+        if !self.config.tls_verify_peer_name {
+            return Ok(());
+        }
+        let Some(conn) = self.conns.get_mut(&token) else {
+            return Ok(());
+        };
+        #[cfg(feature = "tls")]
+        if let Some(Err(e)) = conn.stream.check_tls_identity(origin_host) {
+            warn!(target: "diameter.connection", "{}: {e}", conn.remote);
+            self.config
+                .transport_counters
+                .tls_identity_mismatches
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(e.to_string());
+        }
+        let _ = (conn, origin_host);
+        Ok(())
+    }
+
     fn remove(&mut self, token: Token, reason: u8) {
         let Some(mut conn) = self.conns.remove(&token) else {
             return;
         };
-        let _ = self.poll.registry().deregister(&mut conn.stream);
-        let _ = conn.stream.shutdown(std::net::Shutdown::Both);
+        let _ = conn.stream.deregister(self.poll.registry());
+        conn.stream.shutdown();
         self.owed.retain(|_, o| o.token != token);
         debug!(target: "diameter.connection", "closed {} (reason {reason:#04x})", conn.remote);
         if let Some(peer) = conn.peer {
@@ -1185,6 +1329,43 @@ impl Loop {
         }
         self.reconnect_at
             .insert(peer.node_name.clone(), now + settings.reconnect_wait);
+    }
+}
+
+/// Starts TLS on `stream`: as the client checking the server's certificate
+/// against `peer_name`, or as the server when `peer_name` is `None`.
+/// `cleartext` goes out first, unencrypted (an in-band CEA). False, with a
+/// warning, when TLS cannot start (no certificates, or built without the
+/// `tls` feature).
+fn start_secure(
+    config: &LoopConfig,
+    stream: &mut Stream,
+    peer_name: Option<&str>,
+    cleartext: Option<Vec<u8>>,
+) -> bool {
+    #[cfg(feature = "tls")]
+    {
+        let Some(ctx) = config.tls.as_ref() else {
+            warn!(target: "diameter.connection", "TLS asked for, but the node has no certificates (NodeOptions::tls)");
+            return false;
+        };
+        let session = match peer_name {
+            Some(name) => ctx.client_session(name),
+            None => ctx.server_session(),
+        };
+        match session {
+            Ok(session) => stream.start_tls(session, cleartext.unwrap_or_default()),
+            Err(e) => {
+                warn!(target: "diameter.connection", "cannot start TLS: {e}");
+                false
+            }
+        }
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = (config, stream, peer_name, cleartext);
+        warn!(target: "diameter.connection", "TLS asked for, but this build has no `tls` feature");
+        false
     }
 }
 

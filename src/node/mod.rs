@@ -19,12 +19,17 @@ mod ids;
 mod node;
 pub mod peer;
 mod retransmit;
-pub(crate) mod transport;
 pub mod stats;
+pub(crate) mod transport;
 mod uri;
 
 pub use checks::{check_request, unsupported_mandatory_avp, Rejection};
 pub use ids::{SequenceGenerator, SessionGenerator};
-pub use node::{Node, NodeError, NodeOptions, NodeRef, PeerOptions, RouteSelect};
+pub use node::{
+    InbandTls, ListenTransport, Node, NodeError, NodeOptions, NodeRef, PeerOptions, RouteSelect,
+    TransportCounters, TransportStats,
+};
 pub use retransmit::RetransmitCache;
+#[cfg(feature = "tls")]
+pub use transport::tls::{TlsError, TlsOptions};
 pub use uri::{parse_diameter_uri, DiameterUri, UriError, DEFAULT_PORT, DEFAULT_SECURE_PORT};

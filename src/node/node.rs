@@ -16,7 +16,7 @@ use crate::message::constants::*;
 use crate::message::{Avp, Message};
 
 use super::application::{answer_channel, wait_answer, AppBase, Application, ApplicationError};
-use super::event_loop::{self, Command, LoopConfig};
+use super::event_loop::{self, Command, ListenSpec, LoopConfig};
 use super::peer::{AppId, Peer, PeerSettings, PeerStatus, PEER_TRANSPORT_SCTP, PEER_TRANSPORT_TCP};
 use super::{parse_diameter_uri, SequenceGenerator, SessionGenerator, UriError};
 use crate::message::dictionary;
@@ -45,6 +45,18 @@ pub enum NodeError {
     /// The transport asked for is not available here.
     #[error("transport {0} is not supported")]
     UnsupportedTransport(String),
+    /// The kernel cannot open SCTP sockets.
+    #[error("SCTP is not available: {0}")]
+    SctpUnavailable(#[source] std::io::Error),
+    /// TLS is asked for (an `aaas://` peer, `tls_port`, in-band TLS) but the
+    /// node has no certificates (`NodeOptions::tls`), or the crate was built
+    /// without its `tls` feature.
+    #[error("TLS is not configured: {0}")]
+    TlsNotConfigured(String),
+    /// The TLS certificates, key or CA certificates cannot be used.
+    #[cfg(feature = "tls")]
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] crate::node::transport::tls::TlsError),
     /// The event loop could not be started.
     #[error("event loop failed: {0}")]
     EventLoop(#[source] std::io::Error),
@@ -60,10 +72,80 @@ pub struct NodeOptions {
     pub ip_addresses: Vec<IpAddr>,
     /// TCP port to listen on; no TCP listener when `None`.
     pub tcp_port: Option<u16>,
-    /// SCTP port to listen on (not supported yet).
+    /// SCTP port to listen on: one multi-homed SCTP socket bound to every
+    /// address of `ip_addresses`; no SCTP listener when `None`.
     pub sctp_port: Option<u16>,
     /// Supported-Vendor-Id values; python's default (every known vendor) when empty.
     pub vendor_ids: Vec<u32>,
+    /// TLS/TCP port to listen on (TLS from the first byte, RFC 6733 §2.1:
+    /// 5658 by convention); needs `tls`. No TLS listener when `None`.
+    pub tls_port: Option<u16>,
+    /// In-band TLS on cleartext TCP connections (Inband-Security-Id in
+    /// CER/CEA, then the handshake); needs `tls` unless `Off`.
+    pub inband_tls: InbandTls,
+    /// The node's certificate, key and trusted CA certificates (PEM files),
+    /// for `aaas://` peers, `tls_port` and in-band TLS.
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::node::transport::tls::TlsOptions>,
+}
+
+/// In-band TLS on cleartext TCP connections (the RFC 3588 way, still used by
+/// freeDiameter's `TLS_old_method`): CER and CEA carry Inband-Security-Id,
+/// and when both sides chose TLS (1) the handshake follows the CEA, the
+/// connection's initiator being the TLS client.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum InbandTls {
+    /// No Inband-Security-Id is sent; a CER offering only TLS is refused
+    /// with DIAMETER_NO_COMMON_SECURITY (5017).
+    #[default]
+    Off,
+    /// Offer both NO_INBAND_SECURITY (0) and TLS (1): TLS when the other side
+    /// offers it, cleartext otherwise.
+    Optional,
+    /// Offer TLS (1) only: peers that do not offer it are refused (5017).
+    Required,
+}
+
+impl InbandTls {
+    /// The Inband-Security-Id values a CER offers.
+    pub(crate) fn offered(self) -> Vec<u32> {
+        match self {
+            InbandTls::Off => Vec::new(),
+            InbandTls::Optional => vec![0, 1],
+            InbandTls::Required => vec![1],
+        }
+    }
+}
+
+/// Which listeners [`Node::listen_addresses_for`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ListenTransport {
+    /// Cleartext TCP (`tcp_port`).
+    Tcp,
+    /// TLS/TCP (`tls_port`).
+    Tls,
+    /// SCTP (`sctp_port`).
+    Sctp,
+}
+
+/// Transport failures since the node was created.
+#[derive(Debug, Default)]
+pub struct TransportCounters {
+    /// TLS handshakes that failed (bad certificate, unknown CA, wrong name,
+    /// protocol error).
+    pub tls_handshake_failures: std::sync::atomic::AtomicU64,
+    /// Connections closed because the peer's certificate does not name its
+    /// Origin-Host.
+    pub tls_identity_mismatches: std::sync::atomic::AtomicU64,
+}
+
+/// A snapshot of [`TransportCounters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TransportStats {
+    /// TLS handshakes that failed.
+    pub tls_handshake_failures: u64,
+    /// Connections refused because a certificate did not name the peer.
+    pub tls_identity_mismatches: u64,
 }
 
 /// python's keyword arguments of `Node.add_peer(...)`.
@@ -81,7 +163,7 @@ struct Running {
     commands: Sender<Command>,
     waker: Arc<mio::Waker>,
     thread: Option<JoinHandle<()>>,
-    local_addrs: Vec<SocketAddr>,
+    local_addrs: Vec<(ListenTransport, SocketAddr)>,
 }
 
 /// The local Diameter node. Configure it, add peers, then [`start`](Self::start)
@@ -111,6 +193,13 @@ pub struct Node {
     pub tcp_port: Option<u16>,
     /// SCTP listen port.
     pub sctp_port: Option<u16>,
+    /// TLS/TCP listen port.
+    pub tls_port: Option<u16>,
+    /// In-band TLS policy for cleartext TCP connections.
+    pub inband_tls: InbandTls,
+    /// TLS certificates and trust.
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::node::transport::tls::TlsOptions>,
     /// Supported-Vendor-Id values.
     pub vendor_ids: Vec<u32>,
     /// Origin-State-Id (creation time, as python).
@@ -159,6 +248,7 @@ pub struct Node {
     /// outstanding requests, ties in turn. Set it before `start()`.
     pub peer_route_select_func: Option<RouteSelect>,
     peers: BTreeMap<String, Arc<Peer>>,
+    transport_counters: Arc<TransportCounters>,
     applications: Vec<AppId>,
     apps: Vec<AppRoute>,
     running: Mutex<Option<Running>>,
@@ -183,6 +273,10 @@ impl Node {
             ip_addresses: options.ip_addresses,
             tcp_port: options.tcp_port,
             sctp_port: options.sctp_port,
+            tls_port: options.tls_port,
+            inband_tls: options.inband_tls,
+            #[cfg(feature = "tls")]
+            tls: options.tls,
             vendor_ids,
             state_id: now as u32,
             vendor_id: 99999,
@@ -205,6 +299,7 @@ impl Node {
             session_generator: Arc::new(SessionGenerator::new(origin_host)),
             peer_route_select_func: None,
             peers: BTreeMap::new(),
+            transport_counters: Default::default(),
             applications: Vec::new(),
             apps: Vec::new(),
             running: Mutex::new(None),
@@ -232,12 +327,16 @@ impl Node {
             "sctp" => PEER_TRANSPORT_SCTP,
             other => return Err(NodeError::UnsupportedTransport(other.to_owned())),
         };
-        if transport == PEER_TRANSPORT_SCTP || uri.is_secure {
-            return Err(NodeError::UnsupportedTransport(format!(
-                "{}+{}",
-                uri.scheme,
-                uri.transport()
-            )));
+        if transport == PEER_TRANSPORT_SCTP {
+            if uri.is_secure {
+                return Err(NodeError::UnsupportedTransport(
+                    "aaas over SCTP (DTLS/SCTP)".to_owned(),
+                ));
+            }
+            super::transport::sctp_sys::sctp_supported().map_err(NodeError::SctpUnavailable)?;
+        }
+        if uri.is_secure {
+            self.require_tls(&format!("peer {peer_uri}"))?;
         }
         let mut ip_addresses = options.ip_addresses;
         if ip_addresses.is_empty() {
@@ -247,6 +346,7 @@ impl Node {
             node_name: uri.fqdn.clone(),
             realm_name: realm_name.unwrap_or(&self.realm_name).to_owned(),
             transport,
+            is_secure: uri.is_secure,
             port: uri.port,
             ip_addresses,
             persistent: options.is_persistent,
@@ -320,15 +420,43 @@ impl Node {
         if running.is_some() || self.stopped {
             return Err(NodeError::AlreadyStarted);
         }
-        if self.sctp_port.is_some() {
-            return Err(NodeError::UnsupportedTransport("sctp".into()));
-        }
         let mut listen = Vec::new();
         if let Some(port) = self.tcp_port {
             for ip in &self.ip_addresses {
-                listen.push(SocketAddr::new(*ip, port));
+                listen.push(ListenSpec::Tcp(SocketAddr::new(*ip, port)));
             }
         }
+        if let Some(port) = self.tls_port {
+            self.require_tls("tls_port")?;
+            for ip in &self.ip_addresses {
+                listen.push(ListenSpec::Tls(SocketAddr::new(*ip, port)));
+            }
+        }
+        if let Some(port) = self.sctp_port {
+            super::transport::sctp_sys::sctp_supported().map_err(NodeError::SctpUnavailable)?;
+            let mut addrs: Vec<SocketAddr> = self
+                .ip_addresses
+                .iter()
+                .map(|ip| SocketAddr::new(*ip, port))
+                .collect();
+            if addrs.is_empty() {
+                addrs.push(SocketAddr::new(
+                    std::net::Ipv4Addr::UNSPECIFIED.into(),
+                    port,
+                ));
+            }
+            listen.push(ListenSpec::Sctp(addrs));
+        }
+        if self.inband_tls != InbandTls::Off {
+            self.require_tls("inband_tls")?;
+        }
+        #[cfg(feature = "tls")]
+        let tls = match &self.tls {
+            Some(options) => Some(Arc::new(crate::node::transport::tls::TlsContext::new(
+                options,
+            )?)),
+            None => None,
+        };
         let config = LoopConfig {
             origin_host: self.origin_host.clone(),
             origin_realm: self.realm_name.clone(),
@@ -353,6 +481,15 @@ impl Node {
             validate_received_request_avps: self.validate_received_request_avps,
             peers: self.peers.values().cloned().collect(),
             end_to_end: self.end_to_end_seq.clone(),
+            #[cfg(feature = "tls")]
+            tls_verify_peer_name: self.tls.as_ref().is_none_or(|t| t.verify_peer_name),
+            #[cfg(not(feature = "tls"))]
+            tls_verify_peer_name: true,
+            inband_security: self.inband_tls.offered(),
+            sctp_local: self.ip_addresses.clone(),
+            #[cfg(feature = "tls")]
+            tls,
+            transport_counters: self.transport_counters.clone(),
         };
         let shared = Arc::new(Shared {
             origin_host: self.origin_host.clone(),
@@ -405,8 +542,51 @@ impl Node {
         self.running
             .lock()
             .as_ref()
-            .map(|r| r.local_addrs.clone())
+            .map(|r| r.local_addrs.iter().map(|(_, a)| *a).collect())
             .unwrap_or_default()
+    }
+
+    /// The addresses the listeners of one transport are bound to.
+    pub fn listen_addresses_for(&self, transport: ListenTransport) -> Vec<SocketAddr> {
+        self.running
+            .lock()
+            .as_ref()
+            .map(|r| {
+                r.local_addrs
+                    .iter()
+                    .filter(|(t, _)| *t == transport)
+                    .map(|(_, a)| *a)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Transport failures so far: failed TLS handshakes and certificates
+    /// that do not name their peer.
+    pub fn transport_stats(&self) -> TransportStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        TransportStats {
+            tls_handshake_failures: self.transport_counters.tls_handshake_failures.load(Relaxed),
+            tls_identity_mismatches: self
+                .transport_counters
+                .tls_identity_mismatches
+                .load(Relaxed),
+        }
+    }
+
+    /// An error unless the node can do TLS.
+    fn require_tls(&self, what: &str) -> Result<(), NodeError> {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return Ok(());
+        }
+        #[cfg(feature = "tls")]
+        let why = "set NodeOptions::tls (certificate, key and CA files)";
+        #[cfg(not(feature = "tls"))]
+        let why = "this build has no `tls` feature";
+        Err(NodeError::TlsNotConfigured(format!(
+            "{what} needs TLS: {why}"
+        )))
     }
 
     /// Stops the node (python's `stop(wait_timeout, force)`): unless `force`,

@@ -81,6 +81,49 @@ pub struct LocalCapabilities {
     pub supported_vendor_ids: Vec<u32>,
     /// Applications advertised.
     pub applications: Vec<AppId>,
+    /// Inband-Security-Id values offered in a CER (RFC 6733 §6.10:
+    /// 0 NO_INBAND_SECURITY, 1 TLS); none sent when empty, which means
+    /// cleartext only. The CEA carries the value chosen instead.
+    pub inband_security: Vec<u32>,
+}
+
+/// What CER/CEA agreed on for in-band security.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InbandChoice {
+    /// Stay in the clear.
+    Clear,
+    /// Start TLS right after the CEA.
+    Tls,
+    /// No value both sides accept (DIAMETER_NO_COMMON_SECURITY).
+    NoCommon,
+}
+
+/// Picks the in-band security of a connection from what this side offers
+/// (`local`, empty meaning cleartext only) and what the other side sent
+/// (`remote`, empty meaning NO_INBAND_SECURITY): TLS when both offer it,
+/// else cleartext when both accept it.
+pub fn choose_inband_security(local: &[u32], remote: &[u32]) -> InbandChoice {
+    let tls = E_INBAND_SECURITY_ID_TLS as u32;
+    let clear = E_INBAND_SECURITY_ID_NO_INBAND_SECURITY as u32;
+    let offers = |list: &[u32], v: u32| list.contains(&v) || (list.is_empty() && v == clear);
+    if offers(local, tls) && offers(remote, tls) {
+        InbandChoice::Tls
+    } else if offers(local, clear) && offers(remote, clear) {
+        InbandChoice::Clear
+    } else {
+        InbandChoice::NoCommon
+    }
+}
+
+/// An Inband-Security-Id AVP (M set; Enumerated in python's dictionary,
+/// Unsigned32 in RFC 6733: the same four bytes).
+pub fn inband_security_avp(id: u32) -> Avp {
+    Avp::with_value(
+        AVP_INBAND_SECURITY_ID,
+        0,
+        crate::message::AvpValue::Enumerated(id as i32),
+    )
+    .with_mandatory(true)
 }
 
 fn avp(code: u32, value: impl Into<crate::message::AvpValue>) -> Result<Avp, AvpEncodeError> {
@@ -136,6 +179,9 @@ impl LocalCapabilities {
         header.end_to_end_identifier = end_to_end;
         let mut avps = Vec::with_capacity(16);
         self.capability_avps(&mut avps)?;
+        for id in &self.inband_security {
+            avps.push(inband_security_avp(*id));
+        }
         Ok(Message::new(header, avps))
     }
 
@@ -191,6 +237,8 @@ pub struct RemoteCapabilities {
     pub applications: Vec<AppId>,
     /// Result-Code (CEA only).
     pub result_code: Option<u32>,
+    /// Inband-Security-Id values.
+    pub inband_security: Vec<u32>,
 }
 
 impl RemoteCapabilities {
@@ -219,6 +267,9 @@ impl RemoteCapabilities {
                 AVP_ORIGIN_STATE_ID => caps.origin_state_id = avp.as_u32(),
                 AVP_SUPPORTED_VENDOR_ID => caps.supported_vendor_ids.extend(avp.as_u32()),
                 AVP_RESULT_CODE => caps.result_code = avp.as_u32(),
+                AVP_INBAND_SECURITY_ID => caps
+                    .inband_security
+                    .extend(avp.as_u32().or(avp.as_i32().map(|v| v as u32))),
                 AVP_AUTH_APPLICATION_ID => caps.applications.extend(avp.as_u32().map(AppId::auth)),
                 AVP_ACCT_APPLICATION_ID => caps.applications.extend(avp.as_u32().map(AppId::acct)),
                 AVP_VENDOR_SPECIFIC_APPLICATION_ID => {
@@ -299,6 +350,7 @@ mod tests {
                 AppId::acct(3),
                 AppId::vendor(16777251, VENDOR_TGPP, AppKind::Auth),
             ],
+            inband_security: vec![],
         }
     }
 

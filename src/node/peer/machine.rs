@@ -29,7 +29,8 @@ use std::time::{Duration, Instant};
 use log::{debug, log_enabled, warn, Level};
 
 use super::capabilities::{
-    answer_header, common_applications, AppId, LocalCapabilities, RemoteCapabilities,
+    answer_header, choose_inband_security, common_applications, inband_security_avp, AppId,
+    InbandChoice, LocalCapabilities, RemoteCapabilities,
 };
 use super::constants::*;
 use crate::message::constants::*;
@@ -119,6 +120,10 @@ pub enum PeerEvent {
     /// Responder: a CER arrived; decide with [`Connection::accept_cer`] or
     /// [`Connection::reject_cer`].
     CerReceived(RemoteCapabilities),
+    /// CER/CEA agreed on in-band TLS (Inband-Security-Id 1): the transport
+    /// must start TLS now, after writing what is queued (a responder's CEA)
+    /// in the clear. Comes right before [`PeerEvent::Opened`].
+    StartTls,
     /// Capabilities were exchanged with the applications both sides support.
     Opened {
         /// The other side's capabilities.
@@ -568,11 +573,16 @@ impl Connection {
             return;
         }
         let common = common_applications(&self.local.applications, &remote.applications);
-        if common.is_empty() {
-            if let Ok(cea) =
-                self.local
-                    .cea(&header, E_RESULT_CODE_DIAMETER_NO_COMMON_APPLICATION, None)
-            {
+        let security = choose_inband_security(&self.local.inband_security, &remote.inband_security);
+        let refusal = if common.is_empty() {
+            Some(E_RESULT_CODE_DIAMETER_NO_COMMON_APPLICATION)
+        } else if security == InbandChoice::NoCommon {
+            Some(E_RESULT_CODE_DIAMETER_NO_COMMON_SECURITY)
+        } else {
+            None
+        };
+        if let Some(code) = refusal {
+            if let Ok(cea) = self.local.cea(&header, code, None) {
                 self.queue(&cea);
             }
             self.state = State::Closed;
@@ -583,7 +593,20 @@ impl Connection {
             .local
             .cea(&header, E_RESULT_CODE_DIAMETER_SUCCESS, None)
         {
-            Ok(cea) => self.queue(&cea),
+            Ok(mut cea) => {
+                // the CEA names the choice when this side offers anything
+                if !self.local.inband_security.is_empty() {
+                    let id = match security {
+                        InbandChoice::Tls => E_INBAND_SECURITY_ID_TLS,
+                        _ => E_INBAND_SECURITY_ID_NO_INBAND_SECURITY,
+                    };
+                    cea.avps.push(inband_security_avp(id as u32));
+                }
+                self.queue(&cea);
+                if security == InbandChoice::Tls {
+                    self.events.push_back(PeerEvent::StartTls);
+                }
+            }
             Err(e) => {
                 self.fail(
                     now,
@@ -643,6 +666,14 @@ impl Connection {
         if common.is_empty() {
             self.fail(now, DISCONNECT_REASON_CER_REJECTED, "no common application");
             return;
+        }
+        match choose_inband_security(&self.local.inband_security, &remote.inband_security) {
+            InbandChoice::Clear => {}
+            InbandChoice::Tls => self.events.push_back(PeerEvent::StartTls),
+            InbandChoice::NoCommon => {
+                self.fail(now, DISCONNECT_REASON_CER_REJECTED, "no common security");
+                return;
+            }
         }
         self.name = remote.origin_host.clone();
         self.open(now, remote, common);

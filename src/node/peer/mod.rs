@@ -19,6 +19,7 @@
 //!     origin_state_id: 1,
 //!     supported_vendor_ids: vec![],
 //!     applications: vec![AppId::auth(4)],
+//!     inband_security: vec![],
 //! });
 //! let now = Instant::now();
 //! let e2e = Arc::new(SequenceGenerator::new());
@@ -41,8 +42,8 @@ mod machine;
 mod peer;
 
 pub use capabilities::{
-    answer_header, common_applications, election_won, AppId, AppKind, LocalCapabilities,
-    RemoteCapabilities, RELAY_APPLICATION_ID,
+    answer_header, choose_inband_security, common_applications, election_won, inband_security_avp,
+    AppId, AppKind, InbandChoice, LocalCapabilities, RemoteCapabilities, RELAY_APPLICATION_ID,
 };
 pub use constants::*;
 pub use machine::{

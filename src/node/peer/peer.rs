@@ -149,6 +149,8 @@ pub struct Peer {
     pub realm_name: String,
     /// PEER_TRANSPORT_TCP or PEER_TRANSPORT_SCTP.
     pub transport: u8,
+    /// TLS from the first byte (an `aaas://` URI).
+    pub is_secure: bool,
     /// The peer's port.
     pub port: u16,
     /// Addresses to connect to.

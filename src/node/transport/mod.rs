@@ -1,7 +1,545 @@
-//! The transport seam: the byte streams the event loop reads and writes.
-//! TCP, SCTP (one Diameter message per SCTP message) and, with the `tls`
-//! feature, TLS over TCP. Only the event loop owns these sockets.
+//! The transport seam: the sockets the event loop reads and writes, behind
+//! two small enums. TCP and TLS/TCP carry a byte stream; SCTP carries one
+//! Diameter message per SCTP message, with payload protocol id 46 and
+//! CER/CEA and DPR/DPA on stream 0. Only the event loop owns these sockets;
+//! the protocol above them ([`Connection`]) never sees which one it runs on.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Interest, Registry, Token};
+
+use super::peer::Connection;
 
 pub(crate) mod sctp_sys;
 #[cfg(feature = "tls")]
 pub mod tls;
+
+use sctp_sys::SctpSocket;
+
+/// How a read ended.
+#[derive(Debug)]
+pub(crate) enum ReadEnd {
+    /// Everything available was read.
+    WouldBlock,
+    /// The peer closed the connection.
+    Closed,
+    /// The socket (or the TLS session) failed.
+    Failed(io::Error),
+}
+
+/// A listening socket.
+pub(crate) enum Listener {
+    /// TCP; `secure` listeners start TLS at once (`aaas://`).
+    Tcp {
+        /// The socket.
+        socket: TcpListener,
+        /// TLS from the first byte.
+        secure: bool,
+    },
+    /// One SCTP socket bound to every local address.
+    Sctp(SctpSocket),
+}
+
+impl Listener {
+    /// Every address it listens on.
+    pub(crate) fn local_addrs(&self) -> io::Result<Vec<SocketAddr>> {
+        match self {
+            Listener::Tcp { socket, .. } => Ok(vec![socket.local_addr()?]),
+            Listener::Sctp(s) => s.local_addrs(),
+        }
+    }
+
+    /// Accepts one connection; `WouldBlock` when none waits. A secure
+    /// listener's stream still needs its TLS session
+    /// ([`Stream::start_tls`]); `secure` says so.
+    pub(crate) fn accept(&self) -> io::Result<(Stream, SocketAddr, bool)> {
+        match self {
+            Listener::Tcp { socket, secure } => {
+                let (s, remote) = socket.accept()?;
+                let _ = s.set_nodelay(true);
+                Ok((Stream::tcp(s), remote, *secure))
+            }
+            Listener::Sctp(l) => {
+                let (s, remote) = l.accept()?;
+                Ok((Stream::sctp(s), remote, false))
+            }
+        }
+    }
+
+    /// Registers it for readable events.
+    pub(crate) fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        match self {
+            Listener::Tcp { socket, .. } => registry.register(socket, token, Interest::READABLE),
+            Listener::Sctp(s) => registry.register(s, token, Interest::READABLE),
+        }
+    }
+
+    /// Removes it from the poll.
+    pub(crate) fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        match self {
+            Listener::Tcp { socket, .. } => registry.deregister(socket),
+            Listener::Sctp(s) => registry.deregister(s),
+        }
+    }
+}
+
+/// A connection's socket.
+pub(crate) enum Stream {
+    /// A TCP byte stream.
+    Tcp(TcpStream),
+    /// An SCTP association (one-to-one style socket).
+    Sctp(SctpStream),
+    /// TCP carrying TLS, from the first byte or after an in-band CER/CEA.
+    #[cfg(feature = "tls")]
+    Tls(Box<TlsStream>),
+}
+
+/// An SCTP association and the streams it may send on.
+pub(crate) struct SctpStream {
+    socket: SctpSocket,
+    /// Outbound streams negotiated; 0 until known.
+    out_streams: u16,
+    next_stream: u16,
+}
+
+/// TCP with a TLS session; cleartext until the session starts (in-band TLS
+/// runs the CER/CEA in the clear first).
+#[cfg(feature = "tls")]
+pub(crate) struct TlsStream {
+    tcp: TcpStream,
+    session: Option<tls::TlsSession>,
+    /// Cleartext to write before the first TLS record (the CEA that agreed
+    /// on in-band TLS).
+    prefix: Vec<u8>,
+    /// Whether the peer's certificate was checked against its identity.
+    identity_checked: bool,
+}
+
+impl Stream {
+    /// A TCP stream.
+    pub(crate) fn tcp(s: TcpStream) -> Stream {
+        Stream::Tcp(s)
+    }
+
+    /// An SCTP association.
+    pub(crate) fn sctp(socket: SctpSocket) -> Stream {
+        Stream::Sctp(SctpStream {
+            socket,
+            out_streams: 0,
+            next_stream: 0,
+        })
+    }
+
+    /// Connects over SCTP to every address of the peer, from `local` (all
+    /// of them bound) when given.
+    pub(crate) fn connect_sctp(
+        local: &[std::net::IpAddr],
+        remote: &[SocketAddr],
+    ) -> io::Result<Stream> {
+        SctpSocket::connect(local, remote).map(Stream::sctp)
+    }
+
+    /// Whether TLS can still start on it (TCP made TLS-capable, not started).
+    pub(crate) fn can_start_tls(&self) -> bool {
+        match self {
+            #[cfg(feature = "tls")]
+            Stream::Tls(t) => t.session.is_none(),
+            _ => false,
+        }
+    }
+
+    /// Whether TLS runs with its handshake done.
+    pub(crate) fn tls_established(&self) -> bool {
+        match self {
+            #[cfg(feature = "tls")]
+            Stream::Tls(t) => t.session.as_ref().is_some_and(|s| !s.is_handshaking()),
+            _ => false,
+        }
+    }
+
+    /// Whether a TLS handshake is under way.
+    pub(crate) fn tls_handshaking(&self) -> bool {
+        match self {
+            #[cfg(feature = "tls")]
+            Stream::Tls(t) => t.session.as_ref().is_some_and(|s| s.is_handshaking()),
+            _ => false,
+        }
+    }
+
+    /// Registers the socket.
+    pub(crate) fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => registry.register(s, token, interest),
+            Stream::Sctp(s) => registry.register(&mut s.socket, token, interest),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => registry.register(&mut s.tcp, token, interest),
+        }
+    }
+
+    /// Changes what the socket is polled for.
+    pub(crate) fn reregister(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => registry.reregister(s, token, interest),
+            Stream::Sctp(s) => registry.reregister(&mut s.socket, token, interest),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => registry.reregister(&mut s.tcp, token, interest),
+        }
+    }
+
+    /// Removes the socket from the poll.
+    pub(crate) fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => registry.deregister(s),
+            Stream::Sctp(s) => registry.deregister(&mut s.socket),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => registry.deregister(&mut s.tcp),
+        }
+    }
+
+    /// A pending error of a non-blocking connect.
+    pub(crate) fn take_error(&self) -> io::Result<Option<io::Error>> {
+        match self {
+            Stream::Tcp(s) => s.take_error(),
+            Stream::Sctp(s) => s.socket.take_error(),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.tcp.take_error(),
+        }
+    }
+
+    /// The peer's (primary) address; `NotConnected` while connecting.
+    pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            Stream::Tcp(s) => s.peer_addr(),
+            Stream::Sctp(s) => s.socket.peer_addr(),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.tcp.peer_addr(),
+        }
+    }
+
+    /// The local (primary) address.
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            Stream::Tcp(s) => s.local_addr(),
+            Stream::Sctp(s) => s.socket.local_addr(),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.tcp.local_addr(),
+        }
+    }
+
+    /// Every local address of the connection (several for a multi-homed
+    /// SCTP association).
+    pub(crate) fn local_addrs(&self) -> Vec<SocketAddr> {
+        match self {
+            Stream::Sctp(s) => s.socket.local_addrs().unwrap_or_default(),
+            _ => self.local_addr().into_iter().collect(),
+        }
+    }
+
+    /// Every address of the peer (several for a multi-homed SCTP association).
+    pub(crate) fn peer_addrs(&self) -> Vec<SocketAddr> {
+        match self {
+            Stream::Sctp(s) => s.socket.peer_addrs().unwrap_or_default(),
+            _ => self.peer_addr().into_iter().collect(),
+        }
+    }
+
+    /// Disables Nagle's algorithm on TCP (SCTP sockets are opened with
+    /// SCTP_NODELAY).
+    pub(crate) fn set_nodelay(&self) {
+        match self {
+            Stream::Tcp(s) => {
+                let _ = s.set_nodelay(true);
+            }
+            Stream::Sctp(_) => {}
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => {
+                let _ = s.tcp.set_nodelay(true);
+            }
+        }
+    }
+
+    /// Closes both directions.
+    pub(crate) fn shutdown(&self) {
+        match self {
+            Stream::Tcp(s) => {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+            Stream::Sctp(s) => {
+                let _ = s.socket.shutdown();
+            }
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => {
+                let _ = s.tcp.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+
+    /// Reads everything available into `machine`, using `buf` as scratch.
+    pub(crate) fn read_into(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        machine: &mut Connection,
+    ) -> ReadEnd {
+        match self {
+            Stream::Tcp(s) => read_plain(s, now, buf, machine),
+            Stream::Sctp(s) => s.read_into(now, buf, machine),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.read_into(now, buf, machine),
+        }
+    }
+
+    /// Writes what `machine` has queued until the socket would block.
+    pub(crate) fn flush(&mut self, machine: &mut Connection) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => write_plain(s, machine),
+            Stream::Sctp(s) => s.flush(machine),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.flush(machine),
+        }
+    }
+
+    /// Whether bytes wait to be written (the machine's, or TLS records).
+    pub(crate) fn wants_write(&self, machine: &Connection) -> bool {
+        if !machine.pending_output().is_empty() {
+            return true;
+        }
+        match self {
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => {
+                !s.prefix.is_empty() || s.session.as_ref().is_some_and(|t| t.wants_write())
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Reads a byte stream until it would block.
+fn read_plain(
+    s: &mut impl Read,
+    now: Instant,
+    buf: &mut [u8],
+    machine: &mut Connection,
+) -> ReadEnd {
+    loop {
+        if machine.state() == super::peer::State::Closed {
+            return ReadEnd::WouldBlock;
+        }
+        match s.read(buf) {
+            Ok(0) => return ReadEnd::Closed,
+            Ok(n) => machine.handle_bytes(now, buf.get(..n).unwrap_or_default()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadEnd::WouldBlock,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return ReadEnd::Failed(e),
+        }
+    }
+}
+
+/// Writes the machine's output to a byte stream until it would block.
+fn write_plain(s: &mut impl Write, machine: &mut Connection) -> io::Result<()> {
+    while !machine.pending_output().is_empty() {
+        match s.write(machine.pending_output()) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => machine.consume_output(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// The stream an SCTP message goes on: CER/CEA and DPR/DPA (and anything
+/// unparsable) on stream 0, the rest spread over the other streams.
+fn sctp_stream_for(message: &[u8], out_streams: u16, next: &mut u16) -> u16 {
+    let code = match message.get(5..8) {
+        Some(c) => u32::from_be_bytes([0, c[0], c[1], c[2]]),
+        None => return 0,
+    };
+    if out_streams <= 1
+        || code == crate::message::constants::CMD_CAPABILITIES_EXCHANGE
+        || code == crate::message::constants::CMD_DISCONNECT_PEER
+    {
+        return 0;
+    }
+    *next = next.wrapping_add(1);
+    1 + *next % (out_streams - 1)
+}
+
+impl SctpStream {
+    fn read_into(&mut self, now: Instant, buf: &mut [u8], machine: &mut Connection) -> ReadEnd {
+        loop {
+            if machine.state() == super::peer::State::Closed {
+                return ReadEnd::WouldBlock;
+            }
+            match self.socket.recv(buf) {
+                Ok(info) if info.notification => {}
+                Ok(info) if info.len == 0 => return ReadEnd::Closed,
+                Ok(info) => machine.handle_bytes(now, buf.get(..info.len).unwrap_or_default()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadEnd::WouldBlock,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return ReadEnd::Failed(e),
+            }
+        }
+    }
+
+    /// Sends the queued messages one SCTP message each.
+    fn flush(&mut self, machine: &mut Connection) -> io::Result<()> {
+        if self.out_streams == 0 {
+            self.out_streams = self.socket.out_streams().unwrap_or(1).max(1);
+        }
+        loop {
+            let pending = machine.pending_output();
+            if pending.is_empty() {
+                return Ok(());
+            }
+            // the machine queues whole, well-formed messages: the header's
+            // length says where each ends
+            let len = match pending.get(1..4) {
+                Some(l) => u32::from_be_bytes([0, l[0], l[1], l[2]]) as usize,
+                None => pending.len(),
+            };
+            let len = if len < crate::message::HEADER_LENGTH {
+                pending.len()
+            } else {
+                len.min(pending.len())
+            };
+            let message = pending.get(..len).unwrap_or(pending);
+            let stream = sctp_stream_for(message, self.out_streams, &mut self.next_stream);
+            match self.socket.send(stream, sctp_sys::DIAMETER_PPID, message) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => machine.consume_output(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+#[cfg(feature = "tls")]
+impl Stream {
+    /// TCP that starts TLS later (in-band) or at once ([`Stream::start_tls`]
+    /// right after).
+    pub(crate) fn tls_capable(s: TcpStream) -> Stream {
+        Stream::Tls(Box::new(TlsStream {
+            tcp: s,
+            session: None,
+            prefix: Vec::new(),
+            identity_checked: false,
+        }))
+    }
+
+    /// Starts TLS on a stream made by [`Stream::tls_capable`]:
+    /// `cleartext` (the CEA of an in-band exchange) still goes out in the
+    /// clear, everything after through `session`. False (and nothing
+    /// changed) for other streams.
+    pub(crate) fn start_tls(&mut self, session: tls::TlsSession, cleartext: Vec<u8>) -> bool {
+        let Stream::Tls(t) = self else {
+            return false;
+        };
+        if t.session.is_some() {
+            return false;
+        }
+        t.prefix.extend_from_slice(&cleartext);
+        t.session = Some(session);
+        true
+    }
+
+    /// Checks, once, that the peer's TLS certificate names `identity` (its
+    /// Origin-Host): `None` when there is nothing to check (no TLS, the
+    /// handshake still running, or already checked).
+    pub(crate) fn check_tls_identity(
+        &mut self,
+        identity: &str,
+    ) -> Option<Result<(), tls::TlsError>> {
+        let Stream::Tls(t) = self else {
+            return None;
+        };
+        let session = t.session.as_ref()?;
+        if t.identity_checked || session.is_handshaking() {
+            return None;
+        }
+        t.identity_checked = true;
+        Some(session.check_peer_identity(identity))
+    }
+}
+
+#[cfg(feature = "tls")]
+impl TlsStream {
+    fn read_into(&mut self, now: Instant, buf: &mut [u8], machine: &mut Connection) -> ReadEnd {
+        let Some(session) = self.session.as_mut() else {
+            return read_plain(&mut self.tcp, now, buf, machine);
+        };
+        match session.read_from(&mut self.tcp, &mut |plain: &[u8]| {
+            machine.handle_bytes(now, plain)
+        }) {
+            Ok(tls::ReadOutcome::Open) => ReadEnd::WouldBlock,
+            Ok(tls::ReadOutcome::Closed) => ReadEnd::Closed,
+            Err(e) => ReadEnd::Failed(e),
+        }
+    }
+
+    fn flush(&mut self, machine: &mut Connection) -> io::Result<()> {
+        while !self.prefix.is_empty() {
+            match self.tcp.write(&self.prefix) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.prefix.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let Some(session) = self.session.as_mut() else {
+            return write_plain(&mut self.tcp, machine);
+        };
+        let pending = machine.pending_output();
+        if !pending.is_empty() {
+            let n = pending.len();
+            session.write_plain(pending)?;
+            machine.consume_output(n);
+        }
+        session.write_to(&mut self.tcp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(code: u32) -> Vec<u8> {
+        let mut m = vec![1, 0, 0, 20, 0x80];
+        m.extend_from_slice(&code.to_be_bytes()[1..]);
+        m.resize(20, 0);
+        m
+    }
+
+    #[test]
+    fn base_messages_go_on_stream_zero() {
+        let mut next = 0;
+        assert_eq!(sctp_stream_for(&message(257), 10, &mut next), 0);
+        assert_eq!(sctp_stream_for(&message(282), 10, &mut next), 0);
+        assert_eq!(sctp_stream_for(&[1, 0], 10, &mut next), 0);
+        assert_eq!(sctp_stream_for(&message(272), 1, &mut next), 0);
+        let streams: Vec<u16> = (0..18)
+            .map(|_| sctp_stream_for(&message(272), 10, &mut next))
+            .collect();
+        assert!(streams.iter().all(|s| (1..10).contains(s)));
+        assert!((1..10).all(|s| streams.contains(&s)));
+    }
+}
