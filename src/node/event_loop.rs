@@ -557,7 +557,7 @@ impl Loop {
     fn tcp_stream(&self, tcp: mio::net::TcpStream) -> Stream {
         #[cfg(feature = "tls")]
         if self.config.tls.is_some() {
-            return Stream::tls_capable(tcp);
+            return Stream::tls_capable(tcp, self.config.tls_verify_peer_name);
         }
         Stream::tcp(tcp)
     }
@@ -816,6 +816,14 @@ impl Loop {
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 machine.handle_transport_closed(now, DISCONNECT_REASON_SOCKET_FAIL);
             }
+            ReadEnd::IdentityMismatch(e) => {
+                warn!(target: "diameter.connection", "{}: {e}", conn.remote);
+                self.config
+                    .transport_counters
+                    .tls_identity_mismatches
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                machine.abort(now, DISCONNECT_REASON_CER_REJECTED);
+            }
             ReadEnd::Failed(e) => {
                 debug!(target: "diameter.connection", "read from {} failed: {e}", conn.remote);
                 machine.handle_transport_closed(now, DISCONNECT_REASON_SOCKET_FAIL);
@@ -861,22 +869,6 @@ impl Loop {
     /// output, close it when it is done.
     fn settle(&mut self, now: Instant, token: Token) {
         self.handle_events(now, token);
-        // in-band TLS: the CER came before the handshake; check the
-        // certificate once the handshake is done
-        let responder_host = self.conns.get(&token).and_then(|c| {
-            let m = c.machine.as_ref()?;
-            (!m.is_initiator() && m.state() != State::Closed && c.stream.tls_established())
-                .then(|| m.remote().map(|r| r.origin_host.clone()))
-                .flatten()
-        });
-        if let Some(host) = responder_host {
-            if self.check_identity(token, &host).is_err() {
-                if let Some(m) = self.conns.get_mut(&token).and_then(|c| c.machine.as_mut()) {
-                    m.abort(now, DISCONNECT_REASON_CER_REJECTED);
-                }
-                self.handle_events(now, token);
-            }
-        }
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };

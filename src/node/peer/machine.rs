@@ -122,7 +122,8 @@ pub enum PeerEvent {
     CerReceived(RemoteCapabilities),
     /// CER/CEA agreed on in-band TLS (Inband-Security-Id 1): the transport
     /// must start TLS now, after writing what is queued (a responder's CEA)
-    /// in the clear. Comes right before [`PeerEvent::Opened`].
+    /// in the clear, and call [`Connection::tls_ready`] once the handshake
+    /// is done; [`PeerEvent::Opened`] follows then.
     StartTls,
     /// Capabilities were exchanged with the applications both sides support.
     Opened {
@@ -166,6 +167,8 @@ pub struct Connection {
     close_deadline: Option<Instant>,
     close_reason: Option<u8>,
     pending_cer: Option<crate::message::MessageHeader>,
+    /// In-band TLS agreed: the connection opens once the handshake is done.
+    awaiting_tls: Option<(RemoteCapabilities, Vec<AppId>)>,
     rng: u64,
     name: String,
     counters: Option<Arc<super::PeerCounters>>,
@@ -211,6 +214,7 @@ impl Connection {
             close_deadline: None,
             close_reason: None,
             pending_cer: None,
+            awaiting_tls: None,
             rng: seed | 1,
             name: String::new(),
             counters: None,
@@ -399,10 +403,31 @@ impl Connection {
         Ok(())
     }
 
+    /// The in-band TLS handshake that followed [`PeerEvent::StartTls`] is
+    /// done: the connection opens. Bytes received after the handshake open
+    /// it too.
+    pub fn tls_ready(&mut self, now: Instant) {
+        if self.state == State::Closed {
+            return;
+        }
+        if let Some((remote, applications)) = self.awaiting_tls.take() {
+            self.open(now, remote, applications);
+        }
+    }
+
+    /// Whether an in-band TLS handshake must finish before the connection opens.
+    pub fn is_awaiting_tls(&self) -> bool {
+        self.awaiting_tls.is_some()
+    }
+
     /// Feeds received bytes.
     pub fn handle_bytes(&mut self, now: Instant, data: &[u8]) {
         if self.state == State::Closed {
             return;
+        }
+        if self.awaiting_tls.is_some() {
+            // data after an in-band handshake: it is done
+            self.tls_ready(now);
         }
         self.last_read = now;
         self.framer.feed(data);
@@ -605,6 +630,8 @@ impl Connection {
                 self.queue(&cea);
                 if security == InbandChoice::Tls {
                     self.events.push_back(PeerEvent::StartTls);
+                    self.awaiting_tls = Some((remote, common));
+                    return;
                 }
             }
             Err(e) => {
@@ -667,15 +694,19 @@ impl Connection {
             self.fail(now, DISCONNECT_REASON_CER_REJECTED, "no common application");
             return;
         }
+        self.name = remote.origin_host.clone();
         match choose_inband_security(&self.local.inband_security, &remote.inband_security) {
             InbandChoice::Clear => {}
-            InbandChoice::Tls => self.events.push_back(PeerEvent::StartTls),
+            InbandChoice::Tls => {
+                self.events.push_back(PeerEvent::StartTls);
+                self.awaiting_tls = Some((remote, common));
+                return;
+            }
             InbandChoice::NoCommon => {
                 self.fail(now, DISCONNECT_REASON_CER_REJECTED, "no common security");
                 return;
             }
         }
-        self.name = remote.origin_host.clone();
         self.open(now, remote, common);
     }
 

@@ -28,6 +28,11 @@ pub(crate) enum ReadEnd {
     Closed,
     /// The socket (or the TLS session) failed.
     Failed(io::Error),
+    /// The TLS peer's certificate does not name its Origin-Host (an in-band
+    /// responder checks it as soon as the handshake is done, before reading
+    /// anything sent through it).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    IdentityMismatch(String),
 }
 
 /// A listening socket.
@@ -116,6 +121,10 @@ pub(crate) struct TlsStream {
     prefix: Vec<u8>,
     /// Whether the peer's certificate was checked against its identity.
     identity_checked: bool,
+    /// Whether the peer's certificate must name its Origin-Host.
+    verify_name: bool,
+    /// Plaintext read, before it goes to the connection.
+    plain: Vec<u8>,
 }
 
 impl Stream {
@@ -147,15 +156,6 @@ impl Stream {
         match self {
             #[cfg(feature = "tls")]
             Stream::Tls(t) => t.session.is_none(),
-            _ => false,
-        }
-    }
-
-    /// Whether TLS runs with its handshake done.
-    pub(crate) fn tls_established(&self) -> bool {
-        match self {
-            #[cfg(feature = "tls")]
-            Stream::Tls(t) => t.session.as_ref().is_some_and(|s| !s.is_handshaking()),
             _ => false,
         }
     }
@@ -434,12 +434,14 @@ impl SctpStream {
 impl Stream {
     /// TCP that starts TLS later (in-band) or at once ([`Stream::start_tls`]
     /// right after).
-    pub(crate) fn tls_capable(s: TcpStream) -> Stream {
+    pub(crate) fn tls_capable(s: TcpStream, verify_name: bool) -> Stream {
         Stream::Tls(Box::new(TlsStream {
             tcp: s,
             session: None,
             prefix: Vec::new(),
             identity_checked: false,
+            verify_name,
+            plain: Vec::new(),
         }))
     }
 
@@ -470,7 +472,7 @@ impl Stream {
             return None;
         };
         let session = t.session.as_ref()?;
-        if t.identity_checked || session.is_handshaking() {
+        if !t.verify_name || t.identity_checked || session.is_handshaking() {
             return None;
         }
         t.identity_checked = true;
@@ -484,9 +486,30 @@ impl TlsStream {
         let Some(session) = self.session.as_mut() else {
             return read_plain(&mut self.tcp, now, buf, machine);
         };
-        match session.read_from(&mut self.tcp, &mut |plain: &[u8]| {
-            machine.handle_bytes(now, plain)
-        }) {
+        let mut plain = std::mem::take(&mut self.plain);
+        let outcome = session.read_from(&mut self.tcp, &mut |p: &[u8]| {
+            plain.extend_from_slice(p);
+        });
+        if !session.is_handshaking() {
+            // in-band responder: the CER came before the handshake, so the
+            // certificate is checked before anything it protects is read
+            let expected = (self.verify_name && !self.identity_checked && !machine.is_initiator())
+                .then(|| machine.remote().map(|r| r.origin_host.clone()))
+                .flatten();
+            if let Some(host) = expected {
+                self.identity_checked = true;
+                if let Err(e) = session.check_peer_identity(&host) {
+                    return ReadEnd::IdentityMismatch(e.to_string());
+                }
+            }
+            machine.tls_ready(now);
+        }
+        if !plain.is_empty() {
+            machine.handle_bytes(now, &plain);
+            plain.clear();
+        }
+        self.plain = plain;
+        match outcome {
             Ok(tls::ReadOutcome::Open) => ReadEnd::WouldBlock,
             Ok(tls::ReadOutcome::Closed) => ReadEnd::Closed,
             Err(e) => ReadEnd::Failed(e),

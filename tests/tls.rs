@@ -1,0 +1,441 @@
+//! Two Rust nodes over TLS on loopback (`--features tls`): mutual TLS from the
+//! first byte (`aaas://`) and in-band TLS after CER/CEA, with CCR/CCA,
+//! DWR/DWA and DPR/DPA through it; a certificate from another CA, a server
+//! certificate that does not name the peer, and a client certificate that
+//! does not name its Origin-Host are refused, logged and counted.
+#![cfg(feature = "tls")]
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use diameter::message::constants::*;
+use diameter::message::{Avp, Message, MessageHeader};
+use diameter::node::application::{AppBase, Application, HandlerResult, ThreadingApplication};
+use diameter::node::peer::*;
+use diameter::node::{
+    InbandTls, ListenTransport, Node, NodeError, NodeOptions, PeerOptions, TlsError, TlsOptions,
+};
+
+const SERVER: &str = "node2.example.test";
+const CLIENT: &str = "node1.example.test";
+const REALM: &str = "example.test";
+
+fn lo() -> IpAddr {
+    "127.0.0.1".parse().unwrap()
+}
+
+fn pem(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/tls")
+        .join(name)
+}
+
+/// TLS options with `cert` (its .pem and .key) trusting `ca`.
+fn tls(cert: &str, ca: &str) -> TlsOptions {
+    TlsOptions {
+        cert_file: pem(&format!("{cert}.pem")),
+        key_file: pem(&format!("{cert}.key")),
+        ca_files: vec![pem(ca)],
+        ..Default::default()
+    }
+}
+
+fn count(c: &std::sync::atomic::AtomicU64) -> u64 {
+    c.load(Ordering::Relaxed)
+}
+
+/// Requests received from `peer` other than CER, DWR and DPR.
+fn app_requests(peer: &Peer) -> u64 {
+    let c = &peer.counters;
+    count(&c.requests) - count(&c.cer) - count(&c.dwr) - count(&c.dpr)
+}
+
+/// Answers received from `peer` other than CEA, DWA and DPA.
+#[allow(dead_code)]
+fn app_answers(peer: &Peer) -> u64 {
+    let c = &peer.counters;
+    count(&c.answers) - count(&c.cea) - count(&c.dwa) - count(&c.dpa)
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn ccr(n: u32) -> Message {
+    let mut h = MessageHeader::new(CMD_CREDIT_CONTROL, 4);
+    h.set_request(true);
+    h.set_proxyable(true);
+    Message::new(
+        h,
+        vec![
+            Avp::new(AVP_SESSION_ID, 0, format!("{CLIENT};1;{n}")).unwrap(),
+            Avp::new(AVP_ORIGIN_HOST, 0, CLIENT).unwrap(),
+            Avp::new(AVP_ORIGIN_REALM, 0, REALM).unwrap(),
+            Avp::new(AVP_DESTINATION_REALM, 0, REALM).unwrap(),
+            Avp::new(AVP_AUTH_APPLICATION_ID, 0, 4u32).unwrap(),
+            Avp::new(AVP_SERVICE_CONTEXT_ID, 0, SERVICE_CONTEXT_PS_CHARGING).unwrap(),
+            Avp::new(AVP_CC_REQUEST_TYPE, 0, E_CC_REQUEST_TYPE_EVENT_REQUEST).unwrap(),
+            Avp::new(AVP_CC_REQUEST_NUMBER, 0, n).unwrap(),
+        ],
+    )
+}
+
+fn answer(app: &AppBase, req: Message) -> HandlerResult {
+    let mut a = app.generate_answer(&req, Some(E_RESULT_CODE_DIAMETER_SUCCESS), None);
+    let number = req
+        .find_avp(&[(AVP_CC_REQUEST_NUMBER, 0)])
+        .and_then(Avp::as_u32)
+        .unwrap_or(0);
+    a.avps
+        .push(Avp::new(AVP_CC_REQUEST_NUMBER, 0, number).unwrap());
+    Ok(Some(a))
+}
+
+/// The server: TLS port and cleartext TCP port, both on loopback port 0.
+fn server(options: Option<TlsOptions>, inband: InbandTls) -> (Node, Arc<Peer>) {
+    let mut n = Node::new(
+        SERVER,
+        REALM,
+        NodeOptions {
+            ip_addresses: vec![lo()],
+            tcp_port: Some(0),
+            tls_port: options.is_some().then_some(0),
+            inband_tls: inband,
+            tls: options,
+            ..Default::default()
+        },
+    );
+    let client = n
+        .add_peer(&format!("aaa://{CLIENT}"), None, PeerOptions::default())
+        .unwrap();
+    n.add_application(
+        ThreadingApplication::new(AppBase::auth(4), 4, answer),
+        [&client],
+        &[],
+    );
+    n.start().unwrap();
+    (n, client)
+}
+
+fn port_of(n: &Node, t: ListenTransport) -> u16 {
+    n.listen_addresses_for(t)[0].port()
+}
+
+/// The client, connecting to `uri`.
+fn client(
+    options: Option<TlsOptions>,
+    inband: InbandTls,
+    uri: &str,
+) -> (Node, Arc<Peer>, Arc<ThreadingApplication>) {
+    let mut n = Node::new(
+        CLIENT,
+        REALM,
+        NodeOptions {
+            ip_addresses: vec![lo()],
+            inband_tls: inband,
+            tls: options,
+            ..Default::default()
+        },
+    );
+    n.idle_timeout = Duration::from_millis(300);
+    let peer = n
+        .add_peer(
+            uri,
+            None,
+            PeerOptions {
+                ip_addresses: vec![lo()],
+                is_persistent: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    peer.settings.lock().reconnect_wait = Duration::from_millis(200);
+    let app = ThreadingApplication::new(AppBase::auth(4), 0, |_, _| Ok(None));
+    n.add_application(app.clone(), [&peer], &[]);
+    n.start().unwrap();
+    (n, peer, app)
+}
+
+fn exchange(app: &ThreadingApplication, range: std::ops::Range<u32>) {
+    for i in range {
+        let a = app
+            .base()
+            .send_request(ccr(i), Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("CCR {i}: {e}"));
+        assert_eq!(
+            a.find_avp(&[(AVP_RESULT_CODE, 0)]).and_then(Avp::as_u32),
+            Some(E_RESULT_CODE_DIAMETER_SUCCESS)
+        );
+        assert_eq!(
+            a.find_avp(&[(AVP_CC_REQUEST_NUMBER, 0)])
+                .and_then(Avp::as_u32),
+            Some(i)
+        );
+    }
+}
+
+/// CCR/CCA, DWR/DWA and DPR/DPA over an open connection, then both stop.
+fn full_exchange(
+    mut server: Node,
+    client_on_server: &Peer,
+    mut client: Node,
+    server_on_client: &Peer,
+    app: &ThreadingApplication,
+) {
+    app.base().wait_for_ready(Duration::from_secs(10)).unwrap();
+    assert_eq!(count(&server_on_client.counters.cea), 1);
+    exchange(app, 0..100);
+    assert_eq!(app_requests(client_on_server), 100);
+    wait_until("DWR/DWA", Duration::from_secs(10), || {
+        count(&server_on_client.counters.dwa) >= 2
+    });
+    client.stop(Duration::from_secs(5), false).unwrap();
+    assert_eq!(count(&server_on_client.counters.dpa), 1);
+    wait_until("the server sees the DPR", Duration::from_secs(5), || {
+        count(&client_on_server.counters.dpr) == 1
+            && client_on_server.status.lock().connection.is_none()
+    });
+    assert_eq!(client.transport_stats(), Default::default());
+    assert_eq!(server.transport_stats(), Default::default());
+    server.stop(Duration::from_secs(5), false).unwrap();
+}
+
+#[test]
+fn mutual_tls_from_the_first_byte() {
+    let (server, client_on_server) = server(Some(tls(SERVER, "ca.pem")), InbandTls::Off);
+    let port = port_of(&server, ListenTransport::Tls);
+    let (client, server_on_client, app) = client(
+        Some(tls(CLIENT, "ca.pem")),
+        InbandTls::Off,
+        &format!("aaas://{SERVER}:{port};transport=tcp"),
+    );
+    full_exchange(server, &client_on_server, client, &server_on_client, &app);
+}
+
+#[test]
+fn in_band_tls_after_cer_cea() {
+    let (server, client_on_server) = server(Some(tls(SERVER, "ca.pem")), InbandTls::Optional);
+    let port = port_of(&server, ListenTransport::Tcp);
+    let (client, server_on_client, app) = client(
+        Some(tls(CLIENT, "ca.pem")),
+        InbandTls::Required,
+        &format!("aaa://{SERVER}:{port};transport=tcp"),
+    );
+    full_exchange(server, &client_on_server, client, &server_on_client, &app);
+}
+
+/// The client is never ready; returns both nodes' transport statistics
+/// once `settled` says the failure was seen.
+fn refused(
+    server_tls: TlsOptions,
+    server_inband: InbandTls,
+    client_tls: Option<TlsOptions>,
+    client_inband: InbandTls,
+    secure: bool,
+    settled: impl Fn(&Node, &Node) -> bool,
+) -> (Node, Node, Arc<Peer>) {
+    let (server, client_on_server) = server(Some(server_tls), server_inband);
+    let (scheme, port) = if secure {
+        ("aaas", port_of(&server, ListenTransport::Tls))
+    } else {
+        ("aaa", port_of(&server, ListenTransport::Tcp))
+    };
+    let (client, server_on_client, app) = client(
+        client_tls,
+        client_inband,
+        &format!("{scheme}://{SERVER}:{port};transport=tcp"),
+    );
+    wait_until("the refusal", Duration::from_secs(10), || {
+        settled(&server, &client)
+    });
+    if secure {
+        // TLS first: no CER gets through, the client never opens
+        assert!(
+            app.base()
+                .wait_for_ready(Duration::from_millis(300))
+                .is_err(),
+            "the connection must not open"
+        );
+    }
+    // in-band with TLS 1.3, the client finishes its handshake before the
+    // server has checked its certificate: it may open, and is closed at once
+    wait_until("the client's side closes", Duration::from_secs(5), || {
+        !server_on_client.is_ready()
+    });
+    assert_eq!(
+        client_on_server.status.lock().last_connect,
+        None,
+        "the server never opens the connection"
+    );
+    (server, client, server_on_client)
+}
+
+fn stop(mut a: Node, mut b: Node) {
+    b.stop(Duration::from_secs(2), true).unwrap();
+    a.stop(Duration::from_secs(2), true).unwrap();
+}
+
+#[test]
+fn a_client_certificate_from_another_ca_is_refused() {
+    let (server, client, _) = refused(
+        tls(SERVER, "ca.pem"),
+        InbandTls::Off,
+        // signed by other-ca, for node1's name; trusts the right CA itself
+        Some(tls("other-node1.example.test", "ca.pem")),
+        InbandTls::Off,
+        true,
+        |s, _| s.transport_stats().tls_handshake_failures >= 1,
+    );
+    stop(server, client);
+}
+
+#[test]
+fn a_server_from_an_untrusted_ca_is_refused() {
+    let (server, client, _) = refused(
+        tls(SERVER, "ca.pem"),
+        InbandTls::Off,
+        Some(tls(CLIENT, "other-ca.pem")),
+        InbandTls::Off,
+        true,
+        |_, c| c.transport_stats().tls_handshake_failures >= 1,
+    );
+    stop(server, client);
+}
+
+#[test]
+fn a_server_certificate_for_another_name_is_refused() {
+    // node2 presents fd.example.test's certificate: the client meant node2
+    let (server, client, _) = refused(
+        tls("fd.example.test", "ca.pem"),
+        InbandTls::Off,
+        Some(tls(CLIENT, "ca.pem")),
+        InbandTls::Off,
+        true,
+        |_, c| c.transport_stats().tls_handshake_failures >= 1,
+    );
+    stop(server, client);
+}
+
+#[test]
+fn a_client_certificate_for_another_name_is_refused_with_3010() {
+    // node1 presents py.example.test's certificate: its CER is refused
+    let (server, client, server_on_client) = refused(
+        tls(SERVER, "ca.pem"),
+        InbandTls::Off,
+        Some(tls("py.example.test", "ca.pem")),
+        InbandTls::Off,
+        true,
+        |s, _| s.transport_stats().tls_identity_mismatches >= 1,
+    );
+    wait_until("the CEA", Duration::from_secs(5), || {
+        server_on_client.status.lock().disconnect_reason.is_some()
+    });
+    assert_eq!(
+        server_on_client.status.lock().disconnect_reason,
+        Some(DISCONNECT_REASON_CER_REJECTED)
+    );
+    stop(server, client);
+}
+
+#[test]
+fn in_band_tls_with_an_untrusted_certificate_is_refused() {
+    let (server, client, _) = refused(
+        tls(SERVER, "ca.pem"),
+        InbandTls::Optional,
+        Some(tls("other-node1.example.test", "ca.pem")),
+        InbandTls::Required,
+        false,
+        |s, _| s.transport_stats().tls_handshake_failures >= 1,
+    );
+    stop(server, client);
+}
+
+#[test]
+fn in_band_tls_with_a_client_certificate_for_another_name_is_refused() {
+    let (server, client, _) = refused(
+        tls(SERVER, "ca.pem"),
+        InbandTls::Optional,
+        Some(tls("py.example.test", "ca.pem")),
+        InbandTls::Required,
+        false,
+        |s, _| s.transport_stats().tls_identity_mismatches >= 1,
+    );
+    stop(server, client);
+}
+
+#[test]
+fn in_band_tls_required_against_a_cleartext_server_gets_5017() {
+    let (server, client, server_on_client) = refused(
+        tls(SERVER, "ca.pem"),
+        InbandTls::Off,
+        Some(tls(CLIENT, "ca.pem")),
+        InbandTls::Required,
+        false,
+        |_, _| true,
+    );
+    wait_until("the CEA", Duration::from_secs(5), || {
+        count(&server_on_client.counters.cea) >= 1
+    });
+    assert_eq!(
+        server_on_client.status.lock().disconnect_reason,
+        Some(DISCONNECT_REASON_CER_REJECTED)
+    );
+    stop(server, client);
+}
+
+#[test]
+fn in_band_tls_optional_stays_clear_with_a_cleartext_client() {
+    let (server, client_on_server) = server(Some(tls(SERVER, "ca.pem")), InbandTls::Optional);
+    let port = port_of(&server, ListenTransport::Tcp);
+    let (client, server_on_client, app) =
+        client(None, InbandTls::Off, &format!("aaa://{SERVER}:{port}"));
+    full_exchange(server, &client_on_server, client, &server_on_client, &app);
+}
+
+#[test]
+fn configuration_errors_name_what_is_wrong() {
+    // aaas without certificates
+    let mut n = Node::new(CLIENT, REALM, NodeOptions::default());
+    match n.add_peer(&format!("aaas://{SERVER}"), None, PeerOptions::default()) {
+        Err(NodeError::TlsNotConfigured(why)) => assert!(why.contains("NodeOptions::tls"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    // a missing key file
+    let mut bad = tls(CLIENT, "ca.pem");
+    bad.key_file = pem("no-such.key");
+    let mut n = Node::new(
+        CLIENT,
+        REALM,
+        NodeOptions {
+            tls: Some(bad),
+            ..Default::default()
+        },
+    );
+    match n.start() {
+        Err(NodeError::Tls(e)) => assert!(e.to_string().contains("no-such.key"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    // a CA file that is a key, not a certificate
+    let mut bad = tls(CLIENT, "ca.pem");
+    bad.ca_files = vec![pem("ca.key")];
+    let mut n = Node::new(
+        CLIENT,
+        REALM,
+        NodeOptions {
+            tls: Some(bad),
+            ..Default::default()
+        },
+    );
+    match n.start() {
+        Err(NodeError::Tls(e)) => assert!(e.to_string().contains("ca.key"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    let _: Option<TlsError> = None;
+}
