@@ -40,6 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             tcp_port: Some(6090),
             sctp_port: None,
             vendor_ids: vec![VENDOR_ETSI, VENDOR_TGPP, VENDOR_TGPP2],
+            ..Default::default()
         },
     );
     // node.idle_timeout = 20
