@@ -19,6 +19,12 @@ also translated into the EVENT vocabulary of python_peer.py:
     EVENT sent DPA to=py.example.test result=2001
     EVENT disconnected peer=py.example.test state=STATE_ZOMBIE
     EVENT connect-failed peer=py.example.test reason=...
+    EVENT connected peer=py.example.test transport=TCP,TLS
+    EVENT tls-established peer=py.example.test mode=connect   (or mode=inband)
+    EVENT tls-failed reason=Error_in_the_certificate.
+    EVENT tls-cert-error reason=name-mismatch expected=py.example.test
+    EVENT tls-error reason=The_TLS_connection_was_non-properly_terminated.
+    EVENT error assertion-failed where=p_psm.c:447 what=...
     EVENT stopping reason=stdin-closed
     EVENT stopped rc=0
 
@@ -30,6 +36,80 @@ Roles:
   client  ConnectPeer to --peer at --peer-host:--peer-port, without TLS. The
           peer's CEA must carry Origin-Host == --peer, or freeDiameter drops it.
           --port defaults to 0 (no listening socket).
+
+TLS (all optional; without these flags nothing changes):
+  --tls-cert/--tls-key/--tls-ca  freeDiameter's TLS_Cred and TLS_CA instead of
+          the throw-away self-signed certificate. freeDiameter refuses to start
+          unless the certificate chains to TLS_CA and is valid for --identity
+          (gnutls_x509_crt_check_hostname: subjectAltName DNS, else CN).
+          Peers' certificates must chain to TLS_CA; GnuTLS requires a client
+          certificate from every TLS client (GNUTLS_CERT_REQUIRE).
+  --sec-port N  SecPort: a listener where TLS starts at once (RFC 6733
+          "TLS from connect"), next to the cleartext --port (which may be 0
+          then). freeDiameter, as TLS server, verifies only the client's
+          chain: the client certificate's names are never compared with the
+          CER's Origin-Host (acl_wl accepts any whitelisted identity once TLS
+          is up, with or without ALLOW_* flags). A CER received over TLS
+          must not offer Inband-Security-Id 1: freeDiameter echoes it in the
+          CEA and then starts a second (in-band) TLS handshake inside the TLS
+          connection, which fails and aborts freeDiameterd (see below).
+  --tls-prio S  TLS_Prio (GnuTLS priority string). freeDiameter's default is
+          "NORMAL", with Debian's GnuTLS 3.7.9: TLS 1.3, 1.2, 1.1 and 1.0;
+          preferred TLS 1.3 TLS_AES_256_GCM_SHA384 (also AES-128-GCM,
+          CHACHA20-POLY1305, AES-128-CCM), TLS 1.2 ECDHE-ECDSA-AES256-GCM-SHA384
+          (also AES-128-GCM, CHACHA20-POLY1305, CBC suites), key share X25519.
+  --peer-tls {none,connect,inband}
+      client role, the ConnectPeer's security:
+        none     No_TLS: cleartext to --peer-port (the default, as before);
+                 the CER carries Inband-Security-Id 0.
+        connect  TLS from the first byte to --peer-port (freeDiameter is the
+                 TLS client; it checks that the server's certificate is valid
+                 for --peer with gnutls_x509_crt_check_hostname). The CER has
+                 no Inband-Security-Id.
+        inband   TLS_old_method (RFC 3588): cleartext to --peer-port, the CER
+                 carries Inband-Security-Id 1 (TLS); as soon as a successful
+                 CEA arrives freeDiameter starts the TLS handshake as TLS
+                 client (also when the CEA has no Inband-Security-Id or only
+                 0), checking the server's certificate against --peer as in
+                 connect. Nothing else is sent in cleartext after the CEA.
+      server role, the acl_wl flag of the --allow patterns, which decides how
+      a cleartext connection on --port is treated (TLS connections on
+      --sec-port are accepted in every mode):
+        none     ALLOW_IPSEC (the default, as before): cleartext accepted.
+                 A CER offering Inband-Security-Id 1 (TLS) is still answered
+                 by a CEA without Inband-Security-Id, and the connection
+                 stays in cleartext (no TLS).
+        inband   ALLOW_OLD_TLS: the CER must offer Inband-Security-Id 1; the
+                 CEA (Result-Code 2001, Inband-Security-Id 1) is sent in
+                 cleartext and freeDiameter then waits for the TLS handshake
+                 as TLS server: the Diameter connection initiator is the TLS
+                 client. A CER without Inband-Security-Id 1 gets
+                 DIAMETER_NO_COMMON_SECURITY (5017). (ALLOW_OLD_TLS together
+                 with ALLOW_IPSEC means ALLOW_IPSEC for acl_wl.)
+        connect  no flag: only TLS-protected connections (--sec-port) are
+                 accepted; a cleartext CER on --port is refused with
+                 DIAMETER_UNKNOWN_PEER.
+
+TLS events: "connected" (every connection, once its CER/CEA succeeds), then
+"tls-established" for a TLS connection (mode=connect: TLS from the first
+byte; mode=inband: the handshake after CER/CEA succeeded). A failed handshake
+gives "tls-failed" (GnuTLS's message), preceded by "tls-cert-error" when
+freeDiameter refused the peer's certificate (reason unknown-issuer,
+name-mismatch with expected=<name>, expired, ...), and followed by
+"connect-failed" (peer=<unknown_peer> for an incoming connection on the
+SecPort). "tls-error" is a failure of an established TLS connection; a peer
+that closes TCP without a TLS close_notify gives
+"tls-error reason=The_TLS_connection_was_non-properly_terminated.".
+
+freeDiameter 1.2.1 aborts (SIGABRT, "EVENT error assertion-failed
+where=p_psm.c:447 ...", then "EVENT error freeDiameterd exited by itself")
+when an in-band (TLS_old_method / ALLOW_OLD_TLS) handshake fails, in the
+client and in the server role, and when a CER over a SecPort connection
+offers Inband-Security-Id 1: the peer state machine is left in
+STATE_OPEN_HANDSHAKE. A failed handshake on the SecPort or at connect is
+survived: the server closes the connection; a client logs "connect-failed
+... reason=TLS_Handshake_failed" and leaves the peer in STATE_WAITCNXACK (no
+new attempt was seen within 6 s).
 
 freeDiameterd stops (SIGTERM: DPR to every open peer, then exit) on SIGTERM
 or SIGINT, when standard input is a pipe that reaches EOF or receives the
@@ -80,8 +160,35 @@ CAUSE_RE = re.compile(r"Disconnect-Cause\(273\)\[[^\]]*\]=(?:'[^']*'\s*\()?(?P<v
 # "'STATE_WAITCEA'	-> 'STATE_OPEN'	'py.example.test'" and
 # "'STATE_CLOSED'	-> STATE_ZOMBIE (terminated)	'py.example.test'"
 STATE_RE = re.compile(r"'(?P<old>STATE_[A-Z_]+)'\s+->\s+'?(?P<new>STATE_[A-Z_]+)'?[^']*'(?P<peer>[^']*)'")
-CONNECT_FAILED_RE = re.compile(r"CONNECT FAILED to (?P<peer>\S+): (?P<reason>.*)$")
+CONNECT_FAILED_RE = re.compile(r"CONNECT FAILED to (?P<peer><unknown peer>|\S+): (?P<reason>.*)$")
 INITIALIZED_RE = re.compile(r"freeDiameterd daemon initialized\.")
+# "CONNECTED TO 'py.example.test' (TCP,TLS,soc#5)" (TLS only when TLS started
+# at connect; in-band TLS shows as STATE_OPEN_HANDSHAKE -> STATE_OPEN).
+CONNECTED_RE = re.compile(r"CONNECTED TO '(?P<peer>[^']*)' \((?P<transport>[^)]*?),soc#\d+\)")
+# "TLS ERROR: in 'ret = gnutls_handshake(conn->cc_tls_para.session)' :\tError in the certificate."
+TLS_HANDSHAKE_RE = re.compile(r"TLS ERROR: in '[^']*gnutls_handshake\([^']*' :\s*(?P<reason>.*)$")
+# "Fatal GNUTLS error: The TLS connection was non-properly terminated." (a
+# record-layer failure; the "TLS ERROR: in '...gnutls_record_recv...'" lines
+# before it include harmless "Resource temporarily unavailable" ones)
+TLS_FATAL_RE = re.compile(r"Fatal GNUTLS error: (?P<reason>.*)$")
+# After "TLS: Remote certificate invalid on socket N (...)" (and at startup for
+# freeDiameter's own certificate): " - The certificate hasn't got a known
+# issuer." / " - The certificate hostname does not match 'py.example.test'"
+TLS_CERT_RE = re.compile(r"\s- The certificate (?P<what>.*?)\.?$")
+TLS_CERT_REASONS = (
+    ("hostname does not match", "name-mismatch"),
+    ("hasn't got a known issuer", "unknown-issuer"),
+    ("has been revoked", "revoked"),
+    ("has expired", "expired"),
+    ("is not yet activated", "not-activated"),
+    ("signer is not a CA", "signer-not-ca"),
+    ("signature uses a weak algorithm", "weak-algorithm"),
+)
+EXPECTED_NAME_RE = re.compile(r"does not match '(?P<name>[^']*)'")
+# "freeDiameterd: ./libfdcore/p_psm.c:447: p_psm_th: Assertion `cur_state !=
+# STATE_OPEN_HANDSHAKE' failed." (freeDiameter 1.2.1 aborts so when an
+# in-band TLS handshake fails, on either side)
+ASSERT_RE = re.compile(r"(?P<where>[\w./-]+:\d+): [^:]*: Assertion `(?P<what>.*)' failed")
 
 _out_lock = threading.Lock()
 
@@ -135,6 +242,8 @@ def translate(line: str, started_info: str, open_peers: set[str]) -> list[str]:
     if m:
         peer, old, new = m.group("peer"), m.group("old"), m.group("new")
         events.append(f"state peer={peer} from={old} to={new}")
+        if old == "STATE_OPEN_HANDSHAKE" and new in ("STATE_OPEN", "STATE_REOPEN"):
+            events.append(f"tls-established peer={peer} mode=inband")
         if new == "STATE_OPEN":
             open_peers.add(peer)
             events.append(f"ready peer={peer}")
@@ -146,12 +255,47 @@ def translate(line: str, started_info: str, open_peers: set[str]) -> list[str]:
         return events
     m = CONNECT_FAILED_RE.search(line)
     if m:
-        events.append(f"connect-failed peer={m.group('peer')} "
+        events.append(f"connect-failed peer={m.group('peer').replace(' ', '_')} "
                       f"reason={m.group('reason').strip().replace(' ', '_')}")
         return events
     if INITIALIZED_RE.search(line):
         events.append(f"started {started_info}")
+        return events
+    m = CONNECTED_RE.search(line)
+    if m:
+        transport = m.group("transport")
+        events.append(f"connected peer={m.group('peer')} transport={transport}")
+        if "TLS" in transport.split(","):
+            events.append(f"tls-established peer={m.group('peer')} mode=connect")
+        return events
+    m = TLS_HANDSHAKE_RE.search(line)
+    if m:
+        events.append(f"tls-failed reason={_word(m.group('reason'))}")
+        return events
+    m = TLS_FATAL_RE.search(line)
+    if m:
+        events.append(f"tls-error reason={_word(m.group('reason'))}")
+        return events
+    m = TLS_CERT_RE.search(line)
+    if m:
+        what = m.group("what")
+        reason = next((r for text, r in TLS_CERT_REASONS if text in what), _word(what))
+        text = f"tls-cert-error reason={reason}"
+        expected = EXPECTED_NAME_RE.search(what)
+        if expected:
+            text += f" expected={expected.group('name')}"
+        events.append(text)
+        return events
+    m = ASSERT_RE.search(line)
+    if m:
+        events.append(f"error assertion-failed where={m.group('where').rsplit('/', 1)[-1]} "
+                      f"what={_word(m.group('what'))}")
     return events
+
+
+def _word(text: str) -> str:
+    """One EVENT field value: spaces (and tabs) become underscores."""
+    return "_".join(text.strip().split())
 
 
 def make_certificate(workdir: str, identity: str) -> tuple[str, str]:
@@ -165,22 +309,34 @@ def make_certificate(workdir: str, identity: str) -> tuple[str, str]:
     return cert, key
 
 
+# acl_wl flag of the server role's --allow patterns, per --peer-tls.
+ACL_FLAGS = {"none": "ALLOW_IPSEC ", "inband": "ALLOW_OLD_TLS ", "connect": ""}
+# ConnectPeer parameter of the client role, per --peer-tls.
+PEER_TLS_PARAMS = {"none": ["No_TLS;"], "inband": ["TLS_old_method;"], "connect": []}
+
+
 def write_config(args, workdir: str) -> str:
-    cert, key = make_certificate(workdir, args.identity)
+    if args.tls_cert:
+        cert, key, ca = (os.path.abspath(f) for f in (args.tls_cert, args.tls_key, args.tls_ca))
+    else:
+        cert, key = make_certificate(workdir, args.identity)
+        ca = cert
     lines = [
         "# Generated by tests/interop/freediameter.py",
         f'Identity = "{args.identity}";',
         f'Realm = "{args.realm}";',
         f"Port = {args.port};",
-        "SecPort = 0;",
+        f"SecPort = {args.sec_port};",
         "No_SCTP;",
         "No_IPv6;",
         "Prefer_TCP;",
         f"TcTimer = {args.tc};",
         f"TwTimer = {args.tw};",
         f'TLS_Cred = "{cert}", "{key}";',
-        f'TLS_CA = "{cert}";',
+        f'TLS_CA = "{ca}";',
     ]
+    if args.tls_prio:
+        lines.append(f'TLS_Prio = "{args.tls_prio}";')
     if args.no_relay:
         lines.append("NoRelay;")
     if args.listen_on:
@@ -192,7 +348,7 @@ def write_config(args, workdir: str) -> str:
         acl = os.path.join(workdir, "acl_wl.conf")
         with open(acl, "w") as f:
             f.write("# Generated by tests/interop/freediameter.py\n")
-            f.write("ALLOW_IPSEC " + " ".join(allow) + "\n")
+            f.write(ACL_FLAGS[args.peer_tls] + " ".join(allow) + "\n")
         lines.append(f'LoadExtension = "acl_wl.fdx" : "{acl}";')
     if args.dict_dcca:
         for ext in ("dict_nasreq.fdx", "dict_dcca.fdx", "dict_dcca_3gpp.fdx"):
@@ -204,7 +360,7 @@ def write_config(args, workdir: str) -> str:
         lines.append(f'LoadExtension = "dbg_msg_dumps.fdx" : "{args.dump}";')
     if args.role == "client":
         params = [f'ConnectTo = "{args.peer_host}";', f"Port = {args.peer_port};",
-                  "No_TLS;", "No_SCTP;", f"TcTimer = {args.tc};"]
+                  *PEER_TLS_PARAMS[args.peer_tls], "No_SCTP;", f"TcTimer = {args.tc};"]
         if args.peer_tw:
             params.append(f"TwTimer = {args.peer_tw};")
         if args.peer_realm:
@@ -262,6 +418,21 @@ def parse_args(argv=None):
     p.add_argument("--peer-host", default="127.0.0.1")
     p.add_argument("--peer-port", type=int, help="client: the peer's port")
     p.add_argument("--peer-realm", help="client: reject the peer unless it advertises this realm")
+    p.add_argument("--tls-cert", metavar="FILE",
+                   help="TLS_Cred certificate (PEM, valid for --identity); with --tls-key "
+                        "and --tls-ca (default: a self-signed certificate)")
+    p.add_argument("--tls-key", metavar="FILE", help="TLS_Cred private key (PEM)")
+    p.add_argument("--tls-ca", metavar="FILE",
+                   help="TLS_CA: CA certificates (PEM) for the peers' and its own certificate")
+    p.add_argument("--tls-prio", metavar="STRING",
+                   help="TLS_Prio, a GnuTLS priority string (freeDiameter's default: NORMAL)")
+    p.add_argument("--sec-port", type=int, default=0,
+                   help="SecPort: listening port where TLS starts at connect (default 0, none)")
+    p.add_argument("--peer-tls", choices=("none", "connect", "inband"), default="none",
+                   help="client: the ConnectPeer's security (none: No_TLS, connect: TLS at "
+                        "connect, inband: TLS_old_method, TLS after CER/CEA); server: the "
+                        "acl_wl flag for cleartext connections (none: ALLOW_IPSEC, inband: "
+                        "ALLOW_OLD_TLS, connect: TLS-protected connections only). Default none")
     p.add_argument("--tc", type=int, default=2, help="TcTimer, reconnect delay in s (default 2)")
     p.add_argument("--tw", type=int, default=6,
                    help="global TwTimer in s (watchdog), freeDiameter's minimum is 6 (default 6)")
@@ -295,9 +466,14 @@ def parse_args(argv=None):
     if args.tw < 6:
         p.error("--tw must be at least 6 (freeDiameter rejects smaller global TwTimer); "
                 "use --peer-tw for a client's peer")
+    tls_files = (args.tls_cert, args.tls_key, args.tls_ca)
+    if any(tls_files) and not all(tls_files):
+        p.error("--tls-cert, --tls-key and --tls-ca go together")
     if args.role == "server":
-        if not args.port:
-            p.error("--port is required for --role server")
+        if args.port is None and args.sec_port:
+            args.port = 0
+        if not args.port and not args.sec_port:
+            p.error("--port (or --sec-port) is required for --role server")
     else:
         if not args.peer or not args.peer_port:
             p.error("--peer and --peer-port are required for --role client")
