@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Builds the crate's SCTP tests as static binaries and runs them in one boot
+# of the SCTP VM (run.sh):
+#   - the library's unit tests whose name contains "sctp",
+#   - every test of tests/sctp.rs, when that file exists.
+#
+# Usage:
+#   tools/sctp-vm/test.sh [CARGO_ARGS...] [-- TEST_ARGS...]
+#
+# CARGO_ARGS go to `cargo test --no-run` (e.g. `--features tls`, `--release`);
+# TEST_ARGS are appended to both test binaries' arguments (e.g. `--nocapture`,
+# or a name filter). Tests run one at a time (--test-threads=1).
+#
+# The static build lives in target/static (or $SCTP_VM_TARGET_DIR), apart
+# from the normal build, which it therefore does not invalidate; debug info
+# is left out to keep the VM image small. The exit status is the tests'.
+
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+cd "$repo"
+
+cargo_args=()
+test_args=()
+while [ $# -gt 0 ]; do
+    if [ "$1" = -- ]; then
+        shift
+        test_args=("$@")
+        break
+    fi
+    cargo_args+=("$1")
+    shift
+done
+
+triple=x86_64-unknown-linux-gnu
+export CARGO_TARGET_DIR=${SCTP_VM_TARGET_DIR:-$repo/target/static}
+# --target keeps the static linking away from build scripts and proc-macros.
+export RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static"
+export CARGO_PROFILE_DEV_DEBUG=0 CARGO_PROFILE_TEST_DEBUG=0 \
+    CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_BENCH_DEBUG=0
+
+# Builds one test target ($@ selects it) and prints its executable's path.
+build() {
+    cargo test -q --target "$triple" --no-run --message-format=json-render-diagnostics \
+        ${cargo_args[@]+"${cargo_args[@]}"} "$@" |
+        sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n1
+}
+
+echo "sctp-vm: building static test binaries in $CARGO_TARGET_DIR" >&2
+lib_bin=$(build --lib) || lib_bin=""
+[ -n "$lib_bin" ] || {
+    echo "sctp-vm: building the library tests failed" >&2
+    exit 2
+}
+cmd=("$lib_bin" sctp --test-threads=1 ${test_args[@]+"${test_args[@]}"})
+if [ -f tests/sctp.rs ]; then
+    sctp_bin=$(build --test sctp) || sctp_bin=""
+    [ -n "$sctp_bin" ] || {
+        echo "sctp-vm: building tests/sctp.rs failed" >&2
+        exit 2
+    }
+    cmd+=(-- "$sctp_bin" --test-threads=1 ${test_args[@]+"${test_args[@]}"})
+else
+    echo "sctp-vm: no tests/sctp.rs, running the library's SCTP tests only" >&2
+fi
+
+exec "$here/run.sh" "${cmd[@]}"
