@@ -294,22 +294,24 @@ fn a_multihomed_association_survives_losing_an_address() {
         );
         return;
     }
-    const EXTRA: &str = "10.9.0.1";
-    ip_cmd(&["addr", "add", &format!("{EXTRA}/32"), "dev", "lo"]).unwrap();
-    // the OCS is reachable on two addresses, the extra one first: the
-    // primary path
-    let (mut ocs, pgw_on_ocs) = server(&[EXTRA, "127.0.0.1"]);
+    // three addresses on the loopback interface: two for the OCS, one for
+    // the PGW (loopback addresses are not offered to a non-loopback peer,
+    // so 127.0.0.1 cannot be the second path)
+    const FIRST: &str = "10.9.0.1";
+    const SECOND: &str = "10.9.0.2";
+    const PGW: &str = "10.9.0.3";
+    for a in [FIRST, SECOND, PGW] {
+        ip_cmd(&["addr", "add", &format!("{a}/32"), "dev", "lo"]).unwrap();
+    }
+    let (mut ocs, pgw_on_ocs) = server(&[FIRST, SECOND]);
     let port = ocs.listen_addresses_for(ListenTransport::Sctp)[0].port();
-    let (mut pgw, ocs_on_pgw, app) = client(
-        &["127.0.0.1"],
-        port,
-        &[EXTRA, "127.0.0.1"],
-        Duration::from_secs(30),
-    );
+    // the first address is the primary path
+    let (mut pgw, ocs_on_pgw, app) =
+        client(&[PGW], port, &[FIRST, SECOND], Duration::from_secs(30));
     app.base().wait_for_ready(Duration::from_secs(10)).unwrap();
     exchange(&app, 0..20);
 
-    ip_cmd(&["addr", "del", &format!("{EXTRA}/32"), "dev", "lo"]).unwrap();
+    ip_cmd(&["addr", "del", &format!("{FIRST}/32"), "dev", "lo"]).unwrap();
     // SCTP moves to the other path; the Diameter connection never notices
     exchange(&app, 20..60);
     assert!(ocs_on_pgw.is_ready());
