@@ -271,8 +271,8 @@ impl Stream {
         }
     }
 
-    /// Closes both directions.
-    pub(crate) fn shutdown(&self) {
+    /// Closes both directions (after a TLS close_notify).
+    pub(crate) fn shutdown(&mut self) {
         match self {
             Stream::Tcp(s) => {
                 let _ = s.shutdown(std::net::Shutdown::Both);
@@ -282,6 +282,11 @@ impl Stream {
             }
             #[cfg(feature = "tls")]
             Stream::Tls(s) => {
+                // a TLS close_notify first, as far as the socket takes it
+                if let Some(session) = s.session.as_mut() {
+                    session.send_close_notify();
+                    let _ = session.write_to(&mut s.tcp);
+                }
                 let _ = s.tcp.shutdown(std::net::Shutdown::Both);
             }
         }

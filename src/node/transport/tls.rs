@@ -492,8 +492,6 @@ impl TlsSession {
     /// [`write_to`](Self::write_to)); nothing can be written after it.
     /// A connection should end with it: freeDiameter (GnuTLS) logs "The TLS
     /// connection was non-properly terminated" when TCP closes without one.
-    // Not every build closes connections through it yet.
-    #[allow(dead_code)]
     pub(crate) fn send_close_notify(&mut self) {
         self.conn.send_close_notify();
     }
