@@ -5,11 +5,27 @@
 //! cargo run --release --example cc_client -- --peer 127.0.0.1:3868 \
 //!     --peer-host ocs.example.net --peer-realm example.net \
 //!     --origin-host pgw.example.net --realm example.net \
-//!     --requests 100000 --concurrency 64 [--timeout SECS]
+//!     --requests 100000 --concurrency 64 [--timeout SECS] \
+//!     [--transport tcp|tls|sctp] [--tls-cert FILE --tls-key FILE --tls-ca FILE]
 //! ```
 //! The last line is `requests=N answered=A errors=E rate=R/s p50_us=X p99_us=Y`.
+//!
+//! `--transport` picks how the client connects to `--peer` (TCP by default):
+//! - `tls`: TLS/TCP from the first byte (`aaas://` peer; needs the `tls`
+//!   feature, e.g. `cargo run --release --features tls --example cc_client --
+//!   ...`), with the node's certificate and key and the CA that the server's
+//!   certificate must chain to (PEM files). TLS is mutual, and the server's
+//!   certificate must name `--peer-host`. Against `cc_server` run with the
+//!   test certificates of `tests/data/tls`: `--peer-host node2.example.test
+//!   --peer-realm example.test --origin-host node1.example.test --realm
+//!   example.test --transport tls --tls-cert
+//!   tests/data/tls/node1.example.test.pem --tls-key
+//!   tests/data/tls/node1.example.test.key --tls-ca tests/data/tls/ca.pem`.
+//! - `sctp`: an SCTP association; where the kernel has no SCTP the client says
+//!   so and exits with status 1.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +33,30 @@ use std::time::{Duration, Instant};
 use diameter::message::constants::*;
 use diameter::message::{Avp, Message, MessageHeader};
 use diameter::node::application::{AppBase, Application, ThreadingApplication};
-use diameter::node::{Node, NodeOptions, PeerOptions};
+use diameter::node::{Node, NodeError, NodeOptions, PeerOptions};
+
+const USAGE: &str = "usage: cc_client --peer IP:PORT --peer-host H --peer-realm R --origin-host H --realm R --requests N --concurrency C [--timeout SECS] [--transport tcp|tls|sctp] [--tls-cert FILE --tls-key FILE --tls-ca FILE]";
+
+/// How the client connects to its peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    Tcp,
+    Tls,
+    Sctp,
+}
+
+impl std::str::FromStr for Transport {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "tcp" => Ok(Transport::Tcp),
+            "tls" => Ok(Transport::Tls),
+            "sctp" => Ok(Transport::Sctp),
+            other => Err(format!("--transport: {other} is not tcp, tls or sctp")),
+        }
+    }
+}
 
 struct Args {
     peer: SocketAddr,
@@ -28,6 +67,10 @@ struct Args {
     requests: u64,
     concurrency: usize,
     timeout: Duration,
+    transport: Transport,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_ca: Option<PathBuf>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -40,6 +83,10 @@ fn parse() -> Result<Args, String> {
         requests: 10_000,
         concurrency: 16,
         timeout: Duration::from_secs(5),
+        transport: Transport::Tcp,
+        tls_cert: None,
+        tls_key: None,
+        tls_ca: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -58,13 +105,62 @@ fn parse() -> Result<Args, String> {
                 a.timeout =
                     Duration::from_secs_f64(val()?.parse().map_err(|e| format!("--timeout: {e}"))?)
             }
+            "--transport" => a.transport = val()?.parse()?,
+            "--tls-cert" => a.tls_cert = Some(val()?.into()),
+            "--tls-key" => a.tls_key = Some(val()?.into()),
+            "--tls-ca" => a.tls_ca = Some(val()?.into()),
             other => return Err(format!("unknown argument {other}")),
         }
     }
     if a.concurrency == 0 {
         return Err("--concurrency must be at least 1".into());
     }
+    let tls_files = [&a.tls_cert, &a.tls_key, &a.tls_ca];
+    if a.transport != Transport::Tls && tls_files.iter().any(|f| f.is_some()) {
+        return Err("--tls-cert, --tls-key and --tls-ca go with --transport tls".into());
+    }
     Ok(a)
+}
+
+/// The node's options and the peer's URI for `--transport`.
+fn transport_setup(args: &Args) -> Result<(NodeOptions, String), String> {
+    let mut options = NodeOptions::default();
+    let (scheme, transport) = match args.transport {
+        Transport::Tcp => ("aaa", "tcp"),
+        Transport::Sctp => ("aaa", "sctp"),
+        Transport::Tls => {
+            set_tls(&mut options, args)?;
+            ("aaas", "tcp")
+        }
+    };
+    let uri = format!(
+        "{scheme}://{}:{};transport={transport}",
+        args.peer_host,
+        args.peer.port()
+    );
+    Ok((options, uri))
+}
+
+/// The node's certificate, key and CA (mutual TLS: the server's certificate
+/// must name `--peer-host`).
+#[cfg(feature = "tls")]
+fn set_tls(options: &mut NodeOptions, args: &Args) -> Result<(), String> {
+    let (Some(cert_file), Some(key_file), Some(ca)) = (&args.tls_cert, &args.tls_key, &args.tls_ca)
+    else {
+        return Err("--transport tls needs --tls-cert, --tls-key and --tls-ca".into());
+    };
+    options.tls = Some(diameter::node::TlsOptions {
+        cert_file: cert_file.clone(),
+        key_file: key_file.clone(),
+        ca_files: vec![ca.clone()],
+        ..Default::default()
+    });
+    Ok(())
+}
+
+#[cfg(not(feature = "tls"))]
+fn set_tls(_: &mut NodeOptions, _: &Args) -> Result<(), String> {
+    Err("--transport tls needs TLS support, which this build lacks: build with `--features tls` (cargo run --release --features tls --example cc_client -- ...)".into())
 }
 
 fn ccr(
@@ -123,22 +219,28 @@ fn ccr(
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse().inspect_err(|_| {
-        eprintln!("usage: cc_client --peer IP:PORT --peer-host H --peer-realm R --origin-host H --realm R --requests N --concurrency C [--timeout SECS]");
+        eprintln!("{USAGE}");
     })?;
-    let mut node = Node::new(&args.origin_host, &args.realm, NodeOptions::default());
-    let peer = node.add_peer(
-        &format!(
-            "aaa://{}:{};transport=tcp",
-            args.peer_host,
-            args.peer.port()
-        ),
+    let (options, peer_uri) = transport_setup(&args).unwrap_or_else(|e| {
+        eprintln!("cc_client: {e}");
+        std::process::exit(2);
+    });
+    let mut node = Node::new(&args.origin_host, &args.realm, options);
+    let peer = match node.add_peer(
+        &peer_uri,
         Some(&args.peer_realm),
         PeerOptions {
             ip_addresses: vec![args.peer.ip()],
             is_persistent: true,
             ..Default::default()
         },
-    )?;
+    ) {
+        Err(e @ NodeError::SctpUnavailable(_)) => {
+            eprintln!("cc_client: {e}");
+            std::process::exit(1);
+        }
+        added => added?,
+    };
     let app = ThreadingApplication::new(
         AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
         0,

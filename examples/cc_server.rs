@@ -3,20 +3,60 @@
 //!
 //! ```text
 //! cargo run --release --example cc_server -- --listen 127.0.0.1:3868 \
-//!     --origin-host ocs.example.net --realm example.net [--max-threads N] [--allow-any]
+//!     --origin-host ocs.example.net --realm example.net [--max-threads N] [--allow-any] \
+//!     [--client-host H] [--transport tcp|tls|sctp] \
+//!     [--tls-cert FILE --tls-key FILE --tls-ca FILE]
 //! ```
-//! Without `--allow-any` only the peer `pgw.example.net` may connect. Stops on
-//! end of standard input or after `--duration SECS`.
+//! Without `--allow-any` only the peer `--client-host` (`pgw.example.net` by
+//! default) may connect. Stops on end of standard input or after
+//! `--duration SECS`.
+//!
+//! `--transport` picks the listener on `--listen` (TCP by default):
+//! - `tls`: TLS/TCP from the first byte (needs the `tls` feature, e.g.
+//!   `cargo run --release --features tls --example cc_server -- ...`), with the
+//!   node's certificate and key and the CA that clients' certificates must
+//!   chain to (PEM files). TLS is mutual: a client must present a certificate
+//!   naming its Origin-Host. With the test certificates of `tests/data/tls`:
+//!   `--origin-host node2.example.test --realm example.test --client-host
+//!   node1.example.test --transport tls --tls-cert
+//!   tests/data/tls/node2.example.test.pem --tls-key
+//!   tests/data/tls/node2.example.test.key --tls-ca tests/data/tls/ca.pem`.
+//! - `sctp`: an SCTP listener; where the kernel has no SCTP the server says so
+//!   and exits with status 1.
 
 use std::io::Read;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use diameter::message::constants::*;
 use diameter::message::{Avp, Message};
 use diameter::node::application::{AppBase, HandlerResult, ThreadingApplication};
-use diameter::node::{Node, NodeOptions, PeerOptions};
+use diameter::node::{Node, NodeError, NodeOptions, PeerOptions};
+
+const USAGE: &str = "usage: cc_server --listen IP:PORT --origin-host H --realm R [--max-threads N] [--allow-any] [--duration SECS] [--client-host H] [--transport tcp|tls|sctp] [--tls-cert FILE --tls-key FILE --tls-ca FILE]";
+
+/// What the server listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    Tcp,
+    Tls,
+    Sctp,
+}
+
+impl std::str::FromStr for Transport {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "tcp" => Ok(Transport::Tcp),
+            "tls" => Ok(Transport::Tls),
+            "sctp" => Ok(Transport::Sctp),
+            other => Err(format!("--transport: {other} is not tcp, tls or sctp")),
+        }
+    }
+}
 
 struct Args {
     listen: SocketAddr,
@@ -25,6 +65,11 @@ struct Args {
     max_threads: usize,
     allow_any: bool,
     duration: Option<Duration>,
+    client_host: String,
+    transport: Transport,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_ca: Option<PathBuf>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -35,6 +80,11 @@ fn parse() -> Result<Args, String> {
         max_threads: 0,
         allow_any: false,
         duration: None,
+        client_host: "pgw.example.net".into(),
+        transport: Transport::Tcp,
+        tls_cert: None,
+        tls_key: None,
+        tls_ca: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -52,10 +102,59 @@ fn parse() -> Result<Args, String> {
                     val()?.parse().map_err(|e| format!("--duration: {e}"))?,
                 ))
             }
+            "--client-host" => a.client_host = val()?,
+            "--transport" => a.transport = val()?.parse()?,
+            "--tls-cert" => a.tls_cert = Some(val()?.into()),
+            "--tls-key" => a.tls_key = Some(val()?.into()),
+            "--tls-ca" => a.tls_ca = Some(val()?.into()),
             other => return Err(format!("unknown argument {other}")),
         }
     }
+    let tls_files = [&a.tls_cert, &a.tls_key, &a.tls_ca];
+    if a.transport != Transport::Tls && tls_files.iter().any(|f| f.is_some()) {
+        return Err("--tls-cert, --tls-key and --tls-ca go with --transport tls".into());
+    }
     Ok(a)
+}
+
+/// The node's listener: `--transport` on the address of `--listen`.
+fn node_options(args: &Args) -> Result<NodeOptions, String> {
+    let mut options = NodeOptions {
+        ip_addresses: vec![args.listen.ip()],
+        ..Default::default()
+    };
+    let port = Some(args.listen.port());
+    match args.transport {
+        Transport::Tcp => options.tcp_port = port,
+        Transport::Sctp => options.sctp_port = port,
+        Transport::Tls => {
+            options.tls_port = port;
+            set_tls(&mut options, args)?;
+        }
+    }
+    Ok(options)
+}
+
+/// The node's certificate, key and CA (mutual TLS: clients must present a
+/// certificate naming their Origin-Host).
+#[cfg(feature = "tls")]
+fn set_tls(options: &mut NodeOptions, args: &Args) -> Result<(), String> {
+    let (Some(cert_file), Some(key_file), Some(ca)) = (&args.tls_cert, &args.tls_key, &args.tls_ca)
+    else {
+        return Err("--transport tls needs --tls-cert, --tls-key and --tls-ca".into());
+    };
+    options.tls = Some(diameter::node::TlsOptions {
+        cert_file: cert_file.clone(),
+        key_file: key_file.clone(),
+        ca_files: vec![ca.clone()],
+        ..Default::default()
+    });
+    Ok(())
+}
+
+#[cfg(not(feature = "tls"))]
+fn set_tls(_: &mut NodeOptions, _: &Args) -> Result<(), String> {
+    Err("--transport tls needs TLS support, which this build lacks: build with `--features tls` (cargo run --release --features tls --example cc_server -- ...)".into())
 }
 
 /// The CCA: Result-Code 2001, the request's CC-Request-Type/Number, and a
@@ -100,22 +199,22 @@ fn answer(app: &AppBase, ccr: Message) -> HandlerResult {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse().inspect_err(|_| {
-        eprintln!("usage: cc_server --listen IP:PORT --origin-host H --realm R [--max-threads N] [--allow-any] [--duration SECS]");
+        eprintln!("{USAGE}");
     })?;
-    let mut node = Node::new(
-        &args.origin_host,
-        &args.realm,
-        NodeOptions {
-            ip_addresses: vec![args.listen.ip()],
-            tcp_port: Some(args.listen.port()),
-            ..Default::default()
-        },
-    );
+    let options = node_options(&args).unwrap_or_else(|e| {
+        eprintln!("cc_server: {e}");
+        std::process::exit(2);
+    });
+    let mut node = Node::new(&args.origin_host, &args.realm, options);
     node.accept_unknown_peers = args.allow_any;
     let peers = if args.allow_any {
         Vec::new()
     } else {
-        vec![node.add_peer("aaa://pgw.example.net", None, PeerOptions::default())?]
+        vec![node.add_peer(
+            &format!("aaa://{}", args.client_host),
+            None,
+            PeerOptions::default(),
+        )?]
     };
     let app = ThreadingApplication::new(
         AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
@@ -123,7 +222,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         answer,
     );
     node.add_application(app.clone() as Arc<_>, &peers, &[]);
-    node.start()?;
+    match node.start() {
+        Err(e @ NodeError::SctpUnavailable(_)) => {
+            eprintln!("cc_server: {e}");
+            std::process::exit(1);
+        }
+        started => started?,
+    }
     println!(
         "cc_server {} listening on {:?}",
         args.origin_host,
