@@ -549,6 +549,113 @@ impl TlsStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::constants::*;
+    use crate::message::{Avp, Message, MessageHeader};
+    use crate::node::peer::{AppId, ConnectionConfig, LocalCapabilities};
+    use crate::node::SequenceGenerator;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn caps(host: &str) -> Arc<LocalCapabilities> {
+        Arc::new(LocalCapabilities {
+            origin_host: host.into(),
+            origin_realm: "example.net".into(),
+            host_ip_addresses: vec!["127.0.0.1".parse().unwrap()],
+            vendor_id: 99999,
+            product_name: "test".into(),
+            firmware_revision: None,
+            origin_state_id: 1,
+            supported_vendor_ids: vec![],
+            applications: vec![AppId::auth(4)],
+            inband_security: vec![],
+        })
+    }
+
+    /// Retries `f` while it would block, for up to five seconds.
+    fn retry<T>(what: &str, mut f: impl FnMut() -> io::Result<Option<T>>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match f() {
+                Ok(Some(v)) => return v,
+                Ok(None) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("{what}: {e}"),
+            }
+            assert!(Instant::now() < deadline, "{what}: timed out");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// The node's SCTP stream: every message is one SCTP message with PPID
+    /// 46; CER and DPR go on stream 0, application messages on the others.
+    #[test]
+    fn sctp_messages_carry_ppid_46_and_base_messages_use_stream_0() {
+        if let Err(e) = sctp_sys::sctp_supported() {
+            eprintln!("skipped: {e}");
+            return;
+        }
+        let listener = SctpSocket::listen(&["127.0.0.1:0".parse().unwrap()], 8).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut client = Stream::connect_sctp(&[], &[addr]).unwrap();
+        let server = retry("accept", || listener.accept().map(Some)).0;
+        retry("connect", || client.peer_addr().map(Some));
+
+        let now = Instant::now();
+        let e2e = Arc::new(SequenceGenerator::new());
+        let mut machine = Connection::new_initiator(
+            now,
+            caps("a.example.net"),
+            ConnectionConfig::default(),
+            e2e,
+            Some("b.example.net".into()),
+            false,
+            7,
+        );
+        let mut buf = vec![0u8; 65536];
+        let mut receive = |machine: &mut Connection, client: &mut Stream| {
+            client.flush(machine).unwrap();
+            assert!(machine.pending_output().is_empty());
+            let info = retry("recv", || server.recv(&mut buf).map(Some));
+            assert!(info.eor, "one Diameter message per SCTP message");
+            assert_eq!(info.ppid, Some(sctp_sys::DIAMETER_PPID));
+            let msg = Message::from_bytes(&buf[..info.len]).unwrap();
+            (info.stream.unwrap(), msg)
+        };
+
+        // CER on stream 0
+        let (stream, cer) = receive(&mut machine, &mut client);
+        assert_eq!(
+            (stream, cer.header.command_code),
+            (0, CMD_CAPABILITIES_EXCHANGE)
+        );
+        let cea = caps("b.example.net").cea(&cer.header, 2001, None).unwrap();
+        machine.handle_bytes(now, &cea.as_bytes().unwrap());
+        assert!(machine.is_ready());
+
+        // requests on the other streams
+        let mut seen = Vec::new();
+        for i in 0..4u32 {
+            let mut h = MessageHeader::new(CMD_CREDIT_CONTROL, 4);
+            h.set_request(true);
+            h.hop_by_hop_identifier = i;
+            let ccr = Message::new(h, vec![Avp::new(AVP_CC_REQUEST_NUMBER, 0, i).unwrap()]);
+            machine.send_bytes(&ccr.as_bytes().unwrap(), true).unwrap();
+            let (stream, got) = receive(&mut machine, &mut client);
+            assert_eq!(got.header.hop_by_hop_identifier, i);
+            assert_ne!(
+                stream, 0,
+                "application messages leave stream 0 to the base protocol"
+            );
+            seen.push(stream);
+        }
+        seen.dedup();
+        assert!(seen.len() > 1, "spread over several streams: {seen:?}");
+
+        // DPR on stream 0
+        machine.disconnect(now, 0);
+        let (stream, dpr) = receive(&mut machine, &mut client);
+        assert_eq!((stream, dpr.header.command_code), (0, CMD_DISCONNECT_PEER));
+    }
 
     fn message(code: u32) -> Vec<u8> {
         let mut m = vec![1, 0, 0, 20, 0x80];
