@@ -123,7 +123,8 @@ pub(crate) struct TlsStream {
     identity_checked: bool,
     /// Whether the peer's certificate must name its Origin-Host.
     verify_name: bool,
-    /// Plaintext read, before it goes to the connection.
+    /// Plaintext that came with the end of an in-band handshake, held until
+    /// the peer's certificate is checked.
     plain: Vec<u8>,
 }
 
@@ -491,33 +492,50 @@ impl TlsStream {
         let Some(session) = self.session.as_mut() else {
             return read_plain(&mut self.tcp, now, buf, machine);
         };
-        let mut plain = std::mem::take(&mut self.plain);
-        let outcome = session.read_from(&mut self.tcp, &mut |p: &[u8]| {
-            plain.extend_from_slice(p);
-        });
-        if !session.is_handshaking() {
+        loop {
             // in-band responder: the CER came before the handshake, so the
-            // certificate is checked before anything it protects is read
-            let expected = (self.verify_name && !self.identity_checked && !machine.is_initiator())
-                .then(|| machine.remote().map(|r| r.origin_host.clone()))
-                .flatten();
-            if let Some(host) = expected {
-                self.identity_checked = true;
-                if let Err(e) = session.check_peer_identity(&host) {
-                    return ReadEnd::IdentityMismatch(e.to_string());
+            // certificate is checked once the handshake is done, before
+            // anything sent through it is read (what came with the last
+            // handshake flight, a few records at most, waits in `plain`)
+            let check = self.verify_name && !self.identity_checked && !machine.is_initiator();
+            let handshaking = session.is_handshaking();
+            let hold = check && handshaking;
+            let plain = &mut self.plain;
+            let outcome = session.read_from(
+                &mut self.tcp,
+                &mut |p: &[u8]| {
+                    if hold {
+                        plain.extend_from_slice(p);
+                    } else {
+                        machine.handle_bytes(now, p);
+                    }
+                },
+                hold,
+            );
+            if handshaking && !session.is_handshaking() {
+                if check {
+                    if let Some(host) = machine.remote().map(|r| r.origin_host.clone()) {
+                        self.identity_checked = true;
+                        if let Err(e) = session.check_peer_identity(&host) {
+                            self.plain.clear();
+                            return ReadEnd::IdentityMismatch(e.to_string());
+                        }
+                    }
+                }
+                machine.tls_ready(now);
+                if !self.plain.is_empty() {
+                    machine.handle_bytes(now, &self.plain);
+                    self.plain.clear();
+                }
+                if matches!(outcome, Ok(tls::ReadOutcome::Open)) {
+                    continue; // more may wait in the socket
                 }
             }
-            machine.tls_ready(now);
-        }
-        if !plain.is_empty() {
-            machine.handle_bytes(now, &plain);
-            plain.clear();
-        }
-        self.plain = plain;
-        match outcome {
-            Ok(tls::ReadOutcome::Open) => ReadEnd::WouldBlock,
-            Ok(tls::ReadOutcome::Closed) => ReadEnd::Closed,
-            Err(e) => ReadEnd::Failed(e),
+            return match outcome {
+                Ok(tls::ReadOutcome::Open) => ReadEnd::WouldBlock,
+                Ok(tls::ReadOutcome::Closed) => ReadEnd::Closed,
+                Err(e) => ReadEnd::Failed(e),
+            };
         }
     }
 

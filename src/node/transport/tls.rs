@@ -398,12 +398,20 @@ impl TlsSession {
     /// returns an error of kind [`io::ErrorKind::InvalidData`] carrying
     /// rustls' message; the session keeps any alert to send, so the caller
     /// should still [`write_to`](Self::write_to) before closing the socket.
+    ///
+    /// With `stop_at_handshake` it also returns [`ReadOutcome::Open`] as
+    /// soon as the handshake completes (after handing over the plaintext
+    /// that came with it, at most a few records), so that the caller can
+    /// check the peer's certificate before reading on. The socket may still
+    /// hold data then: the caller must call again.
     pub(crate) fn read_from(
         &mut self,
         io: &mut impl Read,
         plaintext: &mut impl FnMut(&[u8]),
+        stop_at_handshake: bool,
     ) -> io::Result<ReadOutcome> {
         loop {
+            let was_handshaking = self.conn.is_handshaking();
             let eof = match self.conn.read_tls(io) {
                 Ok(0) => true,
                 Ok(_) => false,
@@ -430,6 +438,9 @@ impl TlsSession {
             }
             if eof || closed {
                 return Ok(ReadOutcome::Closed);
+            }
+            if stop_at_handshake && was_handshaking && !self.conn.is_handshaking() {
+                return Ok(ReadOutcome::Open);
             }
         }
     }
@@ -577,10 +588,11 @@ mod tests {
         fn pump(&mut self) {
             if self.error.is_none() && !self.closed {
                 let received = &mut self.received;
-                match self
-                    .session
-                    .read_from(&mut self.socket, &mut |b: &[u8]| received.extend(b))
-                {
+                match self.session.read_from(
+                    &mut self.socket,
+                    &mut |b: &[u8]| received.extend(b),
+                    false,
+                ) {
                     Ok(ReadOutcome::Open) => {}
                     Ok(ReadOutcome::Closed) => self.closed = true,
                     Err(e) => self.error = Some(e),
