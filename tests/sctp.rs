@@ -8,14 +8,16 @@
 //! kernel has SCTP (tools/sctp-vm), where `DIAMETER_SCTP_VM=1` allows the
 //! multi-homing test to add and delete an address on the loopback interface.
 
-use std::net::IpAddr;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod common;
 
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::cc::{answer, app_answers, app_requests, ccr, count, exchange, wait_until};
 use diameter::message::constants::*;
-use diameter::message::{Avp, Message, MessageHeader};
-use diameter::node::application::{AppBase, Application, HandlerResult, ThreadingApplication};
+use diameter::message::Avp;
+use diameter::node::application::{AppBase, Application, ThreadingApplication};
 use diameter::node::peer::*;
 use diameter::node::{ListenTransport, Node, NodeError, NodeOptions, PeerOptions};
 
@@ -63,61 +65,6 @@ fn sctp_or_skip(test: &str) -> bool {
         }
         Err(other) => panic!("add_peer(transport=sctp): {other}"),
     }
-}
-
-fn count(c: &std::sync::atomic::AtomicU64) -> u64 {
-    c.load(Ordering::Relaxed)
-}
-
-/// Requests received from `peer` other than CER, DWR and DPR.
-fn app_requests(peer: &Peer) -> u64 {
-    let c = &peer.counters;
-    count(&c.requests) - count(&c.cer) - count(&c.dwr) - count(&c.dpr)
-}
-
-/// Answers received from `peer` other than CEA, DWA and DPA.
-#[allow(dead_code)]
-fn app_answers(peer: &Peer) -> u64 {
-    let c = &peer.counters;
-    count(&c.answers) - count(&c.cea) - count(&c.dwa) - count(&c.dpa)
-}
-
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn ccr(n: u32) -> Message {
-    let mut h = MessageHeader::new(CMD_CREDIT_CONTROL, 4);
-    h.set_request(true);
-    h.set_proxyable(true);
-    Message::new(
-        h,
-        vec![
-            Avp::new(AVP_SESSION_ID, 0, format!("pgw.example.net;1;{n}")).unwrap(),
-            Avp::new(AVP_ORIGIN_HOST, 0, "pgw.example.net").unwrap(),
-            Avp::new(AVP_ORIGIN_REALM, 0, "example.net").unwrap(),
-            Avp::new(AVP_DESTINATION_REALM, 0, "example.net").unwrap(),
-            Avp::new(AVP_AUTH_APPLICATION_ID, 0, 4u32).unwrap(),
-            Avp::new(AVP_SERVICE_CONTEXT_ID, 0, SERVICE_CONTEXT_PS_CHARGING).unwrap(),
-            Avp::new(AVP_CC_REQUEST_TYPE, 0, E_CC_REQUEST_TYPE_EVENT_REQUEST).unwrap(),
-            Avp::new(AVP_CC_REQUEST_NUMBER, 0, n).unwrap(),
-        ],
-    )
-}
-
-fn answer(app: &AppBase, req: Message) -> HandlerResult {
-    let mut a = app.generate_answer(&req, Some(E_RESULT_CODE_DIAMETER_SUCCESS), None);
-    let number = req
-        .find_avp(&[(AVP_CC_REQUEST_NUMBER, 0)])
-        .and_then(Avp::as_u32)
-        .unwrap_or(0);
-    a.avps
-        .push(Avp::new(AVP_CC_REQUEST_NUMBER, 0, number).unwrap());
-    Ok(Some(a))
 }
 
 /// The OCS: an SCTP listener on `addresses`, answering CCRs.
@@ -180,24 +127,6 @@ fn client(
     (n, peer, app)
 }
 
-fn exchange(app: &ThreadingApplication, range: std::ops::Range<u32>) {
-    for i in range {
-        let a = app
-            .base()
-            .send_request(ccr(i), Duration::from_secs(10))
-            .unwrap_or_else(|e| panic!("CCR {i}: {e}"));
-        assert_eq!(
-            a.find_avp(&[(AVP_RESULT_CODE, 0)]).and_then(Avp::as_u32),
-            Some(E_RESULT_CODE_DIAMETER_SUCCESS)
-        );
-        assert_eq!(
-            a.find_avp(&[(AVP_CC_REQUEST_NUMBER, 0)])
-                .and_then(Avp::as_u32),
-            Some(i)
-        );
-    }
-}
-
 #[test]
 fn cer_ccr_dwr_and_dpr_over_sctp() {
     if !sctp_or_skip("cer_ccr_dwr_and_dpr_over_sctp") {
@@ -218,9 +147,25 @@ fn cer_ccr_dwr_and_dpr_over_sctp() {
     assert_eq!(info.host_identity, "ocs.example.net");
     assert_eq!(info.auth_application_ids, [4]);
 
-    exchange(&app, 0..200);
+    exchange(&app, "pgw.example.net", "example.net", 0..200);
     assert_eq!(app_requests(&pgw_on_ocs), 200);
     assert_eq!(app_answers(&ocs_on_pgw), 200);
+
+    // a message of 700 kB each way: one SCTP message, larger than the
+    // default socket buffers
+    let big = vec![0x5a_u8; 700_000];
+    let mut request = ccr("pgw.example.net", "example.net", 1000);
+    request
+        .avps
+        .push(Avp::new(AVP_CLASS, 0, big.clone()).unwrap());
+    let a = app
+        .base()
+        .send_request(request, Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(
+        a.find_avp(&[(AVP_CLASS, 0)]).and_then(Avp::as_octets),
+        Some(&big[..])
+    );
 
     // watchdog after 300 ms of silence
     wait_until("DWR/DWA", Duration::from_secs(10), || {
@@ -261,7 +206,7 @@ fn an_sctp_listener_binds_every_address() {
         Duration::from_secs(30),
     );
     app.base().wait_for_ready(Duration::from_secs(10)).unwrap();
-    exchange(&app, 0..10);
+    exchange(&app, "pgw.example.net", "example.net", 0..10);
     pgw.stop(Duration::from_secs(5), false).unwrap();
     ocs.stop(Duration::from_secs(5), false).unwrap();
 }
@@ -309,11 +254,11 @@ fn a_multihomed_association_survives_losing_an_address() {
     let (mut pgw, ocs_on_pgw, app) =
         client(&[PGW], port, &[FIRST, SECOND], Duration::from_secs(30));
     app.base().wait_for_ready(Duration::from_secs(10)).unwrap();
-    exchange(&app, 0..20);
+    exchange(&app, "pgw.example.net", "example.net", 0..20);
 
     ip_cmd(&["addr", "del", &format!("{FIRST}/32"), "dev", "lo"]).unwrap();
     // SCTP moves to the other path; the Diameter connection never notices
-    exchange(&app, 20..60);
+    exchange(&app, "pgw.example.net", "example.net", 20..60);
     assert!(ocs_on_pgw.is_ready());
     assert_eq!(ocs_on_pgw.status.lock().last_disconnect, None);
     assert_eq!(pgw_on_ocs.status.lock().last_disconnect, None);

@@ -5,15 +5,15 @@
 //! does not name its Origin-Host are refused, logged and counted.
 #![cfg(feature = "tls")]
 
+mod common;
+
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use diameter::message::constants::*;
-use diameter::message::{Avp, Message, MessageHeader};
-use diameter::node::application::{AppBase, Application, HandlerResult, ThreadingApplication};
+use common::cc::{answer, app_requests, count, exchange, wait_until};
+use diameter::node::application::{AppBase, Application, ThreadingApplication};
 use diameter::node::peer::*;
 use diameter::node::{
     InbandTls, ListenTransport, Node, NodeError, NodeOptions, PeerOptions, TlsError, TlsOptions,
@@ -41,61 +41,6 @@ fn tls(cert: &str, ca: &str) -> TlsOptions {
         ca_files: vec![pem(ca)],
         ..Default::default()
     }
-}
-
-fn count(c: &std::sync::atomic::AtomicU64) -> u64 {
-    c.load(Ordering::Relaxed)
-}
-
-/// Requests received from `peer` other than CER, DWR and DPR.
-fn app_requests(peer: &Peer) -> u64 {
-    let c = &peer.counters;
-    count(&c.requests) - count(&c.cer) - count(&c.dwr) - count(&c.dpr)
-}
-
-/// Answers received from `peer` other than CEA, DWA and DPA.
-#[allow(dead_code)]
-fn app_answers(peer: &Peer) -> u64 {
-    let c = &peer.counters;
-    count(&c.answers) - count(&c.cea) - count(&c.dwa) - count(&c.dpa)
-}
-
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn ccr(n: u32) -> Message {
-    let mut h = MessageHeader::new(CMD_CREDIT_CONTROL, 4);
-    h.set_request(true);
-    h.set_proxyable(true);
-    Message::new(
-        h,
-        vec![
-            Avp::new(AVP_SESSION_ID, 0, format!("{CLIENT};1;{n}")).unwrap(),
-            Avp::new(AVP_ORIGIN_HOST, 0, CLIENT).unwrap(),
-            Avp::new(AVP_ORIGIN_REALM, 0, REALM).unwrap(),
-            Avp::new(AVP_DESTINATION_REALM, 0, REALM).unwrap(),
-            Avp::new(AVP_AUTH_APPLICATION_ID, 0, 4u32).unwrap(),
-            Avp::new(AVP_SERVICE_CONTEXT_ID, 0, SERVICE_CONTEXT_PS_CHARGING).unwrap(),
-            Avp::new(AVP_CC_REQUEST_TYPE, 0, E_CC_REQUEST_TYPE_EVENT_REQUEST).unwrap(),
-            Avp::new(AVP_CC_REQUEST_NUMBER, 0, n).unwrap(),
-        ],
-    )
-}
-
-fn answer(app: &AppBase, req: Message) -> HandlerResult {
-    let mut a = app.generate_answer(&req, Some(E_RESULT_CODE_DIAMETER_SUCCESS), None);
-    let number = req
-        .find_avp(&[(AVP_CC_REQUEST_NUMBER, 0)])
-        .and_then(Avp::as_u32)
-        .unwrap_or(0);
-    a.avps
-        .push(Avp::new(AVP_CC_REQUEST_NUMBER, 0, number).unwrap());
-    Ok(Some(a))
 }
 
 /// The server: TLS port and cleartext TCP port, both on loopback port 0.
@@ -163,24 +108,6 @@ fn client(
     (n, peer, app)
 }
 
-fn exchange(app: &ThreadingApplication, range: std::ops::Range<u32>) {
-    for i in range {
-        let a = app
-            .base()
-            .send_request(ccr(i), Duration::from_secs(5))
-            .unwrap_or_else(|e| panic!("CCR {i}: {e}"));
-        assert_eq!(
-            a.find_avp(&[(AVP_RESULT_CODE, 0)]).and_then(Avp::as_u32),
-            Some(E_RESULT_CODE_DIAMETER_SUCCESS)
-        );
-        assert_eq!(
-            a.find_avp(&[(AVP_CC_REQUEST_NUMBER, 0)])
-                .and_then(Avp::as_u32),
-            Some(i)
-        );
-    }
-}
-
 /// CCR/CCA, DWR/DWA and DPR/DPA over an open connection, then both stop.
 fn full_exchange(
     mut server: Node,
@@ -191,7 +118,7 @@ fn full_exchange(
 ) {
     app.base().wait_for_ready(Duration::from_secs(10)).unwrap();
     assert_eq!(count(&server_on_client.counters.cea), 1);
-    exchange(app, 0..100);
+    exchange(app, CLIENT, REALM, 0..100);
     assert_eq!(app_requests(client_on_server), 100);
     wait_until("DWR/DWA", Duration::from_secs(10), || {
         count(&server_on_client.counters.dwa) >= 2

@@ -594,7 +594,11 @@ impl Loop {
                 .iter()
                 .map(|ip| SocketAddr::new(*ip, peer.port))
                 .collect();
-            Stream::connect_sctp(&self.config.sctp_local, &remote)
+            Stream::connect_sctp(
+                &self.config.sctp_local,
+                &remote,
+                self.config.max_message_size as usize,
+            )
         } else {
             mio::net::TcpStream::connect(addr).map(|tcp| self.tcp_stream(tcp))
         };
@@ -648,11 +652,12 @@ impl Loop {
     }
 
     fn accept(&mut self, now: Instant, index: usize) {
+        let max_message = self.config.max_message_size as usize;
         loop {
             let Some(listener) = self.listeners.get(index) else {
                 return;
             };
-            let (mut stream, remote, secure) = match listener.accept() {
+            let (mut stream, remote, secure) = match listener.accept(max_message) {
                 Ok(accepted) => accepted,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) => {
@@ -879,7 +884,13 @@ impl Loop {
             }
             return;
         }
-        let write_failed = Self::flush(conn).is_err();
+        let write_failed = match Self::flush(conn) {
+            Ok(()) => false,
+            Err(e) => {
+                debug!(target: "diameter.connection", "write to {} failed: {e}", conn.remote);
+                true
+            }
+        };
         let Some(machine) = conn.machine.as_mut() else {
             return;
         };

@@ -2,4 +2,5 @@
 //! Each test crate uses only part of them.
 #![allow(dead_code)]
 
+pub mod cc;
 pub mod interop;

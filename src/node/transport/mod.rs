@@ -60,7 +60,7 @@ impl Listener {
     /// Accepts one connection; `WouldBlock` when none waits. A secure
     /// listener's stream still needs its TLS session
     /// ([`Stream::start_tls`]); `secure` says so.
-    pub(crate) fn accept(&self) -> io::Result<(Stream, SocketAddr, bool)> {
+    pub(crate) fn accept(&self, max_message: usize) -> io::Result<(Stream, SocketAddr, bool)> {
         match self {
             Listener::Tcp { socket, secure } => {
                 let (s, remote) = socket.accept()?;
@@ -69,7 +69,7 @@ impl Listener {
             }
             Listener::Sctp(l) => {
                 let (s, remote) = l.accept()?;
-                Ok((Stream::sctp(s), remote, false))
+                Ok((Stream::sctp(s, max_message), remote, false))
             }
         }
     }
@@ -108,6 +108,8 @@ pub(crate) struct SctpStream {
     /// Outbound streams negotiated; 0 until known.
     out_streams: u16,
     next_stream: u16,
+    /// The largest message the socket can send (its send buffer).
+    send_limit: usize,
 }
 
 /// TCP with a TLS session; cleartext until the session starts (in-band TLS
@@ -134,12 +136,26 @@ impl Stream {
         Stream::Tcp(s)
     }
 
-    /// An SCTP association.
-    pub(crate) fn sctp(socket: SctpSocket) -> Stream {
+    /// An SCTP association able to send messages of `max_message` bytes
+    /// where the system lets it (see [`SctpSocket::set_send_buffer`]).
+    pub(crate) fn sctp(socket: SctpSocket, max_message: usize) -> Stream {
+        // a send buffer twice the largest message keeps one in flight while
+        // the next is queued
+        let send_limit = socket
+            .set_send_buffer(max_message.saturating_mul(2))
+            .unwrap_or(0);
+        if send_limit < max_message {
+            log::warn!(
+                target: "diameter.connection",
+                "SCTP send buffer is {send_limit} bytes: larger messages cannot be sent \
+                 (raise net.core.wmem_max, or run with CAP_NET_ADMIN)"
+            );
+        }
         Stream::Sctp(SctpStream {
             socket,
             out_streams: 0,
             next_stream: 0,
+            send_limit,
         })
     }
 
@@ -148,8 +164,9 @@ impl Stream {
     pub(crate) fn connect_sctp(
         local: &[std::net::IpAddr],
         remote: &[SocketAddr],
+        max_message: usize,
     ) -> io::Result<Stream> {
-        SctpSocket::connect(local, remote).map(Stream::sctp)
+        SctpSocket::connect(local, remote).map(|s| Stream::sctp(s, max_message))
     }
 
     /// Whether TLS can still start on it (TCP made TLS-capable, not started).
@@ -430,6 +447,17 @@ impl SctpStream {
                 Ok(n) => machine.consume_output(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
+                    // larger than the send buffer: this message can never
+                    // go; the association carries on without it
+                    log::warn!(
+                        target: "diameter.connection",
+                        "a {len}-byte message does not fit the SCTP send buffer ({} bytes); \
+                         dropped (raise net.core.wmem_max)",
+                        self.send_limit
+                    );
+                    machine.consume_output(len);
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -614,7 +642,7 @@ mod tests {
         }
         let listener = SctpSocket::listen(&["127.0.0.1:0".parse().unwrap()], 8).unwrap();
         let addr = listener.local_addr().unwrap();
-        let mut client = Stream::connect_sctp(&[], &[addr]).unwrap();
+        let mut client = Stream::connect_sctp(&[], &[addr], 1 << 20).unwrap();
         let server = retry("accept", || listener.accept().map(Some)).0;
         retry("connect", || client.peer_addr().map(Some));
 

@@ -784,6 +784,30 @@ mod linux {
             setsockopt(self.raw(), SOL_SCTP, SCTP_PEER_ADDR_PARAMS, &params)
         }
 
+        /// Asks for a send buffer of `bytes` (Linux bounds one SCTP message by
+        /// the send buffer: "API 7.1.7"): `SO_SNDBUFFORCE` where the process
+        /// may (CAP_NET_ADMIN), else `SO_SNDBUF`, which `net.core.wmem_max`
+        /// caps. Returns the send buffer obtained, the largest message this
+        /// socket can send.
+        pub(crate) fn set_send_buffer(&self, bytes: usize) -> io::Result<usize> {
+            let want = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+            if setsockopt(self.raw(), libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, &want).is_err() {
+                setsockopt(self.raw(), libc::SOL_SOCKET, libc::SO_SNDBUF, &want)?;
+            }
+            let mut got: libc::c_int = 0;
+            // SAFETY: `got` is a live c_int, `size_of::<c_int>()` writable bytes.
+            unsafe {
+                getsockopt_raw(
+                    self.raw(),
+                    libc::SOL_SOCKET,
+                    libc::SO_SNDBUF,
+                    (&mut got as *mut libc::c_int).cast(),
+                    mem::size_of::<libc::c_int>(),
+                )?;
+            }
+            Ok(usize::try_from(got).unwrap_or(0))
+        }
+
         /// Shuts the association down in both directions (`SHUT_RDWR`: SCTP
         /// sends SHUTDOWN after the queued data).
         pub(crate) fn shutdown(&self) -> io::Result<()> {
@@ -890,6 +914,10 @@ mod other {
             _hb_interval_ms: u32,
             _path_max_retrans: u16,
         ) -> io::Result<()> {
+            match self.never {}
+        }
+        /// Unreachable: no socket exists.
+        pub(crate) fn set_send_buffer(&self, _bytes: usize) -> io::Result<usize> {
             match self.never {}
         }
         /// Unreachable: no socket exists.
