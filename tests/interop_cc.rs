@@ -9,17 +9,13 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::interop::{self, PeerProcess, EXCHANGE, STARTUP};
+use common::interop::{self, ok, PeerProcess, EXCHANGE, STARTUP};
 use diameter::message::commands::{CreditControlAnswer, CreditControlRequest};
 use diameter::message::constants::*;
 use diameter::message::grouped::{GrantedServiceUnit, RequestedServiceUnit};
 use diameter::message::Message;
 use diameter::node::application::{AppBase, Application, HandlerResult, ThreadingApplication};
 use diameter::node::{Node, NodeOptions, PeerOptions};
-
-fn ok<T>(r: Result<T, String>) -> T {
-    r.unwrap_or_else(|e| panic!("{e}"))
-}
 
 fn lo() -> std::net::IpAddr {
     "127.0.0.1".parse().unwrap()

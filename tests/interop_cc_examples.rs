@@ -12,11 +12,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::interop::{self, PeerProcess, STARTUP};
-
-fn ok<T>(r: Result<T, String>) -> T {
-    r.unwrap_or_else(|e| panic!("{e}"))
-}
+use common::interop::{self, ok, PeerProcess, STARTUP};
 
 /// An example binary built next to this test's own executable.
 fn example(name: &str) -> PathBuf {

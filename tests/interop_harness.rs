@@ -8,12 +8,8 @@
 
 mod common;
 
-use common::interop::{self, PeerProcess, EXCHANGE, STARTUP};
+use common::interop::{self, ok, PeerProcess, EXCHANGE, STARTUP};
 use std::time::{Duration, Instant};
-
-fn ok<T>(r: Result<T, String>) -> T {
-    r.unwrap_or_else(|e| panic!("{e}"))
-}
 
 /// python-diameter listens, freeDiameter connects (ConnectPeer) and sends the
 /// watchdogs (its peer TwTimer of 2 s: one every 0..4 s), then freeDiameter

@@ -10,32 +10,11 @@ mod common;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::interop::{self, PeerProcess, EXCHANGE, STARTUP};
+use common::interop::{self, ok, wait_until, PeerProcess, EXCHANGE, STARTUP};
 use diameter::node::peer::*;
 use diameter::node::{Node, NodeOptions, PeerOptions};
-
-fn ok<T>(r: Result<T, String>) -> T {
-    r.unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn wait_until(
-    what: &str,
-    timeout: Duration,
-    mut f: impl FnMut() -> bool,
-    dump: impl Fn() -> String,
-) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}\n{}",
-            dump()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn rust_node(host: &str, listen: bool) -> Node {
     let mut n = Node::new(

@@ -15,34 +15,13 @@ mod common;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::interop::{self, PeerProcess, EXCHANGE, STARTUP};
+use common::interop::{self, ok, wait_until, PeerProcess, EXCHANGE, STARTUP};
 use diameter::node::peer::*;
 use diameter::node::{InbandTls, ListenTransport, Node, NodeOptions, PeerOptions, TlsOptions};
 
 const FD: &str = "fd.example.test";
-
-fn ok<T>(r: Result<T, String>) -> T {
-    r.unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn wait_until(
-    what: &str,
-    timeout: Duration,
-    mut f: impl FnMut() -> bool,
-    dump: impl Fn() -> String,
-) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}\n{}",
-            dump()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn n(c: &std::sync::atomic::AtomicU64) -> u64 {
     c.load(Ordering::Relaxed)

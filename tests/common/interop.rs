@@ -453,3 +453,27 @@ fn spawn_reader<R: Read + Send + 'static>(
         })
         .expect("spawn reader thread");
 }
+
+/// The value, or a panic with the harness's error text.
+pub fn ok<T>(r: Result<T, String>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Polls `f` every 20 ms until it holds; after `timeout` panics with `dump()`
+/// (a peer's output) in the message.
+pub fn wait_until(
+    what: &str,
+    timeout: Duration,
+    mut f: impl FnMut() -> bool,
+    dump: impl Fn() -> String,
+) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}\n{}",
+            dump()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
