@@ -366,3 +366,34 @@ fn configuration_errors_name_what_is_wrong() {
     }
     let _: Option<TlsError> = None;
 }
+
+#[test]
+fn a_peer_configured_for_tls_cannot_come_in_the_clear() {
+    // the server knows node1 as aaas://: a cleartext CER from it gets 5017
+    let mut server = Node::new(
+        SERVER,
+        REALM,
+        NodeOptions {
+            ip_addresses: vec![lo()],
+            tcp_port: Some(0),
+            tls: Some(tls(SERVER, "ca.pem")),
+            ..Default::default()
+        },
+    );
+    let client_on_server = server
+        .add_peer(&format!("aaas://{CLIENT}"), None, PeerOptions::default())
+        .unwrap();
+    server.start().unwrap();
+    let port = port_of(&server, ListenTransport::Tcp);
+    let (client, server_on_client, app) =
+        client(None, InbandTls::Off, &format!("aaa://{SERVER}:{port}"));
+    wait_until("the CEA", Duration::from_secs(5), || {
+        count(&server_on_client.counters.cea) >= 1
+    });
+    assert!(app
+        .base()
+        .wait_for_ready(Duration::from_millis(200))
+        .is_err());
+    assert_eq!(client_on_server.status.lock().last_connect, None);
+    stop(server, client);
+}

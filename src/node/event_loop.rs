@@ -1209,6 +1209,29 @@ impl Loop {
             }
             return;
         };
+        // a peer configured with aaas:// talks over TLS only: from the first
+        // byte, or in-band when this connection will start it
+        if peer.is_secure {
+            let tls = self.conns.get(&token).is_some_and(|c| {
+                c.secure
+                    || (c.stream.can_start_tls()
+                        && choose_inband_security(
+                            &self.config.inband_security,
+                            &remote.inband_security,
+                        ) == InbandChoice::Tls)
+            });
+            if !tls {
+                warn!(target: "diameter.node", "{peer}: refused a connection without TLS (the peer is configured with aaas://)");
+                if let Some(m) = self.conns.get_mut(&token).and_then(|c| c.machine.as_mut()) {
+                    m.reject_cer(
+                        now,
+                        E_RESULT_CODE_DIAMETER_NO_COMMON_SECURITY,
+                        Some("TLS required"),
+                    );
+                }
+                return;
+            }
+        }
         let other = self
             .conns
             .iter()
