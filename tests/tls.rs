@@ -397,3 +397,80 @@ fn a_peer_configured_for_tls_cannot_come_in_the_clear() {
     assert_eq!(client_on_server.status.lock().last_connect, None);
     stop(server, client);
 }
+
+#[test]
+fn garbage_on_the_tls_port_is_a_counted_failure_and_others_are_still_served() {
+    use std::io::{Read, Write};
+    let (server, client_on_server) = server(Some(tls(SERVER, "ca.pem")), InbandTls::Optional);
+    let tls_port = port_of(&server, ListenTransport::Tls);
+    let tcp_port = port_of(&server, ListenTransport::Tcp);
+    // not TLS at all: a Diameter header and noise
+    let mut raw = std::net::TcpStream::connect((lo(), tls_port)).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut noise = vec![1u8, 0, 0, 20, 0x80, 0, 1, 1];
+    noise.extend((0..65536u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8));
+    let _ = raw.write_all(&noise);
+    let mut sink = Vec::new();
+    let _ = raw.read_to_end(&mut sink); // the server closes
+    wait_until("the failure is counted", Duration::from_secs(5), || {
+        server.transport_stats().tls_handshake_failures >= 1
+    });
+    // in-band: a TLS offer in the CER, then noise instead of a ClientHello
+    let mut raw = std::net::TcpStream::connect((lo(), tcp_port)).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut cer = diameter::message::Message::new(
+        {
+            let mut h = diameter::message::MessageHeader::new(257, 0);
+            h.set_request(true);
+            h
+        },
+        vec![],
+    );
+    use diameter::message::constants::*;
+    use diameter::message::Avp;
+    for avp in [
+        Avp::new(AVP_ORIGIN_HOST, 0, CLIENT).unwrap(),
+        Avp::new(AVP_ORIGIN_REALM, 0, REALM).unwrap(),
+        Avp::new(AVP_HOST_IP_ADDRESS, 0, lo()).unwrap(),
+        Avp::new(AVP_VENDOR_ID, 0, 99999u32).unwrap(),
+        Avp::new(AVP_PRODUCT_NAME, 0, "raw").unwrap(),
+        Avp::new(AVP_AUTH_APPLICATION_ID, 0, 4u32).unwrap(),
+        Avp::new(AVP_INBAND_SECURITY_ID, 0, E_INBAND_SECURITY_ID_TLS).unwrap(),
+    ] {
+        cer.append_avp(avp);
+    }
+    raw.write_all(&cer.as_bytes().unwrap()).unwrap();
+    let mut header = [0u8; 20];
+    raw.read_exact(&mut header).unwrap();
+    let len = u32::from_be_bytes([0, header[1], header[2], header[3]]) as usize;
+    let mut body = vec![0u8; len - 20];
+    raw.read_exact(&mut body).unwrap();
+    let cea = diameter::message::Message::from_bytes(&[&header[..], &body[..]].concat()).unwrap();
+    assert_eq!(
+        cea.find_avp(&[(AVP_RESULT_CODE, 0)]).and_then(Avp::as_u32),
+        Some(2001)
+    );
+    assert_eq!(
+        cea.find_avp(&[(AVP_INBAND_SECURITY_ID, 0)])
+            .and_then(Avp::as_i32),
+        Some(E_INBAND_SECURITY_ID_TLS)
+    );
+    let _ = raw.write_all(&noise);
+    let _ = raw.read_to_end(&mut sink);
+    wait_until(
+        "the second failure is counted",
+        Duration::from_secs(5),
+        || server.transport_stats().tls_handshake_failures >= 2,
+    );
+    assert_eq!(client_on_server.status.lock().last_connect, None);
+    // a real client is still served
+    let (client, _, app) = client(
+        Some(tls(CLIENT, "ca.pem")),
+        InbandTls::Off,
+        &format!("aaas://{SERVER}:{tls_port};transport=tcp"),
+    );
+    app.base().wait_for_ready(Duration::from_secs(10)).unwrap();
+    exchange(&app, CLIENT, REALM, 0..10);
+    assert_eq!(server.transport_stats().tls_handshake_failures, 2);
+    stop(server, client);
+}
