@@ -372,7 +372,20 @@ impl ThreadingApplication {
 impl Pool {
     fn work(&self, base: &AppBase) {
         while let Ok(request) = self.queue.recv() {
-            let outcome = catch_unwind(AssertUnwindSafe(|| (self.handler)(base, request.clone())));
+            // what a 5012 answer needs from the request, if the handler fails
+            // (the handler takes the request itself, uncopied)
+            let stub = Message::new(
+                request.header,
+                request
+                    .find_avps(&[(AVP_SESSION_ID, 0)])
+                    .into_iter()
+                    .take(1)
+                    .chain(request.find_avps(&[(AVP_PROXY_INFO, 0)]))
+                    .cloned()
+                    .collect(),
+            );
+            let outcome = catch_unwind(AssertUnwindSafe(|| (self.handler)(base, request)));
+            let request = stub;
             let answer = match outcome {
                 Ok(Ok(answer)) => answer,
                 Ok(Err(e)) => {
