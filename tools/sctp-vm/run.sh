@@ -26,8 +26,13 @@
 #   SCTP_VM_SMP      guest CPUs (default 2).
 #   SCTP_VM_SYSCTLS  extra "name=value" sysctls, space separated.
 #   SCTP_VM_VERBOSE  1 to show the whole console (kernel messages included).
-#   RUST_BACKTRACE, RUST_LOG, RUST_TEST_THREADS, RUST_MIN_STACK are passed
-#   to the guest when set.
+#   SCTP_VM_EXTRA    more host paths (absolute, space separated; files or
+#                    directories) copied into the VM at the same paths, with
+#                    the shared libraries (and loader) of the executables and
+#                    shared objects (*.so*, *.fdx) among them, e.g. a daemon
+#                    to test against, its plugins and its data files.
+#   RUST_BACKTRACE, RUST_LOG, RUST_TEST_THREADS, RUST_MIN_STACK,
+#   INTEROP_ECHO and INTEROP_FREEDIAMETERD are passed to the guest when set.
 #
 # Missing host tools (qemu-system-x86, busybox-static, xz-utils, cpio) are
 # installed with apt-get (needs root). The kernel is Debian's
@@ -154,19 +159,57 @@ resolve() {
 # Prints $1 quoted for a POSIX shell.
 shq() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 
+# Copies the shared libraries of the dynamically linked file $1 (an
+# executable or a shared object), the loader included, as `ldd` lists them,
+# into the tree $2 at their paths. Nothing for a static or non-ELF file.
+add_libs() {
+    local src=$1 root=$2 lib
+    if ldd "$src" >/dev/null 2>&1; then
+        for lib in $(ldd "$src" | grep -oE '/[^ ]+'); do
+            [ -e "$root$lib" ] && continue
+            mkdir -p "$root$(dirname "$lib")"
+            cp -L "$lib" "$root$lib"
+            # glibc loads libgcc_s at run time (pthread_cancel, unwinding):
+            # ldd cannot see it, so it goes along with libc.
+            case $lib in
+                */libc.so.6)
+                    if [ -e "$(dirname "$lib")/libgcc_s.so.1" ]; then
+                        cp -L "$(dirname "$lib")/libgcc_s.so.1" "$root$(dirname "$lib")/"
+                    fi
+                    ;;
+            esac
+        done
+    fi
+}
+
 # Copies the binary $1 (and, if dynamic, its loader and libraries) into the
 # tree $2 as /run/bin/$3/<its name> (so that argv[0] keeps its name).
 add_binary() {
-    local src=$1 root=$2 n=$3 lib
+    local src=$1 root=$2 n=$3
     [ -f "$src" ] && [ -x "$src" ] || die "not an executable file: $src"
     mkdir -p "$root/run/bin/$n"
     cp "$src" "$root/run/bin/$n/"
-    if ldd "$src" >/dev/null 2>&1; then
-        for lib in $(ldd "$src" | grep -oE '/[^ ]+'); do
-            mkdir -p "$root$(dirname "$lib")"
-            cp -L "$lib" "$root$lib"
-        done
-    fi
+    add_libs "$src" "$root"
+}
+
+# Copies the host path $1 (a file or a directory, symbolic links followed)
+# into the tree $2 at the same (absolute) path, with the libraries of every
+# executable and shared object (*.so*, *.fdx) in it.
+add_extra() {
+    local src=$1 root=$2 f
+    case $src in
+        /*) ;;
+        *) die "SCTP_VM_EXTRA: not an absolute path: $src" ;;
+    esac
+    [ -e "$src" ] || die "SCTP_VM_EXTRA: no such file or directory: $src"
+    mkdir -p "$root$(dirname "$src")"
+    cp -rL "$src" "$root$src"
+    while IFS= read -r -d '' f; do
+        case $f in
+            *.so | *.so.* | *.fdx) add_libs "$f" "$root" ;;
+            *) if [ -x "$f" ]; then add_libs "$f" "$root"; fi ;;
+        esac
+    done < <(find "$src" -follow -type f -print0)
 }
 
 build_initramfs() {
@@ -197,7 +240,8 @@ build_initramfs() {
 
     # The programs and the script that runs them.
     local cmds=$root/run/commands.sh env_lines="" v
-    for v in RUST_BACKTRACE RUST_LOG RUST_TEST_THREADS RUST_MIN_STACK; do
+    for v in RUST_BACKTRACE RUST_LOG RUST_TEST_THREADS RUST_MIN_STACK \
+        INTEROP_ECHO INTEROP_FREEDIAMETERD; do
         if [ -n "${!v:-}" ]; then env_lines+="export $v=$(shq "${!v}")"$'\n'; fi
     done
     printf '%s' "$env_lines" >"$cmds"
@@ -218,6 +262,8 @@ build_initramfs() {
         if [ "$a" = -- ]; then flush; else args+=("$a"); fi
     done
     flush
+
+    for a in ${SCTP_VM_EXTRA:-}; do add_extra "$a" "$root"; done
 
     cp "$here/init" "$root/init"
     chmod 755 "$root/init" "$root/bin/busybox"
