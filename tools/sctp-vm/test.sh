@@ -2,7 +2,11 @@
 # Builds the crate's SCTP tests as static binaries and runs them in one boot
 # of the SCTP VM (run.sh):
 #   - the library's unit tests whose name contains "sctp",
-#   - every test of tests/sctp.rs, when that file exists.
+#   - every test of tests/sctp.rs, when that file exists,
+#   - every test of tests/interop_sctp.rs (freeDiameter over SCTP), when
+#     freeDiameterd ($INTEROP_FREEDIAMETERD, else from PATH) and its
+#     extensions are installed; they go into the VM with the certificates of
+#     tests/data/tls that its configuration names (SCTP_VM_EXTRA of run.sh).
 #
 # Usage:
 #   tools/sctp-vm/test.sh [CARGO_ARGS...] [-- TEST_ARGS...]
@@ -64,5 +68,41 @@ if [ -f tests/sctp.rs ]; then
 else
     echo "sctp-vm: no tests/sctp.rs, running the library's SCTP tests only" >&2
 fi
+
+# freeDiameter interop over SCTP: freeDiameterd, its extensions and the test
+# certificates go into the VM at their host paths (SCTP_VM_EXTRA).
+extra=()
+fdd=${INTEROP_FREEDIAMETERD:-$(command -v freeDiameterd || true)}
+if [ -f tests/interop_sctp.rs ] && [ -n "$fdd" ] && [ -x "$fdd" ]; then
+    fdd=$(readlink -f "$fdd")
+    # the extensions directory: from the Debian package, else next to the
+    # binary's lib directory
+    ext=$(dpkg -L freediameter-extensions 2>/dev/null | grep -m1 '/acl_wl\.fdx$' || true)
+    ext=${ext%/*}
+    if [ -z "$ext" ]; then
+        for d in "$(dirname "$(dirname "$fdd")")"/lib/freeDiameter \
+            "$(dirname "$(dirname "$fdd")")"/lib/*/freeDiameter; do
+            if [ -f "$d/acl_wl.fdx" ]; then ext=$d && break; fi
+        done
+    fi
+    if [ -z "$ext" ]; then
+        echo "sctp-vm: freeDiameterd found but not its extensions (acl_wl.fdx), skipping tests/interop_sctp.rs" >&2
+    else
+        interop_bin=$(build --test interop_sctp) || interop_bin=""
+        [ -n "$interop_bin" ] || {
+            echo "sctp-vm: building tests/interop_sctp.rs failed" >&2
+            exit 2
+        }
+        extra=("$fdd" "$ext")
+        for f in fd.example.test.pem fd.example.test.key ca.pem; do
+            extra+=("$repo/tests/data/tls/$f")
+        done
+        export INTEROP_FREEDIAMETERD=$fdd
+        cmd+=(-- "$interop_bin" --test-threads=1 ${test_args[@]+"${test_args[@]}"})
+    fi
+else
+    echo "sctp-vm: no freeDiameterd on this host, skipping tests/interop_sctp.rs" >&2
+fi
+export SCTP_VM_EXTRA="${SCTP_VM_EXTRA:-} ${extra[*]+"${extra[*]}"}"
 
 exec "$here/run.sh" "${cmd[@]}"
