@@ -27,12 +27,12 @@ mod common;
 use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::interop::{self, ok, wait_until, PeerProcess, EXCHANGE, STARTUP};
+use common::interop::{self, ok, runs_ok, wait_until, PeerProcess, EXCHANGE, STARTUP};
 use diameter::node::peer::*;
 use diameter::node::{ListenTransport, Node, NodeError, NodeOptions, PeerOptions};
 
@@ -80,32 +80,6 @@ fn sctp_or_skip(test: &str) -> bool {
             false
         }
         Err(other) => panic!("add_peer(transport=sctp): {other}"),
-    }
-}
-
-/// Runs a short command; true when it exits 0 within 30 s.
-fn runs_ok(program: &str, args: &[&str]) -> bool {
-    let mut child = match Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(_) => return false,
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return status.success(),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return false;
-            }
-        }
     }
 }
 

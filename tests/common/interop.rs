@@ -64,7 +64,7 @@ pub fn freediameterd() -> String {
 }
 
 /// Runs a short command, true when it exits 0 within 30 s.
-fn runs_ok(program: &str, args: &[&str]) -> bool {
+pub fn runs_ok(program: &str, args: &[&str]) -> bool {
     let child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
