@@ -703,6 +703,62 @@ mod tests {
         assert_eq!((stream, dpr.header.command_code), (0, CMD_DISCONNECT_PEER));
     }
 
+    /// A message larger than the send buffer can never go as one SCTP
+    /// message: it is dropped, and the association carries on.
+    #[test]
+    fn sctp_a_message_beyond_the_send_buffer_is_dropped_and_the_rest_flows() {
+        if let Err(e) = sctp_sys::sctp_supported() {
+            eprintln!("skipped: {e}");
+            return;
+        }
+        let listener = SctpSocket::listen(&["127.0.0.1:0".parse().unwrap()], 8).unwrap();
+        let addr = listener.local_addr().unwrap();
+        // a send buffer for 4 kB messages (the kernel may round it up)
+        let mut client = Stream::connect_sctp(&[], &[addr], 4096).unwrap();
+        let server = retry("accept", || listener.accept().map(Some)).0;
+        retry("connect", || client.peer_addr().map(Some));
+        let Stream::Sctp(sctp) = &client else {
+            panic!("not SCTP")
+        };
+        let limit = sctp.send_limit;
+        assert!(limit >= 4096);
+
+        let now = Instant::now();
+        let mut machine = Connection::new_initiator(
+            now,
+            caps("a.example.net"),
+            ConnectionConfig::default(),
+            Arc::new(SequenceGenerator::new()),
+            Some("b.example.net".into()),
+            false,
+            7,
+        );
+        client.flush(&mut machine).unwrap();
+        let mut buf = vec![0u8; 1 << 20];
+        let info = retry("CER", || server.recv(&mut buf).map(Some));
+        let cer = Message::from_bytes(&buf[..info.len]).unwrap();
+        let cea = caps("b.example.net").cea(&cer.header, 2001, None).unwrap();
+        machine.handle_bytes(now, &cea.as_bytes().unwrap());
+
+        let message = |hop: u32, size: usize| {
+            let mut h = MessageHeader::new(CMD_CREDIT_CONTROL, 4);
+            h.set_request(true);
+            h.hop_by_hop_identifier = hop;
+            let avp = Avp::new(AVP_CLASS, 0, vec![7u8; size]).unwrap();
+            Message::new(h, vec![avp]).as_bytes().unwrap()
+        };
+        machine.send_bytes(&message(1, limit + 1000), true).unwrap();
+        machine.send_bytes(&message(2, 100), true).unwrap();
+        client.flush(&mut machine).unwrap();
+        assert!(machine.pending_output().is_empty());
+        let info = retry("the small message", || server.recv(&mut buf).map(Some));
+        let got = Message::from_bytes(&buf[..info.len]).unwrap();
+        assert_eq!(
+            got.header.hop_by_hop_identifier, 2,
+            "the large one was dropped"
+        );
+    }
+
     fn message(code: u32) -> Vec<u8> {
         let mut m = vec![1, 0, 0, 20, 0x80];
         m.extend_from_slice(&code.to_be_bytes()[1..]);
