@@ -377,9 +377,8 @@ impl Pool {
             let stub = Message::new(
                 request.header,
                 request
-                    .find_avps(&[(AVP_SESSION_ID, 0)])
+                    .find_avp(&[(AVP_SESSION_ID, 0)])
                     .into_iter()
-                    .take(1)
                     .chain(request.find_avps(&[(AVP_PROXY_INFO, 0)]))
                     .cloned()
                     .collect(),

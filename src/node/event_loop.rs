@@ -90,8 +90,6 @@ pub(crate) struct LoopConfig {
     pub validate_received_request_avps: bool,
     pub peers: Vec<Arc<Peer>>,
     pub end_to_end: Arc<SequenceGenerator>,
-    /// Whether TLS peers' certificates must name their Origin-Host.
-    pub tls_verify_peer_name: bool,
     /// Inband-Security-Id values offered on cleartext TCP connections.
     pub inband_security: Vec<u32>,
     /// Local addresses an SCTP association binds (all of them: multi-homing).
@@ -187,7 +185,8 @@ pub(crate) fn spawn(
                 })?)
             }
         };
-        l.register(poll.registry(), Token(FIRST_LISTENER + i))
+        poll.registry()
+            .register(l.source(), Token(FIRST_LISTENER + i), Interest::READABLE)
             .map_err(NodeError::EventLoop)?;
         let kind = match spec {
             ListenSpec::Tcp(_) => super::node::ListenTransport::Tcp,
@@ -501,7 +500,7 @@ impl Loop {
             self.remove(token, DISCONNECT_REASON_NODE_SHUTDOWN);
         }
         for mut l in self.listeners.drain(..) {
-            let _ = l.deregister(self.poll.registry());
+            let _ = self.poll.registry().deregister(l.source());
         }
         self.shared.fail_pending(None, "node stopped");
         for route in self.shared.apps.read().iter() {
@@ -556,10 +555,10 @@ impl Loop {
     /// has certificates (TLS from the first byte, or in-band).
     fn tcp_stream(&self, tcp: mio::net::TcpStream) -> Stream {
         #[cfg(feature = "tls")]
-        if self.config.tls.is_some() {
-            return Stream::tls_capable(tcp, self.config.tls_verify_peer_name);
+        if let Some(ctx) = &self.config.tls {
+            return Stream::tls_capable(tcp, ctx.verify_peer_name());
         }
-        Stream::tcp(tcp)
+        Stream::Tcp(tcp)
     }
 
     fn token(&mut self) -> Token {
@@ -610,8 +609,8 @@ impl Loop {
         match opened {
             Ok(mut stream) => {
                 let token = self.token();
-                if let Err(e) = stream.register(
-                    self.poll.registry(),
+                if let Err(e) = self.poll.registry().register(
+                    stream.source(),
                     token,
                     Interest::READABLE | Interest::WRITABLE,
                 ) {
@@ -657,7 +656,8 @@ impl Loop {
             let Some(listener) = self.listeners.get(index) else {
                 return;
             };
-            let (mut stream, remote, secure) = match listener.accept(max_message) {
+            let accepted = listener.accept(max_message, |tcp| self.tcp_stream(tcp));
+            let (mut stream, remote, secure) = match accepted {
                 Ok(accepted) => accepted,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) => {
@@ -672,14 +672,15 @@ impl Loop {
                 warn!(target: "diameter.connection", "refusing {remote}: {} connections already", self.conns.len());
                 continue;
             }
-            if let Stream::Tcp(tcp) = stream {
-                stream = self.tcp_stream(tcp);
-            }
             if secure && !start_secure(&self.config, &mut stream, None, None) {
                 continue;
             }
             let token = self.token();
-            if let Err(e) = stream.register(self.poll.registry(), token, Interest::READABLE) {
+            if let Err(e) =
+                self.poll
+                    .registry()
+                    .register(stream.source(), token, Interest::READABLE)
+            {
                 warn!(target: "diameter.connection", "cannot register {remote}: {e}");
                 continue;
             }
@@ -919,9 +920,10 @@ impl Loop {
             } else {
                 Interest::READABLE
             };
-            if conn
-                .stream
-                .reregister(self.poll.registry(), token, interest)
+            if self
+                .poll
+                .registry()
+                .reregister(conn.stream.source(), token, interest)
                 .is_ok()
             {
                 conn.writable = want_write;
@@ -1289,9 +1291,6 @@ impl Loop {
     /// Origin-Host. Checked once, when both the handshake and the
     /// capabilities exchange are done; a mismatch is logged and counted.
     fn check_identity(&mut self, token: Token, origin_host: &str) -> Result<(), String> {
-        if !self.config.tls_verify_peer_name {
-            return Ok(());
-        }
         let Some(conn) = self.conns.get_mut(&token) else {
             return Ok(());
         };
@@ -1312,7 +1311,7 @@ impl Loop {
         let Some(mut conn) = self.conns.remove(&token) else {
             return;
         };
-        let _ = conn.stream.deregister(self.poll.registry());
+        let _ = self.poll.registry().deregister(conn.stream.source());
         conn.stream.shutdown();
         self.owed.retain(|_, o| o.token != token);
         debug!(target: "diameter.connection", "closed {} (reason {reason:#04x})", conn.remote);

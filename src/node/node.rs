@@ -481,10 +481,6 @@ impl Node {
             validate_received_request_avps: self.validate_received_request_avps,
             peers: self.peers.values().cloned().collect(),
             end_to_end: self.end_to_end_seq.clone(),
-            #[cfg(feature = "tls")]
-            tls_verify_peer_name: self.tls.as_ref().is_none_or(|t| t.verify_peer_name),
-            #[cfg(not(feature = "tls"))]
-            tls_verify_peer_name: true,
             inband_security: self.inband_tls.offered(),
             sctp_local: self.ip_addresses.clone(),
             #[cfg(feature = "tls")]

@@ -8,8 +8,8 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use mio::event::Source;
 use mio::net::{TcpListener, TcpStream};
-use mio::{Interest, Registry, Token};
 
 use super::peer::Connection;
 
@@ -57,15 +57,20 @@ impl Listener {
         }
     }
 
-    /// Accepts one connection; `WouldBlock` when none waits. A secure
-    /// listener's stream still needs its TLS session
+    /// Accepts one connection; `WouldBlock` when none waits. `tcp` makes
+    /// the stream of an accepted TCP connection (TLS-capable or not). A
+    /// secure listener's stream still needs its TLS session
     /// ([`Stream::start_tls`]); `secure` says so.
-    pub(crate) fn accept(&self, max_message: usize) -> io::Result<(Stream, SocketAddr, bool)> {
+    pub(crate) fn accept(
+        &self,
+        max_message: usize,
+        tcp: impl FnOnce(TcpStream) -> Stream,
+    ) -> io::Result<(Stream, SocketAddr, bool)> {
         match self {
             Listener::Tcp { socket, secure } => {
                 let (s, remote) = socket.accept()?;
                 let _ = s.set_nodelay(true);
-                Ok((Stream::tcp(s), remote, *secure))
+                Ok((tcp(s), remote, *secure))
             }
             Listener::Sctp(l) => {
                 let (s, remote) = l.accept()?;
@@ -74,19 +79,11 @@ impl Listener {
         }
     }
 
-    /// Registers it for readable events.
-    pub(crate) fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+    /// The socket, for mio.
+    pub(crate) fn source(&mut self) -> &mut dyn Source {
         match self {
-            Listener::Tcp { socket, .. } => registry.register(socket, token, Interest::READABLE),
-            Listener::Sctp(s) => registry.register(s, token, Interest::READABLE),
-        }
-    }
-
-    /// Removes it from the poll.
-    pub(crate) fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
-        match self {
-            Listener::Tcp { socket, .. } => registry.deregister(socket),
-            Listener::Sctp(s) => registry.deregister(s),
+            Listener::Tcp { socket, .. } => socket,
+            Listener::Sctp(s) => s,
         }
     }
 }
@@ -131,11 +128,6 @@ pub(crate) struct TlsStream {
 }
 
 impl Stream {
-    /// A TCP stream.
-    pub(crate) fn tcp(s: TcpStream) -> Stream {
-        Stream::Tcp(s)
-    }
-
     /// An SCTP association able to send messages of `max_message` bytes
     /// where the system lets it (see [`SctpSocket::set_send_buffer`]).
     pub(crate) fn sctp(socket: SctpSocket, max_message: usize) -> Stream {
@@ -187,43 +179,14 @@ impl Stream {
         }
     }
 
-    /// Registers the socket.
-    pub(crate) fn register(
-        &mut self,
-        registry: &Registry,
-        token: Token,
-        interest: Interest,
-    ) -> io::Result<()> {
+    /// The socket, for mio (registered, re-registered and deregistered by
+    /// the event loop).
+    pub(crate) fn source(&mut self) -> &mut dyn Source {
         match self {
-            Stream::Tcp(s) => registry.register(s, token, interest),
-            Stream::Sctp(s) => registry.register(&mut s.socket, token, interest),
+            Stream::Tcp(s) => s,
+            Stream::Sctp(s) => &mut s.socket,
             #[cfg(feature = "tls")]
-            Stream::Tls(s) => registry.register(&mut s.tcp, token, interest),
-        }
-    }
-
-    /// Changes what the socket is polled for.
-    pub(crate) fn reregister(
-        &mut self,
-        registry: &Registry,
-        token: Token,
-        interest: Interest,
-    ) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => registry.reregister(s, token, interest),
-            Stream::Sctp(s) => registry.reregister(&mut s.socket, token, interest),
-            #[cfg(feature = "tls")]
-            Stream::Tls(s) => registry.reregister(&mut s.tcp, token, interest),
-        }
-    }
-
-    /// Removes the socket from the poll.
-    pub(crate) fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => registry.deregister(s),
-            Stream::Sctp(s) => registry.deregister(&mut s.socket),
-            #[cfg(feature = "tls")]
-            Stream::Tls(s) => registry.deregister(&mut s.tcp),
+            Stream::Tls(s) => &mut s.tcp,
         }
     }
 

@@ -159,6 +159,10 @@ pub(crate) struct TlsContext {
     server: Arc<ServerConfig>,
     /// For initiated connections: presents the node's certificate.
     client: Arc<ClientConfig>,
+    /// Whether a client's certificate must name its Origin-Host
+    /// ([`TlsOptions::verify_peer_name`]; the server name is checked by the
+    /// client configuration itself).
+    verify_peer_name: bool,
 }
 
 impl fmt::Debug for TlsContext {
@@ -343,7 +347,13 @@ impl TlsContext {
         Ok(TlsContext {
             server: Arc::new(server),
             client: Arc::new(client),
+            verify_peer_name: options.verify_peer_name,
         })
+    }
+
+    /// Whether peers' certificates must name their Diameter identity.
+    pub(crate) fn verify_peer_name(&self) -> bool {
+        self.verify_peer_name
     }
 
     /// A session for a connection this node initiated to `peer_identity`:
