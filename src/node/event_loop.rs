@@ -147,6 +147,8 @@ struct Loop {
     /// Requests handed to applications: (hop-by-hop, end-to-end) -> the
     /// connection and Origin-Host to answer.
     owed: HashMap<(u32, u32), Owed>,
+    /// The ready connection of each peer (by `Arc` address), last seen.
+    ready_conn: HashMap<usize, Token>,
     next_peers_log: Instant,
     next_history: Instant,
     buf: Vec<u8>,
@@ -226,6 +228,7 @@ pub(crate) fn spawn(
         retransmit: RetransmitCache::new(retransmit_size, RETRANSMIT_BYTES_PER_PEER),
         shared,
         owed: HashMap::new(),
+        ready_conn: HashMap::new(),
         next_peers_log: Instant::now(),
         next_history: Instant::now() + HISTORY_INTERVAL,
         buf: vec![0; READ_CHUNK],
@@ -409,20 +412,16 @@ impl Loop {
                     hop_by_hop,
                     bytes,
                 } => {
-                    // the peer's ready connection, if it has one
-                    let conn = self
-                        .conns
-                        .iter_mut()
-                        .filter(|(_, c)| c.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, &peer)))
-                        .max_by_key(|(_, c)| c.machine.as_ref().is_some_and(Connection::is_ready));
-                    let sent = match conn {
-                        Some((token, c)) => match c.machine.as_mut() {
-                            Some(m) => {
-                                touched.push(*token);
-                                m.send_bytes(&bytes, true).map_err(|e| e.to_string())
+                    let sent = match self.connection_of(&peer) {
+                        Some(token) => {
+                            match self.conns.get_mut(&token).and_then(|c| c.machine.as_mut()) {
+                                Some(m) => {
+                                    touched.push(token);
+                                    m.send_bytes(&bytes, true).map_err(|e| e.to_string())
+                                }
+                                None => Err("not connected".to_owned()),
                             }
-                            None => Err("not connected".to_owned()),
-                        },
+                        }
                         None => Err("not connected".to_owned()),
                     };
                     if let Err(why) = sent {
@@ -468,6 +467,33 @@ impl Loop {
                 }
             }
         }
+    }
+
+    /// The peer's ready connection, else any connection of the peer. The
+    /// ready one is remembered, so a request does not scan every connection;
+    /// a remembered token is used only while it still is that.
+    fn connection_of(&mut self, peer: &Arc<Peer>) -> Option<Token> {
+        let key = Arc::as_ptr(peer) as usize;
+        let is_peers = |c: &Conn| c.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer));
+        let ready = |c: &Conn| c.machine.as_ref().is_some_and(Connection::is_ready);
+        if let Some(token) = self.ready_conn.get(&key) {
+            if self
+                .conns
+                .get(token)
+                .is_some_and(|c| is_peers(c) && ready(c))
+            {
+                return Some(*token);
+            }
+        }
+        let (token, conn) = self
+            .conns
+            .iter()
+            .filter(|(_, c)| is_peers(c))
+            .max_by_key(|(_, c)| ready(c))?;
+        if ready(conn) {
+            self.ready_conn.insert(key, *token);
+        }
+        Some(*token)
     }
 
     fn begin_stop(&mut self, now: Instant, wait_timeout: Duration, force: bool, done: Sender<()>) {
