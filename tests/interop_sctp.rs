@@ -27,14 +27,14 @@ mod common;
 use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::interop::{self, ok, runs_ok, wait_until, PeerProcess, EXCHANGE, STARTUP};
+use common::sctp::{in_vm, ip_cmd, sctp_or_skip};
 use diameter::node::peer::*;
-use diameter::node::{ListenTransport, Node, NodeError, NodeOptions, PeerOptions};
+use diameter::node::{ListenTransport, Node, NodeOptions, PeerOptions};
 
 /// Our node's Diameter identity, in both roles.
 const RUST: &str = "rust.example.test";
@@ -44,42 +44,12 @@ const FD: &str = "fd.example.test";
 /// The address put on the loopback interface in the VM (see the top).
 const VM_ADDRESS: &str = "10.9.1.1";
 
-fn in_vm() -> bool {
-    env::var("DIAMETER_SCTP_VM").as_deref() == Ok("1")
-}
-
 /// The address both sides use (see the top).
 fn address() -> &'static str {
     if in_vm() {
         VM_ADDRESS
     } else {
         "127.0.0.1"
-    }
-}
-
-/// Whether the kernel has SCTP; prints why the test stops when it has not.
-fn sctp_or_skip(test: &str) -> bool {
-    let mut n = Node::new(
-        "probe.example.test",
-        "example.test",
-        NodeOptions {
-            ip_addresses: vec!["127.0.0.1".parse().unwrap()],
-            ..Default::default()
-        },
-    );
-    match n.add_peer(
-        "aaa://peer.example.test:3868;transport=sctp",
-        None,
-        PeerOptions::default(),
-    ) {
-        Ok(_) => true,
-        Err(NodeError::SctpUnavailable(e)) => {
-            eprintln!(
-                "{test}: skipped: {e} (tools/sctp-vm/test.sh runs it under a kernel with SCTP)"
-            );
-            false
-        }
-        Err(other) => panic!("add_peer(transport=sctp): {other}"),
     }
 }
 
@@ -136,18 +106,6 @@ impl Drop for VmAddress {
             ip_cmd(&["addr", "del", &format!("{VM_ADDRESS}/32"), "dev", "lo"]);
         }
     }
-}
-
-fn ip_cmd(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("ip {args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
 }
 
 /// A fresh directory under the temporary directory, removed on drop.

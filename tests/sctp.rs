@@ -15,56 +15,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::cc::{answer, app_answers, app_requests, ccr, count, exchange, wait_until};
+use common::sctp::{in_vm, ip_cmd, sctp_or_skip};
 use diameter::message::constants::*;
 use diameter::message::Avp;
 use diameter::node::application::{AppBase, Application, ThreadingApplication};
 use diameter::node::peer::*;
-use diameter::node::{ListenTransport, Node, NodeError, NodeOptions, PeerOptions};
+use diameter::node::{ListenTransport, Node, NodeOptions, PeerOptions};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
-}
-
-/// Whether the kernel has SCTP. When it has not, checks that the node
-/// refuses SCTP with a clear error, prints why the test stops there, and
-/// returns false.
-fn sctp_or_skip(test: &str) -> bool {
-    let mut n = Node::new(
-        "probe.example.net",
-        "example.net",
-        NodeOptions {
-            ip_addresses: vec![ip("127.0.0.1")],
-            sctp_port: Some(0),
-            ..Default::default()
-        },
-    );
-    match n.add_peer(
-        "aaa://peer.example.net:3868;transport=sctp",
-        None,
-        PeerOptions::default(),
-    ) {
-        Ok(_) => {
-            n.start()
-                .expect("SCTP works for add_peer, so start must too");
-            n.stop(Duration::from_secs(1), true).unwrap();
-            true
-        }
-        Err(NodeError::SctpUnavailable(e)) => {
-            let text = e.to_string();
-            assert!(
-                text.contains("SCTP"),
-                "the error should say what is missing: {text}"
-            );
-            match n.start() {
-                Err(NodeError::SctpUnavailable(_)) => {}
-                Err(other) => panic!("start() with sctp_port: {other}"),
-                Ok(()) => panic!("start() with sctp_port worked without SCTP"),
-            }
-            eprintln!("{test}: skipped: {text} (tools/sctp-vm runs it under a kernel with SCTP)");
-            false
-        }
-        Err(other) => panic!("add_peer(transport=sctp): {other}"),
-    }
 }
 
 /// The OCS: an SCTP listener on `addresses`, answering CCRs.
@@ -211,27 +170,12 @@ fn an_sctp_listener_binds_every_address() {
     ocs.stop(Duration::from_secs(5), false).unwrap();
 }
 
-fn ip_cmd(args: &[&str]) -> Result<(), String> {
-    let out = std::process::Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip {args:?}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
 #[test]
 fn a_multihomed_association_survives_losing_an_address() {
     if !sctp_or_skip("a_multihomed_association_survives_losing_an_address") {
         return;
     }
-    if std::env::var("DIAMETER_SCTP_VM").as_deref() != Ok("1") {
+    if !in_vm() {
         eprintln!(
             "a_multihomed_association_survives_losing_an_address: skipped: it adds and deletes \
              an address on the loopback interface, so it runs only where DIAMETER_SCTP_VM=1 \
@@ -246,7 +190,7 @@ fn a_multihomed_association_survives_losing_an_address() {
     const SECOND: &str = "10.9.0.2";
     const PGW: &str = "10.9.0.3";
     for a in [FIRST, SECOND, PGW] {
-        ip_cmd(&["addr", "add", &format!("{a}/32"), "dev", "lo"]).unwrap();
+        ip_cmd(&["addr", "add", &format!("{a}/32"), "dev", "lo"]);
     }
     let (mut ocs, pgw_on_ocs) = server(&[FIRST, SECOND]);
     let port = ocs.listen_addresses_for(ListenTransport::Sctp)[0].port();
@@ -256,7 +200,7 @@ fn a_multihomed_association_survives_losing_an_address() {
     app.base().wait_for_ready(Duration::from_secs(10)).unwrap();
     exchange(&app, "pgw.example.net", "example.net", 0..20);
 
-    ip_cmd(&["addr", "del", &format!("{FIRST}/32"), "dev", "lo"]).unwrap();
+    ip_cmd(&["addr", "del", &format!("{FIRST}/32"), "dev", "lo"]);
     // SCTP moves to the other path; the Diameter connection never notices
     exchange(&app, "pgw.example.net", "example.net", 20..60);
     assert!(ocs_on_pgw.is_ready());

@@ -4,3 +4,4 @@
 
 pub mod cc;
 pub mod interop;
+pub mod sctp;
