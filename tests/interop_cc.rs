@@ -192,11 +192,9 @@ fn python_cc_client_rust_server() {
         ],
         EXCHANGE,
     ));
-    assert!(
-        peer.counters
-            .requests
-            .load(std::sync::atomic::Ordering::Relaxed)
-            >= 6
-    );
+    // the five CCAs' requests, besides CER and watchdogs
+    common::cc::wait_until("5 requests counted", EXCHANGE, || {
+        common::cc::app_requests(&peer) == 5
+    });
     node.stop(Duration::from_secs(10), false).unwrap();
 }

@@ -107,8 +107,12 @@ fn cer_ccr_dwr_and_dpr_over_sctp() {
     assert_eq!(info.auth_application_ids, [4]);
 
     exchange(&app, "pgw.example.net", "example.net", 0..200);
-    assert_eq!(app_requests(&pgw_on_ocs), 200);
-    assert_eq!(app_answers(&ocs_on_pgw), 200);
+    wait_until("200 counted", Duration::from_secs(5), || {
+        app_requests(&pgw_on_ocs) == 200
+    });
+    wait_until("200 counted", Duration::from_secs(5), || {
+        app_answers(&ocs_on_pgw) == 200
+    });
 
     // a message of 700 kB each way: one SCTP message, larger than the
     // default socket buffers
@@ -211,7 +215,9 @@ fn a_multihomed_association_survives_losing_an_address() {
         1,
         "one association throughout"
     );
-    assert_eq!(app_requests(&pgw_on_ocs), 60);
+    wait_until("60 counted", Duration::from_secs(5), || {
+        app_requests(&pgw_on_ocs) == 60
+    });
 
     pgw.stop(Duration::from_secs(5), false).unwrap();
     ocs.stop(Duration::from_secs(5), false).unwrap();

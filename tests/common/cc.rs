@@ -15,16 +15,19 @@ pub fn count(c: &AtomicU64) -> u64 {
     c.load(Ordering::Relaxed)
 }
 
-/// Requests received from `peer` other than CER, DWR and DPR.
+/// Requests received from `peer` other than CER, DWR and DPR. The counters
+/// are read one by one, so a watchdog arriving meanwhile can put it off by
+/// one for a moment: compare it inside [`wait_until`].
 pub fn app_requests(peer: &Peer) -> u64 {
     let c = &peer.counters;
-    count(&c.requests) - count(&c.cer) - count(&c.dwr) - count(&c.dpr)
+    count(&c.requests).saturating_sub(count(&c.cer) + count(&c.dwr) + count(&c.dpr))
 }
 
-/// Answers received from `peer` other than CEA, DWA and DPA.
+/// Answers received from `peer` other than CEA, DWA and DPA (read like
+/// [`app_requests`]).
 pub fn app_answers(peer: &Peer) -> u64 {
     let c = &peer.counters;
-    count(&c.answers) - count(&c.cea) - count(&c.dwa) - count(&c.dpa)
+    count(&c.answers).saturating_sub(count(&c.cea) + count(&c.dwa) + count(&c.dpa))
 }
 
 /// Polls `f` every 10 ms until it holds; panics after `timeout`.
