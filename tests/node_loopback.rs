@@ -226,7 +226,7 @@ fn ipv6_loopback_works() {
         },
     );
     server.add_application_id(AppId::auth(4));
-    server
+    let on_server = server
         .add_peer("aaa://client.example.net", None, PeerOptions::default())
         .unwrap();
     server.start().unwrap();
@@ -250,7 +250,14 @@ fn ipv6_loopback_works() {
     });
     let info = on_client.status.lock().connection.clone().unwrap();
     assert!(info.remote_address.unwrap().is_ipv6());
-    // the CER carried the IPv6 socket address, as the server saw it
+    // the client has no configured address: its CER carried the IPv6
+    // address of its socket, and the server's CEA its own
+    assert_eq!(info.host_ip_address, [v6]);
+    wait_until("the server side opens", Duration::from_secs(5), || {
+        on_server.is_ready()
+    });
+    let seen = on_server.status.lock().connection.clone().unwrap();
+    assert_eq!(seen.host_ip_address, [v6]);
     client.stop(Duration::from_secs(5), false).unwrap();
     server.stop(Duration::from_secs(5), false).unwrap();
 }
