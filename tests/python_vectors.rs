@@ -509,7 +509,6 @@ fn plain_message_defaults_like_python() {
 #[test]
 fn testsuite_avp_vectors() {
     let rows = rows("python-testsuite/avps.tsv");
-    let mut checked = 0;
     for row in &rows {
         let id = row["id"].as_str();
         let code: u32 = row["code"].parse().unwrap();
@@ -633,10 +632,8 @@ fn testsuite_avp_vectors() {
             }
             other => panic!("{id}: unknown check {other}"),
         }
-        checked += 1;
     }
-    assert_eq!(checked, rows.len());
-    assert!(checked >= 30);
+    assert!(rows.len() >= 30);
 }
 
 #[test]
