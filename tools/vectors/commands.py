@@ -77,22 +77,6 @@ PY_TIME_ERA1 = 2085974896
 
 
 # ---------------------------------------------------------------------------
-# the python-diameter source distribution
-# ---------------------------------------------------------------------------
-
-def fetch_sdist(tmp: str) -> str:
-    """Download and unpack the python-diameter sdist into tmp; return its folder."""
-    import tarfile
-    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                    "--no-binary", ":all:", "--dest", tmp,
-                    f"python-diameter=={EXPECTED_VERSION}"], check=True)
-    archive = os.path.join(tmp, f"python_diameter-{EXPECTED_VERSION}.tar.gz")
-    with tarfile.open(archive) as tar:
-        tar.extractall(tmp, filter="data")
-    return os.path.join(tmp, f"python_diameter-{EXPECTED_VERSION}")
-
-
-# ---------------------------------------------------------------------------
 # python definition defects, removed before anything is encoded
 # ---------------------------------------------------------------------------
 
@@ -1141,7 +1125,7 @@ def main() -> int:
         return generate(sys.argv[1])
     import tempfile
     with tempfile.TemporaryDirectory(prefix="python-diameter-sdist-") as tmp:
-        return generate(fetch_sdist(tmp))
+        return generate(vecfmt.fetch_sdist(tmp, EXPECTED_VERSION))
 
 
 def generate(sdist: str) -> int:

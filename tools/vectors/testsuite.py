@@ -35,22 +35,13 @@ from diameter.message.avp import (Avp, AvpAddress, AvpDecodeError,  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 OUT = os.path.join(ROOT, "tests", "data", "python-testsuite")
-def fetch_sdist() -> str:
-    """Download and unpack the python-diameter 0.9.0 sdist; return its folder."""
-    import subprocess
-    import tarfile
+if len(sys.argv) > 1:
+    SDIST = sys.argv[1]
+else:
     import tempfile
-    tmp = tempfile.mkdtemp(prefix="python-diameter-sdist-")
-    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                    "--no-binary", ":all:", "--dest", tmp, "python-diameter==0.9.0"],
-                   check=True)
-    archive = os.path.join(tmp, "python_diameter-0.9.0.tar.gz")
-    with tarfile.open(archive) as tar:
-        tar.extractall(tmp, filter="data")
-    return os.path.join(tmp, "python_diameter-0.9.0")
-
-
-SDIST = sys.argv[1] if len(sys.argv) > 1 else fetch_sdist()
+    # removed when the script ends
+    _SDIST_TMP = tempfile.TemporaryDirectory(prefix="python-diameter-sdist-")
+    SDIST = vecfmt.fetch_sdist(_SDIST_TMP.name)
 
 # the zone in which the Time literals of test_create_time_type hold
 AUTHOR_TZ = "Europe/Berlin"

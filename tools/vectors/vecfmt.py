@@ -147,3 +147,17 @@ def write_tsv(path: str, comments: list[str], columns: list[str],
             assert "\t" not in field and "\n" not in field and field != "", row
         lines.append("\t".join(row))
     write_text(path, "\n".join(lines) + "\n")
+
+
+def fetch_sdist(tmp: str, version: str = "0.9.0") -> str:
+    """Download and unpack the python-diameter sdist into tmp; return its folder."""
+    import subprocess
+    import sys
+    import tarfile
+    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                    "--no-binary", ":all:", "--dest", tmp,
+                    f"python-diameter=={version}"], check=True)
+    archive = os.path.join(tmp, f"python_diameter-{version}.tar.gz")
+    with tarfile.open(archive) as tar:
+        tar.extractall(tmp, filter="data")
+    return os.path.join(tmp, f"python_diameter-{version}")
