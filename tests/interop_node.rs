@@ -8,13 +8,12 @@
 
 mod common;
 
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::Duration;
 
+use common::cc::count;
 use common::interop::{self, ok, wait_until, PeerProcess, EXCHANGE, STARTUP};
 use diameter::node::peer::*;
-use diameter::node::{Node, NodeOptions, PeerOptions};
+use diameter::node::{Node, NodeOptions};
 
 fn rust_node(host: &str, listen: bool) -> Node {
     let mut n = Node::new(
@@ -28,23 +27,6 @@ fn rust_node(host: &str, listen: bool) -> Node {
     );
     n.add_application_id(AppId::auth(4));
     n
-}
-
-fn rust_peer(n: &mut Node, uri: &str, persistent: bool) -> Arc<Peer> {
-    n.add_peer(
-        uri,
-        None,
-        PeerOptions {
-            ip_addresses: vec!["127.0.0.1".parse().unwrap()],
-            is_persistent: persistent,
-            ..Default::default()
-        },
-    )
-    .unwrap()
-}
-
-fn n(c: &std::sync::atomic::AtomicU64) -> u64 {
-    c.load(Ordering::Relaxed)
 }
 
 #[test]
@@ -73,7 +55,7 @@ fn python_diameter_server_rust_client() {
     ok(py.wait_for_line("EVENT started", STARTUP));
     let mut node = rust_node("rust1.example.test", false);
     node.idle_timeout = Duration::from_millis(1500);
-    let peer = rust_peer(
+    let peer = common::loopback_peer(
         &mut node,
         &format!("aaa://py1.example.test:{port};transport=tcp"),
         true,
@@ -89,8 +71,13 @@ fn python_diameter_server_rust_client() {
         ],
         EXCHANGE,
     ));
-    assert_eq!(n(&peer.counters.cea), 1);
-    wait_until("DWA", EXCHANGE, || n(&peer.counters.dwa) >= 1, || py.dump());
+    assert_eq!(count(&peer.counters.cea), 1);
+    wait_until(
+        "DWA",
+        EXCHANGE,
+        || count(&peer.counters.dwa) >= 1,
+        || py.dump(),
+    );
     ok(py.wait_for_all(
         &[
             "EVENT recv DWR from=rust1.example.test",
@@ -99,7 +86,7 @@ fn python_diameter_server_rust_client() {
         EXCHANGE,
     ));
     node.stop(Duration::from_secs(10), false).unwrap();
-    assert_eq!(n(&peer.counters.dpa), 1, "{}", py.dump());
+    assert_eq!(count(&peer.counters.dpa), 1, "{}", py.dump());
     ok(py.wait_for_all(
         &[
             "EVENT recv DPR from=rust1.example.test cause=0",
@@ -115,7 +102,7 @@ fn python_diameter_client_rust_server() {
         return;
     }
     let mut node = rust_node("rust2.example.test", true);
-    let peer = rust_peer(&mut node, "aaa://py2.example.test", false);
+    let peer = common::loopback_peer(&mut node, "aaa://py2.example.test", false);
     node.start().unwrap();
     let port = node.listen_addresses()[0].port();
     let mut py = ok(PeerProcess::python_peer(
@@ -150,7 +137,7 @@ fn python_diameter_client_rust_server() {
         ],
         EXCHANGE,
     ));
-    assert!(n(&peer.counters.dwr) >= 1);
+    assert!(count(&peer.counters.dwr) >= 1);
     let status = ok(py.stop(Duration::from_secs(20)));
     assert!(status.success(), "{}", py.dump());
     ok(py.wait_for_all(
@@ -163,7 +150,7 @@ fn python_diameter_client_rust_server() {
     wait_until(
         "DPR seen",
         EXCHANGE,
-        || n(&peer.counters.dpr) == 1,
+        || count(&peer.counters.dpr) == 1,
         || py.dump(),
     );
     wait_until(
@@ -203,7 +190,7 @@ fn freediameter_server_rust_client() {
     ok(fd.wait_for_line("EVENT started", STARTUP));
     let mut node = rust_node("rust3.example.test", false);
     node.idle_timeout = Duration::from_millis(1500);
-    let peer = rust_peer(
+    let peer = common::loopback_peer(
         &mut node,
         &format!("aaa://fd3.example.test:{port};transport=tcp"),
         true,
@@ -217,7 +204,12 @@ fn freediameter_server_rust_client() {
         ],
         EXCHANGE,
     ));
-    wait_until("DWA", EXCHANGE, || n(&peer.counters.dwa) >= 1, || fd.dump());
+    wait_until(
+        "DWA",
+        EXCHANGE,
+        || count(&peer.counters.dwa) >= 1,
+        || fd.dump(),
+    );
     ok(fd.wait_for_all(
         &[
             "EVENT recv DWR from=rust3.example.test",
@@ -226,7 +218,7 @@ fn freediameter_server_rust_client() {
         EXCHANGE,
     ));
     node.stop(Duration::from_secs(10), false).unwrap();
-    assert_eq!(n(&peer.counters.dpa), 1, "{}", fd.dump());
+    assert_eq!(count(&peer.counters.dpa), 1, "{}", fd.dump());
     ok(fd.wait_for_all(
         &[
             "EVENT recv DPR from=rust3.example.test cause=0",
@@ -242,7 +234,7 @@ fn freediameter_client_rust_server() {
         return;
     }
     let mut node = rust_node("rust4.example.test", true);
-    let peer = rust_peer(&mut node, "aaa://fd4.example.test", false);
+    let peer = common::loopback_peer(&mut node, "aaa://fd4.example.test", false);
     node.start().unwrap();
     let port = node.listen_addresses()[0].port().to_string();
     let mut fd = ok(PeerProcess::freediameter(
@@ -278,7 +270,7 @@ fn freediameter_client_rust_server() {
         ],
         EXCHANGE,
     ));
-    assert!(n(&peer.counters.dwr) >= 1);
+    assert!(count(&peer.counters.dwr) >= 1);
     let status = ok(fd.stop(Duration::from_secs(25)));
     assert!(status.success(), "{}", fd.dump());
     ok(fd.wait_for_all(
@@ -291,7 +283,7 @@ fn freediameter_client_rust_server() {
     wait_until(
         "DPR seen",
         EXCHANGE,
-        || n(&peer.counters.dpr) == 1,
+        || count(&peer.counters.dpr) == 1,
         || fd.dump(),
     );
     node.stop(Duration::from_secs(5), false).unwrap();

@@ -31,6 +31,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::cc::count;
 use common::interop::{self, ok, runs_ok, wait_until, PeerProcess, EXCHANGE, STARTUP};
 use common::sctp::{in_vm, ip_cmd, sctp_or_skip};
 use diameter::node::peer::*;
@@ -131,16 +132,6 @@ impl Drop for TempDir {
     }
 }
 
-fn tls_file(name: &str) -> String {
-    let p = interop::manifest_dir()
-        .join("tests")
-        .join("data")
-        .join("tls")
-        .join(name);
-    assert!(p.is_file(), "missing {}", p.display());
-    p.to_string_lossy().into_owned()
-}
-
 enum Role {
     /// Listens on SCTP `port` and accepts `*.example.test` in cleartext.
     Server { port: u16 },
@@ -168,10 +159,17 @@ fn write_config(dir: &Path, role: &Role) -> PathBuf {
         "TwTimer = 6;".to_string(),
         format!(
             "TLS_Cred = \"{}\", \"{}\";",
-            tls_file("fd.example.test.pem"),
-            tls_file("fd.example.test.key")
+            common::test_cert("fd.example.test.pem")
+                .to_string_lossy()
+                .into_owned(),
+            common::test_cert("fd.example.test.key")
+                .to_string_lossy()
+                .into_owned()
         ),
-        format!("TLS_CA = \"{}\";", tls_file("ca.pem")),
+        format!(
+            "TLS_CA = \"{}\";",
+            common::test_cert("ca.pem").to_string_lossy().into_owned()
+        ),
         // every message on one line, with its AVPs (see freediameter.py)
         "LoadExtension = \"dbg_msg_dumps.fdx\" : \"0x2242\";".to_string(),
     ];
@@ -291,10 +289,6 @@ fn assert_sctp_connection(fd: &FreeDiameter) {
     );
 }
 
-fn n(c: &std::sync::atomic::AtomicU64) -> u64 {
-    c.load(Ordering::Relaxed)
-}
-
 #[test]
 fn freediameter_sctp_server_rust_client() {
     const TEST: &str = "freediameter_sctp_server_rust_client";
@@ -334,7 +328,7 @@ fn freediameter_sctp_server_rust_client() {
     node.start().unwrap();
 
     wait_until("CER/CEA", STARTUP, || peer.is_ready(), || fd.p().dump());
-    assert_eq!(n(&peer.counters.cea), 1);
+    assert_eq!(count(&peer.counters.cea), 1);
     fd.wait_for(
         &[
             "RCV from '<unknown peer>': Capabilities-Exchange-Request(257)[R---]",
@@ -367,13 +361,13 @@ fn freediameter_sctp_server_rust_client() {
         EXCHANGE,
     );
     fd.wait_for(&["-> 'STATE_OPEN'", &format!("'{RUST}'")], EXCHANGE);
-    assert!(n(&peer.counters.dwr) >= 1);
+    assert!(count(&peer.counters.dwr) >= 1);
 
     // our watchdog after 1.5 s of silence
     wait_until(
         "DWA",
         EXCHANGE,
-        || n(&peer.counters.dwa) >= 1,
+        || count(&peer.counters.dwa) >= 1,
         || fd.p().dump(),
     );
     fd.wait_for(
@@ -391,7 +385,7 @@ fn freediameter_sctp_server_rust_client() {
     );
 
     node.stop(Duration::from_secs(10), false).unwrap();
-    assert_eq!(n(&peer.counters.dpa), 1, "{}", fd.p().dump());
+    assert_eq!(count(&peer.counters.dpa), 1, "{}", fd.p().dump());
     fd.wait_for(
         &[
             &format!("RCV from '{RUST}': Disconnect-Peer-Request(282)[R---]"),
@@ -461,7 +455,7 @@ fn freediameter_sctp_client_rust_server() {
     assert_sctp_connection(&fd);
     fd.wait_for(&["-> 'STATE_OPEN'", &format!("'{RUST}'")], EXCHANGE);
     wait_until("ready", EXCHANGE, || peer.is_ready(), || fd.p().dump());
-    assert_eq!(n(&peer.counters.cer), 1);
+    assert_eq!(count(&peer.counters.cer), 1);
     let info = peer.status.lock().connection.clone().unwrap();
     assert_eq!(info.host_identity, FD);
 
@@ -479,7 +473,7 @@ fn freediameter_sctp_client_rust_server() {
         ],
         EXCHANGE,
     );
-    assert!(n(&peer.counters.dwr) >= 1);
+    assert!(count(&peer.counters.dwr) >= 1);
 
     // SIGTERM: freeDiameter sends DPR to us, then exits
     fd.stop(Duration::from_secs(25));
@@ -500,7 +494,7 @@ fn freediameter_sctp_client_rust_server() {
     wait_until(
         "our side sees the DPR",
         EXCHANGE,
-        || n(&peer.counters.dpr) == 1 && peer.status.lock().connection.is_none(),
+        || count(&peer.counters.dpr) == 1 && peer.status.lock().connection.is_none(),
         || fd.p().dump(),
     );
     assert_eq!(

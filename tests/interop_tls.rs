@@ -12,38 +12,28 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::Duration;
 
+use common::cc::count;
 use common::interop::{self, ok, wait_until, PeerProcess, EXCHANGE, STARTUP};
 use diameter::node::peer::*;
-use diameter::node::{InbandTls, ListenTransport, Node, NodeOptions, PeerOptions, TlsOptions};
+use diameter::node::{InbandTls, ListenTransport, Node, NodeOptions, TlsOptions};
 
 const FD: &str = "fd.example.test";
-
-fn n(c: &std::sync::atomic::AtomicU64) -> u64 {
-    c.load(Ordering::Relaxed)
-}
-
-fn pem(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/tls")
-        .join(name)
-        .to_string_lossy()
-        .into_owned()
-}
 
 /// freeDiameter's certificate flags: fd.example.test's, trusting ca.pem.
 fn fd_tls_args() -> Vec<String> {
     vec![
         "--tls-cert".into(),
-        pem("fd.example.test.pem"),
+        common::test_cert("fd.example.test.pem")
+            .to_string_lossy()
+            .into_owned(),
         "--tls-key".into(),
-        pem("fd.example.test.key"),
+        common::test_cert("fd.example.test.key")
+            .to_string_lossy()
+            .into_owned(),
         "--tls-ca".into(),
-        pem("ca.pem"),
+        common::test_cert("ca.pem").to_string_lossy().into_owned(),
     ]
 }
 
@@ -59,9 +49,9 @@ fn rust_node(host: &str, tcp: bool, tls_port: bool, inband: InbandTls) -> Node {
             tls_port: tls_port.then_some(0),
             inband_tls: inband,
             tls: Some(TlsOptions {
-                cert_file: pem(&format!("{host}.pem")).into(),
-                key_file: pem(&format!("{host}.key")).into(),
-                ca_files: vec![pem("ca.pem").into()],
+                cert_file: common::test_cert(&format!("{host}.pem")),
+                key_file: common::test_cert(&format!("{host}.key")),
+                ca_files: vec![common::test_cert("ca.pem")],
                 ..Default::default()
             }),
             ..Default::default()
@@ -69,19 +59,6 @@ fn rust_node(host: &str, tcp: bool, tls_port: bool, inband: InbandTls) -> Node {
     );
     n.add_application_id(AppId::auth(4));
     n
-}
-
-fn rust_peer(n: &mut Node, uri: &str, persistent: bool) -> Arc<Peer> {
-    n.add_peer(
-        uri,
-        None,
-        PeerOptions {
-            ip_addresses: vec!["127.0.0.1".parse().unwrap()],
-            is_persistent: persistent,
-            ..Default::default()
-        },
-    )
-    .unwrap()
 }
 
 /// freeDiameter serves, our node connects: `mode` is "connect" (TLS on
@@ -126,7 +103,7 @@ fn freediameter_server(mode: &str) {
     };
     let mut node = rust_node(host, false, false, inband);
     node.idle_timeout = Duration::from_millis(1500);
-    let peer = rust_peer(&mut node, &uri, true);
+    let peer = common::loopback_peer(&mut node, &uri, true);
     node.start().unwrap();
     wait_until("CER/CEA", STARTUP, || peer.is_ready(), || fd.dump());
     ok(fd.wait_for_all(
@@ -137,7 +114,12 @@ fn freediameter_server(mode: &str) {
         ],
         EXCHANGE,
     ));
-    wait_until("DWA", EXCHANGE, || n(&peer.counters.dwa) >= 1, || fd.dump());
+    wait_until(
+        "DWA",
+        EXCHANGE,
+        || count(&peer.counters.dwa) >= 1,
+        || fd.dump(),
+    );
     ok(fd.wait_for_all(
         &[
             &format!("EVENT recv DWR from={host}"),
@@ -146,7 +128,7 @@ fn freediameter_server(mode: &str) {
         EXCHANGE,
     ));
     node.stop(Duration::from_secs(10), false).unwrap();
-    assert_eq!(n(&peer.counters.dpa), 1, "{}", fd.dump());
+    assert_eq!(count(&peer.counters.dpa), 1, "{}", fd.dump());
     ok(fd.wait_for_all(
         &[
             &format!("EVENT recv DPR from={host} cause=0"),
@@ -171,7 +153,7 @@ fn freediameter_client(mode: &str) {
     } else {
         rust_node(host, true, false, InbandTls::Optional)
     };
-    let peer = rust_peer(&mut node, &format!("aaa://{FD}"), false);
+    let peer = common::loopback_peer(&mut node, &format!("aaa://{FD}"), false);
     node.start().unwrap();
     let listen = if mode == "connect" {
         ListenTransport::Tls
@@ -207,7 +189,7 @@ fn freediameter_client(mode: &str) {
         ],
         EXCHANGE,
     ));
-    assert!(n(&peer.counters.dwr) >= 1);
+    assert!(count(&peer.counters.dwr) >= 1);
     let status = ok(fd.stop(Duration::from_secs(25)));
     assert!(status.success(), "{}", fd.dump());
     ok(fd.wait_for_all(
@@ -220,7 +202,7 @@ fn freediameter_client(mode: &str) {
     wait_until(
         "DPR seen",
         EXCHANGE,
-        || n(&peer.counters.dpr) == 1,
+        || count(&peer.counters.dpr) == 1,
         || fd.dump(),
     );
     assert_eq!(node.transport_stats(), Default::default());

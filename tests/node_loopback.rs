@@ -1,11 +1,13 @@
 //! Two Rust nodes over loopback: capabilities exchange, watchdog, disconnect,
 //! reconnection after a restart, and election on a simultaneous open.
 
+mod common;
+
 use std::net::{IpAddr, SocketAddr, TcpListener};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::cc::{count, wait_until};
 use diameter::message::constants::*;
 use diameter::node::peer::*;
 use diameter::node::{Node, NodeOptions, PeerOptions};
@@ -52,18 +54,6 @@ fn peer(n: &mut Node, host: &str, port: u16, persistent: bool) -> Arc<Peer> {
         .unwrap();
     p.settings.lock().reconnect_wait = Duration::from_millis(200);
     p
-}
-
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn count(c: &std::sync::atomic::AtomicU64) -> u64 {
-    c.load(Ordering::Relaxed)
 }
 
 #[test]

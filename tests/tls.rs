@@ -8,7 +8,6 @@
 mod common;
 
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,18 +28,12 @@ fn lo() -> IpAddr {
     "127.0.0.1".parse().unwrap()
 }
 
-fn pem(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/tls")
-        .join(name)
-}
-
 /// TLS options with `cert` (its .pem and .key) trusting `ca`.
 fn tls(cert: &str, ca: &str) -> TlsOptions {
     TlsOptions {
-        cert_file: pem(&format!("{cert}.pem")),
-        key_file: pem(&format!("{cert}.key")),
-        ca_files: vec![pem(ca)],
+        cert_file: common::test_cert(&format!("{cert}.pem")),
+        key_file: common::test_cert(&format!("{cert}.key")),
+        ca_files: vec![common::test_cert(ca)],
         ..Default::default()
     }
 }
@@ -384,7 +377,7 @@ fn configuration_errors_name_what_is_wrong() {
     }
     // a missing key file
     let mut bad = tls(CLIENT, "ca.pem");
-    bad.key_file = pem("no-such.key");
+    bad.key_file = common::test_cert("ca.key").with_file_name("no-such.key");
     let mut n = Node::new(
         CLIENT,
         REALM,
@@ -399,7 +392,7 @@ fn configuration_errors_name_what_is_wrong() {
     }
     // a CA file that is a key, not a certificate
     let mut bad = tls(CLIENT, "ca.pem");
-    bad.ca_files = vec![pem("ca.key")];
+    bad.ca_files = vec![common::test_cert("ca.key")];
     let mut n = Node::new(
         CLIENT,
         REALM,

@@ -5,3 +5,33 @@
 pub mod cc;
 pub mod interop;
 pub mod sctp;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use diameter::node::peer::Peer;
+use diameter::node::{Node, PeerOptions};
+
+/// A file of the test certificates (tests/data/tls, made by
+/// tools/tls-certs/generate.sh).
+pub fn test_cert(name: &str) -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/tls")
+        .join(name);
+    assert!(p.is_file(), "missing {}", p.display());
+    p
+}
+
+/// Adds the peer `uri`, reached on 127.0.0.1.
+pub fn loopback_peer(n: &mut Node, uri: &str, persistent: bool) -> Arc<Peer> {
+    n.add_peer(
+        uri,
+        None,
+        PeerOptions {
+            ip_addresses: vec!["127.0.0.1".parse().unwrap()],
+            is_persistent: persistent,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
