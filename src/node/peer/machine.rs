@@ -432,8 +432,9 @@ impl Connection {
         self.last_read = now;
         self.framer.feed(data);
         loop {
-            let frame = match self.framer.next_frame() {
-                Ok(Some(frame)) => frame.to_vec(),
+            // decoded straight from the framer's buffer, no copy
+            let decoded = match self.framer.next_frame() {
+                Ok(Some(frame)) => Message::from_bytes_with(frame, &self.limits),
                 Ok(None) => break,
                 Err(e) => {
                     self.fail(
@@ -444,7 +445,7 @@ impl Connection {
                     return;
                 }
             };
-            match Message::from_bytes_with(&frame, &self.limits) {
+            match decoded {
                 Ok(msg) => self.handle_message(now, msg),
                 Err(e) => self.handle_decode_error(now, e),
             }
