@@ -323,15 +323,21 @@ impl Avp {
     /// The encoded payload (python's `payload`), without header or padding.
     pub fn payload(&self) -> Result<Vec<u8>, AvpEncodeError> {
         let mut out = Vec::with_capacity(self.value.payload_len());
+        self.write_payload(&mut out)?;
+        Ok(out)
+    }
+
+    /// Appends the payload: the value, or each member of a grouped AVP.
+    fn write_payload(&self, out: &mut Vec<u8>) -> Result<(), AvpEncodeError> {
         match &self.value {
             AvpValue::Grouped(avps) => {
                 for avp in avps {
-                    avp.encode_into(&mut out)?;
+                    avp.encode_into(out)?;
                 }
             }
-            v => v.write_scalar(&mut out),
+            v => v.write_scalar(out),
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The AVP on the wire, header, payload and padding.
@@ -342,29 +348,38 @@ impl Avp {
     }
 
     /// Appends the AVP on the wire to `out`.
+    /// The length is measured from what was written (a grouped AVP's
+    /// members are not measured once per level); on an error `out` is left
+    /// as it was.
     pub fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), AvpEncodeError> {
-        let length = self.length();
-        if length > MAX_LENGTH {
-            return Err(AvpEncodeError::AvpTooLong {
-                code: self.code,
-                length,
-            });
-        }
+        let start = out.len();
+        out.extend_from_slice(&self.code.to_be_bytes());
+        // flags and length, filled in once the payload is written
+        out.extend_from_slice(&[0; 4]);
         // reserved bits are only ever kept from a Failed-AVP member, as received
         let flags = self.flags;
-        out.extend_from_slice(&self.code.to_be_bytes());
-        // `length` fits 24 bits (checked above)
-        out.extend_from_slice(&(u32::from(flags) << 24 | length as u32).to_be_bytes());
         if flags & Self::FLAG_VENDOR != 0 {
             out.extend_from_slice(&self.vendor_id.to_be_bytes());
         }
-        match &self.value {
-            AvpValue::Grouped(avps) => {
-                for avp in avps {
-                    avp.encode_into(out)?;
-                }
+        let written = self.write_payload(out);
+        let length = out.len() - start;
+        if written.is_err() || length > MAX_LENGTH {
+            out.truncate(start);
+            // the outermost AVP that is too long is the one reported
+            let too_long = AvpEncodeError::AvpTooLong {
+                code: self.code,
+                length: self.length().max(length),
+            };
+            if self.length() > MAX_LENGTH {
+                return Err(too_long);
             }
-            v => v.write_scalar(out),
+            written?;
+            return Err(too_long);
+        }
+        // `length` fits 24 bits (checked above)
+        let word = (u32::from(flags) << 24 | length as u32).to_be_bytes();
+        if let Some(slot) = out.get_mut(start + 4..start + 8) {
+            slot.copy_from_slice(&word);
         }
         out.resize(out.len() + (4 - length % 4) % 4, 0);
         Ok(())
