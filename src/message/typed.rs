@@ -62,9 +62,14 @@ macro_rules! scalar_field {
     ($($t:ty => $($variant:ident)|+ ;)*) => {$(
         impl AvpField for $t {
             fn from_avp(avp: Avp) -> Result<Self, Avp> {
-                match avp.value() {
-                    $(AvpValue::$variant(v) => Ok(v.clone().into()),)+
-                    _ => Err(avp),
+                if !matches!(avp.value(), $(AvpValue::$variant(_))|+) {
+                    return Err(avp);
+                }
+                // the value moves into the field, uncopied
+                match avp.into_value() {
+                    $(AvpValue::$variant(v) => Ok(v.into()),)+
+                    // checked just above
+                    _ => Err(Avp::with_value(0, 0, AvpValue::Raw(Vec::new()))),
                 }
             }
             fn to_avp(&self, code: u32, vendor_id: u32) -> Result<Avp, AvpEncodeError> {

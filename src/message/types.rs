@@ -484,10 +484,18 @@ impl AvpValue {
                 V::Float32(x) => Some(V::Float64(f64::from(*x))),
                 _ => int.map(|i| V::Float64(i as f64)),
             },
-            AvpType::OctetString => match &self {
-                V::Raw(b) => Some(V::OctetString(b.clone())),
-                _ => self.as_str().map(|s| V::OctetString(s.as_bytes().to_vec())),
-            },
+            // bytes and text move into the new value, uncopied
+            AvpType::OctetString => {
+                return match self {
+                    V::Raw(b) => Ok(V::OctetString(b)),
+                    V::Utf8String(s)
+                    | V::DiameterIdentity(s)
+                    | V::DiameterUri(s)
+                    | V::IpFilterRule(s)
+                    | V::QosFilterRule(s) => Ok(V::OctetString(s.into_bytes())),
+                    other => Err((other, "wrong type")),
+                }
+            }
             AvpType::Address => match &self {
                 V::Utf8String(s) => Some(V::Address(
                     Address::parse(s).map_err(|reason| (self.clone(), reason))?,
@@ -499,20 +507,27 @@ impl AvpValue {
             | AvpType::DiameterUri
             | AvpType::IpFilterRule
             | AvpType::QosFilterRule => {
-                let text = match &self {
-                    V::OctetString(b) | V::Raw(b) => match std::str::from_utf8(b) {
-                        Ok(s) => Some(s.to_owned()),
-                        Err(_) => return Err((self, "not valid UTF-8")),
-                    },
-                    _ => self.as_str().map(str::to_owned),
+                const NOT_UTF8: &str = "not valid UTF-8";
+                let s = match self {
+                    V::OctetString(b) => String::from_utf8(b)
+                        .map_err(|e| (V::OctetString(e.into_bytes()), NOT_UTF8))?,
+                    V::Raw(b) => {
+                        String::from_utf8(b).map_err(|e| (V::Raw(e.into_bytes()), NOT_UTF8))?
+                    }
+                    V::Utf8String(s)
+                    | V::DiameterIdentity(s)
+                    | V::DiameterUri(s)
+                    | V::IpFilterRule(s)
+                    | V::QosFilterRule(s) => s,
+                    other => return Err((other, "wrong type")),
                 };
-                text.map(|s| match target {
+                return Ok(match target {
                     AvpType::DiameterIdentity => V::DiameterIdentity(s),
                     AvpType::DiameterUri => V::DiameterUri(s),
                     AvpType::IpFilterRule => V::IpFilterRule(s),
                     AvpType::QosFilterRule => V::QosFilterRule(s),
                     _ => V::Utf8String(s),
-                })
+                });
             }
             AvpType::Time | AvpType::Grouped => None,
         };
