@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use diameter::message::constants::*;
-use diameter::message::framer::check_frame;
+use diameter::message::framer::{check_frame, DEFAULT_MAX_MESSAGE_SIZE};
 use diameter::message::{Avp, Message, MessageHeader};
 
 /// The CER of python-diameter's test suite (180 bytes).
@@ -119,7 +119,7 @@ fn codec(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(bytes.len() as u64));
         g.bench_function("baseline_frame_and_copy", |b| {
             b.iter(|| {
-                let status = check_frame(black_box(bytes), 1 << 20);
+                let status = check_frame(black_box(bytes), DEFAULT_MAX_MESSAGE_SIZE);
                 (status, black_box(bytes).to_vec())
             })
         });

@@ -34,7 +34,7 @@ impl DecodeLimits {
 
     /// The defaults: 1 MiB, 32 levels, 65,536 AVPs.
     pub const DEFAULT: DecodeLimits = DecodeLimits {
-        max_message_size: 1 << 20,
+        max_message_size: crate::message::framer::DEFAULT_MAX_MESSAGE_SIZE as usize,
         max_depth: 32,
         max_avps: 65_536,
     };

@@ -114,10 +114,8 @@ impl Framer {
         if self.failed.is_some() {
             return;
         }
-        if self.start > 0 && self.start == self.buf.len() {
-            self.buf.clear();
-            self.start = 0;
-        } else if self.start > 0 && self.start >= self.buf.len() / 2 {
+        // drop what was consumed once it is half the buffer (all of it, often)
+        if self.start > 0 && self.start >= self.buf.len() / 2 {
             self.buf.drain(..self.start);
             self.start = 0;
         }

@@ -88,6 +88,19 @@ impl MessageHeader {
         }
     }
 
+    /// The header of this request's answer: its version, command code,
+    /// application id and identifiers, every flag clear but P, which is kept.
+    pub fn to_answer(&self) -> MessageHeader {
+        let mut answer = MessageHeader {
+            version: self.version,
+            ..MessageHeader::new(self.command_code, self.application_id)
+        };
+        answer.hop_by_hop_identifier = self.hop_by_hop_identifier;
+        answer.end_to_end_identifier = self.end_to_end_identifier;
+        answer.set_proxyable(self.is_proxyable());
+        answer
+    }
+
     flag_accessors! {
         /// Whether the R (request) bit is set.
         is_request, set_request, FLAG_REQUEST;

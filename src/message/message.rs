@@ -192,12 +192,7 @@ impl Message {
     /// code, application id and both identifiers copied, every flag clear
     /// except P, which is kept as received; no AVPs.
     pub fn to_answer(&self) -> Message {
-        let mut header = MessageHeader::new(self.header.command_code, self.header.application_id);
-        header.version = self.header.version;
-        header.hop_by_hop_identifier = self.header.hop_by_hop_identifier;
-        header.end_to_end_identifier = self.header.end_to_end_identifier;
-        header.set_proxyable(self.header.is_proxyable());
-        Message::new(header, Vec::new())
+        Message::new(self.header.to_answer(), Vec::new())
     }
 }
 

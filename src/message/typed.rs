@@ -261,15 +261,7 @@ pub trait Request: Command {
     /// identifiers, every flag clear but P, which is kept.
     fn to_answer(&self) -> Self::Answer {
         let mut answer = Self::Answer::default();
-        let h = self.header();
-        let a = answer.header_mut();
-        a.version = h.version;
-        a.command_code = h.command_code;
-        a.application_id = h.application_id;
-        a.hop_by_hop_identifier = h.hop_by_hop_identifier;
-        a.end_to_end_identifier = h.end_to_end_identifier;
-        a.command_flags = 0;
-        a.set_proxyable(h.is_proxyable());
+        *answer.header_mut() = self.header().to_answer();
         answer
     }
 }

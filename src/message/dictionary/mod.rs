@@ -3,7 +3,7 @@
 //! Every AVP that the stack knows is described by an [`AvpDefinition`]: its
 //! name, its [`AvpType`] and whether the M flag is set when the AVP is built
 //! with [`Avp::new`](crate::message::Avp::new). The built-in definitions are
-//! generated tables (see `tools/dictionary/`), looked up by binary search; AVPs
+//! generated tables (see `tools/dictionary/`), looked up through a hashed index; AVPs
 //! added at run time with [`register`] take precedence over them.
 //!
 //! ```

@@ -209,11 +209,7 @@ impl LocalCapabilities {
 /// The header of an answer: the request's code, application and identifiers,
 /// only the P bit kept.
 pub fn answer_header(request: &MessageHeader) -> MessageHeader {
-    let mut h = MessageHeader::new(request.command_code, request.application_id);
-    h.hop_by_hop_identifier = request.hop_by_hop_identifier;
-    h.end_to_end_identifier = request.end_to_end_identifier;
-    h.set_proxyable(request.is_proxyable());
-    h
+    request.to_answer()
 }
 
 /// What a received CER or CEA says about the other side.
