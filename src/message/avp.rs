@@ -99,7 +99,7 @@ impl Avp {
     ) -> Result<Avp, AvpEncodeError> {
         let def = dictionary::lookup(code, vendor_id)
             .ok_or(AvpEncodeError::UnknownAvp { code, vendor_id })?;
-        let value = coerce(&def, value.into())?;
+        let value = coerce(code, def.name, def.avp_type, value.into())?;
         let mut avp = Avp::with_value(code, vendor_id, value);
         avp.set_mandatory(def.mandatory == Some(true));
         Ok(avp)
@@ -126,13 +126,11 @@ impl Avp {
         avp_type: AvpType,
         value: impl Into<AvpValue>,
     ) -> Result<Avp, AvpEncodeError> {
-        let def = AvpDefinition::new(code, vendor_id, "Unknown", avp_type, None);
-        let def =
-            dictionary::lookup(code, vendor_id).map_or(def, |d| AvpDefinition { avp_type, ..d });
+        let name = dictionary::lookup(code, vendor_id).map_or("Unknown", |d| d.name);
         Ok(Avp::with_value(
             code,
             vendor_id,
-            coerce(&def, value.into())?,
+            coerce(code, name, avp_type, value.into())?,
         ))
     }
 
@@ -287,14 +285,7 @@ impl Avp {
             .avp_type()
             .or_else(|| self.definition().map(|d| d.avp_type));
         self.value = match target {
-            Some(t) => value
-                .coerce(t)
-                .map_err(|(v, reason)| AvpEncodeError::InvalidValue {
-                    code: self.code,
-                    name: self.name(),
-                    value: format!("{v:?}"),
-                    reason,
-                })?,
+            Some(t) => coerce(self.code, self.name(), t, value)?,
             None => value,
         };
         Ok(())
@@ -516,12 +507,19 @@ impl Avp {
     }
 }
 
-fn coerce(def: &AvpDefinition, value: AvpValue) -> Result<AvpValue, AvpEncodeError> {
+/// Converts `value` to `target` for the AVP `code` called `name`; a value
+/// that does not convert is an [`AvpEncodeError::InvalidValue`].
+fn coerce(
+    code: u32,
+    name: &'static str,
+    target: AvpType,
+    value: AvpValue,
+) -> Result<AvpValue, AvpEncodeError> {
     value
-        .coerce(def.avp_type)
+        .coerce(target)
         .map_err(|(v, reason)| AvpEncodeError::InvalidValue {
-            code: def.code,
-            name: def.name,
+            code,
+            name,
             value: format!("{v:?}"),
             reason,
         })

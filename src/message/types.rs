@@ -339,7 +339,9 @@ impl AvpValue {
         })
     }
 
-    /// The zero value of a type, e.g. for a Failed-AVP placeholder.
+    /// The zero value of a type: 0, empty text or bytes, the unspecified
+    /// IPv4 address, NTP time 0, an empty group. (Failed-AVP placeholders use zero-filled
+    /// bytes of the minimum length instead, see [`AvpValue::min_payload_len`].)
     pub fn zero(avp_type: AvpType) -> AvpValue {
         match avp_type {
             AvpType::OctetString => AvpValue::OctetString(Vec::new()),

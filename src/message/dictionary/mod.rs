@@ -220,11 +220,15 @@ pub fn register_named(
 /// The short name of a vendor as python's `VENDORS` table has it (`"TGPP"`
 /// for 10415), used by AVP dumps.
 pub fn vendor_name(vendor_id: u32) -> Option<&'static str> {
-    let vendors = generated::VENDORS;
-    vendors
-        .binary_search_by_key(&vendor_id, |(id, _)| *id)
+    name_in(generated::VENDORS, vendor_id)
+}
+
+/// The name of `key` in one of python's sorted `(id, name)` tables.
+fn name_in(table: &'static [(u32, &'static str)], key: u32) -> Option<&'static str> {
+    table
+        .binary_search_by_key(&key, |(id, _)| *id)
         .ok()
-        .and_then(|i| vendors.get(i))
+        .and_then(|i| table.get(i))
         .map(|(_, name)| *name)
 }
 
@@ -248,11 +252,7 @@ pub fn register_command(code: u32, name: &str) {
 /// (`"Diameter Credit Control Application"` for 4), `"Unknown Application"`
 /// for ids it does not name.
 pub fn application_name(application_id: u32) -> &'static str {
-    let apps = generated::APPLICATIONS;
-    apps.binary_search_by_key(&application_id, |(id, _)| *id)
-        .ok()
-        .and_then(|i| apps.get(i))
-        .map_or("Unknown Application", |(_, name)| *name)
+    name_in(generated::APPLICATIONS, application_id).unwrap_or("Unknown Application")
 }
 
 /// python's `APPLICATIONS` table: every application id it names, in order.
@@ -284,12 +284,7 @@ pub fn command_name(code: u32) -> &'static str {
             return name;
         }
     }
-    let commands = generated::COMMANDS;
-    commands
-        .binary_search_by_key(&code, |(c, _)| *c)
-        .ok()
-        .and_then(|i| commands.get(i))
-        .map_or("Unknown", |(_, name)| *name)
+    name_in(generated::COMMANDS, code).unwrap_or("Unknown")
 }
 
 /// Iterates over every built-in definition, vendor by vendor, in code order.
