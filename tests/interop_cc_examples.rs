@@ -1,7 +1,9 @@
 //! The cc_client and cc_server examples against python-diameter 0.9.0:
-//! cc_client loads a python-diameter Credit-Control server, and a
-//! python-diameter client talks to cc_server; answers are checked on both
-//! sides (cc_client counts only 2001 answers as answered).
+//! cc_client loads a python-diameter Credit-Control server (cc_client's
+//! report and the server's own count of CCAs sent are checked; cc_client
+//! counts only 2001 answers as answered), and a python-diameter client talks
+//! to cc_server (the client checks every CCA; cc_server must start, and stop
+//! cleanly when its standard input closes).
 //!
 //! Without python-diameter these tests print "skipping: ..." and pass,
 //! unless CI is set, where they fail. `cargo test` builds the examples.
@@ -108,25 +110,27 @@ fn a_python_client_against_cc_server() {
         return;
     }
     let port = interop::free_port();
-    let mut server = Command::new(example("cc_server"))
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--origin-host",
-            "ocs.example.test",
-            "--realm",
-            "example.test",
-            "--max-threads",
-            "4",
-            "--allow-any",
-            "--duration",
-            "30",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // stops when its standard input closes (PeerProcess::stop)
+    let listen = format!("127.0.0.1:{port}");
+    let args: Vec<String> = [
+        "--listen",
+        &listen,
+        "--origin-host",
+        "ocs.example.test",
+        "--realm",
+        "example.test",
+        "--max-threads",
+        "4",
+        "--allow-any",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut server = ok(PeerProcess::spawn(
+        "cc-server",
+        &example("cc_server").to_string_lossy(),
+        &args,
+    ));
+    ok(server.wait_for_line("cc_server ocs.example.test listening on", STARTUP));
     let py = ok(PeerProcess::python_peer(
         "py-cc-client",
         &[
@@ -147,8 +151,6 @@ fn a_python_client_against_cc_server() {
         "EVENT cc-client done ok=5 failed=0",
         Duration::from_secs(30),
     );
-    let _ = server.kill();
-    let _ = server.wait();
     ok(done);
     ok(py.wait_for_all(
         &[
@@ -158,4 +160,7 @@ fn a_python_client_against_cc_server() {
         ],
         STARTUP,
     ));
+    // the server stops cleanly when asked
+    let status = ok(server.stop(Duration::from_secs(15)));
+    assert!(status.success(), "{}", server.dump());
 }
