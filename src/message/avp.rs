@@ -222,32 +222,12 @@ impl Avp {
         self.vendor_id != 0
     }
 
-    /// Whether the M flag is set.
-    pub fn is_mandatory(&self) -> bool {
-        self.flags & Self::FLAG_MANDATORY != 0
-    }
-
-    /// Sets or clears the M flag.
-    pub fn set_mandatory(&mut self, value: bool) {
-        if value {
-            self.flags |= Self::FLAG_MANDATORY;
-        } else {
-            self.flags &= !Self::FLAG_MANDATORY;
-        }
-    }
-
-    /// Whether the P flag is set.
-    pub fn is_private(&self) -> bool {
-        self.flags & Self::FLAG_PRIVATE != 0
-    }
-
-    /// Sets or clears the P flag.
-    pub fn set_private(&mut self, value: bool) {
-        if value {
-            self.flags |= Self::FLAG_PRIVATE;
-        } else {
-            self.flags &= !Self::FLAG_PRIVATE;
-        }
+    flag_accessors! {
+        flags;
+        /// Whether the M flag is set.
+        is_mandatory, set_mandatory, FLAG_MANDATORY;
+        /// Whether the P flag is set.
+        is_private, set_private, FLAG_PRIVATE;
     }
 
     /// The dictionary entry of this AVP, if the dictionary knows it.

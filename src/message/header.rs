@@ -51,24 +51,6 @@ impl Default for MessageHeader {
     }
 }
 
-macro_rules! flag_accessors {
-    ($($(#[$doc:meta])* $get:ident, $set:ident, $bit:ident;)*) => {$(
-        $(#[$doc])*
-        pub fn $get(&self) -> bool {
-            self.command_flags & Self::$bit != 0
-        }
-
-        #[doc = concat!("Sets or clears the flag read by [`", stringify!($get), "`](Self::", stringify!($get), ").")]
-        pub fn $set(&mut self, value: bool) {
-            if value {
-                self.command_flags |= Self::$bit;
-            } else {
-                self.command_flags &= !Self::$bit;
-            }
-        }
-    )*};
-}
-
 impl MessageHeader {
     /// The R bit: the message is a request.
     pub const FLAG_REQUEST: u8 = 0x80;
@@ -102,6 +84,7 @@ impl MessageHeader {
     }
 
     flag_accessors! {
+        command_flags;
         /// Whether the R (request) bit is set.
         is_request, set_request, FLAG_REQUEST;
         /// Whether the P (proxyable) bit is set.

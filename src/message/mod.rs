@@ -26,6 +26,25 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+/// `is_x`/`set_x` pairs over the bits of a flags field.
+macro_rules! flag_accessors {
+    ($field:ident; $($(#[$doc:meta])* $get:ident, $set:ident, $bit:ident;)*) => {$(
+        $(#[$doc])*
+        pub fn $get(&self) -> bool {
+            self.$field & Self::$bit != 0
+        }
+
+        #[doc = concat!("Sets or clears the flag read by [`", stringify!($get), "`](Self::", stringify!($get), ").")]
+        pub fn $set(&mut self, value: bool) {
+            if value {
+                self.$field |= Self::$bit;
+            } else {
+                self.$field &= !Self::$bit;
+            }
+        }
+    )*};
+}
+
 mod avp;
 pub mod commands;
 pub mod constants;
