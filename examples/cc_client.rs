@@ -225,7 +225,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("cc_client: {e}");
         std::process::exit(2);
     });
-    let mut node = Node::new(&args.origin_host, &args.realm, options);
+    let node = Node::new(&args.origin_host, &args.realm, options);
     let peer = match node.add_peer(
         &peer_uri,
         Some(&args.peer_realm),

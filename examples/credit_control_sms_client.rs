@@ -27,7 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .parse()?;
 
     // node = Node("smsgw.gy", "testrealm.local", vendor_ids=[VENDOR_ETSI, VENDOR_TGPP, VENDOR_TGPP2])
-    let mut node = Node::new(
+    let node = Node::new(
         "smsgw.gy",
         "testrealm.local",
         NodeOptions {

@@ -69,7 +69,7 @@ fn wait(what: &str, timeout: Duration, f: impl Fn() -> bool) -> Result<(), Strin
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let loopback = "127.0.0.1".parse()?;
-    let mut server = Node::new(
+    let server = Node::new(
         "ocs.example.net",
         "example.net",
         NodeOptions {

@@ -22,7 +22,7 @@ fn server(
     handler: impl Fn(&AppBase, Message) -> HandlerResult + Send + Sync + 'static,
     max_threads: usize,
 ) -> (Node, u16) {
-    let mut n = Node::new(
+    let n = Node::new(
         "ocs.example.net",
         "example.net",
         NodeOptions {
@@ -42,7 +42,7 @@ fn server(
 }
 
 fn client(port: u16, app: Arc<dyn Application>) -> (Node, Arc<Peer>) {
-    let mut n = Node::new("pgw.example.net", "example.net", NodeOptions::default());
+    let n = Node::new("pgw.example.net", "example.net", NodeOptions::default());
     let peer = n
         .add_peer(
             &format!("aaa://ocs.example.net:{port}"),
@@ -109,9 +109,9 @@ fn answer_ok(app: &AppBase, req: Message) -> HandlerResult {
 
 #[test]
 fn send_request_gets_its_answer() {
-    let (mut s, port) = server(answer_ok, 4);
+    let (s, port) = server(answer_ok, 4);
     let app = client_app();
-    let (mut c, _) = client(port, app.clone());
+    let (c, _) = client(port, app.clone());
     app.base().wait_for_ready(Duration::from_secs(5)).unwrap();
     for n in 0..20 {
         let answer = app
@@ -165,7 +165,7 @@ fn max_threads_is_enforced_and_the_rest_get_3004_at_once() {
     let running = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
     let (r, p) = (running.clone(), peak.clone());
-    let (mut s, port) = server(
+    let (s, port) = server(
         move |app, req| {
             let now = r.fetch_add(1, Ordering::SeqCst) + 1;
             p.fetch_max(now, Ordering::SeqCst);
@@ -176,7 +176,7 @@ fn max_threads_is_enforced_and_the_rest_get_3004_at_once() {
         2,
     );
     let app = client_app();
-    let (mut c, _) = client(port, app.clone());
+    let (c, _) = client(port, app.clone());
     app.base().wait_for_ready(Duration::from_secs(5)).unwrap();
     let results: Vec<(Option<u32>, bool, Duration)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..8)
@@ -224,7 +224,7 @@ fn max_threads_is_enforced_and_the_rest_get_3004_at_once() {
 
 #[test]
 fn handler_panics_and_errors_get_5012_and_none_leaks_no_slot() {
-    let (mut s, port) = server(
+    let (s, port) = server(
         |app, req| match req
             .find_avp(&[(AVP_CC_REQUEST_NUMBER, 0)])
             .and_then(Avp::as_u32)
@@ -237,7 +237,7 @@ fn handler_panics_and_errors_get_5012_and_none_leaks_no_slot() {
         1,
     );
     let app = client_app();
-    let (mut c, _) = client(port, app.clone());
+    let (c, _) = client(port, app.clone());
     app.base().wait_for_ready(Duration::from_secs(5)).unwrap();
     let a = app
         .base()
@@ -282,7 +282,7 @@ impl Application for Late {
 
 #[test]
 fn late_answers_reach_handle_answer_after_a_timeout() {
-    let (mut s, port) = server(
+    let (s, port) = server(
         |app, req| {
             std::thread::sleep(Duration::from_millis(400));
             answer_ok(app, req)
@@ -293,7 +293,7 @@ fn late_answers_reach_handle_answer_after_a_timeout() {
         base: AppBase::auth(4),
         late: AtomicUsize::new(0),
     });
-    let (mut c, _) = client(port, app.clone());
+    let (c, _) = client(port, app.clone());
     app.base().wait_for_ready(Duration::from_secs(5)).unwrap();
     let t = Instant::now();
     let e = app
@@ -322,7 +322,7 @@ fn wait_for_ready_follows_the_peers() {
         .unwrap()
         .port();
     let app = client_app();
-    let (mut c, _) = client(port, app.clone());
+    let (c, _) = client(port, app.clone());
     // nobody listens yet
     assert!(matches!(
         app.base().wait_for_ready(Duration::from_millis(300)),
@@ -339,7 +339,7 @@ fn wait_for_ready_follows_the_peers() {
         ),
         "{e}"
     );
-    let mut s = Node::new(
+    let s = Node::new(
         "ocs.example.net",
         "example.net",
         NodeOptions {
@@ -374,7 +374,7 @@ fn wait_for_ready_follows_the_peers() {
 
 #[test]
 fn outstanding_requests_return_at_once_when_the_peer_goes() {
-    let (mut s, port) = server(
+    let (s, port) = server(
         |app, req| {
             std::thread::sleep(Duration::from_secs(3));
             answer_ok(app, req)
@@ -382,7 +382,7 @@ fn outstanding_requests_return_at_once_when_the_peer_goes() {
         0,
     );
     let app = client_app();
-    let (mut c, _) = client(port, app.clone());
+    let (c, _) = client(port, app.clone());
     app.base().wait_for_ready(Duration::from_secs(5)).unwrap();
     let waiting: Vec<_> = (0..10)
         .map(|n| {
@@ -419,7 +419,7 @@ fn two_servers_with(
     let mut servers = Vec::new();
     let mut seen = Vec::new();
     for host in ["ocs1.example.net", "ocs2.example.net"] {
-        let mut n = Node::new(
+        let n = Node::new(
             host,
             "example.net",
             NodeOptions {
@@ -559,10 +559,10 @@ fn peer_route_select_func_picks_the_peer() {
 
 #[test]
 fn realms_and_default_peers_route_requests() {
-    let (mut s, port) = server(answer_ok, 0);
+    let (s, port) = server(answer_ok, 0);
     // the application serves its peer's realm and the extra realm given to
     // add_application; requests for other realms are not routable
-    let mut c = Node::new("pgw.example.net", "example.net", NodeOptions::default());
+    let c = Node::new("pgw.example.net", "example.net", NodeOptions::default());
     let peer = c
         .add_peer(
             &format!("aaa://ocs.example.net:{port}"),
@@ -602,7 +602,7 @@ fn realms_and_default_peers_route_requests() {
     c.stop(Duration::from_secs(5), false).unwrap();
 
     // an application without peers of its own uses the realm's default peers
-    let mut c = Node::new("pgw.example.net", "example.net", NodeOptions::default());
+    let c = Node::new("pgw.example.net", "example.net", NodeOptions::default());
     let peer = c
         .add_peer(
             &format!("aaa://ocs.example.net:{port}"),

@@ -46,7 +46,7 @@ fn rust_client_python_cc_server() {
         ],
     ));
     ok(py.wait_for_line("EVENT started", STARTUP));
-    let mut node = Node::new(
+    let node = Node::new(
         "rustpgw.example.test",
         "example.test",
         NodeOptions::default(),
@@ -144,7 +144,7 @@ fn python_cc_client_rust_server() {
     if !interop::require_python() {
         return;
     }
-    let mut node = Node::new(
+    let node = Node::new(
         "rustocs.example.test",
         "example.test",
         NodeOptions {

@@ -16,7 +16,7 @@ use diameter::node::peer::*;
 use diameter::node::{Node, NodeOptions};
 
 fn rust_node(host: &str, listen: bool) -> Node {
-    let mut n = Node::new(
+    let n = Node::new(
         host,
         "example.test",
         NodeOptions {

@@ -413,7 +413,7 @@ fn freediameter_sctp_client_rust_server() {
     };
     let _address = VmAddress::add();
 
-    let mut node = Node::new(
+    let node = Node::new(
         RUST,
         "example.test",
         NodeOptions {

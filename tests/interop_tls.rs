@@ -40,7 +40,7 @@ fn fd_tls_args() -> Vec<String> {
 /// A Rust node `host` (node1 or node2.example.test, which have
 /// certificates) with TLS configured.
 fn rust_node(host: &str, tcp: bool, tls_port: bool, inband: InbandTls) -> Node {
-    let mut n = Node::new(
+    let n = Node::new(
         host,
         "example.test",
         NodeOptions {

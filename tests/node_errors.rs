@@ -158,7 +158,7 @@ fn fix_length(bytes: &mut [u8]) {
 
 #[test]
 fn protocol_errors_get_their_answers_and_others_are_still_served() {
-    let (mut node, addr) = server();
+    let (node, addr) = server();
     let mut bad = Raw::connect(addr, "bad.example.net");
     let mut good = Raw::connect(addr, "good.example.net");
 
@@ -277,7 +277,7 @@ fn protocol_errors_get_their_answers_and_others_are_still_served() {
 
 #[test]
 fn retransmitted_requests_get_the_same_answer_again() {
-    let (mut node, addr) = server();
+    let (node, addr) = server();
     let mut peer = Raw::connect(addr, "bad.example.net");
     let req = peer.request(CMD_CREDIT_CONTROL, 16_777_238, vec![]);
     let first = peer.exchange(&req.as_bytes().unwrap()).unwrap();
@@ -295,7 +295,7 @@ fn retransmitted_requests_get_the_same_answer_again() {
 
 #[test]
 fn broken_frames_close_only_their_connection() {
-    let (mut node, addr) = server();
+    let (node, addr) = server();
     let mut good = Raw::connect(addr, "good.example.net");
     for (name, header) in [
         (
@@ -400,7 +400,7 @@ fn disconnect_cause_decides_reconnection() {
     ] {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let mut client = Node::new("client.example.net", "example.net", NodeOptions::default());
+        let client = Node::new("client.example.net", "example.net", NodeOptions::default());
         client.add_application_id(AppId::auth(4));
         let peer = client
             .add_peer(

@@ -44,7 +44,7 @@ fn targets_follow_pythons_logger_names() {
     server.stats_logging = true;
     server.start().unwrap();
     let port = server.listen_addresses()[0].port();
-    let mut client = Node::new("client.example.net", "example.net", NodeOptions::default());
+    let client = Node::new("client.example.net", "example.net", NodeOptions::default());
     client.add_application_id(AppId::auth(4));
     let p = client
         .add_peer(

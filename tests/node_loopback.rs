@@ -27,7 +27,7 @@ fn free_port() -> u16 {
 }
 
 fn node(host: &str, port: Option<u16>) -> Node {
-    let mut n = Node::new(
+    let n = Node::new(
         host,
         "example.net",
         NodeOptions {
@@ -185,7 +185,7 @@ fn simultaneous_open_ends_with_one_connection() {
 
 #[test]
 fn unknown_peers_are_refused() {
-    let mut server = node("server.example.net", Some(0));
+    let server = node("server.example.net", Some(0));
     server.start().unwrap();
     let addr: SocketAddr = server.listen_addresses()[0];
     let mut client = node("stranger.example.net", None);
@@ -206,7 +206,7 @@ fn ipv6_loopback_works() {
         eprintln!("skipping: no IPv6 loopback on this machine");
         return;
     }
-    let mut server = Node::new(
+    let server = Node::new(
         "server.example.net",
         "example.net",
         NodeOptions {
@@ -221,7 +221,7 @@ fn ipv6_loopback_works() {
         .unwrap();
     server.start().unwrap();
     let port = server.listen_addresses()[0].port();
-    let mut client = Node::new("client.example.net", "example.net", NodeOptions::default());
+    let client = Node::new("client.example.net", "example.net", NodeOptions::default());
     client.add_application_id(AppId::auth(4));
     let on_client = client
         .add_peer(
@@ -256,7 +256,7 @@ fn ipv6_loopback_works() {
 fn listening_errors_come_back_from_start() {
     let taken = TcpListener::bind((LOOPBACK, 0)).unwrap();
     let port = taken.local_addr().unwrap().port();
-    let mut n = node("server.example.net", Some(port));
+    let n = node("server.example.net", Some(port));
     let err = n.start().unwrap_err();
     assert!(
         matches!(err, diameter::node::NodeError::Listen { .. }),
@@ -292,7 +292,7 @@ fn a_persistent_peer_keeps_trying_until_the_server_comes() {
 
 #[test]
 fn a_node_starts_once() {
-    let mut n = node("x.example.net", None);
+    let n = node("x.example.net", None);
     n.start().unwrap();
     assert!(matches!(
         n.start(),

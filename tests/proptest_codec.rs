@@ -448,10 +448,10 @@ proptest! {
         let encoded = m.as_bytes().expect("generated messages encode");
         prop_assert_eq!(encoded.len(), m.length());
         let decoded = Message::from_bytes(&encoded).expect("encoded messages decode");
-        let expected = Message {
-            header: MessageHeader { length: encoded.len() as u32, ..m.header },
-            avps: m.avps.clone(),
-        };
+        let expected = Message::new(
+            MessageHeader { length: encoded.len() as u32, ..m.header },
+            m.avps.clone(),
+        );
         prop_assert_eq!(&decoded, &expected);
         // canonical input: re-encoding is byte-identical
         prop_assert_eq!(decoded.as_bytes().expect("decoded messages encode"), encoded);

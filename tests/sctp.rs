@@ -28,7 +28,7 @@ fn ip(s: &str) -> IpAddr {
 
 /// The OCS: an SCTP listener on `addresses`, answering CCRs.
 fn server(addresses: &[&str]) -> (Node, Arc<Peer>) {
-    let mut n = Node::new(
+    let n = Node::new(
         "ocs.example.net",
         "example.net",
         NodeOptions {
@@ -91,9 +91,9 @@ fn cer_ccr_dwr_and_dpr_over_sctp() {
     if !sctp_or_skip("cer_ccr_dwr_and_dpr_over_sctp") {
         return;
     }
-    let (mut ocs, pgw_on_ocs) = server(&["127.0.0.1"]);
+    let (ocs, pgw_on_ocs) = server(&["127.0.0.1"]);
     let port = ocs.listen_addresses_for(ListenTransport::Sctp)[0].port();
-    let (mut pgw, ocs_on_pgw, app) = client(
+    let (pgw, ocs_on_pgw, app) = client(
         &["127.0.0.1"],
         port,
         &["127.0.0.1"],
@@ -153,7 +153,7 @@ fn an_sctp_listener_binds_every_address() {
     if !sctp_or_skip("an_sctp_listener_binds_every_address") {
         return;
     }
-    let (mut ocs, _) = server(&["127.0.0.1", "127.0.0.2"]);
+    let (ocs, _) = server(&["127.0.0.1", "127.0.0.2"]);
     let addrs = ocs.listen_addresses_for(ListenTransport::Sctp);
     let ips: Vec<IpAddr> = addrs.iter().map(|a| a.ip()).collect();
     assert!(
@@ -162,7 +162,7 @@ fn an_sctp_listener_binds_every_address() {
     );
     assert!(addrs.iter().all(|a| a.port() == addrs[0].port()));
     // a client that knows only the second address gets in too
-    let (mut pgw, _, app) = client(
+    let (pgw, _, app) = client(
         &["127.0.0.1"],
         addrs[0].port(),
         &["127.0.0.2"],
@@ -196,10 +196,10 @@ fn a_multihomed_association_survives_losing_an_address() {
     for a in [FIRST, SECOND, PGW] {
         ip_cmd(&["addr", "add", &format!("{a}/32"), "dev", "lo"]);
     }
-    let (mut ocs, pgw_on_ocs) = server(&[FIRST, SECOND]);
+    let (ocs, pgw_on_ocs) = server(&[FIRST, SECOND]);
     let port = ocs.listen_addresses_for(ListenTransport::Sctp)[0].port();
     // the first address is the primary path
-    let (mut pgw, ocs_on_pgw, app) =
+    let (pgw, ocs_on_pgw, app) =
         client(&[PGW], port, &[FIRST, SECOND], Duration::from_secs(30));
     app.base().wait_for_ready(Duration::from_secs(10)).unwrap();
     exchange(&app, "pgw.example.net", "example.net", 0..20);

@@ -40,7 +40,7 @@ fn tls(cert: &str, ca: &str) -> TlsOptions {
 
 /// The server: TLS port and cleartext TCP port, both on loopback port 0.
 fn server(options: Option<TlsOptions>, inband: InbandTls) -> (Node, Arc<Peer>) {
-    let mut n = Node::new(
+    let n = Node::new(
         SERVER,
         REALM,
         NodeOptions {
@@ -105,9 +105,9 @@ fn client(
 
 /// CCR/CCA, DWR/DWA and DPR/DPA over an open connection, then both stop.
 fn full_exchange(
-    mut server: Node,
+    server: Node,
     client_on_server: &Peer,
-    mut client: Node,
+    client: Node,
     server_on_client: &Peer,
     app: &ThreadingApplication,
 ) {
@@ -201,7 +201,7 @@ fn refused(
     (server, client, server_on_client)
 }
 
-fn stop(mut a: Node, mut b: Node) {
+fn stop(a: Node, b: Node) {
     b.stop(Duration::from_secs(2), true).unwrap();
     a.stop(Duration::from_secs(2), true).unwrap();
 }
@@ -370,7 +370,7 @@ fn in_band_tls_optional_stays_clear_with_a_cleartext_client() {
 #[test]
 fn configuration_errors_name_what_is_wrong() {
     // aaas without certificates
-    let mut n = Node::new(CLIENT, REALM, NodeOptions::default());
+    let n = Node::new(CLIENT, REALM, NodeOptions::default());
     match n.add_peer(&format!("aaas://{SERVER}"), None, PeerOptions::default()) {
         Err(NodeError::TlsNotConfigured(why)) => assert!(why.contains("NodeOptions::tls"), "{why}"),
         other => panic!("{other:?}"),
@@ -378,7 +378,7 @@ fn configuration_errors_name_what_is_wrong() {
     // a missing key file
     let mut bad = tls(CLIENT, "ca.pem");
     bad.key_file = common::test_cert("ca.key").with_file_name("no-such.key");
-    let mut n = Node::new(
+    let n = Node::new(
         CLIENT,
         REALM,
         NodeOptions {
@@ -393,7 +393,7 @@ fn configuration_errors_name_what_is_wrong() {
     // a CA file that is a key, not a certificate
     let mut bad = tls(CLIENT, "ca.pem");
     bad.ca_files = vec![common::test_cert("ca.key")];
-    let mut n = Node::new(
+    let n = Node::new(
         CLIENT,
         REALM,
         NodeOptions {
@@ -410,7 +410,7 @@ fn configuration_errors_name_what_is_wrong() {
 #[test]
 fn a_peer_configured_for_tls_cannot_come_in_the_clear() {
     // the server knows node1 as aaas://: a cleartext CER from it gets 5017
-    let mut server = Node::new(
+    let server = Node::new(
         SERVER,
         REALM,
         NodeOptions {

@@ -31,19 +31,42 @@ use crate::error::{AvpEncodeError, MessageDecodeError};
 /// assert_eq!(back.find_avps(&[(AVP_ORIGIN_REALM, 0)])[0].as_str(), Some("mvno.net"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Clone, Default)]
 pub struct Message {
     /// The header. Its `length` is what was received; encoding computes the
     /// length anew.
     pub header: MessageHeader,
     /// The AVPs, in wire order.
     pub avps: Vec<Avp>,
+    /// The node connection a received request came in on (0: none); kept by
+    /// [`to_answer`](Self::to_answer), so that its answer goes back there.
+    /// Not on the wire, not compared, not printed.
+    pub(crate) received_on: u64,
+}
+
+impl PartialEq for Message {
+    fn eq(&self, other: &Message) -> bool {
+        self.header == other.header && self.avps == other.avps
+    }
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Message")
+            .field("header", &self.header)
+            .field("avps", &self.avps)
+            .finish()
+    }
 }
 
 impl Message {
     /// A message from a header and AVPs (python's `Message(header, avps)`).
     pub fn new(header: MessageHeader, avps: Vec<Avp>) -> Message {
-        Message { header, avps }
+        Message {
+            header,
+            avps,
+            received_on: 0,
+        }
     }
 
     /// The command's name (`"Credit-Control"`), `"Unknown"` for codes the
@@ -102,7 +125,7 @@ impl Message {
         let mut st = DecodeState::default();
         let avps = decode_avps(body, limits, 0, &mut st)
             .map_err(|source| MessageDecodeError::Avp { header, source })?;
-        Ok(Message { header, avps })
+        Ok(Message::new(header, avps))
     }
 
     /// The length the message has on the wire.
@@ -192,7 +215,9 @@ impl Message {
     /// code, application id and both identifiers copied, every flag clear
     /// except P, which is kept as received; no AVPs.
     pub fn to_answer(&self) -> Message {
-        Message::new(self.header.to_answer(), Vec::new())
+        let mut answer = Message::new(self.header.to_answer(), Vec::new());
+        answer.received_on = self.received_on;
+        answer
     }
 }
 

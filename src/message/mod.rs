@@ -15,7 +15,7 @@
 //!
 //! let bytes = dwr.as_bytes()?;
 //! let received = Message::from_bytes(&bytes)?;
-//! assert_eq!(received, Message { header: MessageHeader { length: 64, ..dwr.header }, ..dwr });
+//! assert_eq!(received, Message::new(MessageHeader { length: 64, ..dwr.header }, dwr.avps.clone()));
 //! assert_eq!(
 //!     dump(&received),
 //!     "Device-Watchdog <Version: 0x01, Length: 64, Flags: 0x80 (request), \

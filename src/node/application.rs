@@ -28,43 +28,20 @@
 //! ```
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
 use log::{debug, warn};
 use parking_lot::{Condvar, Mutex};
 
-use super::node::{NodeError, Shared};
-use super::peer::{AppId, AppKind};
+use super::handle::{Command, Handle, OutAnswer};
+use super::peer::{AppId, AppKind, Peer};
+use super::pool::{PoolConfig, WorkerPool};
+use super::{SequenceGenerator, SessionGenerator};
 use crate::message::constants::*;
 use crate::message::{Avp, AvpEncodeError, Message};
 
-/// Errors of applications (python's `ApplicationError` family).
-#[derive(Debug, thiserror::Error)]
-pub enum ApplicationError {
-    /// No peer of the application became ready in time (python's
-    /// `ApplicationError("No connection available within timeout")`).
-    #[error("no connection available within {0:?}")]
-    NotReady(Duration),
-    /// No answer came within the timeout (python's `RequestTimeout`).
-    #[error("no answer within {0:?}")]
-    RequestTimeout(Duration),
-    /// The request can no longer be answered: the connection carrying it
-    /// closed, or the node stopped (python's `EmptyAnswer`).
-    #[error("no answer: {0}")]
-    EmptyAnswer(String),
-    /// The application is not added to a started node.
-    #[error("application is not attached to a running node")]
-    NotAttached,
-    /// Routing or sending failed (python's `NotRoutable`, `NodeError`).
-    #[error(transparent)]
-    Node(#[from] NodeError),
-    /// The message could not be encoded.
-    #[error(transparent)]
-    Encode(#[from] AvpEncodeError),
-}
+pub use super::error::{ApplicationError, EmptyReason};
 
 /// What every application has (python's `Application` attributes and the
 /// methods it offers to its handlers). Cheap to clone: handlers get one.
@@ -75,7 +52,7 @@ pub struct AppBase {
 
 struct AppInner {
     id: AppId,
-    node: OnceLock<Arc<Shared>>,
+    node: OnceLock<Arc<Handle>>,
     ready: Mutex<bool>,
     ready_changed: Condvar,
 }
@@ -140,23 +117,26 @@ impl AppBase {
         crate::message::dictionary::application_name(self.inner.id.id)
     }
 
-    pub(crate) fn attach(&self, shared: Arc<Shared>) {
-        let _ = self.inner.node.set(shared);
+    pub(crate) fn attach(&self, handle: Arc<Handle>) {
+        let _ = self.inner.node.set(handle);
     }
 
-    pub(crate) fn shared(&self) -> Result<&Arc<Shared>, ApplicationError> {
+    pub(crate) fn shared(&self) -> Result<&Arc<Handle>, ApplicationError> {
         self.inner.node.get().ok_or(ApplicationError::NotAttached)
     }
 
     /// The node this application runs on, once the node started (python's
     /// `app.node`; an error before).
-    pub fn node(&self) -> Result<super::node::NodeRef, ApplicationError> {
-        self.shared().map(|s| super::node::NodeRef(s.clone()))
+    pub fn node(&self) -> Result<NodeRef, ApplicationError> {
+        self.shared().map(|s| NodeRef(s.clone()))
     }
 
     /// The node's Origin-Host, once added to a node.
-    pub fn origin_host(&self) -> Option<&str> {
-        self.inner.node.get().map(|s| s.origin_host.as_str())
+    pub fn origin_host(&self) -> Option<String> {
+        self.inner
+            .node
+            .get()
+            .map(|h| h.identity().origin_host.clone())
     }
 
     pub(crate) fn set_ready(&self, ready: bool) {
@@ -176,17 +156,23 @@ impl AppBase {
     /// capabilities exchange and negotiated it (python's `wait_for_ready`);
     /// blocks again once all its peers are down.
     pub fn wait_for_ready(&self, timeout: Duration) -> Result<(), ApplicationError> {
-        let deadline = Instant::now() + timeout;
+        // a timeout near Duration::MAX means "wait as long as it takes"
+        let deadline = Instant::now().checked_add(timeout);
         let mut ready = self.inner.ready.lock();
         while !*ready {
-            if self
-                .inner
-                .ready_changed
-                .wait_until(&mut ready, deadline)
-                .timed_out()
-                && !*ready
-            {
-                return Err(ApplicationError::NotReady(timeout));
+            match deadline {
+                Some(deadline) => {
+                    if self
+                        .inner
+                        .ready_changed
+                        .wait_until(&mut ready, deadline)
+                        .timed_out()
+                        && !*ready
+                    {
+                        return Err(ApplicationError::NotReady(timeout));
+                    }
+                }
+                None => self.inner.ready_changed.wait(&mut ready),
             }
         }
         Ok(())
@@ -214,9 +200,10 @@ impl AppBase {
         if let Some(code) = result_code {
             push(Avp::new(AVP_RESULT_CODE, 0, code));
         }
-        if let Some(shared) = self.inner.node.get() {
-            push(Avp::new(AVP_ORIGIN_HOST, 0, shared.origin_host.as_str()));
-            push(Avp::new(AVP_ORIGIN_REALM, 0, shared.origin_realm.as_str()));
+        if let Some(handle) = self.inner.node.get() {
+            let identity = handle.identity();
+            push(Avp::new(AVP_ORIGIN_HOST, 0, identity.origin_host.as_str()));
+            push(Avp::new(AVP_ORIGIN_REALM, 0, identity.origin_realm.as_str()));
         }
         let id_code = match self.inner.id.kind {
             AppKind::Auth => AVP_AUTH_APPLICATION_ID,
@@ -235,15 +222,19 @@ impl AppBase {
         answer
     }
 
-    /// Sends an answer back on the connection its request came from.
+    /// Sends an answer back on the connection its request came in on (the
+    /// request's connection travels with it through `to_answer` and
+    /// `generate_answer`; an answer built otherwise goes where exactly one
+    /// connection owes its identifiers, else it is dropped and counted).
     pub fn send_answer(&self, answer: &Message) -> Result<(), ApplicationError> {
-        let shared = self.shared()?;
+        let handle = self.shared()?;
         let bytes = answer.as_bytes()?;
-        shared.send_answer(
-            answer.header.hop_by_hop_identifier,
-            answer.header.end_to_end_identifier,
+        handle.command(Command::Answer(OutAnswer {
+            via: answer.received_on,
+            hop_by_hop: answer.header.hop_by_hop_identifier,
+            end_to_end: answer.header.end_to_end_identifier,
             bytes,
-        )?;
+        }))?;
         Ok(())
     }
 
@@ -258,19 +249,21 @@ impl AppBase {
         mut request: Message,
         timeout: Duration,
     ) -> Result<Message, ApplicationError> {
-        let shared = self.shared()?;
+        let handle = self.shared()?;
         if request.header.end_to_end_identifier == 0 {
-            request.header.end_to_end_identifier = shared.end_to_end.next_sequence();
+            request.header.end_to_end_identifier = handle.identity().end_to_end.next_sequence();
         }
         if request.header.application_id == 0 {
             request.header.application_id = self.inner.id.id;
         }
-        shared.request(self, request, timeout)
+        handle.request(self, &request, timeout)
     }
 }
 
 /// A Diameter application (python's `Application`). Implement
-/// `handle_request`; it runs on the node's event-loop thread.
+/// `handle_request`; it runs on the node's event-loop thread, under
+/// `catch_unwind` (a panic is answered 5012 and counted; the node carries
+/// on).
 pub trait Application: Send + Sync + 'static {
     /// The application's id, node link and readiness.
     fn base(&self) -> &AppBase;
@@ -279,13 +272,51 @@ pub trait Application: Send + Sync + 'static {
     /// loop: answer with `self.base().send_answer(...)`, quickly.
     fn handle_request(&self, request: Message);
 
-    /// Called for answers nobody waits for (late ones, after a timeout).
+    /// Called for answers whose caller stopped waiting (late ones, after a
+    /// timeout, within the node's late-answer window).
     fn handle_answer(&self, answer: Message) {
         debug!(target: "diameter.application", "unexpected answer {answer} dropped");
     }
 
     /// Called when the node stops.
     fn stop(&self) {}
+}
+
+/// What an application sees of its node (python's `app.node`): its identity,
+/// generators, peers and statistics. Cheap to clone.
+#[derive(Clone)]
+pub struct NodeRef(pub(crate) Arc<Handle>);
+
+impl NodeRef {
+    /// The node's Origin-Host.
+    pub fn origin_host(&self) -> String {
+        self.0.identity().origin_host.clone()
+    }
+
+    /// The node's realm.
+    pub fn realm_name(&self) -> String {
+        self.0.identity().origin_realm.clone()
+    }
+
+    /// The node's Session-Id generator.
+    pub fn session_generator(&self) -> Arc<SessionGenerator> {
+        self.0.identity().session_generator.clone()
+    }
+
+    /// The node's End-to-End identifier sequence.
+    pub fn end_to_end_seq(&self) -> Arc<SequenceGenerator> {
+        self.0.identity().end_to_end.clone()
+    }
+
+    /// The node's configured peers.
+    pub fn peers(&self) -> Vec<Arc<Peer>> {
+        self.0.peers.read().clone()
+    }
+
+    /// The node's statistics now.
+    pub fn statistics(&self) -> super::stats::NodeStats {
+        super::stats::node_stats(self.0.peers.read().iter())
+    }
 }
 
 /// python's `SimpleThreadingApplication`: the same type, built with
@@ -298,23 +329,28 @@ pub type HandlerResult = Result<Option<Message>, Box<dyn std::error::Error + Sen
 
 type Handler = dyn Fn(&AppBase, Message) -> HandlerResult + Send + Sync;
 
+/// Most worker threads of one [`ThreadingApplication`], whatever
+/// `max_threads` says (python's `max_threads = 0`, "no limit", stops here):
+/// beyond it requests are answered 3004 DIAMETER_TOO_BUSY.
+pub const MAX_WORKER_THREADS: usize = 1024;
+
+/// How long an idle worker thread waits for work before it exits.
+pub const WORKER_KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+/// How long `stop` waits for handlers still running before it returns.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
 /// An application whose requests are handled on worker threads, at most
-/// `max_threads` at once (0: no limit); the handler's answer is sent back
-/// (python's `ThreadingApplication` and `SimpleThreadingApplication`). When
-/// every worker is busy a request is answered 3004 DIAMETER_TOO_BUSY at once;
-/// the event loop never waits for the pool.
+/// `max_threads` at once (0: up to [`MAX_WORKER_THREADS`]); the handler's
+/// answer is sent back (python's `ThreadingApplication` and
+/// `SimpleThreadingApplication`). When every worker is busy a request is
+/// answered 3004 DIAMETER_TOO_BUSY at once; the event loop never waits for
+/// the pool. Idle workers park, and exit after [`WORKER_KEEP_ALIVE`]; the
+/// node's `stop()` joins them.
 pub struct ThreadingApplication {
     base: AppBase,
-    pool: Arc<Pool>,
-}
-
-struct Pool {
-    handler: Box<Handler>,
-    max_threads: usize,
-    busy: AtomicUsize,
-    workers: Mutex<usize>,
-    jobs: Sender<Message>,
-    queue: Receiver<Message>,
+    handler: Arc<Handler>,
+    pool: Arc<WorkerPool>,
 }
 
 impl ThreadingApplication {
@@ -326,23 +362,37 @@ impl ThreadingApplication {
         max_threads: usize,
         handler: impl Fn(&AppBase, Message) -> HandlerResult + Send + Sync + 'static,
     ) -> Arc<ThreadingApplication> {
-        let (jobs, queue) = unbounded();
+        Self::with_keep_alive(base, max_threads, WORKER_KEEP_ALIVE, handler)
+    }
+
+    /// [`new`](Self::new) with another idle-worker keep-alive.
+    pub fn with_keep_alive(
+        base: AppBase,
+        max_threads: usize,
+        keep_alive: Duration,
+        handler: impl Fn(&AppBase, Message) -> HandlerResult + Send + Sync + 'static,
+    ) -> Arc<ThreadingApplication> {
+        let pool = WorkerPool::new(PoolConfig {
+            max_threads,
+            hard_cap: MAX_WORKER_THREADS,
+            keep_alive,
+            name: "diameter-app".into(),
+        });
         Arc::new(ThreadingApplication {
             base,
-            pool: Arc::new(Pool {
-                handler: Box::new(handler),
-                max_threads,
-                busy: AtomicUsize::new(0),
-                workers: Mutex::new(0),
-                jobs,
-                queue,
-            }),
+            handler: Arc::new(handler),
+            pool,
         })
     }
 
     /// Requests being handled right now.
     pub fn busy(&self) -> usize {
-        self.pool.busy.load(Ordering::Acquire)
+        self.pool.busy()
+    }
+
+    /// Worker threads alive now (busy or idle).
+    pub fn threads(&self) -> usize {
+        self.pool.threads()
     }
 
     fn answer_too_busy(&self, request: &Message) {
@@ -352,65 +402,44 @@ impl ThreadingApplication {
             Some("Insufficient resources to handle the request"),
         );
         if let Err(e) = self.base.send_answer(&answer) {
-            warn!(target: "diameter.application", "cannot send 3004: {e}");
-        }
-    }
-
-    fn spawn_worker(&self) {
-        let pool = self.pool.clone();
-        let base = self.base.clone();
-        let spawned = std::thread::Builder::new()
-            .name("diameter-app".into())
-            .spawn(move || pool.work(&base));
-        if let Err(e) = spawned {
-            warn!(target: "diameter.application", "cannot start a worker: {e}");
-            *self.pool.workers.lock() -= 1;
+            debug!(target: "diameter.application", "cannot send 3004: {e}");
         }
     }
 }
 
-impl Pool {
-    fn work(&self, base: &AppBase) {
-        while let Ok(request) = self.queue.recv() {
-            // what a 5012 answer needs from the request, if the handler fails
-            // (the handler takes the request itself, uncopied)
-            let stub = Message::new(
-                request.header,
-                request
-                    .find_avp(&[(AVP_SESSION_ID, 0)])
-                    .into_iter()
-                    .chain(request.find_avps(&[(AVP_PROXY_INFO, 0)]))
-                    .cloned()
-                    .collect(),
-            );
-            let outcome = catch_unwind(AssertUnwindSafe(|| (self.handler)(base, request)));
-            let request = stub;
-            let answer = match outcome {
-                Ok(Ok(answer)) => answer,
-                Ok(Err(e)) => {
-                    warn!(target: "diameter.application", "handler failed for {request}: {e}");
-                    Some(base.generate_answer(
-                        &request,
-                        Some(E_RESULT_CODE_DIAMETER_UNABLE_TO_COMPLY),
-                        None,
-                    ))
-                }
-                Err(_) => {
-                    warn!(target: "diameter.application", "handler panicked for {request}");
-                    Some(base.generate_answer(
-                        &request,
-                        Some(E_RESULT_CODE_DIAMETER_UNABLE_TO_COMPLY),
-                        None,
-                    ))
-                }
-            };
-            // the slot is free again whether or not there is an answer
-            self.busy.fetch_sub(1, Ordering::AcqRel);
-            if let Some(answer) = answer {
-                if let Err(e) = base.send_answer(&answer) {
-                    warn!(target: "diameter.application", "cannot send the answer to {request}: {e}");
-                }
-            }
+/// Runs the handler for one request on a worker and sends its answer.
+fn run_handler(base: &AppBase, handler: &Handler, request: Message) {
+    // what a 5012 answer needs from the request, if the handler fails (the
+    // handler takes the request itself, uncopied)
+    let mut stub = Message::new(
+        request.header,
+        request
+            .find_avp(&[(AVP_SESSION_ID, 0)])
+            .into_iter()
+            .chain(request.find_avps(&[(AVP_PROXY_INFO, 0)]))
+            .cloned()
+            .collect(),
+    );
+    stub.received_on = request.received_on;
+    let outcome = catch_unwind(AssertUnwindSafe(|| handler(base, request)));
+    let answer = match outcome {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(e)) => {
+            debug!(target: "diameter.application", "handler failed for {stub}: {e}");
+            Some(base.generate_answer(&stub, Some(E_RESULT_CODE_DIAMETER_UNABLE_TO_COMPLY), None))
+        }
+        Err(_) => {
+            debug!(target: "diameter.application", "handler panicked for {stub}");
+            Some(base.generate_answer(&stub, Some(E_RESULT_CODE_DIAMETER_UNABLE_TO_COMPLY), None))
+        }
+    };
+    if let Some(mut answer) = answer {
+        if answer.received_on == 0 {
+            // an answer built without `to_answer`: it still answers this request
+            answer.received_on = stub.received_on;
+        }
+        if let Err(e) = base.send_answer(&answer) {
+            debug!(target: "diameter.application", "cannot send the answer to {stub}: {e}");
         }
     }
 }
@@ -421,48 +450,23 @@ impl Application for ThreadingApplication {
     }
 
     fn handle_request(&self, request: Message) {
-        let busy = self.pool.busy.fetch_add(1, Ordering::AcqRel) + 1;
-        if self.pool.max_threads > 0 && busy > self.pool.max_threads {
-            self.pool.busy.fetch_sub(1, Ordering::AcqRel);
+        // only the event loop hands requests over, and busy workers only
+        // ever finish meanwhile: a free slot seen here is still free below
+        if self.pool.busy() >= self.pool.limit() {
             self.answer_too_busy(&request);
             return;
         }
-        {
-            let mut workers = self.pool.workers.lock();
-            if *workers < busy {
-                *workers += 1;
-                drop(workers);
-                self.spawn_worker();
-            }
-        }
-        if self.pool.jobs.send(request).is_err() {
-            self.pool.busy.fetch_sub(1, Ordering::AcqRel);
+        let base = self.base.clone();
+        let handler = self.handler.clone();
+        let job = Box::new(move || run_handler(&base, &*handler, request));
+        if self.pool.try_execute(job).is_err() {
+            debug!(target: "diameter.application", "no worker could take a request (stopping?)");
         }
     }
-}
 
-/// Waits for the answer on its one-shot crossbeam channel (used by
-/// `send_request`).
-pub(crate) fn wait_answer(
-    rx: &AnswerReceiver,
-    timeout: Duration,
-) -> Result<Message, ApplicationError> {
-    match rx.recv_timeout(timeout) {
-        Ok(r) => r,
-        Err(RecvTimeoutError::Timeout) => Err(ApplicationError::RequestTimeout(timeout)),
-        Err(RecvTimeoutError::Disconnected) => {
-            Err(ApplicationError::EmptyAnswer("no answer will come".into()))
+    fn stop(&self) {
+        if !self.pool.shutdown(STOP_WAIT) {
+            warn!(target: "diameter.application", "some handlers did not finish within {STOP_WAIT:?}");
         }
     }
-}
-
-/// The loop's half of an answer channel.
-pub(crate) type AnswerSender = Sender<Result<Message, ApplicationError>>;
-
-/// The waiting half of an answer channel.
-pub(crate) type AnswerReceiver = Receiver<Result<Message, ApplicationError>>;
-
-/// A one-shot answer channel.
-pub(crate) fn answer_channel() -> (AnswerSender, AnswerReceiver) {
-    bounded(1)
 }

@@ -1,5 +1,19 @@
-//! The local Diameter node (python's `diameter.node`): identifiers, peer
-//! addressing and, in later releases, the peer state machine and event loop.
+//! The local Diameter node (python's `diameter.node`): [`Node`], its peers
+//! (`peer`), its applications (`application`) and the event loop that runs
+//! them.
+//!
+//! How it is built: each resource has one owner and one bound, and imports
+//! flow one way:
+//!
+//! ```text
+//! peer, stats, checks, duplicates, ratelimit   (sans-IO pieces)
+//!   <- routing, error, config                  (pure routing, typed errors, NodeConfig/NodeLimits)
+//!   <- handle                                  (the cross-thread seam: commands, waker, peers, apps)
+//!   <- application, pool                       (Application, ThreadingApplication, worker pool)
+//!   <- conn, dispatch                          (per-connection tables; the node protocol, sans-IO)
+//!   <- event_loop                              (mio glue: sockets, tokens, timers, commands)
+//!   <- node                                    (Node: settings, add_peer/add_application, start/stop)
+//! ```
 //!
 //! ```
 //! use diameter::node::{parse_diameter_uri, SequenceGenerator};
@@ -13,23 +27,32 @@
 
 pub mod application;
 mod checks;
+mod config;
+mod conn;
+mod dispatch;
+mod duplicates;
+mod error;
 mod event_loop;
+mod handle;
 mod ids;
 #[allow(clippy::module_inception)]
 mod node;
 pub mod peer;
-mod retransmit;
+mod pool;
+mod ratelimit;
+mod routing;
 pub mod stats;
 pub(crate) mod transport;
 mod uri;
 
 pub use checks::{check_request, unsupported_mandatory_avp, Rejection};
+pub use config::NodeLimits;
+pub use duplicates::DuplicateLimits;
+pub use error::{ApplicationError, EmptyReason, NoRoute, NoRouteReason, NodeError};
+pub use handle::{ProtocolStats, RouteSelect, TransportCounters, TransportStats};
 pub use ids::{SequenceGenerator, SessionGenerator};
-pub use node::{
-    InbandTls, ListenTransport, Node, NodeError, NodeOptions, NodeRef, PeerOptions, RouteSelect,
-    TransportCounters, TransportStats,
-};
-pub use retransmit::RetransmitCache;
+pub use node::{InbandTls, ListenTransport, Node, NodeOptions, PeerOptions};
+pub use application::NodeRef;
 #[cfg(feature = "tls")]
 pub use transport::tls::{TlsError, TlsOptions};
 pub use uri::{parse_diameter_uri, DiameterUri, UriError, DEFAULT_PORT, DEFAULT_SECURE_PORT};

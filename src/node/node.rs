@@ -1,4 +1,6 @@
-//! `Node`: the local Diameter node (python's `diameter.node.Node`).
+//! `Node`: the local Diameter node (python's `diameter.node.Node`): its
+//! python-facing settings, `add_peer`/`add_application` (before or after
+//! `start`, from any thread), `start` and `stop`.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -6,64 +8,21 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{bounded, Sender};
-use parking_lot::{Mutex, RwLock};
-use std::collections::HashMap;
-use std::sync::atomic::Ordering;
-use std::sync::OnceLock;
+use crossbeam_channel::bounded;
+use parking_lot::Mutex;
 
-use crate::message::constants::*;
-use crate::message::{Avp, Message};
-
-use super::application::{answer_channel, wait_answer, AppBase, Application, ApplicationError};
-use super::event_loop::{self, Command, ListenSpec, LoopConfig};
-use super::peer::{AppId, Peer, PeerSettings, PeerStatus, PEER_TRANSPORT_SCTP, PEER_TRANSPORT_TCP};
-use super::{parse_diameter_uri, SequenceGenerator, SessionGenerator, UriError};
+use super::application::Application;
+use super::config::{NodeConfig, NodeLimits};
+use super::error::NodeError;
+use super::event_loop::{self, ListenSpec};
+use super::handle::{AppRoute, Command, Handle, Identity, Life, ProtocolStats, RouteSelect, TransportStats};
+use super::peer::{
+    AppId, AppKind, ConnectionConfig, LocalCapabilities, Peer, PeerSettings, PeerStatus,
+    PEER_TRANSPORT_SCTP, PEER_TRANSPORT_TCP,
+};
+use super::stats::{node_stats, NodeStats};
+use super::{parse_diameter_uri, SequenceGenerator, SessionGenerator};
 use crate::message::dictionary;
-
-/// Errors of the node (python's `NodeError`).
-#[derive(Debug, thiserror::Error)]
-pub enum NodeError {
-    /// `start()` was called on a running or stopped node.
-    #[error("node already started")]
-    AlreadyStarted,
-    /// `stop()` was called on a node that is not running.
-    #[error("node not started")]
-    NotStarted,
-    /// A listening socket could not be opened.
-    #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        /// The address.
-        addr: SocketAddr,
-        /// The system error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A peer URI could not be parsed.
-    #[error(transparent)]
-    Uri(#[from] UriError),
-    /// The transport asked for is not available here.
-    #[error("transport {0} is not supported")]
-    UnsupportedTransport(String),
-    /// The kernel cannot open SCTP sockets.
-    #[error("SCTP is not available: {0}")]
-    SctpUnavailable(#[source] std::io::Error),
-    /// TLS is asked for (an `aaas://` peer, `tls_port`, in-band TLS) but the
-    /// node has no certificates (`NodeOptions::tls`), or the crate was built
-    /// without its `tls` feature.
-    #[error("TLS is not configured: {0}")]
-    TlsNotConfigured(String),
-    /// The TLS certificates, key or CA certificates cannot be used.
-    #[cfg(feature = "tls")]
-    #[error("TLS configuration: {0}")]
-    Tls(#[from] crate::node::transport::tls::TlsError),
-    /// The event loop could not be started.
-    #[error("event loop failed: {0}")]
-    EventLoop(#[source] std::io::Error),
-    /// No peer can take the message (python's `NotRoutable`).
-    #[error("not routable: {0}")]
-    NotRoutable(String),
-}
 
 /// python's keyword arguments of `Node(...)`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -128,26 +87,6 @@ pub enum ListenTransport {
     Sctp,
 }
 
-/// Transport failures since the node was created.
-#[derive(Debug, Default)]
-pub struct TransportCounters {
-    /// TLS handshakes that failed (bad certificate, unknown CA, wrong name,
-    /// protocol error).
-    pub tls_handshake_failures: std::sync::atomic::AtomicU64,
-    /// Connections closed because the peer's certificate does not name its
-    /// Origin-Host.
-    pub tls_identity_mismatches: std::sync::atomic::AtomicU64,
-}
-
-/// A snapshot of [`TransportCounters`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TransportStats {
-    /// TLS handshakes that failed.
-    pub tls_handshake_failures: u64,
-    /// Connections refused because a certificate did not name the peer.
-    pub tls_identity_mismatches: u64,
-}
-
 /// python's keyword arguments of `Node.add_peer(...)`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PeerOptions {
@@ -160,14 +99,14 @@ pub struct PeerOptions {
 }
 
 struct Running {
-    commands: Sender<Command>,
-    waker: Arc<mio::Waker>,
     thread: Option<JoinHandle<()>>,
     local_addrs: Vec<(ListenTransport, SocketAddr)>,
 }
 
-/// The local Diameter node. Configure it, add peers, then [`start`](Self::start)
-/// it: one event-loop thread then owns every socket.
+/// The local Diameter node. Configure it, add peers and applications, then
+/// [`start`](Self::start) it: one event-loop thread then owns every socket.
+/// Peers and applications may also be added after `start`, and `stop` may
+/// be called from any thread (`Node` is `Send + Sync`).
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -175,9 +114,9 @@ struct Running {
 ///
 /// let mut node = Node::new("client.example.net", "example.net", NodeOptions::default());
 /// node.idle_timeout = Duration::from_secs(10);
+/// node.start()?;
 /// node.add_peer("aaa://ocs.example.net:3868;transport=tcp", Some("example.net"),
 ///     PeerOptions { ip_addresses: vec!["127.0.0.1".parse()?], is_persistent: true, ..Default::default() })?;
-/// node.start()?;
 /// // ...
 /// node.stop(Duration::from_secs(5), false)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -223,8 +162,9 @@ pub struct Node {
     /// Kept for python compatibility: timers here follow their deadlines,
     /// so nothing polls at this interval.
     pub wakeup_interval: Duration,
-    /// How many answered requests per peer are remembered to answer
-    /// retransmissions (T flag) again.
+    /// Kept for python compatibility: duplicate detection is bounded by
+    /// [`NodeLimits::duplicates`] (records, bytes, age) for all peers
+    /// together, not by a count per peer.
     pub retransmit_queue_size: usize,
     /// Answer requests missing required AVPs with 5005.
     pub validate_received_request_avps: bool,
@@ -232,6 +172,9 @@ pub struct Node {
     pub peers_logging: bool,
     /// Log statistics on `diameter.stats` at debug.
     pub stats_logging: bool,
+    /// How often a statistics snapshot goes into
+    /// [`statistics_history`](Self::statistics_history) (python: 60 s).
+    pub statistics_history_interval: Duration,
     /// Largest message accepted from a peer.
     pub max_message_size: u32,
     /// Most connections at once; further incoming ones are closed at once.
@@ -239,21 +182,24 @@ pub struct Node {
     /// Accept CERs from peers that were not added with `add_peer` (python
     /// cannot); their requests go to applications added without peers.
     pub accept_unknown_peers: bool,
-    /// End-to-end identifier sequence.
+    /// Refuse a configured peer's CER (3010 DIAMETER_UNKNOWN_PEER) when it
+    /// comes from an address other than its `ip_addresses` (when it has
+    /// any). On by default; python does not check.
+    pub check_peer_addresses: bool,
+    /// Bounds on what peers can make the node hold.
+    pub limits: NodeLimits,
+    /// End-to-end identifier sequence (RFC 6733 §3: the start time in the
+    /// high 12 bits, random low 20 bits).
     pub end_to_end_seq: Arc<SequenceGenerator>,
     /// Session-Id generator.
     pub session_generator: Arc<SessionGenerator>,
     /// Picks the peer for a request when several can take it (python's
     /// `peer_route_select_func`); the default picks the peer with the fewest
-    /// outstanding requests, ties in turn. Set it before `start()`.
+    /// outstanding requests, ties in turn. Read at `start()`.
     pub peer_route_select_func: Option<RouteSelect>,
-    peers: BTreeMap<String, Arc<Peer>>,
-    transport_counters: Arc<TransportCounters>,
-    applications: Vec<AppId>,
-    apps: Vec<AppRoute>,
+    peers: Mutex<BTreeMap<String, Arc<Peer>>>,
+    handle: Arc<Handle>,
     running: Mutex<Option<Running>>,
-    shared: Mutex<Option<Arc<Shared>>>,
-    stopped: bool,
 }
 
 impl Node {
@@ -267,6 +213,14 @@ impl Node {
         } else {
             options.vendor_ids
         };
+        let end_to_end_seq = Arc::new(SequenceGenerator::with_time(now));
+        let session_generator = Arc::new(SessionGenerator::new(origin_host));
+        let handle = Handle::new(Identity {
+            origin_host: origin_host.to_owned(),
+            origin_realm: realm_name.to_owned(),
+            end_to_end: end_to_end_seq.clone(),
+            session_generator: session_generator.clone(),
+        });
         Node {
             origin_host: origin_host.to_owned(),
             realm_name: realm_name.to_owned(),
@@ -292,34 +246,35 @@ impl Node {
             validate_received_request_avps: true,
             peers_logging: false,
             stats_logging: false,
+            statistics_history_interval: Duration::from_secs(60),
             max_message_size: crate::message::framer::DEFAULT_MAX_MESSAGE_SIZE,
             max_connections: 1024,
             accept_unknown_peers: false,
-            end_to_end_seq: Arc::new(SequenceGenerator::with_time(now)),
-            session_generator: Arc::new(SessionGenerator::new(origin_host)),
+            check_peer_addresses: true,
+            limits: NodeLimits::default(),
+            end_to_end_seq,
+            session_generator,
             peer_route_select_func: None,
-            peers: BTreeMap::new(),
-            transport_counters: Default::default(),
-            applications: Vec::new(),
-            apps: Vec::new(),
+            peers: Mutex::new(BTreeMap::new()),
+            handle,
             running: Mutex::new(None),
-            shared: Mutex::new(None),
-            stopped: false,
         }
     }
 
     /// Adds a peer from its DiameterURI (python's `add_peer`); a peer already
     /// known by that FQDN is returned unchanged. Peers are matched without
-    /// regard to case (python never matches upper-case names).
+    /// regard to case (python never matches upper-case names). Works before
+    /// and after `start()`: a persistent peer added to a running node is
+    /// connected at once.
     pub fn add_peer(
-        &mut self,
+        &self,
         peer_uri: &str,
         realm_name: Option<&str>,
         options: PeerOptions,
     ) -> Result<Arc<Peer>, NodeError> {
         let uri = parse_diameter_uri(peer_uri)?;
         let key = uri.fqdn.to_ascii_lowercase();
-        if let Some(peer) = self.peers.get(&key) {
+        if let Some(peer) = self.peers.lock().get(&key) {
             return Ok(peer.clone());
         }
         let transport = match uri.transport() {
@@ -357,67 +312,82 @@ impl Node {
             outstanding: Default::default(),
             statistics: Mutex::new(Default::default()),
         });
-        self.peers.insert(key, peer.clone());
+        {
+            let mut peers = self.peers.lock();
+            if let Some(existing) = peers.get(&key) {
+                return Ok(existing.clone());
+            }
+            peers.insert(key, peer.clone());
+            self.handle.peers.write().push(peer.clone());
+        }
+        if self.handle.life() == Life::Running {
+            let _ = self.handle.command(Command::PeerAdded(peer.clone()));
+        }
         Ok(peer)
     }
 
     /// The configured peers, by lower-cased FQDN.
-    pub fn peers(&self) -> &BTreeMap<String, Arc<Peer>> {
-        &self.peers
+    pub fn peers(&self) -> BTreeMap<String, Arc<Peer>> {
+        self.peers.lock().clone()
     }
 
     /// Adds an application for `peers` (python's `add_application(app,
     /// peers, realms)`): requests from those peers for its application id go
     /// to it, and its `send_request` routes to them, in their realms and in
-    /// `realms`. Its id is advertised in CER/CEA. Add applications before
-    /// `start()`.
+    /// `realms`. Its id is advertised in CER/CEA. Works before and after
+    /// `start()` (connections opened afterwards advertise it).
     pub fn add_application<P: std::borrow::Borrow<Arc<Peer>>>(
-        &mut self,
+        &self,
         app: Arc<dyn Application>,
         peers: impl IntoIterator<Item = P>,
         realms: &[&str],
     ) {
+        app.base().attach(self.handle.clone());
         self.add_application_id(app.base().app_id());
-        self.apps.push(AppRoute {
+        self.handle.apps.write().push(AppRoute {
             app,
             peers: peers.into_iter().map(|p| p.borrow().clone()).collect(),
             realms: realms.iter().map(|r| r.to_ascii_lowercase()).collect(),
         });
+        if self.handle.life() == Life::Running {
+            let _ = self.handle.command(Command::ApplicationsChanged);
+        }
     }
 
     /// Advertises an application in CER/CEA. Applications added with
     /// `add_application` are advertised too.
-    pub fn add_application_id(&mut self, app: AppId) {
-        if !self.applications.contains(&app) {
-            self.applications.push(app);
+    pub fn add_application_id(&self, app: AppId) {
+        let mut apps = self.handle.applications.write();
+        if !apps.contains(&app) {
+            apps.push(app);
         }
     }
 
     /// Auth application ids advertised.
     pub fn auth_application_ids(&self) -> Vec<u32> {
-        use super::peer::AppKind;
-        self.applications
-            .iter()
-            .filter(|a| a.kind == AppKind::Auth)
-            .map(|a| a.id)
-            .collect()
+        self.application_ids(AppKind::Auth)
     }
 
     /// Acct application ids advertised.
     pub fn acct_application_ids(&self) -> Vec<u32> {
-        use super::peer::AppKind;
-        self.applications
+        self.application_ids(AppKind::Acct)
+    }
+
+    fn application_ids(&self, kind: AppKind) -> Vec<u32> {
+        self.handle
+            .applications
+            .read()
             .iter()
-            .filter(|a| a.kind == AppKind::Acct)
+            .filter(|a| a.kind == kind)
             .map(|a| a.id)
             .collect()
     }
 
     /// Opens the listeners and starts the event loop; returns once it runs.
     /// Listening errors are returned. A node starts once.
-    pub fn start(&mut self) -> Result<(), NodeError> {
+    pub fn start(&self) -> Result<(), NodeError> {
         let mut running = self.running.lock();
-        if running.is_some() || self.stopped {
+        if running.is_some() || self.handle.life() != Life::Created {
             return Err(NodeError::AlreadyStarted);
         }
         let mut listen = Vec::new();
@@ -450,6 +420,24 @@ impl Node {
         if self.inband_tls != InbandTls::Off {
             self.require_tls("inband_tls")?;
         }
+        let config = Arc::new(self.config()?);
+        self.handle.set_identity(Identity {
+            origin_host: self.origin_host.clone(),
+            origin_realm: self.realm_name.clone(),
+            end_to_end: self.end_to_end_seq.clone(),
+            session_generator: self.session_generator.clone(),
+        });
+        *self.handle.select.write() = self.peer_route_select_func.clone();
+        let started = event_loop::spawn(config, &listen, self.handle.clone())?;
+        *running = Some(Running {
+            thread: Some(started.thread),
+            local_addrs: started.local_addrs,
+        });
+        Ok(())
+    }
+
+    /// The one configuration the running node reads.
+    fn config(&self) -> Result<NodeConfig, NodeError> {
         #[cfg(feature = "tls")]
         let tls = match &self.tls {
             Some(options) => Some(Arc::new(crate::node::transport::tls::TlsContext::new(
@@ -457,80 +445,56 @@ impl Node {
             )?)),
             None => None,
         };
-        let config = LoopConfig {
-            origin_host: self.origin_host.clone(),
-            origin_realm: self.realm_name.clone(),
-            host_ip_addresses: self.ip_addresses.clone(),
-            vendor_id: self.vendor_id,
-            product_name: self.product_name.clone(),
-            firmware_revision: self.firmware_revision,
-            origin_state_id: self.state_id,
-            supported_vendor_ids: self.vendor_ids.clone(),
-            applications: self.applications.clone(),
-            cea_timeout: self.cea_timeout,
-            cer_timeout: self.cer_timeout,
-            dwa_timeout: self.dwa_timeout,
-            idle_timeout: self.idle_timeout,
-            dpa_timeout: self.dpa_timeout,
-            max_message_size: self.max_message_size,
-            retransmit_queue_size: self.retransmit_queue_size,
-            peers_logging: self.peers_logging,
-            stats_logging: self.stats_logging,
+        let mut limits = self.limits;
+        limits.read_budget = limits.read_budget.max(1);
+        Ok(NodeConfig {
+            local: LocalCapabilities {
+                origin_host: self.origin_host.clone(),
+                origin_realm: self.realm_name.clone(),
+                host_ip_addresses: self.ip_addresses.clone(),
+                vendor_id: self.vendor_id,
+                product_name: self.product_name.clone(),
+                firmware_revision: self.firmware_revision,
+                origin_state_id: self.state_id,
+                supported_vendor_ids: self.vendor_ids.clone(),
+                applications: Vec::new(),
+                inband_security: Vec::new(),
+            },
+            inband_security: self.inband_tls.offered(),
+            connection: ConnectionConfig {
+                cea_timeout: self.cea_timeout,
+                cer_timeout: self.cer_timeout,
+                dwa_timeout: self.dwa_timeout,
+                idle_timeout: self.idle_timeout,
+                dpa_timeout: self.dpa_timeout,
+                max_message_size: self.max_message_size,
+                max_output_buffer: limits.max_output_buffer.saturating_mul(2),
+                ..ConnectionConfig::default()
+            },
             max_connections: self.max_connections,
             accept_unknown_peers: self.accept_unknown_peers,
             validate_received_request_avps: self.validate_received_request_avps,
-            peers: self.peers.values().cloned().collect(),
-            end_to_end: self.end_to_end_seq.clone(),
-            inband_security: self.inband_tls.offered(),
+            check_peer_addresses: self.check_peer_addresses,
+            peers_logging: self.peers_logging,
+            stats_logging: self.stats_logging,
+            statistics_interval: self.statistics_history_interval.max(Duration::from_millis(1)),
+            limits,
             sctp_local: self.ip_addresses.clone(),
             #[cfg(feature = "tls")]
             tls,
-            transport_counters: self.transport_counters.clone(),
-        };
-        let shared = Arc::new(Shared {
-            origin_host: self.origin_host.clone(),
-            origin_realm: self.realm_name.clone(),
-            end_to_end: self.end_to_end_seq.clone(),
-            session_generator: self.session_generator.clone(),
-            hop_by_hop: SequenceGenerator::new(),
-            pending: Mutex::new(HashMap::new()),
-            link: OnceLock::new(),
-            wake_pending: Default::default(),
-            select: self.peer_route_select_func.clone(),
-            history: Mutex::new(Default::default()),
-            round_robin: Default::default(),
-            apps: RwLock::new(self.apps.clone()),
-            peers: self.peers.values().cloned().collect(),
-        });
-        for route in &self.apps {
-            route.app.base().attach(shared.clone());
-        }
-        let started = event_loop::spawn(config, &listen, shared.clone())?;
-        let _ = shared
-            .link
-            .set((started.commands.clone(), started.waker.clone()));
-        *running = Some(Running {
-            commands: started.commands,
-            waker: started.waker,
-            thread: Some(started.thread),
-            local_addrs: started.local_addrs,
-        });
-        Ok(())
+        })
     }
 
     /// The node's statistics, summed over its peers (python's `statistics`).
-    pub fn statistics(&self) -> super::stats::NodeStats {
-        node_stats(self.peers.values())
+    pub fn statistics(&self) -> NodeStats {
+        node_stats(self.handle.peers.read().iter())
     }
 
-    /// Statistics snapshots taken every 60 s while running, the last 1,440
-    /// (python's `statistics_history`).
-    pub fn statistics_history(&self) -> Vec<(SystemTime, super::stats::NodeStats)> {
-        self.shared
-            .lock()
-            .as_ref()
-            .map(|s| s.history.lock().iter().cloned().collect())
-            .unwrap_or_default()
+    /// Statistics snapshots taken every
+    /// [`statistics_history_interval`](Self::statistics_history_interval)
+    /// while running, the last 1,440 (python's `statistics_history`).
+    pub fn statistics_history(&self) -> Vec<(SystemTime, NodeStats)> {
+        self.handle.history.lock().iter().cloned().collect()
     }
 
     /// The addresses the listeners are bound to (useful with port 0).
@@ -561,13 +525,18 @@ impl Node {
     /// that do not name their peer.
     pub fn transport_stats(&self) -> TransportStats {
         use std::sync::atomic::Ordering::Relaxed;
+        let t = &self.handle.transport;
         TransportStats {
-            tls_handshake_failures: self.transport_counters.tls_handshake_failures.load(Relaxed),
-            tls_identity_mismatches: self
-                .transport_counters
-                .tls_identity_mismatches
-                .load(Relaxed),
+            tls_handshake_failures: t.tls_handshake_failures.load(Relaxed),
+            tls_identity_mismatches: t.tls_identity_mismatches.load(Relaxed),
         }
+    }
+
+    /// What the node refused or dropped so far to stay within its bounds
+    /// and keep peers apart: forged or misdirected answers, duplicates,
+    /// busy refusals, paused reads, handled panics.
+    pub fn protocol_stats(&self) -> ProtocolStats {
+        self.handle.protocol_stats()
     }
 
     /// An error unless the node can do TLS.
@@ -587,31 +556,38 @@ impl Node {
 
     /// Stops the node (python's `stop(wait_timeout, force)`): unless `force`,
     /// sends DPR (Disconnect-Cause REBOOTING) on every open connection and
-    /// waits up to `wait_timeout` for them to close; then closes everything
-    /// and joins the event loop.
-    pub fn stop(&mut self, wait_timeout: Duration, force: bool) -> Result<(), NodeError> {
-        let running = self.running.lock().take();
-        let Some(mut running) = running else {
+    /// waits up to `wait_timeout` for them to close; then closes everything,
+    /// stops the applications (their worker threads are joined) and joins
+    /// the event loop. Callable from any thread. [`NodeError::LoopDied`]
+    /// when the event loop had ended unexpectedly.
+    pub fn stop(&self, wait_timeout: Duration, force: bool) -> Result<(), NodeError> {
+        let Some(mut running) = self.running.lock().take() else {
             return Err(NodeError::NotStarted);
         };
-        self.stopped = true;
         let (done_tx, done_rx) = bounded(1);
-        let sent = running
-            .commands
-            .send(Command::Stop {
-                wait_timeout,
-                force,
-                done: done_tx,
-            })
-            .is_ok();
-        let _ = running.waker.wake();
-        if sent {
-            // the loop answers once every connection is gone
-            let _ = done_rx.recv_timeout(wait_timeout + Duration::from_secs(5));
+        let sent = self.handle.command(Command::Stop {
+            wait_timeout,
+            force,
+            done: done_tx,
+        });
+        if sent.is_ok() {
+            // the loop answers once every connection is gone and the
+            // applications stopped
+            let _ = done_rx.recv_timeout(wait_timeout.saturating_add(Duration::from_secs(10)));
         }
         if let Some(thread) = running.thread.take() {
             let _ = thread.join();
         }
+        if self.handle.life() == Life::Died {
+            // the loop could not stop the applications itself
+            let apps: Vec<Arc<dyn Application>> =
+                self.handle.apps.read().iter().map(|r| r.app.clone()).collect();
+            for app in apps {
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| app.stop()));
+            }
+            return Err(NodeError::LoopDied);
+        }
+        self.handle.set_life(Life::Stopped);
         Ok(())
     }
 }
@@ -622,284 +598,4 @@ impl Drop for Node {
             let _ = self.stop(Duration::from_secs(1), true);
         }
     }
-}
-
-/// A peer selector (python's `peer_route_select_func(node, app, message,
-/// peers)`): given the application, the request and the ready peers that
-/// negotiated the application (two or more), returns the one to use.
-pub type RouteSelect =
-    Arc<dyn Fn(&AppBase, &Message, &[Arc<Peer>]) -> Result<Arc<Peer>, NodeError> + Send + Sync>;
-
-/// An application with the peers and realms it serves.
-#[derive(Clone)]
-pub(crate) struct AppRoute {
-    pub app: Arc<dyn Application>,
-    pub peers: Vec<Arc<Peer>>,
-    pub realms: Vec<String>,
-}
-
-/// A request waiting for its answer.
-pub(crate) struct Pending {
-    pub tx: super::application::AnswerSender,
-    pub peer: Arc<Peer>,
-}
-
-/// What applications and the event loop share: routing, the pending answer
-/// table and the way into the loop.
-pub(crate) struct Shared {
-    pub origin_host: String,
-    pub origin_realm: String,
-    pub end_to_end: Arc<SequenceGenerator>,
-    pub session_generator: Arc<SessionGenerator>,
-    pub hop_by_hop: SequenceGenerator,
-    pub pending: Mutex<HashMap<u32, Pending>>,
-    pub link: OnceLock<(Sender<Command>, Arc<mio::Waker>)>,
-    pub wake_pending: std::sync::atomic::AtomicBool,
-    pub select: Option<RouteSelect>,
-    pub history: Mutex<std::collections::VecDeque<(SystemTime, super::stats::NodeStats)>>,
-    pub round_robin: std::sync::atomic::AtomicUsize,
-    pub apps: RwLock<Vec<AppRoute>>,
-    pub peers: Vec<Arc<Peer>>,
-}
-
-/// Whether the peer's connection negotiated `app`.
-pub(crate) fn negotiated(peer: &Peer, app: AppId) -> bool {
-    use super::peer::{AppKind, RELAY_APPLICATION_ID};
-    let st = peer.status.lock();
-    let Some(c) = st.connection.as_ref() else {
-        return false;
-    };
-    if !super::peer::PEER_READY_STATES.contains(&c.state) {
-        return false;
-    }
-    let ids = match app.kind {
-        AppKind::Auth => &c.auth_application_ids,
-        AppKind::Acct => &c.acct_application_ids,
-    };
-    ids.iter()
-        .any(|id| *id == app.id || *id == RELAY_APPLICATION_ID)
-}
-
-impl Shared {
-    fn command(&self, cmd: Command) -> Result<(), NodeError> {
-        let (tx, waker) = self
-            .link
-            .get()
-            .ok_or_else(|| NodeError::NotRoutable("node not started".into()))?;
-        tx.send(cmd)
-            .map_err(|_| NodeError::NotRoutable("node stopped".into()))?;
-        // one wake-up per batch: the loop clears the flag before it drains
-        if !self.wake_pending.swap(true, Ordering::AcqRel) {
-            let _ = waker.wake();
-        }
-        Ok(())
-    }
-
-    /// RFC 6733 §6.1: the peer for a request of application `app`.
-    pub(crate) fn route(&self, base: &AppBase, msg: &Message) -> Result<Arc<Peer>, NodeError> {
-        let app = base.app_id();
-        let usable = |p: &Arc<Peer>| negotiated(p, app);
-        if let Some(host) = msg
-            .find_avp(&[(AVP_DESTINATION_HOST, 0)])
-            .and_then(Avp::as_str)
-        {
-            if let Some(p) = self
-                .peers
-                .iter()
-                .find(|p| p.node_name.eq_ignore_ascii_case(host))
-            {
-                if usable(p) {
-                    return Ok(p.clone());
-                }
-            }
-        }
-        let realm = msg
-            .find_avp(&[(AVP_DESTINATION_REALM, 0)])
-            .and_then(Avp::as_str)
-            .unwrap_or(&self.origin_realm)
-            .to_ascii_lowercase();
-        let apps = self.apps.read();
-        let mut candidates: Vec<Arc<Peer>> = apps
-            .iter()
-            .filter(|r| r.app.base().app_id() == app)
-            .flat_map(|r| {
-                r.peers
-                    .iter()
-                    .filter(|p| {
-                        p.realm_name.eq_ignore_ascii_case(&realm) || r.realms.contains(&realm)
-                    })
-                    .cloned()
-                    .collect::<Vec<_>>()
-            })
-            .filter(usable)
-            .collect();
-        if candidates.is_empty() {
-            candidates = self
-                .peers
-                .iter()
-                .filter(|p| p.is_default && p.realm_name.eq_ignore_ascii_case(&realm))
-                .filter(|p| usable(p))
-                .cloned()
-                .collect();
-        }
-        if candidates.len() > 1 {
-            if let Some(select) = &self.select {
-                return select(base, msg, &candidates);
-            }
-        }
-        // the least loaded peer (one reading of each count, as they change
-        // under us); ties go round robin
-        let loads: Vec<u64> = candidates
-            .iter()
-            .map(|p| p.outstanding.load(Ordering::Relaxed))
-            .collect();
-        let least = loads.iter().copied().min().unwrap_or(0);
-        let tied: Vec<Arc<Peer>> = candidates
-            .into_iter()
-            .zip(loads)
-            .filter(|(_, load)| *load == least)
-            .map(|(p, _)| p)
-            .collect();
-        let turn = self.round_robin.fetch_add(1, Ordering::Relaxed);
-        tied.get(turn % tied.len().max(1)).cloned().ok_or_else(|| {
-            NodeError::NotRoutable(format!(
-                "no ready peer for application {} in realm {realm}",
-                app.id
-            ))
-        })
-    }
-
-    /// Routes, encodes and sends a request, then waits for its answer.
-    pub(crate) fn request(
-        &self,
-        app: &AppBase,
-        mut msg: Message,
-        timeout: Duration,
-    ) -> Result<Message, ApplicationError> {
-        let peer = self.route(app, &msg)?;
-        if msg.header.hop_by_hop_identifier == 0 {
-            msg.header.hop_by_hop_identifier = self.hop_by_hop.next_sequence();
-        }
-        let hbh = msg.header.hop_by_hop_identifier;
-        let bytes = msg.as_bytes()?;
-        let (tx, rx) = answer_channel();
-        self.pending.lock().insert(
-            hbh,
-            Pending {
-                tx,
-                peer: peer.clone(),
-            },
-        );
-        peer.outstanding.fetch_add(1, Ordering::Relaxed);
-        let result = match self.command(Command::SendRequest {
-            peer: peer.clone(),
-            hop_by_hop: hbh,
-            bytes,
-        }) {
-            Ok(()) => wait_answer(&rx, timeout),
-            Err(e) => Err(e.into()),
-        };
-        if result.is_err() {
-            self.pending.lock().remove(&hbh);
-        }
-        peer.outstanding.fetch_sub(1, Ordering::Relaxed);
-        result
-    }
-
-    /// Hands an answer to the loop, for the connection its request came on.
-    pub(crate) fn send_answer(
-        &self,
-        hop_by_hop: u32,
-        end_to_end: u32,
-        bytes: Vec<u8>,
-    ) -> Result<(), NodeError> {
-        self.command(Command::SendAnswer {
-            hop_by_hop,
-            end_to_end,
-            bytes,
-        })
-    }
-
-    /// Fails every request waiting on `peer` (its connection closed).
-    pub(crate) fn fail_pending(&self, peer: Option<&Arc<Peer>>, why: &str) {
-        let mut pending = self.pending.lock();
-        let failed: Vec<u32> = pending
-            .iter()
-            .filter(|(_, p)| peer.is_none_or(|peer| Arc::ptr_eq(&p.peer, peer)))
-            .map(|(hbh, _)| *hbh)
-            .collect();
-        for hbh in failed {
-            if let Some(p) = pending.remove(&hbh) {
-                let _ =
-                    p.tx.send(Err(ApplicationError::EmptyAnswer(why.to_owned())));
-            }
-        }
-    }
-
-    /// Recomputes every application's readiness.
-    pub(crate) fn update_ready(&self) {
-        for route in self.apps.read().iter() {
-            let base: &AppBase = route.app.base();
-            let id = base.app_id();
-            let ready = if route.peers.is_empty() {
-                self.peers.iter().any(|p| negotiated(p, id))
-            } else {
-                route.peers.iter().any(|p| negotiated(p, id))
-            };
-            base.set_ready(ready);
-        }
-    }
-}
-
-/// What an application sees of its node (python's `app.node`): its identity,
-/// generators, peers and statistics. Cheap to clone.
-#[derive(Clone)]
-pub struct NodeRef(pub(crate) Arc<Shared>);
-
-impl NodeRef {
-    /// The node's Origin-Host.
-    pub fn origin_host(&self) -> &str {
-        &self.0.origin_host
-    }
-
-    /// The node's realm.
-    pub fn realm_name(&self) -> &str {
-        &self.0.origin_realm
-    }
-
-    /// The node's Session-Id generator.
-    pub fn session_generator(&self) -> &Arc<SessionGenerator> {
-        &self.0.session_generator
-    }
-
-    /// The node's End-to-End identifier sequence.
-    pub fn end_to_end_seq(&self) -> &Arc<SequenceGenerator> {
-        &self.0.end_to_end
-    }
-
-    /// The node's configured peers.
-    pub fn peers(&self) -> &[Arc<Peer>] {
-        &self.0.peers
-    }
-
-    /// The node's statistics now.
-    pub fn statistics(&self) -> super::stats::NodeStats {
-        node_stats(self.0.peers.iter())
-    }
-}
-
-/// Unix time in whole seconds: the statistics' clock, as python's.
-pub(crate) fn unix_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// The node's statistics now, from its peers' (each read under its own lock).
-pub(crate) fn node_stats<'a>(
-    peers: impl Iterator<Item = &'a Arc<Peer>>,
-) -> super::stats::NodeStats {
-    let snapshots: Vec<super::stats::PeerStats> =
-        peers.map(|p| p.statistics.lock().clone()).collect();
-    super::stats::NodeStats::from_peers(&snapshots, unix_secs())
 }

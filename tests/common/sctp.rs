@@ -17,7 +17,7 @@ pub fn in_vm() -> bool {
 /// why `test` stops there, and returns false; in the VM, which exists to run
 /// these tests, a kernel without SCTP is a failure.
 pub fn sctp_or_skip(test: &str) -> bool {
-    let mut n = Node::new(
+    let n = Node::new(
         "probe.example.net",
         "example.net",
         NodeOptions {

@@ -246,7 +246,7 @@ impl Connection {
                 num_dwa: 0,
             };
         }
-        c.ce_deadline = Some(now + config.cea_timeout);
+        c.ce_deadline = Some(later(now, config.cea_timeout));
         let hbh = c.hop_by_hop.next_sequence();
         let e2e = c.end_to_end.next_sequence();
         match c.local.cer(hbh, e2e) {
@@ -269,7 +269,7 @@ impl Connection {
         seed: u64,
     ) -> Connection {
         let mut c = Self::new(now, local, config, end_to_end, false, seed);
-        c.ce_deadline = Some(now + config.cer_timeout);
+        c.ce_deadline = Some(later(now, config.cer_timeout));
         c
     }
 
@@ -420,14 +420,28 @@ impl Connection {
         self.awaiting_tls.is_some()
     }
 
-    /// Feeds received bytes.
+    /// Feeds bytes received through a TLS session: reaching here means its
+    /// handshake is done, so an in-band connection waiting for it opens
+    /// first.
+    pub fn handle_secure_bytes(&mut self, now: Instant, data: &[u8]) {
+        self.tls_ready(now);
+        self.handle_bytes(now, data);
+    }
+
+    /// Feeds received bytes. Once CER/CEA agreed on in-band TLS, nothing may
+    /// arrive in the clear before the handshake: such bytes are not read,
+    /// and the connection closes.
     pub fn handle_bytes(&mut self, now: Instant, data: &[u8]) {
         if self.state == State::Closed {
             return;
         }
         if self.awaiting_tls.is_some() {
-            // data after an in-band handshake: it is done
-            self.tls_ready(now);
+            self.fail(
+                now,
+                DISCONNECT_REASON_PROTOCOL_ERROR,
+                "cleartext received after in-band TLS was agreed",
+            );
+            return;
         }
         self.last_read = now;
         self.framer.feed(data);
@@ -452,6 +466,18 @@ impl Connection {
             if self.state == State::Closed {
                 return;
             }
+            if self.awaiting_tls.is_some() {
+                // the CER/CEA that chose TLS: whatever followed it in the
+                // clear is not read
+                if self.framer.buffered() > 0 {
+                    self.fail(
+                        now,
+                        DISCONNECT_REASON_PROTOCOL_ERROR,
+                        "cleartext received after in-band TLS was agreed",
+                    );
+                }
+                return;
+            }
         }
     }
 
@@ -470,7 +496,11 @@ impl Connection {
         let Some(header) = e.header().copied() else {
             return;
         };
-        warn!(target: "diameter.peer", "{}: invalid message: {e}", self.name);
+        crate::node::ratelimit::warn(
+            now,
+            &INVALID_MESSAGE_LOG,
+            format_args!("{}: invalid message: {e}", self.name),
+        );
         if !header.is_request() || matches!(self.state, State::WaitCer | State::WaitCea) {
             return;
         }
@@ -757,7 +787,7 @@ impl Connection {
         let was_ready = self.is_ready();
         self.state = State::Disconnecting;
         self.watchdog_deadline = None;
-        self.close_deadline = Some(now + self.config.dpa_timeout);
+        self.close_deadline = Some(later(now, self.config.dpa_timeout));
         if was_ready {
             self.events.push_back(PeerEvent::NotReady);
         }
@@ -785,7 +815,7 @@ impl Connection {
                 self.queue(&dpr);
                 self.state = State::Closing;
                 self.watchdog_deadline = None;
-                self.close_deadline = Some(now + self.config.dpa_timeout);
+                self.close_deadline = Some(later(now, self.config.dpa_timeout));
                 if was_ready {
                     self.events.push_back(PeerEvent::NotReady);
                 }
@@ -835,7 +865,7 @@ impl Connection {
                 debug!(target: "diameter.peer", "{}: DWA missed, connection suspect", self.name);
                 self.watchdog = Watchdog::Suspect;
                 self.events.push_back(PeerEvent::NotReady);
-                self.watchdog_deadline = Some(now + self.config.dwa_timeout);
+                self.watchdog_deadline = Some(later(now, self.config.dwa_timeout));
             }
             Watchdog::Suspect => self.fail(now, DISCONNECT_REASON_DWA_TIMEOUT, "second DWA missed"),
             Watchdog::Reopen { pending: false, .. } => self.send_dwr(now),
@@ -868,7 +898,7 @@ impl Connection {
             },
             _ => Watchdog::Okay { pending: true },
         };
-        self.watchdog_deadline = Some(now + self.config.dwa_timeout);
+        self.watchdog_deadline = Some(later(now, self.config.dwa_timeout));
     }
 
     /// RFC 3539 §3.4.1, "receive DWA" and "receive non-DWA".
@@ -915,21 +945,26 @@ impl Connection {
     fn set_watchdog(&mut self, now: Instant) {
         let tw = self.config.idle_timeout;
         let max = self.config.max_jitter.min(tw / 4);
-        let span = max.as_millis() as u64 * 2;
+        let span = u64::try_from(max.as_millis()).unwrap_or(u64::MAX / 4) * 2;
         let tw = if span > 0 {
             // xorshift64: cheap, good enough for jitter
             self.rng ^= self.rng << 13;
             self.rng ^= self.rng >> 7;
             self.rng ^= self.rng << 17;
-            tw - max + Duration::from_millis(self.rng % (span + 1))
+            tw.saturating_sub(max)
+                .saturating_add(Duration::from_millis(self.rng % (span + 1)))
         } else {
             tw
         };
-        self.watchdog_deadline = Some(now + tw);
+        self.watchdog_deadline = Some(later(now, tw));
     }
 
     fn fail(&mut self, now: Instant, reason: u8, why: &str) {
-        warn!(target: "diameter.peer", "{}: closing: {why}", self.name);
+        crate::node::ratelimit::warn(
+            now,
+            &CLOSING_LOG,
+            format_args!("{}: closing: {why}", self.name),
+        );
         self.close(now, reason);
     }
 
@@ -992,10 +1027,41 @@ pub fn build_error_answer(
             answer.avps.push(a.with_mandatory(false));
         }
     }
-    if let Some(failed) = failed_avp {
+    if let Some(failed) = failed_avp.map(cap_failed_avp) {
         if let Ok(a) = Avp::new(AVP_FAILED_AVP, 0, vec![failed]) {
             answer.avps.push(a);
         }
     }
     answer
 }
+
+/// Largest AVP echoed whole in a Failed-AVP: a bigger one is sent with its
+/// code, flags and vendor but no data, so a large bad request never earns a
+/// large answer.
+pub const MAX_FAILED_AVP_ECHO: usize = 1024;
+
+/// `avp`, or its empty-data form when it is larger than [`MAX_FAILED_AVP_ECHO`].
+pub fn cap_failed_avp(avp: Avp) -> Avp {
+    if avp.padded_len() <= MAX_FAILED_AVP_ECHO {
+        return avp;
+    }
+    let mut empty = Avp::with_value(avp.code(), avp.vendor_id(), AvpValue::Raw(Vec::new()));
+    empty.set_flags(avp.flags());
+    empty
+}
+
+/// `now + d`, saturating: a setting near `Duration::MAX` means "never"
+/// instead of an overflow.
+pub(crate) fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .or_else(|| now.checked_add(FAR_FUTURE))
+        .unwrap_or(now)
+}
+
+/// What "never" is: far enough for any deadline a node can have.
+const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+static INVALID_MESSAGE_LOG: crate::node::ratelimit::RateLimit =
+    crate::node::ratelimit::RateLimit::new("diameter.peer");
+static CLOSING_LOG: crate::node::ratelimit::RateLimit =
+    crate::node::ratelimit::RateLimit::new("diameter.peer");

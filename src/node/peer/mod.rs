@@ -46,7 +46,9 @@ pub use capabilities::{
     AppId, AppKind, InbandChoice, LocalCapabilities, RemoteCapabilities, RELAY_APPLICATION_ID,
 };
 pub use constants::*;
+pub(crate) use machine::later;
 pub use machine::{
-    build_error_answer, Connection, ConnectionConfig, PeerEvent, SendError, State, Watchdog,
+    build_error_answer, cap_failed_avp, Connection, ConnectionConfig, PeerEvent, SendError, State,
+    Watchdog, MAX_FAILED_AVP_ECHO,
 };
 pub use peer::{Peer, PeerConnectionInfo, PeerCounters, PeerSettings, PeerStatus};

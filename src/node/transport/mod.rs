@@ -24,6 +24,9 @@ use sctp_sys::SctpSocket;
 pub(crate) enum ReadEnd {
     /// Everything available was read.
     WouldBlock,
+    /// The read budget is spent: more may wait, and no new readiness event
+    /// will say so; read again on the next turn.
+    More,
     /// The peer closed the connection.
     Closed,
     /// The socket (or the TLS session) failed.
@@ -273,18 +276,31 @@ impl Stream {
         }
     }
 
-    /// Reads everything available into `machine`, using `buf` as scratch.
+    /// Reads what is available into `machine`, at most about `budget`
+    /// bytes (then [`ReadEnd::More`]), using `buf` as scratch. Reading stops
+    /// once the machine waits for an in-band TLS handshake: what follows is
+    /// TLS, read after the session starts.
     pub(crate) fn read_into(
         &mut self,
         now: Instant,
         buf: &mut [u8],
         machine: &mut Connection,
+        budget: usize,
     ) -> ReadEnd {
         match self {
-            Stream::Tcp(s) => read_plain(s, now, buf, machine),
-            Stream::Sctp(s) => s.read_into(now, buf, machine),
+            Stream::Tcp(s) => read_plain(s, now, buf, machine, budget),
+            Stream::Sctp(s) => s.read_into(now, buf, machine, budget),
             #[cfg(feature = "tls")]
-            Stream::Tls(s) => s.read_into(now, buf, machine),
+            Stream::Tls(s) => s.read_into(now, buf, machine, budget),
+        }
+    }
+
+    /// The largest message this transport can send, when it has a limit
+    /// (an SCTP message must fit the send buffer).
+    pub(crate) fn max_send_message(&self) -> Option<usize> {
+        match self {
+            Stream::Sctp(s) => Some(s.send_limit),
+            _ => None,
         }
     }
 
@@ -313,26 +329,38 @@ impl Stream {
     }
 }
 
-/// Reads a byte stream until it would block.
+/// Reads a byte stream until it would block or `budget` bytes were read.
 fn read_plain(
     s: &mut impl Read,
     now: Instant,
     buf: &mut [u8],
     machine: &mut Connection,
+    mut budget: usize,
 ) -> ReadEnd {
     loop {
-        if machine.state() == super::peer::State::Closed {
+        if machine.state() == super::peer::State::Closed || machine.is_awaiting_tls() {
             return ReadEnd::WouldBlock;
         }
-        match s.read(buf) {
+        if budget == 0 {
+            return ReadEnd::More;
+        }
+        let want = buf.len().min(budget);
+        match s.read(buf.get_mut(..want).unwrap_or_default()) {
             Ok(0) => return ReadEnd::Closed,
-            Ok(n) => machine.handle_bytes(now, buf.get(..n).unwrap_or_default()),
+            Ok(n) => {
+                budget = budget.saturating_sub(n);
+                machine.handle_bytes(now, buf.get(..n).unwrap_or_default())
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadEnd::WouldBlock,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return ReadEnd::Failed(e),
         }
     }
 }
+
+/// Plaintext handed to a TLS session at once, at most.
+#[cfg(feature = "tls")]
+const TLS_WRITE_CHUNK: usize = 256 * 1024;
 
 /// Writes the machine's output to a byte stream until it would block.
 fn write_plain(s: &mut impl Write, machine: &mut Connection) -> io::Result<()> {
@@ -366,15 +394,27 @@ fn sctp_stream_for(message: &[u8], out_streams: u16, next: &mut u16) -> u16 {
 }
 
 impl SctpStream {
-    fn read_into(&mut self, now: Instant, buf: &mut [u8], machine: &mut Connection) -> ReadEnd {
+    fn read_into(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        machine: &mut Connection,
+        mut budget: usize,
+    ) -> ReadEnd {
         loop {
             if machine.state() == super::peer::State::Closed {
                 return ReadEnd::WouldBlock;
             }
+            if budget == 0 {
+                return ReadEnd::More;
+            }
             match self.socket.recv(buf) {
                 Ok(info) if info.notification => {}
                 Ok(info) if info.len == 0 => return ReadEnd::Closed,
-                Ok(info) => machine.handle_bytes(now, buf.get(..info.len).unwrap_or_default()),
+                Ok(info) => {
+                    budget = budget.saturating_sub(info.len.max(1));
+                    machine.handle_bytes(now, buf.get(..info.len).unwrap_or_default())
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadEnd::WouldBlock,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return ReadEnd::Failed(e),
@@ -479,9 +519,15 @@ impl Stream {
 
 #[cfg(feature = "tls")]
 impl TlsStream {
-    fn read_into(&mut self, now: Instant, buf: &mut [u8], machine: &mut Connection) -> ReadEnd {
+    fn read_into(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        machine: &mut Connection,
+        mut budget: usize,
+    ) -> ReadEnd {
         let Some(session) = self.session.as_mut() else {
-            return read_plain(&mut self.tcp, now, buf, machine);
+            return read_plain(&mut self.tcp, now, buf, machine, budget);
         };
         loop {
             // in-band responder: the CER came before the handshake, so the
@@ -498,10 +544,11 @@ impl TlsStream {
                     if hold {
                         plain.extend_from_slice(p);
                     } else {
-                        machine.handle_bytes(now, p);
+                        machine.handle_secure_bytes(now, p);
                     }
                 },
                 hold,
+                &mut budget,
             );
             if handshaking && !session.is_handshaking() {
                 if check {
@@ -515,7 +562,7 @@ impl TlsStream {
                 }
                 machine.tls_ready(now);
                 if !self.plain.is_empty() {
-                    machine.handle_bytes(now, &self.plain);
+                    machine.handle_secure_bytes(now, &self.plain);
                     self.plain.clear();
                 }
                 if matches!(outcome, Ok(tls::ReadOutcome::Open)) {
@@ -524,6 +571,7 @@ impl TlsStream {
             }
             return match outcome {
                 Ok(tls::ReadOutcome::Open) => ReadEnd::WouldBlock,
+                Ok(tls::ReadOutcome::More) => ReadEnd::More,
                 Ok(tls::ReadOutcome::Closed) => ReadEnd::Closed,
                 Err(e) => ReadEnd::Failed(e),
             };
@@ -545,13 +593,19 @@ impl TlsStream {
         let Some(session) = self.session.as_mut() else {
             return write_plain(&mut self.tcp, machine);
         };
-        let pending = machine.pending_output();
-        if !pending.is_empty() {
-            let n = pending.len();
-            session.write_plain(pending)?;
+        // records go out before more plaintext is encrypted: what the socket
+        // does not take stays in the machine's output, where the node sees
+        // it (backpressure), not in the TLS session
+        loop {
+            session.write_to(&mut self.tcp)?;
+            let pending = machine.pending_output();
+            if session.wants_write() || pending.is_empty() {
+                return Ok(());
+            }
+            let n = pending.len().min(TLS_WRITE_CHUNK);
+            session.write_plain(pending.get(..n).unwrap_or(pending))?;
             machine.consume_output(n);
         }
-        session.write_to(&mut self.tcp)
     }
 }
 

@@ -149,6 +149,8 @@ pub enum TlsError {
 pub(crate) enum ReadOutcome {
     /// Everything available was read; the connection stays open.
     Open,
+    /// The read budget is spent; more may wait in the socket.
+    More,
     /// The peer closed: TCP end of stream, or a TLS close_notify.
     Closed,
 }
@@ -419,8 +421,12 @@ impl TlsSession {
         io: &mut impl Read,
         plaintext: &mut impl FnMut(&[u8]),
         stop_at_handshake: bool,
+        budget: &mut usize,
     ) -> io::Result<ReadOutcome> {
         loop {
+            if *budget == 0 {
+                return Ok(ReadOutcome::More);
+            }
             let was_handshaking = self.conn.is_handshaking();
             let eof = match self.conn.read_tls(io) {
                 Ok(0) => true,
@@ -443,6 +449,7 @@ impl TlsSession {
                     break;
                 }
                 let len = chunk.len();
+                *budget = budget.saturating_sub(len);
                 plaintext(chunk);
                 reader.consume(len);
             }
@@ -602,8 +609,9 @@ mod tests {
                     &mut self.socket,
                     &mut |b: &[u8]| received.extend(b),
                     false,
+                    &mut { usize::MAX },
                 ) {
-                    Ok(ReadOutcome::Open) => {}
+                    Ok(ReadOutcome::Open | ReadOutcome::More) => {}
                     Ok(ReadOutcome::Closed) => self.closed = true,
                     Err(e) => self.error = Some(e),
                 }

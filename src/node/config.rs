@@ -1,0 +1,132 @@
+//! The node's configuration: [`NodeLimits`], the bounds of every table and
+//! queue a peer can fill, and the one immutable [`NodeConfig`] that
+//! `Node::start` builds from the node's settings and shares (by `Arc`) with
+//! the event loop and the protocol layer.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::duplicates::DuplicateLimits;
+use super::peer::{ConnectionConfig, LocalCapabilities, Peer};
+
+/// Bounds on what peers can make the node hold, and what happens at each
+/// bound. Every field has a safe default; see docs/guide/node.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeLimits {
+    /// A connection with more bytes than this waiting to be written is not
+    /// read until it drains below half of it: a peer that sends without
+    /// reading is slowed to the pace it reads (its writes block). Twice
+    /// this, further requests and answers to it are refused.
+    pub max_output_buffer: usize,
+    /// Most bytes read from one connection per event-loop turn, so one busy
+    /// peer cannot starve the others.
+    pub read_budget: usize,
+    /// Most requests sent on one connection waiting for their answers;
+    /// beyond it `send_request` fails at once with `TooManyPending`.
+    pub max_pending_per_connection: usize,
+    /// How long a request whose caller stopped waiting (timeout) is still
+    /// matched, so a late answer reaches `handle_answer`; then it is
+    /// forgotten and a late answer is dropped (counted).
+    pub late_answer_window: Duration,
+    /// Most received requests handed to applications and not answered yet,
+    /// per connection; beyond it requests get 3004 DIAMETER_TOO_BUSY.
+    pub max_owed_per_connection: usize,
+    /// How long an application may take to answer a request; after it, the
+    /// request is forgotten (its answer would be dropped, counted).
+    pub owed_answer_ttl: Duration,
+    /// Duplicate detection (T flag): records kept, bytes of answers kept,
+    /// how long, waiting retransmissions per request.
+    pub duplicates: DuplicateLimits,
+}
+
+impl Default for NodeLimits {
+    fn default() -> Self {
+        NodeLimits {
+            max_output_buffer: 4 << 20,
+            read_budget: 256 << 10,
+            max_pending_per_connection: 1 << 16,
+            late_answer_window: Duration::from_secs(30),
+            max_owed_per_connection: 1 << 13,
+            owed_answer_ttl: Duration::from_secs(60),
+            duplicates: DuplicateLimits::default(),
+        }
+    }
+}
+
+/// Everything the running node reads of its settings, fixed at `start()`.
+pub(crate) struct NodeConfig {
+    /// The node's capabilities (applications filled in per connection from
+    /// those added so far).
+    pub local: LocalCapabilities,
+    /// Inband-Security-Id values offered on cleartext TCP connections.
+    pub inband_security: Vec<u32>,
+    /// Per-connection timers, before per-peer overrides.
+    pub connection: ConnectionConfig,
+    /// Most connections at once.
+    pub max_connections: usize,
+    /// Accept CERs from peers never added.
+    pub accept_unknown_peers: bool,
+    /// Answer requests missing required AVPs with 5005.
+    pub validate_received_request_avps: bool,
+    /// Refuse (3010) a configured peer's CER from an address it was not
+    /// configured with.
+    pub check_peer_addresses: bool,
+    /// python's PEERS= and STATS= lines on `diameter.stats`.
+    pub peers_logging: bool,
+    /// See `peers_logging`.
+    pub stats_logging: bool,
+    /// How often a statistics snapshot goes into the history.
+    pub statistics_interval: Duration,
+    /// The bounds.
+    pub limits: NodeLimits,
+    /// Local addresses an SCTP association binds (all of them: multi-homing).
+    pub sctp_local: Vec<IpAddr>,
+    /// Certificates and trust for TLS connections.
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<super::transport::tls::TlsContext>>,
+}
+
+/// How many statistics snapshots the history keeps (python: 1,440, a day
+/// at one a minute).
+pub(crate) const HISTORY_KEPT: usize = 1440;
+
+impl NodeConfig {
+    /// The connection timers for `peer`: its own settings where it has them.
+    pub(crate) fn connection_for(&self, peer: Option<&Peer>) -> ConnectionConfig {
+        let base = self.connection;
+        let Some(peer) = peer else {
+            return base;
+        };
+        let s = peer.settings.lock();
+        ConnectionConfig {
+            cea_timeout: s.cea_timeout.unwrap_or(base.cea_timeout),
+            cer_timeout: s.cer_timeout.unwrap_or(base.cer_timeout),
+            dwa_timeout: s.dwa_timeout.unwrap_or(base.dwa_timeout),
+            idle_timeout: s.idle_timeout.unwrap_or(base.idle_timeout),
+            ..base
+        }
+    }
+}
+
+/// The node's capabilities for one connection: `base` with the
+/// applications advertised now, the connection's own addresses when none
+/// are configured, and the in-band TLS offer when it can start TLS.
+pub(crate) fn capabilities_for(
+    config: &NodeConfig,
+    applications: &[super::peer::AppId],
+    local_ips: &[IpAddr],
+    offer_inband: bool,
+) -> Arc<LocalCapabilities> {
+    let mut caps = config.local.clone();
+    caps.applications = applications.to_vec();
+    if offer_inband {
+        caps.inband_security = config.inband_security.clone();
+    }
+    if caps.host_ip_addresses.is_empty() {
+        let mut ips = local_ips.to_vec();
+        ips.dedup();
+        caps.host_ip_addresses = ips;
+    }
+    Arc::new(caps)
+}

@@ -1,0 +1,334 @@
+//! One connection of the node, as the protocol layer sees it (sans-IO): its
+//! peer machine, the peer it belongs to once known, its deadlines, the
+//! requests sent on it waiting for answers and the requests received on it
+//! waiting for the application's answer. Each table is bounded and expires;
+//! when the connection goes, so does everything it owned. The socket itself
+//! belongs to the event loop's slot with the same id.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::duplicates::RequestKey;
+use super::error::{ApplicationError, EmptyReason, NodeError};
+use super::handle::Reply;
+use super::peer::{Connection, Peer, State, PEER_RECV, PEER_SEND};
+use crate::message::Message;
+
+/// A connection's id: unique in the process, never reused (a stale id can
+/// never reach a newer connection).
+pub(crate) type ConnId = u64;
+
+/// The next connection id.
+pub(crate) fn next_conn_id() -> ConnId {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Who opened the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// We connected to the peer.
+    Outgoing,
+    /// The peer connected to us.
+    Incoming,
+}
+
+impl Direction {
+    /// python's PEER_SEND / PEER_RECV.
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Direction::Outgoing => PEER_SEND,
+            Direction::Incoming => PEER_RECV,
+        }
+    }
+}
+
+/// A request sent on this connection, waiting for its answer.
+pub(crate) struct Pending {
+    /// End-to-End identifier the answer must carry.
+    pub end_to_end: u32,
+    /// The waiting caller.
+    pub reply: Reply,
+    /// When the entry is forgotten (caller's timeout plus the late window).
+    pub expires: Instant,
+}
+
+/// A request received on this connection and handed to an application.
+pub(crate) struct Owed {
+    /// When it arrived (processing time statistics).
+    pub received: Instant,
+    /// Its command code (statistics).
+    pub command_code: u32,
+    /// When it is forgotten.
+    pub expires: Instant,
+    /// Its duplicate-detection record.
+    pub key: Option<RequestKey>,
+}
+
+/// One connection's protocol state.
+pub(crate) struct Conn {
+    /// The id.
+    pub id: ConnId,
+    /// The peer machine; `None` while an outgoing connect is in progress.
+    pub machine: Option<Connection>,
+    /// The configured peer, once known (outgoing: from the start; incoming:
+    /// once its CER is accepted).
+    pub peer: Option<Arc<Peer>>,
+    /// The authenticated identity (lower-cased Origin-Host of an accepted
+    /// CER or of the CEA), keying duplicate detection.
+    pub identity: Option<Arc<str>>,
+    /// Who opened it.
+    pub direction: Direction,
+    /// The peer's (primary) address.
+    pub remote: SocketAddr,
+    /// Every address of the peer (several for SCTP).
+    pub remote_ips: Vec<IpAddr>,
+    /// TLS from the first byte.
+    pub secure: bool,
+    /// TLS can still start on it (in-band).
+    pub can_start_tls: bool,
+    /// The transport's largest message, when it has one (SCTP).
+    pub max_send: Option<usize>,
+    /// An outgoing connect must finish by then.
+    pub connect_deadline: Option<Instant>,
+    /// A closed connection's last bytes must be written by then.
+    pub flush_deadline: Option<Instant>,
+    pending: HashMap<u32, Pending>,
+    pending_order: VecDeque<(Instant, u32)>,
+    owed: HashMap<(u32, u32), Owed>,
+    owed_order: VecDeque<(Instant, (u32, u32))>,
+}
+
+/// Why a request could not be registered.
+pub(crate) enum PendingRefused {
+    /// The connection does not carry requests now.
+    NotReady,
+    /// Too many requests wait already.
+    Full,
+}
+
+impl Conn {
+    /// A connection without its machine yet.
+    pub(crate) fn new(id: ConnId, direction: Direction, remote: SocketAddr) -> Conn {
+        Conn {
+            id,
+            machine: None,
+            peer: None,
+            identity: None,
+            direction,
+            remote,
+            remote_ips: vec![remote.ip()],
+            secure: false,
+            can_start_tls: false,
+            max_send: None,
+            connect_deadline: None,
+            flush_deadline: None,
+            pending: HashMap::new(),
+            pending_order: VecDeque::new(),
+            owed: HashMap::new(),
+            owed_order: VecDeque::new(),
+        }
+    }
+
+    /// A short name for logs: the peer, else the address.
+    pub(crate) fn name(&self) -> String {
+        match (&self.peer, &self.identity) {
+            (Some(p), _) => p.node_name.clone(),
+            (None, Some(i)) => i.to_string(),
+            _ => self.remote.to_string(),
+        }
+    }
+
+    /// Whether requests may be sent on it now.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.machine.as_ref().is_some_and(Connection::is_ready)
+    }
+
+    /// Whether the machine closed.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.machine
+            .as_ref()
+            .is_some_and(|m| m.state() == State::Closed)
+    }
+
+    /// Bytes waiting to be written.
+    pub(crate) fn output_len(&self) -> usize {
+        self.machine
+            .as_ref()
+            .map_or(0, |m| m.pending_output().len())
+    }
+
+    /// Requests waiting for answers on it.
+    pub(crate) fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Answers owed on it.
+    pub(crate) fn owed_len(&self) -> usize {
+        self.owed.len()
+    }
+
+    /// Queues an encoded request: assigns it a hop-by-hop identifier unique
+    /// on this connection (patched into `bytes`), and remembers where its
+    /// answer goes.
+    pub(crate) fn send_request(
+        &mut self,
+        bytes: &mut [u8],
+        end_to_end: u32,
+        reply: Reply,
+        expires: Instant,
+        max_pending: usize,
+    ) -> Result<(), (PendingRefused, Reply)> {
+        let Some(machine) = self.machine.as_mut() else {
+            return Err((PendingRefused::NotReady, reply));
+        };
+        if !machine.is_ready() {
+            return Err((PendingRefused::NotReady, reply));
+        }
+        if self.pending.len() >= max_pending {
+            return Err((PendingRefused::Full, reply));
+        }
+        // the machine's sequence starts at a random value; skip the (rare)
+        // ones still in use after a wrap
+        let mut hop_by_hop = machine.next_hop_by_hop();
+        while self.pending.contains_key(&hop_by_hop) {
+            hop_by_hop = machine.next_hop_by_hop();
+        }
+        if let Some(field) = bytes.get_mut(12..16) {
+            field.copy_from_slice(&hop_by_hop.to_be_bytes());
+        }
+        if machine.send_bytes(bytes, true).is_err() {
+            return Err((PendingRefused::Full, reply));
+        }
+        self.pending.insert(
+            hop_by_hop,
+            Pending {
+                end_to_end,
+                reply,
+                expires,
+            },
+        );
+        self.pending_order.push_back((expires, hop_by_hop));
+        Ok(())
+    }
+
+    /// The request an answer received on this connection belongs to:
+    /// matched by hop-by-hop and checked against the End-to-End id.
+    pub(crate) fn take_pending(&mut self, answer: &Message) -> Result<Pending, Unmatched> {
+        let h = &answer.header;
+        let Some(p) = self.pending.get(&h.hop_by_hop_identifier) else {
+            return Err(Unmatched::NoRequest);
+        };
+        if p.end_to_end != h.end_to_end_identifier {
+            return Err(Unmatched::WrongEndToEnd);
+        }
+        self.pending
+            .remove(&h.hop_by_hop_identifier)
+            .ok_or(Unmatched::NoRequest)
+    }
+
+    /// Records a request handed to an application; false when the
+    /// connection owes too many answers already.
+    pub(crate) fn owe(
+        &mut self,
+        hop_by_hop: u32,
+        end_to_end: u32,
+        owed: Owed,
+        max_owed: usize,
+    ) -> bool {
+        if self.owed.len() >= max_owed {
+            return false;
+        }
+        let expires = owed.expires;
+        let key = (hop_by_hop, end_to_end);
+        if self.owed.insert(key, owed).is_none() {
+            self.owed_order.push_back((expires, key));
+        }
+        true
+    }
+
+    /// Whether this connection owes the answer `(hop_by_hop, end_to_end)`.
+    pub(crate) fn owes(&self, hop_by_hop: u32, end_to_end: u32) -> bool {
+        self.owed.contains_key(&(hop_by_hop, end_to_end))
+    }
+
+    /// Takes the owed entry an answer settles.
+    pub(crate) fn take_owed(&mut self, hop_by_hop: u32, end_to_end: u32) -> Option<Owed> {
+        self.owed.remove(&(hop_by_hop, end_to_end))
+    }
+
+    /// Forgets what expired: requests whose caller is long gone, and
+    /// answers the application never gave. Returns the duplicate records of
+    /// the latter, and how many of each expired.
+    pub(crate) fn expire(&mut self, now: Instant) -> Expired {
+        let mut out = Expired::default();
+        while let Some((at, hbh)) = self.pending_order.front().copied() {
+            if at > now {
+                break;
+            }
+            self.pending_order.pop_front();
+            if self.pending.get(&hbh).is_some_and(|p| p.expires <= now) {
+                self.pending.remove(&hbh);
+                out.pending += 1;
+            }
+        }
+        while let Some((at, key)) = self.owed_order.front().copied() {
+            if at > now {
+                break;
+            }
+            self.owed_order.pop_front();
+            if self.owed.get(&key).is_some_and(|o| o.expires <= now) {
+                if let Some(o) = self.owed.remove(&key) {
+                    out.owed += 1;
+                    out.keys.extend(o.key);
+                }
+            }
+        }
+        // stale order entries (settled ones) cannot pile up beyond the tables
+        if self.pending_order.len() > 2 * self.pending.len() + 64 {
+            let live = &self.pending;
+            self.pending_order.retain(|(_, h)| live.contains_key(h));
+        }
+        if self.owed_order.len() > 2 * self.owed.len() + 64 {
+            let live = &self.owed;
+            self.owed_order.retain(|(_, k)| live.contains_key(k));
+        }
+        out
+    }
+
+    /// The connection is gone: every waiting caller gets `EmptyAnswer` at
+    /// once; owed answers are dropped. Returns the owed requests'
+    /// duplicate records.
+    pub(crate) fn close_tables(&mut self, reason: EmptyReason) -> Vec<RequestKey> {
+        for (_, p) in self.pending.drain() {
+            let _ = p.reply.send(Err(ApplicationError::EmptyAnswer(reason)));
+        }
+        self.pending_order.clear();
+        self.owed_order.clear();
+        self.owed.drain().filter_map(|(_, o)| o.key).collect()
+    }
+
+    /// Fails one waiting caller at once (its request could not be sent).
+    pub(crate) fn fail_reply(reply: Reply, error: NodeError) {
+        let _ = reply.send(Err(ApplicationError::Node(error)));
+    }
+}
+
+/// What [`Conn::expire`] removed.
+#[derive(Default)]
+pub(crate) struct Expired {
+    pub pending: usize,
+    pub owed: usize,
+    pub keys: Vec<RequestKey>,
+}
+
+/// Why an answer matched no request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unmatched {
+    /// No request with its hop-by-hop went out on this connection.
+    NoRequest,
+    /// The hop-by-hop matched, the End-to-End did not.
+    WrongEndToEnd,
+}

@@ -1,0 +1,1340 @@
+//! The node's protocol above one connection's peer machine, for all its
+//! connections, without sockets: the CER decision and election, identity
+//! checks, request intake with the RFC 6733 checks, duplicate detection,
+//! owed answers, answer matching, reconnection and shutdown. The event loop
+//! feeds it transport events and the time (`handle_*`, `process`), writes
+//! what the machines queued, and carries out its [`Action`]s; tests drive it
+//! the same way on a fake clock.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::Sender;
+use log::{debug, info};
+
+use super::application::Application;
+use super::checks;
+use super::config::{capabilities_for, NodeConfig, HISTORY_KEPT};
+use super::conn::{Conn, ConnId, Direction, Owed, PendingRefused, Unmatched};
+use super::duplicates::{with_hop_by_hop, Duplicates, Intake, RequestKey};
+use super::error::{EmptyReason, NodeError};
+use super::handle::{count, Command, Handle, OutAnswer, OutRequest};
+use super::ids::random_u64;
+use super::peer::*;
+use super::ratelimit::{self, RateLimit};
+use super::stats::{node_stats, unix_secs};
+use crate::message::constants::*;
+use crate::message::{Avp, Message};
+
+/// How often tables are swept for expired entries.
+const HOUSEKEEPING: Duration = Duration::from_secs(1);
+/// How often `peers_logging`/`stats_logging` write their lines.
+const PEERS_LOG_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a closed connection may take to write its last bytes.
+const FLUSH_GRACE: Duration = Duration::from_secs(2);
+
+static REFUSED_LOG: RateLimit = RateLimit::new("diameter.node");
+static PANIC_LOG: RateLimit = RateLimit::new("diameter.application");
+
+/// What the event loop must do for the protocol layer.
+pub(crate) enum Action {
+    /// Open a connection to the peer, then call [`Dispatch::outgoing`]
+    /// (or [`Dispatch::connect_failed`]).
+    Connect(Arc<Peer>),
+    /// Start TLS on the connection: as client checking `server_name`, or as
+    /// server when `None`. What the machine queued so far (an in-band CEA)
+    /// still goes out in the clear.
+    StartTls {
+        /// The connection.
+        conn: ConnId,
+        /// The peer's name the server certificate must carry.
+        server_name: Option<String>,
+    },
+}
+
+/// What the loop should do with a connection after writing.
+pub(crate) enum Settle {
+    /// Keep it: whether output waits, whether reading is paused
+    /// (backpressure: its output is over the limit).
+    Keep {
+        /// Bytes wait to be written.
+        want_write: bool,
+        /// Do not read it until it drains.
+        read_paused: bool,
+    },
+    /// Close its socket and forget it (with this python disconnect reason).
+    Close(u8),
+}
+
+/// The transport's view of a peer's certificate, asked for at CER time.
+pub(crate) trait CertificateCheck {
+    /// Checks, once, that the peer's TLS certificate names `origin_host`;
+    /// `None` when there is nothing to check.
+    fn check_identity(&mut self, origin_host: &str) -> Option<Result<(), String>>;
+}
+
+/// No TLS: nothing to check.
+pub(crate) struct NoCertificate;
+
+impl CertificateCheck for NoCertificate {
+    fn check_identity(&mut self, _: &str) -> Option<Result<(), String>> {
+        None
+    }
+}
+
+struct Stopping {
+    deadline: Instant,
+    done: Option<Sender<()>>,
+}
+
+/// The node protocol over all connections.
+pub(crate) struct Dispatch {
+    config: Arc<NodeConfig>,
+    handle: Arc<Handle>,
+    conns: HashMap<ConnId, Conn>,
+    /// The connection each peer (by `Arc` address) last used for requests.
+    ready: HashMap<usize, ConnId>,
+    duplicates: Duplicates,
+    reconnect_at: HashMap<usize, (Instant, Arc<Peer>)>,
+    actions: VecDeque<Action>,
+    dirty: Vec<ConnId>,
+    stopping: Option<Stopping>,
+    next_housekeeping: Instant,
+    next_history: Instant,
+    next_peers_log: Instant,
+}
+
+fn peer_key(peer: &Arc<Peer>) -> usize {
+    Arc::as_ptr(peer) as usize
+}
+
+impl Dispatch {
+    /// The protocol layer of a node starting at `now`: persistent peers are
+    /// connected at once.
+    pub(crate) fn new(now: Instant, config: Arc<NodeConfig>, handle: Arc<Handle>) -> Dispatch {
+        let mut d = Dispatch {
+            duplicates: Duplicates::new(config.limits.duplicates),
+            next_history: later(now, config.statistics_interval),
+            config,
+            handle,
+            conns: HashMap::new(),
+            ready: HashMap::new(),
+            reconnect_at: HashMap::new(),
+            actions: VecDeque::new(),
+            dirty: Vec::new(),
+            stopping: None,
+            next_housekeeping: later(now, HOUSEKEEPING),
+            next_peers_log: now,
+        };
+        let peers = d.handle.peers.read().clone();
+        for peer in peers.into_iter().filter(|p| p.persistent) {
+            d.actions.push_back(Action::Connect(peer));
+        }
+        d
+    }
+
+    /// The next thing the loop must do.
+    pub(crate) fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// Connections whose output changed outside [`process`](Self::process).
+    pub(crate) fn take_dirty(&mut self, into: &mut Vec<ConnId>) {
+        into.append(&mut self.dirty);
+    }
+
+    /// Every connection's id.
+    pub(crate) fn conn_ids(&self) -> Vec<ConnId> {
+        self.conns.keys().copied().collect()
+    }
+
+    /// How many connections there are.
+    pub(crate) fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// A connection's peer machine, for the transport to read into and
+    /// write from; call [`process`](Self::process) after reading.
+    pub(crate) fn machine_mut(&mut self, id: ConnId) -> Option<&mut Connection> {
+        self.conns.get_mut(&id)?.machine.as_mut()
+    }
+
+    /// A connection, for inspection.
+    pub(crate) fn conn(&self, id: ConnId) -> Option<&Conn> {
+        self.conns.get(&id)
+    }
+
+    /// The duplicate-detection table, for inspection.
+    pub(crate) fn duplicates(&self) -> &Duplicates {
+        &self.duplicates
+    }
+
+    /// Whether the node is stopping and may now finish.
+    pub(crate) fn is_done(&self, now: Instant) -> bool {
+        self.stopping
+            .as_ref()
+            .is_some_and(|s| self.conns.is_empty() || s.deadline <= now)
+    }
+
+    /// Whether the node is stopping.
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.is_some()
+    }
+
+    // ---- connections coming and going ----
+
+    /// An outgoing connect to `peer` at `remote` started.
+    pub(crate) fn outgoing(&mut self, now: Instant, peer: &Arc<Peer>, remote: SocketAddr) -> ConnId {
+        let id = super::conn::next_conn_id();
+        let mut conn = Conn::new(id, Direction::Outgoing, remote);
+        conn.peer = Some(peer.clone());
+        conn.secure = peer.is_secure;
+        conn.remote_ips = peer.ip_addresses.clone();
+        let connect_timeout = peer.settings.lock().connect_timeout;
+        conn.connect_deadline = Some(later(now, connect_timeout));
+        peer.status.lock().connection = Some(PeerConnectionInfo {
+            state: PEER_CONNECTING,
+            direction: Direction::Outgoing.code(),
+            host_identity: String::new(),
+            host_ip_address: Vec::new(),
+            auth_application_ids: Vec::new(),
+            acct_application_ids: Vec::new(),
+            remote_address: Some(remote),
+        });
+        self.conns.insert(id, conn);
+        id
+    }
+
+    /// No connection to `peer` could be opened: try again later.
+    pub(crate) fn connect_failed(&mut self, now: Instant, peer: &Arc<Peer>) {
+        self.schedule_reconnect(now, peer, DISCONNECT_REASON_FAILED_CONNECT);
+    }
+
+    /// Whether `peer` has a connection (other than `except`).
+    fn has_connection(&self, peer: &Arc<Peer>, except: Option<ConnId>) -> bool {
+        self.conns.values().any(|c| {
+            Some(c.id) != except && c.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer))
+        })
+    }
+
+    /// Whether a connect to `peer` is still wanted (not connected meanwhile,
+    /// not stopping).
+    pub(crate) fn wants_connect(&self, peer: &Arc<Peer>) -> bool {
+        self.stopping.is_none() && !self.has_connection(peer, None)
+    }
+
+    /// An outgoing connect completed: the CER is queued. For an `aaas://`
+    /// peer, returns the name its server certificate must carry: the loop
+    /// starts TLS before anything is written.
+    pub(crate) fn connected(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        local_ips: &[IpAddr],
+        can_start_tls: bool,
+        max_send: Option<usize>,
+    ) -> Option<String> {
+        let apps = self.handle.applications.read().clone();
+        let cfg = {
+            let peer = self.conns.get(&id).and_then(|c| c.peer.clone());
+            self.connection_config(peer.as_deref())
+        };
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return None;
+        };
+        conn.connect_deadline = None;
+        conn.can_start_tls = can_start_tls && !conn.secure;
+        conn.max_send = max_send;
+        let peer = conn.peer.clone();
+        let offer = conn.can_start_tls && !self.config.inband_security.is_empty();
+        let local = capabilities_for(&self.config, &apps, local_ips, offer);
+        let reopen = peer.as_ref().is_some_and(|p| p.status.lock().reopen);
+        let expected = peer.as_ref().map(|p| p.node_name.clone());
+        let end_to_end = self.handle.identity().end_to_end.clone();
+        let mut machine =
+            Connection::new_initiator(now, local, cfg, end_to_end, expected, reopen, random_u64());
+        if let Some(p) = &peer {
+            machine.set_counters(p.counters.clone());
+            if let Some(info) = p.status.lock().connection.as_mut() {
+                info.state = PEER_CONNECTED;
+            }
+        }
+        conn.machine = Some(machine);
+        self.dirty.push(id);
+        if conn.secure {
+            return Some(peer.map(|p| p.node_name.clone()).unwrap_or_default());
+        }
+        None
+    }
+
+    /// A connection came in; `None` when it is refused (stopping, or too
+    /// many connections): close it at once.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn incoming(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        remote_ips: Vec<IpAddr>,
+        local_ips: &[IpAddr],
+        secure: bool,
+        can_start_tls: bool,
+        max_send: Option<usize>,
+    ) -> Option<ConnId> {
+        if self.stopping.is_some() {
+            return None;
+        }
+        if self.conns.len() >= self.config.max_connections {
+            ratelimit::warn(
+                now,
+                &REFUSED_LOG,
+                format_args!(
+                    "refusing {remote}: {} connections already",
+                    self.conns.len()
+                ),
+            );
+            return None;
+        }
+        let id = super::conn::next_conn_id();
+        let mut conn = Conn::new(id, Direction::Incoming, remote);
+        conn.remote_ips = remote_ips;
+        conn.secure = secure;
+        conn.can_start_tls = can_start_tls && !secure;
+        conn.max_send = max_send;
+        let apps = self.handle.applications.read().clone();
+        let offer = conn.can_start_tls && !self.config.inband_security.is_empty();
+        let local = capabilities_for(&self.config, &apps, local_ips, offer);
+        let end_to_end = self.handle.identity().end_to_end.clone();
+        conn.machine = Some(Connection::new_responder(
+            now,
+            local,
+            self.config.connection_for(None),
+            end_to_end,
+            random_u64(),
+        ));
+        self.conns.insert(id, conn);
+        Some(id)
+    }
+
+    fn connection_config(&self, peer: Option<&Peer>) -> ConnectionConfig {
+        self.config.connection_for(peer)
+    }
+
+    /// The transport closed under the connection (EOF, error).
+    pub(crate) fn transport_closed(&mut self, now: Instant, id: ConnId, reason: u8) {
+        if let Some(m) = self.machine_mut(id) {
+            m.handle_transport_closed(now, reason);
+        }
+        self.process(now, id, &mut NoCertificate);
+    }
+
+    /// A TLS handshake failed.
+    pub(crate) fn tls_failed(&mut self, now: Instant, id: ConnId) {
+        count(&self.handle.transport.tls_handshake_failures);
+        self.transport_closed(now, id, DISCONNECT_REASON_SOCKET_FAIL);
+    }
+
+    /// A TLS peer's certificate does not name its Origin-Host.
+    pub(crate) fn identity_mismatch(&mut self, now: Instant, id: ConnId) {
+        count(&self.handle.transport.tls_identity_mismatches);
+        if let Some(m) = self.machine_mut(id) {
+            m.abort(now, DISCONNECT_REASON_CER_REJECTED);
+        }
+        self.process(now, id, &mut NoCertificate);
+    }
+
+    /// After writing: keep the connection, or close it.
+    pub(crate) fn settle(&mut self, now: Instant, id: ConnId, write_failed: bool) -> Settle {
+        let limit = self.config.limits.max_output_buffer;
+        if write_failed {
+            if let Some(m) = self.machine_mut(id) {
+                m.handle_transport_closed(now, DISCONNECT_REASON_SOCKET_FAIL);
+            }
+            self.process(now, id, &mut NoCertificate);
+        }
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return Settle::Close(DISCONNECT_REASON_UNKNOWN);
+        };
+        let Some(machine) = conn.machine.as_ref() else {
+            if conn.connect_deadline.is_some_and(|d| d <= now) {
+                debug!(target: "diameter.connection", "connect to {} timed out", conn.remote);
+                return Settle::Close(DISCONNECT_REASON_FAILED_CONNECT);
+            }
+            return Settle::Keep {
+                want_write: true,
+                read_paused: false,
+            };
+        };
+        if machine.state() == State::Closed {
+            let reason = machine.close_reason().unwrap_or(DISCONNECT_REASON_UNKNOWN);
+            let deadline = *conn.flush_deadline.get_or_insert(later(now, FLUSH_GRACE));
+            if machine.wants_close() || deadline <= now || write_failed {
+                return Settle::Close(reason);
+            }
+            return Settle::Keep {
+                want_write: true,
+                read_paused: true,
+            };
+        }
+        let out = machine.pending_output().len();
+        Settle::Keep {
+            want_write: out > 0,
+            read_paused: out > limit,
+        }
+    }
+
+    /// Whether a paused connection drained enough to be read again.
+    pub(crate) fn may_resume(&self, id: ConnId) -> bool {
+        self.conns
+            .get(&id)
+            .is_some_and(|c| c.output_len() <= self.config.limits.max_output_buffer / 2)
+    }
+
+    /// Counts a read skipped for backpressure.
+    pub(crate) fn note_paused(&self) {
+        count(&self.handle.counters.reads_paused);
+    }
+
+    /// Forgets a connection whose socket the loop closed: its waiting
+    /// callers fail at once, its owed answers are dropped, its peer is
+    /// disconnected and, if persistent, reconnected later.
+    pub(crate) fn remove(&mut self, now: Instant, id: ConnId, reason: u8) {
+        let Some(mut conn) = self.conns.remove(&id) else {
+            return;
+        };
+        let why = if self.stopping.is_some() {
+            EmptyReason::NodeStopped
+        } else {
+            EmptyReason::ConnectionClosed
+        };
+        for key in conn.close_tables(why) {
+            self.duplicates.abandon(&key);
+        }
+        debug!(target: "diameter.connection", "closed {} (reason {reason:#04x})", conn.remote);
+        let Some(peer) = conn.peer.take() else {
+            return;
+        };
+        self.ready.remove(&peer_key(&peer));
+        if self.has_connection(&peer, None) {
+            // another connection serves this peer (an election, or a refused
+            // duplicate): the peer is not disconnected
+            return;
+        }
+        {
+            let mut st = peer.status.lock();
+            st.connection = None;
+            st.last_disconnect = Some(SystemTime::now());
+            st.last_disconnect_at = Some(now);
+            st.disconnect_reason = Some(reason);
+            st.reopen = reason == DISCONNECT_REASON_DWA_TIMEOUT
+                || (st.reopen && reason != DISCONNECT_REASON_CLEAN_DISCONNECT);
+        }
+        info!(target: "diameter.node", "{peer}: disconnected (reason {reason:#04x})");
+        self.handle.update_ready();
+        self.schedule_reconnect(now, &peer, reason);
+    }
+
+    /// Persistent peers come back after `reconnect_wait`, unless they said
+    /// they do not want to talk (a DPR other than REBOOTING), or we stop.
+    fn schedule_reconnect(&mut self, now: Instant, peer: &Arc<Peer>, reason: u8) {
+        if !peer.persistent || self.stopping.is_some() {
+            return;
+        }
+        let settings = peer.settings.lock().clone();
+        let cause = peer.status.lock().dpr_cause;
+        let rebooting = cause == Some(E_DISCONNECT_CAUSE_REBOOTING);
+        if reason == DISCONNECT_REASON_DPR && !rebooting && !settings.always_reconnect {
+            info!(target: "diameter.node", "{peer}: not reconnecting after DPR (cause {cause:?})");
+            return;
+        }
+        self.reconnect_at.insert(
+            peer_key(peer),
+            (later(now, settings.reconnect_wait), peer.clone()),
+        );
+    }
+
+    // ---- commands from other threads ----
+
+    /// Carries out a command from an application thread.
+    pub(crate) fn command(&mut self, now: Instant, cmd: Command) {
+        match cmd {
+            Command::Request(req) => self.send_request(now, req),
+            Command::Answer(answer) => self.send_answer(now, answer),
+            Command::PeerAdded(peer) => {
+                if peer.persistent && self.wants_connect(&peer) {
+                    self.actions.push_back(Action::Connect(peer));
+                }
+            }
+            Command::ApplicationsChanged => {
+                // connections opened from now on advertise them
+                self.handle.update_ready();
+            }
+            Command::Stop {
+                wait_timeout,
+                force,
+                done,
+            } => self.stop(now, wait_timeout, force, Some(done)),
+        }
+    }
+
+    /// The peer's ready connection, from the cache when it is still that.
+    fn ready_conn_of(&mut self, peer: &Arc<Peer>) -> Option<ConnId> {
+        let key = peer_key(peer);
+        let is_peers = |c: &Conn| c.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer));
+        if let Some(id) = self.ready.get(&key) {
+            if self
+                .conns
+                .get(id)
+                .is_some_and(|c| is_peers(c) && c.is_ready())
+            {
+                return Some(*id);
+            }
+        }
+        let id = self
+            .conns
+            .values()
+            .find(|c| is_peers(c) && c.is_ready())
+            .map(|c| c.id)?;
+        self.ready.insert(key, id);
+        Some(id)
+    }
+
+    fn send_request(&mut self, now: Instant, req: OutRequest) {
+        let OutRequest {
+            peer,
+            mut bytes,
+            end_to_end,
+            timeout,
+            reply,
+        } = req;
+        let peer_name = || peer.node_name.clone();
+        if self.stopping.is_some() {
+            return Conn::fail_reply(reply, NodeError::Stopped);
+        }
+        let Some(id) = self.ready_conn_of(&peer) else {
+            return Conn::fail_reply(reply, NodeError::NotConnected { peer: peer_name() });
+        };
+        let limits = self.config.limits;
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return Conn::fail_reply(reply, NodeError::NotConnected { peer: peer_name() });
+        };
+        if let Some(limit) = conn.max_send.filter(|l| bytes.len() > *l) {
+            let size = bytes.len();
+            return Conn::fail_reply(reply, NodeError::MessageTooLarge { size, limit });
+        }
+        if conn.output_len() > limits.max_output_buffer.saturating_mul(2) {
+            return Conn::fail_reply(reply, NodeError::OutputFull { peer: peer_name() });
+        }
+        let expires = later(now, timeout.saturating_add(limits.late_answer_window));
+        match conn.send_request(
+            &mut bytes,
+            end_to_end,
+            reply,
+            expires,
+            limits.max_pending_per_connection,
+        ) {
+            Ok(()) => self.dirty.push(id),
+            Err((PendingRefused::NotReady, reply)) => {
+                Conn::fail_reply(reply, NodeError::NotConnected { peer: peer_name() })
+            }
+            Err((PendingRefused::Full, reply)) => {
+                Conn::fail_reply(reply, NodeError::TooManyPending { peer: peer_name() })
+            }
+        }
+    }
+
+    fn send_answer(&mut self, now: Instant, answer: OutAnswer) {
+        let OutAnswer {
+            via,
+            hop_by_hop,
+            end_to_end,
+            bytes,
+        } = answer;
+        let id = if via != 0 {
+            Some(via).filter(|id| {
+                self.conns
+                    .get(id)
+                    .is_some_and(|c| c.owes(hop_by_hop, end_to_end))
+            })
+        } else {
+            // an answer built without its request: only when exactly one
+            // connection owes it
+            let mut owing = self
+                .conns
+                .values()
+                .filter(|c| c.owes(hop_by_hop, end_to_end))
+                .map(|c| c.id);
+            match (owing.next(), owing.next()) {
+                (Some(id), None) => Some(id),
+                _ => None,
+            }
+        };
+        let Some(id) = id else {
+            count(&self.handle.counters.answers_unsent);
+            debug!(target: "diameter.node", "answer {hop_by_hop:#x} has no request to answer, dropped");
+            return;
+        };
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let Some(owed) = conn.take_owed(hop_by_hop, end_to_end) else {
+            return;
+        };
+        if !queue_answer(conn, &bytes) {
+            count(&self.handle.counters.answers_unsent);
+        }
+        if let Some(peer) = &conn.peer {
+            record_answer(
+                peer,
+                owed.command_code,
+                now.saturating_duration_since(owed.received),
+                &bytes,
+            );
+        }
+        self.dirty.push(id);
+        if let Some(key) = owed.key {
+            for (waiting, hbh) in self.duplicates.answered(now, &key, &bytes) {
+                if let Some(c) = self.conns.get_mut(&waiting) {
+                    if queue_answer(c, &with_hop_by_hop(&bytes, hbh)) {
+                        count(&self.handle.counters.retransmissions_answered);
+                    }
+                    self.dirty.push(waiting);
+                }
+            }
+        }
+    }
+
+    /// Begins stopping: DPR on every open connection (or closing at once
+    /// when `force`); done once all are closed or `wait_timeout` passed.
+    pub(crate) fn stop(
+        &mut self,
+        now: Instant,
+        wait_timeout: Duration,
+        force: bool,
+        done: Option<Sender<()>>,
+    ) {
+        info!(target: "diameter.node", "stopping");
+        self.stopping = Some(Stopping {
+            deadline: later(now, wait_timeout),
+            done,
+        });
+        self.reconnect_at.clear();
+        for conn in self.conns.values_mut() {
+            match conn.machine.as_mut() {
+                Some(m) if force => m.abort(now, DISCONNECT_REASON_NODE_SHUTDOWN),
+                Some(m) => m.disconnect(now, E_DISCONNECT_CAUSE_REBOOTING),
+                None => conn.connect_deadline = Some(now),
+            }
+            self.dirty.push(conn.id);
+        }
+        for id in self.conn_ids() {
+            self.process(now, id, &mut NoCertificate);
+        }
+    }
+
+    /// The end: every connection is dropped (their callers fail at once),
+    /// applications are stopped, and whoever called `stop()` is told.
+    pub(crate) fn shutdown(&mut self, now: Instant) {
+        for id in self.conn_ids() {
+            if let Some(m) = self.machine_mut(id) {
+                m.abort(now, DISCONNECT_REASON_NODE_SHUTDOWN);
+            }
+            self.process(now, id, &mut NoCertificate);
+            self.remove(now, id, DISCONNECT_REASON_NODE_SHUTDOWN);
+        }
+        let apps: Vec<Arc<dyn Application>> =
+            self.handle.apps.read().iter().map(|r| r.app.clone()).collect();
+        for app in apps {
+            if catch_unwind(AssertUnwindSafe(|| app.stop())).is_err() {
+                count(&self.handle.counters.callback_panics);
+            }
+        }
+        if let Some(Stopping {
+            done: Some(done), ..
+        }) = self.stopping.take()
+        {
+            let _ = done.send(());
+        }
+        info!(target: "diameter.node", "stopped");
+    }
+
+    // ---- time ----
+
+    /// The earliest deadline.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        let conns = self.conns.values().flat_map(|c| {
+            [
+                c.machine.as_ref().and_then(Connection::poll_timeout),
+                c.connect_deadline,
+                c.flush_deadline,
+            ]
+        });
+        let reconnects = self.reconnect_at.values().map(|(at, _)| *at).min();
+        let logs = (self.config.peers_logging || self.config.stats_logging)
+            .then_some(self.next_peers_log);
+        conns
+            .chain([
+                reconnects,
+                self.stopping.as_ref().map(|s| s.deadline),
+                logs,
+                Some(self.next_housekeeping),
+                Some(self.next_history),
+            ])
+            .flatten()
+            .min()
+    }
+
+    /// Runs what is due at `now`; connections with something to write are
+    /// added to `touched`.
+    pub(crate) fn handle_timeout(&mut self, now: Instant, touched: &mut Vec<ConnId>) {
+        let due = |d: Option<Instant>| d.is_some_and(|d| d <= now);
+        for conn in self.conns.values_mut() {
+            let machine_due = conn.machine.as_ref().is_some_and(|m| due(m.poll_timeout()));
+            if machine_due {
+                if let Some(m) = conn.machine.as_mut() {
+                    m.handle_timeout(now);
+                }
+            }
+            if machine_due || due(conn.connect_deadline) || due(conn.flush_deadline) {
+                touched.push(conn.id);
+            }
+        }
+        for &id in touched.iter() {
+            self.process(now, id, &mut NoCertificate);
+        }
+        if now >= self.next_housekeeping {
+            self.next_housekeeping = later(now, HOUSEKEEPING);
+            self.housekeeping(now);
+        }
+        let due_peers: Vec<Arc<Peer>> = self
+            .reconnect_at
+            .values()
+            .filter(|(at, _)| *at <= now)
+            .map(|(_, p)| p.clone())
+            .collect();
+        for peer in due_peers {
+            self.reconnect_at.remove(&peer_key(&peer));
+            if self.wants_connect(&peer) {
+                self.actions.push_back(Action::Connect(peer));
+            }
+        }
+        if now >= self.next_history {
+            self.next_history = later(now, self.config.statistics_interval);
+            let stats = node_stats(self.handle.peers.read().iter());
+            let mut history = self.handle.history.lock();
+            if history.len() >= HISTORY_KEPT {
+                history.pop_front();
+            }
+            history.push_back((SystemTime::now(), stats));
+        }
+        if (self.config.peers_logging || self.config.stats_logging) && now >= self.next_peers_log
+        {
+            self.next_peers_log = later(now, PEERS_LOG_INTERVAL);
+            if self.config.peers_logging {
+                self.log_peers();
+            }
+            if self.config.stats_logging {
+                self.log_stats();
+            }
+        }
+    }
+
+    /// Expired pending requests, owed answers and duplicate records go.
+    fn housekeeping(&mut self, now: Instant) {
+        for conn in self.conns.values_mut() {
+            let expired = conn.expire(now);
+            if expired.owed > 0 {
+                self.handle
+                    .counters
+                    .owed_expired
+                    .fetch_add(expired.owed as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+            for key in expired.keys {
+                self.duplicates.abandon(&key);
+            }
+        }
+        self.duplicates.expire(now);
+    }
+
+    // ---- what the machines say ----
+
+    /// Acts on everything a connection's machine reported (after bytes
+    /// were fed, a timer ran or the transport changed).
+    pub(crate) fn process(&mut self, now: Instant, id: ConnId, certs: &mut dyn CertificateCheck) {
+        let mut received = 0u64;
+        loop {
+            let Some(conn) = self.conns.get_mut(&id) else {
+                break;
+            };
+            let Some(machine) = conn.machine.as_mut() else {
+                break;
+            };
+            let Some(event) = machine.poll_event() else {
+                break;
+            };
+            match event {
+                PeerEvent::CerReceived(remote) => self.decide_cer(now, id, &remote, certs),
+                PeerEvent::StartTls => {
+                    let server_name = if machine.is_initiator() {
+                        conn.peer.as_ref().map(|p| p.node_name.clone())
+                    } else {
+                        None
+                    };
+                    self.actions.push_back(Action::StartTls {
+                        conn: id,
+                        server_name,
+                    });
+                }
+                PeerEvent::Opened {
+                    remote,
+                    applications,
+                } => self.opened(id, &remote, &applications),
+                PeerEvent::Ready | PeerEvent::NotReady => {
+                    let state = machine.python_state();
+                    if let Some(peer) = &conn.peer {
+                        if let Some(info) = peer.status.lock().connection.as_mut() {
+                            info.state = state;
+                        }
+                    }
+                    self.handle.update_ready();
+                }
+                PeerEvent::Message(msg) => {
+                    received += 1;
+                    if msg.header.is_request() {
+                        self.intake(now, id, msg);
+                    } else {
+                        self.answer_received(id, msg);
+                    }
+                }
+                PeerEvent::DprReceived(cause) => {
+                    if let Some(peer) = &conn.peer {
+                        info!(target: "diameter.node", "{peer}: DPR received, cause {cause:?}");
+                        let mut st = peer.status.lock();
+                        st.dpr_cause = cause;
+                        if let Some(info) = st.connection.as_mut() {
+                            info.state = PEER_DISCONNECTING;
+                        }
+                    }
+                }
+                PeerEvent::Closed(reason) => {
+                    debug!(target: "diameter.connection", "{} closing, reason {reason:#04x}", conn.remote);
+                }
+            }
+        }
+        if received > 0 {
+            if let Some(peer) = self.conns.get(&id).and_then(|c| c.peer.as_ref()) {
+                peer.statistics
+                    .lock()
+                    .add_received_req(unix_secs(), received);
+            }
+        }
+    }
+
+    fn opened(&mut self, id: ConnId, remote: &RemoteCapabilities, applications: &[AppId]) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if conn.identity.is_none() {
+            // the CEA's Origin-Host, already checked against the peer meant
+            conn.identity = Some(Arc::from(remote.origin_host.to_ascii_lowercase()));
+        }
+        let Some(machine) = conn.machine.as_ref() else {
+            return;
+        };
+        if let Some(peer) = &conn.peer {
+            info!(target: "diameter.node", "{peer}: capabilities exchanged with {} ({:?})", remote.origin_host, applications);
+            let mut st = peer.status.lock();
+            st.connection = Some(PeerConnectionInfo {
+                state: machine.python_state(),
+                direction: conn.direction.code(),
+                host_identity: remote.origin_host.clone(),
+                host_ip_address: remote.host_ip_addresses.clone(),
+                auth_application_ids: applications
+                    .iter()
+                    .filter(|a| a.kind == AppKind::Auth)
+                    .map(|a| a.id)
+                    .collect(),
+                acct_application_ids: applications
+                    .iter()
+                    .filter(|a| a.kind == AppKind::Acct)
+                    .map(|a| a.id)
+                    .collect(),
+                remote_address: Some(conn.remote),
+            });
+            st.disconnect_reason = None;
+            st.dpr_cause = None;
+            st.last_connect = Some(SystemTime::now());
+        }
+        self.handle.update_ready();
+    }
+
+    /// RFC 6733 §5.6.1 and §5.6.4: who may connect, and which of two
+    /// connections to one peer survives.
+    fn decide_cer(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        remote: &RemoteCapabilities,
+        certs: &mut dyn CertificateCheck,
+    ) {
+        let host = remote.origin_host.to_ascii_lowercase();
+        if let Some(Err(why)) = certs.check_identity(&remote.origin_host) {
+            count(&self.handle.transport.tls_identity_mismatches);
+            return self.refuse(now, id, E_RESULT_CODE_DIAMETER_UNKNOWN_PEER, &why);
+        }
+        let peer = self
+            .handle
+            .peers
+            .read()
+            .iter()
+            .find(|p| p.node_name.eq_ignore_ascii_case(&host))
+            .cloned();
+        let Some(peer) = peer else {
+            if self.config.accept_unknown_peers {
+                info!(target: "diameter.node", "CER from unknown peer {host}, accepted");
+                if let Some(conn) = self.conns.get_mut(&id) {
+                    // a peer nobody configured proves nothing about its
+                    // name: duplicates are detected per connection
+                    conn.identity = Some(Arc::from(format!("{host}#{id}")));
+                    if let Some(m) = conn.machine.as_mut() {
+                        m.accept_cer(now);
+                    }
+                }
+                return;
+            }
+            return self.refuse(now, id, E_RESULT_CODE_DIAMETER_UNKNOWN_PEER, "unknown peer");
+        };
+        let Some(conn) = self.conns.get(&id) else {
+            return;
+        };
+        // a configured peer's addresses are the only ones it may come from
+        if self.config.check_peer_addresses
+            && !peer.ip_addresses.is_empty()
+            && !conn.remote_ips.iter().any(|ip| {
+                peer.ip_addresses
+                    .iter()
+                    .any(|p| p.to_canonical() == ip.to_canonical())
+            })
+        {
+            count(&self.handle.counters.peers_refused_address);
+            let why = format!("{host} is not expected from {}", conn.remote.ip());
+            return self.refuse(now, id, E_RESULT_CODE_DIAMETER_UNKNOWN_PEER, &why);
+        }
+        // a peer configured with aaas:// talks over TLS only: from the first
+        // byte, or in-band when this connection will start it
+        if peer.is_secure {
+            let tls = conn.secure
+                || (conn.can_start_tls
+                    && choose_inband_security(
+                        &self.config.inband_security,
+                        &remote.inband_security,
+                    ) == InbandChoice::Tls);
+            if !tls {
+                return self.refuse(
+                    now,
+                    id,
+                    E_RESULT_CODE_DIAMETER_NO_COMMON_SECURITY,
+                    "TLS required",
+                );
+            }
+        }
+        let other = self
+            .conns
+            .values()
+            .find(|c| c.id != id && c.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, &peer)))
+            .map(|c| {
+                (
+                    c.id,
+                    c.machine.as_ref().map(|m| (m.is_initiator(), m.state())),
+                )
+            });
+        if let Some((other_id, other_state)) = other {
+            let contest = matches!(other_state, None | Some((true, State::WaitCea)));
+            let own = self.handle.identity().origin_host.clone();
+            if contest && election_won(&own, &host) {
+                info!(target: "diameter.node", "{peer}: election won, keeping the connection it opened");
+                if let Some(c) = self.conns.get_mut(&other_id) {
+                    match c.machine.as_mut() {
+                        Some(m) => m.abort(now, DISCONNECT_REASON_CLEAN_DISCONNECT),
+                        None => c.connect_deadline = Some(now),
+                    }
+                    // the other connection is no longer this peer's
+                    c.peer = None;
+                    self.dirty.push(other_id);
+                }
+            } else {
+                let why = if contest {
+                    "election lost"
+                } else {
+                    "already connected"
+                };
+                return self.refuse(now, id, E_RESULT_CODE_DIAMETER_ELECTION_LOST, why);
+            }
+        }
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        conn.peer = Some(peer.clone());
+        conn.identity = Some(Arc::from(host));
+        let Some(m) = conn.machine.as_mut() else {
+            return;
+        };
+        m.set_counters(peer.counters.clone());
+        peer.counters.count(CMD_CAPABILITIES_EXCHANGE, true);
+        self.reconnect_at.remove(&peer_key(&peer));
+        m.accept_cer(now);
+    }
+
+    fn refuse(&mut self, now: Instant, id: ConnId, result_code: u32, why: &str) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        ratelimit::warn(
+            now,
+            &REFUSED_LOG,
+            format_args!("refused CER from {}: {why} ({result_code})", conn.remote),
+        );
+        if let Some(m) = conn.machine.as_mut() {
+            m.reject_cer(now, result_code, Some(why));
+        }
+    }
+
+    /// A request arrived: checked, deduplicated, then handed to its
+    /// application (or answered here).
+    fn intake(&mut self, now: Instant, id: ConnId, mut msg: Message) {
+        let Some(conn) = self.conns.get(&id) else {
+            return;
+        };
+        let app = {
+            let from = conn.peer.as_ref();
+            self.handle
+                .apps
+                .read()
+                .iter()
+                .find(|r| {
+                    r.app.base().application_id() == msg.header.application_id
+                        && (r.peers.is_empty()
+                            || from.is_some_and(|f| r.peers.iter().any(|p| Arc::ptr_eq(p, f))))
+                })
+                .map(|r| r.app.clone())
+        };
+        let supported = app.is_some()
+            || self
+                .handle
+                .applications
+                .read()
+                .iter()
+                .any(|a| a.id == RELAY_APPLICATION_ID);
+        let identity = self.handle.identity();
+        let mut rejection = checks::check_request(
+            &msg,
+            &identity.origin_host,
+            &identity.origin_realm,
+            supported,
+        );
+        let mut failed_many = Vec::new();
+        if rejection.is_none() && self.config.validate_received_request_avps {
+            let missing = crate::message::commands::missing_avps(&msg);
+            if !missing.is_empty() {
+                rejection = Some(checks::Rejection {
+                    result_code: E_RESULT_CODE_DIAMETER_MISSING_AVP,
+                    error_message: "Mandatory AVPs missing".into(),
+                    failed_avp: None,
+                });
+                failed_many = missing;
+            }
+        }
+        let app = match (rejection, app) {
+            (Some(r), _) => return self.error_answer(now, id, &msg, r, failed_many),
+            (None, None) => {
+                let r = checks::Rejection {
+                    result_code: E_RESULT_CODE_DIAMETER_APPLICATION_UNSUPPORTED,
+                    error_message: "no application handles this request".into(),
+                    failed_avp: None,
+                };
+                return self.error_answer(now, id, &msg, r, failed_many);
+            }
+            (None, Some(app)) => app,
+        };
+        let h = msg.header;
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let key = conn.identity.as_ref().map(|peer| {
+            let origin = msg
+                .find_avp(&[(AVP_ORIGIN_HOST, 0)])
+                .and_then(Avp::as_str)
+                .unwrap_or_default();
+            RequestKey::new(peer, origin, h.end_to_end_identifier)
+        });
+        if let Some(key) = &key {
+            let intake = self.duplicates.intake(
+                now,
+                key.clone(),
+                h.is_retransmit(),
+                (id, h.hop_by_hop_identifier),
+            );
+            let counters = &self.handle.counters;
+            match intake {
+                Intake::New => {}
+                Intake::Answered(bytes) => {
+                    count(&counters.retransmissions_answered);
+                    debug!(target: "diameter.node", "retransmitted request {msg} answered again");
+                    queue_answer(conn, &bytes);
+                    return;
+                }
+                Intake::InProgress => {
+                    count(&counters.retransmissions_waiting);
+                    return;
+                }
+                Intake::Dropped => {
+                    count(&counters.retransmissions_dropped);
+                    return;
+                }
+            }
+        }
+        let owed = Owed {
+            received: now,
+            command_code: h.command_code,
+            expires: later(now, self.config.limits.owed_answer_ttl),
+            key: key.clone(),
+        };
+        if !conn.owe(
+            h.hop_by_hop_identifier,
+            h.end_to_end_identifier,
+            owed,
+            self.config.limits.max_owed_per_connection,
+        ) {
+            if let Some(key) = &key {
+                self.duplicates.abandon(key);
+            }
+            count(&self.handle.counters.requests_refused_busy);
+            let r = checks::Rejection {
+                result_code: E_RESULT_CODE_DIAMETER_TOO_BUSY,
+                error_message: "too many requests waiting for answers".into(),
+                failed_avp: None,
+            };
+            return self.error_answer(now, id, &msg, r, Vec::new());
+        }
+        msg.received_on = id;
+        // what a 5012 answer needs if the handler panics (it takes the
+        // request itself)
+        let stub = Message::new(
+            h,
+            msg.find_avp(&[(AVP_SESSION_ID, 0)])
+                .into_iter()
+                .cloned()
+                .collect(),
+        );
+        if catch_unwind(AssertUnwindSafe(|| app.handle_request(msg))).is_err() {
+            count(&self.handle.counters.callback_panics);
+            ratelimit::warn(
+                now,
+                &PANIC_LOG,
+                format_args!("handle_request panicked for {stub}; answered 5012"),
+            );
+            let mut answer = app.base().generate_answer(
+                &stub,
+                Some(E_RESULT_CODE_DIAMETER_UNABLE_TO_COMPLY),
+                None,
+            );
+            answer.received_on = id;
+            if let Ok(bytes) = answer.as_bytes() {
+                self.send_answer(
+                    now,
+                    OutAnswer {
+                        via: id,
+                        hop_by_hop: h.hop_by_hop_identifier,
+                        end_to_end: h.end_to_end_identifier,
+                        bytes,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Answers a request here, with an error (RFC 6733 §7).
+    fn error_answer(
+        &mut self,
+        _now: Instant,
+        id: ConnId,
+        msg: &Message,
+        rejection: checks::Rejection,
+        failed_many: Vec<Avp>,
+    ) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let Some(machine) = conn.machine.as_mut() else {
+            return;
+        };
+        let mut answer = machine.error_answer(
+            &msg.header,
+            rejection.result_code,
+            Some(&rejection.error_message),
+            rejection.failed_avp,
+        );
+        if !failed_many.is_empty() {
+            let capped: Vec<Avp> = failed_many.into_iter().map(cap_failed_avp).collect();
+            if let Ok(failed) = Avp::new(AVP_FAILED_AVP, 0, capped) {
+                answer.append_avp(failed);
+            }
+        }
+        if let Ok(bytes) = answer.as_bytes() {
+            let _ = machine.send_bytes(&bytes, false);
+            if let Some(peer) = &conn.peer {
+                record_answer(peer, msg.header.command_code, Duration::ZERO, &bytes);
+            }
+        }
+    }
+
+    /// An answer arrived: it completes a request sent on this same
+    /// connection with the same End-to-End id, or it is dropped.
+    fn answer_received(&mut self, id: ConnId, msg: Message) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let counters = &self.handle.counters;
+        let pending = match conn.take_pending(&msg) {
+            Ok(p) => p,
+            Err(Unmatched::NoRequest) => {
+                count(&counters.answers_unmatched);
+                debug!(target: "diameter.node", "{}: answer {msg} matches no request sent there, dropped", conn.name());
+                return;
+            }
+            Err(Unmatched::WrongEndToEnd) => {
+                count(&counters.answers_wrong_end_to_end);
+                debug!(target: "diameter.node", "{}: answer {msg} has another End-to-End id than its request, dropped", conn.name());
+                return;
+            }
+        };
+        let Err(late) = pending.reply.send(Ok(msg)) else {
+            return;
+        };
+        // the caller gave up (timeout): python hands it to handle_answer
+        let Ok(msg) = late.into_inner() else {
+            return;
+        };
+        let app = self
+            .handle
+            .apps
+            .read()
+            .iter()
+            .find(|r| r.app.base().application_id() == msg.header.application_id)
+            .map(|r| r.app.clone());
+        match app {
+            Some(app) => {
+                if catch_unwind(AssertUnwindSafe(|| app.handle_answer(msg))).is_err() {
+                    count(&self.handle.counters.callback_panics);
+                }
+            }
+            None => count(&self.handle.counters.answers_late_dropped),
+        }
+    }
+
+    /// python's `STATS=<json>` line on `diameter.stats`.
+    fn log_stats(&self) {
+        if !log::log_enabled!(target: "diameter.stats", log::Level::Debug) {
+            return;
+        }
+        let s = node_stats(self.handle.peers.read().iter());
+        let ranges: Vec<String> = s
+            .sent_result_code_range_counters
+            .iter()
+            .map(|(k, v)| format!("{k:?}: {}", v[0]))
+            .collect();
+        debug!(
+            target: "diameter.stats",
+            "STATS=[{{\"node_name\": {:?}, \"processed_req_per_second_overall\": {}, \"avg_response_time_overall\": {}, \"received_req_counter\": {}, \"sent_result_code_range_counters\": {{{}}}}}]",
+            self.handle.identity().origin_host,
+            s.processed_req_per_second_overall,
+            s.avg_response_time_overall,
+            s.received_req_counters[0],
+            ranges.join(", ")
+        );
+    }
+
+    /// python's `PEERS=<json>` line on `diameter.stats`.
+    fn log_peers(&self) {
+        if !log::log_enabled!(target: "diameter.stats", log::Level::Debug) {
+            return;
+        }
+        let mut out = String::from("PEERS=[");
+        for (i, peer) in self.handle.peers.read().iter().enumerate() {
+            let st = peer.status.lock();
+            let conn = st.connection.as_ref();
+            let state = conn.map_or("DISCONNECTED", |c| state_name(c.state));
+            let host = conn.map_or("", |c| c.host_identity.as_str());
+            let addr = conn
+                .and_then(|c| c.remote_address)
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&format!(
+                "{{\"node_name\": {:?}, \"host_identity\": {:?}, \"connection\": {:?}, \"state\": {:?}}}",
+                peer.node_name, host, addr, state
+            ));
+        }
+        out.push(']');
+        debug!(target: "diameter.stats", "{out}");
+    }
+}
+
+/// `now + d`, saturating.
+fn later(now: Instant, d: Duration) -> Instant {
+    super::peer::later(now, d)
+}
+
+/// Queues an encoded answer on a connection; false when it cannot go.
+fn queue_answer(conn: &mut Conn, bytes: &[u8]) -> bool {
+    conn.machine
+        .as_mut()
+        .is_some_and(|m| m.send_bytes(bytes, false).is_ok())
+}
+
+/// python's `state_names`.
+pub(crate) fn state_name(state: u8) -> &'static str {
+    match state {
+        PEER_CONNECTING => "CONNECTING",
+        PEER_CONNECTED => "CONNECTED",
+        PEER_READY => "READY",
+        PEER_READY_WAITING_DWA => "READY_WAITING_DWA",
+        PEER_DISCONNECTING => "DISCONNECTING",
+        PEER_CLOSING => "CLOSING",
+        _ => "CLOSED",
+    }
+}
+
+/// The top-level Result-Code of an encoded answer, without decoding it.
+fn result_code_of(bytes: &[u8]) -> Option<u32> {
+    let mut at = crate::message::HEADER_LENGTH;
+    while let Some(h) = bytes.get(at..at + 8) {
+        let code = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+        let len = u32::from_be_bytes([0, h[5], h[6], h[7]]) as usize;
+        if code == AVP_RESULT_CODE && h[4] & 0x80 == 0 && len == 12 {
+            let v = bytes.get(at + 8..at + 12)?;
+            return Some(u32::from_be_bytes([v[0], v[1], v[2], v[3]]));
+        }
+        if len < 8 {
+            return None;
+        }
+        at += (len + 3) & !3;
+    }
+    None
+}
+
+/// Records an answer sent to `peer`: processing time and Result-Code range.
+fn record_answer(peer: &Peer, command_code: u32, took: Duration, bytes: &[u8]) {
+    let mut stats = peer.statistics.lock();
+    stats.add_processed_req_time(
+        crate::message::dictionary::command_name(command_code),
+        took.as_secs_f64(),
+    );
+    if let Some(code) = result_code_of(bytes) {
+        stats.add_sent_result_code(unix_secs(), code);
+    }
+}

@@ -1,0 +1,439 @@
+//! The only seam between threads: what application code (any thread) and
+//! the event loop share. Application threads route and encode requests
+//! themselves and hand them to the loop as [`Command`]s through one bounded
+//! channel, waking it with one `mio::Waker` per batch; answers come back on
+//! a crossbeam channel per request. Peers, applications and counters live
+//! here too, so `add_peer`/`add_application` work before and after start.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::ThreadId;
+use std::time::{Duration, SystemTime};
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use parking_lot::{Mutex, RwLock};
+
+use super::application::{AppBase, Application};
+use super::error::{ApplicationError, EmptyReason, NodeError, NoRoute, NoRouteReason};
+use super::peer::{AppId, Peer};
+use super::routing;
+use super::stats::NodeStats;
+use super::{SequenceGenerator, SessionGenerator};
+use crate::message::Message;
+
+/// Commands waiting for the loop, at most. A full queue blocks application
+/// threads that send (backpressure on callers); the loop thread itself never
+/// blocks on it: what it cannot queue is dropped and counted.
+pub(crate) const COMMAND_QUEUE: usize = 1 << 16;
+
+/// Where a request's answer goes: the waiting caller.
+pub(crate) type Reply = Sender<Result<Message, ApplicationError>>;
+
+/// Work handed to the loop by other threads.
+pub(crate) enum Command {
+    /// Send an encoded request (hop-by-hop assigned by the loop).
+    Request(OutRequest),
+    /// Send an encoded answer back on the connection its request came in.
+    Answer(OutAnswer),
+    /// A peer was added after start.
+    PeerAdded(Arc<Peer>),
+    /// An application was added after start: advertise it from now on.
+    ApplicationsChanged,
+    /// Stop the node.
+    Stop {
+        /// How long DPR/DPA may take.
+        wait_timeout: Duration,
+        /// Close at once, without DPR.
+        force: bool,
+        /// Told when the loop is done.
+        done: Sender<()>,
+    },
+}
+
+/// A request for the loop to send.
+pub(crate) struct OutRequest {
+    /// The peer chosen by routing.
+    pub peer: Arc<Peer>,
+    /// The encoded request; its hop-by-hop field is set by the loop.
+    pub bytes: Vec<u8>,
+    /// Its End-to-End identifier (checked against the answer's).
+    pub end_to_end: u32,
+    /// How long the caller waits; the pending entry lives this long plus
+    /// the late-answer window.
+    pub timeout: Duration,
+    /// Where the answer goes.
+    pub reply: Reply,
+}
+
+/// An answer for the loop to send.
+pub(crate) struct OutAnswer {
+    /// The connection its request came in on (0: unknown; then the one
+    /// connection owing this (hop-by-hop, end-to-end) pair, if exactly one).
+    pub via: u64,
+    /// Hop-by-hop identifier.
+    pub hop_by_hop: u32,
+    /// End-to-End identifier.
+    pub end_to_end: u32,
+    /// The encoded answer.
+    pub bytes: Vec<u8>,
+}
+
+/// The loop's side of the seam, set once at start.
+pub(crate) struct Link {
+    pub commands: Sender<Command>,
+    pub waker: Arc<mio::Waker>,
+    pub loop_thread: OnceLock<ThreadId>,
+}
+
+/// Life of the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Life {
+    Created = 0,
+    Running = 1,
+    Stopped = 2,
+    Died = 3,
+}
+
+/// An application with the peers and realms it serves.
+#[derive(Clone)]
+pub(crate) struct AppRoute {
+    pub app: Arc<dyn Application>,
+    pub peers: Vec<Arc<Peer>>,
+    pub realms: Vec<String>,
+}
+
+/// A peer selector (python's `peer_route_select_func(node, app, message,
+/// peers)`): given the application, the request and the ready peers that
+/// negotiated the application (two or more), returns the one to use.
+pub type RouteSelect =
+    Arc<dyn Fn(&AppBase, &Message, &[Arc<Peer>]) -> Result<Arc<Peer>, NodeError> + Send + Sync>;
+
+/// Protocol counters: what the node refused or dropped to stay safe.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub answers_unmatched: AtomicU64,
+    pub answers_wrong_end_to_end: AtomicU64,
+    pub answers_late_dropped: AtomicU64,
+    pub answers_unsent: AtomicU64,
+    pub retransmissions_answered: AtomicU64,
+    pub retransmissions_waiting: AtomicU64,
+    pub retransmissions_dropped: AtomicU64,
+    pub requests_refused_busy: AtomicU64,
+    pub owed_expired: AtomicU64,
+    pub peers_refused_address: AtomicU64,
+    pub reads_paused: AtomicU64,
+    pub accept_errors: AtomicU64,
+    pub callback_panics: AtomicU64,
+    pub commands_dropped: AtomicU64,
+}
+
+/// Transport failures since the node was created.
+#[derive(Debug, Default)]
+pub struct TransportCounters {
+    /// TLS handshakes that failed (bad certificate, unknown CA, wrong name,
+    /// protocol error).
+    pub tls_handshake_failures: AtomicU64,
+    /// Connections closed because the peer's certificate does not name its
+    /// Origin-Host.
+    pub tls_identity_mismatches: AtomicU64,
+}
+
+/// A snapshot of [`TransportCounters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TransportStats {
+    /// TLS handshakes that failed.
+    pub tls_handshake_failures: u64,
+    /// Connections refused because a certificate did not name the peer.
+    pub tls_identity_mismatches: u64,
+}
+
+/// What the node refused or dropped so far to stay within its bounds and
+/// keep peers apart ([`Node::protocol_stats`](super::Node::protocol_stats)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProtocolStats {
+    /// Answers that matched no request sent on their connection (forged,
+    /// or from another connection than the request's): dropped.
+    pub answers_unmatched: u64,
+    /// Answers whose hop-by-hop matched but End-to-End did not: dropped.
+    pub answers_wrong_end_to_end: u64,
+    /// Answers that came after the late-answer window: dropped.
+    pub answers_late_dropped: u64,
+    /// Application answers that could not be sent (their request unknown,
+    /// expired, or its connection gone).
+    pub answers_unsent: u64,
+    /// Retransmitted requests (T flag) answered again from the cache.
+    pub retransmissions_answered: u64,
+    /// Retransmissions of requests still being handled, answered once the
+    /// answer exists.
+    pub retransmissions_waiting: u64,
+    /// Retransmissions dropped (too many copies of one request waiting).
+    pub retransmissions_dropped: u64,
+    /// Requests answered 3004 because the connection owed too many answers.
+    pub requests_refused_busy: u64,
+    /// Requests that applications never answered within `owed_answer_ttl`.
+    pub owed_expired: u64,
+    /// CERs refused (3010) because a configured peer came from an address
+    /// it was not configured with.
+    pub peers_refused_address: u64,
+    /// Times a connection was not read because its output was full.
+    pub reads_paused: u64,
+    /// Failed accepts (the listener carried on).
+    pub accept_errors: u64,
+    /// Panics in user code called on the event loop (handled).
+    pub callback_panics: u64,
+    /// Commands the loop could not queue to itself (answers from a handler
+    /// on the loop thread while the command queue was full).
+    pub commands_dropped: u64,
+}
+
+/// The node's shared core.
+pub(crate) struct Handle {
+    identity: RwLock<Arc<Identity>>,
+    pub peers: RwLock<Vec<Arc<Peer>>>,
+    pub apps: RwLock<Vec<AppRoute>>,
+    pub applications: RwLock<Vec<AppId>>,
+    pub select: RwLock<Option<RouteSelect>>,
+    pub history: Mutex<VecDeque<(SystemTime, NodeStats)>>,
+    pub round_robin: AtomicUsize,
+    pub link: OnceLock<Link>,
+    wake_pending: AtomicBool,
+    life: AtomicU8,
+    pub counters: Counters,
+    pub transport: TransportCounters,
+}
+
+/// Who the node is, and its generators.
+pub(crate) struct Identity {
+    pub origin_host: String,
+    pub origin_realm: String,
+    pub end_to_end: Arc<SequenceGenerator>,
+    pub session_generator: Arc<SessionGenerator>,
+}
+
+impl Handle {
+    pub(crate) fn new(identity: Identity) -> Arc<Handle> {
+        Arc::new(Handle {
+            identity: RwLock::new(Arc::new(identity)),
+            peers: RwLock::new(Vec::new()),
+            apps: RwLock::new(Vec::new()),
+            applications: RwLock::new(Vec::new()),
+            select: RwLock::new(None),
+            history: Mutex::new(VecDeque::new()),
+            round_robin: AtomicUsize::new(0),
+            link: OnceLock::new(),
+            wake_pending: AtomicBool::new(false),
+            life: AtomicU8::new(Life::Created as u8),
+            counters: Counters::default(),
+            transport: TransportCounters::default(),
+        })
+    }
+
+    pub(crate) fn identity(&self) -> Arc<Identity> {
+        self.identity.read().clone()
+    }
+
+    pub(crate) fn set_identity(&self, identity: Identity) {
+        *self.identity.write() = Arc::new(identity);
+    }
+
+    pub(crate) fn life(&self) -> Life {
+        match self.life.load(Ordering::Acquire) {
+            0 => Life::Created,
+            1 => Life::Running,
+            2 => Life::Stopped,
+            _ => Life::Died,
+        }
+    }
+
+    pub(crate) fn set_life(&self, life: Life) {
+        self.life.store(life as u8, Ordering::Release);
+    }
+
+    /// The error for "the loop cannot take work".
+    fn not_running(&self) -> NodeError {
+        match self.life() {
+            Life::Created => NodeError::NotStarted,
+            Life::Running | Life::Stopped => NodeError::Stopped,
+            Life::Died => NodeError::LoopDied,
+        }
+    }
+
+    /// Hands a command to the loop and wakes it (once per batch: the loop
+    /// clears the flag before it drains).
+    pub(crate) fn command(&self, cmd: Command) -> Result<(), NodeError> {
+        let Some(link) = self.link.get() else {
+            return Err(NodeError::NotStarted);
+        };
+        let on_loop = link.loop_thread.get() == Some(&std::thread::current().id());
+        let sent = if on_loop {
+            match link.commands.try_send(cmd) {
+                Ok(()) => Ok(()),
+                Err(TrySendError::Full(_)) => {
+                    self.counters
+                        .commands_dropped
+                        .fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                }
+                Err(TrySendError::Disconnected(_)) => Err(()),
+            }
+        } else {
+            link.commands.send(cmd).map_err(|_| ())
+        };
+        if sent.is_err() {
+            return Err(self.not_running());
+        }
+        if !self.wake_pending.swap(true, Ordering::AcqRel) {
+            let _ = link.waker.wake();
+        }
+        Ok(())
+    }
+
+    /// Called by the loop before it drains the commands.
+    pub(crate) fn clear_wake(&self) {
+        self.wake_pending.store(false, Ordering::Release);
+    }
+
+    /// RFC 6733 §6.1: the peer for a request of `base`'s application.
+    pub(crate) fn route(&self, base: &AppBase, msg: &Message) -> Result<Arc<Peer>, NodeError> {
+        let app = base.app_id();
+        let realm_default = self.identity().origin_realm.clone();
+        let candidates = {
+            let apps = self.apps.read();
+            let peers = self.peers.read();
+            routing::candidates(msg, app, &realm_default, &apps, &peers, &|p| {
+                routing::negotiated(p, app)
+            })
+        };
+        let candidates = match candidates {
+            Ok(c) => c,
+            Err(realm) => {
+                return Err(NodeError::NotRoutable(NoRoute {
+                    application_id: app.id,
+                    realm,
+                    reason: NoRouteReason::NoReadyPeer,
+                }))
+            }
+        };
+        if candidates.peers.len() > 1 {
+            let select = self.select.read().clone();
+            if let Some(select) = select {
+                // user code: a panic is a routing failure, not a dead caller
+                let picked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    select(base, msg, &candidates.peers)
+                }));
+                return match picked {
+                    Ok(r) => r,
+                    Err(_) => {
+                        self.counters.callback_panics.fetch_add(1, Ordering::Relaxed);
+                        Err(NodeError::NotRoutable(NoRoute {
+                            application_id: app.id,
+                            realm: candidates.realm,
+                            reason: NoRouteReason::SelectorFailed,
+                        }))
+                    }
+                };
+            }
+        }
+        let turn = self.round_robin.fetch_add(1, Ordering::Relaxed);
+        routing::least_loaded(&candidates.peers, turn).ok_or_else(|| {
+            NodeError::NotRoutable(NoRoute {
+                application_id: app.id,
+                realm: candidates.realm,
+                reason: NoRouteReason::NoReadyPeer,
+            })
+        })
+    }
+
+    /// Routes and sends an encoded request, then waits for its answer.
+    pub(crate) fn request(
+        &self,
+        base: &AppBase,
+        msg: &Message,
+        timeout: Duration,
+    ) -> Result<Message, ApplicationError> {
+        let peer = self.route(base, msg)?;
+        let bytes = msg.as_bytes()?;
+        let (reply, rx) = answer_channel();
+        peer.outstanding.fetch_add(1, Ordering::Relaxed);
+        let result = self
+            .command(Command::Request(OutRequest {
+                peer: peer.clone(),
+                bytes,
+                end_to_end: msg.header.end_to_end_identifier,
+                timeout,
+                reply,
+            }))
+            .map_err(ApplicationError::from)
+            .and_then(|()| wait_answer(&rx, timeout, self));
+        peer.outstanding.fetch_sub(1, Ordering::Relaxed);
+        result
+    }
+
+    /// Recomputes every application's readiness.
+    pub(crate) fn update_ready(&self) {
+        let peers = self.peers.read();
+        for route in self.apps.read().iter() {
+            let base: &AppBase = route.app.base();
+            let id = base.app_id();
+            let serving: &[Arc<Peer>] = if route.peers.is_empty() {
+                &peers
+            } else {
+                &route.peers
+            };
+            base.set_ready(serving.iter().any(|p| routing::negotiated(p, id)));
+        }
+    }
+
+    /// A snapshot of the protocol counters.
+    pub(crate) fn protocol_stats(&self) -> ProtocolStats {
+        let c = &self.counters;
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        ProtocolStats {
+            answers_unmatched: r(&c.answers_unmatched),
+            answers_wrong_end_to_end: r(&c.answers_wrong_end_to_end),
+            answers_late_dropped: r(&c.answers_late_dropped),
+            answers_unsent: r(&c.answers_unsent),
+            retransmissions_answered: r(&c.retransmissions_answered),
+            retransmissions_waiting: r(&c.retransmissions_waiting),
+            retransmissions_dropped: r(&c.retransmissions_dropped),
+            requests_refused_busy: r(&c.requests_refused_busy),
+            owed_expired: r(&c.owed_expired),
+            peers_refused_address: r(&c.peers_refused_address),
+            reads_paused: r(&c.reads_paused),
+            accept_errors: r(&c.accept_errors),
+            callback_panics: r(&c.callback_panics),
+            commands_dropped: r(&c.commands_dropped),
+        }
+    }
+}
+
+/// Counts one event.
+pub(crate) fn count(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Waits for the answer on its one-shot channel. A channel closed without
+/// an answer means the loop is gone: stopped, or died.
+pub(crate) fn wait_answer(
+    rx: &Receiver<Result<Message, ApplicationError>>,
+    timeout: Duration,
+    handle: &Handle,
+) -> Result<Message, ApplicationError> {
+    match rx.recv_timeout(timeout) {
+        Ok(r) => r,
+        Err(RecvTimeoutError::Timeout) => Err(ApplicationError::RequestTimeout(timeout)),
+        Err(RecvTimeoutError::Disconnected) => {
+            Err(ApplicationError::EmptyAnswer(match handle.life() {
+                Life::Died => EmptyReason::LoopDied,
+                _ => EmptyReason::NodeStopped,
+            }))
+        }
+    }
+}
+
+/// A one-shot answer channel.
+pub(crate) fn answer_channel() -> (Reply, Receiver<Result<Message, ApplicationError>>) {
+    bounded(1)
+}

@@ -1,0 +1,114 @@
+//! RFC 6733 §6.1 request routing as pure functions over peers, the
+//! applications' routes and application ids: Destination-Host first, then
+//! the realm's peers serving the application, then the realm's default
+//! peers; among several, the least loaded (ties in turn).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::handle::AppRoute;
+use super::peer::{AppId, AppKind, Peer, PEER_READY_STATES, RELAY_APPLICATION_ID};
+use crate::message::constants::*;
+use crate::message::{Avp, Message};
+
+/// The peers a request may go to, and the realm they were picked for.
+pub(crate) struct Candidates {
+    pub peers: Vec<Arc<Peer>>,
+    pub realm: String,
+}
+
+/// Whether the peer's connection is ready and negotiated `app` (or relay).
+pub(crate) fn negotiated(peer: &Peer, app: AppId) -> bool {
+    let st = peer.status.lock();
+    let Some(c) = st.connection.as_ref() else {
+        return false;
+    };
+    if !PEER_READY_STATES.contains(&c.state) {
+        return false;
+    }
+    let ids = match app.kind {
+        AppKind::Auth => &c.auth_application_ids,
+        AppKind::Acct => &c.acct_application_ids,
+    };
+    ids.iter()
+        .any(|id| *id == app.id || *id == RELAY_APPLICATION_ID)
+}
+
+/// The usable peers for `msg` of application `app`: the Destination-Host's
+/// peer when it is usable; else the peers of the application's routes in
+/// the Destination-Realm (`own_realm` when absent) or in the routes'
+/// realms; else the realm's default peers. `Err` carries the realm when
+/// none is usable.
+pub(crate) fn candidates(
+    msg: &Message,
+    app: AppId,
+    own_realm: &str,
+    routes: &[AppRoute],
+    peers: &[Arc<Peer>],
+    usable: &dyn Fn(&Peer) -> bool,
+) -> Result<Candidates, String> {
+    let realm = msg
+        .find_avp(&[(AVP_DESTINATION_REALM, 0)])
+        .and_then(Avp::as_str)
+        .unwrap_or(own_realm)
+        .to_ascii_lowercase();
+    if let Some(host) = msg
+        .find_avp(&[(AVP_DESTINATION_HOST, 0)])
+        .and_then(Avp::as_str)
+    {
+        if let Some(p) = peers
+            .iter()
+            .find(|p| p.node_name.eq_ignore_ascii_case(host))
+        {
+            if usable(p) {
+                return Ok(Candidates {
+                    peers: vec![p.clone()],
+                    realm,
+                });
+            }
+        }
+    }
+    let mut found: Vec<Arc<Peer>> = Vec::new();
+    for route in routes.iter().filter(|r| r.app.base().app_id() == app) {
+        let in_realm = route.realms.iter().any(|r| *r == realm);
+        for p in &route.peers {
+            if (in_realm || p.realm_name.eq_ignore_ascii_case(&realm))
+                && !found.iter().any(|f| Arc::ptr_eq(f, p))
+                && usable(p)
+            {
+                found.push(p.clone());
+            }
+        }
+    }
+    if found.is_empty() {
+        found = peers
+            .iter()
+            .filter(|p| p.is_default && p.realm_name.eq_ignore_ascii_case(&realm) && usable(p))
+            .cloned()
+            .collect();
+    }
+    if found.is_empty() {
+        return Err(realm);
+    }
+    Ok(Candidates {
+        peers: found,
+        realm,
+    })
+}
+
+/// The peer with the fewest outstanding requests (one reading of each
+/// count, as they change under us); ties go in turn by `turn`.
+pub(crate) fn least_loaded(peers: &[Arc<Peer>], turn: usize) -> Option<Arc<Peer>> {
+    let loads: Vec<u64> = peers
+        .iter()
+        .map(|p| p.outstanding.load(Ordering::Relaxed))
+        .collect();
+    let least = loads.iter().copied().min()?;
+    let tied: Vec<&Arc<Peer>> = peers
+        .iter()
+        .zip(&loads)
+        .filter(|(_, l)| **l == least)
+        .map(|(p, _)| p)
+        .collect();
+    tied.get(turn % tied.len().max(1)).map(|p| (*p).clone())
+}

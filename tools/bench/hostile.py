@@ -1,0 +1,481 @@
+#!/usr/bin/env python3
+"""Hostile-peer scenarios against a cc_server binary (python3, stdlib only).
+
+Starts the given cc_server itself (--allow-any, free port, stdin a pipe kept
+open), runs one scenario against it while sampling the server's VmRSS and
+Threads once per second, and meanwhile a well-behaved "bystander" peer (a
+child process: own connection, CER/CEA, one CCR every 100 ms) checks that
+other peers are still served (answered: within 2 s; late: after; lost:
+never; p99 null when lost ones reach the 99th percentile). Should the server's RSS pass --max-rss-mb
+(default 4096) the hostile client stops early (reported). Prints one `RESULT {json}` line per scenario
+and a table at the end. RSS/threads: start = before the hostile phase, end =
+at its end (flood: after the wait), max = over all samples until the server
+is told to stop.
+
+  hostile.py --server-bin PATH [--scenario noread|forged|flood|all]
+             [--seconds N] [--keepalive-wait N] [--max-rss-mb N]
+
+Scenarios:
+  noread  CER/CEA, then DWRs and CCRs as fast as possible, never reading.
+  forged  CCRs with the T flag, each with a fresh Origin-Host and End-to-End
+          id, pipelined (~256 unanswered).
+  flood   20,000 CCRs pipelined on one connection; thread count right after
+          the last answer and after --keepalive-wait seconds.
+"""
+import argparse, json, multiprocessing as mp, os, random, signal, socket
+import struct, subprocess, sys, threading, time
+
+# --- Diameter encoding (RFC 6733 §3, §4) -----------------------------------
+R, P, E, T = 0x80, 0x40, 0x20, 0x10
+M = 0x40
+CER, DWR, DPR, CCR = 257, 280, 282, 272
+SERVER_HOST, REALM = "ocs.example.net", "example.net"
+ABORT = threading.Event()  # set when the server's RSS passes --max-rss-mb
+
+
+def avp(code, data, flags=M):
+    n = 8 + len(data)
+    return struct.pack("!IB", code, flags) + n.to_bytes(3, "big") + data + b"\0" * (-n % 4)
+
+
+def s_avp(code, text, flags=M):
+    return avp(code, text.encode(), flags)
+
+
+def u32(code, v, flags=M):
+    return avp(code, struct.pack("!I", v), flags)
+
+
+def msg(cmd, app, flags, hbh, e2e, avps):
+    body = b"".join(avps)
+    return (bytes([1]) + (20 + len(body)).to_bytes(3, "big") + bytes([flags])
+            + cmd.to_bytes(3, "big") + struct.pack("!III", app, hbh, e2e) + body)
+
+
+def cer(host, hbh):
+    return msg(CER, 0, R, hbh, hbh, [
+        s_avp(264, host), s_avp(296, REALM),
+        avp(257, struct.pack("!H4s", 1, socket.inet_aton("127.0.0.1"))),
+        u32(266, 0), s_avp(269, "hostile.py", 0), u32(258, 4)])
+
+
+def ccr(host, n, hbh, e2e, flags=R | P):
+    # Service-Context-Id (461) too: without it the node answers 5005 itself
+    # and the request never reaches the application
+    return msg(CCR, 4, flags, hbh, e2e, [
+        s_avp(263, f"{host};{n}"), s_avp(264, host), s_avp(296, REALM),
+        s_avp(283, REALM), u32(258, 4), s_avp(461, "32251@3gpp.org"),
+        u32(416, 1), u32(415, n)])
+
+
+def dwr(host, hbh):
+    return msg(DWR, 0, R, hbh, hbh, [s_avp(264, host), s_avp(296, REALM)])
+
+
+def header(m):
+    """(flags, command, hop-by-hop, end-to-end) of an encoded message."""
+    return m[4], int.from_bytes(m[5:8], "big"), *struct.unpack("!II", m[12:20])
+
+
+def result_code(m):
+    """Top-level Result-Code (268) of a message, or None."""
+    i = 20
+    while i + 8 <= len(m):
+        code, flags = struct.unpack("!IB", m[i:i + 5])
+        n = int.from_bytes(m[i + 5:i + 8], "big")
+        if n < 8:
+            return None
+        start = i + (12 if flags & 0x80 else 8)
+        if code == 268:
+            return struct.unpack("!I", m[start:start + 4])[0]
+        i += n + (-n % 4)
+    return None
+
+
+def answer_to(m, host):
+    """DWA/DPA for a DWR/DPR the server sends us (anything else: None)."""
+    flags, cmd, hbh, e2e = header(m)
+    if flags & R and cmd in (DWR, DPR):
+        return msg(cmd, 0, 0, hbh, e2e, [u32(268, 2001), s_avp(264, host), s_avp(296, REALM)])
+    return None
+
+
+class Framer:
+    """Length-based framing on a socket whose timeout is short and fixed."""
+
+    def __init__(self, sock):
+        self.sock, self.buf = sock, bytearray()
+
+    def read(self, deadline):
+        """Next whole message, or None at deadline; raises EOFError on close."""
+        while True:
+            if len(self.buf) >= 4:
+                n = int.from_bytes(self.buf[1:4], "big")
+                if self.buf[0] != 1 or n < 20:
+                    raise EOFError(f"bad header {bytes(self.buf[:4]).hex()}")
+                if len(self.buf) >= n:
+                    m = bytes(self.buf[:n])
+                    del self.buf[:n]
+                    return m
+            if time.monotonic() >= deadline:
+                return None
+            try:
+                chunk = self.sock.recv(1 << 16)
+            except socket.timeout:
+                continue
+            if not chunk:
+                raise EOFError("connection closed")
+            self.buf += chunk
+
+
+def connect(port, host):
+    """A connection that has done CER/CEA (2001) as `host`; raises otherwise."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.settimeout(0.5)
+    s.sendall(cer(host, 1))
+    f = Framer(s)
+    cea = f.read(time.monotonic() + 5)
+    if cea is None or result_code(cea) != 2001:
+        raise RuntimeError(f"CER of {host}: {'no CEA' if cea is None else result_code(cea)}")
+    return s, f
+
+
+def send_all(sock, data, deadline, stats=None):
+    """sendall with a 1 s timeout per send call, retried until deadline.
+    Counts bytes sent and time spent in send calls that took > 100 ms."""
+    view, off = memoryview(data), 0
+    while off < len(data) and time.monotonic() < deadline and not ABORT.is_set():
+        t = time.monotonic()
+        try:
+            off += sock.send(view[off:])
+        except socket.timeout:
+            pass
+        except OSError as e:  # the server closed the connection
+            if stats is None:
+                raise
+            stats["send_error"] = repr(e)
+            break
+        dt = time.monotonic() - t
+        if stats is not None and dt > 0.1:
+            stats["blocked_s"] += dt
+            stats["blocks"] += 1
+    if stats is not None:
+        stats["bytes_sent"] += off
+    return off
+
+
+# --- the bystander (a child process, so the GIL does not skew its latency) ---
+def bystander(port, stop, conn, server_stdin):
+    for sig in (signal.SIGTERM, signal.SIGINT):  # not the parent's handlers
+        signal.signal(sig, signal.SIG_DFL)
+    os.close(server_stdin)  # or the server would not see end of stdin
+    res = {"sent": 0, "answered": 0, "late": 0, "error": None, "lat_ms": [],
+           "result_codes": {}}
+    sent = {}  # hop-by-hop -> send time, of requests not answered yet
+
+    def take(m):  # an answer, or a request of the server's that we answer
+        a = answer_to(m, "bystander.example.net")
+        if a:
+            s.sendall(a)
+            return None
+        t0 = sent.pop(header(m)[2], None)
+        if t0 is not None:
+            ms = (time.monotonic() - t0) * 1000
+            res["lat_ms"].append(ms)
+            res["late" if ms > 2000 else "answered"] += 1
+            rc = str(result_code(m))
+            res["result_codes"][rc] = res["result_codes"].get(rc, 0) + 1
+        return t0
+    try:
+        s, f = connect(port, "bystander.example.net")
+        n, nxt = 0, time.monotonic()
+        while not stop.is_set():
+            nxt = max(nxt + 0.1, time.monotonic())
+            n += 1
+            sent[n + 1] = t0 = time.monotonic()
+            s.sendall(ccr("bystander.example.net", n, n + 1, n + 1))
+            res["sent"] += 1
+            # wait for this answer for 2 s at most (late ones are counted too)
+            while n + 1 in sent and (m := f.read(t0 + 2.0)) is not None:
+                take(m)
+            stop.wait(max(0, nxt - time.monotonic()))
+        deadline = time.monotonic() + 2  # a last chance for late answers
+        while sent and (m := f.read(deadline)) is not None:
+            take(m)
+        s.close()
+    except Exception as e:  # recorded, the scenario carries on
+        res["error"] = repr(e)
+    res["lost"] = len(sent)
+    conn.send(res)
+
+
+# --- the server and its sampling ---------------------------------------------
+class Server:
+    def __init__(self, binary, max_rss_mb):
+        self.max_rss_mb = max_rss_mb
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.proc = subprocess.Popen(
+            [binary, "--listen", f"127.0.0.1:{self.port}", "--origin-host", SERVER_HOST,
+             "--realm", REALM, "--allow-any"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.lines, ready = [], threading.Event()
+
+        def drain():  # keeps the pipe empty; remembers the last lines
+            for line in self.proc.stdout:
+                self.lines = (self.lines + [line.decode(errors="replace").rstrip()])[-20:]
+                if b"listening on" in line:
+                    ready.set()
+        threading.Thread(target=drain, daemon=True).start()
+        if not ready.wait(10):
+            self.kill()
+            raise RuntimeError(f"server not listening after 10 s: {self.lines}")
+        self.samples, self._stop = [], threading.Event()
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def status(self):
+        """(VmRSS MB, Threads) now, or None if the process is gone."""
+        try:
+            with open(f"/proc/{self.proc.pid}/status") as st:
+                d = dict(l.split(":", 1) for l in st if ":" in l)
+            return int(d["VmRSS"].split()[0]) / 1024, int(d["Threads"])
+        except (OSError, KeyError, ValueError):
+            return None
+
+    def _sample(self):
+        while not self._stop.is_set():
+            s = self.status()
+            if s:
+                self.samples.append(s)
+                if s[0] > self.max_rss_mb and not ABORT.is_set():
+                    ABORT.set()  # spare the machine: the hostile client stops
+            self._stop.wait(1)
+
+    def stop(self):
+        """Closes stdin (the server's signal to stop); kills it after 10 s."""
+        self._stop.set()
+        t = time.monotonic()
+        try:
+            self.proc.stdin.close()
+            code = self.proc.wait(10)
+        except (subprocess.TimeoutExpired, OSError):
+            self.kill()
+            code = "killed after 10 s"
+        return {"exit": code, "stop_s": round(time.monotonic() - t, 1)}
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# --- scenarios: each gets (server, args, hostile stats) ----------------------
+def noread(srv, a, st):
+    s, _ = connect(srv.port, "hostile.example.net")
+    st.update(bytes_sent=0, blocked_s=0.0, blocks=0, messages_sent=0)
+    # a batch of 512 messages, DWR/CCR alternating; ids patched per batch
+    host, batch, ends = "hostile.example.net", bytearray(), []
+    for i in range(512):
+        batch += dwr(host, 0) if i % 2 == 0 else ccr(host, i, 0, 0)
+        ends.append(len(batch))
+    starts = [0] + ends[:-1]
+    t0 = time.monotonic()
+    deadline, ident = t0 + a.seconds, 1
+    while (time.monotonic() < deadline and "send_error" not in st
+           and not ABORT.is_set()):
+        for o in starts:
+            struct.pack_into("!II", batch, o + 12, ident, ident)
+            ident += 1
+        sent = send_all(s, batch, deadline, st)
+        st["messages_sent"] += sum(1 for e in ends if e <= sent)
+    st["end_sample"] = srv.status()
+    st["elapsed_s"] = round(time.monotonic() - t0, 1)  # short if --max-rss-mb hit
+    st["writer_blocked"] = st["blocks"] > 0
+    st["blocked_s"] = round(st["blocked_s"], 2)
+    s.close()
+
+
+def pipelined(srv, st, host, make, total, deadline, window, drain_s):
+    """Writer thread sends make(n) (bytes) for n < total until deadline,
+    keeping at most `window` unanswered; this thread reads the answers."""
+    s, f = connect(srv.port, host)
+    slots, lock = threading.Semaphore(window), threading.Lock()
+    st.update(bytes_sent=0, blocked_s=0.0, blocks=0, messages_sent=0, answers=0, result_codes={})
+
+    def writer():
+        n = 0
+        while (n < total and time.monotonic() < deadline and "send_error" not in st
+               and not ABORT.is_set()):
+            batch = []
+            while len(batch) < 64 and n < total and slots.acquire(timeout=0 if batch else 0.5):
+                batch.append(make(n))
+                n += 1
+            if batch:
+                with lock:
+                    sent = send_all(s, b"".join(batch), deadline, st)
+                for m in batch:  # whole messages only
+                    sent -= len(m)
+                    st["messages_sent"] += sent >= 0
+    w = threading.Thread(target=writer, daemon=True)
+    w.start()
+    last = time.monotonic()  # of the last answer
+    try:
+        while st["answers"] < total:
+            now = time.monotonic()
+            # the writer is done (or stuck) and answers stopped coming: give up
+            if now > deadline + drain_s or (not w.is_alive() and now - last > drain_s):
+                break
+            m = f.read(now + 0.5)
+            if m is None:
+                continue
+            a = answer_to(m, host)
+            if a:
+                with lock:
+                    send_all(s, a, time.monotonic() + 2)
+                continue
+            st["answers"] += 1
+            rc = str(result_code(m))
+            st["result_codes"][rc] = st["result_codes"].get(rc, 0) + 1
+            slots.release()
+            last = time.monotonic()
+    except EOFError as e:
+        st["closed_by_server"] = str(e)
+    st["blocked_s"] = round(st["blocked_s"], 2)
+    return s
+
+
+def forged(srv, a, st):
+    nonce, t0 = random.getrandbits(32), time.monotonic()
+
+    def make(n):  # T flag, a fresh Origin-Host and End-to-End id each
+        return ccr(f"forged-{nonce:x}{n}.example.net", n, n + 2, (nonce + n) & 0xFFFFFFFF, R | P | T)
+    s = pipelined(srv, st, "forged.example.net", make, 1 << 62,
+                  t0 + a.seconds, 256, 3)
+    st["end_sample"] = srv.status()
+    st["elapsed_s"] = round(time.monotonic() - t0, 1)
+    s.close()
+
+
+def flood(srv, a, st):
+    host, t0 = "flood.example.net", time.monotonic()
+    s = pipelined(srv, st, host, lambda n: ccr(host, n, n + 2, n + 2), 20000,
+                  t0 + 120, 20000, 10)
+    st["flood_s"] = round(time.monotonic() - t0, 2)
+    st["threads_after_last_answer"] = (srv.status() or (0, None))[1]
+    time.sleep(a.keepalive_wait)  # the connection stays open meanwhile
+    st["threads_after_wait"] = (srv.status() or (0, None))[1]
+    st["end_sample"] = srv.status()
+    s.close()
+
+
+SCENARIOS = {"noread": noread, "forged": forged, "flood": flood}
+
+
+def run(name, a, procs):
+    ABORT.clear()
+    srv = Server(a.server_bin, a.max_rss_mb)
+    procs.append(srv)
+    try:
+        stop, (rx, tx) = mp.Event(), mp.Pipe(False)
+        by = mp.Process(target=bystander, args=(srv.port, stop, tx, srv.proc.stdin.fileno()),
+                        daemon=True)
+        by.start()
+        procs.append(by)
+        time.sleep(2)  # the bystander is connected and the start sample taken
+        start = srv.status()
+        st = {}
+        SCENARIOS[name](srv, a, st)
+        stop.set()
+        b = rx.recv() if rx.poll(10) else {"error": "bystander gave no result"}
+        by.join(5)
+        if by.is_alive():
+            by.kill()
+        end = st.pop("end_sample", None) or srv.status() or (None, None)
+        alive = srv.proc.poll() is None
+        exit_info = srv.stop()
+    finally:
+        srv.kill()
+    samples = srv.samples or [(0, 0)]
+    # latencies of all requests sent, the never answered ones as infinite
+    lat = sorted(b.pop("lat_ms", [])) + [float("inf")] * b.get("lost", 0)
+    top = max((x for x in lat if x < float("inf")), default=None)
+    b["max_ms"] = top and round(top, 1)
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else None
+    b["p99_ms"] = round(p99, 1) if p99 not in (None, float("inf")) else None  # None: lost
+    r = {"scenario": name, "seconds": a.seconds,
+         "rss_mb": {"start": round(start[0], 1), "max": round(max(x[0] for x in samples), 1),
+                    "end": end[0] and round(end[0], 1)},
+         "threads": {"start": start[1], "max": max(x[1] for x in samples), "end": end[1]},
+         "rss_limit_hit": ABORT.is_set(), "hostile": st, "bystander": b,
+         "server_alive_at_end": alive, "server_stop": exit_info}
+    print("RESULT " + json.dumps(r), flush=True)
+    return r
+
+
+def table(results):
+    rows = [("scenario", lambda r: r["scenario"]),
+            ("RSS MB start/max/end", lambda r: "{start}/{max}/{end}".format(**r["rss_mb"])),
+            ("threads start/max/end", lambda r: "{start}/{max}/{end}".format(**r["threads"])),
+            ("hostile bytes sent", lambda r: r["hostile"].get("bytes_sent")),
+            ("hostile msgs sent", lambda r: r["hostile"].get("messages_sent")),
+            ("hostile answers", lambda r: r["hostile"].get("answers", "-")),
+            ("hostile writer blocked (s)", lambda r: "%s (%s)" % (
+                r["hostile"].get("writer_blocked", r["hostile"].get("blocks", 0) > 0),
+                r["hostile"].get("blocked_s"))),
+            ("flood threads after/+wait", lambda r: "%s/%s" % (
+                r["hostile"].get("threads_after_last_answer", "-"),
+                r["hostile"].get("threads_after_wait", "-"))),
+            ("bystander sent/answered/late/lost", lambda r: "{}/{}/{}/{}".format(
+                *(r["bystander"].get(k) for k in ("sent", "answered", "late", "lost")))),
+            ("bystander max / p99 ms", lambda r: "{}/{}".format(
+                r["bystander"].get("max_ms"), r["bystander"].get("p99_ms"))),
+            ("bystander result codes", lambda r: r["bystander"].get("result_codes")),
+            ("bystander error", lambda r: r["bystander"].get("error") or "-"),
+            ("RSS limit hit (hostile s)", lambda r: "%s (%s)" % (
+                r["rss_limit_hit"], r["hostile"].get("elapsed_s", r["hostile"].get("flood_s")))),
+            ("server exit (stop s)", lambda r: "{exit} ({stop_s})".format(**r["server_stop"]))]
+    cells = [[label] + [str(f(r)) for r in results] for label, f in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(cells[0]))]
+    for c in cells:
+        print("  ".join(x.ljust(w) for x, w in zip(c, widths)))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--server-bin", required=True)
+    p.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
+    p.add_argument("--seconds", type=float, default=30)
+    p.add_argument("--keepalive-wait", type=float, default=15)
+    p.add_argument("--max-rss-mb", type=float, default=4096,
+                   help="stop the hostile client once the server's RSS passes this")
+    a = p.parse_args()
+    names = list(SCENARIOS) if a.scenario == "all" else [a.scenario]
+    procs = []
+
+    def die(code, why):  # kills what we started; never returns
+        print(f"hostile.py: {why}", file=sys.stderr, flush=True)
+        for x in procs:
+            (x.kill if isinstance(x, Server) else x.terminate)()
+        os._exit(code)
+    # global watchdog: generous per-scenario budgets, then everything dies
+    budget = 60 + sum({"flood": 150 + a.keepalive_wait}.get(n, a.seconds + 40) for n in names)
+    threading.Timer(budget, die, (3, f"watchdog: still running after {budget:.0f} s")).start()
+    signal.signal(signal.SIGTERM, lambda *_: die(4, "terminated"))
+    signal.signal(signal.SIGINT, lambda *_: die(4, "interrupted"))
+    results = []
+    try:
+        for n in names:
+            print(f"== {n}", flush=True)
+            results.append(run(n, a, procs))
+    except Exception as e:
+        die(2, f"setup failure in {names[len(results)]}: {e!r}")
+    print()
+    table(results)
+    sys.stdout.flush()
+    os._exit(0)  # also cancels the watchdog timer
+
+
+if __name__ == "__main__":
+    mp.set_start_method("fork")
+    main()
