@@ -28,6 +28,7 @@
 //! ```
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -350,6 +351,9 @@ const STOP_WAIT: Duration = Duration::from_secs(5);
 pub struct ThreadingApplication {
     base: AppBase,
     handler: Arc<Handler>,
+    /// Handlers running now, and the most at once.
+    running: Arc<AtomicUsize>,
+    limit: usize,
     pool: Arc<WorkerPool>,
 }
 
@@ -372,22 +376,30 @@ impl ThreadingApplication {
         keep_alive: Duration,
         handler: impl Fn(&AppBase, Message) -> HandlerResult + Send + Sync + 'static,
     ) -> Arc<ThreadingApplication> {
+        let limit = match max_threads {
+            0 => MAX_WORKER_THREADS,
+            n => n.min(MAX_WORKER_THREADS),
+        };
+        // a worker still sending its answer is no longer a running handler:
+        // the pool has room for those few moments (up to twice the limit)
         let pool = WorkerPool::new(PoolConfig {
-            max_threads,
-            hard_cap: MAX_WORKER_THREADS,
+            max_threads: limit * 2,
+            hard_cap: MAX_WORKER_THREADS * 2,
             keep_alive,
             name: "diameter-app".into(),
         });
         Arc::new(ThreadingApplication {
             base,
             handler: Arc::new(handler),
+            running: Arc::new(AtomicUsize::new(0)),
+            limit,
             pool,
         })
     }
 
     /// Requests being handled right now.
     pub fn busy(&self) -> usize {
-        self.pool.busy()
+        self.running.load(Ordering::Acquire)
     }
 
     /// Worker threads alive now (busy or idle).
@@ -407,8 +419,9 @@ impl ThreadingApplication {
     }
 }
 
-/// Runs the handler for one request on a worker and sends its answer.
-fn run_handler(base: &AppBase, handler: &Handler, request: Message) {
+/// Runs the handler for one request on a worker and sends its answer;
+/// `running` is released as soon as the handler returns.
+fn run_handler(base: &AppBase, handler: &Handler, running: &AtomicUsize, request: Message) {
     // what a 5012 answer needs from the request, if the handler fails (the
     // handler takes the request itself, uncopied)
     let mut stub = Message::new(
@@ -422,6 +435,7 @@ fn run_handler(base: &AppBase, handler: &Handler, request: Message) {
     );
     stub.received_on = request.received_on;
     let outcome = catch_unwind(AssertUnwindSafe(|| handler(base, request)));
+    running.fetch_sub(1, Ordering::AcqRel);
     let answer = match outcome {
         Ok(Ok(answer)) => answer,
         Ok(Err(e)) => {
@@ -450,16 +464,19 @@ impl Application for ThreadingApplication {
     }
 
     fn handle_request(&self, request: Message) {
-        // only the event loop hands requests over, and busy workers only
-        // ever finish meanwhile: a free slot seen here is still free below
-        if self.pool.busy() >= self.pool.limit() {
+        if self.running.fetch_add(1, Ordering::AcqRel) >= self.limit {
+            self.running.fetch_sub(1, Ordering::AcqRel);
             self.answer_too_busy(&request);
             return;
         }
         let base = self.base.clone();
         let handler = self.handler.clone();
-        let job = Box::new(move || run_handler(&base, &*handler, request));
+        let running = self.running.clone();
+        let job = Box::new(move || run_handler(&base, &*handler, &running, request));
+        // the pool has room for twice the handlers: it refuses only when
+        // it is closed (the node stops) or a thread cannot be spawned
         if self.pool.try_execute(job).is_err() {
+            self.running.fetch_sub(1, Ordering::AcqRel);
             debug!(target: "diameter.application", "no worker could take a request (stopping?)");
         }
     }

@@ -471,6 +471,7 @@ impl Dispatch {
                 // connections opened from now on advertise them
                 self.handle.update_ready();
             }
+            Command::Panic => panic!("event loop panic injected by Node::inject_loop_panic"),
             Command::Stop {
                 wait_timeout,
                 force,

@@ -40,6 +40,9 @@ pub(crate) enum Command {
     PeerAdded(Arc<Peer>),
     /// An application was added after start: advertise it from now on.
     ApplicationsChanged,
+    /// Make the loop panic (fault injection for tests of what a dead
+    /// loop does to callers and to `stop()`).
+    Panic,
     /// Stop the node.
     Stop {
         /// How long DPR/DPA may take.

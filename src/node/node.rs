@@ -539,6 +539,13 @@ impl Node {
         self.handle.protocol_stats()
     }
 
+    /// Makes the event loop thread panic, as a bug in it would: for tests
+    /// of what callers and `stop()` see then. Not for production use.
+    #[doc(hidden)]
+    pub fn inject_loop_panic(&self) -> Result<(), NodeError> {
+        self.handle.command(Command::Panic)
+    }
+
     /// An error unless the node can do TLS.
     fn require_tls(&self, what: &str) -> Result<(), NodeError> {
         #[cfg(feature = "tls")]

@@ -1,15 +1,822 @@
-//! TEMPORARY stub (replaced by the real pool).
+//! A bounded pool of worker threads, the engine under `ThreadingApplication`
+//! (python's `ThreadingApplication`: each request is handled on a worker
+//! thread, at most `max_threads` at once, 0 meaning no fixed limit).
+//!
+//! [`WorkerPool::try_execute`] never queues work behind busy workers: it
+//! hands the job to an idle worker, starts a new worker while fewer than
+//! [`WorkerPool::limit`] jobs are in hand, or gives the job straight back, so
+//! the event loop can answer 3004 DIAMETER_TOO_BUSY at once.
+//!
+//! ```text
+//! try_execute --lock--+-- closed, or busy == limit -------------> Err(job)
+//!                     +-- an idle worker: slot = job, notify it -> Ok
+//!                     +-- none idle: reserve a slot, spawn -----> Ok (Err(job) if spawn fails)
+//! ```
+//!
+//! How it works:
+//! - One mutex guards all bookkeeping. Each worker owns a slot that holds at
+//!   most one handed-over job, and its own condvar: an idle worker parks on
+//!   it (no spinning) until a job, the pool's closing or its `keep_alive`
+//!   deadline, and `try_execute` wakes exactly the worker it chose.
+//! - Idle workers form a LIFO stack: the most recently idle one gets the next
+//!   job, so under light load the surplus workers stay idle long enough to
+//!   time out and exit instead of being kept alive in rotation.
+//! - Every live worker is idle or holds one accepted, unfinished job, so
+//!   `threads == idle + busy` and `busy <= limit`: the only queue is one slot
+//!   per worker, and a thread is started only when none is idle.
+//! - A worker that exits leaves its `JoinHandle` behind; the next spawn and
+//!   [`WorkerPool::shutdown`] join the finished ones, so they do not pile up.
+//! - Workers hold the shared state, never the [`WorkerPool`]: dropping the
+//!   pool closes it without waiting, idle workers exit at once and busy ones
+//!   after their job. Accepted jobs always run, even once the pool is closed.
+
+use std::any::Any;
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::Duration;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use log::warn;
+use parking_lot::{Condvar, Mutex};
+
+/// Log target (python's logger name).
+const TARGET: &str = "diameter.application";
+
+/// Default [`PoolConfig::hard_cap`].
+pub(crate) const DEFAULT_HARD_CAP: usize = 1024;
+
+/// Default [`PoolConfig::keep_alive`].
+pub(crate) const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+/// Work handed to the pool.
 pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// Settings of a [`WorkerPool`].
 #[derive(Debug, Clone)]
-pub(crate) struct PoolConfig { pub max_threads: usize, pub hard_cap: usize, pub keep_alive: Duration, pub name: String }
-pub(crate) struct WorkerPool { c: PoolConfig }
+pub(crate) struct PoolConfig {
+    /// Most jobs running at once; 0 = no fixed limit (then `hard_cap` applies).
+    pub max_threads: usize,
+    /// Absolute ceiling on threads whatever `max_threads` says (default 1024).
+    pub hard_cap: usize,
+    /// How long an idle worker waits for work before its thread exits
+    /// (default 10 s; `Duration::MAX` keeps idle workers until the pool
+    /// closes).
+    pub keep_alive: Duration,
+    /// Thread name (NUL characters are left out).
+    pub name: String,
+}
+
+impl Default for PoolConfig {
+    fn default() -> PoolConfig {
+        PoolConfig {
+            max_threads: 0,
+            hard_cap: DEFAULT_HARD_CAP,
+            keep_alive: DEFAULT_KEEP_ALIVE,
+            name: "diameter-app".into(),
+        }
+    }
+}
+
+thread_local! {
+    /// Address of the shared state of the pool the current thread works
+    /// for (0: not a worker), so that `shutdown` called from inside a job
+    /// neither waits for nor joins its own thread.
+    static WORKER_OF: Cell<usize> = const { Cell::new(0) };
+}
+
+/// A bounded pool of worker threads (see the module docs). `Send + Sync`,
+/// used behind an `Arc`; dropping it closes the pool without waiting.
+pub(crate) struct WorkerPool {
+    /// The state shared with the workers.
+    inner: Arc<Inner>,
+}
+
+/// What the pool and its workers share.
+struct Inner {
+    /// All bookkeeping, under one lock.
+    state: Mutex<State>,
+    /// Signalled when a worker exits, a spawn settles or a join ends: what
+    /// `shutdown` waits for.
+    changed: Condvar,
+    /// Most jobs accepted and not finished.
+    limit: usize,
+    /// How long an idle worker waits before it exits.
+    keep_alive: Duration,
+    /// Thread name.
+    name: String,
+}
+
+/// The pool's bookkeeping. Between critical sections
+/// `threads == idle.len() + busy` and `busy <= limit`.
+struct State {
+    /// No more jobs are accepted; workers exit when they have none.
+    closed: bool,
+    /// Jobs accepted and not finished (running, or waiting in a slot).
+    busy: usize,
+    /// Live workers, counting a thread being spawned.
+    threads: usize,
+    /// Slots of idle workers, most recently idle last.
+    idle: VecDeque<usize>,
+    /// One per live worker, reused (with its condvar) after it exits.
+    slots: Vec<Slot>,
+    /// Indices in `slots` with no worker.
+    free: Vec<usize>,
+    /// Threads spawned and not joined yet.
+    handles: Vec<JoinHandle<()>>,
+    /// Workers that exited since the last reaping (a hint that `handles`
+    /// holds finished threads).
+    exited: usize,
+    /// Threads being spawned whose handle is not in `handles` yet.
+    spawning: usize,
+    /// Handles taken out of `handles` and being joined.
+    joining: usize,
+}
+
+/// One worker's mailbox.
+struct Slot {
+    /// The job handed to the worker, until it takes it.
+    job: Option<Job>,
+    /// What the worker parks on while idle.
+    wake: Arc<Condvar>,
+}
+
+impl State {
+    /// A slot with no worker and no job.
+    fn alloc_slot(&mut self) -> usize {
+        if let Some(idx) = self.free.pop() {
+            return idx;
+        }
+        self.slots.push(Slot {
+            job: None,
+            wake: Arc::new(Condvar::new()),
+        });
+        self.slots.len() - 1
+    }
+
+    /// Stops accepting jobs and wakes every idle worker so that it exits.
+    fn close(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        for &idx in &self.idle {
+            self.slots[idx].wake.notify_one();
+        }
+    }
+
+    /// Takes out the handles `pick` chooses and counts them as being joined.
+    fn take_handles(
+        &mut self,
+        mut pick: impl FnMut(&JoinHandle<()>) -> bool,
+    ) -> Vec<JoinHandle<()>> {
+        let mut taken = Vec::new();
+        let mut i = 0;
+        while i < self.handles.len() {
+            if pick(&self.handles[i]) {
+                taken.push(self.handles.swap_remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        self.joining += taken.len();
+        self.exited = self.exited.saturating_sub(taken.len());
+        taken
+    }
+
+    /// Whether every worker but `own` (0 or 1: the caller's own thread)
+    /// has exited and every handle is in `handles` and not being joined.
+    fn settled(&self, own: usize) -> bool {
+        self.threads <= own && self.spawning == 0 && self.joining == 0
+    }
+}
+
 impl WorkerPool {
-    pub(crate) fn new(c: PoolConfig) -> Arc<WorkerPool> { Arc::new(WorkerPool { c }) }
-    pub(crate) fn try_execute(&self, job: Job) -> Result<(), Job> { std::thread::spawn(job); Ok(()) }
-    pub(crate) fn limit(&self) -> usize { if self.c.max_threads == 0 { self.c.hard_cap } else { self.c.max_threads } }
-    pub(crate) fn busy(&self) -> usize { 0 }
-    pub(crate) fn threads(&self) -> usize { 0 }
-    pub(crate) fn shutdown(&self, _t: Duration) -> bool { true }
+    /// An open pool with no threads yet.
+    pub(crate) fn new(config: PoolConfig) -> Arc<WorkerPool> {
+        let limit = match config.max_threads {
+            0 => config.hard_cap,
+            n => n.min(config.hard_cap),
+        };
+        Arc::new(WorkerPool {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State {
+                    closed: false,
+                    busy: 0,
+                    threads: 0,
+                    idle: VecDeque::new(),
+                    slots: Vec::new(),
+                    free: Vec::new(),
+                    handles: Vec::new(),
+                    exited: 0,
+                    spawning: 0,
+                    joining: 0,
+                }),
+                changed: Condvar::new(),
+                limit,
+                keep_alive: config.keep_alive,
+                // a NUL in a thread name would make the spawn panic
+                name: config.name.replace('\0', ""),
+            }),
+        })
+    }
+
+    /// Hands `job` to an idle worker, or starts a worker when fewer than the
+    /// limit run. Never blocks on busy workers: when `limit()` jobs are
+    /// already accepted and not finished (running or handed over), or the
+    /// pool is closed, or a thread cannot be spawned, gives the job back:
+    /// `Err(job)`.
+    pub(crate) fn try_execute(&self, job: Job) -> Result<(), Job> {
+        let inner = &*self.inner;
+        let mut state = inner.state.lock();
+        if state.closed || state.busy >= inner.limit {
+            return Err(job);
+        }
+        state.busy += 1;
+        if let Some(idx) = state.idle.pop_back() {
+            let slot = &mut state.slots[idx];
+            slot.job = Some(job);
+            // notified under the lock: parking_lot moves the worker straight
+            // onto the mutex's queue, and it runs once this lock is released
+            slot.wake.notify_one();
+            return Ok(());
+        }
+
+        // No idle worker, so threads == busy - 1 < limit: start one for the
+        // job, outside the lock.
+        debug_assert!(state.threads < inner.limit);
+        let idx = state.alloc_slot();
+        state.slots[idx].job = Some(job);
+        state.threads += 1;
+        state.spawning += 1;
+        let wake = Arc::clone(&state.slots[idx].wake);
+        let reaped = if state.exited > 0 {
+            state.take_handles(JoinHandle::is_finished)
+        } else {
+            Vec::new()
+        };
+        drop(state);
+
+        let shared = Arc::clone(&self.inner);
+        let spawned = thread::Builder::new()
+            .name(inner.name.clone())
+            .spawn(move || work(&shared, idx, &wake));
+        let reaped_count = reaped.len();
+        // finished threads: each join returns at once
+        join_all(reaped, &inner.name);
+
+        let mut state = inner.state.lock();
+        state.spawning -= 1;
+        state.joining -= reaped_count;
+        let outcome = match spawned {
+            Ok(handle) => {
+                state.handles.push(handle);
+                Ok(())
+            }
+            Err(e) => match state.slots[idx].job.take() {
+                Some(job) => {
+                    state.busy -= 1;
+                    state.threads -= 1;
+                    state.free.push(idx);
+                    Err((job, e))
+                }
+                // Cannot happen: only the worker of slot `idx` takes its
+                // job, and that worker never started. Had it run the job,
+                // the job was accepted and the worker owns the counters, so
+                // `Ok` would be the truth.
+                None => Ok(()),
+            },
+        };
+        drop(state);
+        inner.changed.notify_all();
+        outcome.map_err(|(job, e)| {
+            warn!(target: TARGET, "{}: cannot start a worker thread: {e}", inner.name);
+            job
+        })
+    }
+
+    /// The effective limit: `max_threads` if non-zero (but never above
+    /// `hard_cap`), else `hard_cap`.
+    pub(crate) fn limit(&self) -> usize {
+        self.inner.limit
+    }
+
+    /// Jobs accepted and not finished.
+    pub(crate) fn busy(&self) -> usize {
+        self.inner.state.lock().busy
+    }
+
+    /// Live worker threads (busy or idle), counting one being spawned and
+    /// not counting one that has left its loop and is ending.
+    pub(crate) fn threads(&self) -> usize {
+        self.inner.state.lock().threads
+    }
+
+    /// Closes the pool: further `try_execute` fail; idle workers exit at
+    /// once; waits up to `timeout` for running jobs to finish, then joins
+    /// every thread that finished. Returns true when every worker thread was
+    /// joined. Idempotent; callable from any thread. Called from inside one
+    /// of this pool's jobs, it waits for the other jobs only, never joins its
+    /// own thread and returns false (two jobs shutting down their pool wait
+    /// for each other until their timeouts).
+    pub(crate) fn shutdown(&self, timeout: Duration) -> bool {
+        let inner = &*self.inner;
+        let deadline = Instant::now().checked_add(timeout);
+        let inside = WORKER_OF.with(Cell::get) == Arc::as_ptr(&self.inner) as usize;
+        let own = usize::from(inside);
+        let me = thread::current().id();
+
+        let mut state = inner.state.lock();
+        state.close();
+        let mut stopped = state.settled(own);
+        while !stopped {
+            let timed_out = match deadline {
+                Some(deadline) => inner.changed.wait_until(&mut state, deadline).timed_out(),
+                None => {
+                    inner.changed.wait(&mut state);
+                    false
+                }
+            };
+            stopped = state.settled(own);
+            if timed_out {
+                break;
+            }
+        }
+        // once settled every other worker has left its loop, so joining it
+        // returns at once; otherwise only threads already finished are joined
+        let handles = state.take_handles(|h| (stopped || h.is_finished()) && h.thread().id() != me);
+        let left = state.handles.len();
+        drop(state);
+
+        let joined = handles.len();
+        join_all(handles, &inner.name);
+        inner.state.lock().joining -= joined;
+        inner.changed.notify_all();
+        stopped && !inside && left == 0
+    }
+}
+
+impl Drop for WorkerPool {
+    /// Closes the pool without waiting: idle workers exit at once, busy ones
+    /// after their job.
+    fn drop(&mut self) {
+        self.inner.state.lock().close();
+    }
+}
+
+impl fmt::Debug for WorkerPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.inner.state.lock();
+        f.debug_struct("WorkerPool")
+            .field("name", &self.inner.name)
+            .field("limit", &self.inner.limit)
+            .field("busy", &state.busy)
+            .field("threads", &state.threads)
+            .field("closed", &state.closed)
+            .finish()
+    }
+}
+
+/// A worker's life: runs the job in slot `idx`, then parks on `wake` until
+/// the next one, and exits when the pool closes or `keep_alive` passes with
+/// no job.
+fn work(inner: &Arc<Inner>, idx: usize, wake: &Condvar) {
+    WORKER_OF.with(|w| w.set(Arc::as_ptr(inner) as usize));
+    // `None`: a keep-alive too long to add to now, i.e. wait for ever
+    let mut deadline = Instant::now().checked_add(inner.keep_alive);
+    let mut state = inner.state.lock();
+    loop {
+        if let Some(job) = state.slots[idx].job.take() {
+            drop(state);
+            run(job, &inner.name);
+            deadline = Instant::now().checked_add(inner.keep_alive);
+            state = inner.state.lock();
+            state.busy -= 1;
+            if state.closed {
+                break;
+            }
+            state.idle.push_back(idx);
+            continue;
+        }
+        if state.closed {
+            break;
+        }
+        let timed_out = match deadline {
+            Some(deadline) => wake.wait_until(&mut state, deadline).timed_out(),
+            None => {
+                wake.wait(&mut state);
+                false
+            }
+        };
+        // a job handed over as the wait timed out is still run
+        if timed_out && state.slots[idx].job.is_none() {
+            break;
+        }
+    }
+    if let Some(pos) = state.idle.iter().position(|&i| i == idx) {
+        state.idle.remove(pos);
+    }
+    state.threads -= 1;
+    state.exited += 1;
+    state.free.push(idx);
+    drop(state);
+    inner.changed.notify_all();
+}
+
+/// Runs `job`; a panic is caught and logged, and the job counts as finished.
+fn run(job: Job, name: &str) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(job)) {
+        warn!(target: TARGET, "{name}: a job panicked: {}", panic_message(&*payload));
+        // a payload whose own drop panics must not end the worker either
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+    }
+}
+
+/// The message of a panic payload, when it is a string.
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
+/// Joins finished worker threads, logging any that panicked outside a job.
+fn join_all(handles: Vec<JoinHandle<()>>, name: &str) {
+    for handle in handles {
+        if handle.join().is_err() {
+            warn!(target: TARGET, "{name}: a worker thread panicked");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    /// Generous deadline for anything a test waits for.
+    const PATIENCE: Duration = Duration::from_secs(10);
+
+    /// Polls `cond` until it holds (true) or `PATIENCE` runs out (false).
+    fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if cond() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// A test pool's settings.
+    fn config(max_threads: usize) -> PoolConfig {
+        PoolConfig {
+            max_threads,
+            name: "pool-test".into(),
+            ..PoolConfig::default()
+        }
+    }
+
+    /// A job that says it started, then blocks until `release` yields a
+    /// message or is disconnected.
+    fn blocking_job(started: &Sender<()>, release: &Receiver<()>) -> Job {
+        let (started, release) = (started.clone(), release.clone());
+        Box::new(move || {
+            let _ = started.send(());
+            let _ = release.recv();
+        })
+    }
+
+    /// Runs one job and waits until it has run.
+    fn runs_a_job(pool: &WorkerPool) -> bool {
+        let (done_tx, done_rx) = bounded(1);
+        let job: Job = Box::new(move || {
+            let _ = done_tx.send(());
+        });
+        pool.try_execute(job).is_ok() && done_rx.recv_timeout(PATIENCE).is_ok()
+    }
+
+    /// Fills the pool with `n` blocking jobs, all started; dropping the
+    /// returned sender releases them.
+    fn fill(pool: &WorkerPool, n: usize) -> Sender<()> {
+        let (started_tx, started_rx) = unbounded();
+        let (release_tx, release_rx) = unbounded();
+        for _ in 0..n {
+            assert!(pool
+                .try_execute(blocking_job(&started_tx, &release_rx))
+                .is_ok());
+        }
+        for _ in 0..n {
+            assert!(started_rx.recv_timeout(PATIENCE).is_ok());
+        }
+        release_tx
+    }
+
+    /// The pool can be shared across threads behind an `Arc`.
+    #[test]
+    fn pool_is_send_sync() {
+        /// Compiles only for `Send + Sync` types.
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<WorkerPool>();
+        assert_send_sync::<Arc<WorkerPool>>();
+    }
+
+    /// `limit()` is `max_threads` capped by `hard_cap`, or `hard_cap` for 0.
+    #[test]
+    fn limit_follows_max_threads_and_hard_cap() {
+        assert_eq!(WorkerPool::new(config(2)).limit(), 2);
+        assert_eq!(WorkerPool::new(config(0)).limit(), DEFAULT_HARD_CAP);
+        assert_eq!(WorkerPool::new(config(5000)).limit(), DEFAULT_HARD_CAP);
+        let capped = PoolConfig {
+            hard_cap: 7,
+            ..config(9)
+        };
+        assert_eq!(WorkerPool::new(capped).limit(), 7);
+    }
+
+    /// With `max_threads = 2`, a third job is given back while two run, and jobs are accepted again
+    /// once they finish.
+    #[test]
+    fn limit_is_enforced() {
+        let pool = WorkerPool::new(config(2));
+        let release = fill(&pool, 2);
+        assert_eq!(pool.busy(), 2);
+        assert_eq!(pool.threads(), 2);
+
+        // the refused job comes back whole
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&ran);
+        let refused = pool.try_execute(Box::new(move || flag.store(true, Ordering::SeqCst)));
+        match refused {
+            Err(job) => job(),
+            Ok(()) => panic!("a third job was accepted"),
+        }
+        assert!(ran.load(Ordering::SeqCst));
+
+        drop(release);
+        assert!(eventually(|| pool.busy() == 0));
+        assert!(runs_a_job(&pool));
+        assert!(runs_a_job(&pool));
+        assert!(pool.threads() <= 2);
+        assert!(pool.shutdown(PATIENCE));
+    }
+
+    /// `max_threads = 0` means `hard_cap` jobs at most.
+    #[test]
+    fn zero_max_threads_uses_hard_cap() {
+        let pool = WorkerPool::new(PoolConfig {
+            hard_cap: 3,
+            ..config(0)
+        });
+        assert_eq!(pool.limit(), 3);
+        let release = fill(&pool, 3);
+        assert!(pool.try_execute(Box::new(|| {})).is_err());
+        assert_eq!(pool.threads(), 3);
+        drop(release);
+        assert!(eventually(|| pool.busy() == 0));
+        assert!(runs_a_job(&pool));
+        assert!(pool.shutdown(PATIENCE));
+    }
+
+    /// Idle workers exit after `keep_alive`, and later jobs start new ones.
+    #[test]
+    fn idle_workers_exit_after_keep_alive() {
+        let pool = WorkerPool::new(PoolConfig {
+            keep_alive: Duration::from_millis(50),
+            ..config(4)
+        });
+        drop(fill(&pool, 4));
+        assert!(eventually(|| pool.threads() == 0));
+        assert_eq!(pool.busy(), 0);
+        // new jobs start new workers, which expire in turn
+        assert!(runs_a_job(&pool));
+        assert!(eventually(|| pool.threads() == 0));
+        assert!(runs_a_job(&pool));
+        assert!(pool.shutdown(PATIENCE));
+    }
+
+    /// Handles of exited threads are joined by the next spawn, not kept.
+    #[test]
+    fn exited_threads_are_reaped_on_spawn() {
+        let pool = WorkerPool::new(PoolConfig {
+            keep_alive: Duration::from_millis(20),
+            ..config(4)
+        });
+        drop(fill(&pool, 4));
+        assert!(eventually(|| pool.threads() == 0));
+        assert!(eventually(|| {
+            let state = pool.inner.state.lock();
+            state.handles.len() == 4 && state.handles.iter().all(JoinHandle::is_finished)
+        }));
+        // the spawn for this job joins the four finished threads
+        assert!(runs_a_job(&pool));
+        assert_eq!(pool.inner.state.lock().handles.len(), 1);
+        assert!(pool.shutdown(PATIENCE));
+        assert!(pool.inner.state.lock().handles.is_empty());
+    }
+
+    /// `shutdown` refuses new jobs, reports false while jobs outlast its timeout, and joins every
+    /// thread once they finish.
+    #[test]
+    fn shutdown_joins_all_threads() {
+        let pool = WorkerPool::new(PoolConfig {
+            keep_alive: Duration::from_secs(3600),
+            ..config(3)
+        });
+        let release = fill(&pool, 3);
+        // the jobs are blocked: the wait times out and nothing is joined
+        assert!(!pool.shutdown(Duration::from_millis(20)));
+        assert!(pool.try_execute(Box::new(|| {})).is_err());
+        assert_eq!(pool.threads(), 3);
+        drop(release);
+        // idempotent: the second call finds the jobs finishing
+        assert!(pool.shutdown(PATIENCE));
+        assert_eq!(pool.threads(), 0);
+        assert_eq!(pool.busy(), 0);
+        assert!(pool.inner.state.lock().handles.is_empty());
+        assert!(pool.try_execute(Box::new(|| {})).is_err());
+        assert!(pool.shutdown(PATIENCE));
+    }
+
+    /// `shutdown` does not wait for idle workers' keep-alive.
+    #[test]
+    fn shutdown_wakes_idle_workers() {
+        // keep_alive outlasts the shutdown timeout: only waking the idle
+        // workers lets shutdown succeed
+        let pool = WorkerPool::new(PoolConfig {
+            keep_alive: Duration::from_secs(3600),
+            ..config(3)
+        });
+        drop(fill(&pool, 3));
+        assert!(eventually(|| pool.busy() == 0));
+        assert_eq!(pool.threads(), 3);
+        assert!(pool.shutdown(PATIENCE));
+        assert_eq!(pool.threads(), 0);
+    }
+
+    /// A panicking job frees its slot, and its worker goes on to the next job.
+    #[test]
+    fn panicking_job_frees_its_slot() {
+        let pool = WorkerPool::new(PoolConfig {
+            keep_alive: Duration::from_secs(3600),
+            ..config(1)
+        });
+        let (ids_tx, ids_rx) = unbounded();
+        let tx = ids_tx.clone();
+        let panicking: Job = Box::new(move || {
+            let _ = tx.send(thread::current().id());
+            panic!("this job panics on purpose");
+        });
+        assert!(pool.try_execute(panicking).is_ok());
+        assert!(eventually(|| pool.busy() == 0));
+        let calm: Job = Box::new(move || {
+            let _ = ids_tx.send(thread::current().id());
+        });
+        assert!(pool.try_execute(calm).is_ok());
+        let first = ids_rx.recv_timeout(PATIENCE);
+        let second = ids_rx.recv_timeout(PATIENCE);
+        assert!(first.is_ok());
+        // the same worker ran both
+        assert_eq!(first, second);
+        assert_eq!(pool.threads(), 1);
+        assert!(pool.shutdown(PATIENCE));
+    }
+
+    /// Under 10,000 quick jobs from 4 threads, threads and running jobs stay within the limit and
+    /// the bookkeeping stays consistent.
+    #[test]
+    fn threads_never_exceed_limit_under_load() {
+        const SUBMITTERS: usize = 4;
+        const JOBS_EACH: usize = 2500;
+        let pool = WorkerPool::new(config(3));
+        let limit = pool.limit();
+        let running = Arc::new(AtomicUsize::new(0));
+        let most_running = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(AtomicUsize::new(0));
+
+        let submitters: Vec<_> = (0..SUBMITTERS)
+            .map(|_| {
+                let pool = Arc::clone(&pool);
+                let (running, most_running, done) = (
+                    Arc::clone(&running),
+                    Arc::clone(&most_running),
+                    Arc::clone(&done),
+                );
+                thread::spawn(move || {
+                    for _ in 0..JOBS_EACH {
+                        let (running, most_running, done) = (
+                            Arc::clone(&running),
+                            Arc::clone(&most_running),
+                            Arc::clone(&done),
+                        );
+                        let mut job: Job = Box::new(move || {
+                            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                            most_running.fetch_max(now, Ordering::SeqCst);
+                            running.fetch_sub(1, Ordering::SeqCst);
+                            done.fetch_add(1, Ordering::SeqCst);
+                        });
+                        loop {
+                            let outcome = pool.try_execute(job);
+                            {
+                                let state = pool.inner.state.lock();
+                                assert!(state.threads <= limit);
+                                assert!(state.busy <= limit);
+                                assert_eq!(state.threads, state.idle.len() + state.busy);
+                            }
+                            match outcome {
+                                Ok(()) => break,
+                                Err(back) => {
+                                    job = back;
+                                    thread::yield_now();
+                                }
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for submitter in submitters {
+            assert!(submitter.join().is_ok());
+        }
+        assert!(eventually(
+            || done.load(Ordering::SeqCst) == SUBMITTERS * JOBS_EACH
+        ));
+        assert!(most_running.load(Ordering::SeqCst) <= limit);
+        assert!(pool.threads() <= limit);
+        assert!(pool.shutdown(PATIENCE));
+    }
+
+    /// `shutdown` called from one of the pool's own jobs returns (false) instead of joining itself.
+    #[test]
+    fn shutdown_inside_a_job_does_not_deadlock() {
+        let pool = WorkerPool::new(PoolConfig {
+            keep_alive: Duration::from_secs(3600),
+            ..config(2)
+        });
+        // two workers, both idle
+        drop(fill(&pool, 2));
+        assert!(eventually(|| pool.busy() == 0));
+
+        let (result_tx, result_rx) = bounded(1);
+        let own = Arc::clone(&pool);
+        let job: Job = Box::new(move || {
+            // an hour: a deadlock shows as the answer not coming in time
+            let _ = result_tx.send(own.shutdown(Duration::from_secs(3600)));
+        });
+        assert!(pool.try_execute(job).is_ok());
+        // false: the calling worker cannot join itself
+        assert_eq!(result_rx.recv_timeout(PATIENCE), Ok(false));
+        // from outside, the worker that called shutdown is joined too
+        assert!(pool.shutdown(PATIENCE));
+        assert_eq!(pool.threads(), 0);
+        assert!(pool.inner.state.lock().handles.is_empty());
+    }
+
+    /// Dropping the pool closes it: idle workers exit at once, busy ones after their job, and none
+    /// keeps the shared state alive.
+    #[test]
+    fn dropping_the_pool_stops_its_workers() {
+        let pool = WorkerPool::new(PoolConfig {
+            keep_alive: Duration::from_secs(3600),
+            ..config(2)
+        });
+        drop(fill(&pool, 2));
+        assert!(eventually(|| pool.busy() == 0));
+        let release = fill(&pool, 1);
+        assert_eq!(pool.threads(), 2);
+        let inner = Arc::clone(&pool.inner);
+        drop(pool);
+        // the idle worker exits at once, the busy one after its job
+        assert!(eventually(|| inner.state.lock().threads == 1));
+        drop(release);
+        assert!(eventually(|| inner.state.lock().threads == 0));
+        assert!(eventually(|| Arc::strong_count(&inner) == 1));
+    }
+
+    /// `Duration::MAX` keep-alive and timeout, a NUL in the name and a zero limit are handled.
+    #[test]
+    fn odd_settings_do_not_panic() {
+        let pool = WorkerPool::new(PoolConfig {
+            keep_alive: Duration::MAX,
+            name: "nul\0in name".into(),
+            ..config(1)
+        });
+        assert!(runs_a_job(&pool));
+        assert!(pool.shutdown(Duration::MAX));
+
+        let none = WorkerPool::new(PoolConfig {
+            hard_cap: 0,
+            ..config(0)
+        });
+        assert_eq!(none.limit(), 0);
+        assert!(none.try_execute(Box::new(|| {})).is_err());
+        assert!(none.shutdown(Duration::ZERO));
+    }
 }
