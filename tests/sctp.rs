@@ -199,8 +199,7 @@ fn a_multihomed_association_survives_losing_an_address() {
     let (ocs, pgw_on_ocs) = server(&[FIRST, SECOND]);
     let port = ocs.listen_addresses_for(ListenTransport::Sctp)[0].port();
     // the first address is the primary path
-    let (pgw, ocs_on_pgw, app) =
-        client(&[PGW], port, &[FIRST, SECOND], Duration::from_secs(30));
+    let (pgw, ocs_on_pgw, app) = client(&[PGW], port, &[FIRST, SECOND], Duration::from_secs(30));
     app.base().wait_for_ready(Duration::from_secs(10)).unwrap();
     exchange(&app, "pgw.example.net", "example.net", 0..20);
 

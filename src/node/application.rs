@@ -204,7 +204,11 @@ impl AppBase {
         if let Some(handle) = self.inner.node.get() {
             let identity = handle.identity();
             push(Avp::new(AVP_ORIGIN_HOST, 0, identity.origin_host.as_str()));
-            push(Avp::new(AVP_ORIGIN_REALM, 0, identity.origin_realm.as_str()));
+            push(Avp::new(
+                AVP_ORIGIN_REALM,
+                0,
+                identity.origin_realm.as_str(),
+            ));
         }
         let id_code = match self.inner.id.kind {
             AppKind::Auth => AVP_AUTH_APPLICATION_ID,

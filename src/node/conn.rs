@@ -13,7 +13,7 @@ use std::time::Instant;
 use super::duplicates::RequestKey;
 use super::error::{ApplicationError, EmptyReason, NodeError};
 use super::handle::Reply;
-use super::peer::{Connection, Peer, State, PEER_RECV, PEER_SEND};
+use super::peer::{Connection, Peer, PEER_RECV, PEER_SEND};
 use crate::message::Message;
 
 /// A connection's id: unique in the process, never reused (a stale id can
@@ -144,13 +144,6 @@ impl Conn {
     /// Whether requests may be sent on it now.
     pub(crate) fn is_ready(&self) -> bool {
         self.machine.as_ref().is_some_and(Connection::is_ready)
-    }
-
-    /// Whether the machine closed.
-    pub(crate) fn is_closed(&self) -> bool {
-        self.machine
-            .as_ref()
-            .is_some_and(|m| m.state() == State::Closed)
     }
 
     /// Bytes waiting to be written.

@@ -172,6 +172,11 @@ impl Dispatch {
         &self.duplicates
     }
 
+    /// The protocol counters of this node.
+    pub(crate) fn protocol_stats(&self) -> super::handle::ProtocolStats {
+        self.handle.protocol_stats()
+    }
+
     /// Whether the node is stopping and may now finish.
     pub(crate) fn is_done(&self, now: Instant) -> bool {
         self.stopping
@@ -179,15 +184,15 @@ impl Dispatch {
             .is_some_and(|s| self.conns.is_empty() || s.deadline <= now)
     }
 
-    /// Whether the node is stopping.
-    pub(crate) fn is_stopping(&self) -> bool {
-        self.stopping.is_some()
-    }
-
     // ---- connections coming and going ----
 
     /// An outgoing connect to `peer` at `remote` started.
-    pub(crate) fn outgoing(&mut self, now: Instant, peer: &Arc<Peer>, remote: SocketAddr) -> ConnId {
+    pub(crate) fn outgoing(
+        &mut self,
+        now: Instant,
+        peer: &Arc<Peer>,
+        remote: SocketAddr,
+    ) -> ConnId {
         let id = super::conn::next_conn_id();
         let mut conn = Conn::new(id, Direction::Outgoing, remote);
         conn.peer = Some(peer.clone());
@@ -215,9 +220,9 @@ impl Dispatch {
 
     /// Whether `peer` has a connection (other than `except`).
     fn has_connection(&self, peer: &Arc<Peer>, except: Option<ConnId>) -> bool {
-        self.conns.values().any(|c| {
-            Some(c.id) != except && c.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer))
-        })
+        self.conns
+            .values()
+            .any(|c| Some(c.id) != except && c.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer)))
     }
 
     /// Whether a connect to `peer` is still wanted (not connected meanwhile,
@@ -645,8 +650,13 @@ impl Dispatch {
             self.process(now, id, &mut NoCertificate);
             self.remove(now, id, DISCONNECT_REASON_NODE_SHUTDOWN);
         }
-        let apps: Vec<Arc<dyn Application>> =
-            self.handle.apps.read().iter().map(|r| r.app.clone()).collect();
+        let apps: Vec<Arc<dyn Application>> = self
+            .handle
+            .apps
+            .read()
+            .iter()
+            .map(|r| r.app.clone())
+            .collect();
         for app in apps {
             if catch_unwind(AssertUnwindSafe(|| app.stop())).is_err() {
                 count(&self.handle.counters.callback_panics);
@@ -673,8 +683,8 @@ impl Dispatch {
             ]
         });
         let reconnects = self.reconnect_at.values().map(|(at, _)| *at).min();
-        let logs = (self.config.peers_logging || self.config.stats_logging)
-            .then_some(self.next_peers_log);
+        let logs =
+            (self.config.peers_logging || self.config.stats_logging).then_some(self.next_peers_log);
         conns
             .chain([
                 reconnects,
@@ -730,8 +740,7 @@ impl Dispatch {
             }
             history.push_back((SystemTime::now(), stats));
         }
-        if (self.config.peers_logging || self.config.stats_logging) && now >= self.next_peers_log
-        {
+        if (self.config.peers_logging || self.config.stats_logging) && now >= self.next_peers_log {
             self.next_peers_log = later(now, PEERS_LOG_INTERVAL);
             if self.config.peers_logging {
                 self.log_peers();
@@ -1177,6 +1186,10 @@ impl Dispatch {
             Some(&rejection.error_message),
             rejection.failed_avp,
         );
+        // RFC 6733 §7.2: an answer starts with the request's Session-Id
+        if let Some(session) = msg.find_avp(&[(AVP_SESSION_ID, 0)]) {
+            answer.avps.insert(0, session.clone());
+        }
         if !failed_many.is_empty() {
             let capped: Vec<Avp> = failed_many.into_iter().map(cap_failed_avp).collect();
             if let Ok(failed) = Avp::new(AVP_FAILED_AVP, 0, capped) {

@@ -281,13 +281,18 @@ impl Loop {
                         continue;
                     };
                     let clear = machine.take_output();
-                    if !start_secure(&self.config, &mut slot.stream, server_name.as_deref(), clear)
-                    {
+                    if !start_secure(
+                        &self.config,
+                        &mut slot.stream,
+                        server_name.as_deref(),
+                        clear,
+                    ) {
                         machine.abort(now, DISCONNECT_REASON_SOCKET_FAIL);
                     }
                     // the other side's handshake may be here already
                     slot.read_again = true;
-                    self.dispatch.process(now, conn, &mut super::dispatch::NoCertificate);
+                    self.dispatch
+                        .process(now, conn, &mut super::dispatch::NoCertificate);
                     self.settle(now, conn);
                 }
             }
@@ -331,7 +336,11 @@ impl Loop {
         };
         let id = self.dispatch.outgoing(now, peer, addr);
         let interest = Interest::READABLE | Interest::WRITABLE;
-        if let Err(e) = self.poll.registry().register(stream.source(), Token(id as usize), interest) {
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(stream.source(), Token(id as usize), interest)
+        {
             warn!(target: "diameter.connection", "{peer}: cannot register socket: {e}");
             self.dispatch.remove(now, id, DISCONNECT_REASON_SOCKET_FAIL);
             return;
@@ -397,7 +406,11 @@ impl Loop {
                 continue; // dropped: closed at once
             };
             let token = Token(id as usize);
-            if let Err(e) = self.poll.registry().register(stream.source(), token, Interest::READABLE) {
+            if let Err(e) =
+                self.poll
+                    .registry()
+                    .register(stream.source(), token, Interest::READABLE)
+            {
                 warn!(target: "diameter.connection", "cannot register {remote}: {e}");
                 self.dispatch.remove(now, id, DISCONNECT_REASON_SOCKET_FAIL);
                 continue;
@@ -454,7 +467,12 @@ impl Loop {
             return self.close(now, id, DISCONNECT_REASON_FAILED_CONNECT);
         }
         slot.stream.set_nodelay();
-        let local: Vec<IpAddr> = slot.stream.local_addrs().iter().map(SocketAddr::ip).collect();
+        let local: Vec<IpAddr> = slot
+            .stream
+            .local_addrs()
+            .iter()
+            .map(SocketAddr::ip)
+            .collect();
         let (tls, max_send) = (slot.stream.can_start_tls(), slot.stream.max_send_message());
         if let Some(name) = self.dispatch.connected(now, id, &local, tls, max_send) {
             // aaas://: the CER goes through TLS
@@ -474,9 +492,9 @@ impl Loop {
             return;
         };
         let handshaking = slot.stream.tls_handshaking();
-        let end = slot
-            .stream
-            .read_into(now, &mut self.buf, machine, self.config.limits.read_budget);
+        let end =
+            slot.stream
+                .read_into(now, &mut self.buf, machine, self.config.limits.read_budget);
         slot.read_again = matches!(end, ReadEnd::More);
         match end {
             ReadEnd::WouldBlock | ReadEnd::More => {}

@@ -15,7 +15,7 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendErro
 use parking_lot::{Mutex, RwLock};
 
 use super::application::{AppBase, Application};
-use super::error::{ApplicationError, EmptyReason, NodeError, NoRoute, NoRouteReason};
+use super::error::{ApplicationError, EmptyReason, NoRoute, NoRouteReason, NodeError};
 use super::peer::{AppId, Peer};
 use super::routing;
 use super::stats::NodeStats;
@@ -329,7 +329,9 @@ impl Handle {
                 return match picked {
                     Ok(r) => r,
                     Err(_) => {
-                        self.counters.callback_panics.fetch_add(1, Ordering::Relaxed);
+                        self.counters
+                            .callback_panics
+                            .fetch_add(1, Ordering::Relaxed);
                         Err(NodeError::NotRoutable(NoRoute {
                             application_id: app.id,
                             realm: candidates.realm,

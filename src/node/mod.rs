@@ -41,10 +41,13 @@ pub mod peer;
 mod pool;
 mod ratelimit;
 mod routing;
+#[doc(hidden)]
+pub mod sim;
 pub mod stats;
 pub(crate) mod transport;
 mod uri;
 
+pub use application::NodeRef;
 pub use checks::{check_request, unsupported_mandatory_avp, Rejection};
 pub use config::NodeLimits;
 pub use duplicates::DuplicateLimits;
@@ -52,7 +55,6 @@ pub use error::{ApplicationError, EmptyReason, NoRoute, NoRouteReason, NodeError
 pub use handle::{ProtocolStats, RouteSelect, TransportCounters, TransportStats};
 pub use ids::{SequenceGenerator, SessionGenerator};
 pub use node::{InbandTls, ListenTransport, Node, NodeOptions, PeerOptions};
-pub use application::NodeRef;
 #[cfg(feature = "tls")]
 pub use transport::tls::{TlsError, TlsOptions};
 pub use uri::{parse_diameter_uri, DiameterUri, UriError, DEFAULT_PORT, DEFAULT_SECURE_PORT};

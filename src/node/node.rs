@@ -15,7 +15,9 @@ use super::application::Application;
 use super::config::{NodeConfig, NodeLimits};
 use super::error::NodeError;
 use super::event_loop::{self, ListenSpec};
-use super::handle::{AppRoute, Command, Handle, Identity, Life, ProtocolStats, RouteSelect, TransportStats};
+use super::handle::{
+    AppRoute, Command, Handle, Identity, Life, ProtocolStats, RouteSelect, TransportStats,
+};
 use super::peer::{
     AppId, AppKind, ConnectionConfig, LocalCapabilities, Peer, PeerSettings, PeerStatus,
     PEER_TRANSPORT_SCTP, PEER_TRANSPORT_TCP,
@@ -477,7 +479,9 @@ impl Node {
             check_peer_addresses: self.check_peer_addresses,
             peers_logging: self.peers_logging,
             stats_logging: self.stats_logging,
-            statistics_interval: self.statistics_history_interval.max(Duration::from_millis(1)),
+            statistics_interval: self
+                .statistics_history_interval
+                .max(Duration::from_millis(1)),
             limits,
             sctp_local: self.ip_addresses.clone(),
             #[cfg(feature = "tls")]
@@ -587,8 +591,13 @@ impl Node {
         }
         if self.handle.life() == Life::Died {
             // the loop could not stop the applications itself
-            let apps: Vec<Arc<dyn Application>> =
-                self.handle.apps.read().iter().map(|r| r.app.clone()).collect();
+            let apps: Vec<Arc<dyn Application>> = self
+                .handle
+                .apps
+                .read()
+                .iter()
+                .map(|r| r.app.clone())
+                .collect();
             for app in apps {
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| app.stop()));
             }
