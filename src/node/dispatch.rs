@@ -173,6 +173,7 @@ impl Dispatch {
     }
 
     /// The protocol counters of this node.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn protocol_stats(&self) -> super::handle::ProtocolStats {
         self.handle.protocol_stats()
     }

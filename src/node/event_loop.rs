@@ -15,17 +15,16 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver};
 use log::{debug, error, warn};
-use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::config::NodeConfig;
 use super::conn::ConnId;
-use super::dispatch::{Action, CertificateCheck, Dispatch, Settle};
+use super::dispatch::{Action, Dispatch, Settle};
 use super::error::NodeError;
 use super::handle::{count, Command, Handle, Life, Link, COMMAND_QUEUE};
 use super::peer::*;
 use super::ratelimit::{self, RateLimit};
-use super::transport::sctp_sys::SctpSocket;
+use super::transport::setup::{self, ListenSpec};
 use super::transport::{Listener, ReadEnd, Stream};
 use super::ListenTransport;
 
@@ -40,17 +39,6 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 static ACCEPT_LOG: RateLimit = RateLimit::new("diameter.connection");
 static CONNECT_LOG: RateLimit = RateLimit::new("diameter.connection");
-
-/// A listening socket to open.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ListenSpec {
-    /// TCP on one address.
-    Tcp(SocketAddr),
-    /// TLS/TCP (TLS from the first byte) on one address.
-    Tls(SocketAddr),
-    /// One SCTP socket bound to all these addresses (same port).
-    Sctp(Vec<SocketAddr>),
-}
 
 /// The running loop's thread and listeners.
 pub(crate) struct Started {
@@ -68,6 +56,17 @@ struct Slot {
     /// Read again without waiting for an event (budget spent, resumed,
     /// or TLS just started).
     read_again: bool,
+}
+
+impl Slot {
+    fn new(stream: Stream, writable: bool) -> Slot {
+        Slot {
+            stream,
+            writable,
+            paused: false,
+            read_again: false,
+        }
+    }
 }
 
 struct Loop {
@@ -93,7 +92,7 @@ pub(crate) fn spawn(
     let mut listeners = Vec::new();
     let mut local_addrs = Vec::new();
     for (i, spec) in listen.iter().enumerate() {
-        let (mut l, kind) = bind(spec)?;
+        let (mut l, kind) = setup::bind(spec)?;
         poll.registry()
             .register(l.source(), Token(LISTENER_BASE - i), Interest::READABLE)
             .map_err(NodeError::EventLoop)?;
@@ -142,48 +141,6 @@ pub(crate) fn spawn(
         thread,
         local_addrs,
     })
-}
-
-fn bind(spec: &ListenSpec) -> Result<(Listener, ListenTransport), NodeError> {
-    let listen_err = |addr: SocketAddr| move |source| NodeError::Listen { addr, source };
-    Ok(match spec {
-        ListenSpec::Tcp(addr) | ListenSpec::Tls(addr) => {
-            let secure = matches!(spec, ListenSpec::Tls(_));
-            let socket = TcpListener::bind(*addr).map_err(listen_err(*addr))?;
-            let kind = if secure {
-                ListenTransport::Tls
-            } else {
-                ListenTransport::Tcp
-            };
-            (Listener::Tcp { socket, secure }, kind)
-        }
-        ListenSpec::Sctp(addrs) => {
-            let first = addrs
-                .first()
-                .copied()
-                .unwrap_or_else(|| SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0));
-            let socket = SctpSocket::listen(addrs, 1024).map_err(listen_err(first))?;
-            (Listener::Sctp(socket), ListenTransport::Sctp)
-        }
-    })
-}
-
-/// A stream's certificate, as the protocol layer asks for it.
-struct StreamCertificate<'a>(&'a mut Stream);
-
-impl CertificateCheck for StreamCertificate<'_> {
-    fn check_identity(&mut self, origin_host: &str) -> Option<Result<(), String>> {
-        #[cfg(feature = "tls")]
-        return self
-            .0
-            .check_tls_identity(origin_host)
-            .map(|r| r.map_err(|e| e.to_string()));
-        #[cfg(not(feature = "tls"))]
-        {
-            let _ = (&self.0, origin_host);
-            None
-        }
-    }
 }
 
 impl Loop {
@@ -281,7 +238,7 @@ impl Loop {
                         continue;
                     };
                     let clear = machine.take_output();
-                    if !start_secure(
+                    if !setup::start_secure(
                         &self.config,
                         &mut slot.stream,
                         server_name.as_deref(),
@@ -303,68 +260,30 @@ impl Loop {
         if !self.dispatch.wants_connect(peer) {
             return;
         }
-        let Some(ip) = peer.ip_addresses.first() else {
-            warn!(target: "diameter.connection", "{peer}: no address to connect to");
-            return self.dispatch.connect_failed(now, peer);
-        };
-        let addr = SocketAddr::new(*ip, peer.port);
-        let opened = if peer.transport == PEER_TRANSPORT_SCTP {
-            let remote: Vec<SocketAddr> = peer
-                .ip_addresses
-                .iter()
-                .map(|ip| SocketAddr::new(*ip, peer.port))
-                .collect();
-            let max = self.config.connection.max_message_size as usize;
-            Stream::connect_sctp(&self.config.sctp_local, &remote, max)
-        } else {
-            mio::net::TcpStream::connect(addr).map(|tcp| self.tcp_stream(tcp))
-        };
-        let mut stream = match opened {
-            Ok(s) if peer.is_secure && !s.can_start_tls() => {
-                warn!(target: "diameter.connection", "{peer}: TLS needs the node's certificates (NodeOptions::tls)");
-                return self.dispatch.connect_failed(now, peer);
-            }
-            Ok(s) => s,
+        let (mut stream, addr) = match setup::connect(&self.config, peer) {
+            Ok(opened) => opened,
             Err(e) => {
                 ratelimit::warn(
                     now,
                     &CONNECT_LOG,
-                    format_args!("{peer}: connect to {addr} failed: {e}"),
+                    format_args!("{peer}: cannot connect: {e}"),
                 );
                 return self.dispatch.connect_failed(now, peer);
             }
         };
         let id = self.dispatch.outgoing(now, peer, addr);
         let interest = Interest::READABLE | Interest::WRITABLE;
+        let token = Token(id as usize);
         if let Err(e) = self
             .poll
             .registry()
-            .register(stream.source(), Token(id as usize), interest)
+            .register(stream.source(), token, interest)
         {
             warn!(target: "diameter.connection", "{peer}: cannot register socket: {e}");
-            self.dispatch.remove(now, id, DISCONNECT_REASON_SOCKET_FAIL);
-            return;
+            return self.dispatch.remove(now, id, DISCONNECT_REASON_SOCKET_FAIL);
         }
         debug!(target: "diameter.connection", "{peer}: connecting to {addr}");
-        self.slots.insert(
-            id,
-            Slot {
-                stream,
-                writable: true,
-                paused: false,
-                read_again: false,
-            },
-        );
-    }
-
-    /// A stream for a new TCP connection: able to start TLS when the node
-    /// has certificates (TLS from the first byte, or in-band).
-    fn tcp_stream(&self, tcp: mio::net::TcpStream) -> Stream {
-        #[cfg(feature = "tls")]
-        if let Some(ctx) = &self.config.tls {
-            return Stream::tls_capable(tcp, ctx.verify_peer_name());
-        }
-        Stream::Tcp(tcp)
+        self.slots.insert(id, Slot::new(stream, true));
     }
 
     fn accept(&mut self, now: Instant, index: usize) {
@@ -374,7 +293,7 @@ impl Loop {
                 return;
             };
             let (mut stream, remote, secure) =
-                match listener.accept(max_message, |tcp| self.tcp_stream(tcp)) {
+                match listener.accept(max_message, |tcp| setup::tcp_stream(&self.config, tcp)) {
                     Ok(accepted) => accepted,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                     Err(e) => {
@@ -389,7 +308,7 @@ impl Loop {
                         continue;
                     }
                 };
-            if secure && !start_secure(&self.config, &mut stream, None, Vec::new()) {
+            if secure && !setup::start_secure(&self.config, &mut stream, None, Vec::new()) {
                 continue;
             }
             let local: Vec<IpAddr> = stream.local_addrs().iter().map(SocketAddr::ip).collect();
@@ -416,15 +335,7 @@ impl Loop {
                 continue;
             }
             debug!(target: "diameter.connection", "accepted {remote}");
-            self.slots.insert(
-                id,
-                Slot {
-                    stream,
-                    writable: false,
-                    paused: false,
-                    read_again: false,
-                },
-            );
+            self.slots.insert(id, Slot::new(stream, false));
         }
         // more may wait: the next turn takes them
         self.listeners[index].1 = Some(now);
@@ -476,7 +387,7 @@ impl Loop {
         let (tls, max_send) = (slot.stream.can_start_tls(), slot.stream.max_send_message());
         if let Some(name) = self.dispatch.connected(now, id, &local, tls, max_send) {
             // aaas://: the CER goes through TLS
-            if !start_secure(&self.config, &mut slot.stream, Some(&name), Vec::new()) {
+            if !setup::start_secure(&self.config, &mut slot.stream, Some(&name), Vec::new()) {
                 if let Some(m) = self.dispatch.machine_mut(id) {
                     m.abort(now, DISCONNECT_REASON_FAILED_CONNECT);
                 }
@@ -513,7 +424,7 @@ impl Loop {
             }
         }
         self.dispatch
-            .process(now, id, &mut StreamCertificate(&mut slot.stream));
+            .process(now, id, &mut setup::StreamCertificate(&mut slot.stream));
     }
 
     /// Writes what the connection queued; then keeps it (with the right
@@ -584,41 +495,4 @@ fn out_of_resources(e: &io::Error) -> bool {
         e.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
     )
-}
-
-/// Starts TLS on `stream`: as the client checking the server's certificate
-/// against `peer_name`, or as the server when `peer_name` is `None`.
-/// `cleartext` goes out first, unencrypted (an in-band CEA). False, with a
-/// warning, when TLS cannot start (no certificates, or built without the
-/// `tls` feature).
-fn start_secure(
-    config: &NodeConfig,
-    stream: &mut Stream,
-    peer_name: Option<&str>,
-    cleartext: Vec<u8>,
-) -> bool {
-    #[cfg(feature = "tls")]
-    {
-        let Some(ctx) = config.tls.as_ref() else {
-            warn!(target: "diameter.connection", "TLS asked for, but the node has no certificates (NodeOptions::tls)");
-            return false;
-        };
-        let session = match peer_name {
-            Some(name) => ctx.client_session(name),
-            None => ctx.server_session(),
-        };
-        match session {
-            Ok(session) => stream.start_tls(session, cleartext),
-            Err(e) => {
-                warn!(target: "diameter.connection", "cannot start TLS: {e}");
-                false
-            }
-        }
-    }
-    #[cfg(not(feature = "tls"))]
-    {
-        let _ = (config, stream, peer_name, cleartext);
-        warn!(target: "diameter.connection", "TLS asked for, but this build has no `tls` feature");
-        false
-    }
 }

@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use super::application::Application;
 use super::config::{NodeConfig, NodeLimits};
 use super::error::NodeError;
-use super::event_loop::{self, ListenSpec};
+use super::event_loop;
 use super::handle::{
     AppRoute, Command, Handle, Identity, Life, ProtocolStats, RouteSelect, TransportStats,
 };
@@ -23,6 +23,7 @@ use super::peer::{
     PEER_TRANSPORT_SCTP, PEER_TRANSPORT_TCP,
 };
 use super::stats::{node_stats, NodeStats};
+use super::transport::setup::ListenSpec;
 use super::{parse_diameter_uri, SequenceGenerator, SessionGenerator};
 use crate::message::dictionary;
 

@@ -299,11 +299,13 @@ impl WorkerPool {
 
     /// The effective limit: `max_threads` if non-zero (but never above
     /// `hard_cap`), else `hard_cap`.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn limit(&self) -> usize {
         self.inner.limit
     }
 
     /// Jobs accepted and not finished.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn busy(&self) -> usize {
         self.inner.state.lock().busy
     }

@@ -1,0 +1,145 @@
+//! Setting up transports for the event loop: listeners, outgoing streams,
+//! TLS sessions, and the certificate check the protocol layer asks for.
+
+use std::net::SocketAddr;
+
+use log::warn;
+use mio::net::TcpListener;
+
+use super::sctp_sys::SctpSocket;
+use super::{Listener, Stream};
+use crate::node::config::NodeConfig;
+use crate::node::dispatch::CertificateCheck;
+use crate::node::error::NodeError;
+use crate::node::peer::{Peer, PEER_TRANSPORT_SCTP};
+use crate::node::ListenTransport;
+
+/// A listening socket to open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ListenSpec {
+    /// TCP on one address.
+    Tcp(SocketAddr),
+    /// TLS/TCP (TLS from the first byte) on one address.
+    Tls(SocketAddr),
+    /// One SCTP socket bound to all these addresses (same port).
+    Sctp(Vec<SocketAddr>),
+}
+
+pub(crate) fn bind(spec: &ListenSpec) -> Result<(Listener, ListenTransport), NodeError> {
+    let listen_err = |addr: SocketAddr| move |source| NodeError::Listen { addr, source };
+    Ok(match spec {
+        ListenSpec::Tcp(addr) | ListenSpec::Tls(addr) => {
+            let secure = matches!(spec, ListenSpec::Tls(_));
+            let socket = TcpListener::bind(*addr).map_err(listen_err(*addr))?;
+            let kind = if secure {
+                ListenTransport::Tls
+            } else {
+                ListenTransport::Tcp
+            };
+            (Listener::Tcp { socket, secure }, kind)
+        }
+        ListenSpec::Sctp(addrs) => {
+            let first = addrs
+                .first()
+                .copied()
+                .unwrap_or_else(|| SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0));
+            let socket = SctpSocket::listen(addrs, 1024).map_err(listen_err(first))?;
+            (Listener::Sctp(socket), ListenTransport::Sctp)
+        }
+    })
+}
+
+/// A stream's certificate, as the protocol layer asks for it.
+pub(crate) struct StreamCertificate<'a>(pub(crate) &'a mut Stream);
+
+impl CertificateCheck for StreamCertificate<'_> {
+    fn check_identity(&mut self, origin_host: &str) -> Option<Result<(), String>> {
+        #[cfg(feature = "tls")]
+        return self
+            .0
+            .check_tls_identity(origin_host)
+            .map(|r| r.map_err(|e| e.to_string()));
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = (&self.0, origin_host);
+            None
+        }
+    }
+}
+
+/// Starts TLS on `stream`: as the client checking the server's certificate
+/// against `peer_name`, or as the server when `peer_name` is `None`.
+/// `cleartext` goes out first, unencrypted (an in-band CEA). False, with a
+/// warning, when TLS cannot start (no certificates, or built without the
+/// `tls` feature).
+pub(crate) fn start_secure(
+    config: &NodeConfig,
+    stream: &mut Stream,
+    peer_name: Option<&str>,
+    cleartext: Vec<u8>,
+) -> bool {
+    #[cfg(feature = "tls")]
+    {
+        let Some(ctx) = config.tls.as_ref() else {
+            warn!(target: "diameter.connection", "TLS asked for, but the node has no certificates (NodeOptions::tls)");
+            return false;
+        };
+        let session = match peer_name {
+            Some(name) => ctx.client_session(name),
+            None => ctx.server_session(),
+        };
+        match session {
+            Ok(session) => stream.start_tls(session, cleartext),
+            Err(e) => {
+                warn!(target: "diameter.connection", "cannot start TLS: {e}");
+                false
+            }
+        }
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = (config, stream, peer_name, cleartext);
+        warn!(target: "diameter.connection", "TLS asked for, but this build has no `tls` feature");
+        false
+    }
+}
+
+/// A stream for a new TCP connection: able to start TLS when the node has
+/// certificates (TLS from the first byte, or in-band).
+pub(crate) fn tcp_stream(config: &NodeConfig, tcp: mio::net::TcpStream) -> Stream {
+    #[cfg(feature = "tls")]
+    if let Some(ctx) = &config.tls {
+        return Stream::tls_capable(tcp, ctx.verify_peer_name());
+    }
+    let _ = config;
+    Stream::Tcp(tcp)
+}
+
+/// Opens a connection to `peer` (SCTP to all its addresses, else TCP to
+/// the first), non-blocking; the address it goes to.
+pub(crate) fn connect(config: &NodeConfig, peer: &Peer) -> std::io::Result<(Stream, SocketAddr)> {
+    let Some(ip) = peer.ip_addresses.first() else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AddrNotAvailable,
+            "no address to connect to",
+        ));
+    };
+    let addr = SocketAddr::new(*ip, peer.port);
+    let stream = if peer.transport == PEER_TRANSPORT_SCTP {
+        let remote: Vec<SocketAddr> = peer
+            .ip_addresses
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, peer.port))
+            .collect();
+        let max = config.connection.max_message_size as usize;
+        Stream::connect_sctp(&config.sctp_local, &remote, max)?
+    } else {
+        tcp_stream(config, mio::net::TcpStream::connect(addr)?)
+    };
+    if peer.is_secure && !stream.can_start_tls() {
+        return Err(std::io::Error::other(
+            "TLS needs the node's certificates (NodeOptions::tls)",
+        ));
+    }
+    Ok((stream, addr))
+}
