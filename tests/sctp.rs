@@ -221,3 +221,61 @@ fn a_multihomed_association_survives_losing_an_address() {
     pgw.stop(Duration::from_secs(5), false).unwrap();
     ocs.stop(Duration::from_secs(5), false).unwrap();
 }
+
+#[test]
+fn a_request_beyond_the_sctp_send_buffer_fails_at_once() {
+    if !sctp_or_skip("a_request_beyond_the_sctp_send_buffer_fails_at_once") {
+        return;
+    }
+    let (ocs, _) = server(&["127.0.0.1"]);
+    let port = ocs.listen_addresses_for(ListenTransport::Sctp)[0].port();
+    let mut pgw = Node::new(
+        "pgw.example.net",
+        "example.net",
+        NodeOptions {
+            ip_addresses: vec![ip("127.0.0.1")],
+            ..Default::default()
+        },
+    );
+    // the association's send buffer follows the largest message: 64 KiB
+    // gives a buffer of a few hundred kB, smaller than the request below
+    pgw.max_message_size = 64 << 10;
+    let peer = pgw
+        .add_peer(
+            &format!("aaa://ocs.example.net:{port};transport=sctp"),
+            None,
+            PeerOptions {
+                ip_addresses: vec![ip("127.0.0.1")],
+                is_persistent: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let app = ThreadingApplication::new(AppBase::auth(4), 0, |_, _| Ok(None));
+    pgw.add_application(app.clone(), [&peer], &[]);
+    pgw.start().unwrap();
+    app.base().wait_for_ready(Duration::from_secs(10)).unwrap();
+    let mut request = ccr("pgw.example.net", "example.net", 1);
+    request
+        .avps
+        .push(Avp::new(AVP_CLASS, 0, vec![0u8; 2 << 20]).unwrap());
+    let started = std::time::Instant::now();
+    let e = app
+        .base()
+        .send_request(request, Duration::from_secs(10))
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            diameter::node::ApplicationError::Node(
+                diameter::node::NodeError::MessageTooLarge { .. }
+            )
+        ),
+        "{e}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2), "failed at once");
+    // the association carries on
+    exchange(&app, "pgw.example.net", "example.net", 0..5);
+    pgw.stop(Duration::from_secs(5), false).unwrap();
+    ocs.stop(Duration::from_secs(5), false).unwrap();
+}
