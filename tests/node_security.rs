@@ -488,7 +488,7 @@ fn retransmission_of_a_request_in_progress_is_answered_once() {
     });
     release.send(()).unwrap();
 
-    let mut answers = vec![a.recv().expect("an answer"), a.recv().expect("another")];
+    let mut answers = [a.recv().expect("an answer"), a.recv().expect("another")];
     answers.sort_by_key(hbh);
     assert_eq!(answers.iter().map(hbh).collect::<Vec<_>>(), [20, 21]);
     let mut same = answers[1].clone();
@@ -674,10 +674,6 @@ fn a_peer_that_does_not_read_is_not_read_either() {
     assert!(asked >= 5, "only {asked} requests during the attack");
     let stats = node.protocol_stats();
     assert!(stats.reads_paused >= 1, "{stats:?}");
-    eprintln!(
-        "attack: {sent} bytes in {:?}, {asked} good requests, {stats:?}",
-        started.elapsed()
-    );
     drop(attacker);
     client.stop(Duration::from_secs(1), true).unwrap();
     node.stop(Duration::from_secs(1), true).unwrap();

@@ -381,7 +381,7 @@ impl Dispatch {
             }
             return Settle::Keep {
                 want_write: true,
-                read_paused: true,
+                read_paused: false,
             };
         }
         let out = machine.pending_output().len();

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
@@ -67,6 +67,24 @@ impl Slot {
             read_again: false,
         }
     }
+
+    /// Registers for writable events or stops, when that changes.
+    fn set_writable(&mut self, registry: &mio::Registry, id: ConnId, want: bool) {
+        if want == self.writable {
+            return;
+        }
+        let interest = match want {
+            true => Interest::READABLE | Interest::WRITABLE,
+            false => Interest::READABLE,
+        };
+        let token = Token(id as usize);
+        if registry
+            .reregister(self.stream.source(), token, interest)
+            .is_ok()
+        {
+            self.writable = want;
+        }
+    }
 }
 
 struct Loop {
@@ -89,18 +107,9 @@ pub(crate) fn spawn(
 ) -> Result<Started, NodeError> {
     let poll = Poll::new().map_err(NodeError::EventLoop)?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(NodeError::EventLoop)?);
-    let mut listeners = Vec::new();
-    let mut local_addrs = Vec::new();
-    for (i, spec) in listen.iter().enumerate() {
-        let (mut l, kind) = setup::bind(spec)?;
-        poll.registry()
-            .register(l.source(), Token(LISTENER_BASE - i), Interest::READABLE)
-            .map_err(NodeError::EventLoop)?;
-        for addr in l.local_addrs().map_err(NodeError::EventLoop)? {
-            local_addrs.push((kind, addr));
-        }
-        listeners.push((l, None));
-    }
+    let (listeners, local_addrs) =
+        setup::bind_all(poll.registry(), listen, |i| Token(LISTENER_BASE - i))?;
+    let listeners = listeners.into_iter().map(|l| (l, None)).collect();
     let (tx, rx) = bounded(COMMAND_QUEUE);
     let link = Link {
         commands: tx,
@@ -287,54 +296,50 @@ impl Loop {
     }
 
     fn accept(&mut self, now: Instant, index: usize) {
-        let max_message = self.config.connection.max_message_size as usize;
         for _ in 0..ACCEPTS_PER_TURN {
             let Some((listener, _)) = self.listeners.get(index) else {
                 return;
             };
-            let (mut stream, remote, secure) =
-                match listener.accept(max_message, |tcp| setup::tcp_stream(&self.config, tcp)) {
-                    Ok(accepted) => accepted,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                    Err(e) => {
-                        count(&self.handle.counters.accept_errors);
-                        ratelimit::warn(now, &ACCEPT_LOG, format_args!("accept failed: {e}"));
-                        if out_of_resources(&e) {
-                            // edge-triggered: nobody will say the backlog
-                            // still waits, so come back on a timer
-                            self.listeners[index].1 = Some(now + ACCEPT_BACKOFF);
-                            return;
-                        }
-                        continue;
+            let a = match setup::accept(&self.config, listener) {
+                Ok(Some(accepted)) => accepted,
+                Ok(None) => continue, // TLS could not start: closed at once
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    count(&self.handle.counters.accept_errors);
+                    ratelimit::warn(now, &ACCEPT_LOG, format_args!("accept failed: {e}"));
+                    if setup::out_of_resources(&e) {
+                        // edge-triggered: nobody will say the backlog still
+                        // waits, so come back on a timer
+                        self.listeners[index].1 = Some(now + ACCEPT_BACKOFF);
+                        return;
                     }
-                };
-            if secure && !setup::start_secure(&self.config, &mut stream, None, Vec::new()) {
-                continue;
-            }
-            let local: Vec<IpAddr> = stream.local_addrs().iter().map(SocketAddr::ip).collect();
-            let remote_ips: Vec<IpAddr> = stream.peer_addrs().iter().map(SocketAddr::ip).collect();
-            let Some(id) = self.dispatch.incoming(
-                now,
-                remote,
-                remote_ips,
-                &local,
-                secure,
-                stream.can_start_tls(),
-                stream.max_send_message(),
-            ) else {
-                continue; // dropped: closed at once
+                    continue;
+                }
             };
-            let token = Token(id as usize);
+            let mut stream = a.stream;
+            let (tls, max_send) = (stream.can_start_tls(), stream.max_send_message());
+            let id = self.dispatch.incoming(
+                now,
+                a.remote,
+                a.remote_ips,
+                &a.local_ips,
+                a.secure,
+                tls,
+                max_send,
+            );
+            let Some(id) = id else {
+                continue; // refused: closed at once
+            };
+            let interest = Interest::READABLE;
             if let Err(e) =
                 self.poll
                     .registry()
-                    .register(stream.source(), token, Interest::READABLE)
+                    .register(stream.source(), Token(id as usize), interest)
             {
-                warn!(target: "diameter.connection", "cannot register {remote}: {e}");
+                warn!(target: "diameter.connection", "cannot register {}: {e}", a.remote);
                 self.dispatch.remove(now, id, DISCONNECT_REASON_SOCKET_FAIL);
                 continue;
             }
-            debug!(target: "diameter.connection", "accepted {remote}");
             self.slots.insert(id, Slot::new(stream, false));
         }
         // more may wait: the next turn takes them
@@ -365,25 +370,14 @@ impl Loop {
         let Some(slot) = self.slots.get_mut(&id) else {
             return;
         };
-        let failed = match slot.stream.take_error() {
-            Ok(None) => match slot.stream.peer_addr() {
-                Ok(_) => None,
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
-                Err(e) => Some(e),
-            },
-            Ok(Some(e)) | Err(e) => Some(e),
+        let local = match setup::finish_connect(&slot.stream) {
+            Ok(Some(local)) => local,
+            Ok(None) => return, // still connecting
+            Err(e) => {
+                ratelimit::warn(now, &CONNECT_LOG, format_args!("connect failed: {e}"));
+                return self.close(now, id, DISCONNECT_REASON_FAILED_CONNECT);
+            }
         };
-        if let Some(e) = failed {
-            ratelimit::warn(now, &CONNECT_LOG, format_args!("connect failed: {e}"));
-            return self.close(now, id, DISCONNECT_REASON_FAILED_CONNECT);
-        }
-        slot.stream.set_nodelay();
-        let local: Vec<IpAddr> = slot
-            .stream
-            .local_addrs()
-            .iter()
-            .map(SocketAddr::ip)
-            .collect();
         let (tls, max_send) = (slot.stream.can_start_tls(), slot.stream.max_send_message());
         if let Some(name) = self.dispatch.connected(now, id, &local, tls, max_send) {
             // aaas://: the CER goes through TLS
@@ -460,22 +454,7 @@ impl Loop {
                     slot.paused = false;
                     slot.read_again = true;
                 }
-                if want_write != slot.writable {
-                    let interest = if want_write {
-                        Interest::READABLE | Interest::WRITABLE
-                    } else {
-                        Interest::READABLE
-                    };
-                    let token = Token(id as usize);
-                    if self
-                        .poll
-                        .registry()
-                        .reregister(slot.stream.source(), token, interest)
-                        .is_ok()
-                    {
-                        slot.writable = want_write;
-                    }
-                }
+                slot.set_writable(self.poll.registry(), id, want_write);
             }
         }
     }
@@ -487,12 +466,4 @@ impl Loop {
         }
         self.dispatch.remove(now, id, reason);
     }
-}
-
-/// Whether an accept error means "no descriptors or memory now".
-fn out_of_resources(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
 }

@@ -35,3 +35,35 @@ pub fn loopback_peer(n: &mut Node, uri: &str, persistent: bool) -> Arc<Peer> {
     )
     .unwrap()
 }
+
+pub mod raw;
+
+/// Runs `f` on its own thread and returns what it returns; panics when it
+/// takes longer than `limit` (the thread is left behind: the test fails
+/// anyway). For calls that must never hang.
+pub fn within<T: Send + 'static>(
+    what: &str,
+    limit: std::time::Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(v) => {
+            let _ = thread.join();
+            v
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("{what} did not return within {limit:?}")
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            // f panicked: show its panic as this one
+            match thread.join() {
+                Err(p) => std::panic::resume_unwind(p),
+                Ok(()) => unreachable!("{what}: no result and no panic"),
+            }
+        }
+    }
+}

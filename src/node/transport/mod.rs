@@ -20,6 +20,9 @@ pub mod tls;
 
 use sctp_sys::SctpSocket;
 
+static SCTP_BUFFER_LOG: crate::node::ratelimit::RateLimit =
+    crate::node::ratelimit::RateLimit::new("diameter.connection");
+
 /// How a read ended.
 #[derive(Debug)]
 pub(crate) enum ReadEnd {
@@ -141,10 +144,13 @@ impl Stream {
             .set_send_buffer(max_message.saturating_mul(2))
             .unwrap_or(0);
         if send_limit < max_message {
-            log::warn!(
-                target: "diameter.connection",
-                "SCTP send buffer is {send_limit} bytes: larger messages cannot be sent \
-                 (raise net.core.wmem_max, or run with CAP_NET_ADMIN)"
+            crate::node::ratelimit::warn(
+                Instant::now(),
+                &SCTP_BUFFER_LOG,
+                format_args!(
+                    "SCTP send buffer is {send_limit} bytes: larger messages cannot be sent \
+                     (raise net.core.wmem_max, or run with CAP_NET_ADMIN)"
+                ),
             );
         }
         Stream::Sctp(SctpStream {
@@ -454,11 +460,14 @@ impl SctpStream {
                 Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
                     // larger than the send buffer: this message can never
                     // go; the association carries on without it
-                    log::warn!(
-                        target: "diameter.connection",
-                        "a {len}-byte message does not fit the SCTP send buffer ({} bytes); \
-                         dropped (raise net.core.wmem_max)",
-                        self.send_limit
+                    crate::node::ratelimit::warn(
+                        Instant::now(),
+                        &SCTP_BUFFER_LOG,
+                        format_args!(
+                            "a {len}-byte message does not fit the SCTP send buffer \
+                             ({} bytes); dropped (raise net.core.wmem_max)",
+                            self.send_limit
+                        ),
                     );
                     machine.consume_output(len);
                 }

@@ -25,7 +25,7 @@ pub(crate) enum ListenSpec {
     Sctp(Vec<SocketAddr>),
 }
 
-pub(crate) fn bind(spec: &ListenSpec) -> Result<(Listener, ListenTransport), NodeError> {
+fn bind(spec: &ListenSpec) -> Result<(Listener, ListenTransport), NodeError> {
     let listen_err = |addr: SocketAddr| move |source| NodeError::Listen { addr, source };
     Ok(match spec {
         ListenSpec::Tcp(addr) | ListenSpec::Tls(addr) => {
@@ -142,4 +142,84 @@ pub(crate) fn connect(config: &NodeConfig, peer: &Peer) -> std::io::Result<(Stre
         ));
     }
     Ok((stream, addr))
+}
+
+/// A connection taken from a listener.
+pub(crate) struct Accepted {
+    pub stream: Stream,
+    pub remote: SocketAddr,
+    pub remote_ips: Vec<std::net::IpAddr>,
+    pub local_ips: Vec<std::net::IpAddr>,
+    /// Came in on the TLS port (its TLS session is started).
+    pub secure: bool,
+}
+
+/// Accepts one connection (`WouldBlock` when none waits); `None` when a
+/// TLS listener's connection cannot start TLS (it is dropped: closed).
+pub(crate) fn accept(
+    config: &NodeConfig,
+    listener: &Listener,
+) -> std::io::Result<Option<Accepted>> {
+    let max_message = config.connection.max_message_size as usize;
+    let (mut stream, remote, secure) =
+        listener.accept(max_message, |tcp| tcp_stream(config, tcp))?;
+    if secure && !start_secure(config, &mut stream, None, Vec::new()) {
+        return Ok(None);
+    }
+    let ips = |addrs: Vec<SocketAddr>| addrs.iter().map(SocketAddr::ip).collect();
+    Ok(Some(Accepted {
+        remote_ips: ips(stream.peer_addrs()),
+        local_ips: ips(stream.local_addrs()),
+        stream,
+        remote,
+        secure,
+    }))
+}
+
+/// Whether an accept error means "no descriptors or memory now".
+pub(crate) fn out_of_resources(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// Whether a non-blocking connect finished: `Ok(None)` while it goes on,
+/// the local addresses once connected (Nagle off), the error if it failed.
+pub(crate) fn finish_connect(stream: &Stream) -> std::io::Result<Option<Vec<std::net::IpAddr>>> {
+    if let Some(e) = stream.take_error()? {
+        return Err(e);
+    }
+    match stream.peer_addr() {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotConnected => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    stream.set_nodelay();
+    Ok(Some(
+        stream.local_addrs().iter().map(SocketAddr::ip).collect(),
+    ))
+}
+
+/// Binds every listener and registers it with `registry` under
+/// `token(index)`; the addresses each is bound to.
+#[allow(clippy::type_complexity)]
+pub(crate) fn bind_all(
+    registry: &mio::Registry,
+    listen: &[ListenSpec],
+    token: impl Fn(usize) -> mio::Token,
+) -> Result<(Vec<Listener>, Vec<(ListenTransport, SocketAddr)>), NodeError> {
+    let mut listeners = Vec::new();
+    let mut local_addrs = Vec::new();
+    for (i, spec) in listen.iter().enumerate() {
+        let (mut l, kind) = bind(spec)?;
+        registry
+            .register(l.source(), token(i), mio::Interest::READABLE)
+            .map_err(NodeError::EventLoop)?;
+        for addr in l.local_addrs().map_err(NodeError::EventLoop)? {
+            local_addrs.push((kind, addr));
+        }
+        listeners.push(l);
+    }
+    Ok((listeners, local_addrs))
 }
