@@ -248,9 +248,7 @@ impl Dispatch {
             let peer = self.conns.get(&id).and_then(|c| c.peer.clone());
             self.connection_config(peer.as_deref())
         };
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return None;
-        };
+        let conn = self.conns.get_mut(&id)?;
         conn.connect_deadline = None;
         conn.can_start_tls = can_start_tls && !conn.secure;
         conn.max_send = max_send;
@@ -775,10 +773,7 @@ impl Dispatch {
     /// were fed, a timer ran or the transport changed).
     pub(crate) fn process(&mut self, now: Instant, id: ConnId, certs: &mut dyn CertificateCheck) {
         let mut received = 0u64;
-        loop {
-            let Some(conn) = self.conns.get_mut(&id) else {
-                break;
-            };
+        while let Some(conn) = self.conns.get_mut(&id) {
             let Some(machine) = conn.machine.as_mut() else {
                 break;
             };

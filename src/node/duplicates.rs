@@ -75,7 +75,8 @@ impl RequestKey {
 /// Hop-by-Hop identifier of the retransmission).
 pub(crate) type Waiter = (u64, u32);
 
-/// The bounds of a [`Duplicates`] table, shared by all peers.
+/// The bounds of the node's duplicate-detection table (T flag), shared by
+/// all peers ([`NodeLimits::duplicates`](crate::node::NodeLimits)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DuplicateLimits {
     /// Most records kept at once (default 65,536).

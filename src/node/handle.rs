@@ -342,13 +342,11 @@ impl Handle {
             }
         }
         let turn = self.round_robin.fetch_add(1, Ordering::Relaxed);
-        routing::least_loaded(&candidates.peers, turn).ok_or_else(|| {
-            NodeError::NotRoutable(NoRoute {
-                application_id: app.id,
-                realm: candidates.realm,
-                reason: NoRouteReason::NoReadyPeer,
-            })
-        })
+        routing::least_loaded(&candidates.peers, turn).ok_or(NodeError::NotRoutable(NoRoute {
+            application_id: app.id,
+            realm: candidates.realm,
+            reason: NoRouteReason::NoReadyPeer,
+        }))
     }
 
     /// Routes and sends an encoded request, then waits for its answer.

@@ -70,7 +70,7 @@ pub(crate) fn candidates(
     }
     let mut found: Vec<Arc<Peer>> = Vec::new();
     for route in routes.iter().filter(|r| r.app.base().app_id() == app) {
-        let in_realm = route.realms.iter().any(|r| *r == realm);
+        let in_realm = route.realms.contains(&realm);
         for p in &route.peers {
             if (in_realm || p.realm_name.eq_ignore_ascii_case(&realm))
                 && !found.iter().any(|f| Arc::ptr_eq(f, p))

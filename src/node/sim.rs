@@ -1,6 +1,6 @@
 //! A node-level simulation without sockets or threads, on a fake clock: one
-//! server node and several client nodes, each a [`Dispatch`] with its own
-//! [`Handle`], joined by in-memory links. Tests, the property test and the
+//! server node and several client nodes, each a `Dispatch` with its own
+//! `Handle`, joined by in-memory links. Tests, the property test and the
 //! `node_dispatch` fuzz target drive it with sequences of operations
 //! (requests, answers, forged answers, retransmissions, garbage, closed
 //! links, time) and check after every step that no caller got an answer
