@@ -1,4 +1,7 @@
-//! Log records use python-diameter's logger names as targets.
+//! Log records use python-diameter's logger names as targets, and the
+//! warnings a peer can trigger at line rate are rate-limited.
+
+mod common;
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -22,10 +25,16 @@ impl log::Log for Capture {
 
 static LOGGER: Capture = Capture(Mutex::new(Vec::new()));
 
+/// Installs the capturing logger; every test calls it (tests run in one
+/// process, and a logger can be set once).
+fn install() {
+    let _ = log::set_logger(&LOGGER);
+    log::set_max_level(log::LevelFilter::Debug);
+}
+
 #[test]
 fn targets_follow_pythons_logger_names() {
-    log::set_logger(&LOGGER).unwrap();
-    log::set_max_level(log::LevelFilter::Debug);
+    install();
     let lo = "127.0.0.1".parse().unwrap();
     let mut server = Node::new(
         "server.example.net",
@@ -97,4 +106,80 @@ fn targets_follow_pythons_logger_names() {
         .iter()
         .filter(|(t, ..)| t == "diameter.peer.msg")
         .all(|(_, l, _)| *l == log::Level::Debug));
+}
+
+/// A raw peer floods the node with malformed requests (an Unsigned32 AVP
+/// of 5 bytes: 5014 each): every one is answered, but the warnings they
+/// trigger on `diameter.peer` stay within the budget of 5 lines a second.
+#[test]
+fn warnings_a_peer_can_trigger_are_rate_limited() {
+    use diameter::message::constants::*;
+    use diameter::node::application::{AppBase, ThreadingApplication};
+
+    install();
+    const FLOOD: &str = "flood.example.net";
+    const SENT: usize = 2000;
+    let mut server = Node::new(
+        "rate.example.net",
+        "example.net",
+        NodeOptions {
+            ip_addresses: vec!["127.0.0.1".parse().unwrap()],
+            tcp_port: Some(0),
+            ..Default::default()
+        },
+    );
+    let flood = server
+        .add_peer(&format!("aaa://{FLOOD}"), None, PeerOptions::default())
+        .unwrap();
+    server.add_application(
+        ThreadingApplication::new(AppBase::auth(4), 0, |_, _| Ok(None)),
+        [&flood],
+        &[],
+    );
+    server.dpa_timeout = Duration::from_millis(300);
+    server.start().unwrap();
+    let addr = server.listen_addresses()[0];
+    let mut raw = common::raw::RawPeer::connect(addr, FLOOD, "example.net");
+    let malformed: Vec<Vec<u8>> = (0..SENT)
+        .map(|_| {
+            let mut bytes = raw
+                .request(CMD_CREDIT_CONTROL, 4, vec![])
+                .as_bytes()
+                .unwrap();
+            bytes.extend_from_slice(&[0, 0, 1, 22, 0x40, 0, 0, 13, 0, 0, 0, 1, 7, 0, 0, 0]);
+            common::raw::fix_length(&mut bytes);
+            bytes
+        })
+        .collect();
+
+    let started = Instant::now();
+    let mut writer = raw.stream.try_clone().unwrap();
+    let sending = std::thread::spawn(move || {
+        use std::io::Write;
+        for bytes in malformed {
+            writer.write_all(&bytes).unwrap();
+        }
+    });
+    for i in 0..SENT {
+        let answer = raw.recv().unwrap_or_else(|| panic!("answer {i} missing"));
+        assert_eq!(common::raw::result_code(&answer), Some(5014), "answer {i}");
+    }
+    let elapsed = started.elapsed();
+    sending.join().unwrap();
+
+    let warned = LOGGER
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(t, l, m)| t == "diameter.peer" && *l == log::Level::Warn && m.contains(FLOOD))
+        .count() as u64;
+    let budget = 5 * (elapsed.as_secs() + 1) + 5;
+    assert!(warned >= 1, "no warning at all");
+    assert!(
+        warned <= budget,
+        "{warned} warnings for {SENT} malformed requests in {elapsed:?} (at most {budget})"
+    );
+    drop(raw);
+    server.stop(Duration::from_secs(2), true).unwrap();
 }

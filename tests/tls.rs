@@ -489,3 +489,93 @@ fn garbage_on_the_tls_port_is_a_counted_failure_and_others_are_still_served() {
     assert_eq!(server.transport_stats().tls_handshake_failures, 2);
     stop(server, client);
 }
+
+/// In-band TLS is Required: once CER/CEA chose TLS, a cleartext request
+/// instead of a ClientHello is never handed to the application and the
+/// connection closes; a cleartext request sent together with the CER is
+/// not processed either. A real in-band client is served afterwards (the
+/// handler does count).
+#[test]
+fn cleartext_after_in_band_tls_was_agreed_is_not_processed() {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const RAW: &str = "raw.example.test";
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let server = Node::new(
+        SERVER,
+        REALM,
+        NodeOptions {
+            ip_addresses: vec![lo()],
+            tcp_port: Some(0),
+            inband_tls: InbandTls::Required,
+            tls: Some(tls(SERVER, "ca.pem")),
+            ..Default::default()
+        },
+    );
+    let raw_on_server = server
+        .add_peer(&format!("aaa://{RAW}"), None, PeerOptions::default())
+        .unwrap();
+    let client_on_server = server
+        .add_peer(&format!("aaa://{CLIENT}"), None, PeerOptions::default())
+        .unwrap();
+    server.add_application(
+        ThreadingApplication::new(AppBase::auth(4), 0, move |app, req| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            answer(app, req)
+        }),
+        [&raw_on_server, &client_on_server],
+        &[],
+    );
+    server.start().unwrap();
+    let addr = server.listen_addresses_for(ListenTransport::Tcp)[0];
+    let offer = common::raw::cer(RAW, REALM, &[4], &[E_INBAND_SECURITY_ID_TLS]);
+    let tls_chosen = |cea: &Message| {
+        assert_eq!(common::raw::result_code(cea), Some(2001), "{cea}");
+        assert_eq!(
+            cea.find_avp(&[(AVP_INBAND_SECURITY_ID, 0)])
+                .and_then(Avp::as_i32),
+            Some(E_INBAND_SECURITY_ID_TLS),
+            "{cea}"
+        );
+    };
+
+    // the CEA first, then a CCR in the clear where the ClientHello belongs
+    let mut raw = common::raw::RawPeer::open(addr, RAW, REALM);
+    let cea = raw.exchange(&offer.as_bytes().unwrap()).expect("CEA");
+    tls_chosen(&cea);
+    let ccr = common::cc::ccr(RAW, REALM, 1).as_bytes().unwrap();
+    let _ = raw.stream.write_all(&ccr);
+    assert!(
+        common::raw::closed_by_peer(&mut raw.stream),
+        "the server must close the connection"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "the CCR was handled");
+
+    // the CCR in the same segment as the CER
+    let mut raw = common::raw::RawPeer::open(addr, RAW, REALM);
+    let mut both = offer.as_bytes().unwrap();
+    both.extend_from_slice(&common::cc::ccr(RAW, REALM, 2).as_bytes().unwrap());
+    let cea = raw.exchange(&both).expect("CEA");
+    tls_chosen(&cea);
+    raw.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    assert!(
+        common::raw::closed_by_peer(&mut raw.stream),
+        "the server must close the connection"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "the CCR was handled");
+    assert_eq!(raw_on_server.status.lock().last_connect, None);
+
+    // a real in-band client is served, and counted
+    let (client, _, app) = client(
+        Some(tls(CLIENT, "ca.pem")),
+        InbandTls::Required,
+        &format!("aaa://{SERVER}:{}", addr.port()),
+    );
+    app.base().wait_for_ready(Duration::from_secs(10)).unwrap();
+    exchange(&app, CLIENT, REALM, 0..3);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert_eq!(raw_on_server.status.lock().last_connect, None);
+    stop(server, client);
+}

@@ -130,3 +130,14 @@ pub(crate) fn capabilities_for(
     }
     Arc::new(caps)
 }
+
+/// Which listeners [`Node::listen_addresses_for`](super::Node::listen_addresses_for) reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ListenTransport {
+    /// Cleartext TCP (`tcp_port`).
+    Tcp,
+    /// TLS/TCP (`tls_port`).
+    Tls,
+    /// SCTP (`sctp_port`).
+    Sctp,
+}

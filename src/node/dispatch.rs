@@ -15,17 +15,16 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::Sender;
 use log::{debug, info};
 
-use super::application::Application;
 use super::checks;
 use super::config::{capabilities_for, NodeConfig, HISTORY_KEPT};
 use super::conn::{Conn, ConnId, Direction, Owed, PendingRefused, Unmatched};
 use super::duplicates::{with_hop_by_hop, Duplicates, Intake, RequestKey};
 use super::error::{EmptyReason, NodeError};
-use super::handle::{count, Command, Handle, OutAnswer, OutRequest};
+use super::handle::{count, node_stats, Application, Command, Handle, OutAnswer, OutRequest};
 use super::ids::random_u64;
 use super::peer::*;
 use super::ratelimit::{self, RateLimit};
-use super::stats::{node_stats, unix_secs};
+use super::stats::unix_secs;
 use crate::message::constants::*;
 use crate::message::{Avp, Message};
 

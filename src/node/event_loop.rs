@@ -17,6 +17,7 @@ use crossbeam_channel::{bounded, Receiver};
 use log::{debug, error, warn};
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use super::config::ListenTransport;
 use super::config::NodeConfig;
 use super::conn::ConnId;
 use super::dispatch::{Action, Dispatch, Settle};
@@ -24,9 +25,8 @@ use super::error::NodeError;
 use super::handle::{count, Command, Handle, Life, Link, COMMAND_QUEUE};
 use super::peer::*;
 use super::ratelimit::{self, RateLimit};
-use super::transport::setup::{self, ListenSpec};
+use super::setup::{self, ListenSpec};
 use super::transport::{Listener, ReadEnd, Stream};
-use super::ListenTransport;
 
 const WAKER: Token = Token(0);
 /// Listener `i` has token `LISTENER_BASE - i` (connection ids count up from 1).

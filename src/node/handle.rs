@@ -9,18 +9,19 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::ThreadId;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
-use parking_lot::{Mutex, RwLock};
+use log::debug;
+use parking_lot::{Condvar, Mutex, RwLock};
 
-use super::application::{AppBase, Application};
 use super::error::{ApplicationError, EmptyReason, NoRoute, NoRouteReason, NodeError};
-use super::peer::{AppId, Peer};
+use super::peer::{AppId, AppKind, Peer};
 use super::routing;
 use super::stats::NodeStats;
 use super::{SequenceGenerator, SessionGenerator};
-use crate::message::Message;
+use crate::message::constants::*;
+use crate::message::{Avp, AvpEncodeError, Message};
 
 /// Commands waiting for the loop, at most. A full queue blocks application
 /// threads that send (backpressure on callers); the loop thread itself never
@@ -305,7 +306,12 @@ impl Handle {
         let candidates = {
             let apps = self.apps.read();
             let peers = self.peers.read();
-            routing::candidates(msg, app, &realm_default, &apps, &peers, &|p| {
+            let routes = apps.iter().map(|r| routing::Route {
+                app: r.app.base().app_id(),
+                peers: &r.peers,
+                realms: &r.realms,
+            });
+            routing::candidates(msg, app, &realm_default, routes, &peers, &|p| {
                 routing::negotiated(p, app)
             })
         };
@@ -439,4 +445,291 @@ pub(crate) fn wait_answer(
 /// A one-shot answer channel.
 pub(crate) fn answer_channel() -> (Reply, Receiver<Result<Message, ApplicationError>>) {
     bounded(1)
+}
+
+/// What every application has (python's `Application` attributes and the
+/// methods it offers to its handlers). Cheap to clone: handlers get one.
+#[derive(Clone)]
+pub struct AppBase {
+    inner: Arc<AppInner>,
+}
+
+struct AppInner {
+    id: AppId,
+    node: OnceLock<Arc<Handle>>,
+    ready: Mutex<bool>,
+    ready_changed: Condvar,
+}
+
+impl std::fmt::Debug for AppBase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppBase")
+            .field("id", &self.inner.id)
+            .finish()
+    }
+}
+
+impl AppBase {
+    /// An application advertised in Auth-Application-Id (python's
+    /// `is_auth_application=True`).
+    pub fn auth(application_id: u32) -> AppBase {
+        Self::with_id(AppId::auth(application_id))
+    }
+
+    /// An application advertised in Acct-Application-Id (python's
+    /// `is_acct_application=True`).
+    pub fn acct(application_id: u32) -> AppBase {
+        Self::with_id(AppId::acct(application_id))
+    }
+
+    /// Any application id, vendor-specific ones included (advertised in
+    /// Vendor-Specific-Application-Id).
+    pub fn with_id(id: AppId) -> AppBase {
+        AppBase {
+            inner: Arc::new(AppInner {
+                id,
+                node: OnceLock::new(),
+                ready: Mutex::new(false),
+                ready_changed: Condvar::new(),
+            }),
+        }
+    }
+
+    /// The application id.
+    pub fn application_id(&self) -> u32 {
+        self.inner.id.id
+    }
+
+    /// The full application id (kind and vendor).
+    pub fn app_id(&self) -> AppId {
+        self.inner.id
+    }
+
+    /// Whether it is an auth application.
+    pub fn is_auth_application(&self) -> bool {
+        self.inner.id.kind == AppKind::Auth
+    }
+
+    /// Whether it is an acct application.
+    pub fn is_acct_application(&self) -> bool {
+        self.inner.id.kind == AppKind::Acct
+    }
+
+    /// The application's name from python's `APPLICATIONS` table
+    /// ("Unknown Application" when it has none).
+    pub fn name(&self) -> &'static str {
+        crate::message::dictionary::application_name(self.inner.id.id)
+    }
+
+    pub(crate) fn attach(&self, handle: Arc<Handle>) {
+        let _ = self.inner.node.set(handle);
+    }
+
+    pub(crate) fn shared(&self) -> Result<&Arc<Handle>, ApplicationError> {
+        self.inner.node.get().ok_or(ApplicationError::NotAttached)
+    }
+
+    /// The node this application runs on, once the node started (python's
+    /// `app.node`; an error before).
+    pub fn node(&self) -> Result<NodeRef, ApplicationError> {
+        self.shared().map(|s| NodeRef(s.clone()))
+    }
+
+    /// The node's Origin-Host, once added to a node.
+    pub fn origin_host(&self) -> Option<String> {
+        self.inner
+            .node
+            .get()
+            .map(|h| h.identity().origin_host.clone())
+    }
+
+    pub(crate) fn set_ready(&self, ready: bool) {
+        let mut r = self.inner.ready.lock();
+        if *r != ready {
+            *r = ready;
+            self.inner.ready_changed.notify_all();
+        }
+    }
+
+    /// Whether a peer of this application is ready and negotiated it.
+    pub fn is_ready(&self) -> bool {
+        *self.inner.ready.lock()
+    }
+
+    /// Blocks until a peer of this application has finished the
+    /// capabilities exchange and negotiated it (python's `wait_for_ready`);
+    /// blocks again once all its peers are down.
+    pub fn wait_for_ready(&self, timeout: Duration) -> Result<(), ApplicationError> {
+        // a timeout near Duration::MAX means "wait as long as it takes"
+        let deadline = Instant::now().checked_add(timeout);
+        let mut ready = self.inner.ready.lock();
+        while !*ready {
+            match deadline {
+                Some(deadline) => {
+                    if self
+                        .inner
+                        .ready_changed
+                        .wait_until(&mut ready, deadline)
+                        .timed_out()
+                        && !*ready
+                    {
+                        return Err(ApplicationError::NotReady(timeout));
+                    }
+                }
+                None => self.inner.ready_changed.wait(&mut ready),
+            }
+        }
+        Ok(())
+    }
+
+    /// An answer to `request` (python's `generate_answer`): the request's
+    /// header rules (`to_answer`), Session-Id copied, this node's
+    /// Origin-Host and Origin-Realm, the application id AVP, Result-Code and
+    /// Error-Message when given, Proxy-Info copied.
+    pub fn generate_answer(
+        &self,
+        request: &Message,
+        result_code: Option<u32>,
+        error_message: Option<&str>,
+    ) -> Message {
+        let mut answer = request.to_answer();
+        let mut push = |a: Result<Avp, AvpEncodeError>| {
+            if let Ok(a) = a {
+                answer.avps.push(a);
+            }
+        };
+        if let Some(session) = request.find_avp(&[(AVP_SESSION_ID, 0)]) {
+            push(Ok(session.clone()));
+        }
+        if let Some(code) = result_code {
+            push(Avp::new(AVP_RESULT_CODE, 0, code));
+        }
+        if let Some(handle) = self.inner.node.get() {
+            let identity = handle.identity();
+            push(Avp::new(AVP_ORIGIN_HOST, 0, identity.origin_host.as_str()));
+            push(Avp::new(
+                AVP_ORIGIN_REALM,
+                0,
+                identity.origin_realm.as_str(),
+            ));
+        }
+        let id_code = match self.inner.id.kind {
+            AppKind::Auth => AVP_AUTH_APPLICATION_ID,
+            AppKind::Acct => AVP_ACCT_APPLICATION_ID,
+        };
+        push(Avp::new(id_code, 0, self.inner.id.id));
+        if let Some(text) = error_message {
+            push(Avp::new(AVP_ERROR_MESSAGE, 0, text).map(|a| a.with_mandatory(false)));
+        }
+        if let Some(code) = result_code {
+            answer.header.set_error((3000..4000).contains(&code));
+        }
+        for proxy in request.find_avps(&[(AVP_PROXY_INFO, 0)]) {
+            push(Ok(proxy.clone()));
+        }
+        answer
+    }
+
+    /// Sends an answer back on the connection its request came in on (the
+    /// request's connection travels with it through `to_answer` and
+    /// `generate_answer`; an answer built otherwise goes where exactly one
+    /// connection owes its identifiers, else it is dropped and counted).
+    pub fn send_answer(&self, answer: &Message) -> Result<(), ApplicationError> {
+        let handle = self.shared()?;
+        let bytes = answer.as_bytes()?;
+        handle.command(Command::Answer(OutAnswer {
+            via: answer.received_on,
+            hop_by_hop: answer.header.hop_by_hop_identifier,
+            end_to_end: answer.header.end_to_end_identifier,
+            bytes,
+        }))?;
+        Ok(())
+    }
+
+    /// Sends a request and blocks until its answer (python's
+    /// `send_request`): the End-to-End identifier and the header's
+    /// application id are set when zero, the request is routed (RFC 6733
+    /// §6.1) and encoded on this thread. A timeout is
+    /// [`ApplicationError::RequestTimeout`]; a connection lost meanwhile is
+    /// [`ApplicationError::EmptyAnswer`] at once.
+    pub fn send_request(
+        &self,
+        mut request: Message,
+        timeout: Duration,
+    ) -> Result<Message, ApplicationError> {
+        let handle = self.shared()?;
+        if request.header.end_to_end_identifier == 0 {
+            request.header.end_to_end_identifier = handle.identity().end_to_end.next_sequence();
+        }
+        if request.header.application_id == 0 {
+            request.header.application_id = self.inner.id.id;
+        }
+        handle.request(self, &request, timeout)
+    }
+}
+
+/// A Diameter application (python's `Application`). Implement
+/// `handle_request`; it runs on the node's event-loop thread, under
+/// `catch_unwind` (a panic is answered 5012 and counted; the node carries
+/// on).
+pub trait Application: Send + Sync + 'static {
+    /// The application's id, node link and readiness.
+    fn base(&self) -> &AppBase;
+
+    /// Called for every request routed to this application, on the event
+    /// loop: answer with `self.base().send_answer(...)`, quickly.
+    fn handle_request(&self, request: Message);
+
+    /// Called for answers whose caller stopped waiting (late ones, after a
+    /// timeout, within the node's late-answer window).
+    fn handle_answer(&self, answer: Message) {
+        debug!(target: "diameter.application", "unexpected answer {answer} dropped");
+    }
+
+    /// Called when the node stops.
+    fn stop(&self) {}
+}
+
+/// What an application sees of its node (python's `app.node`): its identity,
+/// generators, peers and statistics. Cheap to clone.
+#[derive(Clone)]
+pub struct NodeRef(pub(crate) Arc<Handle>);
+
+impl NodeRef {
+    /// The node's Origin-Host.
+    pub fn origin_host(&self) -> String {
+        self.0.identity().origin_host.clone()
+    }
+
+    /// The node's realm.
+    pub fn realm_name(&self) -> String {
+        self.0.identity().origin_realm.clone()
+    }
+
+    /// The node's Session-Id generator.
+    pub fn session_generator(&self) -> Arc<SessionGenerator> {
+        self.0.identity().session_generator.clone()
+    }
+
+    /// The node's End-to-End identifier sequence.
+    pub fn end_to_end_seq(&self) -> Arc<SequenceGenerator> {
+        self.0.identity().end_to_end.clone()
+    }
+
+    /// The node's configured peers.
+    pub fn peers(&self) -> Vec<Arc<Peer>> {
+        self.0.peers.read().clone()
+    }
+
+    /// The node's statistics now.
+    pub fn statistics(&self) -> super::stats::NodeStats {
+        node_stats(self.0.peers.read().iter())
+    }
+}
+
+/// The node's statistics now, from its peers' (each read under its own lock).
+pub(crate) fn node_stats<'a>(peers: impl Iterator<Item = &'a Arc<Peer>>) -> NodeStats {
+    let snapshots: Vec<super::stats::PeerStats> =
+        peers.map(|p| p.statistics.lock().clone()).collect();
+    NodeStats::from_peers(&snapshots, super::stats::unix_secs())
 }

@@ -6,13 +6,15 @@
 //! flow one way:
 //!
 //! ```text
-//! peer, stats, checks, duplicates, ratelimit   (sans-IO pieces)
-//!   <- routing, error, config                  (pure routing, typed errors, NodeConfig/NodeLimits)
-//!   <- handle                                  (the cross-thread seam: commands, waker, peers, apps)
-//!   <- application, pool                       (Application, ThreadingApplication, worker pool)
-//!   <- conn, dispatch                          (per-connection tables; the node protocol, sans-IO)
-//!   <- event_loop                              (mio glue: sockets, tokens, timers, commands)
-//!   <- node                                    (Node: settings, add_peer/add_application, start/stop)
+//! ids, uri, stats, checks, duplicates, ratelimit, pool   (no node types)
+//!   <- peer                      (the per-connection machine, sans-IO)
+//!   <- transport                 (TCP/SCTP/TLS streams; read into the machine)
+//!   <- routing, error, config    (pure RFC 6733 §6.1 routing, typed errors, NodeConfig/NodeLimits)
+//!   <- handle                    (the cross-thread seam: commands, waker, AppBase, peers, apps)
+//!   <- application               (ThreadingApplication on the worker pool)
+//!   <- conn <- dispatch          (per-connection tables; the node protocol, sans-IO)
+//!   <- setup <- event_loop       (sockets opened and accepted; mio glue: poll, tokens, timers)
+//!   <- node                      (Node: settings, add_peer/add_application, start/stop)
 //! ```
 //!
 //! ```
@@ -41,6 +43,7 @@ pub mod peer;
 mod pool;
 mod ratelimit;
 mod routing;
+mod setup;
 #[doc(hidden)]
 pub mod sim;
 pub mod stats;
@@ -49,12 +52,12 @@ mod uri;
 
 pub use application::NodeRef;
 pub use checks::{check_request, unsupported_mandatory_avp, Rejection};
-pub use config::NodeLimits;
+pub use config::{ListenTransport, NodeLimits};
 pub use duplicates::DuplicateLimits;
 pub use error::{ApplicationError, EmptyReason, NoRoute, NoRouteReason, NodeError};
 pub use handle::{ProtocolStats, RouteSelect, TransportCounters, TransportStats};
 pub use ids::{SequenceGenerator, SessionGenerator};
-pub use node::{InbandTls, ListenTransport, Node, NodeOptions, PeerOptions};
+pub use node::{InbandTls, Node, NodeOptions, PeerOptions};
 #[cfg(feature = "tls")]
 pub use transport::tls::{TlsError, TlsOptions};
 pub use uri::{parse_diameter_uri, DiameterUri, UriError, DEFAULT_PORT, DEFAULT_SECURE_PORT};

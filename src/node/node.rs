@@ -11,19 +11,20 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::bounded;
 use parking_lot::Mutex;
 
-use super::application::Application;
+use super::config::ListenTransport;
 use super::config::{NodeConfig, NodeLimits};
 use super::error::NodeError;
 use super::event_loop;
 use super::handle::{
-    AppRoute, Command, Handle, Identity, Life, ProtocolStats, RouteSelect, TransportStats,
+    node_stats, AppRoute, Application, Command, Handle, Identity, Life, ProtocolStats, RouteSelect,
+    TransportStats,
 };
 use super::peer::{
     AppId, AppKind, ConnectionConfig, LocalCapabilities, Peer, PeerSettings, PeerStatus,
     PEER_TRANSPORT_SCTP, PEER_TRANSPORT_TCP,
 };
-use super::stats::{node_stats, NodeStats};
-use super::transport::setup::ListenSpec;
+use super::setup::ListenSpec;
+use super::stats::NodeStats;
 use super::{parse_diameter_uri, SequenceGenerator, SessionGenerator};
 use crate::message::dictionary;
 
@@ -77,17 +78,6 @@ impl InbandTls {
             InbandTls::Required => vec![1],
         }
     }
-}
-
-/// Which listeners [`Node::listen_addresses_for`] reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ListenTransport {
-    /// Cleartext TCP (`tcp_port`).
-    Tcp,
-    /// TLS/TCP (`tls_port`).
-    Tls,
-    /// SCTP (`sctp_port`).
-    Sctp,
 }
 
 /// python's keyword arguments of `Node.add_peer(...)`.

@@ -6,7 +6,6 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::handle::AppRoute;
 use super::peer::{AppId, AppKind, Peer, PEER_READY_STATES, RELAY_APPLICATION_ID};
 use crate::message::constants::*;
 use crate::message::{Avp, Message};
@@ -34,16 +33,26 @@ pub(crate) fn negotiated(peer: &Peer, app: AppId) -> bool {
         .any(|id| *id == app.id || *id == RELAY_APPLICATION_ID)
 }
 
+/// What an application serves: its id, its peers, and extra realms.
+pub(crate) struct Route<'a> {
+    /// The application.
+    pub app: AppId,
+    /// The peers it was added for.
+    pub peers: &'a [Arc<Peer>],
+    /// Realms (lower-cased) it serves besides its peers' own.
+    pub realms: &'a [String],
+}
+
 /// The usable peers for `msg` of application `app`: the Destination-Host's
 /// peer when it is usable; else the peers of the application's routes in
 /// the Destination-Realm (`own_realm` when absent) or in the routes'
 /// realms; else the realm's default peers. `Err` carries the realm when
 /// none is usable.
-pub(crate) fn candidates(
+pub(crate) fn candidates<'a>(
     msg: &Message,
     app: AppId,
     own_realm: &str,
-    routes: &[AppRoute],
+    routes: impl Iterator<Item = Route<'a>>,
     peers: &[Arc<Peer>],
     usable: &dyn Fn(&Peer) -> bool,
 ) -> Result<Candidates, String> {
@@ -69,9 +78,9 @@ pub(crate) fn candidates(
         }
     }
     let mut found: Vec<Arc<Peer>> = Vec::new();
-    for route in routes.iter().filter(|r| r.app.base().app_id() == app) {
+    for route in routes.filter(|r| r.app == app) {
         let in_realm = route.realms.contains(&realm);
-        for p in &route.peers {
+        for p in route.peers {
             if (in_realm || p.realm_name.eq_ignore_ascii_case(&realm))
                 && !found.iter().any(|f| Arc::ptr_eq(f, p))
                 && usable(p)

@@ -14,13 +14,15 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 use parking_lot::Mutex;
 
-use super::application::{AppBase, Application};
 use super::config::{NodeConfig, NodeLimits};
 use super::conn::ConnId;
 use super::dispatch::{Action, Dispatch, NoCertificate, Settle};
 use super::duplicates::DuplicateLimits;
 use super::error::ApplicationError;
-use super::handle::{answer_channel, AppRoute, Command, Handle, Identity, OutAnswer, OutRequest};
+use super::handle::{
+    answer_channel, AppBase, AppRoute, Application, Command, Handle, Identity, OutAnswer,
+    OutRequest,
+};
 use super::peer::*;
 use super::{SequenceGenerator, SessionGenerator};
 use crate::message::constants::*;

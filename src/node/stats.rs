@@ -221,14 +221,6 @@ pub(crate) fn unix_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// The node's statistics now, from its peers' (each read under its own lock).
-pub(crate) fn node_stats<'a>(
-    peers: impl Iterator<Item = &'a std::sync::Arc<crate::node::peer::Peer>>,
-) -> NodeStats {
-    let snapshots: Vec<PeerStats> = peers.map(|p| p.statistics.lock().clone()).collect();
-    NodeStats::from_peers(&snapshots, unix_secs())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

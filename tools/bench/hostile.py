@@ -407,6 +407,8 @@ def run(name, a, procs):
          "rss_mb": {"start": round(start[0], 1), "max": round(max(x[0] for x in samples), 1),
                     "end": end[0] and round(end[0], 1)},
          "threads": {"start": start[1], "max": max(x[1] for x in samples), "end": end[1]},
+         # RSS every 5 samples (about 5 s), to see whether it levels off
+         "rss_mb_every_5s": [round(x[0], 1) for x in samples[::5]],
          "rss_limit_hit": ABORT.is_set(), "hostile": st, "bystander": b,
          "server_alive_at_end": alive, "server_stop": exit_info}
     print("RESULT " + json.dumps(r), flush=True)

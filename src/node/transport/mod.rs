@@ -14,7 +14,6 @@ use mio::net::{TcpListener, TcpStream};
 use super::peer::Connection;
 
 pub(crate) mod sctp_sys;
-pub(crate) mod setup;
 #[cfg(feature = "tls")]
 pub mod tls;
 

@@ -6,13 +6,12 @@ use std::net::SocketAddr;
 use log::warn;
 use mio::net::TcpListener;
 
-use super::sctp_sys::SctpSocket;
-use super::{Listener, Stream};
-use crate::node::config::NodeConfig;
-use crate::node::dispatch::CertificateCheck;
-use crate::node::error::NodeError;
-use crate::node::peer::{Peer, PEER_TRANSPORT_SCTP};
-use crate::node::ListenTransport;
+use super::config::{ListenTransport, NodeConfig};
+use super::dispatch::CertificateCheck;
+use super::error::NodeError;
+use super::peer::{Peer, PEER_TRANSPORT_SCTP};
+use super::transport::sctp_sys::SctpSocket;
+use super::transport::{Listener, Stream};
 
 /// A listening socket to open.
 #[derive(Debug, Clone, PartialEq, Eq)]
