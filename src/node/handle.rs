@@ -302,7 +302,7 @@ impl Handle {
     /// RFC 6733 §6.1: the peer for a request of `base`'s application.
     pub(crate) fn route(&self, base: &AppBase, msg: &Message) -> Result<Arc<Peer>, NodeError> {
         let app = base.app_id();
-        let realm_default = self.identity().origin_realm.clone();
+        let identity = self.identity();
         let candidates = {
             let apps = self.apps.read();
             let peers = self.peers.read();
@@ -311,7 +311,7 @@ impl Handle {
                 peers: &r.peers,
                 realms: &r.realms,
             });
-            routing::candidates(msg, app, &realm_default, routes, &peers, &|p| {
+            routing::candidates(msg, app, &identity.origin_realm, routes, &peers, &|p| {
                 routing::negotiated(p, app)
             })
         };
