@@ -363,7 +363,7 @@ fn a_dead_event_loop_fails_waiting_callers_at_once_and_stop_reports_it() {
     let took = at.duration_since(died);
     assert!(took < Duration::from_secs(1), "the caller waited {took:?}");
 
-    // once the loop's thread is gone (its command queue closed; see
+    // once the loop is gone (see
     // requests_queued_when_the_loop_dies_fail_at_once for the moment
     // before), nothing new is taken
     wait_until("the loop is gone", Duration::from_secs(2), || {
@@ -419,8 +419,6 @@ impl Application for LoopHolder {
 }
 
 #[test]
-#[ignore = "bug: a request queued behind the loop's death waits out its whole timeout \
-            (Handle::request/wait_answer, event_loop::spawn; see the test's comment)"]
 fn requests_queued_when_the_loop_dies_fail_at_once() {
     // The client's loop is held inside a plain application's handle_request
     // (a request from the server); meanwhile a panic is injected and a
@@ -780,8 +778,6 @@ fn stop_before_start_is_not_started_and_requests_before_start_fail() {
 }
 
 #[test]
-#[ignore = "bug: Handle::request routes before it checks the node's life: \
-            NotRoutable(NoReadyPeer) instead of NotStarted / Stopped"]
 fn a_request_before_start_is_not_started() {
     let (node, peer) = client_node(SERVER, 3868);
     let app = client_app();

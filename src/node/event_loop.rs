@@ -113,6 +113,7 @@ pub(crate) fn spawn(
     let (tx, rx) = bounded(COMMAND_QUEUE);
     let link = Link {
         commands: tx,
+        leftovers: rx.clone(),
         waker,
         loop_thread: OnceLock::new(),
     };
@@ -139,11 +140,14 @@ pub(crate) fn spawn(
             }
             let handle = lp.handle.clone();
             // a bug must not leave callers waiting out their timeouts: the
-            // loop's tables (and every caller's answer channel) drop here
-            if catch_unwind(AssertUnwindSafe(move || lp.run())).is_err() {
+            // loop's tables (and every caller's answer channel) drop below,
+            // once the node is marked dead so that callers say why
+            if catch_unwind(AssertUnwindSafe(|| lp.run())).is_err() {
                 handle.set_life(Life::Died);
                 error!(target: "diameter.node", "the event loop died; pending requests failed");
             }
+            handle.fail_queued();
+            drop(lp);
         })
         .map_err(NodeError::EventLoop)?;
     Ok(Started {
@@ -340,6 +344,7 @@ impl Loop {
                 self.dispatch.remove(now, id, DISCONNECT_REASON_SOCKET_FAIL);
                 continue;
             }
+            debug!(target: "diameter.connection", "accepted {}", a.remote);
             self.slots.insert(id, Slot::new(stream, false));
         }
         // more may wait: the next turn takes them

@@ -86,6 +86,10 @@ pub(crate) struct OutAnswer {
 /// The loop's side of the seam, set once at start.
 pub(crate) struct Link {
     pub commands: Sender<Command>,
+    /// The loop's end of the queue, kept so that whatever is still queued
+    /// when the loop is gone can be failed instead of waiting forever
+    /// ([`Handle::fail_queued`]).
+    pub leftovers: Receiver<Command>,
     pub waker: Arc<mio::Waker>,
     pub loop_thread: OnceLock<ThreadId>,
 }
@@ -243,7 +247,9 @@ impl Handle {
     }
 
     pub(crate) fn life(&self) -> Life {
-        match self.life.load(Ordering::Acquire) {
+        // SeqCst with the channel's own: a caller that queued a command after
+        // the loop's last look at the queue sees the loop gone (see `command`)
+        match self.life.load(Ordering::SeqCst) {
             0 => Life::Created,
             1 => Life::Running,
             2 => Life::Stopped,
@@ -252,7 +258,28 @@ impl Handle {
     }
 
     pub(crate) fn set_life(&self, life: Life) {
-        self.life.store(life as u8, Ordering::Release);
+        self.life.store(life as u8, Ordering::SeqCst);
+    }
+
+    /// Fails every command still queued once the loop is gone: callers get
+    /// their error now rather than at their timeout. Called by the loop's
+    /// thread after it ends and by any caller that queued a command and then
+    /// saw the loop gone (the loop may have taken its last look already).
+    pub(crate) fn fail_queued(&self) {
+        let Some(link) = self.link.get() else {
+            return;
+        };
+        while let Ok(cmd) = link.leftovers.try_recv() {
+            match cmd {
+                Command::Request(req) => {
+                    let _ = req
+                        .reply
+                        .send(Err(ApplicationError::Node(self.not_running())));
+                }
+                // dropping `done` tells the stopper the loop is gone
+                _ => drop(cmd),
+            }
+        }
     }
 
     /// The error for "the loop cannot take work".
@@ -270,6 +297,9 @@ impl Handle {
         let Some(link) = self.link.get() else {
             return Err(NodeError::NotStarted);
         };
+        if self.life() != Life::Running {
+            return Err(self.not_running());
+        }
         let on_loop = link.loop_thread.get() == Some(&std::thread::current().id());
         let sent = if on_loop {
             match link.commands.try_send(cmd) {
@@ -290,6 +320,10 @@ impl Handle {
         }
         if !self.wake_pending.swap(true, Ordering::AcqRel) {
             let _ = link.waker.wake();
+        }
+        if self.life() != Life::Running {
+            // the loop ended while this was queued: nobody else will look
+            self.fail_queued();
         }
         Ok(())
     }
@@ -362,6 +396,9 @@ impl Handle {
         msg: &Message,
         timeout: Duration,
     ) -> Result<Message, ApplicationError> {
+        if self.life() != Life::Running {
+            return Err(self.not_running().into());
+        }
         let peer = self.route(base, msg)?;
         let bytes = msg.as_bytes()?;
         let (reply, rx) = answer_channel();
