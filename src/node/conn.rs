@@ -5,7 +5,7 @@
 //! when the connection goes, so does everything it owned. The socket itself
 //! belongs to the event loop's slot with the same id.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,6 +13,7 @@ use std::time::Instant;
 use super::duplicates::RequestKey;
 use super::error::{ApplicationError, EmptyReason, NodeError};
 use super::handle::Reply;
+use super::idhash::IdMap;
 use super::peer::{Connection, Peer, PEER_RECV, PEER_SEND};
 use crate::message::Message;
 
@@ -95,9 +96,9 @@ pub(crate) struct Conn {
     pub connect_deadline: Option<Instant>,
     /// A closed connection's last bytes must be written by then.
     pub flush_deadline: Option<Instant>,
-    pending: HashMap<u32, Pending>,
+    pending: IdMap<u32, Pending>,
     pending_order: VecDeque<(Instant, u32)>,
-    owed: HashMap<(u32, u32), Owed>,
+    owed: IdMap<(u32, u32), Owed>,
     owed_order: VecDeque<(Instant, (u32, u32))>,
 }
 
@@ -125,9 +126,9 @@ impl Conn {
             max_send: None,
             connect_deadline: None,
             flush_deadline: None,
-            pending: HashMap::new(),
+            pending: IdMap::default(),
             pending_order: VecDeque::new(),
-            owed: HashMap::new(),
+            owed: IdMap::default(),
             owed_order: VecDeque::new(),
         }
     }

@@ -6,7 +6,7 @@
 //! what the machines queued, and carries out its [`Action`]s; tests drive it
 //! the same way on a fake clock.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -21,6 +21,7 @@ use super::conn::{Conn, ConnId, Direction, Owed, PendingRefused, Unmatched};
 use super::duplicates::{with_hop_by_hop, Duplicates, Intake, RequestKey};
 use super::error::{EmptyReason, NodeError};
 use super::handle::{count, node_stats, Application, Command, Handle, OutAnswer, OutRequest};
+use super::idhash::IdMap;
 use super::ids::random_u64;
 use super::peer::*;
 use super::ratelimit::{self, RateLimit};
@@ -93,11 +94,11 @@ struct Stopping {
 pub(crate) struct Dispatch {
     config: Arc<NodeConfig>,
     handle: Arc<Handle>,
-    conns: HashMap<ConnId, Conn>,
+    conns: IdMap<ConnId, Conn>,
     /// The connection each peer (by `Arc` address) last used for requests.
-    ready: HashMap<usize, ConnId>,
+    ready: IdMap<usize, ConnId>,
     duplicates: Duplicates,
-    reconnect_at: HashMap<usize, (Instant, Arc<Peer>)>,
+    reconnect_at: IdMap<usize, (Instant, Arc<Peer>)>,
     actions: VecDeque<Action>,
     dirty: Vec<ConnId>,
     stopping: Option<Stopping>,
@@ -119,9 +120,9 @@ impl Dispatch {
             next_history: later(now, config.statistics_interval),
             config,
             handle,
-            conns: HashMap::new(),
-            ready: HashMap::new(),
-            reconnect_at: HashMap::new(),
+            conns: IdMap::default(),
+            ready: IdMap::default(),
+            reconnect_at: IdMap::default(),
             actions: VecDeque::new(),
             dirty: Vec::new(),
             stopping: None,

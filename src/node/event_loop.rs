@@ -5,7 +5,6 @@
 //! [`Dispatch`]'s. A panic anywhere in it ends the thread cleanly: waiting
 //! callers fail at once and `stop()` reports it.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -23,6 +22,7 @@ use super::conn::ConnId;
 use super::dispatch::{Action, Dispatch, Settle};
 use super::error::NodeError;
 use super::handle::{count, Command, Handle, Life, Link, COMMAND_QUEUE};
+use super::idhash::IdMap;
 use super::peer::*;
 use super::ratelimit::{self, RateLimit};
 use super::setup::{self, ListenSpec};
@@ -90,7 +90,7 @@ impl Slot {
 struct Loop {
     poll: Poll,
     listeners: Vec<(Listener, Option<Instant>)>,
-    slots: HashMap<ConnId, Slot>,
+    slots: IdMap<ConnId, Slot>,
     dispatch: Dispatch,
     commands: Receiver<Command>,
     handle: Arc<Handle>,
@@ -124,7 +124,7 @@ pub(crate) fn spawn(
     let mut lp = Loop {
         poll,
         listeners,
-        slots: HashMap::new(),
+        slots: IdMap::default(),
         dispatch,
         commands: rx,
         handle: handle.clone(),

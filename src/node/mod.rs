@@ -36,6 +36,7 @@ mod duplicates;
 mod error;
 mod event_loop;
 mod handle;
+mod idhash;
 mod ids;
 #[allow(clippy::module_inception)]
 mod node;

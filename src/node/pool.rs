@@ -3,42 +3,46 @@
 //! thread, at most `max_threads` at once, 0 meaning no fixed limit).
 //!
 //! [`WorkerPool::try_execute`] never queues work behind busy workers: it
-//! hands the job to an idle worker, starts a new worker while fewer than
-//! [`WorkerPool::limit`] jobs are in hand, or gives the job straight back, so
-//! the event loop can answer 3004 DIAMETER_TOO_BUSY at once.
+//! accepts a job only while fewer than [`WorkerPool::limit`] jobs are in
+//! hand, makes sure there is a thread for every accepted job, and otherwise
+//! gives the job straight back, so the event loop can answer 3004
+//! DIAMETER_TOO_BUSY at once.
 //!
 //! ```text
-//! try_execute --lock--+-- closed, or busy == limit -------------> Err(job)
-//!                     +-- an idle worker: slot = job, notify it -> Ok
-//!                     +-- none idle: reserve a slot, spawn -----> Ok (Err(job) if spawn fails)
+//! try_execute --lock--+-- closed, or busy == limit --------------> Err(job)
+//!                     +-- busy += 1; threads < busy: spawn one ---> queue
+//!                     +-- busy += 1 -------------------------------> queue
 //! ```
 //!
 //! How it works:
-//! - One mutex guards all bookkeeping. Each worker owns a slot that holds at
-//!   most one handed-over job, and its own condvar: an idle worker parks on
-//!   it (no spinning) until a job, the pool's closing or its `keep_alive`
-//!   deadline, and `try_execute` wakes exactly the worker it chose.
-//! - Idle workers form a LIFO stack: the most recently idle one gets the next
-//!   job, so under light load the surplus workers stay idle long enough to
-//!   time out and exit instead of being kept alive in rotation.
-//! - Every live worker is idle or holds one accepted, unfinished job, so
-//!   `threads == idle + busy` and `busy <= limit`: the only queue is one slot
-//!   per worker, and a thread is started only when none is idle.
+//! - Accepted jobs go through one crossbeam channel that every worker
+//!   receives from. A worker that finishes a job takes the next one straight
+//!   from the channel, and one that finds it empty spins briefly before it
+//!   parks, so under load jobs change hands without a wake-up each.
+//! - `threads >= busy` after every `try_execute`: each accepted job has a
+//!   thread that will take it. An idle worker exits only when the others
+//!   still cover every accepted job, after `keep_alive` without work or
+//!   once the pool is closed.
+//! - The channel is unbounded in type but never holds more than `limit`
+//!   jobs: `busy` counts queued and running jobs, and `busy <= limit`.
+//! - Closing sends one wake-up (`None`) per live worker; accepted jobs
+//!   still run before their worker exits.
 //! - A worker that exits leaves its `JoinHandle` behind; the next spawn and
 //!   [`WorkerPool::shutdown`] join the finished ones, so they do not pile up.
 //! - Workers hold the shared state, never the [`WorkerPool`]: dropping the
 //!   pool closes it without waiting, idle workers exit at once and busy ones
-//!   after their job. Accepted jobs always run, even once the pool is closed.
+//!   after their job.
 
 use std::any::Any;
 use std::cell::Cell;
-use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
 use log::warn;
 use parking_lot::{Condvar, Mutex};
 
@@ -96,11 +100,18 @@ pub(crate) struct WorkerPool {
 
 /// What the pool and its workers share.
 struct Inner {
-    /// All bookkeeping, under one lock.
+    /// Bookkeeping of threads, under one lock.
     state: Mutex<State>,
+    /// Jobs accepted and not finished (queued or running); at most `limit`.
+    /// Raised under the lock, lowered by workers without it.
+    busy: AtomicUsize,
     /// Signalled when a worker exits, a spawn settles or a join ends: what
     /// `shutdown` waits for.
     changed: Condvar,
+    /// Accepted jobs; `None` wakes a worker to look at `closed`.
+    jobs: Sender<Option<Job>>,
+    /// Where workers take them.
+    queue: Receiver<Option<Job>>,
     /// Most jobs accepted and not finished.
     limit: usize,
     /// How long an idle worker waits before it exits.
@@ -109,21 +120,13 @@ struct Inner {
     name: String,
 }
 
-/// The pool's bookkeeping. Between critical sections
-/// `threads == idle.len() + busy` and `busy <= limit`.
+/// The pool's thread bookkeeping. After every `try_execute`,
+/// `threads >= busy`.
 struct State {
     /// No more jobs are accepted; workers exit when they have none.
     closed: bool,
-    /// Jobs accepted and not finished (running, or waiting in a slot).
-    busy: usize,
     /// Live workers, counting a thread being spawned.
     threads: usize,
-    /// Slots of idle workers, most recently idle last.
-    idle: VecDeque<usize>,
-    /// One per live worker, reused (with its condvar) after it exits.
-    slots: Vec<Slot>,
-    /// Indices in `slots` with no worker.
-    free: Vec<usize>,
     /// Threads spawned and not joined yet.
     handles: Vec<JoinHandle<()>>,
     /// Workers that exited since the last reaping (a hint that `handles`
@@ -135,38 +138,7 @@ struct State {
     joining: usize,
 }
 
-/// One worker's mailbox.
-struct Slot {
-    /// The job handed to the worker, until it takes it.
-    job: Option<Job>,
-    /// What the worker parks on while idle.
-    wake: Arc<Condvar>,
-}
-
 impl State {
-    /// A slot with no worker and no job.
-    fn alloc_slot(&mut self) -> usize {
-        if let Some(idx) = self.free.pop() {
-            return idx;
-        }
-        self.slots.push(Slot {
-            job: None,
-            wake: Arc::new(Condvar::new()),
-        });
-        self.slots.len() - 1
-    }
-
-    /// Stops accepting jobs and wakes every idle worker so that it exits.
-    fn close(&mut self) {
-        if self.closed {
-            return;
-        }
-        self.closed = true;
-        for &idx in &self.idle {
-            self.slots[idx].wake.notify_one();
-        }
-    }
-
     /// Takes out the handles `pick` chooses and counts them as being joined.
     fn take_handles(
         &mut self,
@@ -193,6 +165,27 @@ impl State {
     }
 }
 
+impl Inner {
+    /// Stops accepting jobs and wakes every worker so that the idle ones
+    /// exit.
+    fn close(&self, state: &mut State) {
+        if state.closed {
+            return;
+        }
+        state.closed = true;
+        for _ in 0..state.threads {
+            // cannot fail: `self` holds the receiving end
+            let _ = self.jobs.send(None);
+        }
+    }
+
+    /// Whether an idle worker may exit now: the pool is closed or its
+    /// keep-alive ran out, and the other threads cover every accepted job.
+    fn may_leave(&self, state: &State) -> bool {
+        state.threads > self.busy.load(Ordering::Acquire)
+    }
+}
+
 impl WorkerPool {
     /// An open pool with no threads yet.
     pub(crate) fn new(config: PoolConfig) -> Arc<WorkerPool> {
@@ -200,21 +193,21 @@ impl WorkerPool {
             0 => config.hard_cap,
             n => n.min(config.hard_cap),
         };
+        let (jobs, queue) = unbounded();
         Arc::new(WorkerPool {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
                     closed: false,
-                    busy: 0,
                     threads: 0,
-                    idle: VecDeque::new(),
-                    slots: Vec::new(),
-                    free: Vec::new(),
                     handles: Vec::new(),
                     exited: 0,
                     spawning: 0,
                     joining: 0,
                 }),
+                busy: AtomicUsize::new(0),
                 changed: Condvar::new(),
+                jobs,
+                queue,
                 limit,
                 keep_alive: config.keep_alive,
                 // a NUL in a thread name would make the spawn panic
@@ -223,35 +216,33 @@ impl WorkerPool {
         })
     }
 
-    /// Hands `job` to an idle worker, or starts a worker when fewer than the
-    /// limit run. Never blocks on busy workers: when `limit()` jobs are
-    /// already accepted and not finished (running or handed over), or the
-    /// pool is closed, or a thread cannot be spawned, gives the job back:
-    /// `Err(job)`.
+    /// Accepts `job` for a worker, starting one when every thread already
+    /// has a job. Never blocks on busy workers: when `limit()` jobs are
+    /// already accepted and not finished (running or queued), or the pool is
+    /// closed, or a thread cannot be spawned, gives the job back: `Err(job)`.
     pub(crate) fn try_execute(&self, job: Job) -> Result<(), Job> {
         let inner = &*self.inner;
         let mut state = inner.state.lock();
-        if state.closed || state.busy >= inner.limit {
+        if state.closed {
             return Err(job);
         }
-        state.busy += 1;
-        if let Some(idx) = state.idle.pop_back() {
-            let slot = &mut state.slots[idx];
-            slot.job = Some(job);
-            // notified under the lock: parking_lot moves the worker straight
-            // onto the mutex's queue, and it runs once this lock is released
-            slot.wake.notify_one();
+        // raised only under the lock, lowered by workers at any time
+        let busy = inner.busy.fetch_add(1, Ordering::AcqRel);
+        if busy >= inner.limit {
+            inner.busy.fetch_sub(1, Ordering::AcqRel);
+            return Err(job);
+        }
+        if state.threads > busy {
+            drop(state);
+            // cannot fail: `inner` holds the receiving end
+            let _ = inner.jobs.send(Some(job));
             return Ok(());
         }
 
-        // No idle worker, so threads == busy - 1 < limit: start one for the
-        // job, outside the lock.
-        debug_assert!(state.threads < inner.limit);
-        let idx = state.alloc_slot();
-        state.slots[idx].job = Some(job);
+        // every thread has a job (threads == busy < limit): start one, outside
+        // the lock
         state.threads += 1;
         state.spawning += 1;
-        let wake = Arc::clone(&state.slots[idx].wake);
         let reaped = if state.exited > 0 {
             state.take_handles(JoinHandle::is_finished)
         } else {
@@ -262,7 +253,7 @@ impl WorkerPool {
         let shared = Arc::clone(&self.inner);
         let spawned = thread::Builder::new()
             .name(inner.name.clone())
-            .spawn(move || work(&shared, idx, &wake));
+            .spawn(move || work(&shared));
         let reaped_count = reaped.len();
         // finished threads: each join returns at once
         join_all(reaped, &inner.name);
@@ -273,21 +264,14 @@ impl WorkerPool {
         let outcome = match spawned {
             Ok(handle) => {
                 state.handles.push(handle);
+                let _ = inner.jobs.send(Some(job));
                 Ok(())
             }
-            Err(e) => match state.slots[idx].job.take() {
-                Some(job) => {
-                    state.busy -= 1;
-                    state.threads -= 1;
-                    state.free.push(idx);
-                    Err((job, e))
-                }
-                // Cannot happen: only the worker of slot `idx` takes its
-                // job, and that worker never started. Had it run the job,
-                // the job was accepted and the worker owns the counters, so
-                // `Ok` would be the truth.
-                None => Ok(()),
-            },
+            Err(e) => {
+                state.threads -= 1;
+                inner.busy.fetch_sub(1, Ordering::AcqRel);
+                Err((job, e))
+            }
         };
         drop(state);
         inner.changed.notify_all();
@@ -307,7 +291,7 @@ impl WorkerPool {
     /// Jobs accepted and not finished.
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn busy(&self) -> usize {
-        self.inner.state.lock().busy
+        self.inner.busy.load(Ordering::Acquire)
     }
 
     /// Live worker threads (busy or idle), counting one being spawned and
@@ -331,7 +315,7 @@ impl WorkerPool {
         let me = thread::current().id();
 
         let mut state = inner.state.lock();
-        state.close();
+        inner.close(&mut state);
         let mut stopped = state.settled(own);
         while !stopped {
             let timed_out = match deadline {
@@ -364,7 +348,8 @@ impl Drop for WorkerPool {
     /// Closes the pool without waiting: idle workers exit at once, busy ones
     /// after their job.
     fn drop(&mut self) {
-        self.inner.state.lock().close();
+        let mut state = self.inner.state.lock();
+        self.inner.close(&mut state);
     }
 }
 
@@ -374,57 +359,56 @@ impl fmt::Debug for WorkerPool {
         f.debug_struct("WorkerPool")
             .field("name", &self.inner.name)
             .field("limit", &self.inner.limit)
-            .field("busy", &state.busy)
+            .field("busy", &self.inner.busy.load(Ordering::Acquire))
             .field("threads", &state.threads)
             .field("closed", &state.closed)
             .finish()
     }
 }
 
-/// A worker's life: runs the job in slot `idx`, then parks on `wake` until
-/// the next one, and exits when the pool closes or `keep_alive` passes with
-/// no job.
-fn work(inner: &Arc<Inner>, idx: usize, wake: &Condvar) {
+/// A worker's life: takes jobs from the queue and runs them; exits when
+/// the pool closes or `keep_alive` passes with no job, once the other
+/// threads cover every accepted job.
+fn work(inner: &Arc<Inner>) {
     WORKER_OF.with(|w| w.set(Arc::as_ptr(inner) as usize));
-    // `None`: a keep-alive too long to add to now, i.e. wait for ever
-    let mut deadline = Instant::now().checked_add(inner.keep_alive);
-    let mut state = inner.state.lock();
     loop {
-        if let Some(job) = state.slots[idx].job.take() {
-            drop(state);
-            run(job, &inner.name);
-            deadline = Instant::now().checked_add(inner.keep_alive);
-            state = inner.state.lock();
-            state.busy -= 1;
-            if state.closed {
-                break;
-            }
-            state.idle.push_back(idx);
-            continue;
-        }
-        if state.closed {
-            break;
-        }
-        let timed_out = match deadline {
-            Some(deadline) => wake.wait_until(&mut state, deadline).timed_out(),
-            None => {
-                wake.wait(&mut state);
-                false
-            }
+        let next = if inner.keep_alive == Duration::MAX {
+            inner
+                .queue
+                .recv()
+                .map_err(|_| RecvTimeoutError::Disconnected)
+        } else {
+            inner.queue.recv_timeout(inner.keep_alive)
         };
-        // a job handed over as the wait timed out is still run
-        if timed_out && state.slots[idx].job.is_none() {
-            break;
+        match next {
+            Ok(Some(job)) => {
+                run(job, &inner.name);
+                inner.busy.fetch_sub(1, Ordering::AcqRel);
+                // once closed, leave as soon as the others cover the rest
+                // (a wake-up sent for this thread may stay unread: harmless)
+                if !inner.state.lock().closed {
+                    continue;
+                }
+            }
+            // a wake-up at closing, or the keep-alive ran out
+            Ok(None) | Err(RecvTimeoutError::Timeout) => {}
+            // cannot happen: `inner` holds the sending end
+            Err(RecvTimeoutError::Disconnected) => {}
+        }
+        let mut state = inner.state.lock();
+        if inner.may_leave(&state) {
+            state.threads -= 1;
+            state.exited += 1;
+            drop(state);
+            inner.changed.notify_all();
+            return;
+        }
+        if state.closed && inner.queue.is_empty() {
+            // an accepted job is on its way to the queue: wait for it
+            drop(state);
+            thread::yield_now();
         }
     }
-    if let Some(pos) = state.idle.iter().position(|&i| i == idx) {
-        state.idle.remove(pos);
-    }
-    state.threads -= 1;
-    state.exited += 1;
-    state.free.push(idx);
-    drop(state);
-    inner.changed.notify_all();
 }
 
 /// Runs `job`; a panic is caught and logged, and the job counts as finished.
@@ -729,8 +713,10 @@ mod tests {
                             {
                                 let state = pool.inner.state.lock();
                                 assert!(state.threads <= limit);
-                                assert!(state.busy <= limit);
-                                assert_eq!(state.threads, state.idle.len() + state.busy);
+                                let busy = pool.inner.busy.load(Ordering::SeqCst);
+                                assert!(busy <= limit);
+                                // every accepted job has a thread
+                                assert!(state.threads >= busy);
                             }
                             match outcome {
                                 Ok(()) => break,
