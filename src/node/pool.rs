@@ -4,45 +4,44 @@
 //!
 //! [`WorkerPool::try_execute`] never queues work behind busy workers: it
 //! accepts a job only while fewer than [`WorkerPool::limit`] jobs are in
-//! hand, makes sure there is a thread for every accepted job, and otherwise
-//! gives the job straight back, so the event loop can answer 3004
-//! DIAMETER_TOO_BUSY at once.
+//! hand, and otherwise gives it straight back, so the event loop can answer
+//! 3004 DIAMETER_TOO_BUSY at once.
 //!
 //! ```text
-//! try_execute --lock--+-- closed, or busy == limit --------------> Err(job)
-//!                     +-- busy += 1; threads < busy: spawn one ---> queue
-//!                     +-- busy += 1 -------------------------------> queue
+//! try_execute --lock--+-- closed, or busy == limit ------------------> Err(job)
+//!                     +-- queue it; nobody searching: wake or start one -> Ok
 //! ```
 //!
 //! How it works:
-//! - Accepted jobs go through one crossbeam channel that every worker
-//!   receives from. A worker that finishes a job takes the next one straight
-//!   from the channel, and one that finds it empty spins briefly before it
-//!   parks, so under load jobs change hands without a wake-up each.
-//! - `threads >= busy` after every `try_execute`: each accepted job has a
-//!   thread that will take it. An idle worker exits only when the others
-//!   still cover every accepted job, after `keep_alive` without work or
-//!   once the pool is closed.
-//! - The channel is unbounded in type but never holds more than `limit`
-//!   jobs: `busy` counts queued and running jobs, and `busy <= limit`.
-//! - Closing sends one wake-up (`None`) per live worker; accepted jobs
-//!   still run before their worker exits.
+//! - One mutex guards the queue and the bookkeeping. A worker is running a
+//!   job, *searching* (awake, about to look at the queue) or parked on its
+//!   own condvar.
+//! - Every queued job has a searching worker: `try_execute` wakes a parked
+//!   worker (or starts one) only when nobody searches, and a worker that
+//!   takes a job while more wait and nobody else searches wakes the next.
+//!   A handler that blocks therefore never holds up the jobs behind it,
+//!   and under load jobs change hands without a wake-up each: a worker that
+//!   finishes takes the next job itself and parks only when there is none.
+//! - The queue never holds more than `limit` jobs: `busy` counts queued and
+//!   running jobs, and `busy <= limit`.
+//! - Parked workers form a LIFO stack: the most recently parked one is woken
+//!   first, so under light load the surplus workers stay parked long enough
+//!   to reach their `keep_alive` and exit.
 //! - A worker that exits leaves its `JoinHandle` behind; the next spawn and
 //!   [`WorkerPool::shutdown`] join the finished ones, so they do not pile up.
 //! - Workers hold the shared state, never the [`WorkerPool`]: dropping the
-//!   pool closes it without waiting, idle workers exit at once and busy ones
-//!   after their job.
+//!   pool closes it without waiting; parked workers exit at once and the
+//!   others once the queue is empty. Accepted jobs always run.
 
 use std::any::Any;
 use std::cell::Cell;
+use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
 use log::warn;
 use parking_lot::{Condvar, Mutex};
 
@@ -100,18 +99,11 @@ pub(crate) struct WorkerPool {
 
 /// What the pool and its workers share.
 struct Inner {
-    /// Bookkeeping of threads, under one lock.
+    /// The queue and all bookkeeping, under one lock.
     state: Mutex<State>,
-    /// Jobs accepted and not finished (queued or running); at most `limit`.
-    /// Raised under the lock, lowered by workers without it.
-    busy: AtomicUsize,
     /// Signalled when a worker exits, a spawn settles or a join ends: what
     /// `shutdown` waits for.
     changed: Condvar,
-    /// Accepted jobs; `None` wakes a worker to look at `closed`.
-    jobs: Sender<Option<Job>>,
-    /// Where workers take them.
-    queue: Receiver<Option<Job>>,
     /// Most jobs accepted and not finished.
     limit: usize,
     /// How long an idle worker waits before it exits.
@@ -120,13 +112,27 @@ struct Inner {
     name: String,
 }
 
-/// The pool's thread bookkeeping. After every `try_execute`,
-/// `threads >= busy`.
+/// The pool's bookkeeping. Between critical sections: `busy <= limit`,
+/// `threads == running + searching + parked`, and a non-empty queue has a
+/// searching worker (or one being started).
 struct State {
-    /// No more jobs are accepted; workers exit when they have none.
+    /// No more jobs are accepted; workers exit once the queue is empty.
     closed: bool,
+    /// Jobs accepted and not finished (queued or running).
+    busy: usize,
+    /// Accepted jobs no worker has taken yet.
+    queue: VecDeque<Job>,
     /// Live workers, counting a thread being spawned.
     threads: usize,
+    /// Workers awake and about to look at the queue (counting one being
+    /// spawned).
+    searching: usize,
+    /// Parked workers' slots, most recently parked last.
+    parked: Vec<usize>,
+    /// One per live worker, reused after it exits.
+    slots: Vec<Slot>,
+    /// Indices in `slots` with no worker.
+    free: Vec<usize>,
     /// Threads spawned and not joined yet.
     handles: Vec<JoinHandle<()>>,
     /// Workers that exited since the last reaping (a hint that `handles`
@@ -138,7 +144,69 @@ struct State {
     joining: usize,
 }
 
+/// One worker's parking place.
+struct Slot {
+    /// Set by whoever wakes the worker (it was taken off `parked`).
+    woken: bool,
+    /// What the worker parks on.
+    wake: Arc<Condvar>,
+}
+
+/// What to do once the lock is released.
+enum Next {
+    Nothing,
+    /// Start a worker in this slot.
+    Spawn(usize),
+}
+
 impl State {
+    /// A slot with no worker.
+    fn alloc_slot(&mut self) -> usize {
+        if let Some(idx) = self.free.pop() {
+            self.slots[idx].woken = false;
+            return idx;
+        }
+        self.slots.push(Slot {
+            woken: false,
+            wake: Arc::new(Condvar::new()),
+        });
+        self.slots.len() - 1
+    }
+
+    /// Makes sure some worker searches: wakes the most recently parked one,
+    /// or reserves a new one when there is room (the caller spawns it).
+    fn add_searcher(&mut self, limit: usize) -> Next {
+        if let Some(idx) = self.parked.pop() {
+            self.slots[idx].woken = true;
+            self.searching += 1;
+            self.slots[idx].wake.notify_one();
+            return Next::Nothing;
+        }
+        if self.threads >= limit || self.spawning > 0 {
+            // every thread is running or about to search (a job waits only
+            // behind a thread being started)
+            return Next::Nothing;
+        }
+        let idx = self.alloc_slot();
+        self.threads += 1;
+        self.searching += 1;
+        self.spawning += 1;
+        Next::Spawn(idx)
+    }
+
+    /// Stops accepting jobs and wakes every parked worker so that it exits.
+    fn close(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        for idx in self.parked.drain(..) {
+            self.slots[idx].woken = true;
+            self.searching += 1;
+            self.slots[idx].wake.notify_one();
+        }
+    }
+
     /// Takes out the handles `pick` chooses and counts them as being joined.
     fn take_handles(
         &mut self,
@@ -165,27 +233,6 @@ impl State {
     }
 }
 
-impl Inner {
-    /// Stops accepting jobs and wakes every worker so that the idle ones
-    /// exit.
-    fn close(&self, state: &mut State) {
-        if state.closed {
-            return;
-        }
-        state.closed = true;
-        for _ in 0..state.threads {
-            // cannot fail: `self` holds the receiving end
-            let _ = self.jobs.send(None);
-        }
-    }
-
-    /// Whether an idle worker may exit now: the pool is closed or its
-    /// keep-alive ran out, and the other threads cover every accepted job.
-    fn may_leave(&self, state: &State) -> bool {
-        state.threads > self.busy.load(Ordering::Acquire)
-    }
-}
-
 impl WorkerPool {
     /// An open pool with no threads yet.
     pub(crate) fn new(config: PoolConfig) -> Arc<WorkerPool> {
@@ -193,21 +240,23 @@ impl WorkerPool {
             0 => config.hard_cap,
             n => n.min(config.hard_cap),
         };
-        let (jobs, queue) = unbounded();
         Arc::new(WorkerPool {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
                     closed: false,
+                    busy: 0,
+                    queue: VecDeque::new(),
                     threads: 0,
+                    searching: 0,
+                    parked: Vec::new(),
+                    slots: Vec::new(),
+                    free: Vec::new(),
                     handles: Vec::new(),
                     exited: 0,
                     spawning: 0,
                     joining: 0,
                 }),
-                busy: AtomicUsize::new(0),
                 changed: Condvar::new(),
-                jobs,
-                queue,
                 limit,
                 keep_alive: config.keep_alive,
                 // a NUL in a thread name would make the spawn panic
@@ -216,69 +265,44 @@ impl WorkerPool {
         })
     }
 
-    /// Accepts `job` for a worker, starting one when every thread already
-    /// has a job. Never blocks on busy workers: when `limit()` jobs are
-    /// already accepted and not finished (running or queued), or the pool is
-    /// closed, or a thread cannot be spawned, gives the job back: `Err(job)`.
+    /// Accepts `job` for a worker. Never blocks on busy workers: when
+    /// `limit()` jobs are already accepted and not finished (running or
+    /// queued), or the pool is closed, or no thread exists and none can be
+    /// started, gives the job back: `Err(job)`.
     pub(crate) fn try_execute(&self, job: Job) -> Result<(), Job> {
         let inner = &*self.inner;
         let mut state = inner.state.lock();
-        if state.closed {
+        if state.closed || state.busy >= inner.limit {
             return Err(job);
         }
-        // raised only under the lock, lowered by workers at any time
-        let busy = inner.busy.fetch_add(1, Ordering::AcqRel);
-        if busy >= inner.limit {
-            inner.busy.fetch_sub(1, Ordering::AcqRel);
-            return Err(job);
-        }
-        if state.threads > busy {
-            drop(state);
-            // cannot fail: `inner` holds the receiving end
-            let _ = inner.jobs.send(Some(job));
-            return Ok(());
-        }
-
-        // every thread has a job (threads == busy < limit): start one, outside
-        // the lock
-        state.threads += 1;
-        state.spawning += 1;
-        let reaped = if state.exited > 0 {
-            state.take_handles(JoinHandle::is_finished)
+        state.busy += 1;
+        state.queue.push_back(job);
+        let next = if state.searching == 0 {
+            state.add_searcher(inner.limit)
         } else {
-            Vec::new()
+            Next::Nothing
         };
         drop(state);
-
-        let shared = Arc::clone(&self.inner);
-        let spawned = thread::Builder::new()
-            .name(inner.name.clone())
-            .spawn(move || work(&shared));
-        let reaped_count = reaped.len();
-        // finished threads: each join returns at once
-        join_all(reaped, &inner.name);
-
-        let mut state = inner.state.lock();
-        state.spawning -= 1;
-        state.joining -= reaped_count;
-        let outcome = match spawned {
-            Ok(handle) => {
-                state.handles.push(handle);
-                let _ = inner.jobs.send(Some(job));
-                Ok(())
+        match next {
+            Next::Nothing => Ok(()),
+            Next::Spawn(idx) => {
+                if spawn(&self.inner, idx) {
+                    return Ok(());
+                }
+                // nobody may be left to take it: give the newest job back
+                let mut state = inner.state.lock();
+                if state.threads > 0 {
+                    return Ok(());
+                }
+                match state.queue.pop_back() {
+                    Some(job) => {
+                        state.busy -= 1;
+                        Err(job)
+                    }
+                    None => Ok(()),
+                }
             }
-            Err(e) => {
-                state.threads -= 1;
-                inner.busy.fetch_sub(1, Ordering::AcqRel);
-                Err((job, e))
-            }
-        };
-        drop(state);
-        inner.changed.notify_all();
-        outcome.map_err(|(job, e)| {
-            warn!(target: TARGET, "{}: cannot start a worker thread: {e}", inner.name);
-            job
-        })
+        }
     }
 
     /// The effective limit: `max_threads` if non-zero (but never above
@@ -291,7 +315,7 @@ impl WorkerPool {
     /// Jobs accepted and not finished.
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn busy(&self) -> usize {
-        self.inner.busy.load(Ordering::Acquire)
+        self.inner.state.lock().busy
     }
 
     /// Live worker threads (busy or idle), counting one being spawned and
@@ -315,7 +339,7 @@ impl WorkerPool {
         let me = thread::current().id();
 
         let mut state = inner.state.lock();
-        inner.close(&mut state);
+        state.close();
         let mut stopped = state.settled(own);
         while !stopped {
             let timed_out = match deadline {
@@ -345,11 +369,10 @@ impl WorkerPool {
 }
 
 impl Drop for WorkerPool {
-    /// Closes the pool without waiting: idle workers exit at once, busy ones
-    /// after their job.
+    /// Closes the pool without waiting: parked workers exit at once, the
+    /// others once the queue is empty.
     fn drop(&mut self) {
-        let mut state = self.inner.state.lock();
-        self.inner.close(&mut state);
+        self.inner.state.lock().close();
     }
 }
 
@@ -359,56 +382,125 @@ impl fmt::Debug for WorkerPool {
         f.debug_struct("WorkerPool")
             .field("name", &self.inner.name)
             .field("limit", &self.inner.limit)
-            .field("busy", &self.inner.busy.load(Ordering::Acquire))
+            .field("busy", &state.busy)
             .field("threads", &state.threads)
             .field("closed", &state.closed)
             .finish()
     }
 }
 
-/// A worker's life: takes jobs from the queue and runs them; exits when
-/// the pool closes or `keep_alive` passes with no job, once the other
-/// threads cover every accepted job.
-fn work(inner: &Arc<Inner>) {
-    WORKER_OF.with(|w| w.set(Arc::as_ptr(inner) as usize));
-    loop {
-        let next = if inner.keep_alive == Duration::MAX {
-            inner
-                .queue
-                .recv()
-                .map_err(|_| RecvTimeoutError::Disconnected)
-        } else {
-            inner.queue.recv_timeout(inner.keep_alive)
-        };
-        match next {
-            Ok(Some(job)) => {
-                run(job, &inner.name);
-                inner.busy.fetch_sub(1, Ordering::AcqRel);
-                // once closed, leave as soon as the others cover the rest
-                // (a wake-up sent for this thread may stay unread: harmless)
-                if !inner.state.lock().closed {
-                    continue;
-                }
-            }
-            // a wake-up at closing, or the keep-alive ran out
-            Ok(None) | Err(RecvTimeoutError::Timeout) => {}
-            // cannot happen: `inner` holds the sending end
-            Err(RecvTimeoutError::Disconnected) => {}
-        }
+/// Starts the worker of slot `idx` (already counted in `threads`,
+/// `searching` and `spawning`), joining finished threads on the way.
+/// False when the thread could not be started (its counts are undone).
+fn spawn(inner: &Arc<Inner>, idx: usize) -> bool {
+    let (wake, reaped) = {
         let mut state = inner.state.lock();
-        if inner.may_leave(&state) {
-            state.threads -= 1;
-            state.exited += 1;
-            drop(state);
-            inner.changed.notify_all();
-            return;
+        let reaped = if state.exited > 0 {
+            state.take_handles(JoinHandle::is_finished)
+        } else {
+            Vec::new()
+        };
+        (Arc::clone(&state.slots[idx].wake), reaped)
+    };
+    let shared = Arc::clone(inner);
+    let spawned = thread::Builder::new()
+        .name(inner.name.clone())
+        .spawn(move || work(&shared, idx, &wake));
+    let reaped_count = reaped.len();
+    // finished threads: each join returns at once
+    join_all(reaped, &inner.name);
+
+    let mut state = inner.state.lock();
+    state.spawning -= 1;
+    state.joining -= reaped_count;
+    let started = match spawned {
+        Ok(handle) => {
+            state.handles.push(handle);
+            true
         }
-        if state.closed && inner.queue.is_empty() {
-            // an accepted job is on its way to the queue: wait for it
+        Err(e) => {
+            state.threads -= 1;
+            state.searching -= 1;
+            state.free.push(idx);
+            warn!(target: TARGET, "{}: cannot start a worker thread: {e}", inner.name);
+            false
+        }
+    };
+    drop(state);
+    inner.changed.notify_all();
+    started
+}
+
+/// A worker's life: takes jobs from the queue and runs them, parks on
+/// `wake` when it is empty until woken; exits when
+/// the pool is closed and the queue empty, or `keep_alive` passes parked.
+fn work(inner: &Arc<Inner>, idx: usize, wake: &Condvar) {
+    WORKER_OF.with(|w| w.set(Arc::as_ptr(inner) as usize));
+    let mut state = inner.state.lock();
+    loop {
+        // searching
+        if let Some(job) = state.queue.pop_front() {
+            state.searching -= 1;
+            let next = if !state.queue.is_empty() && state.searching == 0 {
+                state.add_searcher(inner.limit)
+            } else {
+                Next::Nothing
+            };
             drop(state);
-            thread::yield_now();
+            if let Next::Spawn(next) = next {
+                spawn(inner, next);
+            }
+            run(job, &inner.name);
+            state = inner.state.lock();
+            state.busy -= 1;
+            state.searching += 1;
+            continue;
+        }
+        if state.closed {
+            break;
+        }
+        // park until woken (taken off `parked` and counted as searching)
+        state.searching -= 1;
+        state.slots[idx].woken = false;
+        state.parked.push(idx);
+        // `None`: a keep-alive too long to add to now, i.e. wait for ever
+        let deadline = Instant::now().checked_add(inner.keep_alive);
+        while !state.slots[idx].woken {
+            let timed_out = match deadline {
+                Some(deadline) => wake.wait_until(&mut state, deadline).timed_out(),
+                None => {
+                    wake.wait(&mut state);
+                    false
+                }
+            };
+            if timed_out && !state.slots[idx].woken {
+                // idle for the whole keep-alive: leave
+                if let Some(pos) = state.parked.iter().position(|&i| i == idx) {
+                    state.parked.remove(pos);
+                }
+                state.searching += 1;
+                break;
+            }
+        }
+        if !state.slots[idx].woken {
+            break;
         }
     }
+    // leaving while counted as searching: a queued job needs another
+    state.searching -= 1;
+    state.threads -= 1;
+    state.exited += 1;
+    state.free.push(idx);
+    let next = if !state.queue.is_empty() && state.searching == 0 {
+        state.add_searcher(inner.limit)
+    } else {
+        Next::Nothing
+    };
+    drop(state);
+    if let Next::Spawn(next) = next {
+        spawn(inner, next);
+    }
+    inner.changed.notify_all();
 }
 
 /// Runs `job`; a panic is caught and logged, and the job counts as finished.
@@ -713,10 +805,19 @@ mod tests {
                             {
                                 let state = pool.inner.state.lock();
                                 assert!(state.threads <= limit);
-                                let busy = pool.inner.busy.load(Ordering::SeqCst);
-                                assert!(busy <= limit);
-                                // every accepted job has a thread
-                                assert!(state.threads >= busy);
+                                assert!(state.busy <= limit);
+                                assert_eq!(
+                                    state.threads,
+                                    state.searching
+                                        + state.parked.len()
+                                        + (state.busy - state.queue.len())
+                                );
+                                // every queued job has a searcher
+                                assert!(
+                                    state.queue.is_empty()
+                                        || state.searching > 0
+                                        || state.spawning > 0
+                                );
                             }
                             match outcome {
                                 Ok(()) => break,
