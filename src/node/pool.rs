@@ -16,12 +16,13 @@
 //! - One mutex guards the queue and the bookkeeping. A worker is running a
 //!   job, *searching* (awake, about to look at the queue) or parked on its
 //!   own condvar.
-//! - Every queued job has a searching worker: `try_execute` wakes a parked
-//!   worker (or starts one) only when nobody searches, and a worker that
-//!   takes a job while more wait and nobody else searches wakes the next.
+//! - Every queued job has a searching worker where one exists: when jobs
+//!   outnumber the searchers, `try_execute` and a worker that takes a job
+//!   wake a parked worker, and start a new one only when nobody searches.
 //!   A handler that blocks therefore never holds up the jobs behind it,
 //!   and under load jobs change hands without a wake-up each: a worker that
-//!   finishes takes the next job itself and parks only when there is none.
+//!   finishes takes the next job itself, and one that finds none looks again
+//!   for a few microseconds before it parks.
 //! - The queue never holds more than `limit` jobs: `busy` counts queued and
 //!   running jobs, and `busy <= limit`.
 //! - Parked workers form a LIFO stack: the most recently parked one is woken
@@ -38,6 +39,7 @@ use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -53,6 +55,12 @@ pub(crate) const DEFAULT_HARD_CAP: usize = 1024;
 
 /// Default [`PoolConfig::keep_alive`].
 pub(crate) const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+/// Steps of [`look_again`] that spin (2^step times each) ...
+const SPIN_STEPS: u32 = 6;
+
+/// ... and its last step: the ones after `SPIN_STEPS` yield the core.
+const LOOK_STEPS: u32 = 10;
 
 /// Work handed to the pool.
 pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
@@ -101,6 +109,9 @@ pub(crate) struct WorkerPool {
 struct Inner {
     /// The queue and all bookkeeping, under one lock.
     state: Mutex<State>,
+    /// Jobs in the queue, readable without the lock: what a worker looking
+    /// again before it parks watches.
+    queued: AtomicUsize,
     /// Signalled when a worker exits, a spawn settles or a join ends: what
     /// `shutdown` waits for.
     changed: Condvar,
@@ -173,18 +184,24 @@ impl State {
         self.slots.len() - 1
     }
 
-    /// Makes sure some worker searches: wakes the most recently parked one,
-    /// or reserves a new one when there is room (the caller spawns it).
+    /// Called when jobs may outnumber the searching workers: wakes the most
+    /// recently parked worker, or, when nobody searches at all, reserves a
+    /// new one if there is room (the caller spawns it).
     fn add_searcher(&mut self, limit: usize) -> Next {
+        if self.queue.len() <= self.searching {
+            return Next::Nothing;
+        }
         if let Some(idx) = self.parked.pop() {
             self.slots[idx].woken = true;
             self.searching += 1;
             self.slots[idx].wake.notify_one();
             return Next::Nothing;
         }
-        if self.threads >= limit || self.spawning > 0 {
-            // every thread is running or about to search (a job waits only
-            // behind a thread being started)
+        if self.searching > 0 || self.threads >= limit || self.spawning > 0 {
+            // a new thread only when every thread runs a job (a handler that
+            // blocks must not hold up the queue); else the searchers take
+            // the jobs in turn, and no thread is started for a burst of quick
+            // ones
             return Next::Nothing;
         }
         let idx = self.alloc_slot();
@@ -256,6 +273,7 @@ impl WorkerPool {
                     spawning: 0,
                     joining: 0,
                 }),
+                queued: AtomicUsize::new(0),
                 changed: Condvar::new(),
                 limit,
                 keep_alive: config.keep_alive,
@@ -277,11 +295,8 @@ impl WorkerPool {
         }
         state.busy += 1;
         state.queue.push_back(job);
-        let next = if state.searching == 0 {
-            state.add_searcher(inner.limit)
-        } else {
-            Next::Nothing
-        };
+        inner.queued.store(state.queue.len(), Ordering::Release);
+        let next = state.add_searcher(inner.limit);
         drop(state);
         match next {
             Next::Nothing => Ok(()),
@@ -296,6 +311,7 @@ impl WorkerPool {
                 }
                 match state.queue.pop_back() {
                     Some(job) => {
+                        inner.queued.store(state.queue.len(), Ordering::Release);
                         state.busy -= 1;
                         Err(job)
                     }
@@ -437,15 +453,13 @@ fn spawn(inner: &Arc<Inner>, idx: usize) -> bool {
 fn work(inner: &Arc<Inner>, idx: usize, wake: &Condvar) {
     WORKER_OF.with(|w| w.set(Arc::as_ptr(inner) as usize));
     let mut state = inner.state.lock();
+    let mut spun = false;
     loop {
         // searching
         if let Some(job) = state.queue.pop_front() {
+            inner.queued.store(state.queue.len(), Ordering::Release);
             state.searching -= 1;
-            let next = if !state.queue.is_empty() && state.searching == 0 {
-                state.add_searcher(inner.limit)
-            } else {
-                Next::Nothing
-            };
+            let next = state.add_searcher(inner.limit);
             drop(state);
             if let Next::Spawn(next) = next {
                 spawn(inner, next);
@@ -454,10 +468,20 @@ fn work(inner: &Arc<Inner>, idx: usize, wake: &Condvar) {
             state = inner.state.lock();
             state.busy -= 1;
             state.searching += 1;
+            spun = false;
             continue;
         }
         if state.closed {
             break;
+        }
+        if !spun {
+            // work often comes right behind: look again for a moment (still
+            // searching, so nobody is woken for it) before parking
+            spun = true;
+            drop(state);
+            look_again(inner);
+            state = inner.state.lock();
+            continue;
         }
         // park until woken (taken off `parked` and counted as searching)
         state.searching -= 1;
@@ -485,22 +509,37 @@ fn work(inner: &Arc<Inner>, idx: usize, wake: &Condvar) {
         if !state.slots[idx].woken {
             break;
         }
+        spun = false;
     }
     // leaving while counted as searching: a queued job needs another
     state.searching -= 1;
     state.threads -= 1;
     state.exited += 1;
     state.free.push(idx);
-    let next = if !state.queue.is_empty() && state.searching == 0 {
-        state.add_searcher(inner.limit)
-    } else {
-        Next::Nothing
-    };
+    let next = state.add_searcher(inner.limit);
     drop(state);
     if let Next::Spawn(next) = next {
         spawn(inner, next);
     }
     inner.changed.notify_all();
+}
+
+/// Spins, then yields, for a few microseconds or until a job is queued (the
+/// pattern of crossbeam's `Backoff`): under load the next request usually
+/// arrives within that time, and taking it costs no wake-up.
+fn look_again(inner: &Inner) {
+    for step in 0..=LOOK_STEPS {
+        if inner.queued.load(Ordering::Acquire) > 0 {
+            return;
+        }
+        if step <= SPIN_STEPS {
+            for _ in 0..1u32 << step {
+                std::hint::spin_loop();
+            }
+        } else {
+            thread::yield_now();
+        }
+    }
 }
 
 /// Runs `job`; a panic is caught and logged, and the job counts as finished.
