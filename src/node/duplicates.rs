@@ -40,7 +40,8 @@
 //! compacted when it holds more than about twice as many entries as there are
 //! records, so every operation is amortised O(1) and the deque stays bounded.
 
-use std::collections::{HashMap, VecDeque};
+use super::idhash::IdMap;
+use std::collections::VecDeque;
 use std::mem::size_of;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -165,7 +166,7 @@ pub(crate) struct Duplicates {
     /// The bounds.
     limits: DuplicateLimits,
     /// The records by key.
-    records: HashMap<Arc<RequestKey>, Record>,
+    records: IdMap<Arc<RequestKey>, Record>,
     /// Keys in the order they were (re-)recorded; an entry is live when its
     /// generation is the record's, stale otherwise.
     order: VecDeque<(Arc<RequestKey>, u64)>,
@@ -198,7 +199,7 @@ impl Duplicates {
     pub(crate) fn new(limits: DuplicateLimits) -> Self {
         Duplicates {
             limits,
-            records: HashMap::new(),
+            records: IdMap::default(),
             order: VecDeque::new(),
             bytes: 0,
             next_generation: 0,

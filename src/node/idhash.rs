@@ -4,9 +4,11 @@
 //! for a `u32`.
 //!
 //! Each table gets its own random seed, so a peer that picks its
-//! identifiers cannot predict which of them collide. Tables keyed by
-//! strings a peer chooses (the duplicate detection's Origin-Host) keep the
-//! standard hasher.
+//! identifiers (or, in the duplicate-detection table, its Origin-Host)
+//! cannot tell which of them collide: the seed enters the first mixing step,
+//! and one differing word changes the hash through a bijection. The
+//! tables are bounded as well, so even a lucky collision costs a probe
+//! sequence, not unbounded work.
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
