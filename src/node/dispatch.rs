@@ -20,7 +20,7 @@ use super::config::{capabilities_for, NodeConfig, HISTORY_KEPT};
 use super::conn::{Conn, ConnId, Direction, Owed, PendingRefused, Unmatched};
 use super::duplicates::{with_hop_by_hop, Duplicates, Intake, RequestKey};
 use super::error::{EmptyReason, NodeError};
-use super::handle::{count, node_stats, Application, Command, Handle, OutAnswer, OutRequest};
+use super::handle::{count, node_stats, Command, Handle, OutAnswer, OutRequest};
 use super::idhash::IdMap;
 use super::ids::random_u64;
 use super::peer::*;
@@ -649,18 +649,7 @@ impl Dispatch {
             self.process(now, id, &mut NoCertificate);
             self.remove(now, id, DISCONNECT_REASON_NODE_SHUTDOWN);
         }
-        let apps: Vec<Arc<dyn Application>> = self
-            .handle
-            .apps
-            .read()
-            .iter()
-            .map(|r| r.app.clone())
-            .collect();
-        for app in apps {
-            if catch_unwind(AssertUnwindSafe(|| app.stop())).is_err() {
-                count(&self.handle.counters.callback_panics);
-            }
-        }
+        self.handle.stop_applications();
         if let Some(Stopping {
             done: Some(done), ..
         }) = self.stopping.take()

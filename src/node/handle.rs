@@ -261,6 +261,20 @@ impl Handle {
         self.life.store(life as u8, Ordering::SeqCst);
     }
 
+    /// Stops every application (python's `app.stop()`: joins the workers);
+    /// a panic in one is counted and the others are still stopped.
+    pub(crate) fn stop_applications(&self) {
+        let apps: Vec<Arc<dyn Application>> =
+            self.apps.read().iter().map(|r| r.app.clone()).collect();
+        for app in apps {
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| app.stop())).is_err() {
+                self.counters
+                    .callback_panics
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Fails every command still queued once the loop is gone: callers get
     /// their error now rather than at their timeout. Called by the loop's
     /// thread after it ends and by any caller that queued a command and then

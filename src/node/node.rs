@@ -582,16 +582,7 @@ impl Node {
         }
         if self.handle.life() == Life::Died {
             // the loop could not stop the applications itself
-            let apps: Vec<Arc<dyn Application>> = self
-                .handle
-                .apps
-                .read()
-                .iter()
-                .map(|r| r.app.clone())
-                .collect();
-            for app in apps {
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| app.stop()));
-            }
+            self.handle.stop_applications();
             return Err(NodeError::LoopDied);
         }
         self.handle.set_life(Life::Stopped);
