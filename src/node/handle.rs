@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant, SystemTime};
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use log::debug;
 use parking_lot::{Condvar, Mutex, RwLock};
 
@@ -268,9 +268,7 @@ impl Handle {
             self.apps.read().iter().map(|r| r.app.clone()).collect();
         for app in apps {
             if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| app.stop())).is_err() {
-                self.counters
-                    .callback_panics
-                    .fetch_add(1, Ordering::Relaxed);
+                count(&self.counters.callback_panics);
             }
         }
     }
@@ -315,22 +313,16 @@ impl Handle {
             return Err(self.not_running());
         }
         let on_loop = link.loop_thread.get() == Some(&std::thread::current().id());
-        let sent = if on_loop {
-            match link.commands.try_send(cmd) {
-                Ok(()) => Ok(()),
-                Err(TrySendError::Full(_)) => {
-                    self.counters
-                        .commands_dropped
-                        .fetch_add(1, Ordering::Relaxed);
-                    return Ok(());
-                }
-                Err(TrySendError::Disconnected(_)) => Err(()),
+        // neither send can find the channel disconnected: `leftovers` holds
+        // its receiving end for as long as the handle lives
+        if on_loop {
+            if link.commands.try_send(cmd).is_err() {
+                // full: the loop cannot wait for itself
+                count(&self.counters.commands_dropped);
+                return Ok(());
             }
         } else {
-            link.commands.send(cmd).map_err(|_| ())
-        };
-        if sent.is_err() {
-            return Err(self.not_running());
+            let _ = link.commands.send(cmd);
         }
         if !self.wake_pending.swap(true, Ordering::AcqRel) {
             let _ = link.waker.wake();

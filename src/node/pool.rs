@@ -163,13 +163,6 @@ struct Slot {
     wake: Arc<Condvar>,
 }
 
-/// What to do once the lock is released.
-enum Next {
-    Nothing,
-    /// Start a worker in this slot.
-    Spawn(usize),
-}
-
 impl State {
     /// A slot with no worker.
     fn alloc_slot(&mut self) -> usize {
@@ -186,29 +179,37 @@ impl State {
 
     /// Called when jobs may outnumber the searching workers: wakes the most
     /// recently parked worker, or, when nobody searches at all, reserves a
-    /// new one if there is room (the caller spawns it).
-    fn add_searcher(&mut self, limit: usize) -> Next {
+    /// new one if there is room: the slot the caller must [`spawn`] once
+    /// the lock is released.
+    #[must_use]
+    fn add_searcher(&mut self, limit: usize) -> Option<usize> {
         if self.queue.len() <= self.searching {
-            return Next::Nothing;
+            return None;
         }
         if let Some(idx) = self.parked.pop() {
-            self.slots[idx].woken = true;
-            self.searching += 1;
-            self.slots[idx].wake.notify_one();
-            return Next::Nothing;
+            self.wake_parked(idx);
+            return None;
         }
         if self.searching > 0 || self.threads >= limit || self.spawning > 0 {
             // a new thread only when every thread runs a job (a handler that
             // blocks must not hold up the queue); else the searchers take
             // the jobs in turn, and no thread is started for a burst of quick
             // ones
-            return Next::Nothing;
+            return None;
         }
         let idx = self.alloc_slot();
         self.threads += 1;
         self.searching += 1;
         self.spawning += 1;
-        Next::Spawn(idx)
+        Some(idx)
+    }
+
+    /// Wakes the worker of slot `idx`, just taken off `parked`: it counts
+    /// as searching from now on.
+    fn wake_parked(&mut self, idx: usize) {
+        self.slots[idx].woken = true;
+        self.searching += 1;
+        self.slots[idx].wake.notify_one();
     }
 
     /// Stops accepting jobs and wakes every parked worker so that it exits.
@@ -217,10 +218,8 @@ impl State {
             return;
         }
         self.closed = true;
-        for idx in self.parked.drain(..) {
-            self.slots[idx].woken = true;
-            self.searching += 1;
-            self.slots[idx].wake.notify_one();
+        while let Some(idx) = self.parked.pop() {
+            self.wake_parked(idx);
         }
     }
 
@@ -298,26 +297,24 @@ impl WorkerPool {
         inner.queued.store(state.queue.len(), Ordering::Release);
         let next = state.add_searcher(inner.limit);
         drop(state);
-        match next {
-            Next::Nothing => Ok(()),
-            Next::Spawn(idx) => {
-                if spawn(&self.inner, idx) {
-                    return Ok(());
-                }
-                // nobody may be left to take it: give the newest job back
-                let mut state = inner.state.lock();
-                if state.threads > 0 {
-                    return Ok(());
-                }
-                match state.queue.pop_back() {
-                    Some(job) => {
-                        inner.queued.store(state.queue.len(), Ordering::Release);
-                        state.busy -= 1;
-                        Err(job)
-                    }
-                    None => Ok(()),
-                }
+        let Some(idx) = next else {
+            return Ok(());
+        };
+        if spawn(&self.inner, idx) {
+            return Ok(());
+        }
+        // nobody may be left to take it: give the newest job back
+        let mut state = inner.state.lock();
+        if state.threads > 0 {
+            return Ok(());
+        }
+        match state.queue.pop_back() {
+            Some(job) => {
+                inner.queued.store(state.queue.len(), Ordering::Release);
+                state.busy -= 1;
+                Err(job)
             }
+            None => Ok(()),
         }
     }
 
@@ -461,7 +458,7 @@ fn work(inner: &Arc<Inner>, idx: usize, wake: &Condvar) {
             state.searching -= 1;
             let next = state.add_searcher(inner.limit);
             drop(state);
-            if let Next::Spawn(next) = next {
+            if let Some(next) = next {
                 spawn(inner, next);
             }
             run(job, &inner.name);
@@ -518,7 +515,7 @@ fn work(inner: &Arc<Inner>, idx: usize, wake: &Condvar) {
     state.free.push(idx);
     let next = state.add_searcher(inner.limit);
     drop(state);
-    if let Next::Spawn(next) = next {
+    if let Some(next) = next {
         spawn(inner, next);
     }
     inner.changed.notify_all();
