@@ -160,7 +160,7 @@ fn set_tls(_: &mut NodeOptions, _: &Args) -> Result<(), String> {
 /// The CCA: Result-Code 2001, the request's CC-Request-Type/Number, and a
 /// Granted-Service-Unit of 1 MB per Multiple-Services-Credit-Control.
 fn answer(app: &AppBase, ccr: Message) -> HandlerResult {
-    let mut cca = app.generate_answer(&ccr, Some(E_RESULT_CODE_DIAMETER_SUCCESS), None);
+    let mut cca = app.generate_answer(&ccr, E_RESULT_CODE_DIAMETER_SUCCESS, None)?;
     for code in [AVP_CC_REQUEST_TYPE, AVP_CC_REQUEST_NUMBER] {
         if let Some(avp) = ccr.find_avp(&[(code, 0)]) {
             cca.append_avp(avp.clone());

@@ -93,7 +93,7 @@ fn answer_ok(app: &AppBase, req: Message) -> HandlerResult {
         app.node().unwrap().origin_host(),
         app.origin_host().unwrap()
     );
-    let mut a = app.generate_answer(&req, Some(E_RESULT_CODE_DIAMETER_SUCCESS), None);
+    let mut a = app.generate_answer(&req, E_RESULT_CODE_DIAMETER_SUCCESS, None)?;
     a.avps.push(
         Avp::new(
             AVP_CC_REQUEST_NUMBER,

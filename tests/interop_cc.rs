@@ -122,12 +122,7 @@ fn rust_client_python_cc_server() {
 /// a Granted-Service-Unit of 3600 s.
 fn answer_ccr(app: &AppBase, request: Message) -> HandlerResult {
     let ccr = CreditControlRequest::from_message(request).map_err(|m| format!("not a CCR: {m}"))?;
-    let mut cca = CreditControlAnswer::from_message(app.generate_answer(
-        &ccr.to_message()?,
-        Some(E_RESULT_CODE_DIAMETER_SUCCESS),
-        None,
-    ))
-    .map_err(|m| format!("not a CCA: {m}"))?;
+    let mut cca = app.generate_answer(&ccr, E_RESULT_CODE_DIAMETER_SUCCESS, None)?;
     cca.cc_request_type = ccr.cc_request_type;
     cca.cc_request_number = ccr.cc_request_number;
     if ccr.cc_request_type != Some(E_CC_REQUEST_TYPE_TERMINATION_REQUEST) {

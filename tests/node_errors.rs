@@ -140,9 +140,9 @@ fn server() -> (Node, SocketAddr) {
     let app = ThreadingApplication::new(AppBase::auth(4), 0, |app, req| {
         Ok(Some(app.generate_answer(
             &req,
-            Some(E_RESULT_CODE_DIAMETER_SUCCESS),
+            E_RESULT_CODE_DIAMETER_SUCCESS,
             None,
-        )))
+        )?))
     });
     n.add_application(app, &peers, &[]);
     n.start().unwrap();

@@ -197,9 +197,10 @@ impl Application for Fragile {
             Some(0) => panic!("handle_request bug (injected)"),
             Some(2) => *self.held.lock().unwrap() = Some(request),
             _ => {
-                let a =
-                    self.base
-                        .generate_answer(&request, Some(E_RESULT_CODE_DIAMETER_SUCCESS), None);
+                let a = self
+                    .base
+                    .generate_answer(&request, E_RESULT_CODE_DIAMETER_SUCCESS, None)
+                    .unwrap();
                 self.base.send_answer(&a).unwrap();
             }
         }
@@ -238,11 +239,10 @@ fn a_panic_in_handle_request_is_answered_5012_and_the_node_keeps_serving() {
         held = on_server.held.lock().unwrap().take();
         held.is_some()
     });
-    let late = on_server.base().generate_answer(
-        &held.unwrap(),
-        Some(E_RESULT_CODE_DIAMETER_SUCCESS),
-        None,
-    );
+    let late = on_server
+        .base()
+        .generate_answer(&held.unwrap(), E_RESULT_CODE_DIAMETER_SUCCESS, None)
+        .unwrap();
     on_server.base().send_answer(&late).unwrap();
     wait_until("handle_answer panicked", Duration::from_secs(5), || {
         client.protocol_stats().callback_panics == 1
@@ -411,9 +411,12 @@ impl Application for LoopHolder {
         while !self.release.load(Ordering::SeqCst) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
-        let a = self
+        let Ok(a) = self
             .base
-            .generate_answer(&request, Some(E_RESULT_CODE_DIAMETER_SUCCESS), None);
+            .generate_answer(&request, E_RESULT_CODE_DIAMETER_SUCCESS, None)
+        else {
+            return;
+        };
         let _ = self.base.send_answer(&a);
     }
 }

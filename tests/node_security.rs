@@ -220,7 +220,9 @@ fn raw_answer(req: &Message, host: &str, session_id: &str, result_code: u32) -> 
 
 /// A CCA 2001 to `req` carrying CC-Request-Number `n`.
 fn numbered_answer(app: &AppBase, req: &Message, n: u32) -> Message {
-    let mut a = app.generate_answer(req, Some(E_RESULT_CODE_DIAMETER_SUCCESS), None);
+    let mut a = app
+        .generate_answer(req, E_RESULT_CODE_DIAMETER_SUCCESS, None)
+        .unwrap();
     a.avps.push(Avp::new(AVP_CC_REQUEST_NUMBER, 0, n).unwrap());
     a
 }
@@ -783,7 +785,7 @@ fn colliding_ids_from_two_peers_get_their_own_answers() {
             while c.load(Ordering::SeqCst) < 2 && Instant::now() < deadline {
                 thread::sleep(Duration::from_millis(5));
             }
-            Ok(Some(app.generate_answer(&req, Some(2001), None)))
+            Ok(Some(app.generate_answer(&req, 2001, None)?))
         },
     );
     let mut a = Raw::connect(addr, "a.example.net");

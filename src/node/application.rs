@@ -20,13 +20,15 @@
 //! let app = ThreadingApplication::new(
 //!     AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
 //!     16,
-//!     |app, request| Ok(Some(app.generate_answer(&request, Some(E_RESULT_CODE_DIAMETER_SUCCESS), None))),
+//!     |app, request| Ok(Some(app.generate_answer(&request, E_RESULT_CODE_DIAMETER_SUCCESS, None)?)),
 //! );
 //! node.add_application(app, [peer], &[]);
 //! node.start()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::fmt;
+use std::ops::Deref;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -36,20 +38,19 @@ use log::{debug, warn};
 
 use super::pool::{PoolConfig, WorkerPool};
 use crate::message::constants::*;
-use crate::message::Message;
+use crate::message::typed::{AvpStruct, Command, Request};
+use crate::message::{Avp, AvpEncodeError, Message, MessageHeader};
 
 pub use super::error::{ApplicationError, EmptyReason};
 pub use super::handle::{AppBase, Application, NodeRef};
 
 /// python's `SimpleThreadingApplication`: the same type, built with
 /// [`ThreadingApplication::new`] and a `request_handler` closure.
-pub type SimpleThreadingApplication = ThreadingApplication;
+pub type SimpleThreadingApplication<H = FnHandler> = ThreadingApplication<H>;
 
 /// What a threading handler returns: the answer to send (or none), or an
 /// error, which is answered with 5012 DIAMETER_UNABLE_TO_COMPLY.
 pub type HandlerResult = Result<Option<Message>, Box<dyn std::error::Error + Send + Sync>>;
-
-type Handler = dyn Fn(&AppBase, Message) -> HandlerResult + Send + Sync;
 
 /// Most worker threads of one [`ThreadingApplication`], whatever
 /// `max_threads` says (python's `max_threads = 0`, "no limit", stops here):
@@ -59,8 +60,204 @@ pub const MAX_WORKER_THREADS: usize = 1024;
 /// How long an idle worker thread waits for work before it exits.
 pub const WORKER_KEEP_ALIVE: Duration = Duration::from_secs(10);
 
+/// python's default `send_request` timeout (30 s).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// python's default `wait_for_ready` timeout (30 s).
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How long `stop` waits for handlers still running before it returns.
 const STOP_WAIT: Duration = Duration::from_secs(5);
+
+// ---- what send_request, send_answer and generate_answer take ----
+
+/// A request [`send_request`](AppBase::send_request) takes: a generic
+/// [`Message`], answered by a `Message`, or a typed request (any
+/// [`Request`], such as `CreditControlRequest`), answered by its typed
+/// answer (`CreditControlAnswer`).
+pub trait OutgoingRequest {
+    /// What the answer is given back as.
+    type Answer;
+    /// The request as a generic message.
+    fn into_request(self) -> Result<Message, AvpEncodeError>;
+    /// The received answer in this request's answer type.
+    fn answer_from(answer: Message) -> Result<Self::Answer, ApplicationError>;
+}
+
+impl OutgoingRequest for Message {
+    type Answer = Message;
+    fn into_request(self) -> Result<Message, AvpEncodeError> {
+        Ok(self)
+    }
+    fn answer_from(answer: Message) -> Result<Message, ApplicationError> {
+        Ok(answer)
+    }
+}
+
+impl<T: Request> OutgoingRequest for T {
+    type Answer = T::Answer;
+    fn into_request(self) -> Result<Message, AvpEncodeError> {
+        self.to_message()
+    }
+    fn answer_from(answer: Message) -> Result<T::Answer, ApplicationError> {
+        T::Answer::from_message(answer).map_err(|m| ApplicationError::UnexpectedAnswer(Box::new(m)))
+    }
+}
+
+/// An answer [`send_answer`](AppBase::send_answer) takes: a generic
+/// [`Message`] or a typed answer command.
+pub trait OutgoingAnswer {
+    /// The answer's header (its identifiers say which request it answers).
+    fn answer_header(&self) -> &MessageHeader;
+    /// The connection its request came in on, when known (0 otherwise).
+    fn answer_connection(&self) -> u64;
+    /// The answer on the wire.
+    fn answer_bytes(&self) -> Result<Vec<u8>, AvpEncodeError>;
+}
+
+impl OutgoingAnswer for Message {
+    fn answer_header(&self) -> &MessageHeader {
+        &self.header
+    }
+    fn answer_connection(&self) -> u64 {
+        self.received_on
+    }
+    fn answer_bytes(&self) -> Result<Vec<u8>, AvpEncodeError> {
+        self.as_bytes()
+    }
+}
+
+impl<T: Command> OutgoingAnswer for T {
+    fn answer_header(&self) -> &MessageHeader {
+        self.header()
+    }
+    fn answer_connection(&self) -> u64 {
+        0
+    }
+    fn answer_bytes(&self) -> Result<Vec<u8>, AvpEncodeError> {
+        self.as_bytes()
+    }
+}
+
+/// A request [`generate_answer`](AppBase::generate_answer) answers: a
+/// generic [`Message`] (answered by a `Message`) or a typed request
+/// (answered by its typed answer, with python's fields set).
+pub trait AnswerTo {
+    /// The answer's type.
+    type Answer;
+    /// The request's header.
+    fn request_header(&self) -> &MessageHeader;
+    /// The request's AVPs of `code` (vendor 0), such as its Session-Id.
+    fn request_avps(&self, code: u32) -> Vec<Avp>;
+    /// Builds the answer from its header and AVPs.
+    fn make_answer(&self, header: MessageHeader, avps: Vec<Avp>) -> Self::Answer;
+}
+
+impl AnswerTo for Message {
+    type Answer = Message;
+    fn request_header(&self) -> &MessageHeader {
+        &self.header
+    }
+    fn request_avps(&self, code: u32) -> Vec<Avp> {
+        self.find_avps(&[(code, 0)]).into_iter().cloned().collect()
+    }
+    fn make_answer(&self, header: MessageHeader, avps: Vec<Avp>) -> Message {
+        let mut answer = Message::new(header, avps);
+        answer.received_on = self.received_on;
+        answer
+    }
+}
+
+impl<T: Request> AnswerTo for T {
+    type Answer = T::Answer;
+    fn request_header(&self) -> &MessageHeader {
+        self.header()
+    }
+    fn request_avps(&self, code: u32) -> Vec<Avp> {
+        // a field that cannot be encoded has nothing to copy
+        self.to_avps()
+            .map(|avps| {
+                avps.into_iter()
+                    .filter(|a| a.code() == code && a.vendor_id() == 0)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+    fn make_answer(&self, header: MessageHeader, avps: Vec<Avp>) -> T::Answer {
+        let mut answer = T::Answer::from_avps(avps);
+        *answer.header_mut() = header;
+        answer
+    }
+}
+
+// ---- threading applications ----
+
+/// What a [`ThreadingApplication`] runs for each request (python's
+/// `ThreadingApplication` subclass with its `handle_request` and
+/// `handle_answer`), with state of the user's own type in `self`; `app` is
+/// the application, for `app.generate_answer`, `app.send_request`,
+/// `app.node()` and the rest of python's `self.` calls.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use diameter::message::constants::*;
+/// use diameter::message::Message;
+/// use diameter::node::application::{AppBase, HandlerResult, RequestHandler, ThreadingApplication};
+///
+/// /// python: `class Counter(ThreadingApplication)` with `self.handled = 0`
+/// #[derive(Default)]
+/// struct Counter {
+///     handled: AtomicU64,
+/// }
+///
+/// impl RequestHandler for Counter {
+///     fn handle_request(&self, app: &AppBase, message: Message) -> HandlerResult {
+///         self.handled.fetch_add(1, Ordering::Relaxed);
+///         // return self.generate_answer(message, E_RESULT_CODE_DIAMETER_SUCCESS)
+///         Ok(Some(app.generate_answer(&message, E_RESULT_CODE_DIAMETER_SUCCESS, None)?))
+///     }
+/// }
+///
+/// // Counter(APP_DIAMETER_CREDIT_CONTROL_APPLICATION, is_auth_application=True, max_threads=8)
+/// let app = ThreadingApplication::with_handler(
+///     AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
+///     8,
+///     Counter::default(),
+/// );
+/// assert_eq!(app.handler().handled.load(Ordering::Relaxed), 0);
+/// assert_eq!(app.to_string(), "<Diameter Credit Control Application (4)>");
+/// ```
+pub trait RequestHandler: Send + Sync + 'static {
+    /// Handles one request on a worker thread and returns its answer (or
+    /// none); an error or a panic is answered 5012.
+    fn handle_request(&self, app: &AppBase, request: Message) -> HandlerResult;
+
+    /// Called on the event loop for answers whose caller stopped waiting
+    /// (python's `handle_answer`); must be quick. Drops them by default.
+    fn handle_answer(&self, app: &AppBase, answer: Message) {
+        let _ = app;
+        debug!(target: "diameter.application", "unexpected answer {answer} dropped");
+    }
+}
+
+/// The handler of [`ThreadingApplication::new`]: a closure
+/// `f(app, request)` (python's `request_handler`).
+pub struct FnHandler(Box<HandlerFn>);
+
+/// The closure a [`FnHandler`] holds.
+type HandlerFn = dyn Fn(&AppBase, Message) -> HandlerResult + Send + Sync;
+
+impl RequestHandler for FnHandler {
+    fn handle_request(&self, app: &AppBase, request: Message) -> HandlerResult {
+        (self.0)(app, request)
+    }
+}
+
+impl fmt::Debug for FnHandler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FnHandler")
+    }
+}
 
 /// An application whose requests are handled on worker threads, at most
 /// `max_threads` at once (0: up to [`MAX_WORKER_THREADS`]); the handler's
@@ -69,16 +266,23 @@ const STOP_WAIT: Duration = Duration::from_secs(5);
 /// answered 3004 DIAMETER_TOO_BUSY at once; the event loop never waits for
 /// the pool. Idle workers park, and exit after [`WORKER_KEEP_ALIVE`]; the
 /// node's `stop()` joins them.
-pub struct ThreadingApplication {
+///
+/// It dereferences to its [`AppBase`], so python's calls on the application
+/// work as written: `app.send_request(...)`, `app.wait_for_ready(...)`,
+/// `app.node()`, `app.is_ready()`. `H` is the handler: a closure
+/// ([`new`](Self::new)) or a [`RequestHandler`] of your own type
+/// ([`with_handler`](Self::with_handler)), reachable with
+/// [`handler`](Self::handler).
+pub struct ThreadingApplication<H: RequestHandler = FnHandler> {
     base: AppBase,
-    handler: Arc<Handler>,
+    handler: Arc<H>,
     /// Handlers running now, and the most at once.
     running: Arc<AtomicUsize>,
     limit: usize,
     pool: Arc<WorkerPool>,
 }
 
-impl ThreadingApplication {
+impl ThreadingApplication<FnHandler> {
     /// An application calling `handler(app, request)` on a worker thread for
     /// each request (python's `SimpleThreadingApplication(..., max_threads,
     /// request_handler)`).
@@ -87,7 +291,14 @@ impl ThreadingApplication {
         max_threads: usize,
         handler: impl Fn(&AppBase, Message) -> HandlerResult + Send + Sync + 'static,
     ) -> Arc<ThreadingApplication> {
-        Self::with_keep_alive(base, max_threads, WORKER_KEEP_ALIVE, handler)
+        Self::with_handler(base, max_threads, FnHandler(Box::new(handler)))
+    }
+
+    /// An application that only sends requests (python's
+    /// `SimpleThreadingApplication` without `request_handler`): requests it
+    /// receives get no answer from it.
+    pub fn without_handler(base: AppBase, max_threads: usize) -> Arc<ThreadingApplication> {
+        Self::new(base, max_threads, |_, _| Ok(None))
     }
 
     /// [`new`](Self::new) with another idle-worker keep-alive.
@@ -97,6 +308,23 @@ impl ThreadingApplication {
         keep_alive: Duration,
         handler: impl Fn(&AppBase, Message) -> HandlerResult + Send + Sync + 'static,
     ) -> Arc<ThreadingApplication> {
+        ThreadingApplication::build(base, max_threads, keep_alive, FnHandler(Box::new(handler)))
+    }
+}
+
+impl<H: RequestHandler> ThreadingApplication<H> {
+    /// An application whose requests go to `handler`, a value of your own
+    /// type implementing [`RequestHandler`] (python's `ThreadingApplication`
+    /// subclass, `max_threads` as python's).
+    pub fn with_handler(
+        base: AppBase,
+        max_threads: usize,
+        handler: H,
+    ) -> Arc<ThreadingApplication<H>> {
+        Self::build(base, max_threads, WORKER_KEEP_ALIVE, handler)
+    }
+
+    fn build(base: AppBase, max_threads: usize, keep_alive: Duration, handler: H) -> Arc<Self> {
         let limit = match max_threads {
             0 => MAX_WORKER_THREADS,
             n => n.min(MAX_WORKER_THREADS),
@@ -118,6 +346,16 @@ impl ThreadingApplication {
         })
     }
 
+    /// The handler (the state of a [`RequestHandler`] of your own type).
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    /// The application's base: id, node link and readiness.
+    pub fn app_base(&self) -> &AppBase {
+        &self.base
+    }
+
     /// Requests being handled right now.
     pub fn busy(&self) -> usize {
         self.running.load(Ordering::Acquire)
@@ -128,8 +366,18 @@ impl ThreadingApplication {
         self.pool.threads()
     }
 
+    /// The most requests handled at once (python's `max_threads`; 0 became
+    /// [`MAX_WORKER_THREADS`]).
+    pub fn max_threads(&self) -> usize {
+        self.limit
+    }
+
     fn answer_too_busy(&self, request: &Message) {
-        let answer = self.base.generate_answer(
+        let Ok(handle) = self.base.shared() else {
+            return;
+        };
+        let answer = self.base.answer_on(
+            handle,
             request,
             Some(E_RESULT_CODE_DIAMETER_TOO_BUSY),
             Some("Insufficient resources to handle the request"),
@@ -140,9 +388,37 @@ impl ThreadingApplication {
     }
 }
 
+impl<H: RequestHandler> Deref for ThreadingApplication<H> {
+    type Target = AppBase;
+    fn deref(&self) -> &AppBase {
+        &self.base
+    }
+}
+
+impl<H: RequestHandler> fmt::Display for ThreadingApplication<H> {
+    /// python's `str(app)`: `<Diameter Credit Control Application (4)>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.base, f)
+    }
+}
+
+impl<H: RequestHandler> fmt::Debug for ThreadingApplication<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadingApplication")
+            .field("base", &self.base)
+            .field("max_threads", &self.limit)
+            .finish()
+    }
+}
+
 /// Runs the handler for one request on a worker and sends its answer;
 /// `running` is released as soon as the handler returns.
-fn run_handler(base: &AppBase, handler: &Handler, running: &AtomicUsize, request: Message) {
+fn run_handler<H: RequestHandler>(
+    base: &AppBase,
+    handler: &H,
+    running: &AtomicUsize,
+    request: Message,
+) {
     // what a 5012 answer needs from the request, if the handler fails (the
     // handler takes the request itself, uncopied)
     let mut stub = Message::new(
@@ -155,18 +431,23 @@ fn run_handler(base: &AppBase, handler: &Handler, running: &AtomicUsize, request
             .collect(),
     );
     stub.received_on = request.received_on;
-    let outcome = catch_unwind(AssertUnwindSafe(|| handler(base, request)));
+    let outcome = catch_unwind(AssertUnwindSafe(|| handler.handle_request(base, request)));
     running.fetch_sub(1, Ordering::AcqRel);
+    let failed = |what: &dyn fmt::Display| {
+        debug!(target: "diameter.application", "handler failed for {stub}: {what}");
+        base.shared().ok().map(|handle| {
+            base.answer_on(
+                handle,
+                &stub,
+                Some(E_RESULT_CODE_DIAMETER_UNABLE_TO_COMPLY),
+                None,
+            )
+        })
+    };
     let answer = match outcome {
         Ok(Ok(answer)) => answer,
-        Ok(Err(e)) => {
-            debug!(target: "diameter.application", "handler failed for {stub}: {e}");
-            Some(base.generate_answer(&stub, Some(E_RESULT_CODE_DIAMETER_UNABLE_TO_COMPLY), None))
-        }
-        Err(_) => {
-            debug!(target: "diameter.application", "handler panicked for {stub}");
-            Some(base.generate_answer(&stub, Some(E_RESULT_CODE_DIAMETER_UNABLE_TO_COMPLY), None))
-        }
+        Ok(Err(e)) => failed(&e),
+        Err(_) => failed(&"panic"),
     };
     if let Some(mut answer) = answer {
         if answer.received_on == 0 {
@@ -179,7 +460,7 @@ fn run_handler(base: &AppBase, handler: &Handler, running: &AtomicUsize, request
     }
 }
 
-impl Application for ThreadingApplication {
+impl<H: RequestHandler> Application for ThreadingApplication<H> {
     fn base(&self) -> &AppBase {
         &self.base
     }
@@ -200,6 +481,10 @@ impl Application for ThreadingApplication {
             self.running.fetch_sub(1, Ordering::AcqRel);
             debug!(target: "diameter.application", "no worker could take a request (stopping?)");
         }
+    }
+
+    fn handle_answer(&self, answer: Message) {
+        self.handler.handle_answer(&self.base, answer);
     }
 
     fn stop(&self) {

@@ -14,6 +14,7 @@ use super::duplicates::RequestKey;
 use super::error::{ApplicationError, EmptyReason, NodeError};
 use super::handle::Reply;
 use super::idhash::IdMap;
+use super::owed::OwedBook;
 use super::peer::{Connection, Peer, PEER_RECV, PEER_SEND};
 use crate::message::Message;
 
@@ -231,6 +232,7 @@ impl Conn {
         end_to_end: u32,
         owed: Owed,
         max_owed: usize,
+        book: &OwedBook,
     ) -> bool {
         if self.owed.len() >= max_owed {
             return false;
@@ -240,6 +242,7 @@ impl Conn {
         if self.owed.insert(key, owed).is_none() {
             self.owed_order.push_back((expires, key));
         }
+        book.insert(hop_by_hop, end_to_end, self.id);
         true
     }
 
@@ -248,15 +251,25 @@ impl Conn {
         self.owed.contains_key(&(hop_by_hop, end_to_end))
     }
 
-    /// Takes the owed entry an answer settles.
-    pub(crate) fn take_owed(&mut self, hop_by_hop: u32, end_to_end: u32) -> Option<Owed> {
-        self.owed.remove(&(hop_by_hop, end_to_end))
+    /// Takes the owed entry an answer settles; `book` when the answer's
+    /// sender did not claim the shared entry already.
+    pub(crate) fn take_owed(
+        &mut self,
+        hop_by_hop: u32,
+        end_to_end: u32,
+        book: Option<&OwedBook>,
+    ) -> Option<Owed> {
+        let owed = self.owed.remove(&(hop_by_hop, end_to_end))?;
+        if let Some(book) = book {
+            book.remove(hop_by_hop, end_to_end, self.id);
+        }
+        Some(owed)
     }
 
     /// Forgets what expired: requests whose caller is long gone, and
     /// answers the application never gave. Returns the duplicate records of
     /// the latter, and how many of each expired.
-    pub(crate) fn expire(&mut self, now: Instant) -> Expired {
+    pub(crate) fn expire(&mut self, now: Instant, book: &OwedBook) -> Expired {
         let mut out = Expired::default();
         while let Some((at, hbh)) = self.pending_order.front().copied() {
             if at > now {
@@ -275,6 +288,7 @@ impl Conn {
             self.owed_order.pop_front();
             if self.owed.get(&key).is_some_and(|o| o.expires <= now) {
                 if let Some(o) = self.owed.remove(&key) {
+                    book.remove(key.0, key.1, self.id);
                     out.owed += 1;
                     out.keys.extend(o.key);
                 }
@@ -295,13 +309,20 @@ impl Conn {
     /// The connection is gone: every waiting caller gets `EmptyAnswer` at
     /// once; owed answers are dropped. Returns the owed requests'
     /// duplicate records.
-    pub(crate) fn close_tables(&mut self, reason: EmptyReason) -> Vec<RequestKey> {
+    pub(crate) fn close_tables(&mut self, reason: EmptyReason, book: &OwedBook) -> Vec<RequestKey> {
         for (_, p) in self.pending.drain() {
             let _ = p.reply.send(Err(ApplicationError::EmptyAnswer(reason)));
         }
         self.pending_order.clear();
         self.owed_order.clear();
-        self.owed.drain().filter_map(|(_, o)| o.key).collect()
+        let id = self.id;
+        self.owed
+            .drain()
+            .filter_map(|((hbh, e2e), o)| {
+                book.remove(hbh, e2e, id);
+                o.key
+            })
+            .collect()
     }
 
     /// Fails one waiting caller at once (its request could not be sent).

@@ -413,7 +413,7 @@ impl Dispatch {
         } else {
             EmptyReason::ConnectionClosed
         };
-        for key in conn.close_tables(why) {
+        for key in conn.close_tables(why, &self.handle.owed) {
             self.duplicates.abandon(&key);
         }
         debug!(target: "diameter.connection", "closed {} (reason {reason:#04x})", conn.remote);
@@ -556,6 +556,7 @@ impl Dispatch {
             hop_by_hop,
             end_to_end,
             bytes,
+            claimed,
         } = answer;
         let id = if via != 0 {
             Some(via).filter(|id| {
@@ -584,7 +585,8 @@ impl Dispatch {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        let Some(owed) = conn.take_owed(hop_by_hop, end_to_end) else {
+        let book = (!claimed).then_some(&self.handle.owed);
+        let Some(owed) = conn.take_owed(hop_by_hop, end_to_end, book) else {
             return;
         };
         if !queue_answer(conn, &bytes) {
@@ -742,7 +744,7 @@ impl Dispatch {
     /// Expired pending requests, owed answers and duplicate records go.
     fn housekeeping(&mut self, now: Instant) {
         for conn in self.conns.values_mut() {
-            let expired = conn.expire(now);
+            let expired = conn.expire(now, &self.handle.owed);
             if expired.owed > 0 {
                 self.handle
                     .counters
@@ -1101,6 +1103,7 @@ impl Dispatch {
             h.end_to_end_identifier,
             owed,
             self.config.limits.max_owed_per_connection,
+            &self.handle.owed,
         ) {
             if let Some(key) = &key {
                 self.duplicates.abandon(key);
@@ -1130,7 +1133,8 @@ impl Dispatch {
                 &PANIC_LOG,
                 format_args!("handle_request panicked for {stub}; answered 5012"),
             );
-            let mut answer = app.base().generate_answer(
+            let mut answer = app.base().answer_on(
+                &self.handle,
                 &stub,
                 Some(E_RESULT_CODE_DIAMETER_UNABLE_TO_COMPLY),
                 None,
@@ -1144,6 +1148,7 @@ impl Dispatch {
                         hop_by_hop: h.hop_by_hop_identifier,
                         end_to_end: h.end_to_end_identifier,
                         bytes,
+                        claimed: false,
                     },
                 );
             }

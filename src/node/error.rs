@@ -151,6 +151,27 @@ pub enum ApplicationError {
     /// The message could not be encoded.
     #[error(transparent)]
     Encode(#[from] AvpEncodeError),
+    /// `send_answer` found nothing waiting for this answer (python's
+    /// `NotRoutable("No peer is waiting for an answer ...")`): its request
+    /// was answered already, expired, or its connection closed; or its
+    /// identifiers match no request handed to an application.
+    #[error(
+        "no peer is waiting for an answer with ID {hop_by_hop:#010x}{}",
+        if *ambiguous { " (several are: answer with the request's own to_answer/generate_answer)" } else { "" }
+    )]
+    NoRequestWaiting {
+        /// The answer's hop-by-hop identifier.
+        hop_by_hop: u32,
+        /// The answer's End-to-End identifier.
+        end_to_end: u32,
+        /// Several connections wait for these identifiers and the answer
+        /// does not say which (it was not built from its request).
+        ambiguous: bool,
+    },
+    /// The answer to a typed request is not that request's answer command
+    /// (a peer answered with another command code); the message is kept.
+    #[error("unexpected answer {0}")]
+    UnexpectedAnswer(Box<crate::message::Message>),
 }
 
 /// Why a request will never get its answer.

@@ -15,7 +15,9 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use log::debug;
 use parking_lot::{Condvar, Mutex, RwLock};
 
+use super::application::{AnswerTo, OutgoingAnswer, OutgoingRequest};
 use super::error::{ApplicationError, EmptyReason, NoRoute, NoRouteReason, NodeError};
+use super::owed::{OwedBook, Unclaimed};
 use super::peer::{AppId, AppKind, Peer};
 use super::routing;
 use super::stats::NodeStats;
@@ -81,6 +83,8 @@ pub(crate) struct OutAnswer {
     pub end_to_end: u32,
     /// The encoded answer.
     pub bytes: Vec<u8>,
+    /// Whether the sender claimed the entry in [`Handle::owed`] already.
+    pub claimed: bool,
 }
 
 /// The loop's side of the seam, set once at start.
@@ -210,6 +214,8 @@ pub(crate) struct Handle {
     life: AtomicU8,
     pub counters: Counters,
     pub transport: TransportCounters,
+    /// Requests handed to applications and not answered yet.
+    pub owed: OwedBook,
 }
 
 /// Who the node is, and its generators.
@@ -235,6 +241,7 @@ impl Handle {
             life: AtomicU8::new(Life::Created as u8),
             counters: Counters::default(),
             transport: TransportCounters::default(),
+            owed: OwedBook::default(),
         })
     }
 
@@ -628,34 +635,51 @@ impl AppBase {
     /// An answer to `request` (python's `generate_answer`): the request's
     /// header rules (`to_answer`), Session-Id copied, this node's
     /// Origin-Host and Origin-Realm, the application id AVP, Result-Code and
-    /// Error-Message when given, Proxy-Info copied.
-    pub fn generate_answer(
+    /// Error-Message when given, Proxy-Info copied. A typed request gives
+    /// its typed answer with those fields set; a [`Message`] a `Message`.
+    ///
+    /// `result_code` and `error_message` take a value or `None`:
+    /// `app.generate_answer(&request, E_RESULT_CODE_DIAMETER_SUCCESS, None)`.
+    /// An error ([`ApplicationError::NotAttached`]) before the application
+    /// is added to a node, as python raises then.
+    pub fn generate_answer<'a, R: AnswerTo + ?Sized>(
         &self,
-        request: &Message,
+        request: &R,
+        result_code: impl Into<Option<u32>>,
+        error_message: impl Into<Option<&'a str>>,
+    ) -> Result<R::Answer, ApplicationError> {
+        let handle = self.shared()?;
+        Ok(self.answer_on(handle, request, result_code.into(), error_message.into()))
+    }
+
+    /// [`generate_answer`](Self::generate_answer) for the node's own use,
+    /// where the application is attached.
+    pub(crate) fn answer_on<R: AnswerTo + ?Sized>(
+        &self,
+        handle: &Handle,
+        request: &R,
         result_code: Option<u32>,
         error_message: Option<&str>,
-    ) -> Message {
-        let mut answer = request.to_answer();
+    ) -> R::Answer {
+        let mut avps = Vec::with_capacity(8);
         let mut push = |a: Result<Avp, AvpEncodeError>| {
             if let Ok(a) = a {
-                answer.avps.push(a);
+                avps.push(a);
             }
         };
-        if let Some(session) = request.find_avp(&[(AVP_SESSION_ID, 0)]) {
-            push(Ok(session.clone()));
+        for session in request.request_avps(AVP_SESSION_ID) {
+            push(Ok(session));
         }
         if let Some(code) = result_code {
             push(Avp::new(AVP_RESULT_CODE, 0, code));
         }
-        if let Some(handle) = self.inner.node.get() {
-            let identity = handle.identity();
-            push(Avp::new(AVP_ORIGIN_HOST, 0, identity.origin_host.as_str()));
-            push(Avp::new(
-                AVP_ORIGIN_REALM,
-                0,
-                identity.origin_realm.as_str(),
-            ));
-        }
+        let identity = handle.identity();
+        push(Avp::new(AVP_ORIGIN_HOST, 0, identity.origin_host.as_str()));
+        push(Avp::new(
+            AVP_ORIGIN_REALM,
+            0,
+            identity.origin_realm.as_str(),
+        ));
         let id_code = match self.inner.id.kind {
             AppKind::Auth => AVP_AUTH_APPLICATION_ID,
             AppKind::Acct => AVP_ACCT_APPLICATION_ID,
@@ -664,27 +688,54 @@ impl AppBase {
         if let Some(text) = error_message {
             push(Avp::new(AVP_ERROR_MESSAGE, 0, text).map(|a| a.with_mandatory(false)));
         }
+        for proxy in request.request_avps(AVP_PROXY_INFO) {
+            push(Ok(proxy));
+        }
+        let mut header = request.request_header().to_answer();
         if let Some(code) = result_code {
-            answer.header.set_error((3000..4000).contains(&code));
+            header.set_error((3000..4000).contains(&code));
         }
-        for proxy in request.find_avps(&[(AVP_PROXY_INFO, 0)]) {
-            push(Ok(proxy.clone()));
-        }
-        answer
+        request.make_answer(header, avps)
     }
 
-    /// Sends an answer back on the connection its request came in on (the
-    /// request's connection travels with it through `to_answer` and
-    /// `generate_answer`; an answer built otherwise goes where exactly one
-    /// connection owes its identifiers, else it is dropped and counted).
-    pub fn send_answer(&self, answer: &Message) -> Result<(), ApplicationError> {
+    /// Sends an answer back on the connection its request came in on
+    /// (python's `send_answer`). The request's connection travels with it
+    /// through `to_answer` and `generate_answer`; an answer built otherwise
+    /// goes to the one connection waiting for its identifiers.
+    ///
+    /// An error when nothing waits for this answer (python's `NotRoutable`
+    /// from `route_answer`): it was answered already, its connection
+    /// closed, it expired ([`NodeLimits::owed_answer_ttl`](super::NodeLimits)),
+    /// or its identifiers match no request handed to an application.
+    pub fn send_answer<A: OutgoingAnswer + ?Sized>(
+        &self,
+        answer: &A,
+    ) -> Result<(), ApplicationError> {
         let handle = self.shared()?;
-        let bytes = answer.as_bytes()?;
+        let header = answer.answer_header();
+        let (hop_by_hop, end_to_end) = (header.hop_by_hop_identifier, header.end_to_end_identifier);
+        let via = handle
+            .owed
+            .claim(hop_by_hop, end_to_end, answer.answer_connection())
+            .map_err(|why| ApplicationError::NoRequestWaiting {
+                hop_by_hop,
+                end_to_end,
+                ambiguous: why == Unclaimed::Ambiguous,
+            })?;
+        let bytes = match answer.answer_bytes() {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                // the loop still owes it: let it settle the entry
+                handle.owed.insert(hop_by_hop, end_to_end, via);
+                return Err(e.into());
+            }
+        };
         handle.command(Command::Answer(OutAnswer {
-            via: answer.received_on,
-            hop_by_hop: answer.header.hop_by_hop_identifier,
-            end_to_end: answer.header.end_to_end_identifier,
+            via,
+            hop_by_hop,
+            end_to_end,
             bytes,
+            claimed: true,
         }))?;
         Ok(())
     }
@@ -692,35 +743,76 @@ impl AppBase {
     /// Sends a request and blocks until its answer (python's
     /// `send_request`): the End-to-End identifier and the header's
     /// application id are set when zero, the request is routed (RFC 6733
-    /// §6.1) and encoded on this thread. A timeout is
-    /// [`ApplicationError::RequestTimeout`]; a connection lost meanwhile is
-    /// [`ApplicationError::EmptyAnswer`] at once.
-    pub fn send_request(
+    /// §6.1) and encoded on this thread. A typed request (a
+    /// `CreditControlRequest`) gives its typed answer (a
+    /// `CreditControlAnswer`); a [`Message`] gives a `Message`.
+    ///
+    /// A timeout is [`ApplicationError::RequestTimeout`]; a connection lost
+    /// meanwhile is [`ApplicationError::EmptyAnswer`] at once.
+    pub fn send_request<R: OutgoingRequest>(
         &self,
-        mut request: Message,
+        request: R,
         timeout: Duration,
-    ) -> Result<Message, ApplicationError> {
+    ) -> Result<R::Answer, ApplicationError> {
         let handle = self.shared()?;
+        let mut request = request.into_request()?;
         if request.header.end_to_end_identifier == 0 {
             request.header.end_to_end_identifier = handle.identity().end_to_end.next_sequence();
         }
         if request.header.application_id == 0 {
             request.header.application_id = self.inner.id.id;
         }
-        handle.request(self, &request, timeout)
+        R::answer_from(handle.request(self, &request, timeout)?)
     }
 }
 
-/// A Diameter application (python's `Application`). Implement
-/// `handle_request`; it runs on the node's event-loop thread, under
-/// `catch_unwind` (a panic is answered 5012 and counted; the node carries
-/// on).
+impl std::fmt::Display for AppBase {
+    /// python's `str(app)`: `<Diameter Credit Control Application (4)>`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{} ({})>", self.name(), self.application_id())
+    }
+}
+
+/// A Diameter application (python's `Application`, subclassed). Implement
+/// `base` and `handle_request`; `handle_request` runs on the node's
+/// event-loop thread, under `catch_unwind` (a panic is answered 5012 and
+/// counted; the node carries on). The methods python's subclasses call on
+/// `self` (`send_request`, `send_answer`, `generate_answer`,
+/// `wait_for_ready`, `node`, `is_ready`) are provided here too.
+///
+/// ```
+/// use diameter::message::constants::*;
+/// use diameter::message::Message;
+/// use diameter::node::application::{AppBase, Application};
+///
+/// /// python: `class EchoApp(Application)`
+/// struct EchoApp {
+///     base: AppBase,
+/// }
+///
+/// impl Application for EchoApp {
+///     fn base(&self) -> &AppBase {
+///         &self.base
+///     }
+///     fn handle_request(&self, request: Message) {
+///         // answer = self.generate_answer(message, E_RESULT_CODE_DIAMETER_SUCCESS)
+///         // self.send_answer(answer)
+///         if let Ok(answer) = self.generate_answer(&request, E_RESULT_CODE_DIAMETER_SUCCESS, None) {
+///             let _ = self.send_answer(&answer);
+///         }
+///     }
+/// }
+///
+/// let app = EchoApp { base: AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION) };
+/// assert_eq!(app.base().to_string(), "<Diameter Credit Control Application (4)>");
+/// assert!(app.node().is_err()); // not added to a node yet
+/// ```
 pub trait Application: Send + Sync + 'static {
     /// The application's id, node link and readiness.
     fn base(&self) -> &AppBase;
 
     /// Called for every request routed to this application, on the event
-    /// loop: answer with `self.base().send_answer(...)`, quickly.
+    /// loop: answer with `self.send_answer(...)`, quickly.
     fn handle_request(&self, request: Message);
 
     /// Called for answers whose caller stopped waiting (late ones, after a
@@ -729,8 +821,70 @@ pub trait Application: Send + Sync + 'static {
         debug!(target: "diameter.application", "unexpected answer {answer} dropped");
     }
 
+    /// Called when the application is added to a node (python's
+    /// `app.start()`, which `add_application` calls).
+    fn start(&self) {}
+
     /// Called when the node stops.
     fn stop(&self) {}
+
+    /// [`AppBase::send_request`] on this application.
+    fn send_request<R: OutgoingRequest>(
+        &self,
+        request: R,
+        timeout: Duration,
+    ) -> Result<R::Answer, ApplicationError>
+    where
+        Self: Sized,
+    {
+        self.base().send_request(request, timeout)
+    }
+
+    /// [`AppBase::send_answer`] on this application.
+    fn send_answer<A: OutgoingAnswer + ?Sized>(&self, answer: &A) -> Result<(), ApplicationError>
+    where
+        Self: Sized,
+    {
+        self.base().send_answer(answer)
+    }
+
+    /// [`AppBase::generate_answer`] on this application.
+    fn generate_answer<'a, R: AnswerTo + ?Sized>(
+        &self,
+        request: &R,
+        result_code: impl Into<Option<u32>>,
+        error_message: impl Into<Option<&'a str>>,
+    ) -> Result<R::Answer, ApplicationError>
+    where
+        Self: Sized,
+    {
+        self.base()
+            .generate_answer(request, result_code, error_message)
+    }
+
+    /// [`AppBase::wait_for_ready`] on this application.
+    fn wait_for_ready(&self, timeout: Duration) -> Result<(), ApplicationError>
+    where
+        Self: Sized,
+    {
+        self.base().wait_for_ready(timeout)
+    }
+
+    /// [`AppBase::node`] on this application.
+    fn node(&self) -> Result<NodeRef, ApplicationError>
+    where
+        Self: Sized,
+    {
+        self.base().node()
+    }
+
+    /// [`AppBase::is_ready`] on this application.
+    fn is_ready(&self) -> bool
+    where
+        Self: Sized,
+    {
+        self.base().is_ready()
+    }
 }
 
 /// What an application sees of its node (python's `app.node`): its identity,

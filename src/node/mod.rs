@@ -40,6 +40,7 @@ mod idhash;
 mod ids;
 #[allow(clippy::module_inception)]
 mod node;
+mod owed;
 pub mod peer;
 mod pool;
 mod ratelimit;

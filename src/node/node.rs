@@ -338,13 +338,15 @@ impl Node {
         app.base().attach(self.handle.clone());
         self.add_application_id(app.base().app_id());
         self.handle.apps.write().push(AppRoute {
-            app,
+            app: app.clone(),
             peers: peers.into_iter().map(|p| p.borrow().clone()).collect(),
             realms: realms.iter().map(|r| r.to_ascii_lowercase()).collect(),
         });
         if self.handle.life() == Life::Running {
             let _ = self.handle.command(Command::ApplicationsChanged);
         }
+        // python's add_application ends with app.start()
+        app.start();
     }
 
     /// Advertises an application in CER/CEA. Applications added with

@@ -476,11 +476,13 @@ impl Sim {
             let k = k % held.len();
             held.remove(k)
         };
-        let answer = self.server.app.base.generate_answer(
+        let Ok(answer) = self.server.app.base.generate_answer(
             &request,
             Some(E_RESULT_CODE_DIAMETER_SUCCESS),
             None,
-        );
+        ) else {
+            return;
+        };
         let Ok(bytes) = answer.as_bytes() else {
             return;
         };
@@ -491,6 +493,7 @@ impl Sim {
                 hop_by_hop: answer.header.hop_by_hop_identifier,
                 end_to_end: answer.header.end_to_end_identifier,
                 bytes,
+                claimed: false,
             }),
         );
     }

@@ -62,7 +62,7 @@ pub fn ccr(origin: &str, realm: &str, n: u32) -> Message {
 /// The server's handler: a CCA 2001 with the request's CC-Request-Number
 /// and its Class AVPs, whatever their size.
 pub fn answer(app: &AppBase, req: Message) -> HandlerResult {
-    let mut a = app.generate_answer(&req, Some(E_RESULT_CODE_DIAMETER_SUCCESS), None);
+    let mut a = app.generate_answer(&req, E_RESULT_CODE_DIAMETER_SUCCESS, None)?;
     let number = req
         .find_avp(&[(AVP_CC_REQUEST_NUMBER, 0)])
         .and_then(Avp::as_u32)
