@@ -40,7 +40,7 @@ fn server_node(host: &str) -> (Node, Arc<Peer>) {
         host,
         REALM,
         NodeOptions {
-            ip_addresses: vec![lo()],
+            ip_addresses: vec![lo().into()],
             tcp_port: Some(0),
             ..Default::default()
         },
@@ -68,7 +68,7 @@ fn client_node(host: &str, port: u16) -> (Node, Arc<Peer>) {
             &format!("aaa://{host}:{port}"),
             None,
             PeerOptions {
-                ip_addresses: vec![lo()],
+                ip_addresses: vec![lo().into()],
                 is_persistent: true,
                 ..Default::default()
             },
@@ -285,7 +285,7 @@ fn a_panicking_route_selector_is_a_routing_error() {
                     &format!("aaa://{host}:{port}"),
                     None,
                     PeerOptions {
-                        ip_addresses: vec![lo()],
+                        ip_addresses: vec![lo().into()],
                         is_persistent: true,
                         ..Default::default()
                     },
@@ -611,7 +611,7 @@ fn applications_and_peers_can_be_added_after_start() {
         SERVER,
         REALM,
         NodeOptions {
-            ip_addresses: vec![lo()],
+            ip_addresses: vec![lo().into()],
             tcp_port: Some(0),
             ..Default::default()
         },
@@ -632,7 +632,7 @@ fn applications_and_peers_can_be_added_after_start() {
             &format!("aaa://{SERVER}:{port}"),
             None,
             PeerOptions {
-                ip_addresses: vec![lo()],
+                ip_addresses: vec![lo().into()],
                 is_persistent: true,
                 ..Default::default()
             },

@@ -35,12 +35,12 @@ fn install() {
 #[test]
 fn targets_follow_pythons_logger_names() {
     install();
-    let lo = "127.0.0.1".parse().unwrap();
+    let lo: std::net::IpAddr = "127.0.0.1".parse().unwrap();
     let mut server = Node::new(
         "server.example.net",
         "example.net",
         NodeOptions {
-            ip_addresses: vec![lo],
+            ip_addresses: vec![lo.into()],
             tcp_port: Some(0),
             ..Default::default()
         },
@@ -60,7 +60,7 @@ fn targets_follow_pythons_logger_names() {
             &format!("aaa://server.example.net:{port}"),
             None,
             PeerOptions {
-                ip_addresses: vec![lo],
+                ip_addresses: vec![lo.into()],
                 is_persistent: true,
                 ..Default::default()
             },

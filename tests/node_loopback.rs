@@ -31,7 +31,7 @@ fn node(host: &str, port: Option<u16>) -> Node {
         host,
         "example.net",
         NodeOptions {
-            ip_addresses: vec![ip()],
+            ip_addresses: vec![ip().into()],
             tcp_port: port,
             ..Default::default()
         },
@@ -46,7 +46,7 @@ fn peer(n: &mut Node, host: &str, port: u16, persistent: bool) -> Arc<Peer> {
             &format!("aaa://{host}:{port};transport=tcp"),
             None,
             PeerOptions {
-                ip_addresses: vec![ip()],
+                ip_addresses: vec![ip().into()],
                 is_persistent: persistent,
                 ..Default::default()
             },
@@ -210,7 +210,7 @@ fn ipv6_loopback_works() {
         "server.example.net",
         "example.net",
         NodeOptions {
-            ip_addresses: vec![v6],
+            ip_addresses: vec![v6.into()],
             tcp_port: Some(0),
             ..Default::default()
         },
@@ -228,7 +228,7 @@ fn ipv6_loopback_works() {
             &format!("aaa://server.example.net:{port}"),
             None,
             PeerOptions {
-                ip_addresses: vec![v6],
+                ip_addresses: vec![v6.into()],
                 is_persistent: true,
                 ..Default::default()
             },

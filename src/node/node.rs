@@ -12,7 +12,7 @@ use crossbeam_channel::bounded;
 use parking_lot::Mutex;
 
 use super::config::ListenTransport;
-use super::config::{NodeConfig, NodeLimits};
+use super::config::{parse_addresses, IpAddress, NodeConfig, NodeLimits};
 use super::error::NodeError;
 use super::event_loop;
 use super::handle::{
@@ -31,8 +31,9 @@ use crate::message::dictionary;
 /// python's keyword arguments of `Node(...)`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NodeOptions {
-    /// Addresses to listen on and to advertise in Host-IP-Address.
-    pub ip_addresses: Vec<IpAddr>,
+    /// Addresses to listen on and to advertise in Host-IP-Address, as
+    /// text (`vec!["10.0.0.50".into()]`) or `IpAddr`s; read at `start()`.
+    pub ip_addresses: Vec<IpAddress>,
     /// TCP port to listen on; no TCP listener when `None`.
     pub tcp_port: Option<u16>,
     /// SCTP port to listen on: one multi-homed SCTP socket bound to every
@@ -83,8 +84,10 @@ impl InbandTls {
 /// python's keyword arguments of `Node.add_peer(...)`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PeerOptions {
-    /// Addresses to connect to; the URI's host when empty and it is an IP address.
-    pub ip_addresses: Vec<IpAddr>,
+    /// Addresses to connect to, as text (`vec!["10.0.0.50".into()]`) or
+    /// `IpAddr`s, read by `add_peer`; the URI's host when empty and it is an
+    /// IP address.
+    pub ip_addresses: Vec<IpAddress>,
     /// Connect at start and keep connected.
     pub is_persistent: bool,
     /// Use as a default route for its realm.
@@ -109,7 +112,7 @@ struct Running {
 /// node.idle_timeout = Duration::from_secs(10);
 /// node.start()?;
 /// node.add_peer("aaa://ocs.example.net:3868;transport=tcp", Some("example.net"),
-///     PeerOptions { ip_addresses: vec!["127.0.0.1".parse()?], is_persistent: true, ..Default::default() })?;
+///     PeerOptions { ip_addresses: vec!["127.0.0.1".into()], is_persistent: true, ..Default::default() })?;
 /// // ...
 /// node.stop(Duration::from_secs(5), false)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -119,8 +122,9 @@ pub struct Node {
     pub origin_host: String,
     /// Origin-Realm of this node.
     pub realm_name: String,
-    /// Listen and Host-IP-Address addresses.
-    pub ip_addresses: Vec<IpAddr>,
+    /// Listen and Host-IP-Address addresses (read at `start()`:
+    /// [`NodeError::InvalidAddress`] names text that is not an address).
+    pub ip_addresses: Vec<IpAddress>,
     /// TCP listen port.
     pub tcp_port: Option<u16>,
     /// SCTP listen port.
@@ -286,7 +290,7 @@ impl Node {
         if uri.is_secure {
             self.require_tls(&format!("peer {peer_uri}"))?;
         }
-        let mut ip_addresses = options.ip_addresses;
+        let mut ip_addresses = parse_addresses(&options.ip_addresses)?;
         if ip_addresses.is_empty() {
             ip_addresses.extend(uri.fqdn.parse::<IpAddr>().ok());
         }
@@ -383,22 +387,22 @@ impl Node {
         if running.is_some() || self.handle.life() != Life::Created {
             return Err(NodeError::AlreadyStarted);
         }
+        let ip_addresses = parse_addresses(&self.ip_addresses)?;
         let mut listen = Vec::new();
         if let Some(port) = self.tcp_port {
-            for ip in &self.ip_addresses {
+            for ip in &ip_addresses {
                 listen.push(ListenSpec::Tcp(SocketAddr::new(*ip, port)));
             }
         }
         if let Some(port) = self.tls_port {
             self.require_tls("tls_port")?;
-            for ip in &self.ip_addresses {
+            for ip in &ip_addresses {
                 listen.push(ListenSpec::Tls(SocketAddr::new(*ip, port)));
             }
         }
         if let Some(port) = self.sctp_port {
             super::transport::sctp_sys::sctp_supported().map_err(NodeError::SctpUnavailable)?;
-            let mut addrs: Vec<SocketAddr> = self
-                .ip_addresses
+            let mut addrs: Vec<SocketAddr> = ip_addresses
                 .iter()
                 .map(|ip| SocketAddr::new(*ip, port))
                 .collect();
@@ -413,7 +417,7 @@ impl Node {
         if self.inband_tls != InbandTls::Off {
             self.require_tls("inband_tls")?;
         }
-        let config = Arc::new(self.config()?);
+        let config = Arc::new(self.config(ip_addresses)?);
         self.handle.set_identity(Identity {
             origin_host: self.origin_host.clone(),
             origin_realm: self.realm_name.clone(),
@@ -430,7 +434,7 @@ impl Node {
     }
 
     /// The one configuration the running node reads.
-    fn config(&self) -> Result<NodeConfig, NodeError> {
+    fn config(&self, ip_addresses: Vec<IpAddr>) -> Result<NodeConfig, NodeError> {
         #[cfg(feature = "tls")]
         let tls = match &self.tls {
             Some(options) => Some(Arc::new(crate::node::transport::tls::TlsContext::new(
@@ -444,7 +448,7 @@ impl Node {
             local: LocalCapabilities {
                 origin_host: self.origin_host.clone(),
                 origin_realm: self.realm_name.clone(),
-                host_ip_addresses: self.ip_addresses.clone(),
+                host_ip_addresses: ip_addresses.clone(),
                 vendor_id: self.vendor_id,
                 product_name: self.product_name.clone(),
                 firmware_revision: self.firmware_revision,
@@ -474,7 +478,7 @@ impl Node {
                 .statistics_history_interval
                 .max(Duration::from_millis(1)),
             limits,
-            sctp_local: self.ip_addresses.clone(),
+            sctp_local: ip_addresses,
             #[cfg(feature = "tls")]
             tls,
         })
