@@ -57,7 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
     )?;
     // peer.reconnect_wait = 5
-    peer.settings.lock().reconnect_wait = Duration::from_secs(5);
+    peer.set_reconnect_wait(Duration::from_secs(5));
     // app = SimpleThreadingApplication(APP_RELAY, is_auth_application=True)
     let app = ThreadingApplication::new(AppBase::auth(APP_RELAY), 0, |_, _| Ok(None));
     // node.add_application(app, [peer])

@@ -54,7 +54,7 @@ fn client(port: u16, app: Arc<dyn Application>) -> (Node, Arc<Peer>) {
             },
         )
         .unwrap();
-    peer.settings.lock().reconnect_wait = Duration::from_millis(100);
+    peer.set_reconnect_wait(Duration::from_millis(100));
     n.add_application(app, [&peer], &[]);
     n.start().unwrap();
     (n, peer)

@@ -52,7 +52,7 @@ fn peer(n: &mut Node, host: &str, port: u16, persistent: bool) -> Arc<Peer> {
             },
         )
         .unwrap();
-    p.settings.lock().reconnect_wait = Duration::from_millis(200);
+    p.set_reconnect_wait(Duration::from_millis(200));
     p
 }
 

@@ -96,7 +96,7 @@ fn client(
             },
         )
         .unwrap();
-    peer.settings.lock().reconnect_wait = Duration::from_millis(200);
+    peer.set_reconnect_wait(Duration::from_millis(200));
     let app = ThreadingApplication::new(AppBase::auth(4), 0, |_, _| Ok(None));
     n.add_application(app.clone(), [&peer], &[]);
     n.start().unwrap();

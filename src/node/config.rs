@@ -88,9 +88,8 @@ pub(crate) struct NodeConfig {
     pub tls: Option<Arc<super::transport::tls::TlsContext>>,
 }
 
-/// How many statistics snapshots the history keeps (python: 1,440, a day
-/// at one a minute).
-pub(crate) const HISTORY_KEPT: usize = 1440;
+/// How many statistics snapshots the history keeps.
+pub(crate) const HISTORY_KEPT: usize = super::peer::STATISTICS_HISTORY_SIZE;
 
 impl NodeConfig {
     /// The connection timers for `peer`: its own settings where it has them.
@@ -100,11 +99,13 @@ impl NodeConfig {
             return base;
         };
         let s = peer.settings.lock();
+        // python: a peer's value counts when it is set and not zero
+        let own = |t: Option<Duration>, node: Duration| t.filter(|t| !t.is_zero()).unwrap_or(node);
         ConnectionConfig {
-            cea_timeout: s.cea_timeout.unwrap_or(base.cea_timeout),
-            cer_timeout: s.cer_timeout.unwrap_or(base.cer_timeout),
-            dwa_timeout: s.dwa_timeout.unwrap_or(base.dwa_timeout),
-            idle_timeout: s.idle_timeout.unwrap_or(base.idle_timeout),
+            cea_timeout: own(s.cea_timeout, base.cea_timeout),
+            cer_timeout: own(s.cer_timeout, base.cer_timeout),
+            dwa_timeout: own(s.dwa_timeout, base.dwa_timeout),
+            idle_timeout: own(s.idle_timeout, base.idle_timeout),
             ..base
         }
     }

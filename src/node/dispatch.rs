@@ -1295,19 +1295,6 @@ fn queue_answer(conn: &mut Conn, bytes: &[u8]) -> bool {
         .is_some_and(|m| m.send_bytes(bytes, false).is_ok())
 }
 
-/// python's `state_names`.
-pub(crate) fn state_name(state: u8) -> &'static str {
-    match state {
-        PEER_CONNECTING => "CONNECTING",
-        PEER_CONNECTED => "CONNECTED",
-        PEER_READY => "READY",
-        PEER_READY_WAITING_DWA => "READY_WAITING_DWA",
-        PEER_DISCONNECTING => "DISCONNECTING",
-        PEER_CLOSING => "CLOSING",
-        _ => "CLOSED",
-    }
-}
-
 /// The top-level Result-Code of an encoded answer, without decoding it.
 fn result_code_of(bytes: &[u8]) -> Option<u32> {
     let mut at = crate::message::HEADER_LENGTH;

@@ -63,11 +63,11 @@ pub struct ConnectionConfig {
 impl Default for ConnectionConfig {
     fn default() -> Self {
         ConnectionConfig {
-            cea_timeout: Duration::from_secs(4),
-            cer_timeout: Duration::from_secs(4),
-            idle_timeout: Duration::from_secs(30),
-            dwa_timeout: Duration::from_secs(4),
-            dpa_timeout: Duration::from_secs(4),
+            cea_timeout: super::DEFAULT_CEA_TIMEOUT,
+            cer_timeout: super::DEFAULT_CER_TIMEOUT,
+            idle_timeout: super::DEFAULT_IDLE_TIMEOUT,
+            dwa_timeout: super::DEFAULT_DWA_TIMEOUT,
+            dpa_timeout: super::DEFAULT_DPA_TIMEOUT,
             max_message_size: crate::message::framer::DEFAULT_MAX_MESSAGE_SIZE,
             max_output_buffer: 64 << 20,
             max_jitter: Duration::from_secs(2),
