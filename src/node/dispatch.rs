@@ -209,6 +209,7 @@ impl Dispatch {
             auth_application_ids: Vec::new(),
             acct_application_ids: Vec::new(),
             remote_address: Some(remote),
+            ident: id,
         });
         self.conns.insert(id, conn);
         id
@@ -857,6 +858,7 @@ impl Dispatch {
                     .map(|a| a.id)
                     .collect(),
                 remote_address: Some(conn.remote),
+                ident: conn.id,
             });
             st.disconnect_reason = None;
             st.dpr_cause = None;

@@ -65,6 +65,7 @@ pub use peer::{
     DEFAULT_RETRANSMIT_QUEUE_SIZE, DEFAULT_STATISTICS_HISTORY_INTERVAL, DEFAULT_STOP_WAIT_TIMEOUT,
     DEFAULT_VENDOR_ID, DEFAULT_WAKEUP_INTERVAL, STATISTICS_HISTORY_SIZE,
 };
+pub use routing::select_least_used_peer;
 #[cfg(feature = "tls")]
 pub use transport::tls::{TlsError, TlsOptions};
 pub use uri::{parse_diameter_uri, DiameterUri, UriError, DEFAULT_PORT, DEFAULT_SECURE_PORT};

@@ -13,11 +13,11 @@ use parking_lot::Mutex;
 
 use super::config::ListenTransport;
 use super::config::{parse_addresses, IpAddress, NodeConfig, NodeLimits};
-use super::error::NodeError;
+use super::error::{NoRoute, NoRouteReason, NodeError};
 use super::event_loop;
 use super::handle::{
-    node_stats, AppRoute, Application, Command, Handle, Identity, Life, ProtocolStats, RouteSelect,
-    TransportStats,
+    answer_channel, node_stats, AppBase, AppRoute, Application, Command, Handle, Identity, Life,
+    OutAnswer, OutRequest, ProtocolStats, RouteSelect, TransportStats,
 };
 use super::peer::{
     AppId, AppKind, ConnectionConfig, LocalCapabilities, Peer, PeerSettings, PeerStatus,
@@ -28,7 +28,7 @@ use super::peer::{
 use super::setup::ListenSpec;
 use super::stats::NodeStats;
 use super::{parse_diameter_uri, SequenceGenerator, SessionGenerator};
-use crate::message::dictionary;
+use crate::message::{dictionary, Message};
 
 /// python's keyword arguments of `Node(...)`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -538,6 +538,124 @@ impl Node {
     /// busy refusals, paused reads, handled panics.
     pub fn protocol_stats(&self) -> ProtocolStats {
         self.handle.protocol_stats()
+    }
+
+    /// Sends a message to a connected peer (python's `send_message(conn,
+    /// message)`), encoded on this thread and written by the event loop.
+    ///
+    /// - A request goes out as it is, but for its hop-by-hop identifier,
+    ///   which is the connection's (an End-to-End identifier of 0 gets the
+    ///   node's next). Nobody waits for its answer: when it comes (within
+    ///   [`NodeLimits::late_answer_window`]) it goes to the `handle_answer`
+    ///   of the application with its application id. Use
+    ///   [`AppBase::send_request`] to wait for an answer.
+    /// - An answer goes back on the connection its request came in on (as
+    ///   [`AppBase::send_answer`], settling what the node owes that peer:
+    ///   statistics, duplicate detection); one built without its request
+    ///   goes on the peer's connection if that connection owes it. An answer
+    ///   nobody owes is dropped and counted
+    ///   ([`ProtocolStats::answers_unsent`]).
+    ///
+    /// Errors: [`NodeError::NotConnected`] when the peer has no connection
+    /// that takes the message now (no ready one for a request; for an
+    /// answer, none, or not the one its request came in on),
+    /// [`NodeError::Encode`], and the node's state (`NotStarted`,
+    /// `Stopped`, `LoopDied`). What the event loop then finds (the
+    /// connection closed meanwhile, its output full) is not reported back.
+    pub fn send_message(&self, peer: &Arc<Peer>, message: &Message) -> Result<(), NodeError> {
+        match self.handle.life() {
+            Life::Running => {}
+            Life::Created => return Err(NodeError::NotStarted),
+            Life::Stopped => return Err(NodeError::Stopped),
+            Life::Died => return Err(NodeError::LoopDied),
+        }
+        let not_connected = || NodeError::NotConnected {
+            peer: peer.node_name.clone(),
+        };
+        let header = &message.header;
+        if header.is_request() {
+            if !peer.is_ready() {
+                return Err(not_connected());
+            }
+            let mut bytes = message.as_bytes()?;
+            let mut end_to_end = header.end_to_end_identifier;
+            if end_to_end == 0 {
+                end_to_end = self.handle.identity().end_to_end.next_sequence();
+                if let Some(field) = bytes.get_mut(16..20) {
+                    field.copy_from_slice(&end_to_end.to_be_bytes());
+                }
+            }
+            // nobody waits: the answer finds the receiver gone and goes to
+            // handle_answer
+            let (reply, _) = answer_channel();
+            return self.handle.command(Command::Request(OutRequest {
+                peer: peer.clone(),
+                bytes,
+                end_to_end,
+                timeout: Duration::ZERO,
+                reply,
+            }));
+        }
+        let via = if message.received_on != 0 {
+            let to = self.route_answer(message).map_err(|_| not_connected())?;
+            if !Arc::ptr_eq(&to, peer) {
+                return Err(not_connected());
+            }
+            message.received_on
+        } else {
+            peer.connection().ok_or_else(not_connected)?.ident
+        };
+        let bytes = message.as_bytes()?;
+        self.handle.command(Command::Answer(OutAnswer {
+            via,
+            hop_by_hop: header.hop_by_hop_identifier,
+            end_to_end: header.end_to_end_identifier,
+            bytes,
+        }))
+    }
+
+    /// The peer a request of `app` would go to now (python's
+    /// `route_request(app, message)`): the routing of
+    /// [`AppBase::send_request`] (RFC 6733 §6.1: Destination-Host, then the
+    /// Destination-Realm's peers serving the application, then its default
+    /// peers; of several, `peer_route_select_func`'s choice or the least
+    /// used). Nothing is sent and the message is not changed.
+    /// [`NodeError::NotRoutable`] when no ready peer can take it.
+    pub fn route_request(&self, app: &AppBase, message: &Message) -> Result<Arc<Peer>, NodeError> {
+        self.handle.route(app, message)
+    }
+
+    /// The peer an answer would go back to (python's
+    /// `route_answer(message)`): the one whose connection its request came
+    /// in on (an answer made from its request with `to_answer` or
+    /// `generate_answer` knows it). [`NodeError::NotRoutable`]
+    /// ([`NoRouteReason::RequestConnectionGone`]) when there is none: the
+    /// answer was built without its request, or that connection closed.
+    pub fn route_answer(&self, message: &Message) -> Result<Arc<Peer>, NodeError> {
+        let via = message.received_on;
+        let found = (via != 0)
+            .then(|| {
+                self.handle
+                    .peers
+                    .read()
+                    .iter()
+                    .find(|p| {
+                        p.status
+                            .lock()
+                            .connection
+                            .as_ref()
+                            .is_some_and(|c| c.ident == via)
+                    })
+                    .cloned()
+            })
+            .flatten();
+        found.ok_or_else(|| {
+            NodeError::NotRoutable(NoRoute {
+                application_id: message.header.application_id,
+                realm: String::new(),
+                reason: NoRouteReason::RequestConnectionGone,
+            })
+        })
     }
 
     /// Makes the event loop thread panic, as a bug in it would: for tests

@@ -59,6 +59,9 @@ pub struct PeerConnectionInfo {
     pub acct_application_ids: Vec<u32>,
     /// Remote socket address.
     pub remote_address: Option<std::net::SocketAddr>,
+    /// The connection's id in the node (python's `PeerConnection.ident`),
+    /// what a received request's answer goes back on.
+    pub ident: u64,
 }
 
 /// What changes as the peer connects and disconnects.
