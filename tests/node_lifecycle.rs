@@ -854,3 +854,23 @@ fn peer_settings_have_setters_and_pythons_defaults() {
     assert_eq!(peer.last_connect(), None);
     assert_eq!(peer.last_disconnect(), None);
 }
+
+/// The history keeps python's 1,440 snapshots (its deque's `maxlen`): the
+/// oldest goes when a new one comes.
+#[test]
+fn statistics_history_is_bounded_like_pythons() {
+    use diameter::node::STATISTICS_HISTORY_SIZE;
+
+    let (mut server, _) = server_node("history.example.net");
+    server.statistics_history_interval = Duration::from_millis(1);
+    server.start().unwrap();
+    wait_until("a full history", Duration::from_secs(60), || {
+        server.statistics_history().len() >= STATISTICS_HISTORY_SIZE
+    });
+    let oldest = server.statistics_history()[0].0;
+    wait_until("the oldest snapshot to go", Duration::from_secs(10), || {
+        server.statistics_history()[0].0 != oldest
+    });
+    assert_eq!(server.statistics_history().len(), STATISTICS_HISTORY_SIZE);
+    server.stop(Duration::from_secs(5), false).unwrap();
+}

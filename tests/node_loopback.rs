@@ -74,6 +74,12 @@ fn connect_watchdog_and_disconnect() {
     let info = server_on_client.status.lock().connection.clone().unwrap();
     assert_eq!(info.host_identity, "server.example.net");
     assert_eq!(info.direction, PEER_SEND);
+    assert!(info.is_sender() && !info.is_receiver() && info.is_ready());
+    let seen = client_on_server.connection().unwrap();
+    assert!(seen.is_receiver() && !seen.is_sender());
+    assert_eq!(state_name(seen.state), "READY");
+    assert!(client_on_server.last_connect().is_some());
+    assert_eq!(client_on_server.disconnect_reason(), None);
     assert_eq!(info.auth_application_ids, [4]);
     assert_eq!(count(&server_on_client.counters.cea), 1);
     assert_eq!(count(&client_on_server.counters.cer), 1);
@@ -104,6 +110,12 @@ fn connect_watchdog_and_disconnect() {
         client_on_server.status.lock().disconnect_reason,
         Some(DISCONNECT_REASON_DPR)
     );
+    assert_eq!(
+        client_on_server.disconnect_reason(),
+        Some(DISCONNECT_REASON_DPR)
+    );
+    assert!(client_on_server.last_disconnect().is_some());
+    assert!(client_on_server.connection().is_none());
     assert_eq!(
         server_on_client.status.lock().disconnect_reason,
         Some(DISCONNECT_REASON_CLEAN_DISCONNECT)
@@ -401,6 +413,7 @@ fn send_message_and_route_request_and_route_answer() {
     let mut client = node("msgcli.example.net", None);
     let server_on_client = peer(&mut client, "msgsrv.example.net", port, true);
     client.add_application(app.clone(), [&server_on_client], &[]);
+    assert_eq!(client.applications().len(), 1);
     let unconnected = client
         .add_peer("aaa://nowhere.example.net", None, PeerOptions::default())
         .unwrap();

@@ -353,6 +353,17 @@ impl Node {
         }
     }
 
+    /// The applications added so far, in the order they were added
+    /// (python's `node.applications`).
+    pub fn applications(&self) -> Vec<Arc<dyn Application>> {
+        self.handle
+            .apps
+            .read()
+            .iter()
+            .map(|r| r.app.clone())
+            .collect()
+    }
+
     /// Advertises an application in CER/CEA. Applications added with
     /// `add_application` are advertised too.
     pub fn add_application_id(&self, app: AppId) {

@@ -64,6 +64,24 @@ pub struct PeerConnectionInfo {
     pub ident: u64,
 }
 
+impl PeerConnectionInfo {
+    /// Whether this node opened the connection (python's `is_sender`).
+    pub fn is_sender(&self) -> bool {
+        self.direction == super::PEER_SEND
+    }
+
+    /// Whether the peer opened the connection (python's `is_receiver`).
+    pub fn is_receiver(&self) -> bool {
+        self.direction == super::PEER_RECV
+    }
+
+    /// Whether the connection carries traffic (python's `state in
+    /// PEER_READY_STATES`).
+    pub fn is_ready(&self) -> bool {
+        super::PEER_READY_STATES.contains(&self.state)
+    }
+}
+
 /// What changes as the peer connects and disconnects.
 #[derive(Debug, Clone, Default)]
 pub struct PeerStatus {
