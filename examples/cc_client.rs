@@ -230,7 +230,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &peer_uri,
         Some(&args.peer_realm),
         PeerOptions {
-            ip_addresses: vec![args.peer.ip()],
+            ip_addresses: vec![args.peer.ip().into()],
             is_persistent: true,
             ..Default::default()
         },

@@ -120,7 +120,7 @@ fn parse() -> Result<Args, String> {
 /// The node's listener: `--transport` on the address of `--listen`.
 fn node_options(args: &Args) -> Result<NodeOptions, String> {
     let mut options = NodeOptions {
-        ip_addresses: vec![args.listen.ip()],
+        ip_addresses: vec![args.listen.ip().into()],
         ..Default::default()
     };
     let port = Some(args.listen.port());

@@ -41,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &format!("aaa://ocs.gy:{}", peer_addr.port()),
         Some("testrealm.local"),
         PeerOptions {
-            ip_addresses: vec![peer_addr.ip()],
+            ip_addresses: vec![peer_addr.ip().into()],
             is_persistent: true,
             ..Default::default()
         },

@@ -68,12 +68,12 @@ fn wait(what: &str, timeout: Duration, f: impl Fn() -> bool) -> Result<(), Strin
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let loopback = "127.0.0.1".parse()?;
+    let loopback: std::net::IpAddr = "127.0.0.1".parse()?;
     let server = Node::new(
         "ocs.example.net",
         "example.net",
         NodeOptions {
-            ip_addresses: vec![loopback],
+            ip_addresses: vec![loopback.into()],
             tcp_port: Some(0),
             ..Default::default()
         },
@@ -96,7 +96,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &format!("aaa://ocs.example.net:{};transport=tcp", addr.port()),
         None,
         PeerOptions {
-            ip_addresses: vec![loopback],
+            ip_addresses: vec![loopback.into()],
             is_persistent: true,
             ..Default::default()
         },

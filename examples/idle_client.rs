@@ -34,7 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "relay2.test.realm",
         "test.realm",
         NodeOptions {
-            ip_addresses: vec!["127.0.0.2".parse()?],
+            ip_addresses: vec!["127.0.0.2".into()],
             tcp_port: Some(6091),
             sctp_port: None,
             vendor_ids: vec![VENDOR_ETSI, VENDOR_TGPP, VENDOR_TGPP2],

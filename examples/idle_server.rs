@@ -36,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "relay1.test.realm",
         "test.realm",
         NodeOptions {
-            ip_addresses: vec!["127.0.0.1".parse()?],
+            ip_addresses: vec!["127.0.0.1".into()],
             tcp_port: Some(6090),
             sctp_port: None,
             vendor_ids: vec![VENDOR_ETSI, VENDOR_TGPP, VENDOR_TGPP2],
@@ -51,13 +51,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "aaa://relay2.test.realm:6091",
         None,
         PeerOptions {
-            ip_addresses: vec!["127.0.0.2".parse()?],
+            ip_addresses: vec!["127.0.0.2".into()],
             is_persistent: true,
             ..Default::default()
         },
     )?;
     // peer.reconnect_wait = 5
-    peer.settings.lock().reconnect_wait = Duration::from_secs(5);
+    peer.set_reconnect_wait(Duration::from_secs(5));
     // app = SimpleThreadingApplication(APP_RELAY, is_auth_application=True)
     let app = ThreadingApplication::new(AppBase::auth(APP_RELAY), 0, |_, _| Ok(None));
     // node.add_application(app, [peer])

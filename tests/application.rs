@@ -26,7 +26,7 @@ fn server(
         "ocs.example.net",
         "example.net",
         NodeOptions {
-            ip_addresses: vec![lo()],
+            ip_addresses: vec![lo().into()],
             tcp_port: Some(0),
             ..Default::default()
         },
@@ -48,13 +48,13 @@ fn client(port: u16, app: Arc<dyn Application>) -> (Node, Arc<Peer>) {
             &format!("aaa://ocs.example.net:{port}"),
             None,
             PeerOptions {
-                ip_addresses: vec![lo()],
+                ip_addresses: vec![lo().into()],
                 is_persistent: true,
                 ..Default::default()
             },
         )
         .unwrap();
-    peer.settings.lock().reconnect_wait = Duration::from_millis(100);
+    peer.set_reconnect_wait(Duration::from_millis(100));
     n.add_application(app, [&peer], &[]);
     n.start().unwrap();
     (n, peer)
@@ -343,7 +343,7 @@ fn wait_for_ready_follows_the_peers() {
         "ocs.example.net",
         "example.net",
         NodeOptions {
-            ip_addresses: vec![lo()],
+            ip_addresses: vec![lo().into()],
             tcp_port: Some(port),
             ..Default::default()
         },
@@ -423,7 +423,7 @@ fn two_servers_with(
             host,
             "example.net",
             NodeOptions {
-                ip_addresses: vec![lo()],
+                ip_addresses: vec![lo().into()],
                 tcp_port: Some(0),
                 ..Default::default()
             },
@@ -451,7 +451,7 @@ fn two_servers_with(
                 &format!("aaa://{host}:{port}"),
                 None,
                 PeerOptions {
-                    ip_addresses: vec![lo()],
+                    ip_addresses: vec![lo().into()],
                     is_persistent: true,
                     ..Default::default()
                 },
@@ -568,7 +568,7 @@ fn realms_and_default_peers_route_requests() {
             &format!("aaa://ocs.example.net:{port}"),
             None,
             PeerOptions {
-                ip_addresses: vec![lo()],
+                ip_addresses: vec![lo().into()],
                 is_persistent: true,
                 ..Default::default()
             },
@@ -608,7 +608,7 @@ fn realms_and_default_peers_route_requests() {
             &format!("aaa://ocs.example.net:{port}"),
             None,
             PeerOptions {
-                ip_addresses: vec![lo()],
+                ip_addresses: vec![lo().into()],
                 is_persistent: true,
                 is_default: true,
             },

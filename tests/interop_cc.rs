@@ -56,7 +56,7 @@ fn rust_client_python_cc_server() {
             &format!("aaa://pyocs.example.test:{port}"),
             None,
             PeerOptions {
-                ip_addresses: vec![lo()],
+                ip_addresses: vec![lo().into()],
                 is_persistent: true,
                 ..Default::default()
             },
@@ -143,7 +143,7 @@ fn python_cc_client_rust_server() {
         "rustocs.example.test",
         "example.test",
         NodeOptions {
-            ip_addresses: vec![lo()],
+            ip_addresses: vec![lo().into()],
             tcp_port: Some(0),
             ..Default::default()
         },

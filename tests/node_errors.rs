@@ -440,3 +440,52 @@ fn disconnect_cause_decides_reconnection() {
         client.stop(Duration::from_secs(2), true).unwrap();
     }
 }
+
+/// python's `ip_addresses=["10.0.0.50"]` shape: text is read at
+/// `add_peer`/`start`, and text that is not an address is an error naming it.
+#[test]
+fn addresses_given_as_text_are_checked_where_used() {
+    use diameter::node::NodeError;
+
+    let node = Node::new(
+        "text.example.net",
+        "example.net",
+        NodeOptions {
+            ip_addresses: vec!["127.0.0.1".into(), "localhost".into()],
+            tcp_port: Some(0),
+            ..Default::default()
+        },
+    );
+    let peer = node
+        .add_peer(
+            "aaa://good.example.net",
+            None,
+            PeerOptions {
+                ip_addresses: vec!["127.0.0.2".into(), String::from("::1").into()],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        peer.ip_addresses,
+        vec![
+            "127.0.0.2".parse::<std::net::IpAddr>().unwrap(),
+            "::1".parse().unwrap()
+        ]
+    );
+    let bad = node.add_peer(
+        "aaa://bad.example.net",
+        None,
+        PeerOptions {
+            ip_addresses: vec!["10.0.0.300".into()],
+            ..Default::default()
+        },
+    );
+    assert!(matches!(bad, Err(NodeError::InvalidAddress(ref a)) if a == "10.0.0.300"));
+    assert!(!node.peers().contains_key("bad.example.net"));
+    match node.start() {
+        Err(e @ NodeError::InvalidAddress(_)) => assert!(e.to_string().contains("localhost")),
+        other => panic!("expected InvalidAddress, got {other:?}"),
+    }
+    assert!(node.listen_addresses().is_empty());
+}

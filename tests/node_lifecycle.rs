@@ -40,7 +40,7 @@ fn server_node(host: &str) -> (Node, Arc<Peer>) {
         host,
         REALM,
         NodeOptions {
-            ip_addresses: vec![lo()],
+            ip_addresses: vec![lo().into()],
             tcp_port: Some(0),
             ..Default::default()
         },
@@ -68,13 +68,13 @@ fn client_node(host: &str, port: u16) -> (Node, Arc<Peer>) {
             &format!("aaa://{host}:{port}"),
             None,
             PeerOptions {
-                ip_addresses: vec![lo()],
+                ip_addresses: vec![lo().into()],
                 is_persistent: true,
                 ..Default::default()
             },
         )
         .unwrap();
-    peer.settings.lock().reconnect_wait = Duration::from_millis(100);
+    peer.set_reconnect_wait(Duration::from_millis(100));
     (n, peer)
 }
 
@@ -285,7 +285,7 @@ fn a_panicking_route_selector_is_a_routing_error() {
                     &format!("aaa://{host}:{port}"),
                     None,
                     PeerOptions {
-                        ip_addresses: vec![lo()],
+                        ip_addresses: vec![lo().into()],
                         is_persistent: true,
                         ..Default::default()
                     },
@@ -614,7 +614,7 @@ fn applications_and_peers_can_be_added_after_start() {
         SERVER,
         REALM,
         NodeOptions {
-            ip_addresses: vec![lo()],
+            ip_addresses: vec![lo().into()],
             tcp_port: Some(0),
             ..Default::default()
         },
@@ -635,7 +635,7 @@ fn applications_and_peers_can_be_added_after_start() {
             &format!("aaa://{SERVER}:{port}"),
             None,
             PeerOptions {
-                ip_addresses: vec![lo()],
+                ip_addresses: vec![lo().into()],
                 is_persistent: true,
                 ..Default::default()
             },
@@ -803,4 +803,77 @@ fn a_request_before_start_is_not_started() {
         matches!(e, ApplicationError::Node(NodeError::Stopped)),
         "after stop: {e:?}"
     );
+}
+
+/// python's `peer.reconnect_wait = 5` and the other per-peer settings are
+/// plain setters; defaults carry python's names.
+#[test]
+fn peer_settings_have_setters_and_pythons_defaults() {
+    use diameter::node::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_RECONNECT_WAIT};
+
+    let n = Node::new(CLIENT, REALM, NodeOptions::default());
+    assert_eq!(n.cea_timeout, diameter::node::DEFAULT_CEA_TIMEOUT);
+    assert_eq!(n.cer_timeout, diameter::node::DEFAULT_CER_TIMEOUT);
+    assert_eq!(n.dwa_timeout, diameter::node::DEFAULT_DWA_TIMEOUT);
+    assert_eq!(n.idle_timeout, diameter::node::DEFAULT_IDLE_TIMEOUT);
+    assert_eq!(n.wakeup_interval, diameter::node::DEFAULT_WAKEUP_INTERVAL);
+    assert_eq!(
+        n.retransmit_queue_size,
+        diameter::node::DEFAULT_RETRANSMIT_QUEUE_SIZE
+    );
+    assert_eq!(
+        n.statistics_history_interval,
+        diameter::node::DEFAULT_STATISTICS_HISTORY_INTERVAL
+    );
+    let peer = n
+        .add_peer("aaa://ocs.example.net", None, PeerOptions::default())
+        .unwrap();
+    assert_eq!(peer.reconnect_wait(), DEFAULT_RECONNECT_WAIT);
+    assert_eq!(peer.connect_timeout(), DEFAULT_CONNECT_TIMEOUT);
+    assert!(!peer.always_reconnect());
+    assert_eq!(peer.cea_timeout(), None);
+
+    peer.set_reconnect_wait(Duration::from_secs(5));
+    peer.set_always_reconnect(true);
+    peer.set_cea_timeout(Duration::from_secs(1));
+    peer.set_cer_timeout(Duration::from_secs(2));
+    peer.set_dwa_timeout(Duration::from_secs(3));
+    peer.set_idle_timeout(Duration::from_secs(10));
+    peer.set_connect_timeout(Duration::from_secs(7));
+    assert_eq!(peer.reconnect_wait(), Duration::from_secs(5));
+    assert!(peer.always_reconnect());
+    assert_eq!(peer.cea_timeout(), Some(Duration::from_secs(1)));
+    assert_eq!(peer.cer_timeout(), Some(Duration::from_secs(2)));
+    assert_eq!(peer.dwa_timeout(), Some(Duration::from_secs(3)));
+    assert_eq!(peer.idle_timeout(), Some(Duration::from_secs(10)));
+    assert_eq!(peer.connect_timeout(), Duration::from_secs(7));
+    // the fields stay readable (and writable) as before
+    assert_eq!(peer.settings.lock().reconnect_wait, Duration::from_secs(5));
+    peer.set_idle_timeout(None);
+    assert_eq!(peer.settings.lock().idle_timeout, None);
+    // python's other peer attributes, before any connection
+    assert!(peer.connection().is_none());
+    assert_eq!(peer.disconnect_reason(), None);
+    assert_eq!(peer.last_connect(), None);
+    assert_eq!(peer.last_disconnect(), None);
+}
+
+/// The history keeps python's 1,440 snapshots (its deque's `maxlen`): the
+/// oldest goes when a new one comes.
+#[test]
+fn statistics_history_is_bounded_like_pythons() {
+    use diameter::node::STATISTICS_HISTORY_SIZE;
+
+    let (mut server, _) = server_node("history.example.net");
+    server.statistics_history_interval = Duration::from_millis(1);
+    server.start().unwrap();
+    wait_until("a full history", Duration::from_secs(60), || {
+        server.statistics_history().len() >= STATISTICS_HISTORY_SIZE
+    });
+    let oldest = server.statistics_history()[0].0;
+    wait_until("the oldest snapshot to go", Duration::from_secs(10), || {
+        server.statistics_history()[0].0 != oldest
+    });
+    assert_eq!(server.statistics_history().len(), STATISTICS_HISTORY_SIZE);
+    server.stop(Duration::from_secs(5), false).unwrap();
 }

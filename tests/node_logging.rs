@@ -35,12 +35,12 @@ fn install() {
 #[test]
 fn targets_follow_pythons_logger_names() {
     install();
-    let lo = "127.0.0.1".parse().unwrap();
+    let lo: std::net::IpAddr = "127.0.0.1".parse().unwrap();
     let mut server = Node::new(
         "server.example.net",
         "example.net",
         NodeOptions {
-            ip_addresses: vec![lo],
+            ip_addresses: vec![lo.into()],
             tcp_port: Some(0),
             ..Default::default()
         },
@@ -60,7 +60,7 @@ fn targets_follow_pythons_logger_names() {
             &format!("aaa://server.example.net:{port}"),
             None,
             PeerOptions {
-                ip_addresses: vec![lo],
+                ip_addresses: vec![lo.into()],
                 is_persistent: true,
                 ..Default::default()
             },
@@ -182,4 +182,106 @@ fn warnings_a_peer_can_trigger_are_rate_limited() {
     );
     drop(raw);
     server.stop(Duration::from_secs(2), true).unwrap();
+}
+
+/// python's `diameter.peer.msg` dumps every message sent and received,
+/// application ones included, each with the Length it has on the wire.
+#[test]
+fn application_messages_are_dumped_sent_and_received_with_their_length() {
+    use common::cc::{answer, ccr};
+    use diameter::message::constants::*;
+    use diameter::message::Avp;
+    use diameter::node::application::{AppBase, Application, ThreadingApplication};
+
+    install();
+    const SERVER: &str = "dumpsrv.example.net";
+    const CLIENT: &str = "dumpcli.example.net";
+    let server = Node::new(
+        SERVER,
+        "example.net",
+        NodeOptions {
+            ip_addresses: vec!["127.0.0.1".into()],
+            tcp_port: Some(0),
+            ..Default::default()
+        },
+    );
+    let client_peer = server
+        .add_peer(&format!("aaa://{CLIENT}"), None, PeerOptions::default())
+        .unwrap();
+    server.add_application(
+        ThreadingApplication::new(AppBase::auth(4), 0, answer),
+        [&client_peer],
+        &[],
+    );
+    server.start().unwrap();
+    let port = server.listen_addresses()[0].port();
+    let client = Node::new(CLIENT, "example.net", NodeOptions::default());
+    let server_peer = client
+        .add_peer(
+            &format!("aaa://{SERVER}:{port}"),
+            None,
+            PeerOptions {
+                ip_addresses: vec!["127.0.0.1".into()],
+                is_persistent: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let app = ThreadingApplication::new(AppBase::auth(4), 0, |_, _| Ok(None));
+    client.add_application(app.clone(), [&server_peer], &[]);
+    client.start().unwrap();
+    app.base().wait_for_ready(Duration::from_secs(5)).unwrap();
+    let mut request = ccr(CLIENT, "example.net", 7);
+    request
+        .avps
+        .push(Avp::new(AVP_USER_NAME, 0, "dump-me@example.net").unwrap());
+    let request_len = request.as_bytes().unwrap().len();
+    let cca = app
+        .base()
+        .send_request(request, Duration::from_secs(5))
+        .unwrap();
+    let answer_len = cca.as_bytes().unwrap().len();
+    client.stop(Duration::from_secs(5), false).unwrap();
+    server.stop(Duration::from_secs(5), false).unwrap();
+
+    let records = LOGGER.0.lock().unwrap().clone();
+    let dumped = |head: &str, flags: &str, len: usize| {
+        records.iter().any(|(t, l, m)| {
+            t == "diameter.peer.msg"
+                && *l == log::Level::Debug
+                && m.starts_with(&format!(
+                    "{head}\nCredit-Control <Version: 0x01, Length: {len}, Flags: {flags}"
+                ))
+                && m.contains("dump-me@example.net") == (flags == "0xc0")
+        })
+    };
+    assert!(
+        dumped(&format!("SENT {SERVER}"), "0xc0", request_len),
+        "CCR sent"
+    );
+    assert!(
+        dumped(&format!("RECV {CLIENT}"), "0xc0", request_len),
+        "CCR received"
+    );
+    assert!(
+        dumped(&format!("SENT {CLIENT}"), "0x40", answer_len),
+        "CCA sent"
+    );
+    assert!(
+        dumped(&format!("RECV {SERVER}"), "0x40", answer_len),
+        "CCA received"
+    );
+    // base-protocol messages carry their length too (no "Length: 0")
+    assert!(dumped_cer_len(&records, SERVER), "CER sent with its length");
+}
+
+/// Whether the client's CER to `server` was dumped with a non-zero Length.
+fn dumped_cer_len(records: &[(String, log::Level, String)], server: &str) -> bool {
+    records.iter().any(|(t, _, m)| {
+        t == "diameter.peer.msg"
+            && m.starts_with(&format!(
+                "SENT {server}\nCapabilities-Exchange <Version: 0x01, Length: "
+            ))
+            && !m.contains("Length: 0,")
+    })
 }

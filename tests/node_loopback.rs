@@ -31,7 +31,7 @@ fn node(host: &str, port: Option<u16>) -> Node {
         host,
         "example.net",
         NodeOptions {
-            ip_addresses: vec![ip()],
+            ip_addresses: vec![ip().into()],
             tcp_port: port,
             ..Default::default()
         },
@@ -46,13 +46,13 @@ fn peer(n: &mut Node, host: &str, port: u16, persistent: bool) -> Arc<Peer> {
             &format!("aaa://{host}:{port};transport=tcp"),
             None,
             PeerOptions {
-                ip_addresses: vec![ip()],
+                ip_addresses: vec![ip().into()],
                 is_persistent: persistent,
                 ..Default::default()
             },
         )
         .unwrap();
-    p.settings.lock().reconnect_wait = Duration::from_millis(200);
+    p.set_reconnect_wait(Duration::from_millis(200));
     p
 }
 
@@ -74,6 +74,12 @@ fn connect_watchdog_and_disconnect() {
     let info = server_on_client.status.lock().connection.clone().unwrap();
     assert_eq!(info.host_identity, "server.example.net");
     assert_eq!(info.direction, PEER_SEND);
+    assert!(info.is_sender() && !info.is_receiver() && info.is_ready());
+    let seen = client_on_server.connection().unwrap();
+    assert!(seen.is_receiver() && !seen.is_sender());
+    assert_eq!(state_name(seen.state), "READY");
+    assert!(client_on_server.last_connect().is_some());
+    assert_eq!(client_on_server.disconnect_reason(), None);
     assert_eq!(info.auth_application_ids, [4]);
     assert_eq!(count(&server_on_client.counters.cea), 1);
     assert_eq!(count(&client_on_server.counters.cer), 1);
@@ -104,6 +110,12 @@ fn connect_watchdog_and_disconnect() {
         client_on_server.status.lock().disconnect_reason,
         Some(DISCONNECT_REASON_DPR)
     );
+    assert_eq!(
+        client_on_server.disconnect_reason(),
+        Some(DISCONNECT_REASON_DPR)
+    );
+    assert!(client_on_server.last_disconnect().is_some());
+    assert!(client_on_server.connection().is_none());
     assert_eq!(
         server_on_client.status.lock().disconnect_reason,
         Some(DISCONNECT_REASON_CLEAN_DISCONNECT)
@@ -210,7 +222,7 @@ fn ipv6_loopback_works() {
         "server.example.net",
         "example.net",
         NodeOptions {
-            ip_addresses: vec![v6],
+            ip_addresses: vec![v6.into()],
             tcp_port: Some(0),
             ..Default::default()
         },
@@ -228,7 +240,7 @@ fn ipv6_loopback_works() {
             &format!("aaa://server.example.net:{port}"),
             None,
             PeerOptions {
-                ip_addresses: vec![v6],
+                ip_addresses: vec![v6.into()],
                 is_persistent: true,
                 ..Default::default()
             },
@@ -316,6 +328,7 @@ fn public_types_are_send_and_sync() {
     check::<diameter::message::Message>();
     check::<diameter::message::Avp>();
     check::<diameter::node::peer::Connection>();
+    check::<diameter::node::IpAddress>();
 }
 
 #[test]
@@ -341,4 +354,168 @@ fn a_peer_that_connected_first_is_not_connected_twice() {
     assert_ne!(on_a.direction, on_b.direction, "{on_a:?} {on_b:?}");
     a.stop(Duration::from_secs(5), false).unwrap();
     b.stop(Duration::from_secs(5), false).unwrap();
+}
+
+/// An application that hands its requests and late answers to the test.
+struct Relay {
+    base: diameter::node::application::AppBase,
+    requests: std::sync::Mutex<std::sync::mpsc::Sender<diameter::message::Message>>,
+    answers: std::sync::Mutex<std::sync::mpsc::Sender<diameter::message::Message>>,
+}
+
+type Inbox = std::sync::mpsc::Receiver<diameter::message::Message>;
+
+fn relay() -> (Arc<Relay>, Inbox, Inbox) {
+    let (rq_tx, rq_rx) = std::sync::mpsc::channel();
+    let (an_tx, an_rx) = std::sync::mpsc::channel();
+    let app = Arc::new(Relay {
+        base: diameter::node::application::AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
+        requests: std::sync::Mutex::new(rq_tx),
+        answers: std::sync::Mutex::new(an_tx),
+    });
+    (app, rq_rx, an_rx)
+}
+
+impl diameter::node::application::Application for Relay {
+    fn base(&self) -> &diameter::node::application::AppBase {
+        &self.base
+    }
+    fn handle_request(&self, request: diameter::message::Message) {
+        let _ = self.requests.lock().unwrap().send(request);
+    }
+    fn handle_answer(&self, answer: diameter::message::Message) {
+        let _ = self.answers.lock().unwrap().send(answer);
+    }
+}
+
+/// python's `send_message`, `route_request` and `route_answer`: a request
+/// and an answer sent as messages, and the peers routing picks for them.
+#[test]
+fn send_message_and_route_request_and_route_answer() {
+    use diameter::message::{Avp, Message};
+    use diameter::node::application::Application;
+    use diameter::node::{NoRouteReason, NodeError};
+
+    const WAIT: Duration = Duration::from_secs(5);
+    let mut server = node("msgsrv.example.net", Some(0));
+    let client_on_server = peer(&mut server, "msgcli.example.net", 1, false);
+    let (served, requests, _) = relay();
+    server.add_application(served.clone(), [&client_on_server], &[]);
+    let (app, _, late_answers) = relay();
+    let request = |n: u32| common::cc::ccr("msgcli.example.net", "example.net", n);
+    // before start: nothing to send on
+    assert!(matches!(
+        server.send_message(&client_on_server, &request(0)),
+        Err(NodeError::NotStarted)
+    ));
+    server.start().unwrap();
+    let port = server.listen_addresses()[0].port();
+    let mut client = node("msgcli.example.net", None);
+    let server_on_client = peer(&mut client, "msgsrv.example.net", port, true);
+    client.add_application(app.clone(), [&server_on_client], &[]);
+    assert_eq!(client.applications().len(), 1);
+    let unconnected = client
+        .add_peer("aaa://nowhere.example.net", None, PeerOptions::default())
+        .unwrap();
+    client.start().unwrap();
+    app.base().wait_for_ready(WAIT).unwrap();
+
+    // route_request: the peer send_request would use
+    let routed = client.route_request(app.base(), &request(1)).unwrap();
+    assert!(Arc::ptr_eq(&routed, &server_on_client));
+    let mut elsewhere = request(1);
+    elsewhere.avps[3] = Avp::new(AVP_DESTINATION_REALM, 0, "other.example.org").unwrap();
+    assert!(matches!(
+        client.route_request(app.base(), &elsewhere),
+        Err(NodeError::NotRoutable(_))
+    ));
+
+    // a request sent with send_request, answered with send_message
+    let waiting = {
+        let app = app.clone();
+        std::thread::spawn(move || app.base().send_request(request(2), WAIT))
+    };
+    let got = requests.recv_timeout(WAIT).unwrap();
+    let answer = served.base().generate_answer(&got, Some(2001), None);
+    let back_to = server.route_answer(&answer).unwrap();
+    assert!(Arc::ptr_eq(&back_to, &client_on_server));
+    // not to another peer than the one it owes
+    assert!(matches!(
+        server.send_message(&unconnected, &answer),
+        Err(NodeError::NotConnected { .. })
+    ));
+    server.send_message(&client_on_server, &answer).unwrap();
+    let cca = waiting.join().unwrap().unwrap();
+    assert_eq!(
+        cca.find_avp(&[(AVP_RESULT_CODE, 0)]).and_then(Avp::as_u32),
+        Some(2001)
+    );
+    // an answer built without its request has no route back
+    let orphan = Message::new(answer.header, vec![]);
+    match server.route_answer(&orphan) {
+        Err(NodeError::NotRoutable(r)) => {
+            assert_eq!(r.reason, NoRouteReason::RequestConnectionGone)
+        }
+        other => panic!("expected NotRoutable, got {other:?}"),
+    }
+
+    // a request sent with send_message: its answer goes to handle_answer
+    client.send_message(&server_on_client, &request(3)).unwrap();
+    let got = requests.recv_timeout(WAIT).unwrap();
+    assert_eq!(
+        got.find_avp(&[(AVP_CC_REQUEST_NUMBER, 0)])
+            .and_then(Avp::as_u32),
+        Some(3)
+    );
+    assert_ne!(got.header.end_to_end_identifier, 0);
+    served
+        .base()
+        .send_answer(&served.base().generate_answer(&got, Some(2001), None))
+        .unwrap();
+    let late = late_answers.recv_timeout(WAIT).unwrap();
+    assert_eq!(
+        late.header.end_to_end_identifier,
+        got.header.end_to_end_identifier
+    );
+
+    // a peer that is not connected takes nothing
+    assert!(matches!(
+        client.send_message(&unconnected, &request(4)),
+        Err(NodeError::NotConnected { .. })
+    ));
+    client.stop(WAIT, false).unwrap();
+    server.stop(WAIT, false).unwrap();
+    assert!(matches!(
+        client.send_message(&server_on_client, &request(5)),
+        Err(NodeError::Stopped)
+    ));
+}
+
+/// python's `select_least_used_peer`: the peer with the fewest requests
+/// waiting, the first on ties.
+#[test]
+fn select_least_used_peer_picks_the_fewest_outstanding() {
+    use diameter::node::select_least_used_peer;
+    use std::sync::atomic::Ordering;
+
+    let n = Node::new("sel.example.net", "example.net", NodeOptions::default());
+    let peers: Vec<Arc<Peer>> = ["a", "b", "c"]
+        .iter()
+        .map(|h| {
+            n.add_peer(
+                &format!("aaa://{h}.example.net"),
+                None,
+                PeerOptions::default(),
+            )
+            .unwrap()
+        })
+        .collect();
+    assert!(select_least_used_peer(&[]).is_none());
+    let first = select_least_used_peer(&peers).unwrap();
+    assert!(Arc::ptr_eq(&first, &peers[0]));
+    peers[0].outstanding.store(3, Ordering::Relaxed);
+    peers[1].outstanding.store(1, Ordering::Relaxed);
+    peers[2].outstanding.store(2, Ordering::Relaxed);
+    let least = select_least_used_peer(&peers).unwrap();
+    assert!(Arc::ptr_eq(&least, &peers[1]));
 }

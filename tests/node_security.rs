@@ -252,7 +252,7 @@ fn server_node() -> Node {
         SERVER,
         REALM,
         NodeOptions {
-            ip_addresses: vec![lo()],
+            ip_addresses: vec![lo().into()],
             tcp_port: Some(0),
             ..Default::default()
         },
@@ -316,7 +316,7 @@ fn client_of_raw_servers(names: &[&str]) -> Client {
                 &format!("aaa://{name}:{port}"),
                 None,
                 PeerOptions {
-                    ip_addresses: vec![lo()],
+                    ip_addresses: vec![lo().into()],
                     is_persistent: true,
                     ..Default::default()
                 },
@@ -597,7 +597,7 @@ fn a_peer_that_does_not_read_is_not_read_either() {
             &format!("aaa://{SERVER}:{port}"),
             None,
             PeerOptions {
-                ip_addresses: vec![lo()],
+                ip_addresses: vec![lo().into()],
                 is_persistent: true,
                 ..Default::default()
             },

@@ -32,7 +32,7 @@ fn server(addresses: &[&str]) -> (Node, Arc<Peer>) {
         "ocs.example.net",
         "example.net",
         NodeOptions {
-            ip_addresses: addresses.iter().map(|a| ip(a)).collect(),
+            ip_addresses: addresses.iter().map(|a| ip(a).into()).collect(),
             sctp_port: Some(0),
             ..Default::default()
         },
@@ -64,7 +64,7 @@ fn client(
         "pgw.example.net",
         "example.net",
         NodeOptions {
-            ip_addresses: local.iter().map(|a| ip(a)).collect(),
+            ip_addresses: local.iter().map(|a| ip(a).into()).collect(),
             ..Default::default()
         },
     );
@@ -74,7 +74,7 @@ fn client(
             &format!("aaa://ocs.example.net:{port};transport=sctp"),
             None,
             PeerOptions {
-                ip_addresses: remote.iter().map(|a| ip(a)).collect(),
+                ip_addresses: remote.iter().map(|a| ip(a).into()).collect(),
                 is_persistent: true,
                 ..Default::default()
             },
@@ -233,7 +233,7 @@ fn a_request_beyond_the_sctp_send_buffer_fails_at_once() {
         "pgw.example.net",
         "example.net",
         NodeOptions {
-            ip_addresses: vec![ip("127.0.0.1")],
+            ip_addresses: vec![ip("127.0.0.1").into()],
             ..Default::default()
         },
     );
@@ -245,7 +245,7 @@ fn a_request_beyond_the_sctp_send_buffer_fails_at_once() {
             &format!("aaa://ocs.example.net:{port};transport=sctp"),
             None,
             PeerOptions {
-                ip_addresses: vec![ip("127.0.0.1")],
+                ip_addresses: vec![ip("127.0.0.1").into()],
                 is_persistent: true,
                 ..Default::default()
             },

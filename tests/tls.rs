@@ -44,7 +44,7 @@ fn server(options: Option<TlsOptions>, inband: InbandTls) -> (Node, Arc<Peer>) {
         SERVER,
         REALM,
         NodeOptions {
-            ip_addresses: vec![lo()],
+            ip_addresses: vec![lo().into()],
             tcp_port: Some(0),
             tls_port: options.is_some().then_some(0),
             inband_tls: inband,
@@ -78,7 +78,7 @@ fn client(
         CLIENT,
         REALM,
         NodeOptions {
-            ip_addresses: vec![lo()],
+            ip_addresses: vec![lo().into()],
             inband_tls: inband,
             tls: options,
             ..Default::default()
@@ -90,13 +90,13 @@ fn client(
             uri,
             None,
             PeerOptions {
-                ip_addresses: vec![lo()],
+                ip_addresses: vec![lo().into()],
                 is_persistent: true,
                 ..Default::default()
             },
         )
         .unwrap();
-    peer.settings.lock().reconnect_wait = Duration::from_millis(200);
+    peer.set_reconnect_wait(Duration::from_millis(200));
     let app = ThreadingApplication::new(AppBase::auth(4), 0, |_, _| Ok(None));
     n.add_application(app.clone(), [&peer], &[]);
     n.start().unwrap();
@@ -414,7 +414,7 @@ fn a_peer_configured_for_tls_cannot_come_in_the_clear() {
         SERVER,
         REALM,
         NodeOptions {
-            ip_addresses: vec![lo()],
+            ip_addresses: vec![lo().into()],
             tcp_port: Some(0),
             tls: Some(tls(SERVER, "ca.pem")),
             ..Default::default()
@@ -507,7 +507,7 @@ fn cleartext_after_in_band_tls_was_agreed_is_not_processed() {
         SERVER,
         REALM,
         NodeOptions {
-            ip_addresses: vec![lo()],
+            ip_addresses: vec![lo().into()],
             tcp_port: Some(0),
             inband_tls: InbandTls::Required,
             tls: Some(tls(SERVER, "ca.pem")),

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::duplicates::DuplicateLimits;
+use super::error::NodeError;
 use super::peer::{ConnectionConfig, LocalCapabilities, Peer};
 
 /// Bounds on what peers can make the node hold, and what happens at each
@@ -87,9 +88,8 @@ pub(crate) struct NodeConfig {
     pub tls: Option<Arc<super::transport::tls::TlsContext>>,
 }
 
-/// How many statistics snapshots the history keeps (python: 1,440, a day
-/// at one a minute).
-pub(crate) const HISTORY_KEPT: usize = 1440;
+/// How many statistics snapshots the history keeps.
+pub(crate) const HISTORY_KEPT: usize = super::peer::STATISTICS_HISTORY_SIZE;
 
 impl NodeConfig {
     /// The connection timers for `peer`: its own settings where it has them.
@@ -99,11 +99,13 @@ impl NodeConfig {
             return base;
         };
         let s = peer.settings.lock();
+        // python: a peer's value counts when it is set and not zero
+        let own = |t: Option<Duration>, node: Duration| t.filter(|t| !t.is_zero()).unwrap_or(node);
         ConnectionConfig {
-            cea_timeout: s.cea_timeout.unwrap_or(base.cea_timeout),
-            cer_timeout: s.cer_timeout.unwrap_or(base.cer_timeout),
-            dwa_timeout: s.dwa_timeout.unwrap_or(base.dwa_timeout),
-            idle_timeout: s.idle_timeout.unwrap_or(base.idle_timeout),
+            cea_timeout: own(s.cea_timeout, base.cea_timeout),
+            cer_timeout: own(s.cer_timeout, base.cer_timeout),
+            dwa_timeout: own(s.dwa_timeout, base.dwa_timeout),
+            idle_timeout: own(s.idle_timeout, base.idle_timeout),
             ..base
         }
     }
@@ -140,4 +142,107 @@ pub enum ListenTransport {
     Tls,
     /// SCTP (`sctp_port`).
     Sctp,
+}
+
+/// An IP address as python's `ip_addresses` lists take it: text such as
+/// `"10.0.0.50"`, or an [`IpAddr`]. Text is read when it is used
+/// ([`Node::start`](super::Node::start) for the node's addresses,
+/// [`Node::add_peer`](super::Node::add_peer) for a peer's), and text that
+/// is not an address fails there with [`NodeError::InvalidAddress`].
+///
+/// ```
+/// use diameter::node::{IpAddress, NodeOptions};
+///
+/// let options = NodeOptions {
+///     ip_addresses: vec!["10.0.0.50".into(), "::1".parse()?, std::net::Ipv4Addr::LOCALHOST.into()],
+///     ..Default::default()
+/// };
+/// assert_eq!(options.ip_addresses[0].to_ip()?, "10.0.0.50".parse::<std::net::IpAddr>()?);
+/// assert!(IpAddress::from("ocs.example.net").to_ip().is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IpAddress(AddressRepr);
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum AddressRepr {
+    Ip(IpAddr),
+    /// Text that is not an IP address, kept to be reported when used.
+    Invalid(String),
+}
+
+impl IpAddress {
+    /// The address, or [`NodeError::InvalidAddress`] naming the text.
+    pub fn to_ip(&self) -> Result<IpAddr, NodeError> {
+        match &self.0 {
+            AddressRepr::Ip(ip) => Ok(*ip),
+            AddressRepr::Invalid(text) => Err(NodeError::InvalidAddress(text.clone())),
+        }
+    }
+}
+
+impl From<&str> for IpAddress {
+    fn from(text: &str) -> Self {
+        match text.parse::<IpAddr>() {
+            Ok(ip) => IpAddress(AddressRepr::Ip(ip)),
+            Err(_) => IpAddress(AddressRepr::Invalid(text.to_owned())),
+        }
+    }
+}
+
+impl From<String> for IpAddress {
+    fn from(text: String) -> Self {
+        match text.parse::<IpAddr>() {
+            Ok(ip) => IpAddress(AddressRepr::Ip(ip)),
+            Err(_) => IpAddress(AddressRepr::Invalid(text)),
+        }
+    }
+}
+
+impl From<&String> for IpAddress {
+    fn from(text: &String) -> Self {
+        IpAddress::from(text.as_str())
+    }
+}
+
+impl From<IpAddr> for IpAddress {
+    fn from(ip: IpAddr) -> Self {
+        IpAddress(AddressRepr::Ip(ip))
+    }
+}
+
+impl From<std::net::Ipv4Addr> for IpAddress {
+    fn from(ip: std::net::Ipv4Addr) -> Self {
+        IpAddress(AddressRepr::Ip(ip.into()))
+    }
+}
+
+impl From<std::net::Ipv6Addr> for IpAddress {
+    fn from(ip: std::net::Ipv6Addr) -> Self {
+        IpAddress(AddressRepr::Ip(ip.into()))
+    }
+}
+
+impl std::str::FromStr for IpAddress {
+    type Err = std::net::AddrParseError;
+
+    /// Parses at once (for `"10.0.0.50".parse()?`); `From<&str>` defers
+    /// the error to where the address is used.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        text.parse::<IpAddr>().map(IpAddress::from)
+    }
+}
+
+impl std::fmt::Display for IpAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            AddressRepr::Ip(ip) => ip.fmt(f),
+            AddressRepr::Invalid(text) => f.write_str(text),
+        }
+    }
+}
+
+/// Reads every address, failing on the first that is not one.
+pub(crate) fn parse_addresses(addresses: &[IpAddress]) -> Result<Vec<IpAddr>, NodeError> {
+    addresses.iter().map(IpAddress::to_ip).collect()
 }

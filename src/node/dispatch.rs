@@ -209,6 +209,7 @@ impl Dispatch {
             auth_application_ids: Vec::new(),
             acct_application_ids: Vec::new(),
             remote_address: Some(remote),
+            ident: id,
         });
         self.conns.insert(id, conn);
         id
@@ -859,6 +860,7 @@ impl Dispatch {
                     .map(|a| a.id)
                     .collect(),
                 remote_address: Some(conn.remote),
+                ident: conn.id,
             });
             st.disconnect_reason = None;
             st.dpr_cause = None;
@@ -1298,19 +1300,6 @@ fn queue_answer(conn: &mut Conn, bytes: &[u8]) -> bool {
     conn.machine
         .as_mut()
         .is_some_and(|m| m.send_bytes(bytes, false).is_ok())
-}
-
-/// python's `state_names`.
-pub(crate) fn state_name(state: u8) -> &'static str {
-    match state {
-        PEER_CONNECTING => "CONNECTING",
-        PEER_CONNECTED => "CONNECTED",
-        PEER_READY => "READY",
-        PEER_READY_WAITING_DWA => "READY_WAITING_DWA",
-        PEER_DISCONNECTING => "DISCONNECTING",
-        PEER_CLOSING => "CLOSING",
-        _ => "CLOSED",
-    }
 }
 
 /// The top-level Result-Code of an encoded answer, without decoding it.

@@ -89,6 +89,10 @@ pub enum NodeError {
     /// An address given as text is not an IP address.
     #[error("{0:?} is not an IP address")]
     InvalidAddress(String),
+    /// A message given to [`Node::send_message`](super::Node::send_message)
+    /// could not be encoded.
+    #[error(transparent)]
+    Encode(#[from] AvpEncodeError),
 }
 
 /// Why no peer can take a request (RFC 6733 §6.1).
@@ -110,6 +114,9 @@ pub enum NoRouteReason {
     NoReadyPeer,
     /// The `peer_route_select_func` failed or panicked.
     SelectorFailed,
+    /// An answer's request came in on no connection that is still open
+    /// (it was built without its request, or that connection closed).
+    RequestConnectionGone,
 }
 
 impl std::fmt::Display for NoRoute {
@@ -124,6 +131,11 @@ impl std::fmt::Display for NoRoute {
                 f,
                 "peer_route_select_func failed for application {} in realm {}",
                 self.application_id, self.realm
+            ),
+            NoRouteReason::RequestConnectionGone => write!(
+                f,
+                "the request of this answer (application {}) came in on no open connection",
+                self.application_id
             ),
         }
     }

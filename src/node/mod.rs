@@ -54,12 +54,19 @@ mod uri;
 
 pub use application::NodeRef;
 pub use checks::{check_request, unsupported_mandatory_avp, Rejection};
-pub use config::{ListenTransport, NodeLimits};
+pub use config::{IpAddress, ListenTransport, NodeLimits};
 pub use duplicates::DuplicateLimits;
 pub use error::{ApplicationError, EmptyReason, NoRoute, NoRouteReason, NodeError};
 pub use handle::{ProtocolStats, RouteSelect, TransportCounters, TransportStats};
 pub use ids::{SequenceGenerator, SessionGenerator};
 pub use node::{InbandTls, Node, NodeOptions, PeerOptions};
+pub use peer::{
+    DEFAULT_CEA_TIMEOUT, DEFAULT_CER_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DPA_TIMEOUT,
+    DEFAULT_DWA_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_RECONNECT_WAIT,
+    DEFAULT_RETRANSMIT_QUEUE_SIZE, DEFAULT_STATISTICS_HISTORY_INTERVAL, DEFAULT_STOP_WAIT_TIMEOUT,
+    DEFAULT_VENDOR_ID, DEFAULT_WAKEUP_INTERVAL, STATISTICS_HISTORY_SIZE,
+};
+pub use routing::select_least_used_peer;
 #[cfg(feature = "tls")]
 pub use transport::tls::{TlsError, TlsOptions};
 pub use uri::{parse_diameter_uri, DiameterUri, UriError, DEFAULT_PORT, DEFAULT_SECURE_PORT};

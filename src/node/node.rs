@@ -12,27 +12,30 @@ use crossbeam_channel::bounded;
 use parking_lot::Mutex;
 
 use super::config::ListenTransport;
-use super::config::{NodeConfig, NodeLimits};
-use super::error::NodeError;
+use super::config::{parse_addresses, IpAddress, NodeConfig, NodeLimits};
+use super::error::{NoRoute, NoRouteReason, NodeError};
 use super::event_loop;
 use super::handle::{
-    node_stats, AppRoute, Application, Command, Handle, Identity, Life, ProtocolStats, RouteSelect,
-    TransportStats,
+    answer_channel, node_stats, AppBase, AppRoute, Application, Command, Handle, Identity, Life,
+    OutAnswer, OutRequest, ProtocolStats, RouteSelect, TransportStats,
 };
 use super::peer::{
     AppId, AppKind, ConnectionConfig, LocalCapabilities, Peer, PeerSettings, PeerStatus,
-    PEER_TRANSPORT_SCTP, PEER_TRANSPORT_TCP,
+    DEFAULT_CEA_TIMEOUT, DEFAULT_CER_TIMEOUT, DEFAULT_DPA_TIMEOUT, DEFAULT_DWA_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_RETRANSMIT_QUEUE_SIZE, DEFAULT_STATISTICS_HISTORY_INTERVAL,
+    DEFAULT_VENDOR_ID, DEFAULT_WAKEUP_INTERVAL, PEER_TRANSPORT_SCTP, PEER_TRANSPORT_TCP,
 };
 use super::setup::ListenSpec;
 use super::stats::NodeStats;
 use super::{parse_diameter_uri, SequenceGenerator, SessionGenerator};
-use crate::message::dictionary;
+use crate::message::{dictionary, Message};
 
 /// python's keyword arguments of `Node(...)`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NodeOptions {
-    /// Addresses to listen on and to advertise in Host-IP-Address.
-    pub ip_addresses: Vec<IpAddr>,
+    /// Addresses to listen on and to advertise in Host-IP-Address, as
+    /// text (`vec!["10.0.0.50".into()]`) or `IpAddr`s; read at `start()`.
+    pub ip_addresses: Vec<IpAddress>,
     /// TCP port to listen on; no TCP listener when `None`.
     pub tcp_port: Option<u16>,
     /// SCTP port to listen on: one multi-homed SCTP socket bound to every
@@ -83,8 +86,10 @@ impl InbandTls {
 /// python's keyword arguments of `Node.add_peer(...)`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PeerOptions {
-    /// Addresses to connect to; the URI's host when empty and it is an IP address.
-    pub ip_addresses: Vec<IpAddr>,
+    /// Addresses to connect to, as text (`vec!["10.0.0.50".into()]`) or
+    /// `IpAddr`s, read by `add_peer`; the URI's host when empty and it is an
+    /// IP address.
+    pub ip_addresses: Vec<IpAddress>,
     /// Connect at start and keep connected.
     pub is_persistent: bool,
     /// Use as a default route for its realm.
@@ -109,7 +114,7 @@ struct Running {
 /// node.idle_timeout = Duration::from_secs(10);
 /// node.start()?;
 /// node.add_peer("aaa://ocs.example.net:3868;transport=tcp", Some("example.net"),
-///     PeerOptions { ip_addresses: vec!["127.0.0.1".parse()?], is_persistent: true, ..Default::default() })?;
+///     PeerOptions { ip_addresses: vec!["127.0.0.1".into()], is_persistent: true, ..Default::default() })?;
 /// // ...
 /// node.stop(Duration::from_secs(5), false)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -119,8 +124,9 @@ pub struct Node {
     pub origin_host: String,
     /// Origin-Realm of this node.
     pub realm_name: String,
-    /// Listen and Host-IP-Address addresses.
-    pub ip_addresses: Vec<IpAddr>,
+    /// Listen and Host-IP-Address addresses (read at `start()`:
+    /// [`NodeError::InvalidAddress`] names text that is not an address).
+    pub ip_addresses: Vec<IpAddress>,
     /// TCP listen port.
     pub tcp_port: Option<u16>,
     /// SCTP listen port.
@@ -226,20 +232,20 @@ impl Node {
             tls: options.tls,
             vendor_ids,
             state_id: now as u32,
-            vendor_id: 99999,
+            vendor_id: DEFAULT_VENDOR_ID,
             product_name: "diameter-stack".to_owned(),
             firmware_revision: None,
-            cea_timeout: Duration::from_secs(4),
-            cer_timeout: Duration::from_secs(4),
-            dwa_timeout: Duration::from_secs(4),
-            idle_timeout: Duration::from_secs(30),
-            dpa_timeout: Duration::from_secs(4),
-            wakeup_interval: Duration::from_secs(6),
-            retransmit_queue_size: 10240,
+            cea_timeout: DEFAULT_CEA_TIMEOUT,
+            cer_timeout: DEFAULT_CER_TIMEOUT,
+            dwa_timeout: DEFAULT_DWA_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            dpa_timeout: DEFAULT_DPA_TIMEOUT,
+            wakeup_interval: DEFAULT_WAKEUP_INTERVAL,
+            retransmit_queue_size: DEFAULT_RETRANSMIT_QUEUE_SIZE,
             validate_received_request_avps: true,
             peers_logging: false,
             stats_logging: false,
-            statistics_history_interval: Duration::from_secs(60),
+            statistics_history_interval: DEFAULT_STATISTICS_HISTORY_INTERVAL,
             max_message_size: crate::message::framer::DEFAULT_MAX_MESSAGE_SIZE,
             max_connections: 1024,
             accept_unknown_peers: false,
@@ -286,7 +292,7 @@ impl Node {
         if uri.is_secure {
             self.require_tls(&format!("peer {peer_uri}"))?;
         }
-        let mut ip_addresses = options.ip_addresses;
+        let mut ip_addresses = parse_addresses(&options.ip_addresses)?;
         if ip_addresses.is_empty() {
             ip_addresses.extend(uri.fqdn.parse::<IpAddr>().ok());
         }
@@ -349,6 +355,17 @@ impl Node {
         app.start();
     }
 
+    /// The applications added so far, in the order they were added
+    /// (python's `node.applications`).
+    pub fn applications(&self) -> Vec<Arc<dyn Application>> {
+        self.handle
+            .apps
+            .read()
+            .iter()
+            .map(|r| r.app.clone())
+            .collect()
+    }
+
     /// Advertises an application in CER/CEA. Applications added with
     /// `add_application` are advertised too.
     pub fn add_application_id(&self, app: AppId) {
@@ -385,22 +402,22 @@ impl Node {
         if running.is_some() || self.handle.life() != Life::Created {
             return Err(NodeError::AlreadyStarted);
         }
+        let ip_addresses = parse_addresses(&self.ip_addresses)?;
         let mut listen = Vec::new();
         if let Some(port) = self.tcp_port {
-            for ip in &self.ip_addresses {
+            for ip in &ip_addresses {
                 listen.push(ListenSpec::Tcp(SocketAddr::new(*ip, port)));
             }
         }
         if let Some(port) = self.tls_port {
             self.require_tls("tls_port")?;
-            for ip in &self.ip_addresses {
+            for ip in &ip_addresses {
                 listen.push(ListenSpec::Tls(SocketAddr::new(*ip, port)));
             }
         }
         if let Some(port) = self.sctp_port {
             super::transport::sctp_sys::sctp_supported().map_err(NodeError::SctpUnavailable)?;
-            let mut addrs: Vec<SocketAddr> = self
-                .ip_addresses
+            let mut addrs: Vec<SocketAddr> = ip_addresses
                 .iter()
                 .map(|ip| SocketAddr::new(*ip, port))
                 .collect();
@@ -415,7 +432,7 @@ impl Node {
         if self.inband_tls != InbandTls::Off {
             self.require_tls("inband_tls")?;
         }
-        let config = Arc::new(self.config()?);
+        let config = Arc::new(self.config(ip_addresses)?);
         self.handle.set_identity(Identity {
             origin_host: self.origin_host.clone(),
             origin_realm: self.realm_name.clone(),
@@ -432,7 +449,7 @@ impl Node {
     }
 
     /// The one configuration the running node reads.
-    fn config(&self) -> Result<NodeConfig, NodeError> {
+    fn config(&self, ip_addresses: Vec<IpAddr>) -> Result<NodeConfig, NodeError> {
         #[cfg(feature = "tls")]
         let tls = match &self.tls {
             Some(options) => Some(Arc::new(crate::node::transport::tls::TlsContext::new(
@@ -446,7 +463,7 @@ impl Node {
             local: LocalCapabilities {
                 origin_host: self.origin_host.clone(),
                 origin_realm: self.realm_name.clone(),
-                host_ip_addresses: self.ip_addresses.clone(),
+                host_ip_addresses: ip_addresses.clone(),
                 vendor_id: self.vendor_id,
                 product_name: self.product_name.clone(),
                 firmware_revision: self.firmware_revision,
@@ -476,7 +493,7 @@ impl Node {
                 .statistics_history_interval
                 .max(Duration::from_millis(1)),
             limits,
-            sctp_local: self.ip_addresses.clone(),
+            sctp_local: ip_addresses,
             #[cfg(feature = "tls")]
             tls,
         })
@@ -534,6 +551,124 @@ impl Node {
     /// busy refusals, paused reads, handled panics.
     pub fn protocol_stats(&self) -> ProtocolStats {
         self.handle.protocol_stats()
+    }
+
+    /// Sends a message to a connected peer (python's `send_message(conn,
+    /// message)`), encoded on this thread and written by the event loop.
+    ///
+    /// - A request goes out as it is, but for its hop-by-hop identifier,
+    ///   which is the connection's (an End-to-End identifier of 0 gets the
+    ///   node's next). Nobody waits for its answer: when it comes (within
+    ///   [`NodeLimits::late_answer_window`]) it goes to the `handle_answer`
+    ///   of the application with its application id. Use
+    ///   [`AppBase::send_request`] to wait for an answer.
+    /// - An answer goes back on the connection its request came in on (as
+    ///   [`AppBase::send_answer`], settling what the node owes that peer:
+    ///   statistics, duplicate detection); one built without its request
+    ///   goes on the peer's connection if that connection owes it. An answer
+    ///   nobody owes is dropped and counted
+    ///   ([`ProtocolStats::answers_unsent`]).
+    ///
+    /// Errors: [`NodeError::NotConnected`] when the peer has no connection
+    /// that takes the message now (no ready one for a request; for an
+    /// answer, none, or not the one its request came in on),
+    /// [`NodeError::Encode`], and the node's state (`NotStarted`,
+    /// `Stopped`, `LoopDied`). What the event loop then finds (the
+    /// connection closed meanwhile, its output full) is not reported back.
+    pub fn send_message(&self, peer: &Arc<Peer>, message: &Message) -> Result<(), NodeError> {
+        match self.handle.life() {
+            Life::Running => {}
+            Life::Created => return Err(NodeError::NotStarted),
+            Life::Stopped => return Err(NodeError::Stopped),
+            Life::Died => return Err(NodeError::LoopDied),
+        }
+        let not_connected = || NodeError::NotConnected {
+            peer: peer.node_name.clone(),
+        };
+        let header = &message.header;
+        if header.is_request() {
+            if !peer.is_ready() {
+                return Err(not_connected());
+            }
+            let mut bytes = message.as_bytes()?;
+            let mut end_to_end = header.end_to_end_identifier;
+            if end_to_end == 0 {
+                end_to_end = self.handle.identity().end_to_end.next_sequence();
+                if let Some(field) = bytes.get_mut(16..20) {
+                    field.copy_from_slice(&end_to_end.to_be_bytes());
+                }
+            }
+            // nobody waits: the answer finds the receiver gone and goes to
+            // handle_answer
+            let (reply, _) = answer_channel();
+            return self.handle.command(Command::Request(OutRequest {
+                peer: peer.clone(),
+                bytes,
+                end_to_end,
+                timeout: Duration::ZERO,
+                reply,
+            }));
+        }
+        let via = if message.received_on != 0 {
+            let to = self.route_answer(message).map_err(|_| not_connected())?;
+            if !Arc::ptr_eq(&to, peer) {
+                return Err(not_connected());
+            }
+            message.received_on
+        } else {
+            peer.connection().ok_or_else(not_connected)?.ident
+        };
+        let bytes = message.as_bytes()?;
+        self.handle.command(Command::Answer(OutAnswer {
+            via,
+            hop_by_hop: header.hop_by_hop_identifier,
+            end_to_end: header.end_to_end_identifier,
+            bytes,
+        }))
+    }
+
+    /// The peer a request of `app` would go to now (python's
+    /// `route_request(app, message)`): the routing of
+    /// [`AppBase::send_request`] (RFC 6733 §6.1: Destination-Host, then the
+    /// Destination-Realm's peers serving the application, then its default
+    /// peers; of several, `peer_route_select_func`'s choice or the least
+    /// used). Nothing is sent and the message is not changed.
+    /// [`NodeError::NotRoutable`] when no ready peer can take it.
+    pub fn route_request(&self, app: &AppBase, message: &Message) -> Result<Arc<Peer>, NodeError> {
+        self.handle.route(app, message)
+    }
+
+    /// The peer an answer would go back to (python's
+    /// `route_answer(message)`): the one whose connection its request came
+    /// in on (an answer made from its request with `to_answer` or
+    /// `generate_answer` knows it). [`NodeError::NotRoutable`]
+    /// ([`NoRouteReason::RequestConnectionGone`]) when there is none: the
+    /// answer was built without its request, or that connection closed.
+    pub fn route_answer(&self, message: &Message) -> Result<Arc<Peer>, NodeError> {
+        let via = message.received_on;
+        let found = (via != 0)
+            .then(|| {
+                self.handle
+                    .peers
+                    .read()
+                    .iter()
+                    .find(|p| {
+                        p.status
+                            .lock()
+                            .connection
+                            .as_ref()
+                            .is_some_and(|c| c.ident == via)
+                    })
+                    .cloned()
+            })
+            .flatten();
+        found.ok_or_else(|| {
+            NodeError::NotRoutable(NoRoute {
+                application_id: message.header.application_id,
+                realm: String::new(),
+                reason: NoRouteReason::RequestConnectionGone,
+            })
+        })
     }
 
     /// Makes the event loop thread panic, as a bug in it would: for tests

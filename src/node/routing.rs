@@ -105,6 +105,28 @@ pub(crate) fn candidates<'a>(
     })
 }
 
+/// python's `select_least_used_peer`: of `peers`, the one with the fewest
+/// requests waiting for their answers (`peer.outstanding`), the first on
+/// ties; `None` when `peers` is empty. The node picks this way (ties in
+/// turn) when `peer_route_select_func` is `None`; a selector can call it:
+///
+/// ```
+/// use std::sync::Arc;
+/// use diameter::node::{select_least_used_peer, NoRoute, NoRouteReason, Node, NodeError, NodeOptions};
+///
+/// let mut node = Node::new("pgw.example.net", "example.net", NodeOptions::default());
+/// node.peer_route_select_func = Some(Arc::new(|app, _message, peers| {
+///     select_least_used_peer(peers).ok_or(NodeError::NotRoutable(NoRoute {
+///         application_id: app.application_id(),
+///         realm: String::new(),
+///         reason: NoRouteReason::NoReadyPeer,
+///     }))
+/// }));
+/// ```
+pub fn select_least_used_peer(peers: &[Arc<Peer>]) -> Option<Arc<Peer>> {
+    least_loaded(peers, 0)
+}
+
 /// The peer with the fewest outstanding requests (one reading of each
 /// count, as they change under us); ties go in turn by `turn`.
 pub(crate) fn least_loaded(peers: &[Arc<Peer>], turn: usize) -> Option<Arc<Peer>> {

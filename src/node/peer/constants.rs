@@ -48,3 +48,52 @@ pub const DISCONNECT_REASON_DWA_TIMEOUT: u8 = 0x35;
 pub const DISCONNECT_REASON_PROTOCOL_ERROR: u8 = 0x36;
 /// Unknown.
 pub const DISCONNECT_REASON_UNKNOWN: u8 = 0x40;
+
+// python's defaults, by name (python's `Node` and `Peer` attributes), used
+// by the node's and the peers' own defaults.
+
+/// How long an initiator waits for the CEA (python's `Node.cea_timeout`, 4 s).
+pub const DEFAULT_CEA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
+/// How long a responder waits for the CER (python's `Node.cer_timeout`, 4 s).
+pub const DEFAULT_CER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
+/// How long a DWR waits for its DWA (python's `Node.dwa_timeout`, 4 s).
+pub const DEFAULT_DWA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
+/// Watchdog idle time Tw before a DWR (python's `Node.idle_timeout`, 30 s).
+pub const DEFAULT_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a DPR waits for its DPA, and a DPR receiver for the close (no
+/// python counterpart: python waits for `stop`'s `wait_timeout`).
+pub const DEFAULT_DPA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
+/// python's `Node.wakeup_interval` (6 s), its `select()` timeout; kept for
+/// compatibility (the node's timers follow their own deadlines).
+pub const DEFAULT_WAKEUP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(6);
+/// Wait before reconnecting a persistent peer (python's `Peer.reconnect_wait`, 30 s).
+pub const DEFAULT_RECONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Wait for a TCP or SCTP connect to complete (no python counterpart).
+pub const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// python's `Node.retransmit_queue_size` (10,240); kept for compatibility.
+pub const DEFAULT_RETRANSMIT_QUEUE_SIZE: usize = 10240;
+/// How often a statistics snapshot goes into the node's history (python:
+/// every 60 s).
+pub const DEFAULT_STATISTICS_HISTORY_INTERVAL: std::time::Duration =
+    std::time::Duration::from_secs(60);
+/// How many statistics snapshots the history keeps (python's
+/// `statistics_history` deque: `maxlen=1440`, a day at one a minute).
+pub const STATISTICS_HISTORY_SIZE: usize = 1440;
+/// Vendor-Id sent in CER/CEA (python's `Node.vendor_id`, 99999).
+pub const DEFAULT_VENDOR_ID: u32 = 99999;
+/// python's `Node.stop(wait_timeout=180)` default, for ports that name it.
+pub const DEFAULT_STOP_WAIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
+
+/// python's `state_names`: the name of a `PEER_*` state ("CLOSED" for any
+/// other value).
+pub fn state_name(state: u8) -> &'static str {
+    match state {
+        PEER_CONNECTING => "CONNECTING",
+        PEER_CONNECTED => "CONNECTED",
+        PEER_READY => "READY",
+        PEER_READY_WAITING_DWA => "READY_WAITING_DWA",
+        PEER_DISCONNECTING => "DISCONNECTING",
+        PEER_CLOSING => "CLOSING",
+        _ => "CLOSED",
+    }
+}

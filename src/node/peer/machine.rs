@@ -63,11 +63,11 @@ pub struct ConnectionConfig {
 impl Default for ConnectionConfig {
     fn default() -> Self {
         ConnectionConfig {
-            cea_timeout: Duration::from_secs(4),
-            cer_timeout: Duration::from_secs(4),
-            idle_timeout: Duration::from_secs(30),
-            dwa_timeout: Duration::from_secs(4),
-            dpa_timeout: Duration::from_secs(4),
+            cea_timeout: super::DEFAULT_CEA_TIMEOUT,
+            cer_timeout: super::DEFAULT_CER_TIMEOUT,
+            idle_timeout: super::DEFAULT_IDLE_TIMEOUT,
+            dwa_timeout: super::DEFAULT_DWA_TIMEOUT,
+            dpa_timeout: super::DEFAULT_DPA_TIMEOUT,
             max_message_size: crate::message::framer::DEFAULT_MAX_MESSAGE_SIZE,
             max_output_buffer: 64 << 20,
             max_jitter: Duration::from_secs(2),
@@ -376,11 +376,13 @@ impl Connection {
     }
 
     fn queue(&mut self, msg: &Message) {
-        if log_enabled!(target: "diameter.peer.msg", Level::Debug) {
-            debug!(target: "diameter.peer.msg", "SENT {}\n{}", self.name, dump(msg));
-        }
+        let start = self.out.len();
         if let Err(e) = msg.encode_into(&mut self.out) {
             warn!(target: "diameter.peer", "{}: cannot encode {}: {e}", self.name, msg);
+            return;
+        }
+        if log_enabled!(target: "diameter.peer.msg", Level::Debug) {
+            log_sent(&self.name, self.out.get(start..).unwrap_or_default());
         }
     }
 
@@ -398,6 +400,9 @@ impl Connection {
         }
         if self.out.len() + bytes.len() > self.config.max_output_buffer {
             return Err(SendError::BufferFull);
+        }
+        if log_enabled!(target: "diameter.peer.msg", Level::Debug) {
+            log_sent(&self.name, bytes);
         }
         self.out.extend_from_slice(bytes);
         Ok(())
@@ -1065,3 +1070,17 @@ static INVALID_MESSAGE_LOG: crate::node::ratelimit::RateLimit =
     crate::node::ratelimit::RateLimit::new("diameter.peer");
 static CLOSING_LOG: crate::node::ratelimit::RateLimit =
     crate::node::ratelimit::RateLimit::new("diameter.peer");
+
+/// python's `SENT <peer>` dump on `diameter.peer.msg`, read back from the
+/// encoded bytes so that the header shows what goes out (its Length, the
+/// hop-by-hop identifier the connection set). Only called when that
+/// target's debug level is on.
+fn log_sent(name: &str, bytes: &[u8]) {
+    match Message::from_bytes(bytes) {
+        Ok(msg) => debug!(target: "diameter.peer.msg", "SENT {name}\n{}", dump(&msg)),
+        Err(e) => debug!(
+            target: "diameter.peer.msg",
+            "SENT {name}\nFailed to produce a message dump: {e}"
+        ),
+    }
+}

@@ -36,8 +36,8 @@ impl Default for PeerSettings {
             cer_timeout: None,
             dwa_timeout: None,
             idle_timeout: None,
-            reconnect_wait: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
+            reconnect_wait: super::DEFAULT_RECONNECT_WAIT,
+            connect_timeout: super::DEFAULT_CONNECT_TIMEOUT,
         }
     }
 }
@@ -59,6 +59,27 @@ pub struct PeerConnectionInfo {
     pub acct_application_ids: Vec<u32>,
     /// Remote socket address.
     pub remote_address: Option<std::net::SocketAddr>,
+    /// The connection's id in the node (python's `PeerConnection.ident`),
+    /// what a received request's answer goes back on.
+    pub ident: u64,
+}
+
+impl PeerConnectionInfo {
+    /// Whether this node opened the connection (python's `is_sender`).
+    pub fn is_sender(&self) -> bool {
+        self.direction == super::PEER_SEND
+    }
+
+    /// Whether the peer opened the connection (python's `is_receiver`).
+    pub fn is_receiver(&self) -> bool {
+        self.direction == super::PEER_RECV
+    }
+
+    /// Whether the connection carries traffic (python's `state in
+    /// PEER_READY_STATES`).
+    pub fn is_ready(&self) -> bool {
+        super::PEER_READY_STATES.contains(&self.state)
+    }
 }
 
 /// What changes as the peer connects and disconnects.
@@ -180,6 +201,113 @@ impl Peer {
             .connection
             .as_ref()
             .is_some_and(|c| super::PEER_READY_STATES.contains(&c.state))
+    }
+
+    /// python's `peer.always_reconnect`: reconnect even after the peer sent
+    /// a DPR (other than REBOOTING).
+    pub fn always_reconnect(&self) -> bool {
+        self.settings.lock().always_reconnect
+    }
+
+    /// python's `peer.always_reconnect = True`; read when the connection
+    /// ends.
+    pub fn set_always_reconnect(&self, always: bool) {
+        self.settings.lock().always_reconnect = always;
+    }
+
+    /// python's `peer.reconnect_wait`: the wait before a persistent peer is
+    /// connected again ([`DEFAULT_RECONNECT_WAIT`](super::DEFAULT_RECONNECT_WAIT) unless set).
+    pub fn reconnect_wait(&self) -> Duration {
+        self.settings.lock().reconnect_wait
+    }
+
+    /// python's `peer.reconnect_wait = 5`; read when the connection ends.
+    pub fn set_reconnect_wait(&self, wait: Duration) {
+        self.settings.lock().reconnect_wait = wait;
+    }
+
+    /// python's `peer.cea_timeout`: this peer's CEA timeout, `None` for the
+    /// node's.
+    pub fn cea_timeout(&self) -> Option<Duration> {
+        self.settings.lock().cea_timeout
+    }
+
+    /// python's `peer.cea_timeout = 5` (`None` or zero: the node's, as
+    /// python's `None` or 0); applies from the peer's next connection.
+    pub fn set_cea_timeout(&self, timeout: impl Into<Option<Duration>>) {
+        self.settings.lock().cea_timeout = timeout.into();
+    }
+
+    /// python's `peer.cer_timeout`: this peer's CER timeout, `None` for the
+    /// node's.
+    pub fn cer_timeout(&self) -> Option<Duration> {
+        self.settings.lock().cer_timeout
+    }
+
+    /// python's `peer.cer_timeout = 5` (`None` or zero: the node's);
+    /// applies from the peer's next connection.
+    pub fn set_cer_timeout(&self, timeout: impl Into<Option<Duration>>) {
+        self.settings.lock().cer_timeout = timeout.into();
+    }
+
+    /// python's `peer.dwa_timeout`: this peer's DWA timeout, `None` for the
+    /// node's.
+    pub fn dwa_timeout(&self) -> Option<Duration> {
+        self.settings.lock().dwa_timeout
+    }
+
+    /// python's `peer.dwa_timeout = 5` (`None` or zero: the node's);
+    /// applies from the peer's next connection.
+    pub fn set_dwa_timeout(&self, timeout: impl Into<Option<Duration>>) {
+        self.settings.lock().dwa_timeout = timeout.into();
+    }
+
+    /// python's `peer.idle_timeout`: this peer's watchdog idle time (Tw),
+    /// `None` for the node's.
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        self.settings.lock().idle_timeout
+    }
+
+    /// python's `peer.idle_timeout = 10` (`None` or zero: the node's);
+    /// applies from the peer's next connection.
+    pub fn set_idle_timeout(&self, timeout: impl Into<Option<Duration>>) {
+        self.settings.lock().idle_timeout = timeout.into();
+    }
+
+    /// How long a connect to this peer may take
+    /// ([`DEFAULT_CONNECT_TIMEOUT`](super::DEFAULT_CONNECT_TIMEOUT) unless set).
+    pub fn connect_timeout(&self) -> Duration {
+        self.settings.lock().connect_timeout
+    }
+
+    /// Sets how long a connect to this peer may take; applies from the
+    /// next connect.
+    pub fn set_connect_timeout(&self, timeout: Duration) {
+        self.settings.lock().connect_timeout = timeout;
+    }
+
+    /// python's `peer.connection`: what the event loop last saw of the
+    /// peer's connection, `None` when it has none.
+    pub fn connection(&self) -> Option<PeerConnectionInfo> {
+        self.status.lock().connection.clone()
+    }
+
+    /// python's `peer.disconnect_reason`: why the last connection ended (a
+    /// `DISCONNECT_REASON_*`), `None` before the first disconnect and once
+    /// reconnected.
+    pub fn disconnect_reason(&self) -> Option<u8> {
+        self.status.lock().disconnect_reason
+    }
+
+    /// python's `peer.last_connect`: when the last connection was
+    /// established.
+    pub fn last_connect(&self) -> Option<SystemTime> {
+        self.status.lock().last_connect
+    }
+
+    /// python's `peer.last_disconnect`: when the last connection ended.
+    pub fn last_disconnect(&self) -> Option<SystemTime> {
+        self.status.lock().last_disconnect
     }
 
     /// Seconds since the last disconnect, -1 if never (python's `disconnected_since`).
