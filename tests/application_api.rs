@@ -22,16 +22,12 @@ const SERVER: &str = "ocs.example.net";
 const CLIENT: &str = "pgw.example.net";
 const REALM: &str = "example.net";
 
-fn lo() -> std::net::IpAddr {
-    "127.0.0.1".parse().unwrap()
-}
-
 fn server_node(app: Arc<dyn Application>) -> (Node, u16) {
     let n = Node::new(
         SERVER,
         REALM,
         NodeOptions {
-            ip_addresses: vec![lo()],
+            ip_addresses: vec!["127.0.0.1".into()],
             tcp_port: Some(0),
             ..Default::default()
         },
@@ -52,7 +48,7 @@ fn client_node(port: u16, app: Arc<dyn Application>) -> (Node, Arc<Peer>) {
             &format!("aaa://{SERVER}:{port}"),
             None,
             PeerOptions {
-                ip_addresses: vec![lo()],
+                ip_addresses: vec!["127.0.0.1".into()],
                 is_persistent: true,
                 ..Default::default()
             },

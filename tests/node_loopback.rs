@@ -436,7 +436,7 @@ fn send_message_and_route_request_and_route_answer() {
         std::thread::spawn(move || app.base().send_request(request(2), WAIT))
     };
     let got = requests.recv_timeout(WAIT).unwrap();
-    let answer = served.base().generate_answer(&got, Some(2001), None);
+    let answer = served.base().generate_answer(&got, 2001, None).unwrap();
     let back_to = server.route_answer(&answer).unwrap();
     assert!(Arc::ptr_eq(&back_to, &client_on_server));
     // not to another peer than the one it owes
@@ -470,7 +470,7 @@ fn send_message_and_route_request_and_route_answer() {
     assert_ne!(got.header.end_to_end_identifier, 0);
     served
         .base()
-        .send_answer(&served.base().generate_answer(&got, Some(2001), None))
+        .send_answer(&served.base().generate_answer(&got, 2001, None).unwrap())
         .unwrap();
     let late = late_answers.recv_timeout(WAIT).unwrap();
     assert_eq!(

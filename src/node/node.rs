@@ -624,6 +624,8 @@ impl Node {
             hop_by_hop: header.hop_by_hop_identifier,
             end_to_end: header.end_to_end_identifier,
             bytes,
+            // the loop settles the owed entry, if any
+            claimed: false,
         }))
     }
 
