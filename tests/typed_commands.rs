@@ -155,9 +155,7 @@ fn check_round_trip<T: Command + std::fmt::Debug + PartialEq>(class: &str, avps:
     assert_eq!(again, typed, "{class}: to_message -> from_message");
 
     let bytes = typed.as_bytes().unwrap();
-    let decoded = T::from_bytes(&bytes)
-        .unwrap()
-        .unwrap_or_else(|_| panic!("{class}"));
+    let decoded = T::from_bytes(&bytes).unwrap_or_else(|e| panic!("{class}: {e}"));
     let mut expected = T::from_avps(typed.to_avps().unwrap());
     *expected.header_mut() = MessageHeader {
         length: bytes.len() as u32,
@@ -405,7 +403,7 @@ fn unknown_members_survive_where_python_drops_them() {
     header.set_request(true);
     let bytes = Message::new(header, vec![sub, mscc]).as_bytes().unwrap();
 
-    let ccr = CreditControlRequest::from_bytes(&bytes).unwrap().unwrap();
+    let ccr = CreditControlRequest::from_bytes(&bytes).unwrap();
     let s = &ccr.subscription_id[0];
     assert_eq!(
         s.subscription_id_type,
@@ -418,9 +416,7 @@ fn unknown_members_survive_where_python_drops_them() {
     assert_eq!(u.additional_avps, vec![extra.clone()]);
 
     // re-encoded: known members first, in python's order, then the others
-    let again = CreditControlRequest::from_bytes(&ccr.as_bytes().unwrap())
-        .unwrap()
-        .unwrap();
+    let again = CreditControlRequest::from_bytes(&ccr.as_bytes().unwrap()).unwrap();
     assert_eq!(again.subscription_id, ccr.subscription_id);
     assert_eq!(
         again.multiple_services_credit_control,
