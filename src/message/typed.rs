@@ -50,6 +50,67 @@ use crate::error::AvpEncodeError;
 pub use crate::error::{CommandDecodeError, WrongCommand};
 
 /// A value carried by one AVP in a typed struct field.
+///
+/// Implementing it for your own type is the counterpart of python's custom
+/// AVP classes (an `Avp` subclass with its own `value` property, passed to
+/// `register`): the AVP keeps one of the [`AvpType`](crate::message::AvpType)s
+/// on the wire, and the trait converts between it and your type, which can
+/// then be a field of a [`grouped_avp!`](crate::grouped_avp) or
+/// [`command!`](crate::command) struct. Python's Framed-IPv6-Prefix example:
+///
+/// ```
+/// use std::net::Ipv6Addr;
+///
+/// use diameter::message::constants::*;
+/// use diameter::message::typed::{AvpField, AvpStruct};
+/// use diameter::message::Avp;
+/// use diameter::AvpEncodeError;
+///
+/// /// Framed-IPv6-Prefix (an OctetString on the wire, RFC 3162 §2.3): a
+/// /// reserved byte, the prefix length in bits, then the prefix.
+/// #[derive(Debug, Clone, PartialEq)]
+/// struct FramedIpv6Prefix {
+///     prefix: Ipv6Addr,
+///     len: u8,
+/// }
+///
+/// impl AvpField for FramedIpv6Prefix {
+///     fn from_avp(avp: Avp) -> Result<Self, Avp> {
+///         let parsed = match avp.as_octets() {
+///             Some([_, len, rest @ ..]) if rest.len() <= 16 => {
+///                 let mut octets = [0u8; 16];
+///                 octets[..rest.len()].copy_from_slice(rest);
+///                 Some(FramedIpv6Prefix { prefix: Ipv6Addr::from(octets), len: *len })
+///             }
+///             _ => None,
+///         };
+///         // a payload that does not parse: the AVP stays in additional_avps
+///         parsed.ok_or(avp)
+///     }
+///     fn to_avp(&self, code: u32, vendor_id: u32) -> Result<Avp, AvpEncodeError> {
+///         let used = usize::from(self.len.min(128)).div_ceil(8);
+///         let mut payload = vec![0, self.len];
+///         payload.extend_from_slice(&self.prefix.octets()[..used]);
+///         Avp::new(code, vendor_id, payload)
+///     }
+/// }
+///
+/// diameter::grouped_avp! {
+///     /// A grouped AVP with the prefix as a typed field.
+///     pub struct PrefixHolder {
+///         /// Framed-IPv6-Prefix, repeated.
+///         pub framed_ipv6_prefix: Vec<FramedIpv6Prefix> = (AVP_FRAMED_IPV6_PREFIX, 0),
+///     }
+/// }
+///
+/// let prefix = FramedIpv6Prefix { prefix: "2a00:1fa2:c863:8c7e::".parse()?, len: 64 };
+/// let avp = prefix.to_avp(AVP_FRAMED_IPV6_PREFIX, 0)?;
+/// assert_eq!(avp.as_octets(), Some(&[0, 64, 0x2a, 0, 0x1f, 0xa2, 0xc8, 0x63, 0x8c, 0x7e][..]));
+///
+/// let holder = PrefixHolder::from_avps(vec![avp]);
+/// assert_eq!(holder.framed_ipv6_prefix, [prefix]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait AvpField: Sized {
     /// Takes the value of a decoded AVP; the AVP comes back unchanged when
     /// its value is not of this type.
