@@ -2,7 +2,7 @@
 //!
 //! Each of python-diameter's 35 defined commands has a request and an answer
 //! struct with python's class and attribute names (`CreditControlRequest`,
-//! `ccr.session_id`): the [`MessageHeader`](crate::message::MessageHeader) in
+//! `ccr.session_id`): the [`MessageHeader`] in
 //! `header`, one field per AVP, and `additional_avps` for every other AVP, so
 //! that converting between a struct and a generic [`Message`] loses nothing.
 //! [`AnyCommand`] picks the struct for a received message (python's
