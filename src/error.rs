@@ -7,8 +7,10 @@
 //! ([`FrameError`]) are connection-level: the stream cannot be resynchronised
 //! and the connection has to close.
 
+use std::fmt;
+
 use crate::message::constants::*;
-use crate::message::{Avp, MessageHeader};
+use crate::message::{Avp, Message, MessageHeader};
 
 /// Why a received AVP could not be decoded (python's `AvpDecodeError`).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -265,6 +267,100 @@ impl MessageDecodeError {
         match self {
             MessageDecodeError::Avp { source, .. } => Some(source),
             _ => None,
+        }
+    }
+}
+
+/// A message that is not the command a typed struct stands for: its command
+/// code or R bit differ (python would have built another class for it).
+/// The message comes back unchanged in [`message`](Self::message).
+///
+/// ```
+/// use diameter::message::commands::{CreditControlRequest, DeviceWatchdogRequest};
+///
+/// let dwr = DeviceWatchdogRequest::new().to_message()?;
+/// let err = CreditControlRequest::try_from(dwr).unwrap_err();
+/// assert_eq!(err.expected, "CreditControlRequest");
+/// assert_eq!(err.received(), "DeviceWatchdogRequest");
+/// assert_eq!(
+///     err.to_string(),
+///     "expected CreditControlRequest (command 272, R bit set), \
+///      received DeviceWatchdogRequest (command 280, R bit set)"
+/// );
+/// let dwr = err.into_message(); // nothing is lost
+/// assert_eq!(dwr.header.command_code, 280);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct WrongCommand {
+    /// The expected command's python class name (`"CreditControlRequest"`).
+    pub expected: &'static str,
+    /// The expected command code.
+    pub expected_code: u32,
+    /// Whether a request (R bit set) was expected.
+    pub expected_request: bool,
+    /// The message received, unchanged.
+    pub message: Message,
+}
+
+impl WrongCommand {
+    /// The message received, unchanged.
+    pub fn into_message(self) -> Message {
+        self.message
+    }
+
+    /// The python class `Message.from_bytes` builds for the message received
+    /// (`"DeviceWatchdogAnswer"`, `"SipUserAuthorization"`, or
+    /// `"UndefinedMessage"` for a code python does not know); see
+    /// [`commands::type_factory`](crate::message::commands::type_factory).
+    pub fn received(&self) -> &'static str {
+        crate::message::commands::type_factory(&self.message.header)
+    }
+}
+
+fn r_bit(set: bool) -> &'static str {
+    if set {
+        "set"
+    } else {
+        "clear"
+    }
+}
+
+impl fmt::Display for WrongCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "expected {} (command {}, R bit {}), received {} (command {}, R bit {})",
+            self.expected,
+            self.expected_code,
+            r_bit(self.expected_request),
+            self.received(),
+            self.message.header.command_code,
+            r_bit(self.message.header.is_request()),
+        )
+    }
+}
+
+impl std::error::Error for WrongCommand {}
+
+/// Why bytes could not be decoded into a typed command: they are no valid
+/// message, or a valid message of another command.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CommandDecodeError {
+    /// The bytes are not a valid Diameter message.
+    #[error(transparent)]
+    Decode(#[from] MessageDecodeError),
+    /// The bytes hold another command, decoded into a generic message.
+    #[error(transparent)]
+    WrongCommand(#[from] WrongCommand),
+}
+
+impl CommandDecodeError {
+    /// The decoded message when the bytes held another command.
+    pub fn into_message(self) -> Option<Message> {
+        match self {
+            CommandDecodeError::WrongCommand(e) => Some(e.message),
+            CommandDecodeError::Decode(_) => None,
         }
     }
 }

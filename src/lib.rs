@@ -37,4 +37,7 @@ pub mod error;
 pub mod message;
 pub mod node;
 
-pub use error::{AvpDecodeError, AvpEncodeError, FrameError, MessageDecodeError};
+pub use error::{
+    AvpDecodeError, AvpEncodeError, CommandDecodeError, FrameError, MessageDecodeError,
+    WrongCommand,
+};

@@ -10,7 +10,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use diameter::message::commands as c;
 use diameter::message::grouped as g;
-use diameter::message::typed::Command;
+use diameter::message::typed::{Command, CommandDecodeError};
 use diameter::message::{dump, Address, Avp, Message};
 
 fn hex(s: &str) -> Vec<u8> {
@@ -54,9 +54,12 @@ fn check_decoded<T: Command + PartialEq + Debug>(built: T, mut expected: T, gold
         );
     }
     expected.header_mut().length = want.len() as u32;
-    match T::from_bytes(&want).expect("python's bytes decode") {
+    match T::from_bytes(&want) {
         Ok(decoded) => assert_eq!(decoded, expected),
-        Err(msg) => panic!("decoded as another command:\n{}", dump(&msg)),
+        Err(CommandDecodeError::WrongCommand(e)) => {
+            panic!("decoded as another command:\n{}", dump(&e.message))
+        }
+        Err(e) => panic!("python's bytes do not decode: {e}"),
     }
 }
 

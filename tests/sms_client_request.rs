@@ -133,6 +133,6 @@ fn sms_client_request_encodes_like_python() {
 
     let mut expected = ccr;
     expected.header.length = want.len() as u32;
-    let decoded = CreditControlRequest::from_bytes(&want).unwrap().unwrap();
+    let decoded = CreditControlRequest::from_bytes(&want).unwrap();
     assert_eq!(decoded, expected);
 }

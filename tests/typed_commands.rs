@@ -14,7 +14,9 @@ use diameter::message::commands::*;
 use diameter::message::constants::*;
 use diameter::message::dictionary::{self, AvpType};
 use diameter::message::grouped::*;
-use diameter::message::typed::{AvpField, AvpStruct, Command, Request};
+use diameter::message::typed::{
+    AvpField, AvpStruct, Command, CommandDecodeError, Request, WrongCommand,
+};
 use diameter::message::{Address, Avp, AvpValue, Message, MessageHeader};
 
 /// One line of defined_commands.tsv.
@@ -136,7 +138,10 @@ fn check_new<T: Command>(class: &str, code: u32, request: bool, proxyable: bool)
 
 /// Generic and byte round trips of a struct filled from `avps`: equal
 /// structs, and not one AVP lost.
-fn check_round_trip<T: Command + std::fmt::Debug + PartialEq>(class: &str, avps: Vec<Avp>) -> T {
+fn check_round_trip<T: Command + std::fmt::Debug + std::fmt::Display + PartialEq>(
+    class: &str,
+    avps: Vec<Avp>,
+) -> T {
     let msg = message_for::<T>(avps.clone());
     let typed = T::from_message(msg.clone()).unwrap_or_else(|_| panic!("{class}"));
     assert_eq!(
@@ -151,13 +156,37 @@ fn check_round_trip<T: Command + std::fmt::Debug + PartialEq>(class: &str, avps:
         multiset(&avps),
         "{class}: AVPs lost or changed"
     );
-    let again = T::from_message(generic).unwrap_or_else(|_| panic!("{class}"));
+    let again = T::from_message(generic.clone()).unwrap_or_else(|_| panic!("{class}"));
     assert_eq!(again, typed, "{class}: to_message -> from_message");
 
+    // field_avps: exactly what to_avps gives for each (code, vendor)
+    let mut keys: Vec<(u32, u32)> = generic
+        .avps
+        .iter()
+        .map(|a| (a.code(), a.vendor_id()))
+        .collect();
+    keys.dedup();
+    keys.push((AVP_SESSION_ID, 0));
+    keys.push((1, 99));
+    for (code, vendor) in keys {
+        let want: Vec<Avp> = generic
+            .avps
+            .iter()
+            .filter(|a| a.code() == code && a.vendor_id() == vendor)
+            .cloned()
+            .collect();
+        assert_eq!(
+            typed.field_avps(code, vendor).unwrap(),
+            want,
+            "{class}: field_avps({code}, {vendor})"
+        );
+    }
+
+    // Display is the generic message's (python's str(msg))
+    assert_eq!(typed.to_string(), generic.to_string(), "{class}: Display");
+
     let bytes = typed.as_bytes().unwrap();
-    let decoded = T::from_bytes(&bytes)
-        .unwrap()
-        .unwrap_or_else(|_| panic!("{class}"));
+    let decoded = T::from_bytes(&bytes).unwrap_or_else(|e| panic!("{class}: {e}"));
     let mut expected = T::from_avps(typed.to_avps().unwrap());
     *expected.header_mut() = MessageHeader {
         length: bytes.len() as u32,
@@ -323,6 +352,34 @@ macro_rules! check_commands {
                 // a request struct does not take an answer, nor the reverse
                 assert!($req::from_message(ans.to_message().unwrap()).is_err());
                 assert!($ans::from_message(req.to_message().unwrap()).is_err());
+
+                // python's class names, and what type_factory picks
+                assert_eq!(<$req as Command>::NAME, c.request_class);
+                assert_eq!(<$ans as Command>::NAME, c.answer_class);
+                assert_eq!(type_factory(&req.header), c.request_class);
+                assert_eq!(type_factory(&ans.header), c.answer_class);
+
+                // the answer's bytes are no request: the error names both and
+                // gives the decoded message back
+                let wire = ans.as_bytes().unwrap();
+                let err = match $req::from_bytes(&wire) {
+                    Err(CommandDecodeError::WrongCommand(e)) => e,
+                    other => panic!("{}: {other:?}", stringify!($req)),
+                };
+                assert_eq!(err.expected, c.request_class);
+                assert_eq!(err.received(), c.answer_class);
+                assert_eq!(
+                    err.to_string(),
+                    format!(
+                        "expected {} (command {}, R bit set), received {} (command {}, R bit clear)",
+                        c.request_class, c.code, c.answer_class, c.code
+                    )
+                );
+                assert_eq!(err.into_message().as_bytes().unwrap(), wire);
+                let generic = ans.to_message().unwrap();
+                assert!(matches!($ans::try_from(generic.clone()), Ok(a) if a == ans));
+                let wrong: WrongCommand = $req::try_from(generic.clone()).unwrap_err();
+                assert_eq!(wrong.message, generic);
             })*
         }
 
@@ -405,7 +462,7 @@ fn unknown_members_survive_where_python_drops_them() {
     header.set_request(true);
     let bytes = Message::new(header, vec![sub, mscc]).as_bytes().unwrap();
 
-    let ccr = CreditControlRequest::from_bytes(&bytes).unwrap().unwrap();
+    let ccr = CreditControlRequest::from_bytes(&bytes).unwrap();
     let s = &ccr.subscription_id[0];
     assert_eq!(
         s.subscription_id_type,
@@ -418,9 +475,7 @@ fn unknown_members_survive_where_python_drops_them() {
     assert_eq!(u.additional_avps, vec![extra.clone()]);
 
     // re-encoded: known members first, in python's order, then the others
-    let again = CreditControlRequest::from_bytes(&ccr.as_bytes().unwrap())
-        .unwrap()
-        .unwrap();
+    let again = CreditControlRequest::from_bytes(&ccr.as_bytes().unwrap()).unwrap();
     assert_eq!(again.subscription_id, ccr.subscription_id);
     assert_eq!(
         again.multiple_services_credit_control,
@@ -557,4 +612,181 @@ fn corrected_definitions() {
 
     // python's DefaultEpsBearerQos() carries an empty Allocation-Retention-Priority
     assert_eq!(DefaultEpsBearerQos::default().to_avps().unwrap(), vec![]);
+}
+
+fn from_hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// Bytes that are no message at all: a decode error, not a wrong command.
+#[test]
+fn from_bytes_flattens_decode_errors() {
+    let mut wire = CreditControlRequest::new().as_bytes().unwrap();
+    wire.pop();
+    let err = CreditControlRequest::from_bytes(&wire).unwrap_err();
+    assert!(matches!(err, CommandDecodeError::Decode(_)), "{err:?}");
+    assert_eq!(err.into_message(), None);
+}
+
+/// python: r = CreditControlRequest(); r.session_id = "a;1"; r.origin_host = b"h";
+/// r.append_avp(Avp.new(AVP_USER_NAME, value="alice"));
+/// r.append_avp(Avp.new(AVP_SESSION_ID, value="b;2")); r.as_bytes()
+const PY_CCR_APPENDED: &str = "01000054c0000110000000000000000000000000000001074000000b613b3100\
+    000001080000000968000000000001024000000c00000004000000014000000d616c696365000000\
+    000001074000000b623b3200";
+
+#[test]
+fn append_avp_adds_to_additional_avps() {
+    let mut ccr = CreditControlRequest::new();
+    ccr.session_id = Some("a;1".into());
+    ccr.origin_host = Some("h".into());
+    ccr.append_avp(Avp::new(AVP_USER_NAME, 0, "alice").unwrap());
+    ccr.append_avp(Avp::new(AVP_SESSION_ID, 0, "b;2").unwrap());
+    assert_eq!(ccr.additional_avps.len(), 2);
+    assert_eq!(
+        ccr.user_name, None,
+        "python does not move it into the field"
+    );
+    let wire = ccr.as_bytes().unwrap();
+    assert_eq!(wire, from_hex(PY_CCR_APPENDED));
+
+    let ids: Vec<String> = ccr
+        .field_avps(AVP_SESSION_ID, 0)
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, ["a;1", "b;2"]);
+
+    let back = CreditControlRequest::from_bytes(&wire).unwrap();
+    assert_eq!(back.user_name.as_deref(), Some("alice"));
+    // python: str(r) after as_bytes(); the decoded header has the length
+    assert_eq!(
+        back.to_string(),
+        "Credit-Control <Version: 0x01, Length: 84, Flags: 0xc0 (request, proxyable), \
+         Hop-by-Hop Identifier: 0x0, End-to-End Identifier: 0x0>"
+    );
+}
+
+/// python: m = SipUserAuthorization(); m.header.is_request = True;
+/// m.header.hop_by_hop_identifier = 0x1234; m.header.end_to_end_identifier = 0x5678;
+/// m.append_avp(Avp.new(AVP_SESSION_ID, value="a;1")); m.as_bytes()
+const PY_SIP_USER_AUTHORIZATION: &str =
+    "010000208000011b000000000000123400005678000001074000000b613b3100";
+/// python: c = CreditControl(); c.header.hop_by_hop_identifier = 7;
+/// c.append_avp(Avp.new(AVP_RESULT_CODE, value=2001)); c.as_bytes()
+const PY_CREDIT_CONTROL_PLAIN: &str =
+    "01000020000001100000000000000007000000000000010c4000000c000007d1";
+
+#[test]
+fn command_classes_build_python_messages() {
+    let mut m = SipUserAuthorization::new();
+    assert_eq!(m.header.command_flags, 0, "python's SipUserAuthorization()");
+    m.header.set_request(true);
+    m.header.hop_by_hop_identifier = 0x1234;
+    m.header.end_to_end_identifier = 0x5678;
+    m.append_avp(Avp::new(AVP_SESSION_ID, 0, "a;1").unwrap());
+    let wire = m.as_bytes().unwrap();
+    assert_eq!(wire, from_hex(PY_SIP_USER_AUTHORIZATION));
+    assert_eq!(SipUserAuthorization::new_request().header, {
+        let mut h = MessageHeader::new(283, 0);
+        h.set_request(true);
+        h
+    });
+    let back = Message::from_bytes(&wire).unwrap();
+    assert_eq!(back.name(), SipUserAuthorization::COMMAND_NAME);
+    assert_eq!(type_factory(&back.header), SipUserAuthorization::NAME);
+    assert_eq!(SipUserAuthorization::type_factory(&back.header), None);
+    assert!(matches!(back.into_command(), AnyCommand::Other(_)));
+
+    let mut c = CreditControl::new();
+    c.header.hop_by_hop_identifier = 7;
+    c.append_avp(Avp::new(AVP_RESULT_CODE, 0, 2001u32).unwrap());
+    assert_eq!(c.as_bytes().unwrap(), from_hex(PY_CREDIT_CONTROL_PLAIN));
+    assert_eq!(CreditControl::CODE, CMD_CREDIT_CONTROL);
+    assert_eq!(CreditControl::NAME, "CreditControl");
+    assert_eq!(CreditControl::COMMAND_NAME, "Credit-Control");
+    assert_eq!(
+        CreditControl::type_factory(&c.header),
+        Some(CreditControlAnswer::NAME)
+    );
+    // python: Message.from_bytes(data) gives a CreditControlAnswer here
+    assert_eq!(type_factory(&c.header), "CreditControlAnswer");
+    assert_eq!(MIp6::COMMAND_NAME, "MIP6");
+    assert_eq!(ProSeReset::COMMAND_NAME, "Reset");
+    assert_eq!(MOData::CODE, 8_388_733);
+}
+
+/// all_commands() is python's all_commands without code 0, as exported in
+/// tools/dictionary/commands.tsv (code, name, class).
+#[test]
+fn all_commands_match_python() {
+    let tsv = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tools/dictionary/commands.tsv"
+    ));
+    let python: Vec<(u32, &str, &str)> = tsv
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            assert_eq!(f.len(), 3, "{l}");
+            (f[0].parse().unwrap(), f[1], f[2])
+        })
+        .collect();
+    let ours: Vec<(u32, &str, &str)> = all_commands()
+        .iter()
+        .map(|c| (c.code, c.name, c.class_name))
+        .collect();
+    assert_eq!(ours, python);
+    assert_eq!(all_commands().len(), 170);
+
+    let defined = python_commands();
+    assert_eq!(
+        all_commands().iter().filter(|c| c.is_defined()).count(),
+        defined.len()
+    );
+    for d in &defined {
+        let class = command_class(d.code).unwrap();
+        assert_eq!(class.request_class, Some(d.request_class.as_str()));
+        assert_eq!(class.answer_class, Some(d.answer_class.as_str()));
+    }
+    for class in all_commands() {
+        assert_eq!(command_class(class.code), Some(class));
+        assert_eq!(dictionary::command_name(class.code), class.name);
+        let msg = class.new_message();
+        assert_eq!(
+            (msg.header.command_code, msg.header.command_flags),
+            (class.code, 0)
+        );
+        for request in [true, false] {
+            let mut header = MessageHeader::new(class.code, 0);
+            header.set_request(request);
+            let want = class.type_factory(&header).unwrap_or(class.class_name);
+            assert_eq!(type_factory(&header), want);
+        }
+    }
+    assert_eq!(command_class(0), None);
+    assert_eq!(
+        type_factory(&MessageHeader::new(999, 0)),
+        "UndefinedMessage"
+    );
+}
+
+#[test]
+fn generic_spec_keeps_every_member() {
+    let members = vec![
+        Avp::new(AVP_TCP_OPTION_TYPE, 0, 2i32).unwrap(),
+        Avp::new(AVP_TCP_OPTION_VALUE, 0, vec![5u8, 0xb4]).unwrap(),
+    ];
+    let spec = GenericSpec::from_avps(members.clone());
+    assert_eq!(spec.additional_avps, members);
+    assert_eq!(spec.to_avps().unwrap(), members);
+    assert_eq!(
+        spec.field_avps(AVP_TCP_OPTION_VALUE, 0).unwrap(),
+        members[1..]
+    );
 }

@@ -64,5 +64,8 @@ pub use self::message::{dump, find_avps_in, Message};
 pub use self::types::{
     ntp_to_unix, unix_to_ntp, Address, AvpValue, NTP_ERA_ROLLOVER, NTP_UNIX_OFFSET,
 };
-pub use crate::error::{AvpDecodeError, AvpEncodeError, FrameError, MessageDecodeError};
+pub use crate::error::{
+    AvpDecodeError, AvpEncodeError, CommandDecodeError, FrameError, MessageDecodeError,
+    WrongCommand,
+};
 pub use dictionary::AvpType;

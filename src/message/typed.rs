@@ -37,7 +37,7 @@
 //! let bytes = req.as_bytes()?;
 //! let msg = Message::from_bytes(&bytes)?;
 //! assert_eq!(msg.name(), "My-Report");
-//! let back = MyReportRequest::from_message(msg).unwrap();
+//! let back = MyReportRequest::try_from(msg)?;
 //! assert_eq!(back.my_counter, [1, 2]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -46,9 +46,71 @@ use std::net::IpAddr;
 use std::time::SystemTime;
 
 use super::{Address, Avp, AvpValue, Message, MessageHeader};
-use crate::error::{AvpEncodeError, MessageDecodeError};
+use crate::error::AvpEncodeError;
+pub use crate::error::{CommandDecodeError, WrongCommand};
 
 /// A value carried by one AVP in a typed struct field.
+///
+/// Implementing it for your own type is the counterpart of python's custom
+/// AVP classes (an `Avp` subclass with its own `value` property, passed to
+/// `register`): the AVP keeps one of the [`AvpType`](crate::message::AvpType)s
+/// on the wire, and the trait converts between it and your type, which can
+/// then be a field of a [`grouped_avp!`](crate::grouped_avp) or
+/// [`command!`](crate::command) struct. Python's Framed-IPv6-Prefix example:
+///
+/// ```
+/// use std::net::Ipv6Addr;
+///
+/// use diameter::message::constants::*;
+/// use diameter::message::typed::{AvpField, AvpStruct};
+/// use diameter::message::Avp;
+/// use diameter::AvpEncodeError;
+///
+/// /// Framed-IPv6-Prefix (an OctetString on the wire, RFC 3162 §2.3): a
+/// /// reserved byte, the prefix length in bits, then the prefix.
+/// #[derive(Debug, Clone, PartialEq)]
+/// struct FramedIpv6Prefix {
+///     prefix: Ipv6Addr,
+///     len: u8,
+/// }
+///
+/// impl AvpField for FramedIpv6Prefix {
+///     fn from_avp(avp: Avp) -> Result<Self, Avp> {
+///         let parsed = match avp.as_octets() {
+///             Some([_, len, rest @ ..]) if rest.len() <= 16 => {
+///                 let mut octets = [0u8; 16];
+///                 octets[..rest.len()].copy_from_slice(rest);
+///                 Some(FramedIpv6Prefix { prefix: Ipv6Addr::from(octets), len: *len })
+///             }
+///             _ => None,
+///         };
+///         // a payload that does not parse: the AVP stays in additional_avps
+///         parsed.ok_or(avp)
+///     }
+///     fn to_avp(&self, code: u32, vendor_id: u32) -> Result<Avp, AvpEncodeError> {
+///         let used = usize::from(self.len.min(128)).div_ceil(8);
+///         let mut payload = vec![0, self.len];
+///         payload.extend_from_slice(&self.prefix.octets()[..used]);
+///         Avp::new(code, vendor_id, payload)
+///     }
+/// }
+///
+/// diameter::grouped_avp! {
+///     /// A grouped AVP with the prefix as a typed field.
+///     pub struct PrefixHolder {
+///         /// Framed-IPv6-Prefix, repeated.
+///         pub framed_ipv6_prefix: Vec<FramedIpv6Prefix> = (AVP_FRAMED_IPV6_PREFIX, 0),
+///     }
+/// }
+///
+/// let prefix = FramedIpv6Prefix { prefix: "2a00:1fa2:c863:8c7e::".parse()?, len: 64 };
+/// let avp = prefix.to_avp(AVP_FRAMED_IPV6_PREFIX, 0)?;
+/// assert_eq!(avp.as_octets(), Some(&[0, 64, 0x2a, 0, 0x1f, 0xa2, 0xc8, 0x63, 0x8c, 0x7e][..]));
+///
+/// let holder = PrefixHolder::from_avps(vec![avp]);
+/// assert_eq!(holder.framed_ipv6_prefix, [prefix]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait AvpField: Sized {
     /// Takes the value of a decoded AVP; the AVP comes back unchanged when
     /// its value is not of this type.
@@ -184,6 +246,31 @@ pub trait AvpStruct: Default {
     /// The AVPs of the struct: the known fields in definition order, then
     /// `additional_avps`.
     fn to_avps(&self) -> Result<Vec<Avp>, AvpEncodeError>;
+
+    /// Exactly the AVPs `(code, vendor_id)` that [`to_avps`](Self::to_avps)
+    /// gives, in the same order: those of the matching field, then the
+    /// matching `additional_avps`. The structs of
+    /// [`grouped_avp!`](crate::grouped_avp) and [`command!`](crate::command)
+    /// encode only the matching field; this default encodes all of them.
+    ///
+    /// ```
+    /// use diameter::message::commands::CreditControlRequest;
+    /// use diameter::message::constants::*;
+    /// use diameter::message::typed::AvpStruct;
+    /// use diameter::message::Avp;
+    ///
+    /// let mut ccr = CreditControlRequest::new();
+    /// ccr.session_id = Some("a;1".into());
+    /// ccr.append_avp(Avp::new(AVP_SESSION_ID, 0, "b;2")?);
+    /// let ids = ccr.field_avps(AVP_SESSION_ID, 0)?;
+    /// assert_eq!(ids.iter().map(|a| a.as_str().unwrap()).collect::<Vec<_>>(), ["a;1", "b;2"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn field_avps(&self, code: u32, vendor_id: u32) -> Result<Vec<Avp>, AvpEncodeError> {
+        let mut avps = self.to_avps()?;
+        avps.retain(|a| a.code() == code && a.vendor_id() == vendor_id);
+        Ok(avps)
+    }
 }
 
 /// Takes a grouped AVP's members into a struct (used by [`grouped_avp!`](crate::grouped_avp)).
@@ -203,6 +290,8 @@ pub fn grouped_from_avp<T: AvpStruct>(avp: Avp) -> Result<T, Avp> {
 pub trait Command: AvpStruct {
     /// Command code.
     const CODE: u32;
+    /// The python class name (`"CreditControlRequest"`).
+    const NAME: &'static str;
     /// Whether this is the request (R bit set) or the answer.
     const IS_REQUEST: bool;
     /// The P bit of a new message of this type.
@@ -223,12 +312,17 @@ pub trait Command: AvpStruct {
         msg
     }
 
-    /// The typed form of a generic message; the message comes back when its
-    /// command code or R bit do not match. The header is kept as received
-    /// (the P bit included).
-    fn from_message(msg: Message) -> Result<Self, Message> {
+    /// The typed form of a generic message; the message comes back in a
+    /// [`WrongCommand`] when its command code or R bit do not match. The
+    /// header is kept as received (the P bit included).
+    fn from_message(msg: Message) -> Result<Self, WrongCommand> {
         if msg.header.command_code != Self::CODE || msg.header.is_request() != Self::IS_REQUEST {
-            return Err(msg);
+            return Err(WrongCommand {
+                expected: Self::NAME,
+                expected_code: Self::CODE,
+                expected_request: Self::IS_REQUEST,
+                message: msg,
+            });
         }
         let mut typed = Self::from_avps(msg.avps);
         *typed.header_mut() = msg.header;
@@ -240,9 +334,10 @@ pub trait Command: AvpStruct {
         Ok(Message::new(*self.header(), self.to_avps()?))
     }
 
-    /// Decodes bytes into this command.
-    fn from_bytes(data: &[u8]) -> Result<Result<Self, Message>, MessageDecodeError> {
-        Message::from_bytes(data).map(Self::from_message)
+    /// Decodes bytes into this command; they must hold a valid message of
+    /// this command code and R bit.
+    fn from_bytes(data: &[u8]) -> Result<Self, CommandDecodeError> {
+        Ok(Self::from_message(Message::from_bytes(data)?)?)
     }
 
     /// The command on the wire.
@@ -296,6 +391,9 @@ macro_rules! grouped_avp {
             }
             fn to_avps(&self) -> ::std::result::Result<::std::vec::Vec<$crate::message::Avp>, $crate::AvpEncodeError> {
                 $crate::__emit_fields!(self, $( $field = ($code, $vendor $(, $mand)?) ),*)
+            }
+            fn field_avps(&self, code: u32, vendor_id: u32) -> ::std::result::Result<::std::vec::Vec<$crate::message::Avp>, $crate::AvpEncodeError> {
+                $crate::__emit_field!(self, code, vendor_id, $( $field = ($code, $vendor $(, $mand)?) ),*)
             }
         }
 
@@ -357,16 +455,32 @@ macro_rules! command {
                 <Self as ::std::default::Default>::default()
             }
 
-            /// Decodes bytes into this command; `Ok(Err(message))` when they hold
-            /// another command.
-            pub fn from_bytes(data: &[u8]) -> ::std::result::Result<::std::result::Result<Self, $crate::message::Message>, $crate::MessageDecodeError> {
+            /// Decodes bytes into this command (python's `Message.from_bytes`
+            /// giving an instance of this class); a
+            /// [`WrongCommand`]($crate::message::typed::WrongCommand) error, which
+            /// holds the decoded message, when they hold another command.
+            pub fn from_bytes(data: &[u8]) -> ::std::result::Result<Self, $crate::message::typed::CommandDecodeError> {
                 <Self as $crate::message::typed::Command>::from_bytes(data)
             }
 
-            /// The typed form of a generic message; the message comes back when its
+            /// The typed form of a generic message; the message comes back in a
+            /// [`WrongCommand`]($crate::message::typed::WrongCommand) when its
             /// command code or R bit do not match.
-            pub fn from_message(msg: $crate::message::Message) -> ::std::result::Result<Self, $crate::message::Message> {
+            pub fn from_message(msg: $crate::message::Message) -> ::std::result::Result<Self, $crate::message::typed::WrongCommand> {
                 <Self as $crate::message::typed::Command>::from_message(msg)
+            }
+
+            /// Adds an AVP to `additional_avps` (python's `append_avp` on a
+            /// defined message); it is encoded after the fields.
+            pub fn append_avp(&mut self, avp: $crate::message::Avp) {
+                self.additional_avps.push(avp);
+            }
+
+            /// The command's name (python's `name`, `"Credit-Control"`), as
+            /// [`Message::name`]($crate::message::Message::name) gives it for
+            /// the header's command code.
+            pub fn name(&self) -> &'static str {
+                $crate::message::dictionary::command_name(self.header.command_code)
             }
 
             /// The generic form.
@@ -390,10 +504,30 @@ macro_rules! command {
             fn to_avps(&self) -> ::std::result::Result<::std::vec::Vec<$crate::message::Avp>, $crate::AvpEncodeError> {
                 $crate::__emit_fields!(self, $( $field = ($code, $vendor $(, $mand)?) ),*)
             }
+            fn field_avps(&self, code: u32, vendor_id: u32) -> ::std::result::Result<::std::vec::Vec<$crate::message::Avp>, $crate::AvpEncodeError> {
+                $crate::__emit_field!(self, code, vendor_id, $( $field = ($code, $vendor $(, $mand)?) ),*)
+            }
+        }
+
+        impl ::std::convert::TryFrom<$crate::message::Message> for $name {
+            type Error = $crate::message::typed::WrongCommand;
+            /// The typed form of a generic message (see `from_message`).
+            fn try_from(msg: $crate::message::Message) -> ::std::result::Result<Self, Self::Error> {
+                <Self as $crate::message::typed::Command>::from_message(msg)
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            /// Python's `str(msg)`, as for the generic message: the command
+            /// name and the header.
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                write!(f, "{} {}", self.name(), self.header)
+            }
         }
 
         impl $crate::message::typed::Command for $name {
             const CODE: u32 = $ccode;
+            const NAME: &'static str = stringify!($name);
             const IS_REQUEST: bool = $req;
             const PROXYABLE: bool = $prox;
             fn header(&self) -> &$crate::message::MessageHeader {
@@ -439,6 +573,29 @@ macro_rules! __emit_fields {
                 $crate::__mandatory!($($mand)?), &mut out)?;
         )*
         out.extend($s.additional_avps.iter().cloned());
+        Ok(out)
+    }};
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __emit_field {
+    ($s:ident, $want_code:ident, $want_vendor:ident, $( $field:ident = ($code:expr, $vendor:expr $(, $mand:expr)?) ),*) => {{
+        #[allow(unused_mut)]
+        let mut out = ::std::vec::Vec::new();
+        $(
+            if ($want_code, $want_vendor) == ($code, $vendor) {
+                $crate::message::typed::Slot::emit(
+                    &$s.$field, $code, $vendor,
+                    $crate::__mandatory!($($mand)?), &mut out)?;
+            }
+        )*
+        out.extend(
+            $s.additional_avps
+                .iter()
+                .filter(|a| a.code() == $want_code && a.vendor_id() == $want_vendor)
+                .cloned(),
+        );
         Ok(out)
     }};
 }

@@ -100,7 +100,8 @@ impl<T: Request> OutgoingRequest for T {
         self.to_message()
     }
     fn answer_from(answer: Message) -> Result<T::Answer, ApplicationError> {
-        T::Answer::from_message(answer).map_err(|m| ApplicationError::UnexpectedAnswer(Box::new(m)))
+        T::Answer::from_message(answer)
+            .map_err(|e| ApplicationError::UnexpectedAnswer(Box::new(e.into_message())))
     }
 }
 
@@ -175,13 +176,7 @@ impl<T: Request> AnswerTo for T {
     }
     fn request_avps(&self, code: u32) -> Vec<Avp> {
         // a field that cannot be encoded has nothing to copy
-        self.to_avps()
-            .map(|avps| {
-                avps.into_iter()
-                    .filter(|a| a.code() == code && a.vendor_id() == 0)
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.field_avps(code, 0).unwrap_or_default()
     }
     fn make_answer(&self, header: MessageHeader, avps: Vec<Avp>) -> T::Answer {
         let mut answer = T::Answer::from_avps(avps);

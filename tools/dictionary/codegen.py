@@ -207,13 +207,21 @@ class Data:
         _, rows = read_tsv("service_contexts.tsv", 2)
         self.service_contexts = sorted((c, name) for _, (c, name) in rows)
 
-        sources["commands.tsv"], rows = read_tsv("commands.tsv", 2)
+        sources["commands.tsv"], rows = read_tsv("commands.tsv", 3)
         self.commands: dict[int, str] = {}
-        for lineno, (code, name) in rows:
+        # python's class for each command code (`SipUserAuthorization`)
+        self.command_classes: dict[int, str] = {}
+        for lineno, (code, name, cls) in rows:
             code = parse_int(code, f"commands.tsv:{lineno}", 0, U32_MAX)
             if code in self.commands:
                 raise CodegenError(f"commands.tsv:{lineno}: duplicate command {code}")
+            if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", cls):
+                raise CodegenError(f"commands.tsv:{lineno}: class {cls!r} is not a Rust "
+                                   f"type name")
+            if cls in self.command_classes.values():
+                raise CodegenError(f"commands.tsv:{lineno}: class {cls} is used twice")
             self.commands[code] = name
+            self.command_classes[code] = cls
 
         self.typed = typed_structs.Typed(self, read_tsv, sources)
 

@@ -191,6 +191,9 @@ class Typed:
             if self.data.commands[code] != cmd["name"]:
                 raise TypedError(f"{where}: {cmd['name']!r} is {self.data.commands[code]!r} "
                                  f"in commands.tsv")
+            if self.data.command_classes[code] != cmd["base"]:
+                raise TypedError(f"{where}: base class {cmd['base']} is "
+                                 f"{self.data.command_classes[code]} in commands.tsv")
 
         sources["command_fields.tsv"], rows = read_tsv("command_fields.tsv", 12)
         for lineno, f in rows:
@@ -537,6 +540,11 @@ def raw_ident(name: str) -> str:
     return f"r#{name}" if name in KEYWORDS else name
 
 
+def rust_str(text: str) -> str:
+    """A Rust string literal."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def doc_text(text: str) -> str:
     """Names from the data as plain rustdoc text: no code spans, no HTML."""
     return text.replace("`", "'").replace("<", "&lt;").replace(">", "&gt;")
@@ -719,7 +727,7 @@ class Writer:
         modules = {}
         for cmd in self.t.commands:
             module = cmd["module"]
-            if module in modules:
+            if module in modules or module == "classes":
                 raise TypedError(f"{cmd['where']}: module {module} used twice")
             modules[module] = cmd
             structs = [cmd["request"], cmd["answer"]]
@@ -738,11 +746,13 @@ class Writer:
             lines += ["", f"impl crate::message::typed::Request for {cmd['request'].name} {{",
                       f"    type Answer = {cmd['answer'].name};", "}"]
             files[f"{module}.rs"] = "\n".join(lines) + "\n"
+        files["classes.rs"] = self.classes_file()
         mod = self.file_header()
-        mod += ["// Command structs, one file per python-diameter command module.", ""]
-        mod += [f"mod {m};" for m in sorted(modules)]
+        mod += ["// Command structs, one file per python-diameter command module; the",
+                "// command classes of all_commands in classes.rs.", ""]
+        mod += [f"mod {m};" for m in sorted([*modules, "classes"])]
         mod += [""]
-        mod += [f"pub use {m}::*;" for m in sorted(modules)]
+        mod += [f"pub use {m}::*;" for m in sorted([*modules, "classes"])]
         mod += ["",
                 "/// The AVPs python-diameter marks required in each command, by (command",
                 "/// code, is request): (code, vendor id) pairs, for DIAMETER_MISSING_AVP checks.",
@@ -774,6 +784,35 @@ class Writer:
                 "crate::__for_each_command!(any_command);"]
         files["mod.rs"] = "\n".join(mod) + "\n"
         return files
+
+    def classes_file(self) -> str:
+        """Every command class of python's all_commands, in code order: the
+        base class of a defined command (with its Request and Answer structs)
+        or a class python defines no fields for."""
+        data = self.t.data
+        defined = {cmd["code"]: cmd for cmd in self.t.commands}
+        lines = self.file_header()
+        lines += ["use crate::message::constants::*;", "",
+                  "command_classes! {"]
+        for code in sorted(data.commands):
+            cls = data.command_classes[code]
+            name = data.commands[code]
+            label = f"{doc_text(name)} (command {code})"
+            const = self.names.cmd_consts.get(code, str(code))
+            cmd = defined.get(code)
+            if cmd is not None:
+                req, ans = cmd["request"].name, cmd["answer"].name
+                doc = (f"{label}: python's `{cls}`, the base class of "
+                       f"[`{req}`](crate::message::commands::{req}) and "
+                       f"[`{ans}`](crate::message::commands::{ans}).")
+                entry = f"    {cls} = ({const}, {rust_str(name)}, {req}, {ans}),"
+            else:
+                doc = f"{label}: python's `{cls}`, a command it gives no fields."
+                entry = f"    {cls} = ({const}, {rust_str(name)}),"
+            lines += doc_lines([doc], 4)
+            lines.append(entry)
+        lines += ["}"]
+        return "\n".join(lines) + "\n"
 
     # ---------------------------------------------------------------- summary
 

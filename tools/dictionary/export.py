@@ -6,7 +6,7 @@ Writes the source data TSV files next to this script:
     avps.tsv       code, vendor_id, name, type, mandatory  (by vendor_id, code)
     constants.tsv  name, kind, value                        (by name)
     vendors.tsv    vendor_id, name                          (by vendor_id)
-    commands.tsv   code, name                               (by code)
+    commands.tsv   code, name, class                        (by code)
 
 and the typed-struct data (python's AvpGenDef tables):
 
@@ -383,12 +383,13 @@ def export_commands(version: str, out_dir: str) -> list[tuple]:
             raise ExportError(f"command {code} ({cls.__name__}) has no name")
         if getattr(cls, "code", code) != code:
             raise ExportError(f"command {code} ({cls.__name__}) has code {cls.code}")
-        rows.append((code, check_field(name, f"command {code} name")))
+        rows.append((code, check_field(name, f"command {code} name"),
+                     check_field(cls.__name__, f"command {code} class")))
     rows.sort()
     write_tsv(os.path.join(out_dir, "commands.tsv"), version,
-              "diameter.message.commands.all_commands (command code -> class name "
-              "attribute), without code 0",
-              ["code", "name"], rows)
+              "diameter.message.commands.all_commands (command code -> class: its name "
+              "attribute and class name), without code 0",
+              ["code", "name", "class"], rows)
     return rows
 
 

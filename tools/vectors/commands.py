@@ -1008,9 +1008,12 @@ fn check_decoded<T: Command + PartialEq + Debug>(built: T, mut expected: T, gold
         );
     }
     expected.header_mut().length = want.len() as u32;
-    match T::from_bytes(&want).expect("python's bytes decode") {
+    match T::from_bytes(&want) {
         Ok(decoded) => assert_eq!(decoded, expected),
-        Err(msg) => panic!("decoded as another command:\\n{}", dump(&msg)),
+        Err(CommandDecodeError::WrongCommand(e)) => {
+            panic!("decoded as another command:\\n{}", dump(&e.message))
+        }
+        Err(e) => panic!("python's bytes do not decode: {e}"),
     }
 }
 
@@ -1102,7 +1105,7 @@ def rust_file(tests: list[str], uses: Uses) -> str:
     head = [RS_HEAD, *std, "",
             "use diameter::message::commands as c;",
             "use diameter::message::grouped as g;",
-            "use diameter::message::typed::Command;",
+            "use diameter::message::typed::{Command, CommandDecodeError};",
             f"use diameter::message::{{{', '.join(sorted(msg_names, key=str.lower))}}};"]
     helpers = RS_HELPERS.replace("@AVP@", AVP_HELPER if "avp" in uses.names else "")
     return rustfmt("\n".join(head) + "\n" + helpers + "\n" + "\n".join(tests))

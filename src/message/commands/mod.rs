@@ -2,7 +2,7 @@
 //!
 //! Each of python-diameter's 35 defined commands has a request and an answer
 //! struct with python's class and attribute names (`CreditControlRequest`,
-//! `ccr.session_id`): the [`MessageHeader`](crate::message::MessageHeader) in
+//! `ccr.session_id`): the [`MessageHeader`] in
 //! `header`, one field per AVP, and `additional_avps` for every other AVP, so
 //! that converting between a struct and a generic [`Message`] loses nothing.
 //! [`AnyCommand`] picks the struct for a received message (python's
@@ -64,7 +64,188 @@
 //! ```
 
 use crate::message::typed::Command;
-use crate::message::Message;
+use crate::message::{Message, MessageHeader};
+
+/// One command class of python's `all_commands`: the class `Message.from_bytes`
+/// picks for a command code. For the 35 commands python defines fields for,
+/// it is the base class of a `...Request` and a `...Answer` struct
+/// (`CreditControl`); for the others, a class without fields
+/// (`SipUserAuthorization`), whose messages are generic [`Message`]s here.
+///
+/// Each class also has a unit struct of the same name in this module
+/// ([`CreditControl`], [`SipUserAuthorization`]) with its `CODE`, `NAME`,
+/// this descriptor as `CLASS`, and `new()` building python's `CreditControl()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CommandClass {
+    /// The command code (python's `code`).
+    pub code: u32,
+    /// The command name (python's `name`, `"Credit-Control"`).
+    pub name: &'static str,
+    /// The python class name (`"CreditControl"`).
+    pub class_name: &'static str,
+    /// The request struct's python class name (`"CreditControlRequest"`),
+    /// `None` for a class without fields.
+    pub request_class: Option<&'static str>,
+    /// The answer struct's python class name (`"CreditControlAnswer"`),
+    /// `None` for a class without fields.
+    pub answer_class: Option<&'static str>,
+}
+
+impl CommandClass {
+    /// Whether python defines fields for the command (a `DefinedMessage`),
+    /// so that it has a request and an answer struct.
+    pub fn is_defined(&self) -> bool {
+        self.request_class.is_some()
+    }
+
+    /// Python's `type_factory(header)` of this class: the request or answer
+    /// class by the header's R bit, `None` for a class without fields (python
+    /// then builds the class itself).
+    pub fn type_factory(&self, header: &MessageHeader) -> Option<&'static str> {
+        if header.is_request() {
+            self.request_class
+        } else {
+            self.answer_class
+        }
+    }
+
+    /// A new message of this class, as python's `CreditControl()` builds it:
+    /// the command code in the header, every flag clear, no AVPs.
+    pub fn new_message(&self) -> Message {
+        Message::new(MessageHeader::new(self.code, 0), Vec::new())
+    }
+}
+
+/// Python's `all_commands`: every command class, by command code (code 0,
+/// python's `UndefinedMessage`, is not in it; its counterpart is the generic
+/// [`Message`]). Commands registered at run time
+/// ([`dictionary::register_command`](crate::message::dictionary::register_command))
+/// are not listed.
+///
+/// ```
+/// use diameter::message::commands::{all_commands, command_class, CreditControl};
+///
+/// assert_eq!(all_commands().len(), 170);
+/// assert_eq!(all_commands().iter().filter(|c| c.is_defined()).count(), 35);
+/// // python: all_commands[272]
+/// let cc = command_class(272).unwrap();
+/// assert_eq!(*cc, CreditControl::CLASS);
+/// assert_eq!(cc.class_name, "CreditControl");
+/// assert_eq!(cc.request_class, Some("CreditControlRequest"));
+/// assert_eq!(command_class(283).unwrap().class_name, "SipUserAuthorization");
+/// ```
+pub fn all_commands() -> &'static [CommandClass] {
+    generated::ALL_COMMANDS
+}
+
+/// Python's `all_commands.get(code)`: the command class of a command code.
+pub fn command_class(code: u32) -> Option<&'static CommandClass> {
+    let all = generated::ALL_COMMANDS;
+    all.binary_search_by_key(&code, |c| c.code)
+        .ok()
+        .and_then(|i| all.get(i))
+}
+
+/// The python class that `Message.from_bytes` builds for a header: the
+/// request or answer class of a defined command (`"CreditControlRequest"`),
+/// the command class of another known command (`"SipUserAuthorization"`), or
+/// `"UndefinedMessage"` for a code python does not know. This is python's
+/// `all_commands[code].type_factory(header)` with its fallbacks; here
+/// [`AnyCommand::from_message`] builds the struct it names.
+///
+/// ```
+/// use diameter::message::commands::{type_factory, CreditControlAnswer};
+/// use diameter::message::typed::Command;
+/// use diameter::message::MessageHeader;
+///
+/// let mut header = MessageHeader::new(272, 4);
+/// assert_eq!(type_factory(&header), CreditControlAnswer::NAME);
+/// header.set_request(true);
+/// assert_eq!(type_factory(&header), "CreditControlRequest");
+/// assert_eq!(type_factory(&MessageHeader::new(283, 0)), "SipUserAuthorization");
+/// assert_eq!(type_factory(&MessageHeader::new(1, 0)), "UndefinedMessage");
+/// ```
+pub fn type_factory(header: &MessageHeader) -> &'static str {
+    match command_class(header.command_code) {
+        Some(class) => class.type_factory(header).unwrap_or(class.class_name),
+        None => "UndefinedMessage",
+    }
+}
+
+/// Defines the unit struct of each command class and `ALL_COMMANDS`, from
+/// the generated list: `Class = (code, name)` for a class without fields,
+/// `Class = (code, name, Request, Answer)` for a defined command.
+macro_rules! command_classes {
+    ($(
+        $(#[$meta:meta])*
+        $class:ident = ($code:expr, $name:literal $(, $req:ident, $ans:ident)?)
+    ),* $(,)?) => {
+        $(
+            $(#[$meta])*
+            ///
+            #[doc = concat!(
+                "A unit struct standing for the python class: its constants and `new()`, ",
+                "which builds python's `", stringify!($class), "()` as a generic ",
+                "[`Message`](crate::message::Message)."
+            )]
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+            pub struct $class;
+
+            impl $class {
+                /// The command code (python's `code`).
+                pub const CODE: u32 = $code;
+                /// The python class name.
+                pub const NAME: &'static str = stringify!($class);
+                /// The command name (python's `name`).
+                pub const COMMAND_NAME: &'static str = $name;
+                /// This class as listed by [`all_commands`](crate::message::commands::all_commands).
+                pub const CLASS: crate::message::commands::CommandClass =
+                    crate::message::commands::CommandClass {
+                        code: $code,
+                        name: $name,
+                        class_name: stringify!($class),
+                        request_class: command_classes!(@class $($req)?),
+                        answer_class: command_classes!(@class $($ans)?),
+                    };
+
+                #[doc = concat!(
+                    "Python's `", stringify!($class), "()`: a message with this command ",
+                    "code, every flag clear and no AVPs; set the header's bits and append ",
+                    "AVPs as in python."
+                )]
+                #[allow(clippy::new_ret_no_self)]
+                pub fn new() -> crate::message::Message {
+                    Self::CLASS.new_message()
+                }
+
+                /// [`new`](Self::new) with the R bit set.
+                pub fn new_request() -> crate::message::Message {
+                    let mut msg = Self::CLASS.new_message();
+                    msg.header.set_request(true);
+                    msg
+                }
+
+                /// Python's `type_factory` of this class (see
+                /// [`CommandClass::type_factory`](crate::message::commands::CommandClass::type_factory)).
+                pub fn type_factory(
+                    header: &crate::message::MessageHeader,
+                ) -> ::std::option::Option<&'static str> {
+                    Self::CLASS.type_factory(header)
+                }
+            }
+        )*
+
+        /// Every command class, by code.
+        pub(crate) static ALL_COMMANDS: &[crate::message::commands::CommandClass] =
+            &[$($class::CLASS),*];
+    };
+    (@class) => {
+        None
+    };
+    (@class $t:ident) => {
+        Some(<crate::message::commands::$t as crate::message::typed::Command>::NAME)
+    };
+}
 
 /// Defines [`AnyCommand`] from the list of request and answer structs that
 /// the generated `__for_each_command!` passes to it.
@@ -187,7 +368,7 @@ pub use helpers::MsccOptions;
 fn typed_variant<T: Command>(msg: Message, variant: fn(Box<T>) -> AnyCommand) -> AnyCommand {
     match T::from_message(msg) {
         Ok(typed) => variant(Box::new(typed)),
-        Err(msg) => AnyCommand::Other(msg),
+        Err(wrong) => AnyCommand::Other(wrong.message),
     }
 }
 

@@ -39,3 +39,25 @@
 mod generated;
 
 pub use generated::*;
+
+crate::grouped_avp! {
+    /// Python's `GenericSpec`: a grouped AVP's members without fields of
+    /// their own, all in `additional_avps` (python's base class of
+    /// `TcpOption`; it has no AVP of its own). Any grouped AVP can be read
+    /// into it.
+    ///
+    /// ```
+    /// use diameter::message::constants::*;
+    /// use diameter::message::grouped::GenericSpec;
+    /// use diameter::message::typed::AvpField;
+    /// use diameter::message::Avp;
+    ///
+    /// let spec = GenericSpec {
+    ///     additional_avps: vec![Avp::new(AVP_TCP_OPTION_VALUE, 0, vec![1u8, 2])?],
+    /// };
+    /// let avp = spec.to_avp(AVP_TCP_OPTION, 0)?;
+    /// assert_eq!(GenericSpec::from_avp(avp), Ok(spec));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub struct GenericSpec {}
+}
