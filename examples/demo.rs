@@ -3,7 +3,8 @@
 //! Credit-Control requests that the server answers, watchdogs run, and both
 //! stop cleanly with DPR/DPA. What each side does is printed as it goes.
 //!
-//! Run with `cargo run --example demo`.
+//! Run with `cargo run --example demo` (`RUST_LOG=debug` shows the stack's
+//! log, `RUST_LOG=diameter.peer.msg=debug` every message).
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -18,6 +19,15 @@ use diameter::node::application::{AppBase, Application, HandlerResult, Threading
 use diameter::node::peer::Peer;
 use diameter::node::{Node, NodeOptions, PeerOptions};
 
+#[path = "common/logger.rs"]
+mod logger;
+
+/// A value that may be missing, printed plainly (`-` when missing).
+fn shown<T: std::fmt::Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "-".to_string(), |v| v.to_string())
+}
+
+/// What a peer has received, counted by command.
 fn counters(p: &Peer) -> String {
     let [cer, cea, dwr, dwa, dpr, dpa, requests, answers] = p.counters.snapshot();
     format!(
@@ -68,6 +78,7 @@ fn wait(what: &str, timeout: Duration, f: impl Fn() -> bool) -> Result<(), Strin
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    logger::init("warn");
     let loopback = "127.0.0.1".parse()?;
     let server = Node::new(
         "ocs.example.net",
@@ -112,9 +123,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     pgw.base().wait_for_ready(Duration::from_secs(5))?;
     let info = server_seen_by_client.status.lock().connection.clone();
     if let Some(info) = info {
+        let apps: Vec<String> = info
+            .auth_application_ids
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         println!(
-            "client: connected to {} at {:?}, applications {:?}",
-            info.host_identity, info.remote_address, info.auth_application_ids
+            "client: connected to {} at {}, applications {}",
+            info.host_identity,
+            shown(info.remote_address),
+            apps.join(", ")
         );
     }
     for n in 0..3u32 {
@@ -151,10 +169,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .and_then(|m| m.granted_service_unit.as_ref())
             .and_then(|g| g.cc_total_octets);
         println!(
-            "client: CCR #{n} asked for {} octets -> CCA Result-Code {:?}, granted {:?}",
+            "client: CCR #{n} asked for {} octets -> CCA Result-Code {}, granted {} octets",
             500_000 * (n + 1),
-            cca.result_code,
-            granted
+            shown(cca.result_code),
+            shown(granted)
         );
     }
     println!("waiting for two watchdog rounds (Tw = 500 ms)...");
