@@ -72,10 +72,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         0,
         |_, _| Ok(None),
     );
-    // node.add_application(client, [ocs_cfg])  (before start here: the Rust node
-    // fixes its applications when it starts)
+    // node.add_application(client, [ocs_cfg])
     node.add_application(client.clone(), [&ocs_cfg], &[]);
-    // node.start()
+    // node.start()   (python starts the node before it adds the application:
+    // a CER sent in between would advertise no application, which a quick
+    // peer answers 5010, so the application comes first here)
     node.start()?;
 
     // ccr = CreditControlRequest()

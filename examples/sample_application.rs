@@ -46,16 +46,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let peer_addr =
         peer_address().inspect_err(|_| eprintln!("usage: sample_application [--peer IP:PORT]"))?;
 
-    // --- Setting up logging ---
+    // --- the guide's section "Setting up logging" ---
     // logging.basicConfig(format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    // # this shows a human-readable message dump in the logs
     // logging.getLogger("diameter.peer.msg").setLevel(logging.DEBUG)
-    // # this silences periodic dumping of peer statistics
     // logging.getLogger("diameter.stats").setLevel(logging.INFO)
     logger::init("warn,diameter.peer.msg=debug,diameter.stats=info");
 
-    // --- Creating a diameter node ---
-    // # Configure our client node
+    // --- "Creating a diameter node" ---
     // node = Node(
     //     "smsgw.gy", "testrealm.local",
     //     vendor_ids=[VENDOR_ETSI, VENDOR_TGPP, VENDOR_TGPP2])
@@ -67,7 +64,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..Default::default()
         },
     );
-    // # Add the destination peer
     // ocs_cfg = node.add_peer(
     //     "aaa://ocs.gy", "testrealm.local",
     //     ip_addresses=["10.0.0.50"], is_persistent=True)
@@ -80,11 +76,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..Default::default()
         },
     )?;
-    // node.start()   (below: the Rust node takes its applications before it
-    // starts)
+    // node.start()   (below, once the application is added: a CER sent
+    // before it would advertise no application, which a quick peer answers
+    // 5010)
 
-    // --- Creating the charging application ---
-    // # Configure our client application
+    // --- "Creating the charging application" ---
     // client = SimpleThreadingApplication(
     //     APP_DIAMETER_CREDIT_CONTROL_APPLICATION,
     //     is_auth_application=True)
@@ -94,18 +90,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         0,
         |_, _| Ok(None),
     );
-    // # Add application for `ocs.gy` peer
     // node.add_application(client, [ocs_cfg])
     node.add_application(client.clone(), [&ocs_cfg], &[]);
     // node.start()
     node.start()?;
 
-    // --- Constructing a charging request ---
-    // # Construct a credit control request
+    // --- "Constructing a charging request" ---
     // ccr = CreditControlRequest()
     let mut ccr = CreditControlRequest::new();
 
-    // # These are required:
+    // (the AVPs a CCR must have)
     // ccr.session_id = client.node.session_generator.next_id()
     ccr.session_id = Some(node.session_generator.next_id(&[]));
     // ccr.origin_host = client.node.origin_host.encode()
@@ -123,7 +117,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // ccr.cc_request_number = 1
     ccr.cc_request_number = Some(1);
 
-    // # These are usually wanted by charging servers:
+    // (what an online charging server usually expects too)
     // ccr.user_name = "diameter"
     ccr.user_name = Some("diameter".into());
     // ccr.event_timestamp = datetime.datetime.now()
@@ -178,8 +172,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Default::default()
     });
 
-    // --- Sending the message ---
-    // # Wait for CER/CEA to complete
+    // --- "Sending the message" ---
     // client.wait_for_ready()
     client.base().wait_for_ready(Duration::from_secs(30))?;
     // cca = client.send_request(ccr, timeout=5)
@@ -188,14 +181,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .send_request(ccr.to_message()?, Duration::from_secs(5))?;
     let cca = CreditControlAnswer::from_message(cca).map_err(|m| format!("not a CCA: {m}"))?;
 
-    // # Should print 2001, if all goes well
     // print(cca.result_code)
     match cca.result_code {
         Some(result_code) => println!("{result_code}"),
         None => println!("no Result-Code"),
     }
 
-    // # Disconnect from peer and exit
     // node.stop()
     node.stop(Duration::from_secs(180), false)?;
     Ok(())

@@ -6,7 +6,8 @@
 //! The peer is a raw socket (tests/common/raw.rs): CER/CEA, a CCR and its
 //! CCA, then the DPR read off the wire and answered with a DPA. Everything is
 //! bounded in time, and the server is killed on every path (a guard).
-//! `cargo test` builds the examples.
+//! `cargo test` builds the examples (to run this test alone, build them
+//! first: `cargo build --examples`).
 
 mod common;
 
