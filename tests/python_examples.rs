@@ -3,9 +3,10 @@
 //!
 //! - `examples/idle_client.py` with the Rust `idle_server`, and the Rust
 //!   `idle_client` with `examples/idle_server.py`: both sides exchange
-//!   CER/CEA and report the peer ready (python's "is now ready" log line,
-//!   the Rust node's "capabilities exchanged with"); the side stopped first
-//!   sends DPR, which the other logs, and both exit with status 0.
+//!   CER/CEA: python logs the peer ready ("is now ready"), the Rust side's
+//!   message log shows the CEA 2001 it sent or received; the side stopped
+//!   first sends DPR with Disconnect-Cause REBOOTING, which the other's
+//!   message log shows, and both exit with status 0.
 //! - `examples/credit_control_sms_client.py` with the Rust `cc_server`: python
 //!   prints `2001` and logs the CCA it received (2001, a
 //!   Granted-Service-Unit), and cc_server's message log shows the SMS CCR
@@ -132,6 +133,10 @@ fn rust_example(name: &str, args: &[&str], rust_log: &str) -> PeerProcess {
 const DISCONNECT_CAUSE_REBOOTING: &str =
     "Disconnect-Cause <Code: 0x111, Flags: 0x40 (-M-), Length: 12, Val: 0>";
 
+/// A Result-Code 2001 AVP, as the message log shows it.
+const RESULT_CODE_SUCCESS: &str =
+    "Result-Code <Code: 0x10c, Flags: 0x40 (-M-), Length: 12, Val: 2001>";
+
 /// A free TCP port, as text.
 fn port() -> String {
     interop::free_port().to_string()
@@ -163,9 +168,20 @@ fn has_message(p: &PeerProcess, head: &str, command: &str, avps: &[&str]) -> boo
 
 /// Waits until `p` logged a message block like `has_message` looks for.
 fn wait_for_message(p: &PeerProcess, head: &str, command: &str, avps: &[&str]) {
+    wait_for_message_within(p, head, command, avps, EXCHANGE);
+}
+
+/// `wait_for_message`, waiting up to `timeout`.
+fn wait_for_message_within(
+    p: &PeerProcess,
+    head: &str,
+    command: &str,
+    avps: &[&str],
+    timeout: Duration,
+) {
     interop::wait_until(
         &format!("{}: {head} {command} with {avps:?}", p.name()),
-        EXCHANGE,
+        timeout,
         || has_message(p, head, command, avps),
         || p.dump(),
     );
@@ -201,7 +217,15 @@ fn python_idle_client_with_rust_idle_server() {
         &["--port", &server_port, "--peer-port", &client_port],
         "debug",
     );
-    ok(rust.wait_for_line("capabilities exchanged with relay2.test.realm", STARTUP));
+    // the Rust side got python's CEA 2001 (its message log, in python's
+    // format); python's side logs the peer ready
+    wait_for_message_within(
+        &rust,
+        "RECV relay2.test.realm",
+        "Capabilities-Exchange <",
+        &[RESULT_CODE_SUCCESS],
+        STARTUP,
+    );
     ok(py.wait_for_line("is now ready", STARTUP));
 
     // the Rust side stops first: DPR (REBOOTING) to python, then exit 0
@@ -237,7 +261,15 @@ fn rust_idle_client_with_python_idle_server() {
         ],
         &[],
     );
-    ok(rust.wait_for_line("capabilities exchanged with relay1.test.realm", STARTUP));
+    // the Rust side answered python's CER with a CEA 2001; python's side
+    // logs the peer ready
+    wait_for_message_within(
+        &rust,
+        "SENT relay1.test.realm",
+        "Capabilities-Exchange <",
+        &[RESULT_CODE_SUCCESS],
+        STARTUP,
+    );
     ok(py.wait_for_line("is now ready", STARTUP));
 
     // python stops first (KeyboardInterrupt): its DPR reaches the Rust side
@@ -304,7 +336,7 @@ fn python_sms_client_with_cc_server(script: &str) {
         "RECV ocs.gy",
         "Credit-Control <",
         &[
-            "Result-Code <Code: 0x10c, Flags: 0x40 (-M-), Length: 12, Val: 2001>",
+            RESULT_CODE_SUCCESS,
             "CC-Request-Number <Code: 0x19f, Flags: 0x40 (-M-), Length: 12, Val: 1>",
             "Granted-Service-Unit",
             "CC-Total-Octets <Code: 0x1a5, Flags: 0x40 (-M-), Length: 16, Val: 1000000>",
@@ -374,7 +406,7 @@ fn rust_sms_client_with_python_server(name: &str) {
         &client,
         "RECV ocs.gy",
         "Credit-Control <",
-        &["Result-Code <Code: 0x10c, Flags: 0x40 (-M-), Length: 12, Val: 2001>"],
+        &[RESULT_CODE_SUCCESS],
     );
     // the server's side
     ok(py.wait_for_all(
