@@ -9,6 +9,7 @@
 //!     [--transport tcp|tls|sctp] [--tls-cert FILE --tls-key FILE --tls-ca FILE]
 //! ```
 //! The last line is `requests=N answered=A errors=E rate=R/s p50_us=X p99_us=Y`.
+//! Logs go to standard error, filtered by `RUST_LOG` (default `warn`).
 //!
 //! `--transport` picks how the client connects to `--peer` (TCP by default):
 //! - `tls`: TLS/TCP from the first byte (`aaas://` peer; needs the `tls`
@@ -34,6 +35,9 @@ use diameter::message::constants::*;
 use diameter::message::{Avp, Message, MessageHeader};
 use diameter::node::application::{AppBase, Application, ThreadingApplication};
 use diameter::node::{Node, NodeError, NodeOptions, PeerOptions};
+
+#[path = "common/logger.rs"]
+mod logger;
 
 const USAGE: &str = "usage: cc_client --peer IP:PORT --peer-host H --peer-realm R --origin-host H --realm R --requests N --concurrency C [--timeout SECS] [--transport tcp|tls|sctp] [--tls-cert FILE --tls-key FILE --tls-ca FILE]";
 
@@ -218,6 +222,7 @@ fn ccr(
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    logger::init("warn");
     let args = parse().inspect_err(|_| {
         eprintln!("{USAGE}");
     })?;
@@ -248,7 +253,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     node.add_application(app.clone(), [peer], &[]);
     node.start()?;
-    app.base().wait_for_ready(Duration::from_secs(10))?;
+    app.wait_for_ready(Duration::from_secs(10))?;
 
     let next = Arc::new(AtomicU64::new(0));
     let answered = Arc::new(AtomicU64::new(0));

@@ -8,8 +8,11 @@
 //!     [--tls-cert FILE --tls-key FILE --tls-ca FILE]
 //! ```
 //! Without `--allow-any` only the peer `--client-host` (`pgw.example.net` by
-//! default) may connect. Stops on end of standard input or after
-//! `--duration SECS`.
+//! default) may connect. Serves until SIGINT (Ctrl-C) or SIGTERM, or for
+//! `--duration SECS`, then stops the node (DPR with Disconnect-Cause
+//! REBOOTING to every connected peer) and exits with status 0. Standard input
+//! is not read, so a service manager may start it with stdin closed. Logs go
+//! to standard error, filtered by `RUST_LOG` (default `warn`).
 //!
 //! `--transport` picks the listener on `--listen` (TCP by default):
 //! - `tls`: TLS/TCP from the first byte (needs the `tls` feature, e.g.
@@ -24,7 +27,6 @@
 //! - `sctp`: an SCTP listener; where the kernel has no SCTP the server says so
 //!   and exits with status 1.
 
-use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,6 +36,11 @@ use diameter::message::constants::*;
 use diameter::message::{Avp, Message};
 use diameter::node::application::{AppBase, HandlerResult, ThreadingApplication};
 use diameter::node::{Node, NodeError, NodeOptions, PeerOptions};
+
+#[path = "common/logger.rs"]
+mod logger;
+#[path = "common/signals.rs"]
+mod signals;
 
 const USAGE: &str = "usage: cc_server --listen IP:PORT --origin-host H --realm R [--max-threads N] [--allow-any] [--duration SECS] [--client-host H] [--transport tcp|tls|sctp] [--tls-cert FILE --tls-key FILE --tls-ca FILE]";
 
@@ -198,6 +205,7 @@ fn answer(app: &AppBase, ccr: Message) -> HandlerResult {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    logger::init("warn");
     let args = parse().inspect_err(|_| {
         eprintln!("{USAGE}");
     })?;
@@ -222,6 +230,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         answer,
     );
     node.add_application(app.clone() as Arc<_>, &peers, &[]);
+    let shutdown = signals::Shutdown::install()?;
     match node.start() {
         Err(e @ NodeError::SctpUnavailable(_)) => {
             eprintln!("cc_server: {e}");
@@ -229,19 +238,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         started => started?,
     }
+    let addresses: Vec<String> = node
+        .listen_addresses()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     println!(
-        "cc_server {} listening on {:?}",
+        "cc_server {} listening on {}",
         args.origin_host,
-        node.listen_addresses()
+        addresses.join(", ")
     );
-    match args.duration {
-        Some(d) => std::thread::sleep(d),
-        None => {
-            // until standard input closes
-            let mut sink = Vec::new();
-            let _ = std::io::stdin().read_to_end(&mut sink);
-        }
-    }
+    shutdown.wait(args.duration);
     node.stop(Duration::from_secs(5), false)?;
     Ok(())
 }

@@ -80,7 +80,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         (AVP_REQUESTED_SERVICE_UNIT, 0),
         (AVP_CC_TOTAL_OCTETS, 0),
     ]);
-    println!("requested octets: {:?}", octets.and_then(Avp::as_u64));
+    match octets.and_then(Avp::as_u64) {
+        Some(octets) => println!("requested octets: {octets}"),
+        None => println!("requested octets: none"),
+    }
 
     // two messages arriving in odd-sized pieces
     let mut stream = bytes.clone();

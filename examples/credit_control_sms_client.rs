@@ -5,9 +5,11 @@
 //! ```text
 //! cargo run --example cc_server -- --listen 127.0.0.1:3868 --origin-host ocs.gy \
 //!     --realm testrealm.local --allow-any --duration 30 &
-//! cargo run --example credit_control_sms_client -- 127.0.0.1:3868
+//! cargo run --example credit_control_sms_client -- --peer 127.0.0.1:3868
 //! ```
-//! (python's example connects to 10.0.0.50; the address is an argument here.)
+//! python's example connects to `ocs.gy` at 10.0.0.50, port 3868; here the
+//! address is `--peer IP:PORT`, 127.0.0.1:3868 unless given. Its message
+//! dumps go to standard error (`RUST_LOG` overrides the default filter).
 
 use std::time::{Duration, SystemTime};
 
@@ -17,14 +19,31 @@ use diameter::message::constants::*;
 use diameter::message::grouped::{
     RecipientAddress, RecipientInfo, RequestedServiceUnit, ServiceInformation, SmsInformation,
 };
-use diameter::node::application::{AppBase, Application, ThreadingApplication};
+use diameter::node::application::{AppBase, ThreadingApplication, DEFAULT_READY_TIMEOUT};
 use diameter::node::{Node, NodeOptions, PeerOptions};
 
+#[path = "common/logger.rs"]
+mod logger;
+
+/// `--peer IP:PORT`, where `ocs.gy` listens (127.0.0.1:3868 unless given).
+fn peer_address() -> Result<std::net::SocketAddr, String> {
+    let mut peer = "127.0.0.1:3868".to_string();
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        match flag.as_str() {
+            "--peer" => peer = args.next().ok_or("--peer needs a value")?,
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    peer.parse().map_err(|e| format!("--peer: {e}"))
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let peer_addr: std::net::SocketAddr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:3868".into())
-        .parse()?;
+    let peer_addr = peer_address()
+        .inspect_err(|_| eprintln!("usage: credit_control_sms_client [--peer IP:PORT]"))?;
+    // logging.basicConfig(format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    // logging.getLogger("diameter.peer.msg").setLevel(logging.DEBUG)
+    logger::init("warn,diameter.peer.msg=debug");
 
     // node = Node("smsgw.gy", "testrealm.local", vendor_ids=[VENDOR_ETSI, VENDOR_TGPP, VENDOR_TGPP2])
     let node = Node::new(
@@ -53,10 +72,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         0,
         |_, _| Ok(None),
     );
-    // node.add_application(client, [ocs_cfg])  (before start here: the Rust node
-    // fixes its applications when it starts)
+    // node.add_application(client, [ocs_cfg])
     node.add_application(client.clone(), [&ocs_cfg], &[]);
-    // node.start()
+    // node.start()   (python starts the node before it adds the application:
+    // a CER sent in between would advertise no application, which a quick
+    // peer answers 5010, so the application comes first here)
     node.start()?;
 
     // ccr = CreditControlRequest()
@@ -70,7 +90,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // ccr.destination_realm = client.node.realm_name.encode()
     ccr.destination_realm = Some(node.realm_name.clone());
     // ccr.auth_application_id = client.application_id
-    ccr.auth_application_id = Some(client.base().application_id());
+    ccr.auth_application_id = Some(client.application_id());
     // ccr.service_context_id = "32274@3gpp.org"
     ccr.service_context_id = Some("32274@3gpp.org".into());
     // ccr.cc_request_type = E_CC_REQUEST_TYPE_EVENT_REQUEST
@@ -119,14 +139,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
 
     // client.wait_for_ready()
-    client.base().wait_for_ready(Duration::from_secs(30))?;
+    client.wait_for_ready(DEFAULT_READY_TIMEOUT)?;
     // cca = client.send_request(ccr, timeout=5)
-    let cca = client
-        .base()
-        .send_request(ccr.to_message()?, Duration::from_secs(5))?;
-    let cca = CreditControlAnswer::from_message(cca).map_err(|m| format!("not a CCA: {m}"))?;
+    let cca: CreditControlAnswer = client.send_request(ccr, Duration::from_secs(5))?;
     // print(cca.result_code)
-    println!("{:?}", cca.result_code);
+    match cca.result_code {
+        Some(result_code) => println!("{result_code}"),
+        None => println!("no Result-Code"),
+    }
     // node.stop()
     node.stop(Duration::from_secs(180), false)?;
     Ok(())

@@ -3,7 +3,8 @@
 //! Credit-Control requests that the server answers, watchdogs run, and both
 //! stop cleanly with DPR/DPA. What each side does is printed as it goes.
 //!
-//! Run with `cargo run --example demo`.
+//! Run with `cargo run --example demo` (`RUST_LOG=debug` shows the stack's
+//! log, `RUST_LOG=diameter.peer.msg=debug` every message).
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -13,11 +14,19 @@ use diameter::message::constants::*;
 use diameter::message::grouped::{
     GrantedServiceUnit, MultipleServicesCreditControl, RequestedServiceUnit,
 };
-use diameter::message::typed::Request;
 use diameter::node::application::{AppBase, Application, HandlerResult, ThreadingApplication};
 use diameter::node::peer::Peer;
 use diameter::node::{Node, NodeOptions, PeerOptions};
 
+#[path = "common/logger.rs"]
+mod logger;
+
+/// A value that may be missing, printed plainly (`-` when missing).
+fn shown<T: std::fmt::Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "-".to_string(), |v| v.to_string())
+}
+
+/// What a peer has received, counted by command.
 fn counters(p: &Peer) -> String {
     let [cer, cea, dwr, dwa, dpr, dpa, requests, answers] = p.counters.snapshot();
     format!(
@@ -27,13 +36,9 @@ fn counters(p: &Peer) -> String {
 }
 
 /// The server's handler: a CCA 2001 granting what was asked, 1 MB at most.
-fn answer_ccr(_app: &AppBase, request: diameter::message::Message) -> HandlerResult {
-    let ccr = CreditControlRequest::from_message(request).map_err(|m| format!("not a CCR: {m}"))?;
-    let mut cca: CreditControlAnswer = ccr.to_answer();
-    cca.session_id = ccr.session_id.clone();
-    cca.result_code = Some(E_RESULT_CODE_DIAMETER_SUCCESS);
-    cca.origin_host = Some("ocs.example.net".into());
-    cca.origin_realm = Some("example.net".into());
+fn answer_ccr(app: &AppBase, request: diameter::message::Message) -> HandlerResult {
+    let ccr = CreditControlRequest::try_from(request)?;
+    let mut cca = app.generate_answer(&ccr, E_RESULT_CODE_DIAMETER_SUCCESS, None)?;
     cca.cc_request_type = ccr.cc_request_type;
     cca.cc_request_number = ccr.cc_request_number;
     for mscc in &ccr.multiple_services_credit_control {
@@ -68,6 +73,7 @@ fn wait(what: &str, timeout: Duration, f: impl Fn() -> bool) -> Result<(), Strin
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    logger::init("warn");
     let loopback: std::net::IpAddr = "127.0.0.1".parse()?;
     let server = Node::new(
         "ocs.example.net",
@@ -109,12 +115,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     client.add_application(pgw.clone(), [&server_seen_by_client], &[]);
     client.start()?;
 
-    pgw.base().wait_for_ready(Duration::from_secs(5))?;
+    pgw.wait_for_ready(Duration::from_secs(5))?;
     let info = server_seen_by_client.status.lock().connection.clone();
     if let Some(info) = info {
+        let apps: Vec<String> = info
+            .auth_application_ids
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         println!(
-            "client: connected to {} at {:?}, applications {:?}",
-            info.host_identity, info.remote_address, info.auth_application_ids
+            "client: connected to {} at {}, applications {}",
+            info.host_identity,
+            shown(info.remote_address),
+            apps.join(", ")
         );
     }
     for n in 0..3u32 {
@@ -140,21 +153,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 rating_group: Some(8000),
                 ..Default::default()
             });
-        let answer = pgw
-            .base()
-            .send_request(ccr.to_message()?, Duration::from_secs(5))?;
-        let cca =
-            CreditControlAnswer::from_message(answer).map_err(|m| format!("not a CCA: {m}"))?;
+        let cca: CreditControlAnswer = pgw.send_request(ccr, Duration::from_secs(5))?;
         let granted = cca
             .multiple_services_credit_control
             .first()
             .and_then(|m| m.granted_service_unit.as_ref())
             .and_then(|g| g.cc_total_octets);
         println!(
-            "client: CCR #{n} asked for {} octets -> CCA Result-Code {:?}, granted {:?}",
+            "client: CCR #{n} asked for {} octets -> CCA Result-Code {}, granted {} octets",
             500_000 * (n + 1),
-            cca.result_code,
-            granted
+            shown(cca.result_code),
+            shown(granted)
         );
     }
     println!("waiting for two watchdog rounds (Tw = 500 ms)...");

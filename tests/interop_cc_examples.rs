@@ -3,7 +3,7 @@
 //! report and the server's own count of CCAs sent are checked; cc_client
 //! counts only 2001 answers as answered), and a python-diameter client talks
 //! to cc_server (the client checks every CCA; cc_server must start, and stop
-//! cleanly when its standard input closes).
+//! cleanly on SIGTERM with exit status 0).
 //!
 //! Without python-diameter these tests print "skipping: ..." and pass,
 //! unless CI is set, where they fail. `cargo test` builds the examples.
@@ -110,7 +110,7 @@ fn a_python_client_against_cc_server() {
         return;
     }
     let port = interop::free_port();
-    // stops when its standard input closes (PeerProcess::stop)
+    // serves until SIGTERM (PeerProcess::signal_stop)
     let listen = format!("127.0.0.1:{port}");
     let args: Vec<String> = [
         "--listen",
@@ -161,6 +161,6 @@ fn a_python_client_against_cc_server() {
         STARTUP,
     ));
     // the server stops cleanly when asked
-    let status = ok(server.stop(Duration::from_secs(15)));
+    let status = ok(server.signal_stop(libc::SIGTERM, Duration::from_secs(15)));
     assert!(status.success(), "{}", server.dump());
 }

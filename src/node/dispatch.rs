@@ -451,7 +451,7 @@ impl Dispatch {
         let cause = peer.status.lock().dpr_cause;
         let rebooting = cause == Some(E_DISCONNECT_CAUSE_REBOOTING);
         if reason == DISCONNECT_REASON_DPR && !rebooting && !settings.always_reconnect {
-            info!(target: "diameter.node", "{peer}: not reconnecting after DPR (cause {cause:?})");
+            info!(target: "diameter.node", "{peer}: not reconnecting after DPR (cause {})", CauseText(cause));
             return;
         }
         self.reconnect_at.insert(
@@ -808,7 +808,7 @@ impl Dispatch {
                 }
                 PeerEvent::DprReceived(cause) => {
                     if let Some(peer) = &conn.peer {
-                        info!(target: "diameter.node", "{peer}: DPR received, cause {cause:?}");
+                        info!(target: "diameter.node", "{peer}: DPR received, cause {}", CauseText(cause));
                         let mut st = peer.status.lock();
                         st.dpr_cause = cause;
                         if let Some(info) = st.connection.as_mut() {
@@ -1329,5 +1329,17 @@ fn record_answer(peer: &Peer, command_code: u32, took: Duration, bytes: &[u8]) {
     );
     if let Some(code) = result_code_of(bytes) {
         stats.add_sent_result_code(unix_secs(), code);
+    }
+}
+
+/// A DPR's Disconnect-Cause in log lines: the number, or "none".
+struct CauseText(Option<i32>);
+
+impl std::fmt::Display for CauseText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(cause) => write!(f, "{cause}"),
+            None => f.write_str("none"),
+        }
     }
 }

@@ -174,8 +174,20 @@ pub struct PeerProcess {
 impl PeerProcess {
     /// Spawns `program args...`; `name` tags its lines in messages.
     pub fn spawn(name: &str, program: &str, args: &[String]) -> Result<Self, String> {
+        Self::spawn_with_env(name, program, args, &[])
+    }
+
+    /// Like `spawn`, with these environment variables set for the child
+    /// (e.g. `RUST_LOG` for an example).
+    pub fn spawn_with_env(
+        name: &str,
+        program: &str,
+        args: &[String],
+        env: &[(&str, &str)],
+    ) -> Result<Self, String> {
         let mut child = Command::new(program)
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(manifest_dir())
             .env("PYTHONUNBUFFERED", "1")
             .env("PYTHONDONTWRITEBYTECODE", "1")
@@ -402,6 +414,32 @@ impl PeerProcess {
                 Err(e) => return Err(format!("{}: wait: {e}", self.name)),
             }
         }
+    }
+
+    /// Sends `signal` (e.g. `libc::SIGTERM`, `libc::SIGINT`) to the process
+    /// and waits up to `timeout` for it to exit; kills it and returns an
+    /// error if it is still running then. The examples stop gracefully on
+    /// SIGINT and SIGTERM (not at end of standard input), python's scripts
+    /// on SIGINT.
+    pub fn signal_stop(&mut self, signal: i32, timeout: Duration) -> Result<ExitStatus, String> {
+        {
+            let mut child = lock(&self.child);
+            if let Ok(Some(status)) = child.try_wait() {
+                return Ok(status);
+            }
+            let pid = libc::pid_t::try_from(child.id())
+                .map_err(|e| format!("{}: pid: {e}", self.name))?;
+            // SAFETY: kill(2) on our own child, which has not been reaped
+            // (try_wait above saw it running), so the pid is still its own.
+            if unsafe { libc::kill(pid, signal) } != 0 {
+                return Err(format!(
+                    "{}: kill: {}",
+                    self.name,
+                    std::io::Error::last_os_error()
+                ));
+            }
+        }
+        self.stop(timeout)
     }
 
     /// Kills the process at once (SIGKILL), without DPR.

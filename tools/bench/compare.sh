@@ -29,7 +29,8 @@ run() {
   local bin=$1 c=$2 n=$3 port server
   port=$(free_port)
   mkfifo "$work/stdin"
-  # the server stops at end of its stdin: the fifo, held open on fd 9
+  # the server stops on SIGTERM (builds before that: at end of its stdin,
+  # the fifo held open on fd 9)
   "$bin/cc_server" --listen "127.0.0.1:$port" --origin-host node2.example.test \
     --realm example.test --client-host node1.example.test \
     < "$work/stdin" > "$work/server.log" 2>&1 &
@@ -49,6 +50,7 @@ run() {
     --peer-realm example.test --origin-host node1.example.test --realm example.test \
     --requests "$n" --concurrency "$c" | tail -n 1
   exec 9>&-
+  kill -TERM "$server" 2>/dev/null || true
   wait "$server" || true
   rm -f "$work/stdin"
 }

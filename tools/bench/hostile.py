@@ -253,11 +253,13 @@ class Server:
             self._stop.wait(1)
 
     def stop(self):
-        """Closes stdin (the server's signal to stop); kills it after 10 s."""
+        """SIGTERM (and end of stdin, what builds before that stopped on);
+        kills it after 10 s."""
         self._stop.set()
         t = time.monotonic()
         try:
             self.proc.stdin.close()
+            self.proc.send_signal(signal.SIGTERM)
             code = self.proc.wait(10)
         except (subprocess.TimeoutExpired, OSError):
             self.kill()

@@ -48,6 +48,7 @@ run() {
     --origin-host node1.example.test --realm example.test --requests "$requests" --concurrency "$c" \
     --transport "$transport" "${tls_client[@]}" | tail -n 1
   exec 9>&-
+  kill -TERM "$server" 2>/dev/null || true
   wait "$server" || true
   rm -f "$work/stdin"
 }
