@@ -62,4 +62,6 @@ mod guide {
     struct Statistics;
     #[doc = include_str!("../docs/guide/extending.md")]
     struct Extending;
+    #[doc = include_str!("../docs/guide/python-guide.md")]
+    struct PythonGuide;
 }
