@@ -41,3 +41,27 @@ pub use error::{
     AvpDecodeError, AvpEncodeError, CommandDecodeError, FrameError, MessageDecodeError,
     WrongCommand,
 };
+
+/// The guide pages under `docs/guide/`, included so that every Rust block
+/// block in them is compiled (and run, unless marked `no_run`) as a doc test.
+#[cfg(doctest)]
+mod guide {
+    #[doc = include_str!("../docs/guide/README.md")]
+    struct Readme;
+    #[doc = include_str!("../docs/guide/message.md")]
+    struct Message;
+    #[doc = include_str!("../docs/guide/avp.md")]
+    struct Avp;
+    #[doc = include_str!("../docs/guide/node.md")]
+    struct Node;
+    #[doc = include_str!("../docs/guide/transports.md")]
+    struct Transports;
+    #[doc = include_str!("../docs/guide/application.md")]
+    struct Application;
+    #[doc = include_str!("../docs/guide/statistics.md")]
+    struct Statistics;
+    #[doc = include_str!("../docs/guide/extending.md")]
+    struct Extending;
+    #[doc = include_str!("../docs/guide/python-guide.md")]
+    struct PythonGuide;
+}
