@@ -68,36 +68,35 @@ fn row_71() -> Checked {
 
 /// Row at porting.md.in line 78: `from diameter.node import NodeStats, SequenceGenerator, SessionGenerator, DiameterUri, parse_diameter_uri`
 fn row_78() -> Checked {
-    use diameter::node::{parse_diameter_uri, DiameterUri, SequenceGenerator, SessionGenerator};
-    use diameter::node::stats::NodeStats;
+    use diameter::node::{parse_diameter_uri, DiameterUri, NodeStats, SequenceGenerator, SessionGenerator};
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 85: `from diameter.node.application import Application, SimpleThreadingApplication, ThreadingApplication, ApplicationError, EmptyAnswer, RequestTimeout`
-fn row_85() -> Checked {
+/// Row at porting.md.in line 83: `from diameter.node.application import Application, SimpleThreadingApplication, ThreadingApplication, ApplicationError, EmptyAnswer, RequestTimeout`
+fn row_83() -> Checked {
     use diameter::node::application::{AppBase, Application, ApplicationError, RequestHandler, SimpleThreadingApplication, ThreadingApplication};
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 95: `Message(header, avps)`
-fn row_95() -> Checked {
+/// Row at porting.md.in line 93: `Message(header, avps)`
+fn row_93() -> Checked {
     let mut hdr = MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION);
     let msg = Message::new(hdr, vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 101: `Message()`
-fn row_101() -> Checked {
+/// Row at porting.md.in line 99: `Message()`
+fn row_99() -> Checked {
     let msg = Message::default();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 106: `msg.header`
-fn row_106() -> Checked {
+/// Row at porting.md.in line 104: `msg.header`
+fn row_104() -> Checked {
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
     let code: u32 = msg.header.command_code;
     msg.header = MessageHeader::default();
@@ -105,8 +104,8 @@ fn row_106() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 113: `msg.avps` / `msg.avps = [...]`
-fn row_113() -> Checked {
+/// Row at porting.md.in line 111: `msg.avps` / `msg.avps = [...]`
+fn row_111() -> Checked {
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
     let n = msg.avps.len();
     msg.avps = vec![Avp::new(AVP_ORIGIN_HOST, 0, "a.example.net")?];
@@ -114,8 +113,8 @@ fn row_113() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 120: `msg.append_avp(avp)`
-fn row_120() -> Checked {
+/// Row at porting.md.in line 118: `msg.append_avp(avp)`
+fn row_118() -> Checked {
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
     let mut avp = Avp::new(AVP_ORIGIN_HOST, 0, "a.example.net")?;
     msg.append_avp(avp);
@@ -123,8 +122,8 @@ fn row_120() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 127: `msg.as_bytes()`
-fn row_127() -> Checked {
+/// Row at porting.md.in line 125: `msg.as_bytes()`
+fn row_125() -> Checked {
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
     let bytes: Vec<u8> = msg.as_bytes()?;
     let mut buf = Vec::new();
@@ -133,8 +132,8 @@ fn row_127() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 136: `Message.from_bytes(data)`
-fn row_136() -> Checked {
+/// Row at porting.md.in line 134: `Message.from_bytes(data)`
+fn row_134() -> Checked {
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]); let data: Vec<u8> = msg.as_bytes()?;
     let msg: Message = Message::from_bytes(&data)?;
     let msg = Message::from_bytes_with(&data, &DecodeLimits::default())?;
@@ -143,16 +142,16 @@ fn row_136() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 145: `Message.from_bytes(data, plain_msg=True)`
-fn row_145() -> Checked {
+/// Row at porting.md.in line 143: `Message.from_bytes(data, plain_msg=True)`
+fn row_143() -> Checked {
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]); let data: Vec<u8> = msg.as_bytes()?;
     let msg = Message::from_bytes(&data)?;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 152: `msg.find_avps((c1, v1), (c2, v2))`
-fn row_152() -> Checked {
+/// Row at porting.md.in line 150: `msg.find_avps((c1, v1), (c2, v2))`
+fn row_150() -> Checked {
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
     let found: Vec<&Avp> = msg.find_avps(&[(AVP_MULTIPLE_SERVICES_CREDIT_CONTROL, 0), (AVP_RATING_GROUP, 0)]);
     let first: Option<&Avp> = msg.find_avp(&[(AVP_SESSION_ID, 0)]);
@@ -160,48 +159,48 @@ fn row_152() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 160: `msg.find_avps(..., alt_list=avps)`
-fn row_160() -> Checked {
+/// Row at porting.md.in line 158: `msg.find_avps(..., alt_list=avps)`
+fn row_158() -> Checked {
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
     let found = find_avps_in(&msg.avps, &[(AVP_SESSION_ID, 0)]);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 167: `msg.to_answer()`
-fn row_167() -> Checked {
+/// Row at porting.md.in line 165: `msg.to_answer()`
+fn row_165() -> Checked {
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
     let answer: Message = msg.to_answer();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 173: `msg.name`
-fn row_173() -> Checked {
+/// Row at porting.md.in line 171: `msg.name`
+fn row_171() -> Checked {
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
     let name: &str = msg.name();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 180: `str(msg)`
-fn row_180() -> Checked {
+/// Row at porting.md.in line 178: `str(msg)`
+fn row_178() -> Checked {
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
     let text = msg.to_string();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 186: `dump(msg)`
-fn row_186() -> Checked {
+/// Row at porting.md.in line 184: `dump(msg)`
+fn row_184() -> Checked {
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
     let text: String = dump(&msg);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 192: `MessageHeader(version=1, length=0, command_flags=0, command_code=0, application_id=0, hop_by_hop_identifier=0, end_to_end_identifier=0)`
-fn row_192() -> Checked {
+/// Row at porting.md.in line 190: `MessageHeader(version=1, length=0, command_flags=0, command_code=0, application_id=0, hop_by_hop_identifier=0, end_to_end_identifier=0)`
+fn row_190() -> Checked {
     let hdr = MessageHeader::default();
     let hdr = MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION);
     let hdr = MessageHeader { command_code: CMD_CREDIT_CONTROL, hop_by_hop_identifier: 1, ..Default::default() };
@@ -209,8 +208,8 @@ fn row_192() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 200: `hdr.is_request` / `hdr.is_request = True` (and `is_proxyable`, `is_error`, `is_retransmit`)
-fn row_200() -> Checked {
+/// Row at porting.md.in line 198: `hdr.is_request` / `hdr.is_request = True` (and `is_proxyable`, `is_error`, `is_retransmit`)
+fn row_198() -> Checked {
     let mut hdr = MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION);
     let r: bool = hdr.is_request();
     hdr.set_request(true);
@@ -221,15 +220,15 @@ fn row_200() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 211: `MessageHeader.command_flag_request_bit` (and the others)
-fn row_211() -> Checked {
+/// Row at porting.md.in line 209: `MessageHeader.command_flag_request_bit` (and the others)
+fn row_209() -> Checked {
     let bits: u8 = MessageHeader::FLAG_REQUEST | MessageHeader::FLAG_PROXYABLE | MessageHeader::FLAG_ERROR | MessageHeader::FLAG_RETRANSMIT;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 217: `MessageHeader.from_bytes(data)` / `hdr.as_bytes()`
-fn row_217() -> Checked {
+/// Row at porting.md.in line 215: `MessageHeader.from_bytes(data)` / `hdr.as_bytes()`
+fn row_215() -> Checked {
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]); let data: Vec<u8> = msg.as_bytes()?;
     let hdr: Option<MessageHeader> = MessageHeader::from_bytes(&data);
     let bytes: [u8; HEADER_LENGTH] = MessageHeader::default().as_bytes();
@@ -237,8 +236,8 @@ fn row_217() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 225: `hdr.version`, `length`, `command_flags`, `command_code`, `application_id`, `hop_by_hop_identifier`, `end_to_end_identifier`
-fn row_225() -> Checked {
+/// Row at porting.md.in line 223: `hdr.version`, `length`, `command_flags`, `command_code`, `application_id`, `hop_by_hop_identifier`, `end_to_end_identifier`
+fn row_223() -> Checked {
     let mut hdr = MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION);
     let (v, l, f): (u8, u32, u8) = (hdr.version, hdr.length, hdr.command_flags);
     let (c, a, h, e): (u32, u32, u32, u32) = (hdr.command_code, hdr.application_id, hdr.hop_by_hop_identifier, hdr.end_to_end_identifier);
@@ -246,16 +245,16 @@ fn row_225() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 240: `str(hdr)`
-fn row_240() -> Checked {
+/// Row at porting.md.in line 238: `str(hdr)`
+fn row_238() -> Checked {
     let mut hdr = MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION);
     let text = hdr.to_string();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 246: `Message.code` (class attribute)
-fn row_246() -> Checked {
+/// Row at porting.md.in line 244: `Message.code` (class attribute)
+fn row_244() -> Checked {
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
     let code: u32 = msg.header.command_code;
     let code: u32 = CreditControlRequest::CODE;
@@ -264,8 +263,8 @@ fn row_246() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 255: `Message.name` (class attribute)
-fn row_255() -> Checked {
+/// Row at porting.md.in line 253: `Message.name` (class attribute)
+fn row_253() -> Checked {
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
     let mut ccr = CreditControlRequest::new();
     let n: &str = msg.name();
@@ -276,8 +275,8 @@ fn row_255() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 266: `Message.type_factory(header)`
-fn row_266() -> Checked {
+/// Row at porting.md.in line 264: `Message.type_factory(header)`
+fn row_264() -> Checked {
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
     let class_name: &str = commands::type_factory(&msg.header);
     let class_name: Option<&str> = commands::CreditControl::type_factory(&msg.header);
@@ -286,31 +285,31 @@ fn row_266() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 279: `DefinedMessage` (base of the 35 defined commands)
-fn row_279() -> Checked {
+/// Row at porting.md.in line 277: `DefinedMessage` (base of the 35 defined commands)
+fn row_277() -> Checked {
     fn defined<T: Command + AvpStruct>(cmd: &T) -> u32 { T::CODE }
     let code = defined(&CreditControlRequest::new());
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 286: `DefinedMessage.avp_def`
-fn row_286() -> Checked {
+/// Row at porting.md.in line 284: `DefinedMessage.avp_def`
+fn row_284() -> Checked {
     diameter::grouped_avp! { pub struct MyGroup { pub member: Option<u32> = (AVP_RATING_GROUP, 0) } }
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 292: an unset attribute of a defined command reads `None`
-fn row_292() -> Checked {
+/// Row at porting.md.in line 290: an unset attribute of a defined command reads `None`
+fn row_290() -> Checked {
     let mut ccr = CreditControlRequest::new();
     assert!(ccr.session_id.is_none() && ccr.subscription_id.is_empty());
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 299: `cmd.avps` (built from the attributes)
-fn row_299() -> Checked {
+/// Row at porting.md.in line 297: `cmd.avps` (built from the attributes)
+fn row_297() -> Checked {
     let mut ccr = CreditControlRequest::new();
     let avps: Vec<Avp> = ccr.to_avps()?;
     let avps = ccr.to_message()?.avps;
@@ -318,8 +317,8 @@ fn row_299() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 307: `cmd.append_avp(avp)` (into python's `_additional_avps`)
-fn row_307() -> Checked {
+/// Row at porting.md.in line 305: `cmd.append_avp(avp)` (into python's `_additional_avps`)
+fn row_305() -> Checked {
     let mut ccr = CreditControlRequest::new();
     let mut avp = Avp::new(AVP_ORIGIN_HOST, 0, "a.example.net")?;
     ccr.append_avp(avp.clone());
@@ -328,24 +327,24 @@ fn row_307() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 315: `UndefinedMessage`
-fn row_315() -> Checked {
+/// Row at porting.md.in line 313: `UndefinedMessage`
+fn row_313() -> Checked {
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
     if let AnyCommand::Other(generic) = msg.into_command() { let m: Message = generic; }
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 322: `UndefinedMessage` attributes named after its AVPs (`msg.origin_host`)
-fn row_322() -> Checked {
+/// Row at porting.md.in line 320: `UndefinedMessage` attributes named after its AVPs (`msg.origin_host`)
+fn row_320() -> Checked {
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
     let host: Option<&str> = msg.find_avp(&[(AVP_ORIGIN_HOST, 0)]).and_then(|a| a.as_str());
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 329: `UndefinedGroupedAvp` (the value of a grouped AVP of an undefined message)
-fn row_329() -> Checked {
+/// Row at porting.md.in line 327: `UndefinedGroupedAvp` (the value of a grouped AVP of an undefined message)
+fn row_327() -> Checked {
     let mut avp = Avp::new(AVP_ORIGIN_HOST, 0, "a.example.net")?;
     let members: Option<&[Avp]> = avp.as_grouped();
     let spec: Result<GenericSpec, Avp> = GenericSpec::from_avp(avp);
@@ -353,69 +352,69 @@ fn row_329() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 337: `commands.all_commands`
-fn row_337() -> Checked {
+/// Row at porting.md.in line 335: `commands.all_commands`
+fn row_335() -> Checked {
     let classes: &[commands::CommandClass] = commands::all_commands();
     let class: Option<&commands::CommandClass> = commands::command_class(CMD_CREDIT_CONTROL);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 349: `Avp.new(code, vendor, value=v)`
-fn row_349() -> Checked {
+/// Row at porting.md.in line 347: `Avp.new(code, vendor, value=v)`
+fn row_347() -> Checked {
     let avp: Avp = Avp::new(AVP_RATING_GROUP, 0, 8000u32)?;
     let avp = Avp::new(AVP_TGPP_3GPP_CHARGING_ID, VENDOR_TGPP, 1u32)?;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 356: `Avp.new(code, value=v, is_mandatory=False, is_private=True)`
-fn row_356() -> Checked {
+/// Row at porting.md.in line 354: `Avp.new(code, value=v, is_mandatory=False, is_private=True)`
+fn row_354() -> Checked {
     let avp = Avp::new(AVP_RATING_GROUP, 0, 8000u32)?.with_mandatory(false).with_private(true);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 362: `Avp.new(code)` then `avp.value = v`
-fn row_362() -> Checked {
+/// Row at porting.md.in line 360: `Avp.new(code)` then `avp.value = v`
+fn row_360() -> Checked {
     let avp = Avp::new(AVP_RATING_GROUP, 0, 8000u32)?;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 368: `AvpUnsigned32(code, vendor)` then `.value = v`
-fn row_368() -> Checked {
+/// Row at porting.md.in line 366: `AvpUnsigned32(code, vendor)` then `.value = v`
+fn row_366() -> Checked {
     let avp = Avp::typed(99001, 0, AvpType::Unsigned32, 7u32)?;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 374: `AvpInteger32(code, payload=b"...")` then `.value`
-fn row_374() -> Checked {
+/// Row at porting.md.in line 372: `AvpInteger32(code, payload=b"...")` then `.value`
+fn row_372() -> Checked {
     let avp = Avp::from_payload(99002, 0, AvpType::Integer32, &[0, 0, 0, 7])?;
     let v: Option<i32> = avp.as_i32();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 381: `Avp(code, vendor_id, payload, flags)`
-fn row_381() -> Checked {
+/// Row at porting.md.in line 379: `Avp(code, vendor_id, payload, flags)`
+fn row_379() -> Checked {
     let mut avp = Avp::with_value(99003, 0, AvpValue::Raw(vec![1, 2, 3]));
     avp.set_flags(Avp::FLAG_MANDATORY);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 388: `Avp.from_bytes(data)`
-fn row_388() -> Checked {
+/// Row at porting.md.in line 386: `Avp.from_bytes(data)`
+fn row_386() -> Checked {
     let mut avp = Avp::new(AVP_ORIGIN_HOST, 0, "a.example.net")?;
     let back: Avp = Avp::from_bytes(&avp.as_bytes()?)?;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 395: `Avp.from_avp(other)`
-fn row_395() -> Checked {
+/// Row at porting.md.in line 393: `Avp.from_avp(other)`
+fn row_393() -> Checked {
     let mut avp = Avp::new(AVP_ORIGIN_HOST, 0, "a.example.net")?;
     let copy: Avp = Avp::from_avp(&avp);
     let copy = avp.clone();
@@ -423,8 +422,8 @@ fn row_395() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 406: `avp.as_packed(packer)`
-fn row_406() -> Checked {
+/// Row at porting.md.in line 404: `avp.as_packed(packer)`
+fn row_404() -> Checked {
     let mut avp = Avp::new(AVP_ORIGIN_HOST, 0, "a.example.net")?;
     let mut buf: Vec<u8> = Vec::new();
     avp.encode_into(&mut buf)?;
@@ -432,15 +431,15 @@ fn row_406() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 414: `Avp.avp_flag_vendor`, `avp_flag_mandatory`, `avp_flag_private`
-fn row_414() -> Checked {
+/// Row at porting.md.in line 412: `Avp.avp_flag_vendor`, `avp_flag_mandatory`, `avp_flag_private`
+fn row_412() -> Checked {
     let bits: u8 = Avp::FLAG_VENDOR | Avp::FLAG_MANDATORY | Avp::FLAG_PRIVATE;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 420: `avp.code`, `avp.flags`
-fn row_420() -> Checked {
+/// Row at porting.md.in line 418: `avp.code`, `avp.flags`
+fn row_418() -> Checked {
     let mut avp = Avp::new(AVP_ORIGIN_HOST, 0, "a.example.net")?;
     let (code, flags): (u32, u8) = (avp.code(), avp.flags());
     avp.set_code(code);
@@ -449,8 +448,8 @@ fn row_420() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 429: `avp.vendor_id` / `avp.vendor_id = v`
-fn row_429() -> Checked {
+/// Row at porting.md.in line 427: `avp.vendor_id` / `avp.vendor_id = v`
+fn row_427() -> Checked {
     let mut avp = Avp::new(AVP_ORIGIN_HOST, 0, "a.example.net")?;
     let v: u32 = avp.vendor_id();
     avp.set_vendor_id(VENDOR_TGPP);
@@ -458,8 +457,8 @@ fn row_429() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 437: `avp.is_vendor`, `avp.is_mandatory`, `avp.is_private`
-fn row_437() -> Checked {
+/// Row at porting.md.in line 435: `avp.is_vendor`, `avp.is_mandatory`, `avp.is_private`
+fn row_435() -> Checked {
     let mut avp = Avp::new(AVP_ORIGIN_HOST, 0, "a.example.net")?;
     let (v, m, p) = (avp.is_vendor(), avp.is_mandatory(), avp.is_private());
     avp.set_mandatory(true);
@@ -468,32 +467,32 @@ fn row_437() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 446: `avp.length`
-fn row_446() -> Checked {
+/// Row at porting.md.in line 444: `avp.length`
+fn row_444() -> Checked {
     let mut avp = Avp::new(AVP_ORIGIN_HOST, 0, "a.example.net")?;
     let len: usize = avp.length();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 453: `avp.payload`
-fn row_453() -> Checked {
+/// Row at porting.md.in line 451: `avp.payload`
+fn row_451() -> Checked {
     let mut avp = Avp::new(AVP_ORIGIN_HOST, 0, "a.example.net")?;
     let payload: Vec<u8> = avp.payload()?;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 460: `avp.name`
-fn row_460() -> Checked {
+/// Row at porting.md.in line 458: `avp.name`
+fn row_458() -> Checked {
     let mut avp = Avp::new(AVP_ORIGIN_HOST, 0, "a.example.net")?;
     let name: &str = avp.name();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 467: `avp.value`
-fn row_467() -> Checked {
+/// Row at porting.md.in line 465: `avp.value`
+fn row_465() -> Checked {
     let mut avp = Avp::new(AVP_ORIGIN_HOST, 0, "a.example.net")?;
     let value: &AvpValue = avp.value();
     let host: Option<&str> = avp.as_str();
@@ -504,8 +503,8 @@ fn row_467() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 478: `avp.value = v`
-fn row_478() -> Checked {
+/// Row at porting.md.in line 476: `avp.value = v`
+fn row_476() -> Checked {
     let mut avp = Avp::new(AVP_ORIGIN_HOST, 0, "a.example.net")?;
     avp.set_value("b.example.net")?;
     *avp.value_mut() = AvpValue::DiameterIdentity("c.example.net".into());
@@ -513,8 +512,8 @@ fn row_478() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 486: grouped `avp.value.append(a)`
-fn row_486() -> Checked {
+/// Row at porting.md.in line 484: grouped `avp.value.append(a)`
+fn row_484() -> Checked {
     let mut group = Avp::new(AVP_MULTIPLE_SERVICES_CREDIT_CONTROL, 0, Vec::<Avp>::new())?;
     group.append_avp(Avp::new(AVP_RATING_GROUP, 0, 8000u32)?)?;
     if let Some(members) = group.grouped_mut() { members.clear(); }
@@ -522,24 +521,24 @@ fn row_486() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 494: `avp.as_bytes()`
-fn row_494() -> Checked {
+/// Row at porting.md.in line 492: `avp.as_bytes()`
+fn row_492() -> Checked {
     let mut avp = Avp::new(AVP_ORIGIN_HOST, 0, "a.example.net")?;
     let bytes: Vec<u8> = avp.as_bytes()?;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 501: `str(avp)`
-fn row_501() -> Checked {
+/// Row at porting.md.in line 499: `str(avp)`
+fn row_499() -> Checked {
     let mut avp = Avp::new(AVP_ORIGIN_HOST, 0, "a.example.net")?;
     let text = avp.to_string();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 507: `AvpAddress` value `(1, "10.0.0.1")`
-fn row_507() -> Checked {
+/// Row at porting.md.in line 505: `AvpAddress` value `(1, "10.0.0.1")`
+fn row_505() -> Checked {
     let a = Address::parse("10.0.0.1")?;
     let avp = Avp::new(AVP_HOST_IP_ADDRESS, 0, "10.0.0.1")?;
     let (family, ip): (u16, Option<IpAddr>) = (a.family(), a.ip());
@@ -547,68 +546,68 @@ fn row_507() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 515: `AvpTime` value (`datetime`)
-fn row_515() -> Checked {
+/// Row at porting.md.in line 513: `AvpTime` value (`datetime`)
+fn row_513() -> Checked {
     let avp = Avp::new(AVP_EVENT_TIMESTAMP, 0, SystemTime::now())?;
     let t: Option<SystemTime> = avp.as_time();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 522: `AvpDecodeError`, `AvpEncodeError`
-fn row_522() -> Checked {
+/// Row at porting.md.in line 520: `AvpDecodeError`, `AvpEncodeError`
+fn row_520() -> Checked {
     fn classify(e: &AvpDecodeError, f: &AvpEncodeError, g: &MessageDecodeError) -> String { format!("{e} {f} {g}") }
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 528: `get_avp_dictionary_entry(code, vendor)`
-fn row_528() -> Checked {
+/// Row at porting.md.in line 526: `get_avp_dictionary_entry(code, vendor)`
+fn row_526() -> Checked {
     let def: Option<AvpDefinition> = dictionary::lookup(AVP_SESSION_ID, 0);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 534: `register(avp, name, type_cls, vendor, mandatory)`
-fn row_534() -> Checked {
+/// Row at porting.md.in line 532: `register(avp, name, type_cls, vendor, mandatory)`
+fn row_532() -> Checked {
     dictionary::register(AvpDefinition::new(91001, 99999, "My-Counter", AvpType::Unsigned64, Some(true)));
     dictionary::register_named(91002, 99999, &format!("My-{}", "Gauge"), AvpType::Unsigned32, None);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 541: `AVP_DICTIONARY`, `AVP_VENDOR_DICTIONARY`
-fn row_541() -> Checked {
+/// Row at porting.md.in line 539: `AVP_DICTIONARY`, `AVP_VENDOR_DICTIONARY`
+fn row_539() -> Checked {
     let n = dictionary::builtin_definitions().filter(|d| d.vendor_id == VENDOR_TGPP).count();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 547: `VENDORS[vendor_id]`
-fn row_547() -> Checked {
+/// Row at porting.md.in line 545: `VENDORS[vendor_id]`
+fn row_545() -> Checked {
     let name: Option<&str> = dictionary::vendor_name(VENDOR_TGPP);
     let all: &[(u32, &str)] = dictionary::vendors();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 554: `APPLICATIONS[app_id]`
-fn row_554() -> Checked {
+/// Row at porting.md.in line 552: `APPLICATIONS[app_id]`
+fn row_552() -> Checked {
     let name: &str = dictionary::application_name(APP_DIAMETER_CREDIT_CONTROL_APPLICATION);
     let all: &[(u32, &str)] = dictionary::applications();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 561: `SERVICE_CONTEXTS`
-fn row_561() -> Checked {
+/// Row at porting.md.in line 559: `SERVICE_CONTEXTS`
+fn row_559() -> Checked {
     let all: &[(&str, &str)] = dictionary::service_contexts();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 567: `constants.AVP_*`, `E_*`, `APP_*`, `CMD_*`, `VENDOR_*`, `SERVICE_CONTEXT_*`
-fn row_567() -> Checked {
+/// Row at porting.md.in line 565: `constants.AVP_*`, `E_*`, `APP_*`, `CMD_*`, `VENDOR_*`, `SERVICE_CONTEXT_*`
+fn row_565() -> Checked {
     let (a, b, c, d): (u32, u32, u32, u32) = (AVP_SESSION_ID, APP_DIAMETER_CREDIT_CONTROL_APPLICATION, CMD_CREDIT_CONTROL, VENDOR_TGPP);
     let (e, r): (i32, u32) = (E_CC_REQUEST_TYPE_INITIAL_REQUEST, E_RESULT_CODE_DIAMETER_SUCCESS);
     let s: &str = SERVICE_CONTEXT_PS_CHARGING;
@@ -616,38 +615,38 @@ fn row_567() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 574: `AvpAddress`, `AvpFloat32`, `AvpFloat64`, `AvpGrouped`, `AvpInteger32`, `AvpInteger64`, `AvpOctetString`, `AvpUnsigned32`, `AvpUnsigned64`, `AvpTime` (and their `value`)
-fn row_574() -> Checked {
+/// Row at porting.md.in line 572: `AvpAddress`, `AvpFloat32`, `AvpFloat64`, `AvpGrouped`, `AvpInteger32`, `AvpInteger64`, `AvpOctetString`, `AvpUnsigned32`, `AvpUnsigned64`, `AvpTime` (and their `value`)
+fn row_572() -> Checked {
     let types = [AvpType::Address, AvpType::Float32, AvpType::Float64, AvpType::Grouped, AvpType::Integer32, AvpType::Integer64, AvpType::OctetString, AvpType::Unsigned32, AvpType::Unsigned64, AvpType::Time];
     let v = AvpValue::Unsigned32(1);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 581: `AvpUtf8String`
-fn row_581() -> Checked {
+/// Row at porting.md.in line 579: `AvpUtf8String`
+fn row_579() -> Checked {
     let (t, v) = (AvpType::Utf8String, AvpValue::Utf8String("text".into()));
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 587: `AvpEnumerated` (python: the same class as `AvpInteger32`)
-fn row_587() -> Checked {
+/// Row at porting.md.in line 585: `AvpEnumerated` (python: the same class as `AvpInteger32`)
+fn row_585() -> Checked {
     let (t, v) = (AvpType::Enumerated, AvpValue::Enumerated(E_CC_REQUEST_TYPE_INITIAL_REQUEST));
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 593: DiameterIdentity, DiameterURI, IPFilterRule, QoSFilterRule (python: `AvpOctetString`/`AvpUtf8String`)
-fn row_593() -> Checked {
+/// Row at porting.md.in line 591: DiameterIdentity, DiameterURI, IPFilterRule, QoSFilterRule (python: `AvpOctetString`/`AvpUtf8String`)
+fn row_591() -> Checked {
     let types = [AvpType::DiameterIdentity, AvpType::DiameterUri, AvpType::IpFilterRule, AvpType::QosFilterRule];
     let v = AvpValue::Raw(vec![1]);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 600: `AvpTime.seconds_since_1900`, `overflow_timestamp`, `overflow_detection_cutoff`
-fn row_600() -> Checked {
+/// Row at porting.md.in line 598: `AvpTime.seconds_since_1900`, `overflow_timestamp`, `overflow_detection_cutoff`
+fn row_598() -> Checked {
     let (a, b): (i64, i64) = (diameter::message::NTP_UNIX_OFFSET, diameter::message::NTP_ERA_ROLLOVER);
     let unix: i64 = diameter::message::ntp_to_unix(3_900_000_000);
     let ntp: Option<u32> = diameter::message::unix_to_ntp(unix);
@@ -655,8 +654,8 @@ fn row_600() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 608: a custom type class (subclass of `Avp` overriding `value`, passed to `register`)
-fn row_608() -> Checked {
+/// Row at porting.md.in line 606: a custom type class (subclass of `Avp` overriding `value`, passed to `register`)
+fn row_606() -> Checked {
     #[derive(Debug, Clone, PartialEq)] struct Percent(u8);
     impl AvpField for Percent {
     fn from_avp(avp: Avp) -> Result<Self, Avp> { match avp.as_u32() { Some(v) if v <= 100 => Ok(Percent(v as u8)), _ => Err(avp) } }
@@ -667,51 +666,51 @@ fn row_608() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 619: `diameter.message.avp.errors`
-fn row_619() -> Checked {
+/// Row at porting.md.in line 617: `diameter.message.avp.errors`
+fn row_617() -> Checked {
     use diameter::error::{AvpDecodeError, AvpEncodeError};
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 624: `AvpInfo` (`name`, `type`, `mandatory`, `vendor`)
-fn row_624() -> Checked {
+/// Row at porting.md.in line 622: `AvpInfo` (`name`, `type`, `mandatory`, `vendor`)
+fn row_622() -> Checked {
     let d = AvpDefinition::new(91001, 99999, "My-Counter", AvpType::Unsigned64, Some(true));
     let (name, t, m, v): (&str, AvpType, Option<bool>, u32) = (d.name, d.avp_type, d.mandatory, d.vendor_id);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 631: the `AVP_DICTIONARY` entry of a built-in AVP
-fn row_631() -> Checked {
+/// Row at porting.md.in line 629: the `AVP_DICTIONARY` entry of a built-in AVP
+fn row_629() -> Checked {
     let d: Option<&AvpDefinition> = dictionary::builtin(AVP_SESSION_ID, 0);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 726: `from diameter.message.commands import CreditControlRequest`
-fn row_726() -> Checked {
+/// Row at porting.md.in line 724: `from diameter.message.commands import CreditControlRequest`
+fn row_724() -> Checked {
     use diameter::message::commands::CreditControlRequest;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 731: `from diameter.message.commands.credit_control import RequestedServiceUnit`
-fn row_731() -> Checked {
+/// Row at porting.md.in line 729: `from diameter.message.commands.credit_control import RequestedServiceUnit`
+fn row_729() -> Checked {
     use diameter::message::grouped::RequestedServiceUnit;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 737: `ccr = CreditControlRequest()`
-fn row_737() -> Checked {
+/// Row at porting.md.in line 735: `ccr = CreditControlRequest()`
+fn row_735() -> Checked {
     let mut ccr = CreditControlRequest::new();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 742: `ccr.session_id = "..."` and every other attribute of a command class (one per AVP)
-fn row_742() -> Checked {
+/// Row at porting.md.in line 740: `ccr.session_id = "..."` and every other attribute of a command class (one per AVP)
+fn row_740() -> Checked {
     let mut ccr = CreditControlRequest::new();
     ccr.session_id = Some("a.example.net;1;1".into());
     ccr.cc_request_number = Some(0);
@@ -720,23 +719,23 @@ fn row_742() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 751: `ccr.subscription_id.append(SubscriptionId(...))`
-fn row_751() -> Checked {
+/// Row at porting.md.in line 749: `ccr.subscription_id.append(SubscriptionId(...))`
+fn row_749() -> Checked {
     let mut ccr = CreditControlRequest::new();
     ccr.subscription_id.push(SubscriptionId { subscription_id_type: Some(E_SUBSCRIPTION_ID_TYPE_END_USER_E164), subscription_id_data: Some("485079164547".into()), ..Default::default() });
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 757: `SubscriptionId(subscription_id_type=0, subscription_id_data="...")`
-fn row_757() -> Checked {
+/// Row at porting.md.in line 755: `SubscriptionId(subscription_id_type=0, subscription_id_data="...")`
+fn row_755() -> Checked {
     let s = SubscriptionId { subscription_id_type: Some(0), subscription_id_data: Some("485079164547".into()), ..Default::default() };
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 763: `ccr.add_subscription_id(type, data)`
-fn row_763() -> Checked {
+/// Row at porting.md.in line 761: `ccr.add_subscription_id(type, data)`
+fn row_761() -> Checked {
     let mut ccr = CreditControlRequest::new();
     ccr.add_subscription_id(E_SUBSCRIPTION_ID_TYPE_END_USER_E164, "485079164547");
     let mut aar = commands::AaRequest::new();
@@ -745,8 +744,8 @@ fn row_763() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 771: `ccr.add_multiple_services_credit_control(rating_group=8000, ...)` (also on `CreditControlAnswer`)
-fn row_771() -> Checked {
+/// Row at porting.md.in line 769: `ccr.add_multiple_services_credit_control(rating_group=8000, ...)` (also on `CreditControlAnswer`)
+fn row_769() -> Checked {
     let mut ccr = CreditControlRequest::new();
     ccr.add_multiple_services_credit_control_with(MsccOptions { rating_group: Some(8000), requested_service_unit: Some(RequestedServiceUnit { cc_total_octets: Some(1_048_576), ..Default::default() }), ..Default::default() });
     ccr.add_multiple_services_credit_control(MultipleServicesCreditControl { rating_group: Some(8000), ..Default::default() });
@@ -756,8 +755,8 @@ fn row_771() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 781: `ccr.append_avp(avp)` / `ccr.avps = [...]` (python's additional AVPs)
-fn row_781() -> Checked {
+/// Row at porting.md.in line 779: `ccr.append_avp(avp)` / `ccr.avps = [...]` (python's additional AVPs)
+fn row_779() -> Checked {
     let mut ccr = CreditControlRequest::new();
     ccr.append_avp(Avp::new(AVP_TGPP_3GPP_CHARGING_ID, VENDOR_TGPP, 1u32)?);
     ccr.additional_avps = vec![Avp::new(AVP_TGPP_3GPP_CHARGING_ID, VENDOR_TGPP, 1u32)?];
@@ -765,16 +764,16 @@ fn row_781() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 789: `ccr.as_bytes()`
-fn row_789() -> Checked {
+/// Row at porting.md.in line 787: `ccr.as_bytes()`
+fn row_787() -> Checked {
     let mut ccr = CreditControlRequest::new();
     let bytes: Vec<u8> = ccr.as_bytes()?;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 796: `msg = Message.from_bytes(data)` then `isinstance(msg, CreditControlRequest)`
-fn row_796() -> Checked {
+/// Row at porting.md.in line 794: `msg = Message.from_bytes(data)` then `isinstance(msg, CreditControlRequest)`
+fn row_794() -> Checked {
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]); let data: Vec<u8> = msg.as_bytes()?;
     match Message::from_bytes(&data)?.into_command() { AnyCommand::CreditControlRequest(ccr) => {} _ => {} }
     let ccr: CreditControlRequest = CreditControlRequest::from_bytes(&data)?;
@@ -785,32 +784,32 @@ fn row_796() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 807: `ccr.to_answer()` (a `CreditControlAnswer`)
-fn row_807() -> Checked {
+/// Row at porting.md.in line 805: `ccr.to_answer()` (a `CreditControlAnswer`)
+fn row_805() -> Checked {
     let mut ccr = CreditControlRequest::new();
     let cca: CreditControlAnswer = ccr.to_answer();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 813: `str(ccr)`
-fn row_813() -> Checked {
+/// Row at porting.md.in line 811: `str(ccr)`
+fn row_811() -> Checked {
     let mut ccr = CreditControlRequest::new();
     let text = ccr.to_string();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 819: undefined commands (`UndefinedMessage`)
-fn row_819() -> Checked {
+/// Row at porting.md.in line 817: undefined commands (`UndefinedMessage`)
+fn row_817() -> Checked {
     let msg = commands::SipUserAuthorization::new_request();
     let name: &str = msg.name();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 826: `commands.register(MyCommandClass)`
-fn row_826() -> Checked {
+/// Row at porting.md.in line 824: `commands.register(MyCommandClass)`
+fn row_824() -> Checked {
     dictionary::register_command(9_000_001, "My-Report");
     diameter::command! { pub struct MyReportRequest: code 9_000_001, request true, proxyable true { pub session_id: Option<String> = (AVP_SESSION_ID, 0), } }
     let msg = Message::from_bytes(&MyReportRequest::new().as_bytes()?)?;
@@ -819,24 +818,24 @@ fn row_826() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 835: grouped dataclass of your own
-fn row_835() -> Checked {
+/// Row at porting.md.in line 833: grouped dataclass of your own
+fn row_833() -> Checked {
     diameter::grouped_avp! { pub struct MyGroup { pub member: Option<u32> = (91004, 99999), pub members: Vec<String> = (91005, 99999) } }
     let avp: Avp = MyGroup { member: Some(1), ..Default::default() }.to_avp(91006, 99999)?;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 842: the 35 `<X>Request` / `<X>Answer` classes (`CapabilitiesExchangeRequest`, ..., `CancelVcsgLocationAnswer`)
-fn row_842() -> Checked {
+/// Row at porting.md.in line 840: the 35 `<X>Request` / `<X>Answer` classes (`CapabilitiesExchangeRequest`, ..., `CancelVcsgLocationAnswer`)
+fn row_840() -> Checked {
     let cer = commands::CapabilitiesExchangeRequest::new();
     let any: AnyCommand = commands::CancelVcsgLocationAnswer::new().into();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 848: the 35 base classes (`CreditControl`, `CapabilitiesExchange`, ...; what `plain_msg=True` gives) with `code`, `name`, `type_factory`
-fn row_848() -> Checked {
+/// Row at porting.md.in line 846: the 35 base classes (`CreditControl`, `CapabilitiesExchange`, ...; what `plain_msg=True` gives) with `code`, `name`, `type_factory`
+fn row_846() -> Checked {
     let msg: Message = commands::CreditControl::new();
     let (code, name): (u32, &str) = (commands::CreditControl::CODE, commands::CreditControl::COMMAND_NAME);
     let class: Option<&str> = commands::CreditControl::type_factory(&msg.header);
@@ -844,8 +843,8 @@ fn row_848() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 869: the 135 named undefined commands (`SipUserAuthorization`, `MIp6`, `ProSeReset`, ...) with `code` and `name`
-fn row_869() -> Checked {
+/// Row at porting.md.in line 867: the 135 named undefined commands (`SipUserAuthorization`, `MIp6`, `ProSeReset`, ...) with `code` and `name`
+fn row_867() -> Checked {
     let mut msg: Message = commands::SipUserAuthorization::new();
     msg.header.set_request(true);
     let (code, name) = (commands::MIp6::CODE, commands::ProSeReset::COMMAND_NAME);
@@ -853,16 +852,16 @@ fn row_869() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 943: `ccr.header`
-fn row_943() -> Checked {
+/// Row at porting.md.in line 941: `ccr.header`
+fn row_941() -> Checked {
     let mut ccr = CreditControlRequest::new();
     ccr.header.hop_by_hop_identifier = 0x2711;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 949: the 254 grouped classes (`from ...commands.credit_control import X` or `...avp.grouped`) and their attributes
-fn row_949() -> Checked {
+/// Row at porting.md.in line 947: the 254 grouped classes (`from ...commands.credit_control import X` or `...avp.grouped`) and their attributes
+fn row_947() -> Checked {
     let rsu = grouped::RequestedServiceUnit { cc_time: Some(60), ..Default::default() };
     let a = grouped::ProSeSubscriptionData::default();
     let b = grouped::ProseSubscriptionData::default();
@@ -870,45 +869,45 @@ fn row_949() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 957: aliases `RequestedServiceUnit`, `LocationInfoGrouped`
-fn row_957() -> Checked {
+/// Row at porting.md.in line 955: aliases `RequestedServiceUnit`, `LocationInfoGrouped`
+fn row_955() -> Checked {
     let a: grouped::RequestedServiceUnit = Default::default();
     let b: grouped::LocationInfoGrouped = Default::default();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 963: `FailedAvp(additional_avps=[...])`
-fn row_963() -> Checked {
+/// Row at porting.md.in line 961: `FailedAvp(additional_avps=[...])`
+fn row_961() -> Checked {
     let f = FailedAvp { additional_avps: vec![Avp::new(AVP_SESSION_ID, 0, "a;1")?] };
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 969: `GenericSpec(additional_avps=[...])`
-fn row_969() -> Checked {
+/// Row at porting.md.in line 967: `GenericSpec(additional_avps=[...])`
+fn row_967() -> Checked {
     let spec = GenericSpec { additional_avps: vec![Avp::new(AVP_TCP_OPTION_VALUE, 0, vec![1u8, 2])?] };
     let avp = spec.to_avp(AVP_TCP_OPTION, 0)?;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 976: grouped `avp_def`, `AvpGenDef(attr_name, avp_code, vendor_id, is_required, is_mandatory, type_class)`, `AvpGenType`
-fn row_976() -> Checked {
+/// Row at porting.md.in line 974: grouped `avp_def`, `AvpGenDef(attr_name, avp_code, vendor_id, is_required, is_mandatory, type_class)`, `AvpGenType`
+fn row_974() -> Checked {
     diameter::grouped_avp! { pub struct Flagged { pub attr_name: Option<u32> = (91007, 99999, mandatory = false) } }
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 983: `is_required` of a command attribute
-fn row_983() -> Checked {
+/// Row at porting.md.in line 981: `is_required` of a command attribute
+fn row_981() -> Checked {
     let required: &[(u32, u32)] = commands::required_avps(CMD_CREDIT_CONTROL, true);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 989: `generate_avps_from_defs(obj)`
-fn row_989() -> Checked {
+/// Row at porting.md.in line 987: `generate_avps_from_defs(obj)`
+fn row_987() -> Checked {
     let rsu = RequestedServiceUnit { cc_time: Some(60), ..Default::default() };
     let avps: Vec<Avp> = rsu.to_avps()?;
     let avp: Avp = rsu.to_avp(AVP_REQUESTED_SERVICE_UNIT, 0)?;
@@ -916,30 +915,30 @@ fn row_989() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 997: `AvpGenerator` protocol (a class with `avp_def`, filled from AVPs when a message is decoded)
-fn row_997() -> Checked {
+/// Row at porting.md.in line 995: `AvpGenerator` protocol (a class with `avp_def`, filled from AVPs when a message is decoded)
+fn row_995() -> Checked {
     let rsu = RequestedServiceUnit::from_avps(vec![Avp::new(AVP_CC_TIME, 0, 60u32)?]);
     let back: Result<RequestedServiceUnit, Avp> = RequestedServiceUnit::from_avp(rsu.to_avp(AVP_REQUESTED_SERVICE_UNIT, 0)?);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1035: `from diameter.node import Node`
-fn row_1035() -> Checked {
+/// Row at porting.md.in line 1033: `from diameter.node import Node`
+fn row_1033() -> Checked {
     use diameter::node::{Node, NodeOptions, PeerOptions};
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1040: `Node(origin_host, realm_name, ip_addresses=[...], tcp_port=3868, sctp_port=None, vendor_ids=[...])`
-fn row_1040() -> Checked {
+/// Row at porting.md.in line 1038: `Node(origin_host, realm_name, ip_addresses=[...], tcp_port=3868, sctp_port=None, vendor_ids=[...])`
+fn row_1038() -> Checked {
     let node = Node::new("a.example.net", "example.net", NodeOptions { ip_addresses: vec!["10.0.0.1".into()], tcp_port: Some(3868), sctp_port: None, vendor_ids: vec![VENDOR_TGPP], ..Default::default() });
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1046: `node.origin_host`, `realm_name`, `ip_addresses`, `tcp_port`, `sctp_port`, `vendor_ids`
-fn row_1046() -> Checked {
+/// Row at porting.md.in line 1044: `node.origin_host`, `realm_name`, `ip_addresses`, `tcp_port`, `sctp_port`, `vendor_ids`
+fn row_1044() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     let (host, realm): (&str, &str) = (&node.origin_host, &node.realm_name);
     node.ip_addresses.push("10.0.0.2".into());
@@ -950,8 +949,8 @@ fn row_1046() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1057: `node.vendor_id`, `node.product_name`, `node.state_id`
-fn row_1057() -> Checked {
+/// Row at porting.md.in line 1055: `node.vendor_id`, `node.product_name`, `node.state_id`
+fn row_1055() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     node.vendor_id = 10415;
     node.product_name = "my-ocs".into();
@@ -960,8 +959,8 @@ fn row_1057() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1065: `node.cea_timeout = 4` (and `cer_timeout`, `dwa_timeout`, `idle_timeout`, `wakeup_interval`)
-fn row_1065() -> Checked {
+/// Row at porting.md.in line 1063: `node.cea_timeout = 4` (and `cer_timeout`, `dwa_timeout`, `idle_timeout`, `wakeup_interval`)
+fn row_1063() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     node.cea_timeout = Duration::from_secs(4);
     node.cer_timeout = Duration::from_secs(4);
@@ -972,8 +971,8 @@ fn row_1065() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1076: `node.retransmit_queue_size`, `validate_received_request_avps`, `peers_logging`, `stats_logging`
-fn row_1076() -> Checked {
+/// Row at porting.md.in line 1074: `node.retransmit_queue_size`, `validate_received_request_avps`, `peers_logging`, `stats_logging`
+fn row_1074() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     node.retransmit_queue_size = diameter::node::DEFAULT_RETRANSMIT_QUEUE_SIZE;
     node.validate_received_request_avps = true;
@@ -983,8 +982,8 @@ fn row_1076() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1085: `node.end_to_end_seq`, `node.session_generator`
-fn row_1085() -> Checked {
+/// Row at porting.md.in line 1083: `node.end_to_end_seq`, `node.session_generator`
+fn row_1083() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     let e2e: u32 = node.end_to_end_seq.next_sequence();
     let id: String = node.session_generator.next_id(&[]);
@@ -992,48 +991,48 @@ fn row_1085() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1092: `node.add_peer(uri, realm, ip_addresses=[...], is_persistent=True, is_default=False)`
-fn row_1092() -> Checked {
+/// Row at porting.md.in line 1090: `node.add_peer(uri, realm, ip_addresses=[...], is_persistent=True, is_default=False)`
+fn row_1090() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     let peer: Arc<Peer> = node.add_peer("aaa://b.example.net:3868;transport=tcp", Some("example.net"), PeerOptions { ip_addresses: vec!["10.0.0.50".into()], is_persistent: true, is_default: false })?;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1099: `node.peers`
-fn row_1099() -> Checked {
+/// Row at porting.md.in line 1097: `node.peers`
+fn row_1097() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     let peers: BTreeMap<String, Arc<Peer>> = node.peers();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1106: `node.auth_application_ids`, `node.acct_application_ids`
-fn row_1106() -> Checked {
+/// Row at porting.md.in line 1104: `node.auth_application_ids`, `node.acct_application_ids`
+fn row_1104() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     let (auth, acct): (Vec<u32>, Vec<u32>) = (node.auth_application_ids(), node.acct_application_ids());
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1113: `node.applications`
-fn row_1113() -> Checked {
+/// Row at porting.md.in line 1111: `node.applications`
+fn row_1111() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     let apps: Vec<Arc<dyn Application>> = node.applications();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1120: `node.start()`
-fn row_1120() -> Checked {
+/// Row at porting.md.in line 1118: `node.start()`
+fn row_1118() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     node.start()?;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1127: `node.add_peer(...)` / `node.add_application(...)` after `node.start()` (python's examples do)
-fn row_1127() -> Checked {
+/// Row at porting.md.in line 1125: `node.add_peer(...)` / `node.add_application(...)` after `node.start()` (python's examples do)
+fn row_1125() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default()); let peer: Arc<Peer> = node.add_peer("aaa://b.example.net", Some("example.net"), PeerOptions::default())?;
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     node.start()?;
@@ -1043,8 +1042,8 @@ fn row_1127() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1136: `node.stop(wait_timeout=180, force=False)`
-fn row_1136() -> Checked {
+/// Row at porting.md.in line 1134: `node.stop(wait_timeout=180, force=False)`
+fn row_1134() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     node.stop(diameter::node::DEFAULT_STOP_WAIT_TIMEOUT, false)?;
     node.stop(Duration::from_secs(180), false)?;
@@ -1052,15 +1051,15 @@ fn row_1136() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1144: `parse_diameter_uri(uri)`, `DiameterUri`
-fn row_1144() -> Checked {
+/// Row at porting.md.in line 1142: `parse_diameter_uri(uri)`, `DiameterUri`
+fn row_1142() -> Checked {
     let uri: DiameterUri = diameter::node::parse_diameter_uri("aaa://b.example.net:3868;transport=tcp")?;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1150: `SequenceGenerator(include_now)`, `.next_sequence()`, `.sequence`
-fn row_1150() -> Checked {
+/// Row at porting.md.in line 1148: `SequenceGenerator(include_now)`, `.next_sequence()`, `.sequence`
+fn row_1148() -> Checked {
     let g = SequenceGenerator::with_time(1_700_000_000);
     let h = SequenceGenerator::new();
     let (next, now): (u32, u32) = (g.next_sequence(), g.sequence());
@@ -1068,23 +1067,32 @@ fn row_1150() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1158: `SessionGenerator(diameter_identity)`, `.next_id(*args)`
-fn row_1158() -> Checked {
+/// Row at porting.md.in line 1156: `SessionGenerator(diameter_identity)`, `.next_id(*args)`
+fn row_1156() -> Checked {
     let g = SessionGenerator::new("a.example.net");
     let id: String = g.next_id(&["gy", "1"]);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1165: `SequenceGenerator.MIN_SEQUENCE`, `MAX_SEQUENCE`
-fn row_1165() -> Checked {
+/// Row at porting.md.in line 1163: `SequenceGenerator.MIN_SEQUENCE`, `MAX_SEQUENCE`
+fn row_1163() -> Checked {
     let (min, max): (u32, u32) = (SequenceGenerator::MIN_SEQUENCE, SequenceGenerator::MAX_SEQUENCE);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1174: `DiameterUri.scheme`, `fqdn`, `port`, `params`, `is_secure`
-fn row_1174() -> Checked {
+/// Row at porting.md.in line 1168: `SessionGenerator.MIN_SEQUENCE`, `MAX_SEQUENCE`, `.diameter_identity`
+fn row_1168() -> Checked {
+    let g = SessionGenerator::new("a.example.net");
+    let (min, max): (u64, u64) = (SessionGenerator::MIN_SEQUENCE, SessionGenerator::MAX_SEQUENCE);
+    let identity: &str = g.diameter_identity();
+    #[allow(unreachable_code)]
+    Ok(())
+}
+
+/// Row at porting.md.in line 1176: `DiameterUri.scheme`, `fqdn`, `port`, `params`, `is_secure`
+fn row_1176() -> Checked {
     let uri = diameter::node::parse_diameter_uri("aaas://b.example.net;transport=tcp")?;
     let (s, f, p, sec): (&str, &str, u16, bool) = (&uri.scheme, &uri.fqdn, uri.port, uri.is_secure);
     let params: &BTreeMap<String, String> = &uri.params;
@@ -1093,8 +1101,8 @@ fn row_1174() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1182: `add_peer("aaa://host;transport=sctp", ip_addresses=[a, b])`, `Node(..., sctp_port=3868)` (needs pysctp)
-fn row_1182() -> Checked {
+/// Row at porting.md.in line 1184: `add_peer("aaa://host;transport=sctp", ip_addresses=[a, b])`, `Node(..., sctp_port=3868)` (needs pysctp)
+fn row_1184() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     node.sctp_port = Some(3868);
     let peer = node.add_peer("aaa://b.example.net;transport=sctp", None, PeerOptions { ip_addresses: vec!["10.0.0.50".into(), "10.0.1.50".into()], ..Default::default() })?;
@@ -1102,8 +1110,8 @@ fn row_1182() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1190: `aaas://` URIs (accepted, but python has no TLS)
-fn row_1190() -> Checked {
+/// Row at porting.md.in line 1192: `aaas://` URIs (accepted, but python has no TLS)
+fn row_1192() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     node.tls_port = Some(5658);
     node.inband_tls = diameter::node::InbandTls::Optional;
@@ -1112,24 +1120,24 @@ fn row_1190() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1199: `validate_message_avps(msg)`
-fn row_1199() -> Checked {
+/// Row at porting.md.in line 1201: `validate_message_avps(msg)`
+fn row_1201() -> Checked {
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
     let missing: Vec<Avp> = commands::missing_avps(&msg);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1206: `select_least_used_peer(node, app, message, peers)`
-fn row_1206() -> Checked {
+/// Row at porting.md.in line 1208: `select_least_used_peer(node, app, message, peers)`
+fn row_1208() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default()); let peer: Arc<Peer> = node.add_peer("aaa://b.example.net", Some("example.net"), PeerOptions::default())?;
     let chosen: Option<Arc<Peer>> = diameter::node::select_least_used_peer(&[peer.clone()]);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1217: `node.logger`, `connection_logger`, `stats_logger` (`log_peers()`, `log_stats()`)
-fn row_1217() -> Checked {
+/// Row at porting.md.in line 1219: `node.logger`, `connection_logger`, `stats_logger` (`log_peers()`, `log_stats()`)
+fn row_1219() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     node.peers_logging = true;
     node.stats_logging = true;
@@ -1137,8 +1145,8 @@ fn row_1217() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1225: `node.send_message(conn, message)`
-fn row_1225() -> Checked {
+/// Row at porting.md.in line 1227: `node.send_message(conn, message)`
+fn row_1227() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default()); let peer: Arc<Peer> = node.add_peer("aaa://b.example.net", Some("example.net"), PeerOptions::default())?;
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
     node.send_message(&peer, &msg)?;
@@ -1146,8 +1154,8 @@ fn row_1225() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1233: `node.route_request(app, message)`
-fn row_1233() -> Checked {
+/// Row at porting.md.in line 1235: `node.route_request(app, message)`
+fn row_1235() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
@@ -1156,8 +1164,8 @@ fn row_1233() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1242: `node.route_answer(message)`
-fn row_1242() -> Checked {
+/// Row at porting.md.in line 1244: `node.route_answer(message)`
+fn row_1244() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
     let to: Arc<Peer> = node.route_answer(&msg.to_answer())?;
@@ -1165,38 +1173,38 @@ fn row_1242() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1262: `state_names[state]`
-fn row_1262() -> Checked {
+/// Row at porting.md.in line 1264: `state_names[state]`
+fn row_1264() -> Checked {
     let name: &str = diameter::node::peer::state_name(diameter::node::peer::PEER_READY);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1272: `NodeError`, `NotRoutable`
-fn row_1272() -> Checked {
+/// Row at porting.md.in line 1274: `NodeError`, `NotRoutable`
+fn row_1274() -> Checked {
     fn routable(e: &NodeError) -> bool { !matches!(e, NodeError::NotRoutable(_)) }
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1278: `node.peer_route_select_func = f` (`f(node, app, message, peers)`)
-fn row_1278() -> Checked {
+/// Row at porting.md.in line 1280: `node.peer_route_select_func = f` (`f(node, app, message, peers)`)
+fn row_1280() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     node.peer_route_select_func = Some(Arc::new(|app: &AppBase, message: &Message, peers: &[Arc<Peer>]| Ok(peers[0].clone())));
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1285: `from diameter.node.peer import *` (`PEER_*`, `DISCONNECT_REASON_*`, `PEER_READY_STATES`)
-fn row_1285() -> Checked {
+/// Row at porting.md.in line 1287: `from diameter.node.peer import *` (`PEER_*`, `DISCONNECT_REASON_*`, `PEER_READY_STATES`)
+fn row_1287() -> Checked {
     use diameter::node::peer::*;
     let (a, b, c): (u8, u8, [u8; 2]) = (PEER_READY, DISCONNECT_REASON_DPR, PEER_READY_STATES);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1291: `Peer.node_name`, `realm_name`, `transport`, `port`, `ip_addresses`, `persistent`
-fn row_1291() -> Checked {
+/// Row at porting.md.in line 1293: `Peer.node_name`, `realm_name`, `transport`, `port`, `ip_addresses`, `persistent`
+fn row_1293() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default()); let peer: Arc<Peer> = node.add_peer("aaa://b.example.net", Some("example.net"), PeerOptions::default())?;
     let (name, realm): (&str, &str) = (&peer.node_name, &peer.realm_name);
     let (t, port, persistent): (u8, u16, bool) = (peer.transport, peer.port, peer.persistent);
@@ -1205,8 +1213,8 @@ fn row_1291() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1300: `peer.always_reconnect` / `peer.always_reconnect = True`, `reconnect_wait`
-fn row_1300() -> Checked {
+/// Row at porting.md.in line 1302: `peer.always_reconnect` / `peer.always_reconnect = True`, `reconnect_wait`
+fn row_1302() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default()); let peer: Arc<Peer> = node.add_peer("aaa://b.example.net", Some("example.net"), PeerOptions::default())?;
     peer.set_always_reconnect(!peer.always_reconnect());
     peer.set_reconnect_wait(Duration::from_secs(5));
@@ -1215,8 +1223,8 @@ fn row_1300() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1309: `peer.cea_timeout = 5` (and `cer_timeout`, `dwa_timeout`, `idle_timeout`; `None` for the node's)
-fn row_1309() -> Checked {
+/// Row at porting.md.in line 1311: `peer.cea_timeout = 5` (and `cer_timeout`, `dwa_timeout`, `idle_timeout`; `None` for the node's)
+fn row_1311() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default()); let peer: Arc<Peer> = node.add_peer("aaa://b.example.net", Some("example.net"), PeerOptions::default())?;
     peer.set_cea_timeout(Duration::from_secs(5));
     peer.set_cer_timeout(None);
@@ -1227,8 +1235,8 @@ fn row_1309() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1320: `peer.connection`, `disconnect_reason`, `last_connect`, `last_disconnect`
-fn row_1320() -> Checked {
+/// Row at porting.md.in line 1322: `peer.connection`, `disconnect_reason`, `last_connect`, `last_disconnect`
+fn row_1322() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default()); let peer: Arc<Peer> = node.add_peer("aaa://b.example.net", Some("example.net"), PeerOptions::default())?;
     let conn: Option<PeerConnectionInfo> = peer.connection();
     let reason: Option<u8> = peer.disconnect_reason();
@@ -1237,8 +1245,8 @@ fn row_1320() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1329: `peer.counters.cer` (and the others)
-fn row_1329() -> Checked {
+/// Row at porting.md.in line 1331: `peer.counters.cer` (and the others)
+fn row_1331() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default()); let peer: Arc<Peer> = node.add_peer("aaa://b.example.net", Some("example.net"), PeerOptions::default())?;
     let cer: u64 = peer.counters.cer.load(Ordering::Relaxed);
     let all: [u64; 8] = peer.counters.snapshot();
@@ -1246,24 +1254,24 @@ fn row_1329() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1337: `peer.disconnected_since`
-fn row_1337() -> Checked {
+/// Row at porting.md.in line 1339: `peer.disconnected_since`
+fn row_1339() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default()); let peer: Arc<Peer> = node.add_peer("aaa://b.example.net", Some("example.net"), PeerOptions::default())?;
     let secs: i64 = peer.disconnected_since();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1344: `node.statistics` (a `NodeStats`)
-fn row_1344() -> Checked {
+/// Row at porting.md.in line 1346: `node.statistics` (a `NodeStats`)
+fn row_1346() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     let stats: NodeStats = node.statistics();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1351: `node.statistics_history` (dicts of the `NodeStats` fields plus `timestamp`, one a minute, the last 1,440)
-fn row_1351() -> Checked {
+/// Row at porting.md.in line 1353: `node.statistics_history` (dicts of the `NodeStats` fields plus `timestamp`, one a minute, the last 1,440)
+fn row_1353() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     let history: Vec<(SystemTime, NodeStats)> = node.statistics_history();
     node.statistics_history_interval = diameter::node::DEFAULT_STATISTICS_HISTORY_INTERVAL;
@@ -1271,31 +1279,31 @@ fn row_1351() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1359: `peer.statistics` (`PeerStats`: `avg_response_time`, `processed_req_per_second`, ...)
-fn row_1359() -> Checked {
+/// Row at porting.md.in line 1361: `peer.statistics` (`PeerStats`: `avg_response_time`, `processed_req_per_second`, ...)
+fn row_1361() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default()); let peer: Arc<Peer> = node.add_peer("aaa://b.example.net", Some("example.net"), PeerOptions::default())?;
     let avg: f64 = peer.statistics.lock().avg_response_time_overall();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1366: `SecondSlotCounter(maxage)`
-fn row_1366() -> Checked {
+/// Row at porting.md.in line 1368: `SecondSlotCounter(maxage)`
+fn row_1368() -> Checked {
     let mut c = SecondSlotCounter::new(900);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1371: `PeerConnection.state`, `host_identity`, `auth_application_ids`, `acct_application_ids`, `is_sender`/`is_receiver`, `ident`
-fn row_1371() -> Checked {
+/// Row at porting.md.in line 1373: `PeerConnection.state`, `host_identity`, `auth_application_ids`, `acct_application_ids`, `is_sender`/`is_receiver`, `ident`
+fn row_1373() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default()); let peer: Arc<Peer> = node.add_peer("aaa://b.example.net", Some("example.net"), PeerOptions::default())?;
     if let Some(c) = peer.connection() { let (s, h): (u8, &str) = (c.state, &c.host_identity); let (auth, acct): (&[u32], &[u32]) = (&c.auth_application_ids, &c.acct_application_ids); let (x, y, z) = (c.is_sender(), c.is_receiver(), c.is_ready()); let id: u64 = c.ident; }
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1378: `NodeStats.avg_response_time`, `avg_response_time_overall`, `processed_req_per_second`, `processed_req_per_second_overall`, `received_req_counters`, `sent_result_code_range_counters`
-fn row_1378() -> Checked {
+/// Row at porting.md.in line 1380: `NodeStats.avg_response_time`, `avg_response_time_overall`, `processed_req_per_second`, `processed_req_per_second_overall`, `received_req_counters`, `sent_result_code_range_counters`
+fn row_1380() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     let s = node.statistics();
     let (a, b): (&BTreeMap<String, f64>, f64) = (&s.avg_response_time, s.avg_response_time_overall);
@@ -1305,8 +1313,8 @@ fn row_1378() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1388: `SecondSlotCounter.add_count(n)`, `get_count(since)`, `get_counts(*since)`
-fn row_1388() -> Checked {
+/// Row at porting.md.in line 1390: `SecondSlotCounter.add_count(n)`, `get_count(since)`, `get_counts(*since)`
+fn row_1390() -> Checked {
     let mut c = SecondSlotCounter::new(900);
     c.add_count(1_700_000_000, 1);
     let n: u64 = c.get_count(1_700_000_000, Some(60));
@@ -1315,8 +1323,8 @@ fn row_1388() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1397: `PeerStats.processed_req_time_total`, `processed_req_time`, `received_req_counter`, `sent_result_code_range_counters`
-fn row_1397() -> Checked {
+/// Row at porting.md.in line 1399: `PeerStats.processed_req_time_total`, `processed_req_time`, `received_req_counter`, `sent_result_code_range_counters`
+fn row_1399() -> Checked {
     let mut stats = PeerStats::default();
     let total = stats.processed_req_time_total.len();
     let by_command = stats.processed_req_time.get("Credit-Control");
@@ -1326,8 +1334,8 @@ fn row_1397() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1406: `PeerStats.add_processed_req_time(name, t)`, `add_received_req()`, `add_sent_result_code(code)`
-fn row_1406() -> Checked {
+/// Row at porting.md.in line 1408: `PeerStats.add_processed_req_time(name, t)`, `add_received_req()`, `add_sent_result_code(code)`
+fn row_1408() -> Checked {
     let mut stats = PeerStats::default();
     stats.add_processed_req_time("Credit-Control", 0.012);
     stats.add_received_req(1_700_000_000, 1);
@@ -1336,8 +1344,8 @@ fn row_1406() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1415: `PeerStats.processed_req_per_second`, `processed_req_per_second_overall`, `avg_response_time`, `avg_response_time_overall` (properties)
-fn row_1415() -> Checked {
+/// Row at porting.md.in line 1417: `PeerStats.processed_req_per_second`, `processed_req_per_second_overall`, `avg_response_time`, `avg_response_time_overall` (properties)
+fn row_1417() -> Checked {
     let mut stats = PeerStats::default();
     let (a, b): (BTreeMap<String, f64>, f64) = (stats.processed_req_per_second(), stats.processed_req_per_second_overall());
     let (c, d): (BTreeMap<String, f64>, f64) = (stats.avg_response_time(), stats.avg_response_time_overall());
@@ -1345,16 +1353,16 @@ fn row_1415() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1427: `str(peer)`
-fn row_1427() -> Checked {
+/// Row at porting.md.in line 1429: `str(peer)`
+fn row_1429() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default()); let peer: Arc<Peer> = node.add_peer("aaa://b.example.net", Some("example.net"), PeerOptions::default())?;
     let text = peer.to_string();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1433: `PeerCounters.cer`, `cea`, `dwr`, `dwa`, `dpr`, `dpa`, `requests`, `answers`
-fn row_1433() -> Checked {
+/// Row at porting.md.in line 1435: `PeerCounters.cer`, `cea`, `dwr`, `dwa`, `dpr`, `dpa`, `requests`, `answers`
+fn row_1435() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default()); let peer: Arc<Peer> = node.add_peer("aaa://b.example.net", Some("example.net"), PeerOptions::default())?;
     let c = &peer.counters;
     let n: u64 = c.cer.load(Ordering::Relaxed) + c.cea.load(Ordering::Relaxed) + c.dwr.load(Ordering::Relaxed) + c.dwa.load(Ordering::Relaxed);
@@ -1363,8 +1371,8 @@ fn row_1433() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1446: `PeerConnection.host_ip_address`, `ip`/`port`, `node_name`, `origin_host`
-fn row_1446() -> Checked {
+/// Row at porting.md.in line 1448: `PeerConnection.host_ip_address`, `ip`/`port`, `node_name`, `origin_host`
+fn row_1448() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default()); let peer: Arc<Peer> = node.add_peer("aaa://b.example.net", Some("example.net"), PeerOptions::default())?;
     if let Some(c) = peer.connection() { let ips: &[IpAddr] = &c.host_ip_address; let remote: Option<std::net::SocketAddr> = c.remote_address; }
     let (name, own): (&str, &str) = (&peer.node_name, &node.origin_host);
@@ -1372,16 +1380,16 @@ fn row_1446() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1454: `PeerConnection.hop_by_hop_seq`
-fn row_1454() -> Checked {
+/// Row at porting.md.in line 1456: `PeerConnection.hop_by_hop_seq`
+fn row_1456() -> Checked {
     let mut conn: Connection = unimplemented!("the node makes one per connection");
     let h: u32 = conn.next_hop_by_hop();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1461: `PeerConnection.is_waiting_for_dwa`, `dwa_wait_time`, `last_read_since`
-fn row_1461() -> Checked {
+/// Row at porting.md.in line 1463: `PeerConnection.is_waiting_for_dwa`, `dwa_wait_time`, `last_read_since`
+fn row_1463() -> Checked {
     let mut conn: Connection = unimplemented!("the node makes one per connection");
     let waiting = matches!(conn.watchdog(), Watchdog::Okay { pending: true } | Watchdog::Reopen { pending: true, .. });
     let (sent, read): (Option<Instant>, Instant) = (conn.dwr_sent, conn.last_read);
@@ -1389,8 +1397,8 @@ fn row_1461() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1469: `PeerConnection.write_buffer`, `remove_out_bytes(n)`, `add_out_msg(msg)`
-fn row_1469() -> Checked {
+/// Row at porting.md.in line 1471: `PeerConnection.write_buffer`, `remove_out_bytes(n)`, `add_out_msg(msg)`
+fn row_1471() -> Checked {
     let mut conn: Connection = unimplemented!("the node makes one per connection");
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
     let out: &[u8] = conn.pending_output();
@@ -1400,8 +1408,8 @@ fn row_1469() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1479: `PeerConnection.close(signal_node)`
-fn row_1479() -> Checked {
+/// Row at porting.md.in line 1481: `PeerConnection.close(signal_node)`
+fn row_1481() -> Checked {
     let mut conn: Connection = unimplemented!("the node makes one per connection");
     conn.disconnect(Instant::now(), E_DISCONNECT_CAUSE_REBOOTING);
     conn.abort(Instant::now(), diameter::node::peer::DISCONNECT_REASON_NODE_SHUTDOWN);
@@ -1409,8 +1417,8 @@ fn row_1479() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1515: `Application(app_id, is_auth_application=True)` subclass with `handle_request`
-fn row_1515() -> Checked {
+/// Row at porting.md.in line 1517: `Application(app_id, is_auth_application=True)` subclass with `handle_request`
+fn row_1517() -> Checked {
     struct EchoApp { base: AppBase }
     impl Application for EchoApp {
     fn base(&self) -> &AppBase { &self.base }
@@ -1421,16 +1429,16 @@ fn row_1515() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1526: `SimpleThreadingApplication(app_id, is_auth_application=True, max_threads=N, request_handler=f)`
-fn row_1526() -> Checked {
+/// Row at porting.md.in line 1528: `SimpleThreadingApplication(app_id, is_auth_application=True, max_threads=N, request_handler=f)`
+fn row_1528() -> Checked {
     let app = SimpleThreadingApplication::new(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 16, |app, request| Ok(Some(app.generate_answer(&request, E_RESULT_CODE_DIAMETER_SUCCESS, None)?)));
     let same: Arc<ThreadingApplication> = app;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1533: `ThreadingApplication` subclass with `handle_request` returning the answer (and `handle_answer`)
-fn row_1533() -> Checked {
+/// Row at porting.md.in line 1535: `ThreadingApplication` subclass with `handle_request` returning the answer (and `handle_answer`)
+fn row_1535() -> Checked {
     #[derive(Default)] struct Counter { handled: std::sync::atomic::AtomicU64 }
     impl RequestHandler for Counter {
     fn handle_request(&self, app: &AppBase, request: Message) -> HandlerResult { self.handled.fetch_add(1, Ordering::Relaxed); Ok(Some(app.generate_answer(&request, E_RESULT_CODE_DIAMETER_SUCCESS, None)?)) }
@@ -1442,8 +1450,8 @@ fn row_1533() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1545: `node.add_application(app, [peer], realms=[...])`
-fn row_1545() -> Checked {
+/// Row at porting.md.in line 1547: `node.add_application(app, [peer], realms=[...])`
+fn row_1547() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default()); let peer: Arc<Peer> = node.add_peer("aaa://b.example.net", Some("example.net"), PeerOptions::default())?;
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     node.add_application(app.clone(), &[peer.clone()], &["example.net"]);
@@ -1451,8 +1459,8 @@ fn row_1545() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1553: `app.generate_answer(request, result_code, error_message)`
-fn row_1553() -> Checked {
+/// Row at porting.md.in line 1555: `app.generate_answer(request, result_code, error_message)`
+fn row_1555() -> Checked {
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
     let mut ccr = CreditControlRequest::new();
@@ -1462,8 +1470,8 @@ fn row_1553() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1563: `app.send_answer(answer)`
-fn row_1563() -> Checked {
+/// Row at porting.md.in line 1565: `app.send_answer(answer)`
+fn row_1565() -> Checked {
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     let mut ccr = CreditControlRequest::new();
     let cca = app.generate_answer(&ccr, E_RESULT_CODE_DIAMETER_SUCCESS, None)?;
@@ -1473,8 +1481,8 @@ fn row_1563() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1573: `app.send_request(request, timeout=30)`
-fn row_1573() -> Checked {
+/// Row at porting.md.in line 1575: `app.send_request(request, timeout=30)`
+fn row_1575() -> Checked {
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     let mut ccr = CreditControlRequest::new();
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
@@ -1484,55 +1492,55 @@ fn row_1573() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1583: `app.wait_for_ready(timeout=30)`
-fn row_1583() -> Checked {
+/// Row at porting.md.in line 1585: `app.wait_for_ready(timeout=30)`
+fn row_1585() -> Checked {
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     app.wait_for_ready(diameter::node::application::DEFAULT_READY_TIMEOUT)?;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1590: `app.is_ready.is_set()`
-fn row_1590() -> Checked {
+/// Row at porting.md.in line 1592: `app.is_ready.is_set()`
+fn row_1592() -> Checked {
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     let ready: bool = app.is_ready();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1597: `app.application_id`, `is_auth_application`, `is_acct_application`, `name`
-fn row_1597() -> Checked {
+/// Row at porting.md.in line 1599: `app.application_id`, `is_auth_application`, `is_acct_application`, `name`
+fn row_1599() -> Checked {
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     let (id, auth, acct, name): (u32, bool, bool, &str) = (app.application_id(), app.is_auth_application(), app.is_acct_application(), app.name());
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1604: `str(app)`
-fn row_1604() -> Checked {
+/// Row at porting.md.in line 1606: `str(app)`
+fn row_1606() -> Checked {
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     let text = app.to_string();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1610: `ApplicationError`, `RequestTimeout`, `EmptyAnswer`, `NotRoutable`
-fn row_1610() -> Checked {
+/// Row at porting.md.in line 1612: `ApplicationError`, `RequestTimeout`, `EmptyAnswer`, `NotRoutable`
+fn row_1612() -> Checked {
     fn describe(e: &ApplicationError) -> &'static str { match e { ApplicationError::RequestTimeout(_) => "timeout", ApplicationError::EmptyAnswer(_) => "empty", ApplicationError::Node(NodeError::NotRoutable(_)) => "not routable", ApplicationError::NoRequestWaiting { .. } => "nothing waits", _ => "other" } }
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1616: `Application(app_id, is_acct_application=True)`
-fn row_1616() -> Checked {
+/// Row at porting.md.in line 1618: `Application(app_id, is_acct_application=True)`
+fn row_1618() -> Checked {
     let base = AppBase::acct(APP_DIAMETER_BASE_ACCOUNTING);
     let vendor = AppBase::with_id(AppId::vendor(APP_3GPP_GX, VENDOR_TGPP, AppKind::Auth));
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1623: `ThreadingApplication(app_id, ..., max_threads=0)`
-fn row_1623() -> Checked {
+/// Row at porting.md.in line 1625: `ThreadingApplication(app_id, ..., max_threads=0)`
+fn row_1625() -> Checked {
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     let app2 = ThreadingApplication::new(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 0, |_, _| Ok(None));
     let (max, busy, threads): (usize, usize, usize) = (app2.max_threads(), app2.busy(), app2.threads());
@@ -1540,15 +1548,15 @@ fn row_1623() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1631: a `SimpleThreadingApplication` without `request_handler` (client only)
-fn row_1631() -> Checked {
+/// Row at porting.md.in line 1633: a `SimpleThreadingApplication` without `request_handler` (client only)
+fn row_1633() -> Checked {
     let client = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1636: `app.node`
-fn row_1636() -> Checked {
+/// Row at porting.md.in line 1638: `app.node`
+fn row_1638() -> Checked {
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     let node = app.node()?;
     let (host, realm): (String, String) = (node.origin_host(), node.realm_name());
@@ -1559,22 +1567,22 @@ fn row_1636() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1647: `app.handle_request(message)`
-fn row_1647() -> Checked {
+/// Row at porting.md.in line 1649: `app.handle_request(message)`
+fn row_1649() -> Checked {
     fn call<A: Application>(app: &A, request: Message) { app.handle_request(request) }
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1652: `app.handle_answer(message)`
-fn row_1652() -> Checked {
+/// Row at porting.md.in line 1654: `app.handle_answer(message)`
+fn row_1654() -> Checked {
     fn late<A: Application>(app: &A, answer: Message) { app.handle_answer(answer) }
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1662: `app.start()` / `app.stop()`
-fn row_1662() -> Checked {
+/// Row at porting.md.in line 1664: `app.start()` / `app.stop()`
+fn row_1664() -> Checked {
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     fn lifecycle<A: Application>(app: &A) { app.start(); app.stop(); }
     app.stop();
@@ -1582,16 +1590,16 @@ fn row_1662() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1690: `diameter.node`, `diameter.connection`, `diameter.stats`, `diameter.peer`, `diameter.application`
-fn row_1690() -> Checked {
+/// Row at porting.md.in line 1692: `diameter.node`, `diameter.connection`, `diameter.stats`, `diameter.peer`, `diameter.application`
+fn row_1692() -> Checked {
     log::debug!(target: "diameter.node", "the same targets as python's loggers");
     let on: bool = log::log_enabled!(target: "diameter.stats", log::Level::Debug);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1696: `diameter.peer.msg` (python's `conn.msg_dump`: every message sent and received, dumped at debug)
-fn row_1696() -> Checked {
+/// Row at porting.md.in line 1698: `diameter.peer.msg` (python's `conn.msg_dump`: every message sent and received, dumped at debug)
+fn row_1698() -> Checked {
     let dumps: bool = log::log_enabled!(target: "diameter.peer.msg", log::Level::Debug);
     #[allow(unreachable_code)]
     Ok(())
@@ -1599,5 +1607,5 @@ fn row_1696() -> Checked {
 
 #[test]
 fn every_row_compiles() {
-    // 182 rows are type-checked by compiling this file
+    // 183 rows are type-checked by compiling this file
 }

@@ -90,6 +90,16 @@ pub struct SessionGenerator {
 }
 
 impl SessionGenerator {
+    /// The smallest value of the id's counter (python's `MIN_SEQUENCE`).
+    pub const MIN_SEQUENCE: u64 = 1;
+    /// The largest value of the id's counter (python's `MAX_SEQUENCE`).
+    pub const MAX_SEQUENCE: u64 = u64::MAX;
+
+    /// The identity the ids start with (python's `diameter_identity`).
+    pub fn diameter_identity(&self) -> &str {
+        &self.diameter_identity
+    }
+
     /// A generator for ids starting with `diameter_identity`.
     pub fn new(diameter_identity: impl Into<String>) -> Self {
         let start = SystemTime::now()
@@ -112,9 +122,15 @@ impl SessionGenerator {
     /// let b = g.next_id(&["gy"]);
     /// assert!(a.starts_with("client.example.net;") && a.split(';').count() == 4);
     /// assert!(b.ends_with(";gy") && a != b);
+    /// assert_eq!(g.diameter_identity(), "client.example.net");
     /// ```
     pub fn next_id(&self, extra: &[&str]) -> String {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        // after MAX_SEQUENCE comes MIN_SEQUENCE, as in python
+        let n = self
+            .counter
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_add(1)
+            .max(Self::MIN_SEQUENCE);
         let mut id = format!(
             "{};{:08x};{:08x};{:08x}",
             self.diameter_identity,

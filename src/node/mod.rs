@@ -67,6 +67,7 @@ pub use peer::{
     DEFAULT_VENDOR_ID, DEFAULT_WAKEUP_INTERVAL, STATISTICS_HISTORY_SIZE,
 };
 pub use routing::select_least_used_peer;
+pub use stats::NodeStats;
 #[cfg(feature = "tls")]
 pub use transport::tls::{TlsError, TlsOptions};
 pub use uri::{parse_diameter_uri, DiameterUri, UriError, DEFAULT_PORT, DEFAULT_SECURE_PORT};

@@ -84,8 +84,8 @@ pub const DEFAULT_VENDOR_ID: u32 = 99999;
 /// python's `Node.stop(wait_timeout=180)` default, for ports that name it.
 pub const DEFAULT_STOP_WAIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
 
-/// python's `state_names`: the name of a `PEER_*` state ("CLOSED" for any
-/// other value).
+/// python's `state_names`: the name of a `PEER_*` state ("UNKNOWN" for any
+/// other value, as python's peer log prints).
 pub fn state_name(state: u8) -> &'static str {
     match state {
         PEER_CONNECTING => "CONNECTING",
@@ -94,6 +94,7 @@ pub fn state_name(state: u8) -> &'static str {
         PEER_READY_WAITING_DWA => "READY_WAITING_DWA",
         PEER_DISCONNECTING => "DISCONNECTING",
         PEER_CLOSING => "CLOSING",
-        _ => "CLOSED",
+        PEER_CLOSED => "CLOSED",
+        _ => "UNKNOWN",
     }
 }
