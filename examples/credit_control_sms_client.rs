@@ -109,14 +109,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // ccr.add_multiple_services_credit_control(
     //     requested_service_unit=RequestedServiceUnit(cc_service_specific_units=1),
     //     service_identifier=1)
-    ccr.add_multiple_services_credit_control_with(MsccOptions {
-        requested_service_unit: Some(RequestedServiceUnit {
-            cc_service_specific_units: Some(1),
-            ..Default::default()
-        }),
-        service_identifier: vec![1],
-        ..Default::default()
-    });
+    ccr.add_multiple_services_credit_control_with(
+        MsccOptions::new()
+            .requested_service_unit(RequestedServiceUnit {
+                cc_service_specific_units: Some(1),
+                ..Default::default()
+            })
+            .service_identifier(1),
+    );
     // ccr.service_information = ServiceInformation(sms_information=SmsInformation(
     //     data_coding_scheme=8, sm_message_type=E_SM_MESSAGE_TYPE_SUBMISSION,
     //     recipient_info=[RecipientInfo(recipient_address=[RecipientAddress(

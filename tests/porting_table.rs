@@ -744,19 +744,20 @@ fn row_761() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 769: `ccr.add_multiple_services_credit_control(rating_group=8000, ...)` (also on `CreditControlAnswer`)
+/// Row at porting.md.in line 769: `ccr.add_multiple_services_credit_control(rating_group=8000, service_identifier=1, ...)` (also on `CreditControlAnswer`)
 fn row_769() -> Checked {
     let mut ccr = CreditControlRequest::new();
     ccr.add_multiple_services_credit_control_with(MsccOptions { rating_group: Some(8000), requested_service_unit: Some(RequestedServiceUnit { cc_total_octets: Some(1_048_576), ..Default::default() }), ..Default::default() });
     ccr.add_multiple_services_credit_control(MultipleServicesCreditControl { rating_group: Some(8000), ..Default::default() });
     let mut cca = CreditControlAnswer::new();
     cca.add_multiple_services_credit_control_with(MsccOptions { rating_group: Some(8000), ..Default::default() });
+    ccr.add_multiple_services_credit_control_with(MsccOptions::new().rating_group(8000).service_identifier(1).used_service_unit(vec![]));
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 779: `ccr.append_avp(avp)` / `ccr.avps = [...]` (python's additional AVPs)
-fn row_779() -> Checked {
+/// Row at porting.md.in line 780: `ccr.append_avp(avp)` / `ccr.avps = [...]` (python's additional AVPs)
+fn row_780() -> Checked {
     let mut ccr = CreditControlRequest::new();
     ccr.append_avp(Avp::new(AVP_TGPP_3GPP_CHARGING_ID, VENDOR_TGPP, 1u32)?);
     ccr.additional_avps = vec![Avp::new(AVP_TGPP_3GPP_CHARGING_ID, VENDOR_TGPP, 1u32)?];
@@ -764,16 +765,16 @@ fn row_779() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 787: `ccr.as_bytes()`
-fn row_787() -> Checked {
+/// Row at porting.md.in line 788: `ccr.as_bytes()`
+fn row_788() -> Checked {
     let mut ccr = CreditControlRequest::new();
     let bytes: Vec<u8> = ccr.as_bytes()?;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 794: `msg = Message.from_bytes(data)` then `isinstance(msg, CreditControlRequest)`
-fn row_794() -> Checked {
+/// Row at porting.md.in line 795: `msg = Message.from_bytes(data)` then `isinstance(msg, CreditControlRequest)`
+fn row_795() -> Checked {
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]); let data: Vec<u8> = msg.as_bytes()?;
     match Message::from_bytes(&data)?.into_command() { AnyCommand::CreditControlRequest(ccr) => {} _ => {} }
     let ccr: CreditControlRequest = CreditControlRequest::from_bytes(&data)?;
@@ -784,32 +785,32 @@ fn row_794() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 805: `ccr.to_answer()` (a `CreditControlAnswer`)
-fn row_805() -> Checked {
+/// Row at porting.md.in line 806: `ccr.to_answer()` (a `CreditControlAnswer`)
+fn row_806() -> Checked {
     let mut ccr = CreditControlRequest::new();
     let cca: CreditControlAnswer = ccr.to_answer();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 811: `str(ccr)`
-fn row_811() -> Checked {
+/// Row at porting.md.in line 812: `str(ccr)`
+fn row_812() -> Checked {
     let mut ccr = CreditControlRequest::new();
     let text = ccr.to_string();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 817: undefined commands (`UndefinedMessage`)
-fn row_817() -> Checked {
+/// Row at porting.md.in line 818: undefined commands (`UndefinedMessage`)
+fn row_818() -> Checked {
     let msg = commands::SipUserAuthorization::new_request();
     let name: &str = msg.name();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 824: `commands.register(MyCommandClass)`
-fn row_824() -> Checked {
+/// Row at porting.md.in line 825: `commands.register(MyCommandClass)`
+fn row_825() -> Checked {
     dictionary::register_command(9_000_001, "My-Report");
     diameter::command! { pub struct MyReportRequest: code 9_000_001, request true, proxyable true { pub session_id: Option<String> = (AVP_SESSION_ID, 0), } }
     let msg = Message::from_bytes(&MyReportRequest::new().as_bytes()?)?;
@@ -818,24 +819,24 @@ fn row_824() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 833: grouped dataclass of your own
-fn row_833() -> Checked {
+/// Row at porting.md.in line 834: grouped dataclass of your own
+fn row_834() -> Checked {
     diameter::grouped_avp! { pub struct MyGroup { pub member: Option<u32> = (91004, 99999), pub members: Vec<String> = (91005, 99999) } }
     let avp: Avp = MyGroup { member: Some(1), ..Default::default() }.to_avp(91006, 99999)?;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 840: the 35 `<X>Request` / `<X>Answer` classes (`CapabilitiesExchangeRequest`, ..., `CancelVcsgLocationAnswer`)
-fn row_840() -> Checked {
+/// Row at porting.md.in line 841: the 35 `<X>Request` / `<X>Answer` classes (`CapabilitiesExchangeRequest`, ..., `CancelVcsgLocationAnswer`)
+fn row_841() -> Checked {
     let cer = commands::CapabilitiesExchangeRequest::new();
     let any: AnyCommand = commands::CancelVcsgLocationAnswer::new().into();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 846: the 35 base classes (`CreditControl`, `CapabilitiesExchange`, ...; what `plain_msg=True` gives) with `code`, `name`, `type_factory`
-fn row_846() -> Checked {
+/// Row at porting.md.in line 847: the 35 base classes (`CreditControl`, `CapabilitiesExchange`, ...; what `plain_msg=True` gives) with `code`, `name`, `type_factory`
+fn row_847() -> Checked {
     let msg: Message = commands::CreditControl::new();
     let (code, name): (u32, &str) = (commands::CreditControl::CODE, commands::CreditControl::COMMAND_NAME);
     let class: Option<&str> = commands::CreditControl::type_factory(&msg.header);
@@ -843,8 +844,8 @@ fn row_846() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 867: the 135 named undefined commands (`SipUserAuthorization`, `MIp6`, `ProSeReset`, ...) with `code` and `name`
-fn row_867() -> Checked {
+/// Row at porting.md.in line 868: the 135 named undefined commands (`SipUserAuthorization`, `MIp6`, `ProSeReset`, ...) with `code` and `name`
+fn row_868() -> Checked {
     let mut msg: Message = commands::SipUserAuthorization::new();
     msg.header.set_request(true);
     let (code, name) = (commands::MIp6::CODE, commands::ProSeReset::COMMAND_NAME);
@@ -852,16 +853,16 @@ fn row_867() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 941: `ccr.header`
-fn row_941() -> Checked {
+/// Row at porting.md.in line 942: `ccr.header`
+fn row_942() -> Checked {
     let mut ccr = CreditControlRequest::new();
     ccr.header.hop_by_hop_identifier = 0x2711;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 947: the 254 grouped classes (`from ...commands.credit_control import X` or `...avp.grouped`) and their attributes
-fn row_947() -> Checked {
+/// Row at porting.md.in line 948: the 254 grouped classes (`from ...commands.credit_control import X` or `...avp.grouped`) and their attributes
+fn row_948() -> Checked {
     let rsu = grouped::RequestedServiceUnit { cc_time: Some(60), ..Default::default() };
     let a = grouped::ProSeSubscriptionData::default();
     let b = grouped::ProseSubscriptionData::default();
@@ -869,45 +870,45 @@ fn row_947() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 955: aliases `RequestedServiceUnit`, `LocationInfoGrouped`
-fn row_955() -> Checked {
+/// Row at porting.md.in line 956: aliases `RequestedServiceUnit`, `LocationInfoGrouped`
+fn row_956() -> Checked {
     let a: grouped::RequestedServiceUnit = Default::default();
     let b: grouped::LocationInfoGrouped = Default::default();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 961: `FailedAvp(additional_avps=[...])`
-fn row_961() -> Checked {
+/// Row at porting.md.in line 962: `FailedAvp(additional_avps=[...])`
+fn row_962() -> Checked {
     let f = FailedAvp { additional_avps: vec![Avp::new(AVP_SESSION_ID, 0, "a;1")?] };
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 967: `GenericSpec(additional_avps=[...])`
-fn row_967() -> Checked {
+/// Row at porting.md.in line 968: `GenericSpec(additional_avps=[...])`
+fn row_968() -> Checked {
     let spec = GenericSpec { additional_avps: vec![Avp::new(AVP_TCP_OPTION_VALUE, 0, vec![1u8, 2])?] };
     let avp = spec.to_avp(AVP_TCP_OPTION, 0)?;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 974: grouped `avp_def`, `AvpGenDef(attr_name, avp_code, vendor_id, is_required, is_mandatory, type_class)`, `AvpGenType`
-fn row_974() -> Checked {
+/// Row at porting.md.in line 975: grouped `avp_def`, `AvpGenDef(attr_name, avp_code, vendor_id, is_required, is_mandatory, type_class)`, `AvpGenType`
+fn row_975() -> Checked {
     diameter::grouped_avp! { pub struct Flagged { pub attr_name: Option<u32> = (91007, 99999, mandatory = false) } }
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 981: `is_required` of a command attribute
-fn row_981() -> Checked {
+/// Row at porting.md.in line 982: `is_required` of a command attribute
+fn row_982() -> Checked {
     let required: &[(u32, u32)] = commands::required_avps(CMD_CREDIT_CONTROL, true);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 987: `generate_avps_from_defs(obj)`
-fn row_987() -> Checked {
+/// Row at porting.md.in line 988: `generate_avps_from_defs(obj)`
+fn row_988() -> Checked {
     let rsu = RequestedServiceUnit { cc_time: Some(60), ..Default::default() };
     let avps: Vec<Avp> = rsu.to_avps()?;
     let avp: Avp = rsu.to_avp(AVP_REQUESTED_SERVICE_UNIT, 0)?;
@@ -915,30 +916,30 @@ fn row_987() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 995: `AvpGenerator` protocol (a class with `avp_def`, filled from AVPs when a message is decoded)
-fn row_995() -> Checked {
+/// Row at porting.md.in line 996: `AvpGenerator` protocol (a class with `avp_def`, filled from AVPs when a message is decoded)
+fn row_996() -> Checked {
     let rsu = RequestedServiceUnit::from_avps(vec![Avp::new(AVP_CC_TIME, 0, 60u32)?]);
     let back: Result<RequestedServiceUnit, Avp> = RequestedServiceUnit::from_avp(rsu.to_avp(AVP_REQUESTED_SERVICE_UNIT, 0)?);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1033: `from diameter.node import Node`
-fn row_1033() -> Checked {
+/// Row at porting.md.in line 1034: `from diameter.node import Node`
+fn row_1034() -> Checked {
     use diameter::node::{Node, NodeOptions, PeerOptions};
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1038: `Node(origin_host, realm_name, ip_addresses=[...], tcp_port=3868, sctp_port=None, vendor_ids=[...])`
-fn row_1038() -> Checked {
+/// Row at porting.md.in line 1039: `Node(origin_host, realm_name, ip_addresses=[...], tcp_port=3868, sctp_port=None, vendor_ids=[...])`
+fn row_1039() -> Checked {
     let node = Node::new("a.example.net", "example.net", NodeOptions { ip_addresses: vec!["10.0.0.1".into()], tcp_port: Some(3868), sctp_port: None, vendor_ids: vec![VENDOR_TGPP], ..Default::default() });
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1044: `node.origin_host`, `realm_name`, `ip_addresses`, `tcp_port`, `sctp_port`, `vendor_ids`
-fn row_1044() -> Checked {
+/// Row at porting.md.in line 1045: `node.origin_host`, `realm_name`, `ip_addresses`, `tcp_port`, `sctp_port`, `vendor_ids`
+fn row_1045() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     let (host, realm): (&str, &str) = (&node.origin_host, &node.realm_name);
     node.ip_addresses.push("10.0.0.2".into());
@@ -949,8 +950,8 @@ fn row_1044() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1055: `node.vendor_id`, `node.product_name`, `node.state_id`
-fn row_1055() -> Checked {
+/// Row at porting.md.in line 1056: `node.vendor_id`, `node.product_name`, `node.state_id`
+fn row_1056() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     node.vendor_id = 10415;
     node.product_name = "my-ocs".into();
@@ -959,8 +960,8 @@ fn row_1055() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1063: `node.cea_timeout = 4` (and `cer_timeout`, `dwa_timeout`, `idle_timeout`, `wakeup_interval`)
-fn row_1063() -> Checked {
+/// Row at porting.md.in line 1064: `node.cea_timeout = 4` (and `cer_timeout`, `dwa_timeout`, `idle_timeout`, `wakeup_interval`)
+fn row_1064() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     node.cea_timeout = Duration::from_secs(4);
     node.cer_timeout = Duration::from_secs(4);
@@ -971,8 +972,8 @@ fn row_1063() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1074: `node.retransmit_queue_size`, `validate_received_request_avps`, `peers_logging`, `stats_logging`
-fn row_1074() -> Checked {
+/// Row at porting.md.in line 1075: `node.retransmit_queue_size`, `validate_received_request_avps`, `peers_logging`, `stats_logging`
+fn row_1075() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     node.retransmit_queue_size = diameter::node::DEFAULT_RETRANSMIT_QUEUE_SIZE;
     node.validate_received_request_avps = true;
@@ -982,8 +983,8 @@ fn row_1074() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1083: `node.end_to_end_seq`, `node.session_generator`
-fn row_1083() -> Checked {
+/// Row at porting.md.in line 1084: `node.end_to_end_seq`, `node.session_generator`
+fn row_1084() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     let e2e: u32 = node.end_to_end_seq.next_sequence();
     let id: String = node.session_generator.next_id(&[]);
@@ -991,48 +992,48 @@ fn row_1083() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1090: `node.add_peer(uri, realm, ip_addresses=[...], is_persistent=True, is_default=False)`
-fn row_1090() -> Checked {
+/// Row at porting.md.in line 1091: `node.add_peer(uri, realm, ip_addresses=[...], is_persistent=True, is_default=False)`
+fn row_1091() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     let peer: Arc<Peer> = node.add_peer("aaa://b.example.net:3868;transport=tcp", Some("example.net"), PeerOptions { ip_addresses: vec!["10.0.0.50".into()], is_persistent: true, is_default: false })?;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1097: `node.peers`
-fn row_1097() -> Checked {
+/// Row at porting.md.in line 1098: `node.peers`
+fn row_1098() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     let peers: BTreeMap<String, Arc<Peer>> = node.peers();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1104: `node.auth_application_ids`, `node.acct_application_ids`
-fn row_1104() -> Checked {
+/// Row at porting.md.in line 1105: `node.auth_application_ids`, `node.acct_application_ids`
+fn row_1105() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     let (auth, acct): (Vec<u32>, Vec<u32>) = (node.auth_application_ids(), node.acct_application_ids());
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1111: `node.applications`
-fn row_1111() -> Checked {
+/// Row at porting.md.in line 1112: `node.applications`
+fn row_1112() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     let apps: Vec<Arc<dyn Application>> = node.applications();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1118: `node.start()`
-fn row_1118() -> Checked {
+/// Row at porting.md.in line 1119: `node.start()`
+fn row_1119() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     node.start()?;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1125: `node.add_peer(...)` / `node.add_application(...)` after `node.start()` (python's examples do)
-fn row_1125() -> Checked {
+/// Row at porting.md.in line 1126: `node.add_peer(...)` / `node.add_application(...)` after `node.start()` (python's examples do)
+fn row_1126() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default()); let peer: Arc<Peer> = node.add_peer("aaa://b.example.net", Some("example.net"), PeerOptions::default())?;
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     node.start()?;
@@ -1042,8 +1043,8 @@ fn row_1125() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1134: `node.stop(wait_timeout=180, force=False)`
-fn row_1134() -> Checked {
+/// Row at porting.md.in line 1135: `node.stop(wait_timeout=180, force=False)`
+fn row_1135() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     node.stop(diameter::node::DEFAULT_STOP_WAIT_TIMEOUT, false)?;
     node.stop(Duration::from_secs(180), false)?;
@@ -1051,15 +1052,15 @@ fn row_1134() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1142: `parse_diameter_uri(uri)`, `DiameterUri`
-fn row_1142() -> Checked {
+/// Row at porting.md.in line 1143: `parse_diameter_uri(uri)`, `DiameterUri`
+fn row_1143() -> Checked {
     let uri: DiameterUri = diameter::node::parse_diameter_uri("aaa://b.example.net:3868;transport=tcp")?;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1148: `SequenceGenerator(include_now)`, `.next_sequence()`, `.sequence`
-fn row_1148() -> Checked {
+/// Row at porting.md.in line 1149: `SequenceGenerator(include_now)`, `.next_sequence()`, `.sequence`
+fn row_1149() -> Checked {
     let g = SequenceGenerator::with_time(1_700_000_000);
     let h = SequenceGenerator::new();
     let (next, now): (u32, u32) = (g.next_sequence(), g.sequence());
@@ -1067,23 +1068,23 @@ fn row_1148() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1156: `SessionGenerator(diameter_identity)`, `.next_id(*args)`
-fn row_1156() -> Checked {
+/// Row at porting.md.in line 1157: `SessionGenerator(diameter_identity)`, `.next_id(*args)`
+fn row_1157() -> Checked {
     let g = SessionGenerator::new("a.example.net");
     let id: String = g.next_id(&["gy", "1"]);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1163: `SequenceGenerator.MIN_SEQUENCE`, `MAX_SEQUENCE`
-fn row_1163() -> Checked {
+/// Row at porting.md.in line 1164: `SequenceGenerator.MIN_SEQUENCE`, `MAX_SEQUENCE`
+fn row_1164() -> Checked {
     let (min, max): (u32, u32) = (SequenceGenerator::MIN_SEQUENCE, SequenceGenerator::MAX_SEQUENCE);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1168: `SessionGenerator.MIN_SEQUENCE`, `MAX_SEQUENCE`, `.diameter_identity`
-fn row_1168() -> Checked {
+/// Row at porting.md.in line 1169: `SessionGenerator.MIN_SEQUENCE`, `MAX_SEQUENCE`, `.diameter_identity`
+fn row_1169() -> Checked {
     let g = SessionGenerator::new("a.example.net");
     let (min, max): (u64, u64) = (SessionGenerator::MIN_SEQUENCE, SessionGenerator::MAX_SEQUENCE);
     let identity: &str = g.diameter_identity();
@@ -1091,8 +1092,8 @@ fn row_1168() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1176: `DiameterUri.scheme`, `fqdn`, `port`, `params`, `is_secure`
-fn row_1176() -> Checked {
+/// Row at porting.md.in line 1177: `DiameterUri.scheme`, `fqdn`, `port`, `params`, `is_secure`
+fn row_1177() -> Checked {
     let uri = diameter::node::parse_diameter_uri("aaas://b.example.net;transport=tcp")?;
     let (s, f, p, sec): (&str, &str, u16, bool) = (&uri.scheme, &uri.fqdn, uri.port, uri.is_secure);
     let params: &BTreeMap<String, String> = &uri.params;
@@ -1101,8 +1102,8 @@ fn row_1176() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1184: `add_peer("aaa://host;transport=sctp", ip_addresses=[a, b])`, `Node(..., sctp_port=3868)` (needs pysctp)
-fn row_1184() -> Checked {
+/// Row at porting.md.in line 1185: `add_peer("aaa://host;transport=sctp", ip_addresses=[a, b])`, `Node(..., sctp_port=3868)` (needs pysctp)
+fn row_1185() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     node.sctp_port = Some(3868);
     let peer = node.add_peer("aaa://b.example.net;transport=sctp", None, PeerOptions { ip_addresses: vec!["10.0.0.50".into(), "10.0.1.50".into()], ..Default::default() })?;
@@ -1110,8 +1111,8 @@ fn row_1184() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1192: `aaas://` URIs (accepted, but python has no TLS)
-fn row_1192() -> Checked {
+/// Row at porting.md.in line 1193: `aaas://` URIs (accepted, but python has no TLS)
+fn row_1193() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     node.tls_port = Some(5658);
     node.inband_tls = diameter::node::InbandTls::Optional;
@@ -1120,24 +1121,24 @@ fn row_1192() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1201: `validate_message_avps(msg)`
-fn row_1201() -> Checked {
+/// Row at porting.md.in line 1202: `validate_message_avps(msg)`
+fn row_1202() -> Checked {
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
     let missing: Vec<Avp> = commands::missing_avps(&msg);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1208: `select_least_used_peer(node, app, message, peers)`
-fn row_1208() -> Checked {
+/// Row at porting.md.in line 1209: `select_least_used_peer(node, app, message, peers)`
+fn row_1209() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default()); let peer: Arc<Peer> = node.add_peer("aaa://b.example.net", Some("example.net"), PeerOptions::default())?;
     let chosen: Option<Arc<Peer>> = diameter::node::select_least_used_peer(&[peer.clone()]);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1219: `node.logger`, `connection_logger`, `stats_logger` (`log_peers()`, `log_stats()`)
-fn row_1219() -> Checked {
+/// Row at porting.md.in line 1220: `node.logger`, `connection_logger`, `stats_logger` (`log_peers()`, `log_stats()`)
+fn row_1220() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     node.peers_logging = true;
     node.stats_logging = true;
@@ -1145,8 +1146,8 @@ fn row_1219() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1227: `node.send_message(conn, message)`
-fn row_1227() -> Checked {
+/// Row at porting.md.in line 1228: `node.send_message(conn, message)`
+fn row_1228() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default()); let peer: Arc<Peer> = node.add_peer("aaa://b.example.net", Some("example.net"), PeerOptions::default())?;
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
     node.send_message(&peer, &msg)?;
@@ -1154,8 +1155,8 @@ fn row_1227() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1235: `node.route_request(app, message)`
-fn row_1235() -> Checked {
+/// Row at porting.md.in line 1236: `node.route_request(app, message)`
+fn row_1236() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
@@ -1164,8 +1165,8 @@ fn row_1235() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1244: `node.route_answer(message)`
-fn row_1244() -> Checked {
+/// Row at porting.md.in line 1245: `node.route_answer(message)`
+fn row_1245() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
     let to: Arc<Peer> = node.route_answer(&msg.to_answer())?;
@@ -1173,38 +1174,38 @@ fn row_1244() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1264: `state_names[state]`
-fn row_1264() -> Checked {
+/// Row at porting.md.in line 1265: `state_names[state]`
+fn row_1265() -> Checked {
     let name: &str = diameter::node::peer::state_name(diameter::node::peer::PEER_READY);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1274: `NodeError`, `NotRoutable`
-fn row_1274() -> Checked {
+/// Row at porting.md.in line 1275: `NodeError`, `NotRoutable`
+fn row_1275() -> Checked {
     fn routable(e: &NodeError) -> bool { !matches!(e, NodeError::NotRoutable(_)) }
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1280: `node.peer_route_select_func = f` (`f(node, app, message, peers)`)
-fn row_1280() -> Checked {
+/// Row at porting.md.in line 1281: `node.peer_route_select_func = f` (`f(node, app, message, peers)`)
+fn row_1281() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     node.peer_route_select_func = Some(Arc::new(|app: &AppBase, message: &Message, peers: &[Arc<Peer>]| Ok(peers[0].clone())));
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1287: `from diameter.node.peer import *` (`PEER_*`, `DISCONNECT_REASON_*`, `PEER_READY_STATES`)
-fn row_1287() -> Checked {
+/// Row at porting.md.in line 1288: `from diameter.node.peer import *` (`PEER_*`, `DISCONNECT_REASON_*`, `PEER_READY_STATES`)
+fn row_1288() -> Checked {
     use diameter::node::peer::*;
     let (a, b, c): (u8, u8, [u8; 2]) = (PEER_READY, DISCONNECT_REASON_DPR, PEER_READY_STATES);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1293: `Peer.node_name`, `realm_name`, `transport`, `port`, `ip_addresses`, `persistent`
-fn row_1293() -> Checked {
+/// Row at porting.md.in line 1294: `Peer.node_name`, `realm_name`, `transport`, `port`, `ip_addresses`, `persistent`
+fn row_1294() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default()); let peer: Arc<Peer> = node.add_peer("aaa://b.example.net", Some("example.net"), PeerOptions::default())?;
     let (name, realm): (&str, &str) = (&peer.node_name, &peer.realm_name);
     let (t, port, persistent): (u8, u16, bool) = (peer.transport, peer.port, peer.persistent);
@@ -1213,8 +1214,8 @@ fn row_1293() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1302: `peer.always_reconnect` / `peer.always_reconnect = True`, `reconnect_wait`
-fn row_1302() -> Checked {
+/// Row at porting.md.in line 1303: `peer.always_reconnect` / `peer.always_reconnect = True`, `reconnect_wait`
+fn row_1303() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default()); let peer: Arc<Peer> = node.add_peer("aaa://b.example.net", Some("example.net"), PeerOptions::default())?;
     peer.set_always_reconnect(!peer.always_reconnect());
     peer.set_reconnect_wait(Duration::from_secs(5));
@@ -1223,8 +1224,8 @@ fn row_1302() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1311: `peer.cea_timeout = 5` (and `cer_timeout`, `dwa_timeout`, `idle_timeout`; `None` for the node's)
-fn row_1311() -> Checked {
+/// Row at porting.md.in line 1312: `peer.cea_timeout = 5` (and `cer_timeout`, `dwa_timeout`, `idle_timeout`; `None` for the node's)
+fn row_1312() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default()); let peer: Arc<Peer> = node.add_peer("aaa://b.example.net", Some("example.net"), PeerOptions::default())?;
     peer.set_cea_timeout(Duration::from_secs(5));
     peer.set_cer_timeout(None);
@@ -1235,8 +1236,8 @@ fn row_1311() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1322: `peer.connection`, `disconnect_reason`, `last_connect`, `last_disconnect`
-fn row_1322() -> Checked {
+/// Row at porting.md.in line 1323: `peer.connection`, `disconnect_reason`, `last_connect`, `last_disconnect`
+fn row_1323() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default()); let peer: Arc<Peer> = node.add_peer("aaa://b.example.net", Some("example.net"), PeerOptions::default())?;
     let conn: Option<PeerConnectionInfo> = peer.connection();
     let reason: Option<u8> = peer.disconnect_reason();
@@ -1245,8 +1246,8 @@ fn row_1322() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1331: `peer.counters.cer` (and the others)
-fn row_1331() -> Checked {
+/// Row at porting.md.in line 1332: `peer.counters.cer` (and the others)
+fn row_1332() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default()); let peer: Arc<Peer> = node.add_peer("aaa://b.example.net", Some("example.net"), PeerOptions::default())?;
     let cer: u64 = peer.counters.cer.load(Ordering::Relaxed);
     let all: [u64; 8] = peer.counters.snapshot();
@@ -1254,24 +1255,24 @@ fn row_1331() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1339: `peer.disconnected_since`
-fn row_1339() -> Checked {
+/// Row at porting.md.in line 1340: `peer.disconnected_since`
+fn row_1340() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default()); let peer: Arc<Peer> = node.add_peer("aaa://b.example.net", Some("example.net"), PeerOptions::default())?;
     let secs: i64 = peer.disconnected_since();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1346: `node.statistics` (a `NodeStats`)
-fn row_1346() -> Checked {
+/// Row at porting.md.in line 1347: `node.statistics` (a `NodeStats`)
+fn row_1347() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     let stats: NodeStats = node.statistics();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1353: `node.statistics_history` (dicts of the `NodeStats` fields plus `timestamp`, one a minute, the last 1,440)
-fn row_1353() -> Checked {
+/// Row at porting.md.in line 1354: `node.statistics_history` (dicts of the `NodeStats` fields plus `timestamp`, one a minute, the last 1,440)
+fn row_1354() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     let history: Vec<(SystemTime, NodeStats)> = node.statistics_history();
     node.statistics_history_interval = diameter::node::DEFAULT_STATISTICS_HISTORY_INTERVAL;
@@ -1279,31 +1280,31 @@ fn row_1353() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1361: `peer.statistics` (`PeerStats`: `avg_response_time`, `processed_req_per_second`, ...)
-fn row_1361() -> Checked {
+/// Row at porting.md.in line 1362: `peer.statistics` (`PeerStats`: `avg_response_time`, `processed_req_per_second`, ...)
+fn row_1362() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default()); let peer: Arc<Peer> = node.add_peer("aaa://b.example.net", Some("example.net"), PeerOptions::default())?;
     let avg: f64 = peer.statistics.lock().avg_response_time_overall();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1368: `SecondSlotCounter(maxage)`
-fn row_1368() -> Checked {
+/// Row at porting.md.in line 1369: `SecondSlotCounter(maxage)`
+fn row_1369() -> Checked {
     let mut c = SecondSlotCounter::new(900);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1373: `PeerConnection.state`, `host_identity`, `auth_application_ids`, `acct_application_ids`, `is_sender`/`is_receiver`, `ident`
-fn row_1373() -> Checked {
+/// Row at porting.md.in line 1374: `PeerConnection.state`, `host_identity`, `auth_application_ids`, `acct_application_ids`, `is_sender`/`is_receiver`, `ident`
+fn row_1374() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default()); let peer: Arc<Peer> = node.add_peer("aaa://b.example.net", Some("example.net"), PeerOptions::default())?;
     if let Some(c) = peer.connection() { let (s, h): (u8, &str) = (c.state, &c.host_identity); let (auth, acct): (&[u32], &[u32]) = (&c.auth_application_ids, &c.acct_application_ids); let (x, y, z) = (c.is_sender(), c.is_receiver(), c.is_ready()); let id: u64 = c.ident; }
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1380: `NodeStats.avg_response_time`, `avg_response_time_overall`, `processed_req_per_second`, `processed_req_per_second_overall`, `received_req_counters`, `sent_result_code_range_counters`
-fn row_1380() -> Checked {
+/// Row at porting.md.in line 1381: `NodeStats.avg_response_time`, `avg_response_time_overall`, `processed_req_per_second`, `processed_req_per_second_overall`, `received_req_counters`, `sent_result_code_range_counters`
+fn row_1381() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default());
     let s = node.statistics();
     let (a, b): (&BTreeMap<String, f64>, f64) = (&s.avg_response_time, s.avg_response_time_overall);
@@ -1313,8 +1314,8 @@ fn row_1380() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1390: `SecondSlotCounter.add_count(n)`, `get_count(since)`, `get_counts(*since)`
-fn row_1390() -> Checked {
+/// Row at porting.md.in line 1391: `SecondSlotCounter.add_count(n)`, `get_count(since)`, `get_counts(*since)`
+fn row_1391() -> Checked {
     let mut c = SecondSlotCounter::new(900);
     c.add_count(1_700_000_000, 1);
     let n: u64 = c.get_count(1_700_000_000, Some(60));
@@ -1323,8 +1324,8 @@ fn row_1390() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1399: `PeerStats.processed_req_time_total`, `processed_req_time`, `received_req_counter`, `sent_result_code_range_counters`
-fn row_1399() -> Checked {
+/// Row at porting.md.in line 1400: `PeerStats.processed_req_time_total`, `processed_req_time`, `received_req_counter`, `sent_result_code_range_counters`
+fn row_1400() -> Checked {
     let mut stats = PeerStats::default();
     let total = stats.processed_req_time_total.len();
     let by_command = stats.processed_req_time.get("Credit-Control");
@@ -1334,8 +1335,8 @@ fn row_1399() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1408: `PeerStats.add_processed_req_time(name, t)`, `add_received_req()`, `add_sent_result_code(code)`
-fn row_1408() -> Checked {
+/// Row at porting.md.in line 1409: `PeerStats.add_processed_req_time(name, t)`, `add_received_req()`, `add_sent_result_code(code)`
+fn row_1409() -> Checked {
     let mut stats = PeerStats::default();
     stats.add_processed_req_time("Credit-Control", 0.012);
     stats.add_received_req(1_700_000_000, 1);
@@ -1344,8 +1345,8 @@ fn row_1408() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1417: `PeerStats.processed_req_per_second`, `processed_req_per_second_overall`, `avg_response_time`, `avg_response_time_overall` (properties)
-fn row_1417() -> Checked {
+/// Row at porting.md.in line 1418: `PeerStats.processed_req_per_second`, `processed_req_per_second_overall`, `avg_response_time`, `avg_response_time_overall` (properties)
+fn row_1418() -> Checked {
     let mut stats = PeerStats::default();
     let (a, b): (BTreeMap<String, f64>, f64) = (stats.processed_req_per_second(), stats.processed_req_per_second_overall());
     let (c, d): (BTreeMap<String, f64>, f64) = (stats.avg_response_time(), stats.avg_response_time_overall());
@@ -1353,16 +1354,16 @@ fn row_1417() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1429: `str(peer)`
-fn row_1429() -> Checked {
+/// Row at porting.md.in line 1430: `str(peer)`
+fn row_1430() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default()); let peer: Arc<Peer> = node.add_peer("aaa://b.example.net", Some("example.net"), PeerOptions::default())?;
     let text = peer.to_string();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1435: `PeerCounters.cer`, `cea`, `dwr`, `dwa`, `dpr`, `dpa`, `requests`, `answers`
-fn row_1435() -> Checked {
+/// Row at porting.md.in line 1436: `PeerCounters.cer`, `cea`, `dwr`, `dwa`, `dpr`, `dpa`, `requests`, `answers`
+fn row_1436() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default()); let peer: Arc<Peer> = node.add_peer("aaa://b.example.net", Some("example.net"), PeerOptions::default())?;
     let c = &peer.counters;
     let n: u64 = c.cer.load(Ordering::Relaxed) + c.cea.load(Ordering::Relaxed) + c.dwr.load(Ordering::Relaxed) + c.dwa.load(Ordering::Relaxed);
@@ -1371,8 +1372,8 @@ fn row_1435() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1448: `PeerConnection.host_ip_address`, `ip`/`port`, `node_name`, `origin_host`
-fn row_1448() -> Checked {
+/// Row at porting.md.in line 1449: `PeerConnection.host_ip_address`, `ip`/`port`, `node_name`, `origin_host`
+fn row_1449() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default()); let peer: Arc<Peer> = node.add_peer("aaa://b.example.net", Some("example.net"), PeerOptions::default())?;
     if let Some(c) = peer.connection() { let ips: &[IpAddr] = &c.host_ip_address; let remote: Option<std::net::SocketAddr> = c.remote_address; }
     let (name, own): (&str, &str) = (&peer.node_name, &node.origin_host);
@@ -1380,16 +1381,16 @@ fn row_1448() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1456: `PeerConnection.hop_by_hop_seq`
-fn row_1456() -> Checked {
+/// Row at porting.md.in line 1457: `PeerConnection.hop_by_hop_seq`
+fn row_1457() -> Checked {
     let mut conn: Connection = unimplemented!("the node makes one per connection");
     let h: u32 = conn.next_hop_by_hop();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1463: `PeerConnection.is_waiting_for_dwa`, `dwa_wait_time`, `last_read_since`
-fn row_1463() -> Checked {
+/// Row at porting.md.in line 1464: `PeerConnection.is_waiting_for_dwa`, `dwa_wait_time`, `last_read_since`
+fn row_1464() -> Checked {
     let mut conn: Connection = unimplemented!("the node makes one per connection");
     let waiting = matches!(conn.watchdog(), Watchdog::Okay { pending: true } | Watchdog::Reopen { pending: true, .. });
     let (sent, read): (Option<Instant>, Instant) = (conn.dwr_sent, conn.last_read);
@@ -1397,8 +1398,8 @@ fn row_1463() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1471: `PeerConnection.write_buffer`, `remove_out_bytes(n)`, `add_out_msg(msg)`
-fn row_1471() -> Checked {
+/// Row at porting.md.in line 1472: `PeerConnection.write_buffer`, `remove_out_bytes(n)`, `add_out_msg(msg)`
+fn row_1472() -> Checked {
     let mut conn: Connection = unimplemented!("the node makes one per connection");
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
     let out: &[u8] = conn.pending_output();
@@ -1408,8 +1409,8 @@ fn row_1471() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1481: `PeerConnection.close(signal_node)`
-fn row_1481() -> Checked {
+/// Row at porting.md.in line 1482: `PeerConnection.close(signal_node)`
+fn row_1482() -> Checked {
     let mut conn: Connection = unimplemented!("the node makes one per connection");
     conn.disconnect(Instant::now(), E_DISCONNECT_CAUSE_REBOOTING);
     conn.abort(Instant::now(), diameter::node::peer::DISCONNECT_REASON_NODE_SHUTDOWN);
@@ -1417,8 +1418,8 @@ fn row_1481() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1517: `Application(app_id, is_auth_application=True)` subclass with `handle_request`
-fn row_1517() -> Checked {
+/// Row at porting.md.in line 1518: `Application(app_id, is_auth_application=True)` subclass with `handle_request`
+fn row_1518() -> Checked {
     struct EchoApp { base: AppBase }
     impl Application for EchoApp {
     fn base(&self) -> &AppBase { &self.base }
@@ -1429,16 +1430,16 @@ fn row_1517() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1528: `SimpleThreadingApplication(app_id, is_auth_application=True, max_threads=N, request_handler=f)`
-fn row_1528() -> Checked {
+/// Row at porting.md.in line 1529: `SimpleThreadingApplication(app_id, is_auth_application=True, max_threads=N, request_handler=f)`
+fn row_1529() -> Checked {
     let app = SimpleThreadingApplication::new(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 16, |app, request| Ok(Some(app.generate_answer(&request, E_RESULT_CODE_DIAMETER_SUCCESS, None)?)));
     let same: Arc<ThreadingApplication> = app;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1535: `ThreadingApplication` subclass with `handle_request` returning the answer (and `handle_answer`)
-fn row_1535() -> Checked {
+/// Row at porting.md.in line 1536: `ThreadingApplication` subclass with `handle_request` returning the answer (and `handle_answer`)
+fn row_1536() -> Checked {
     #[derive(Default)] struct Counter { handled: std::sync::atomic::AtomicU64 }
     impl RequestHandler for Counter {
     fn handle_request(&self, app: &AppBase, request: Message) -> HandlerResult { self.handled.fetch_add(1, Ordering::Relaxed); Ok(Some(app.generate_answer(&request, E_RESULT_CODE_DIAMETER_SUCCESS, None)?)) }
@@ -1450,8 +1451,8 @@ fn row_1535() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1547: `node.add_application(app, [peer], realms=[...])`
-fn row_1547() -> Checked {
+/// Row at porting.md.in line 1548: `node.add_application(app, [peer], realms=[...])`
+fn row_1548() -> Checked {
     let mut node = Node::new("a.example.net", "example.net", NodeOptions::default()); let peer: Arc<Peer> = node.add_peer("aaa://b.example.net", Some("example.net"), PeerOptions::default())?;
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     node.add_application(app.clone(), &[peer.clone()], &["example.net"]);
@@ -1459,8 +1460,8 @@ fn row_1547() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1555: `app.generate_answer(request, result_code, error_message)`
-fn row_1555() -> Checked {
+/// Row at porting.md.in line 1556: `app.generate_answer(request, result_code, error_message)`
+fn row_1556() -> Checked {
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
     let mut ccr = CreditControlRequest::new();
@@ -1470,8 +1471,8 @@ fn row_1555() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1565: `app.send_answer(answer)`
-fn row_1565() -> Checked {
+/// Row at porting.md.in line 1566: `app.send_answer(answer)`
+fn row_1566() -> Checked {
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     let mut ccr = CreditControlRequest::new();
     let cca = app.generate_answer(&ccr, E_RESULT_CODE_DIAMETER_SUCCESS, None)?;
@@ -1481,8 +1482,8 @@ fn row_1565() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1575: `app.send_request(request, timeout=30)`
-fn row_1575() -> Checked {
+/// Row at porting.md.in line 1576: `app.send_request(request, timeout=30)`
+fn row_1576() -> Checked {
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     let mut ccr = CreditControlRequest::new();
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
@@ -1492,55 +1493,55 @@ fn row_1575() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1585: `app.wait_for_ready(timeout=30)`
-fn row_1585() -> Checked {
+/// Row at porting.md.in line 1586: `app.wait_for_ready(timeout=30)`
+fn row_1586() -> Checked {
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     app.wait_for_ready(diameter::node::application::DEFAULT_READY_TIMEOUT)?;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1592: `app.is_ready.is_set()`
-fn row_1592() -> Checked {
+/// Row at porting.md.in line 1593: `app.is_ready.is_set()`
+fn row_1593() -> Checked {
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     let ready: bool = app.is_ready();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1599: `app.application_id`, `is_auth_application`, `is_acct_application`, `name`
-fn row_1599() -> Checked {
+/// Row at porting.md.in line 1600: `app.application_id`, `is_auth_application`, `is_acct_application`, `name`
+fn row_1600() -> Checked {
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     let (id, auth, acct, name): (u32, bool, bool, &str) = (app.application_id(), app.is_auth_application(), app.is_acct_application(), app.name());
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1606: `str(app)`
-fn row_1606() -> Checked {
+/// Row at porting.md.in line 1607: `str(app)`
+fn row_1607() -> Checked {
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     let text = app.to_string();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1612: `ApplicationError`, `RequestTimeout`, `EmptyAnswer`, `NotRoutable`
-fn row_1612() -> Checked {
+/// Row at porting.md.in line 1613: `ApplicationError`, `RequestTimeout`, `EmptyAnswer`, `NotRoutable`
+fn row_1613() -> Checked {
     fn describe(e: &ApplicationError) -> &'static str { match e { ApplicationError::RequestTimeout(_) => "timeout", ApplicationError::EmptyAnswer(_) => "empty", ApplicationError::Node(NodeError::NotRoutable(_)) => "not routable", ApplicationError::NoRequestWaiting { .. } => "nothing waits", _ => "other" } }
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1618: `Application(app_id, is_acct_application=True)`
-fn row_1618() -> Checked {
+/// Row at porting.md.in line 1619: `Application(app_id, is_acct_application=True)`
+fn row_1619() -> Checked {
     let base = AppBase::acct(APP_DIAMETER_BASE_ACCOUNTING);
     let vendor = AppBase::with_id(AppId::vendor(APP_3GPP_GX, VENDOR_TGPP, AppKind::Auth));
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1625: `ThreadingApplication(app_id, ..., max_threads=0)`
-fn row_1625() -> Checked {
+/// Row at porting.md.in line 1626: `ThreadingApplication(app_id, ..., max_threads=0)`
+fn row_1626() -> Checked {
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     let app2 = ThreadingApplication::new(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 0, |_, _| Ok(None));
     let (max, busy, threads): (usize, usize, usize) = (app2.max_threads(), app2.busy(), app2.threads());
@@ -1548,15 +1549,15 @@ fn row_1625() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1633: a `SimpleThreadingApplication` without `request_handler` (client only)
-fn row_1633() -> Checked {
+/// Row at porting.md.in line 1634: a `SimpleThreadingApplication` without `request_handler` (client only)
+fn row_1634() -> Checked {
     let client = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1638: `app.node`
-fn row_1638() -> Checked {
+/// Row at porting.md.in line 1639: `app.node`
+fn row_1639() -> Checked {
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     let node = app.node()?;
     let (host, realm): (String, String) = (node.origin_host(), node.realm_name());
@@ -1567,22 +1568,22 @@ fn row_1638() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1649: `app.handle_request(message)`
-fn row_1649() -> Checked {
+/// Row at porting.md.in line 1650: `app.handle_request(message)`
+fn row_1650() -> Checked {
     fn call<A: Application>(app: &A, request: Message) { app.handle_request(request) }
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1654: `app.handle_answer(message)`
-fn row_1654() -> Checked {
+/// Row at porting.md.in line 1655: `app.handle_answer(message)`
+fn row_1655() -> Checked {
     fn late<A: Application>(app: &A, answer: Message) { app.handle_answer(answer) }
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1664: `app.start()` / `app.stop()`
-fn row_1664() -> Checked {
+/// Row at porting.md.in line 1665: `app.start()` / `app.stop()`
+fn row_1665() -> Checked {
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     fn lifecycle<A: Application>(app: &A) { app.start(); app.stop(); }
     app.stop();
@@ -1590,16 +1591,16 @@ fn row_1664() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1692: `diameter.node`, `diameter.connection`, `diameter.stats`, `diameter.peer`, `diameter.application`
-fn row_1692() -> Checked {
+/// Row at porting.md.in line 1693: `diameter.node`, `diameter.connection`, `diameter.stats`, `diameter.peer`, `diameter.application`
+fn row_1693() -> Checked {
     log::debug!(target: "diameter.node", "the same targets as python's loggers");
     let on: bool = log::log_enabled!(target: "diameter.stats", log::Level::Debug);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1698: `diameter.peer.msg` (python's `conn.msg_dump`: every message sent and received, dumped at debug)
-fn row_1698() -> Checked {
+/// Row at porting.md.in line 1699: `diameter.peer.msg` (python's `conn.msg_dump`: every message sent and received, dumped at debug)
+fn row_1699() -> Checked {
     let dumps: bool = log::log_enabled!(target: "diameter.peer.msg", log::Level::Debug);
     #[allow(unreachable_code)]
     Ok(())

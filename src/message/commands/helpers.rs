@@ -12,10 +12,32 @@ use crate::message::Avp;
 /// answer's), for the `add_multiple_services_credit_control_with` methods of
 /// [`CreditControlRequest`] and [`CreditControlAnswer`].
 ///
-/// python accepts a single value or a list for `used_service_unit` and
-/// `service_identifier`; here they are always lists. `avp` holds extra AVPs,
-/// which go to the new Multiple-Services-Credit-Control's
-/// `additional_avps`.
+/// Set the fields in a struct literal with `..Default::default()`, or with
+/// the builder methods named after python's keywords, which take a single
+/// value or a list where python does (`used_service_unit`,
+/// `service_identifier`):
+///
+/// ```
+/// use diameter::message::commands::{CreditControlRequest, MsccOptions};
+/// use diameter::message::grouped::RequestedServiceUnit;
+///
+/// let mut ccr = CreditControlRequest::new();
+/// // ccr.add_multiple_services_credit_control(
+/// //     requested_service_unit=RequestedServiceUnit(cc_service_specific_units=1),
+/// //     service_identifier=1)
+/// ccr.add_multiple_services_credit_control_with(
+///     MsccOptions::new()
+///         .requested_service_unit(RequestedServiceUnit {
+///             cc_service_specific_units: Some(1),
+///             ..Default::default()
+///         })
+///         .service_identifier(1),
+/// );
+/// assert_eq!(ccr.multiple_services_credit_control[0].service_identifier, [1]);
+/// ```
+///
+/// `avp` holds extra AVPs, which go to the new
+/// Multiple-Services-Credit-Control's `additional_avps`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct MsccOptions {
     /// Granted-Service-Unit.
@@ -40,6 +62,104 @@ pub struct MsccOptions {
     pub final_unit_indication: Option<FinalUnitIndication>,
     /// Other AVPs, kept in the new struct's `additional_avps`.
     pub avp: Vec<Avp>,
+}
+
+/// One value or several, for python's keyword arguments that take either
+/// (`service_identifier=1` or `service_identifier=[1, 2]`).
+pub trait OneOrMany<T> {
+    /// The values as a list.
+    fn into_list(self) -> Vec<T>;
+}
+
+impl<T> OneOrMany<T> for T {
+    fn into_list(self) -> Vec<T> {
+        vec![self]
+    }
+}
+
+impl<T> OneOrMany<T> for Vec<T> {
+    fn into_list(self) -> Vec<T> {
+        self
+    }
+}
+
+impl<T, const N: usize> OneOrMany<T> for [T; N] {
+    fn into_list(self) -> Vec<T> {
+        self.into()
+    }
+}
+
+impl MsccOptions {
+    /// No field set (the same as `default()`).
+    pub fn new() -> MsccOptions {
+        MsccOptions::default()
+    }
+
+    /// python's `granted_service_unit=`.
+    pub fn granted_service_unit(mut self, value: GrantedServiceUnit) -> Self {
+        self.granted_service_unit = Some(value);
+        self
+    }
+
+    /// python's `requested_service_unit=`.
+    pub fn requested_service_unit(mut self, value: RequestedServiceUnit) -> Self {
+        self.requested_service_unit = Some(value);
+        self
+    }
+
+    /// python's `used_service_unit=` (one or a list).
+    pub fn used_service_unit(mut self, value: impl OneOrMany<UsedServiceUnit>) -> Self {
+        self.used_service_unit = value.into_list();
+        self
+    }
+
+    /// python's `tariff_change_usage=`.
+    pub fn tariff_change_usage(mut self, value: i32) -> Self {
+        self.tariff_change_usage = Some(value);
+        self
+    }
+
+    /// python's `service_identifier=` (one or a list).
+    pub fn service_identifier(mut self, value: impl OneOrMany<u32>) -> Self {
+        self.service_identifier = value.into_list();
+        self
+    }
+
+    /// python's `rating_group=`.
+    pub fn rating_group(mut self, value: u32) -> Self {
+        self.rating_group = Some(value);
+        self
+    }
+
+    /// python's `g_s_u_pool_reference=`.
+    pub fn g_s_u_pool_reference(mut self, value: impl OneOrMany<GsuPoolReference>) -> Self {
+        self.g_s_u_pool_reference = value.into_list();
+        self
+    }
+
+    /// python's `validity_time=`.
+    pub fn validity_time(mut self, value: u32) -> Self {
+        self.validity_time = Some(value);
+        self
+    }
+
+    /// python's `result_code=`.
+    pub fn result_code(mut self, value: u32) -> Self {
+        self.result_code = Some(value);
+        self
+    }
+
+    /// python's `final_unit_indication=`.
+    pub fn final_unit_indication(mut self, value: FinalUnitIndication) -> Self {
+        self.final_unit_indication = Some(value);
+        self
+    }
+
+    /// python's `avp=`: extra AVPs of the new Multiple-Services-Credit-Control.
+    pub fn avp(mut self, value: impl OneOrMany<Avp>) -> Self {
+        self.avp = value.into_list();
+        self
+    }
 }
 
 impl From<MsccOptions> for MultipleServicesCreditControl {

@@ -362,7 +362,7 @@ mod generated;
 mod helpers;
 
 pub use generated::*;
-pub use helpers::MsccOptions;
+pub use helpers::{MsccOptions, OneOrMany};
 
 /// The struct of a message whose code and R bit were matched already.
 fn typed_variant<T: Command>(msg: Message, variant: fn(Box<T>) -> AnyCommand) -> AnyCommand {
