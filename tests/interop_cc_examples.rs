@@ -10,24 +10,12 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::interop::{self, ok, PeerProcess, STARTUP};
 
-/// An example binary built next to this test's own executable.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} not built (cargo test builds the examples)",
-        path.display()
-    );
-    path
-}
+use common::example;
 
 #[test]
 fn cc_client_against_a_python_cc_server() {

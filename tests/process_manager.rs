@@ -13,7 +13,6 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -23,18 +22,7 @@ use common::raw::{closed_by_peer, result_code, RawPeer};
 use diameter::message::constants::*;
 use diameter::message::{Avp, Message};
 
-/// An example binary built next to this test's own executable.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} not built (cargo test builds the examples)",
-        path.display()
-    );
-    path
-}
+use common::example;
 
 /// A child process that is killed (and reaped) when the guard drops, so a
 /// failing test leaves nothing running.

@@ -50,15 +50,7 @@ const STOP: Duration = Duration::from_secs(40);
 
 /// An example binary built next to this test's own executable.
 fn example(name: &str) -> String {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} not built (cargo test builds the examples; or cargo build --examples)",
-        path.display()
-    );
-    path.to_string_lossy().into_owned()
+    common::example(name).to_string_lossy().into_owned()
 }
 
 /// Where python-diameter's source distribution is cached.

@@ -12,6 +12,24 @@ use std::sync::Arc;
 use diameter::node::peer::Peer;
 use diameter::node::{Node, PeerOptions};
 
+/// An example binary built next to the running test's own executable
+/// (`cargo test` builds the examples; `cargo test --test NAME` does not:
+/// `cargo build --examples` first).
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("tests run from target/<profile>/deps");
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} not built (cargo test builds the examples; or cargo build --examples)",
+        path.display()
+    );
+    path
+}
+
 /// A file of the test certificates (tests/data/tls, made by
 /// tools/tls-certs/generate.sh).
 pub fn test_cert(name: &str) -> PathBuf {
