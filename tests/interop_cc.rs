@@ -69,8 +69,7 @@ fn rust_client_python_cc_server() {
     );
     node.add_application(app.clone(), [&peer], &[]);
     node.start().unwrap();
-    app.base()
-        .wait_for_ready(STARTUP)
+    app.wait_for_ready(STARTUP)
         .unwrap_or_else(|e| panic!("{e}\n{}", py.dump()));
 
     let session = node.session_generator.next_id(&[]);
@@ -91,26 +90,27 @@ fn rust_client_python_cc_server() {
             cc_time: Some(600),
             ..Default::default()
         });
-        let answer = app
-            .base()
-            .send_request(ccr.to_message().unwrap(), EXCHANGE)
-            .unwrap();
-        let cca =
-            CreditControlAnswer::from_message(answer).unwrap_or_else(|m| panic!("not a CCA: {m}"));
+        // cca = app.send_request(ccr): the typed answer of a typed request
+        let cca: CreditControlAnswer = app.send_request(ccr, EXCHANGE).unwrap();
         assert_eq!(cca.result_code, Some(E_RESULT_CODE_DIAMETER_SUCCESS));
         assert_eq!(cca.session_id.as_deref(), Some(session.as_str()));
         assert_eq!(cca.cc_request_number, Some(n));
         assert_eq!(cca.origin_host.as_deref(), Some("pyocs.example.test"));
         assert_eq!(cca.granted_service_unit.and_then(|g| g.cc_time), Some(1800));
     }
+    // python logs a CCA once it is sent: the last line may trail its answer
     assert_eq!(
-        py.count("EVENT recv CCR from=rustpgw.example.test"),
+        ok(py.wait_for_count("EVENT recv CCR from=rustpgw.example.test", 10, EXCHANGE)),
         10,
         "{}",
         py.dump()
     );
     assert_eq!(
-        py.count("EVENT sent CCA to=rustpgw.example.test result=2001"),
+        ok(py.wait_for_count(
+            "EVENT sent CCA to=rustpgw.example.test result=2001",
+            10,
+            EXCHANGE
+        )),
         10,
         "{}",
         py.dump()

@@ -13,7 +13,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::interop::{self, ok, PeerProcess, STARTUP};
+use common::interop::{self, ok, PeerProcess, EXCHANGE, STARTUP};
 
 use common::example;
 
@@ -79,13 +79,17 @@ fn cc_client_against_a_python_cc_server() {
         "{last}"
     );
     assert_eq!(
-        py.count("EVENT recv CCR from=pgw.example.test"),
+        ok(py.wait_for_count("EVENT recv CCR from=pgw.example.test", 40, EXCHANGE)),
         40,
         "{}",
         py.dump()
     );
     assert_eq!(
-        py.count("EVENT sent CCA to=pgw.example.test result=2001"),
+        ok(py.wait_for_count(
+            "EVENT sent CCA to=pgw.example.test result=2001",
+            40,
+            EXCHANGE
+        )),
         40,
         "{}",
         py.dump()

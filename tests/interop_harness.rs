@@ -318,7 +318,11 @@ fn python_credit_control_both_sides() {
         EXCHANGE,
     ));
     assert_eq!(
-        server.count("EVENT sent CCA to=pcef.example.test result=2001"),
+        ok(server.wait_for_count(
+            "EVENT sent CCA to=pcef.example.test result=2001",
+            3,
+            EXCHANGE
+        )),
         3
     );
     assert!(ok(client.stop(Duration::from_secs(15))).success());

@@ -277,6 +277,23 @@ impl PeerProcess {
             .count()
     }
 
+    /// Waits until `n` lines contain `pattern` (a peer may print what it
+    /// did a moment after its effect is seen, e.g. "sent CCA" after the CCA
+    /// arrived), then returns how many do.
+    pub fn wait_for_count(
+        &self,
+        pattern: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<usize, String> {
+        let mut start = 0;
+        for _ in 0..n {
+            let (index, _) = self.wait_for_line_from(start, pattern, timeout)?;
+            start = index + 1;
+        }
+        Ok(self.count(pattern))
+    }
+
     /// The first line (from the start of the output) that contains
     /// `pattern`, waiting up to `timeout` for it. The error names the
     /// pattern, says whether the process exited and quotes the last lines.
