@@ -139,7 +139,14 @@ fn port() -> String {
 /// `head` and whose next line contains `command` and every one of `avps`
 /// appears before the block ends (an empty line).
 fn has_message(p: &PeerProcess, head: &str, command: &str, avps: &[&str]) -> bool {
-    let lines = p.lines_so_far();
+    // the log is on standard error; lines the program prints on standard
+    // output (python's `print(cca.result_code)`) can land between a
+    // block's lines, so they are left out
+    let lines: Vec<String> = p
+        .lines_so_far()
+        .into_iter()
+        .filter(|l| l.starts_with("[stderr] "))
+        .collect();
     lines.iter().enumerate().any(|(i, line)| {
         if !line.contains(head) {
             return false;
