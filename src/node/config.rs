@@ -39,7 +39,16 @@ pub struct NodeLimits {
     /// Duplicate detection (T flag): records kept, bytes of answers kept,
     /// how long, waiting retransmissions per request.
     pub duplicates: DuplicateLimits,
+    /// How many times one request may be sent again to another peer when
+    /// its connection fails before the answer (RFC 6733 §5.5.4 failover,
+    /// with the T flag): 2 by default. 0 turns failover off, and then the
+    /// node does not keep a copy of the requests it waits answers for.
+    pub max_failovers: u8,
 }
+
+/// How many times a request is failed over to another peer, at most
+/// ([`NodeLimits::max_failovers`]).
+pub const DEFAULT_MAX_FAILOVERS: u8 = 2;
 
 impl Default for NodeLimits {
     fn default() -> Self {
@@ -51,6 +60,7 @@ impl Default for NodeLimits {
             max_owed_per_connection: 1 << 13,
             owed_answer_ttl: Duration::from_secs(60),
             duplicates: DuplicateLimits::default(),
+            max_failovers: DEFAULT_MAX_FAILOVERS,
         }
     }
 }

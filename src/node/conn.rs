@@ -15,7 +15,7 @@ use super::error::{ApplicationError, EmptyReason, NodeError};
 use super::handle::Reply;
 use super::idhash::IdMap;
 use super::owed::OwedBook;
-use super::peer::{Connection, Peer, PEER_RECV, PEER_SEND};
+use super::peer::{AppId, Connection, Peer, PEER_RECV, PEER_SEND};
 use crate::message::Message;
 
 /// A connection's id: unique in the process, never reused (a stale id can
@@ -55,6 +55,29 @@ pub(crate) struct Pending {
     pub reply: Reply,
     /// When the entry is forgotten (caller's timeout plus the late window).
     pub expires: Instant,
+    /// What it takes to send it to another peer if this connection fails
+    /// (`None` when failover is off or nobody waits).
+    pub failover: Option<Failover>,
+}
+
+/// A request kept while it waits for its answer, so that it can be sent
+/// to another peer when its connection fails (RFC 6733 §5.5.4).
+pub(crate) struct Failover {
+    /// The encoded request (its hop-by-hop is replaced when sent again).
+    pub bytes: Vec<u8>,
+    /// Routing and bounds.
+    pub retry: Retry,
+}
+
+/// How a request may be failed over.
+#[derive(Clone, Copy)]
+pub(crate) struct Retry {
+    /// The application it was routed for.
+    pub app: AppId,
+    /// Times it was failed over already.
+    pub attempts: u8,
+    /// When its caller stops waiting: no failover after that.
+    pub caller_deadline: Instant,
 }
 
 /// A request received on this connection and handed to an application.
@@ -167,14 +190,15 @@ impl Conn {
 
     /// Queues an encoded request: assigns it a hop-by-hop identifier unique
     /// on this connection (patched into `bytes`), and remembers where its
-    /// answer goes.
+    /// answer goes; with `retry`, keeps `bytes` for failover.
     pub(crate) fn send_request(
         &mut self,
-        bytes: &mut [u8],
+        mut bytes: Vec<u8>,
         end_to_end: u32,
         reply: Reply,
         expires: Instant,
         max_pending: usize,
+        retry: Option<Retry>,
     ) -> Result<(), (PendingRefused, Reply)> {
         let Some(machine) = self.machine.as_mut() else {
             return Err((PendingRefused::NotReady, reply));
@@ -194,15 +218,17 @@ impl Conn {
         if let Some(field) = bytes.get_mut(12..16) {
             field.copy_from_slice(&hop_by_hop.to_be_bytes());
         }
-        if machine.send_bytes(bytes, true).is_err() {
+        if machine.send_bytes(&bytes, true).is_err() {
             return Err((PendingRefused::Full, reply));
         }
+        let failover = retry.map(|retry| Failover { bytes, retry });
         self.pending.insert(
             hop_by_hop,
             Pending {
                 end_to_end,
                 reply,
                 expires,
+                failover,
             },
         );
         self.pending_order.push_back((expires, hop_by_hop));
@@ -304,6 +330,14 @@ impl Conn {
             self.owed_order.retain(|(_, k)| live.contains_key(k));
         }
         out
+    }
+
+    /// Takes every request waiting for an answer on this connection (it
+    /// failed: they go elsewhere or fail); an answer that still comes on it
+    /// matches nothing and is dropped.
+    pub(crate) fn take_all_pending(&mut self) -> Vec<Pending> {
+        self.pending_order.clear();
+        self.pending.drain().map(|(_, p)| p).collect()
     }
 
     /// The connection is gone: every waiting caller gets `EmptyAnswer` at

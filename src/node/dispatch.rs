@@ -17,17 +17,18 @@ use log::{debug, info};
 
 use super::checks;
 use super::config::{capabilities_for, NodeConfig, HISTORY_KEPT};
-use super::conn::{Conn, ConnId, Direction, Owed, PendingRefused, Unmatched};
+use super::conn::{Conn, ConnId, Direction, Owed, Pending, PendingRefused, Retry, Unmatched};
 use super::duplicates::{with_hop_by_hop, Duplicates, Intake, RequestKey};
-use super::error::{EmptyReason, NodeError};
-use super::handle::{count, node_stats, Command, Handle, OutAnswer, OutRequest};
+use super::error::{ApplicationError, EmptyReason, NodeError};
+use super::handle::{count, node_stats, Command, Handle, OutAnswer, OutRequest, Reply};
 use super::idhash::IdMap;
 use super::ids::random_u64;
 use super::peer::*;
 use super::ratelimit::{self, RateLimit};
+use super::routing;
 use super::stats::unix_secs;
 use crate::message::constants::*;
-use crate::message::{Avp, Message};
+use crate::message::{Avp, Message, MessageHeader};
 
 /// How often tables are swept for expired entries.
 const HOUSEKEEPING: Duration = Duration::from_secs(1);
@@ -406,6 +407,7 @@ impl Dispatch {
     /// callers fail at once, its owed answers are dropped, its peer is
     /// disconnected and, if persistent, reconnected later.
     pub(crate) fn remove(&mut self, now: Instant, id: ConnId, reason: u8) {
+        self.fail_over(now, id);
         let Some(mut conn) = self.conns.remove(&id) else {
             return;
         };
@@ -510,45 +512,193 @@ impl Dispatch {
     fn send_request(&mut self, now: Instant, req: OutRequest) {
         let OutRequest {
             peer,
-            mut bytes,
+            bytes,
             end_to_end,
             timeout,
             reply,
+            app,
         } = req;
-        let peer_name = || peer.node_name.clone();
         if self.stopping.is_some() {
             return Conn::fail_reply(reply, NodeError::Stopped);
         }
-        let Some(id) = self.ready_conn_of(&peer) else {
-            return Conn::fail_reply(reply, NodeError::NotConnected { peer: peer_name() });
+        let limits = self.config.limits;
+        let expires = later(now, timeout.saturating_add(limits.late_answer_window));
+        // the bytes are kept for failover only when it is on and a caller waits
+        let retry = app
+            .filter(|_| limits.max_failovers > 0 && !timeout.is_zero())
+            .map(|app| Retry {
+                app,
+                attempts: 0,
+                caller_deadline: later(now, timeout),
+            });
+        if let Err((error, reply)) =
+            self.send_on(&peer, bytes, end_to_end, reply, expires, retry)
+        {
+            Conn::fail_reply(reply, error);
+        }
+    }
+
+    /// Sends an encoded request on `peer`'s ready connection.
+    #[allow(clippy::too_many_arguments)]
+    fn send_on(
+        &mut self,
+        peer: &Arc<Peer>,
+        bytes: Vec<u8>,
+        end_to_end: u32,
+        reply: Reply,
+        expires: Instant,
+        retry: Option<Retry>,
+    ) -> Result<(), (NodeError, Reply)> {
+        let peer_name = || peer.node_name.clone();
+        let Some(id) = self.ready_conn_of(peer) else {
+            return Err((NodeError::NotConnected { peer: peer_name() }, reply));
         };
         let limits = self.config.limits;
         let Some(conn) = self.conns.get_mut(&id) else {
-            return Conn::fail_reply(reply, NodeError::NotConnected { peer: peer_name() });
+            return Err((NodeError::NotConnected { peer: peer_name() }, reply));
         };
         if let Some(limit) = conn.max_send.filter(|l| bytes.len() > *l) {
             let size = bytes.len();
-            return Conn::fail_reply(reply, NodeError::MessageTooLarge { size, limit });
+            return Err((NodeError::MessageTooLarge { size, limit }, reply));
         }
         if conn.output_len() > limits.max_output_buffer.saturating_mul(2) {
-            return Conn::fail_reply(reply, NodeError::OutputFull { peer: peer_name() });
+            return Err((NodeError::OutputFull { peer: peer_name() }, reply));
         }
-        let expires = later(now, timeout.saturating_add(limits.late_answer_window));
         match conn.send_request(
-            &mut bytes,
+            bytes,
             end_to_end,
             reply,
             expires,
             limits.max_pending_per_connection,
+            retry,
         ) {
-            Ok(()) => self.dirty.push(id),
+            Ok(()) => {
+                self.dirty.push(id);
+                Ok(())
+            }
             Err((PendingRefused::NotReady, reply)) => {
-                Conn::fail_reply(reply, NodeError::NotConnected { peer: peer_name() })
+                Err((NodeError::NotConnected { peer: peer_name() }, reply))
             }
             Err((PendingRefused::Full, reply)) => {
-                Conn::fail_reply(reply, NodeError::TooManyPending { peer: peer_name() })
+                Err((NodeError::TooManyPending { peer: peer_name() }, reply))
             }
         }
+    }
+
+    // ---- failover (RFC 6733 §5.5.4) ----
+
+    /// The connection `id` failed (closed, watchdog SUSPECT, DPR received):
+    /// each request waiting there whose caller still waits goes, with the T
+    /// flag, to another peer that can take it; the others fail at once with
+    /// `EmptyAnswer`. Nothing while the node stops (they fail as the
+    /// connections close).
+    fn fail_over(&mut self, now: Instant, id: ConnId) {
+        if self.stopping.is_some() {
+            return;
+        }
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if conn.pending_len() == 0 {
+            return;
+        }
+        let failed = conn.peer.clone();
+        let name = conn.name();
+        let pending = conn.take_all_pending();
+        let mut moved = 0usize;
+        for p in pending {
+            moved += usize::from(self.fail_over_one(now, failed.as_ref(), p));
+        }
+        if moved > 0 {
+            debug!(target: "diameter.node", "{name}: {moved} requests failed over to other peers");
+        }
+    }
+
+    /// Sends one request of a failed connection elsewhere, or fails its
+    /// caller; true when it was sent.
+    fn fail_over_one(&mut self, now: Instant, failed: Option<&Arc<Peer>>, p: Pending) -> bool {
+        let Pending {
+            end_to_end,
+            reply,
+            expires,
+            failover,
+        } = p;
+        let fail = |reply: Reply| {
+            let _ = reply.send(Err(ApplicationError::EmptyAnswer(
+                EmptyReason::ConnectionClosed,
+            )));
+            false
+        };
+        let Some(mut kept) = failover else {
+            return fail(reply);
+        };
+        let retry = kept.retry;
+        if retry.caller_deadline <= now || retry.attempts >= self.config.limits.max_failovers {
+            return fail(reply);
+        }
+        let Some(peer) = self.alternative(&kept.bytes, retry.app, failed) else {
+            return fail(reply);
+        };
+        if let Some(flags) = kept.bytes.get_mut(4) {
+            *flags |= MessageHeader::FLAG_RETRANSMIT;
+        }
+        let retry = Retry {
+            attempts: retry.attempts.saturating_add(1),
+            ..retry
+        };
+        match self.send_on(&peer, kept.bytes, end_to_end, reply, expires, Some(retry)) {
+            Ok(()) => {
+                count(&self.handle.counters.requests_failed_over);
+                true
+            }
+            Err((_, reply)) => fail(reply),
+        }
+    }
+
+    /// Another ready peer for a request of `app` (RFC 6733 §6.1, as when it
+    /// was first sent), not `failed`: none when the request names the
+    /// failed peer in Destination-Host.
+    fn alternative(
+        &mut self,
+        bytes: &[u8],
+        app: AppId,
+        failed: Option<&Arc<Peer>>,
+    ) -> Option<Arc<Peer>> {
+        let msg = Message::from_bytes(bytes).ok()?;
+        if let (Some(failed), Some(host)) = (
+            failed,
+            msg.find_avp(&[(AVP_DESTINATION_HOST, 0)])
+                .and_then(Avp::as_str),
+        ) {
+            if failed.node_name.eq_ignore_ascii_case(host) {
+                return None;
+            }
+        }
+        let is_failed = |p: &Peer| failed.is_some_and(|f| std::ptr::eq(Arc::as_ptr(f), p));
+        let identity = self.handle.identity();
+        let candidates = {
+            let apps = self.handle.apps.read();
+            let peers = self.handle.peers.read();
+            let routes = apps.iter().map(|r| routing::Route {
+                app: r.app.base().app_id(),
+                peers: &r.peers,
+                realms: &r.realms,
+            });
+            routing::candidates(&msg, app, &identity.origin_realm, routes, &peers, &|p| {
+                !is_failed(p) && routing::negotiated(p, app)
+            })
+            .ok()?
+        };
+        let ready: Vec<Arc<Peer>> = candidates
+            .peers
+            .into_iter()
+            .filter(|p| self.ready_conn_of(p).is_some())
+            .collect();
+        let turn = self
+            .handle
+            .round_robin
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        routing::least_loaded(&ready, turn)
     }
 
     fn send_answer(&mut self, now: Instant, answer: OutAnswer) {
@@ -791,16 +941,24 @@ impl Dispatch {
                 } => self.opened(id, &remote, &applications),
                 PeerEvent::Ready | PeerEvent::NotReady => {
                     let state = machine.python_state();
+                    let failed = !machine.is_ready();
                     if let Some(peer) = &conn.peer {
                         if let Some(info) = peer.status.lock().connection.as_mut() {
                             info.state = state;
                         }
                     }
                     self.handle.update_ready();
+                    if failed {
+                        // closed, SUSPECT or DPR: what waits there goes elsewhere
+                        self.fail_over(now, id);
+                    }
                 }
                 PeerEvent::Message(msg) => {
                     received += 1;
                     if msg.header.is_request() {
+                        if msg.header.is_retransmit() {
+                            count(&self.handle.counters.retransmissions_received);
+                        }
                         self.intake(now, id, msg);
                     } else {
                         self.answer_received(id, msg);

@@ -217,6 +217,12 @@ impl Loop {
             for id in touched.drain(..) {
                 self.settle(now, id);
             }
+            // settling may have moved requests elsewhere (a write failed:
+            // failover): write those now, not at the next wake-up
+            self.dispatch.take_dirty(&mut touched);
+            for id in touched.drain(..) {
+                self.settle(now, id);
+            }
             if self.dispatch.is_done(now) {
                 break;
             }

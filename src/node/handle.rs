@@ -70,6 +70,9 @@ pub(crate) struct OutRequest {
     pub timeout: Duration,
     /// Where the answer goes.
     pub reply: Reply,
+    /// The application it was routed for: it may fail over to another peer
+    /// of that application (`None`: it may not, nobody waits for it).
+    pub app: Option<AppId>,
 }
 
 /// An answer for the loop to send.
@@ -139,6 +142,8 @@ pub(crate) struct Counters {
     pub accept_errors: AtomicU64,
     pub callback_panics: AtomicU64,
     pub commands_dropped: AtomicU64,
+    pub requests_failed_over: AtomicU64,
+    pub retransmissions_received: AtomicU64,
 }
 
 /// Transport failures since the node was created.
@@ -198,6 +203,12 @@ pub struct ProtocolStats {
     /// Commands the loop could not queue to itself (answers from a handler
     /// on the loop thread while the command queue was full).
     pub commands_dropped: u64,
+    /// Requests sent again, with the T flag, to another peer because the
+    /// connection they waited on failed (RFC 6733 §5.5.4 failover).
+    pub requests_failed_over: u64,
+    /// Requests received with the T flag (retransmissions: failed over to
+    /// this node, or sent again by the same peer), duplicates or not.
+    pub retransmissions_received: u64,
 }
 
 /// The node's shared core.
@@ -423,6 +434,7 @@ impl Handle {
                 end_to_end: msg.header.end_to_end_identifier,
                 timeout,
                 reply,
+                app: Some(base.app_id()),
             }))
             .map_err(ApplicationError::from)
             .and_then(|()| wait_answer(&rx, timeout, self));
@@ -464,6 +476,8 @@ impl Handle {
             accept_errors: r(&c.accept_errors),
             callback_panics: r(&c.callback_panics),
             commands_dropped: r(&c.commands_dropped),
+            requests_failed_over: r(&c.requests_failed_over),
+            retransmissions_received: r(&c.retransmissions_received),
         }
     }
 }

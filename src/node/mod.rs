@@ -54,7 +54,7 @@ mod uri;
 
 pub use application::NodeRef;
 pub use checks::{check_request, unsupported_mandatory_avp, Rejection};
-pub use config::{IpAddress, ListenTransport, NodeLimits};
+pub use config::{IpAddress, ListenTransport, NodeLimits, DEFAULT_MAX_FAILOVERS};
 pub use duplicates::DuplicateLimits;
 pub use error::{ApplicationError, EmptyReason, NoRoute, NoRouteReason, NodeError};
 pub use handle::{ProtocolStats, RouteSelect, TransportCounters, TransportStats};

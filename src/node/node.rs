@@ -607,6 +607,7 @@ impl Node {
                 end_to_end,
                 timeout: Duration::ZERO,
                 reply,
+                app: None,
             }));
         }
         let via = if message.received_on != 0 {

@@ -188,6 +188,7 @@ pub fn small_limits() -> NodeLimits {
             ttl: Duration::from_secs(30),
             max_waiters: 2,
         },
+        max_failovers: 2,
     }
 }
 
@@ -446,6 +447,7 @@ impl Sim {
         };
         let (reply, rx) = answer_channel();
         let peer = self.clients[c].peers[0].clone();
+        let app = Some(self.clients[c].app.base.app_id());
         self.clients[c].dispatch.command(
             self.now,
             Command::Request(OutRequest {
@@ -454,6 +456,7 @@ impl Sim {
                 end_to_end: msg.header.end_to_end_identifier,
                 timeout,
                 reply,
+                app,
             }),
         );
         if self.sent.len() < 4096 {
