@@ -531,6 +531,14 @@ impl Dispatch {
                 attempts: 0,
                 caller_deadline: later(now, timeout),
             });
+        // routed to a peer whose connection failed since: another one, as
+        // failover would have done had it been sent already
+        let peer = match retry {
+            Some(r) if self.ready_conn_of(&peer).is_none() => self
+                .alternative(&bytes, r.app, Some(&peer))
+                .unwrap_or(peer),
+            _ => peer,
+        };
         if let Err((error, reply)) =
             self.send_on(&peer, bytes, end_to_end, reply, expires, retry)
         {

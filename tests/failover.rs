@@ -1,0 +1,271 @@
+//! RFC 6733 §5.5.4 failover on loopback: requests waiting on a connection
+//! that fails go, with the T flag, to another peer of their realm and
+//! application; with none, their callers fail at once.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::cc::{app_requests, ccr, wait_until};
+use diameter::message::constants::*;
+use diameter::message::{Avp, Message};
+use diameter::node::application::{AppBase, Application, HandlerResult, ThreadingApplication};
+use diameter::node::peer::Peer;
+use diameter::node::{ApplicationError, EmptyReason, Node, NodeOptions, PeerOptions};
+
+const CLIENT: &str = "pgw.example.net";
+const REALM: &str = "example.net";
+
+fn lo() -> std::net::IpAddr {
+    "127.0.0.1".parse().unwrap()
+}
+
+/// Answers 2001 after `delay`, so that requests stay in flight.
+fn slow_answer(delay: Duration) -> impl Fn(&AppBase, Message) -> HandlerResult + Send + Sync {
+    move |app, req| {
+        std::thread::sleep(delay);
+        Ok(Some(app.generate_answer(
+            &req,
+            E_RESULT_CODE_DIAMETER_SUCCESS,
+            None,
+        )?))
+    }
+}
+
+/// A server node `host` for the client, answering after `delay`.
+fn server(host: &str, delay: Duration) -> Node {
+    let n = Node::new(
+        host,
+        REALM,
+        NodeOptions {
+            ip_addresses: vec![lo().into()],
+            tcp_port: Some(0),
+            ..Default::default()
+        },
+    );
+    let p = n
+        .add_peer(&format!("aaa://{CLIENT}"), None, PeerOptions::default())
+        .unwrap();
+    n.add_application(
+        ThreadingApplication::new(AppBase::auth(4), 256, slow_answer(delay)),
+        [&p],
+        &[],
+    );
+    n.start().unwrap();
+    n
+}
+
+/// A client of `servers` (all in one realm), once every one is ready.
+fn client(servers: &[&Node]) -> (Node, Arc<ThreadingApplication>, Vec<Arc<Peer>>) {
+    let c = Node::new(CLIENT, REALM, NodeOptions::default());
+    let peers: Vec<Arc<Peer>> = servers
+        .iter()
+        .map(|s| {
+            let port = s.listen_addresses()[0].port();
+            c.add_peer(
+                &format!("aaa://{}:{port}", s.origin_host),
+                None,
+                PeerOptions {
+                    ip_addresses: vec![lo().into()],
+                    is_persistent: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+        })
+        .collect();
+    let app = ThreadingApplication::new(AppBase::auth(4), 0, |_, _| Ok(None));
+    c.add_application(app.clone(), &peers, &[]);
+    c.start().unwrap();
+    wait_until("every server ready", Duration::from_secs(5), || {
+        peers.iter().all(|p| p.is_ready())
+    });
+    (c, app, peers)
+}
+
+fn result(m: &Message) -> Option<u32> {
+    m.find_avp(&[(AVP_RESULT_CODE, 0)]).and_then(Avp::as_u32)
+}
+
+/// The client-side peer the server `node` is.
+fn seen_as<'a>(node: &Node, peers: &'a [Arc<Peer>]) -> &'a Arc<Peer> {
+    peers
+        .iter()
+        .find(|p| p.node_name == node.origin_host)
+        .unwrap()
+}
+
+#[test]
+fn requests_in_flight_fail_over_to_the_surviving_server() {
+    let dying = server("ocs1.example.net", Duration::from_millis(20));
+    let mut survivor = server("ocs2.example.net", Duration::from_millis(20));
+    let (mut c, app, peers) = client(&[&dying, &survivor]);
+    let dying_peer = seen_as(&dying, &peers).clone();
+    let dying_seen = dying.peers()[CLIENT].clone();
+    const THREADS: u32 = 8;
+    const EACH: u32 = 100;
+    let answered = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for t in 0..THREADS {
+            let (app, answered) = (app.clone(), &answered);
+            scope.spawn(move || {
+                for n in 0..EACH {
+                    let req = ccr(CLIENT, REALM, t * 1000 + n);
+                    match app.base().send_request(req, Duration::from_secs(10)) {
+                        Ok(a) => {
+                            assert_eq!(result(&a), Some(2001));
+                            answered.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => panic!("request {t}/{n} failed: {e}"),
+                    }
+                }
+            });
+        }
+        // mid-run, with requests waiting on it, ocs1 goes without a DPR
+        wait_until("ocs1 busy", Duration::from_secs(10), || {
+            app_requests(&dying_seen) >= 100
+        });
+        dying.stop(Duration::ZERO, true).unwrap();
+    });
+    assert_eq!(
+        answered.load(Ordering::Relaxed),
+        (THREADS * EACH) as usize,
+        "every request answered 2001"
+    );
+    assert!(!dying_peer.is_ready());
+    let moved = c.protocol_stats().requests_failed_over;
+    assert!(moved > 0, "requests waiting on ocs1 were failed over");
+    let received = survivor.protocol_stats().retransmissions_received;
+    assert_eq!(received, moved, "each failed-over request reached ocs2 with the T flag");
+    for n in [&mut c, &mut survivor] {
+        n.stop(Duration::from_secs(5), false).unwrap();
+    }
+}
+
+#[test]
+fn with_no_other_peer_callers_fail_at_once() {
+    let only = server("ocs1.example.net", Duration::from_secs(3));
+    let (c, app, _) = client(&[&only]);
+    let seen = only.peers()[CLIENT].clone();
+    std::thread::scope(|scope| {
+        let waiting: Vec<_> = (0..8)
+            .map(|n| {
+                let app = app.clone();
+                scope.spawn(move || {
+                    let sent = Instant::now();
+                    let r = app
+                        .base()
+                        .send_request(ccr(CLIENT, REALM, n), Duration::from_secs(30));
+                    (r, sent.elapsed())
+                })
+            })
+            .collect();
+        wait_until("all 8 at the server", Duration::from_secs(5), || {
+            app_requests(&seen) >= 8
+        });
+        only.stop(Duration::ZERO, true).unwrap();
+        for w in waiting {
+            let (r, took) = w.join().unwrap();
+            assert!(
+                matches!(
+                    r,
+                    Err(ApplicationError::EmptyAnswer(EmptyReason::ConnectionClosed))
+                ),
+                "{r:?}"
+            );
+            assert!(took < Duration::from_secs(3), "failed at once, not after {took:?}");
+        }
+    });
+    assert_eq!(c.protocol_stats().requests_failed_over, 0);
+    c.stop(Duration::from_secs(5), false).unwrap();
+}
+
+#[test]
+fn a_request_for_the_failed_host_is_not_failed_over() {
+    let dying = server("ocs1.example.net", Duration::from_secs(3));
+    let mut other = server("ocs2.example.net", Duration::ZERO);
+    let (mut c, app, _) = client(&[&dying, &other]);
+    let seen = dying.peers()[CLIENT].clone();
+    std::thread::scope(|scope| {
+        let waiting = scope.spawn(|| {
+            let mut req = ccr(CLIENT, REALM, 1);
+            req.avps
+                .push(Avp::new(AVP_DESTINATION_HOST, 0, "ocs1.example.net").unwrap());
+            app.base().send_request(req, Duration::from_secs(30))
+        });
+        wait_until("the request at ocs1", Duration::from_secs(5), || {
+            app_requests(&seen) >= 1
+        });
+        dying.stop(Duration::ZERO, true).unwrap();
+        let r = waiting.join().unwrap();
+        assert!(matches!(r, Err(ApplicationError::EmptyAnswer(_))), "{r:?}");
+    });
+    assert_eq!(c.protocol_stats().requests_failed_over, 0);
+    assert_eq!(other.protocol_stats().retransmissions_received, 0);
+    // requests for the realm still go to ocs2
+    let a = app
+        .base()
+        .send_request(ccr(CLIENT, REALM, 2), Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(result(&a), Some(2001));
+    for n in [&mut c, &mut other] {
+        n.stop(Duration::from_secs(5), false).unwrap();
+    }
+}
+
+#[test]
+fn failover_off_keeps_todays_behaviour() {
+    let dying = server("ocs1.example.net", Duration::from_secs(3));
+    let mut other = server("ocs2.example.net", Duration::ZERO);
+    let mut c = Node::new(CLIENT, REALM, NodeOptions::default());
+    c.limits.max_failovers = 0;
+    // realm routing picks ocs1, which will fail
+    c.peer_route_select_func = Some(Arc::new(|_, _, peers| {
+        Ok(peers
+            .iter()
+            .find(|p| p.node_name == "ocs1.example.net")
+            .unwrap()
+            .clone())
+    }));
+    let peers: Vec<Arc<Peer>> = [&dying, &other]
+        .iter()
+        .map(|s| {
+            let port = s.listen_addresses()[0].port();
+            c.add_peer(
+                &format!("aaa://{}:{port}", s.origin_host),
+                None,
+                PeerOptions {
+                    ip_addresses: vec![lo().into()],
+                    is_persistent: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+        })
+        .collect();
+    let app = ThreadingApplication::new(AppBase::auth(4), 0, |_, _| Ok(None));
+    c.add_application(app.clone(), &peers, &[]);
+    c.start().unwrap();
+    wait_until("both ready", Duration::from_secs(5), || {
+        peers.iter().all(|p| p.is_ready())
+    });
+    let seen = dying.peers()[CLIENT].clone();
+    std::thread::scope(|scope| {
+        let waiting = scope.spawn(|| {
+            app.base()
+                .send_request(ccr(CLIENT, REALM, 1), Duration::from_secs(30))
+        });
+        wait_until("a request at ocs1", Duration::from_secs(5), || {
+            app_requests(&seen) >= 1
+        });
+        dying.stop(Duration::ZERO, true).unwrap();
+        let r = waiting.join().unwrap();
+        assert!(matches!(r, Err(ApplicationError::EmptyAnswer(_))), "{r:?}");
+    });
+    assert_eq!(c.protocol_stats().requests_failed_over, 0);
+    for n in [&mut c, &mut other] {
+        n.stop(Duration::from_secs(5), false).unwrap();
+    }
+}
