@@ -9,6 +9,11 @@
 //!     [--transport tcp|tls|sctp] [--tls-cert FILE --tls-key FILE --tls-ca FILE]
 //! ```
 //! The last line is `requests=N answered=A errors=E rate=R/s p50_us=X p99_us=Y`.
+//!
+//! `--peer` and `--peer-host` may be repeated (paired in order) for several
+//! servers of `--peer-realm`: requests go to the least loaded, and those
+//! waiting on a server that fails go to another (failover). The line before
+//! the last is `failed_over=F`.
 //! Logs go to standard error, filtered by `RUST_LOG` (default `warn`).
 //!
 //! `--transport` picks how the client connects to `--peer` (TCP by default):
@@ -39,7 +44,7 @@ use diameter::node::{Node, NodeError, NodeOptions, PeerOptions};
 #[path = "common/logger.rs"]
 mod logger;
 
-const USAGE: &str = "usage: cc_client --peer IP:PORT --peer-host H --peer-realm R --origin-host H --realm R --requests N --concurrency C [--timeout SECS] [--transport tcp|tls|sctp] [--tls-cert FILE --tls-key FILE --tls-ca FILE]";
+const USAGE: &str = "usage: cc_client --peer IP:PORT --peer-host H [--peer IP:PORT --peer-host H ...] --peer-realm R --origin-host H --realm R --requests N --concurrency C [--timeout SECS] [--transport tcp|tls|sctp] [--tls-cert FILE --tls-key FILE --tls-ca FILE]";
 
 /// How the client connects to its peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +70,8 @@ impl std::str::FromStr for Transport {
 struct Args {
     peer: SocketAddr,
     peer_host: String,
+    /// Further `--peer`/`--peer-host` pairs.
+    more_peers: Vec<(SocketAddr, String)>,
     peer_realm: String,
     origin_host: String,
     realm: String,
@@ -81,6 +88,7 @@ fn parse() -> Result<Args, String> {
     let mut a = Args {
         peer: "127.0.0.1:3868".parse().map_err(|e| format!("{e}"))?,
         peer_host: "ocs.example.net".into(),
+        more_peers: Vec::new(),
         peer_realm: "example.net".into(),
         origin_host: "pgw.example.net".into(),
         realm: "example.net".into(),
@@ -93,11 +101,16 @@ fn parse() -> Result<Args, String> {
         tls_ca: None,
     };
     let mut it = std::env::args().skip(1);
+    let (mut addrs, mut hosts) = (Vec::new(), Vec::new());
     while let Some(flag) = it.next() {
         let mut val = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
-            "--peer" => a.peer = val()?.parse().map_err(|e| format!("--peer: {e}"))?,
-            "--peer-host" => a.peer_host = val()?,
+            "--peer" => addrs.push(
+                val()?
+                    .parse::<SocketAddr>()
+                    .map_err(|e| format!("--peer: {e}"))?,
+            ),
+            "--peer-host" => hosts.push(val()?),
             "--peer-realm" => a.peer_realm = val()?,
             "--origin-host" => a.origin_host = val()?,
             "--realm" => a.realm = val()?,
@@ -116,6 +129,25 @@ fn parse() -> Result<Args, String> {
             other => return Err(format!("unknown argument {other}")),
         }
     }
+    if addrs.len() > 1 && addrs.len() != hosts.len() {
+        return Err("several --peer need as many --peer-host, in the same order".into());
+    }
+    let mut pairs = addrs.into_iter().zip(
+        hosts
+            .iter()
+            .cloned()
+            .map(Some)
+            .chain(std::iter::repeat(None)),
+    );
+    if let Some((addr, host)) = pairs.next() {
+        a.peer = addr;
+        a.peer_host = host.unwrap_or(a.peer_host);
+    } else if let Some(host) = hosts.first() {
+        a.peer_host = host.clone();
+    }
+    a.more_peers = pairs
+        .map(|(addr, host)| (addr, host.unwrap_or_default()))
+        .collect();
     if a.concurrency == 0 {
         return Err("--concurrency must be at least 1".into());
     }
@@ -126,8 +158,8 @@ fn parse() -> Result<Args, String> {
     Ok(a)
 }
 
-/// The node's options and the peer's URI for `--transport`.
-fn transport_setup(args: &Args) -> Result<(NodeOptions, String), String> {
+/// The node's options and the peers' URIs and addresses for `--transport`.
+fn transport_setup(args: &Args) -> Result<(NodeOptions, Vec<(String, SocketAddr)>), String> {
     let mut options = NodeOptions::default();
     let (scheme, transport) = match args.transport {
         Transport::Tcp => ("aaa", "tcp"),
@@ -137,12 +169,15 @@ fn transport_setup(args: &Args) -> Result<(NodeOptions, String), String> {
             ("aaas", "tcp")
         }
     };
-    let uri = format!(
-        "{scheme}://{}:{};transport={transport}",
-        args.peer_host,
-        args.peer.port()
-    );
-    Ok((options, uri))
+    let first = (args.peer, args.peer_host.clone());
+    let uris = std::iter::once(&first)
+        .chain(&args.more_peers)
+        .map(|(addr, host)| {
+            let uri = format!("{scheme}://{host}:{};transport={transport}", addr.port());
+            (uri, *addr)
+        })
+        .collect();
+    Ok((options, uris))
 }
 
 /// The node's certificate, key and CA (mutual TLS: the server's certificate
@@ -226,34 +261,44 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse().inspect_err(|_| {
         eprintln!("{USAGE}");
     })?;
-    let (options, peer_uri) = transport_setup(&args).unwrap_or_else(|e| {
+    let (options, uris) = transport_setup(&args).unwrap_or_else(|e| {
         eprintln!("cc_client: {e}");
         std::process::exit(2);
     });
     let node = Node::new(&args.origin_host, &args.realm, options);
-    let peer = match node.add_peer(
-        &peer_uri,
-        Some(&args.peer_realm),
-        PeerOptions {
-            ip_addresses: vec![args.peer.ip().into()],
-            is_persistent: true,
-            ..Default::default()
-        },
-    ) {
-        Err(e @ NodeError::SctpUnavailable(_)) => {
-            eprintln!("cc_client: {e}");
-            std::process::exit(1);
-        }
-        added => added?,
-    };
+    let mut peers = Vec::new();
+    for (uri, addr) in &uris {
+        peers.push(
+            match node.add_peer(
+                uri,
+                Some(&args.peer_realm),
+                PeerOptions {
+                    ip_addresses: vec![addr.ip().into()],
+                    is_persistent: true,
+                    ..Default::default()
+                },
+            ) {
+                Err(e @ NodeError::SctpUnavailable(_)) => {
+                    eprintln!("cc_client: {e}");
+                    std::process::exit(1);
+                }
+                added => added?,
+            },
+        );
+    }
     let app = ThreadingApplication::new(
         AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
         0,
         |_, _| Ok(None),
     );
-    node.add_application(app.clone(), [peer], &[]);
+    node.add_application(app.clone(), &peers, &[]);
     node.start()?;
     app.wait_for_ready(Duration::from_secs(10))?;
+    // with several peers, start once all are up (or 10 s passed)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while peers.len() > 1 && !peers.iter().all(|p| p.is_ready()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
 
     let next = Arc::new(AtomicU64::new(0));
     let answered = Arc::new(AtomicU64::new(0));
@@ -308,6 +353,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .collect()
     });
     let elapsed = started.elapsed().as_secs_f64();
+    let failed_over = node.protocol_stats().requests_failed_over;
     node.stop(Duration::from_secs(5), false)?;
     latencies.sort_unstable();
     let pct = |p: f64| {
@@ -317,6 +363,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or(0)
     };
     let answered = answered.load(Ordering::Relaxed);
+    if !args.more_peers.is_empty() {
+        println!("failed_over={failed_over}");
+    }
     println!(
         "requests={} answered={} errors={} rate={:.0}/s p50_us={} p99_us={}",
         args.requests,

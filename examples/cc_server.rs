@@ -10,7 +10,9 @@
 //! Without `--allow-any` only the peer `--client-host` (`pgw.example.net` by
 //! default) may connect. Serves until SIGINT (Ctrl-C) or SIGTERM, or for
 //! `--duration SECS`, then stops the node (DPR with Disconnect-Cause
-//! REBOOTING to every connected peer) and exits with status 0. Standard input
+//! REBOOTING to every connected peer), prints `cc_server H stopped:` and some
+//! of its protocol counters (requests received with the T flag among them),
+//! and exits with status 0. Standard input
 //! is not read, so a service manager may start it with stdin closed. Logs go
 //! to standard error, filtered by `RUST_LOG` (default `warn`).
 //!
@@ -250,5 +252,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     shutdown.wait(args.duration);
     node.stop(Duration::from_secs(5), false)?;
+    let p = node.protocol_stats();
+    println!(
+        "cc_server {} stopped: retransmissions_received={} retransmissions_answered={} requests_refused_busy={} answers_unsent={}",
+        args.origin_host,
+        p.retransmissions_received,
+        p.retransmissions_answered,
+        p.requests_refused_busy,
+        p.answers_unsent
+    );
     Ok(())
 }

@@ -269,3 +269,95 @@ fn failover_off_keeps_todays_behaviour() {
         n.stop(Duration::from_secs(5), false).unwrap();
     }
 }
+
+/// The number after `key=` in `line`.
+fn field(line: &str, key: &str) -> Option<u64> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+}
+
+#[test]
+fn cc_client_loses_one_of_two_cc_servers_to_sigkill() {
+    use common::interop::{free_port, ok, PeerProcess, STARTUP};
+    let server = |host: &str| {
+        let port = free_port();
+        let args: Vec<String> = [
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--origin-host",
+            host,
+            "--realm",
+            REALM,
+            "--max-threads",
+            "0",
+        ]
+        .map(String::from)
+        .to_vec();
+        let p = ok(PeerProcess::spawn(
+            host,
+            &common::example("cc_server").to_string_lossy(),
+            &args,
+        ));
+        ok(p.wait_for_line(&format!("cc_server {host} listening on"), STARTUP));
+        (p, port)
+    };
+    let (mut dying, dying_port) = server("ocs1.example.net");
+    let (mut survivor, survivor_port) = server("ocs2.example.net");
+    let args: Vec<String> = [
+        "--peer",
+        &format!("127.0.0.1:{dying_port}"),
+        "--peer-host",
+        "ocs1.example.net",
+        "--peer",
+        &format!("127.0.0.1:{survivor_port}"),
+        "--peer-host",
+        "ocs2.example.net",
+        "--peer-realm",
+        REALM,
+        "--origin-host",
+        CLIENT,
+        "--realm",
+        REALM,
+        "--requests",
+        "200000",
+        "--concurrency",
+        "64",
+        "--timeout",
+        "10",
+    ]
+    .map(String::from)
+    .to_vec();
+    let client = ok(PeerProcess::spawn_with_env(
+        "cc_client",
+        &common::example("cc_client").to_string_lossy(),
+        &args,
+        &[("RUST_LOG", "diameter.node=info")],
+    ));
+    ok(client.wait_for_all(
+        &[
+            "<ocs1.example.net>: capabilities exchanged",
+            "<ocs2.example.net>: capabilities exchanged",
+        ],
+        STARTUP,
+    ));
+    // let the load run on both for a moment, then ocs1 dies without a word
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(client.is_running(), "still sending when ocs1 dies");
+    dying.kill();
+    let report = ok(client.wait_for_line("requests=", Duration::from_secs(120)));
+    let failed_over = ok(client.wait_for_line("failed_over=", Duration::from_secs(1)));
+    let failed_over = field(&failed_over, "failed_over").unwrap();
+    assert_eq!(field(&report, "requests"), Some(200000), "{report}");
+    assert_eq!(field(&report, "answered"), Some(200000), "{report}");
+    assert_eq!(field(&report, "errors"), Some(0), "{report}");
+    assert!(field(&report, "p99_us").is_some(), "{report}");
+    println!("cc_client after losing ocs1: {report}, failed_over={failed_over}");
+    assert!(failed_over > 0, "requests waiting on ocs1 were failed over");
+    ok(survivor.signal_stop(libc::SIGTERM, Duration::from_secs(10)).map(|_| ()));
+    let stopped = ok(survivor.wait_for_line("cc_server ocs2.example.net stopped:", STARTUP));
+    assert_eq!(
+        field(&stopped, "retransmissions_received"),
+        Some(failed_over),
+        "{stopped}"
+    );
+}
