@@ -138,7 +138,10 @@ fn requests_in_flight_fail_over_to_the_surviving_server() {
     let moved = c.protocol_stats().requests_failed_over;
     assert!(moved > 0, "requests waiting on ocs1 were failed over");
     let received = survivor.protocol_stats().retransmissions_received;
-    assert_eq!(received, moved, "each failed-over request reached ocs2 with the T flag");
+    assert_eq!(
+        received, moved,
+        "each failed-over request reached ocs2 with the T flag"
+    );
     for n in [&mut c, &mut survivor] {
         n.stop(Duration::from_secs(5), false).unwrap();
     }
@@ -175,7 +178,10 @@ fn with_no_other_peer_callers_fail_at_once() {
                 ),
                 "{r:?}"
             );
-            assert!(took < Duration::from_secs(3), "failed at once, not after {took:?}");
+            assert!(
+                took < Duration::from_secs(3),
+                "failed at once, not after {took:?}"
+            );
         }
     });
     assert_eq!(c.protocol_stats().requests_failed_over, 0);
@@ -353,7 +359,9 @@ fn cc_client_loses_one_of_two_cc_servers_to_sigkill() {
     assert!(field(&report, "p99_us").is_some(), "{report}");
     println!("cc_client after losing ocs1: {report}, failed_over={failed_over}");
     assert!(failed_over > 0, "requests waiting on ocs1 were failed over");
-    ok(survivor.signal_stop(libc::SIGTERM, Duration::from_secs(10)).map(|_| ()));
+    ok(survivor
+        .signal_stop(libc::SIGTERM, Duration::from_secs(10))
+        .map(|_| ()));
     let stopped = ok(survivor.wait_for_line("cc_server ocs2.example.net stopped:", STARTUP));
     assert_eq!(
         field(&stopped, "retransmissions_received"),

@@ -534,14 +534,12 @@ impl Dispatch {
         // routed to a peer whose connection failed since: another one, as
         // failover would have done had it been sent already
         let peer = match retry {
-            Some(r) if self.ready_conn_of(&peer).is_none() => self
-                .alternative(&bytes, r.app, Some(&peer))
-                .unwrap_or(peer),
+            Some(r) if self.ready_conn_of(&peer).is_none() => {
+                self.alternative(&bytes, r.app, Some(&peer)).unwrap_or(peer)
+            }
             _ => peer,
         };
-        if let Err((error, reply)) =
-            self.send_on(&peer, bytes, end_to_end, reply, expires, retry)
-        {
+        if let Err((error, reply)) = self.send_on(&peer, bytes, end_to_end, reply, expires, retry) {
             Conn::fail_reply(reply, error);
         }
     }

@@ -754,6 +754,33 @@ mod tests {
     }
 
     #[test]
+    fn a_suspect_connection_gives_up_its_requests_and_drops_their_late_answers() {
+        let mut sim = Sim::new(1, NodeLimits::default());
+        sim.request(0, Duration::from_secs(300));
+        sim.step();
+        assert_eq!(sim.held(), 1);
+        // nothing moves on the link: the client's DWR goes unanswered, the
+        // watchdog goes SUSPECT and, with no other peer, the caller fails
+        for _ in 0..60 {
+            sim.advance(Duration::from_secs(1));
+            sim.check();
+            if sim.waiting() == 0 {
+                break;
+            }
+        }
+        assert_eq!(sim.waiting(), 0, "the caller failed at SUSPECT");
+        assert_eq!(sim.delivered, 0);
+        assert_eq!(sim.open_links(), 1, "a SUSPECT connection stays open");
+        // the answer that still comes on it completes nothing
+        sim.answer(0);
+        sim.step();
+        assert_eq!(sim.delivered, 0);
+        let stats = sim.clients[0].dispatch.protocol_stats();
+        assert_eq!(stats.answers_unmatched, 1);
+        assert_eq!(stats.requests_failed_over, 0);
+    }
+
+    #[test]
     fn owed_answers_expire_on_the_clock_and_free_their_slots() {
         let limits = small_limits();
         let mut sim = Sim::new(1, limits);
