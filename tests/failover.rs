@@ -369,3 +369,79 @@ fn cc_client_loses_one_of_two_cc_servers_to_sigkill() {
         "{stopped}"
     );
 }
+
+#[test]
+fn a_dpr_from_the_server_moves_its_requests_to_the_other() {
+    let dying = server("ocs1.example.net", Duration::from_secs(3));
+    let mut other = server("ocs2.example.net", Duration::ZERO);
+    let mut c = Node::new(CLIENT, REALM, NodeOptions::default());
+    // first sends go to ocs1
+    c.peer_route_select_func = Some(Arc::new(|_, _, peers| {
+        Ok(peers
+            .iter()
+            .find(|p| p.node_name == "ocs1.example.net")
+            .unwrap()
+            .clone())
+    }));
+    let peers: Vec<Arc<Peer>> = [&dying, &other]
+        .iter()
+        .map(|s| {
+            let port = s.listen_addresses()[0].port();
+            c.add_peer(
+                &format!("aaa://{}:{port}", s.origin_host),
+                None,
+                PeerOptions {
+                    ip_addresses: vec![lo().into()],
+                    is_persistent: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+        })
+        .collect();
+    let app = ThreadingApplication::new(AppBase::auth(4), 0, |_, _| Ok(None));
+    c.add_application(app.clone(), &peers, &[]);
+    c.start().unwrap();
+    wait_until("both ready", Duration::from_secs(5), || {
+        peers.iter().all(|p| p.is_ready())
+    });
+    let seen = dying.peers()[CLIENT].clone();
+    std::thread::scope(|scope| {
+        let waiting: Vec<_> = (0..4)
+            .map(|n| {
+                let app = app.clone();
+                scope.spawn(move || {
+                    let sent = Instant::now();
+                    let r = app
+                        .base()
+                        .send_request(ccr(CLIENT, REALM, n), Duration::from_secs(30));
+                    (r, sent.elapsed())
+                })
+            })
+            .collect();
+        wait_until("4 requests at ocs1", Duration::from_secs(5), || {
+            app_requests(&seen) >= 4
+        });
+        // a clean stop: DPR to the client, which answers DPA and fails over
+        let stopping = scope.spawn(|| dying.stop(Duration::from_secs(5), false));
+        for w in waiting {
+            let (r, took) = w.join().unwrap();
+            let a = r.unwrap();
+            assert_eq!(result(&a), Some(2001));
+            assert_eq!(
+                a.find_avp(&[(AVP_ORIGIN_HOST, 0)]).and_then(Avp::as_str),
+                Some("ocs2.example.net")
+            );
+            assert!(
+                took < Duration::from_secs(3),
+                "answered by ocs2 after {took:?}"
+            );
+        }
+        stopping.join().unwrap().unwrap();
+    });
+    assert_eq!(c.protocol_stats().requests_failed_over, 4);
+    assert_eq!(other.protocol_stats().retransmissions_received, 4);
+    for n in [&mut c, &mut other] {
+        n.stop(Duration::from_secs(5), false).unwrap();
+    }
+}

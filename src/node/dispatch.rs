@@ -801,6 +801,12 @@ impl Dispatch {
     /// The end: every connection is dropped (their callers fail at once),
     /// applications are stopped, and whoever called `stop()` is told.
     pub(crate) fn shutdown(&mut self, now: Instant) {
+        // stopping from here on (the loop may end without `stop`): nothing
+        // is failed over between connections that all go
+        self.stopping.get_or_insert(Stopping {
+            deadline: now,
+            done: None,
+        });
         for id in self.conn_ids() {
             if let Some(m) = self.machine_mut(id) {
                 m.abort(now, DISCONNECT_REASON_NODE_SHUTDOWN);
