@@ -39,6 +39,11 @@ pub struct NodeLimits {
     /// Duplicate detection (T flag): records kept, bytes of answers kept,
     /// how long, waiting retransmissions per request.
     pub duplicates: DuplicateLimits,
+    /// How long an agent waits for the answer to a request it relayed;
+    /// then the request is forgotten (counted in
+    /// [`RelayStats::expired`](super::RelayStats::expired)) and a later
+    /// answer is dropped.
+    pub relay_timeout: Duration,
 }
 
 impl Default for NodeLimits {
@@ -51,6 +56,7 @@ impl Default for NodeLimits {
             max_owed_per_connection: 1 << 13,
             owed_answer_ttl: Duration::from_secs(60),
             duplicates: DuplicateLimits::default(),
+            relay_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -81,6 +87,8 @@ pub(crate) struct NodeConfig {
     pub statistics_interval: Duration,
     /// The bounds.
     pub limits: NodeLimits,
+    /// What kind of node this is (a relay forwards).
+    pub agent: super::relay::Agent,
     /// Local addresses an SCTP association binds (all of them: multi-homing).
     pub sctp_local: Vec<IpAddr>,
     /// Certificates and trust for TLS connections.
