@@ -1,0 +1,375 @@
+//! A relay agent (RFC 6733 §6.1.9, §6.2.2) on loopback: clients -> relay ->
+//! server with Route-Record, End-to-End, Proxy-Info and unknown AVPs kept;
+//! loop detection between two relays; 3002/3003 when nothing can take a
+//! request; and the `dra` example between python-diameter and Rust peers.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::cc::wait_until;
+use diameter::message::constants::*;
+use diameter::message::{Avp, AvpValue, Message, MessageHeader};
+use diameter::node::application::{AppBase, Application, ThreadingApplication};
+use diameter::node::peer::{AppId, Peer};
+use diameter::node::{Agent, Node, NodeOptions, PeerOptions, RouteAction};
+
+const UNKNOWN_AVP: u32 = 999_999;
+
+fn node(host: &str, realm: &str, listen: bool) -> Node {
+    Node::new(
+        host,
+        realm,
+        NodeOptions {
+            ip_addresses: vec!["127.0.0.1".into()],
+            tcp_port: listen.then_some(0),
+            ..Default::default()
+        },
+    )
+}
+
+fn add(n: &mut Node, host: &str, realm: &str, port: Option<u16>) -> Arc<Peer> {
+    let uri = match port {
+        Some(port) => format!("aaa://{host}:{port};transport=tcp"),
+        None => format!("aaa://{host}"),
+    };
+    let p = n
+        .add_peer(
+            &uri,
+            Some(realm),
+            PeerOptions {
+                ip_addresses: vec!["127.0.0.1".into()],
+                is_persistent: port.is_some(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    p.set_reconnect_wait(Duration::from_millis(200));
+    p
+}
+
+fn port(n: &Node) -> u16 {
+    n.listen_addresses()[0].port()
+}
+
+/// A CCR for `realm` from `origin`, with a Proxy-Info and an unknown
+/// non-mandatory AVP, and End-to-End `e2e`.
+fn ccr(origin: &str, realm: &str, n: u32, e2e: u32) -> Message {
+    let mut m = common::cc::ccr(origin, "client.net", n);
+    m.header.end_to_end_identifier = e2e;
+    for a in m.avps.iter_mut() {
+        if a.code() == AVP_DESTINATION_REALM {
+            *a = Avp::new(AVP_DESTINATION_REALM, 0, realm).unwrap();
+        }
+    }
+    m.append_avp(
+        Avp::new(
+            AVP_PROXY_INFO,
+            0,
+            vec![
+                Avp::new(AVP_PROXY_HOST, 0, "proxy.client.net").unwrap(),
+                Avp::new(AVP_PROXY_STATE, 0, b"opaque-state".to_vec()).unwrap(),
+            ],
+        )
+        .unwrap(),
+    );
+    m.append_avp(Avp::with_value(
+        UNKNOWN_AVP,
+        0,
+        AvpValue::Raw(vec![1, 2, 3, 4, 5]),
+    ));
+    m
+}
+
+fn result_code(a: &Message) -> Option<u32> {
+    a.find_avp(&[(AVP_RESULT_CODE, 0)]).and_then(Avp::as_u32)
+}
+
+fn has_e_bit(a: &Message) -> bool {
+    a.header.command_flags & MessageHeader::FLAG_ERROR != 0
+}
+
+/// A client node talking to `relay_port`, its CC application routing the
+/// given realms there.
+fn client(host: &str, relay_port: u16, realms: &[&str]) -> (Node, Arc<ThreadingApplication>) {
+    let mut n = node(host, "client.net", false);
+    let relay = add(&mut n, "relay.relay.net", "relay.net", Some(relay_port));
+    let app = ThreadingApplication::new(
+        AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
+        0,
+        |_, _| Ok(None),
+    );
+    n.add_application(app.clone(), [&relay], realms);
+    n.start().unwrap();
+    app.base().wait_for_ready(Duration::from_secs(10)).unwrap();
+    (n, app)
+}
+
+fn stop(nodes: &[&Node]) {
+    for n in nodes {
+        n.stop(Duration::from_secs(2), false).unwrap();
+    }
+}
+
+#[test]
+fn requests_are_relayed_and_answers_come_back() {
+    // the server, answering and keeping what it received
+    let mut server = node("ocs.server.net", "server.net", true);
+    let relay_on_server = add(&mut server, "relay.relay.net", "relay.net", None);
+    let seen: Arc<Mutex<Vec<Message>>> = Arc::default();
+    let kept = seen.clone();
+    let app = ThreadingApplication::new(
+        AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
+        8,
+        move |app, req| {
+            kept.lock().unwrap().push(req.clone());
+            common::cc::answer(app, req)
+        },
+    );
+    server.add_application(app, [&relay_on_server], &[]);
+    server.start().unwrap();
+
+    let mut relay = node("relay.relay.net", "relay.net", true);
+    relay.agent = Agent::Relay;
+    let ocs = add(
+        &mut relay,
+        "ocs.server.net",
+        "server.net",
+        Some(port(&server)),
+    );
+    add(&mut relay, "c1.client.net", "client.net", None);
+    add(&mut relay, "c2.client.net", "client.net", None);
+    relay.add_route("server.net", None, RouteAction::Relay, [&ocs]);
+    relay.start().unwrap();
+    wait_until("relay connected", Duration::from_secs(10), || {
+        ocs.is_ready()
+    });
+
+    let (c1, app1) = client("c1.client.net", port(&relay), &["server.net"]);
+    let (c2, app2) = client("c2.client.net", port(&relay), &["server.net"]);
+
+    // one request, looked at closely
+    let sent = ccr("c1.client.net", "server.net", 7, 0x5eed_0007);
+    let a = app1
+        .base()
+        .send_request(sent.clone(), Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(result_code(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
+    assert_eq!(a.header.end_to_end_identifier, 0x5eed_0007);
+    let got = seen.lock().unwrap()[0].clone();
+    assert_eq!(got.header.end_to_end_identifier, 0x5eed_0007);
+    let records: Vec<&str> = got
+        .find_avps(&[(AVP_ROUTE_RECORD, 0)])
+        .into_iter()
+        .filter_map(Avp::as_str)
+        .collect();
+    assert_eq!(records, ["relay.relay.net"]);
+    // everything the client sent arrives unchanged, the Route-Record last
+    assert_eq!(got.avps.len(), sent.avps.len() + 1);
+    assert_eq!(got.avps[..sent.avps.len()], sent.avps[..]);
+    assert_eq!(got.avps.last().map(Avp::code), Some(AVP_ROUTE_RECORD));
+    let unknown = got.find_avp(&[(UNKNOWN_AVP, 0)]).unwrap();
+    assert_eq!(unknown.flags(), 0);
+    assert_eq!(unknown.value(), &AvpValue::Raw(vec![1, 2, 3, 4, 5]));
+
+    // many requests from several threads of two clients
+    const THREADS: u32 = 3;
+    const EACH: u32 = 40;
+    std::thread::scope(|s| {
+        for (c, app) in [("c1.client.net", &app1), ("c2.client.net", &app2)] {
+            for t in 0..THREADS {
+                s.spawn(move || {
+                    for i in 0..EACH {
+                        let n = 1000 * (t + 1) + i;
+                        let a = app
+                            .base()
+                            .send_request(ccr(c, "server.net", n, 0), Duration::from_secs(10))
+                            .unwrap_or_else(|e| panic!("{c} CCR {n}: {e}"));
+                        assert_eq!(result_code(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
+                        assert_eq!(
+                            a.find_avp(&[(AVP_CC_REQUEST_NUMBER, 0)])
+                                .and_then(Avp::as_u32),
+                            Some(n)
+                        );
+                        let origin = a
+                            .find_avp(&[(AVP_SESSION_ID, 0)])
+                            .and_then(Avp::as_str)
+                            .unwrap_or_default()
+                            .to_owned();
+                        assert!(origin.starts_with(c), "{c} got {origin}");
+                    }
+                });
+            }
+        }
+    });
+    let total = u64::from(1 + 2 * THREADS * EACH);
+    assert_eq!(seen.lock().unwrap().len() as u64, total);
+    let stats = relay.relay_stats();
+    assert_eq!(stats.requests_relayed, total);
+    assert_eq!(stats.answers_relayed, total);
+    assert_eq!(stats.answers_dropped, 0);
+    assert_eq!(
+        ocs.outstanding.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    assert!(relay
+        .auth_application_ids()
+        .contains(&diameter::node::peer::RELAY_APPLICATION_ID));
+    stop(&[&c1, &c2, &relay, &server]);
+}
+
+#[test]
+fn two_relays_routing_to_each_other_detect_the_loop() {
+    let mut b = node("relay.relay.net", "relay.net", true);
+    b.agent = Agent::Relay;
+    let mut a = node("dra.a.net", "a.net", true);
+    a.agent = Agent::Relay;
+    b.start().unwrap();
+    // a connects to b; c connects to a (as its "relay.relay.net")
+    let b_on_a = add(&mut a, "relay.relay.net", "relay.net", Some(port(&b)));
+    a.add_route("x.net", None, RouteAction::Relay, [&b_on_a]);
+    let a_on_b = add(&mut b, "dra.a.net", "a.net", None);
+    b.add_route("x.net", None, RouteAction::Relay, [&a_on_b]);
+    add(&mut a, "c1.client.net", "client.net", None);
+    a.start().unwrap();
+    wait_until("a-b", Duration::from_secs(10), || b_on_a.is_ready());
+
+    let (c, app) = {
+        // the client's peer is called relay.relay.net in its configuration,
+        // but it is a: make a client by hand
+        let mut n = node("c1.client.net", "client.net", false);
+        let p = add(&mut n, "dra.a.net", "a.net", Some(port(&a)));
+        let app = ThreadingApplication::new(
+            AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
+            0,
+            |_, _| Ok(None),
+        );
+        n.add_application(app.clone(), [&p], &["x.net"]);
+        n.start().unwrap();
+        app.base().wait_for_ready(Duration::from_secs(10)).unwrap();
+        (n, app)
+    };
+    let answer = app
+        .base()
+        .send_request(ccr("c1.client.net", "x.net", 1, 0), Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(
+        result_code(&answer),
+        Some(E_RESULT_CODE_DIAMETER_LOOP_DETECTED)
+    );
+    assert!(has_e_bit(&answer));
+    assert_eq!(
+        answer
+            .find_avp(&[(AVP_ORIGIN_HOST, 0)])
+            .and_then(Avp::as_str),
+        Some("dra.a.net")
+    );
+    assert_eq!(a.relay_stats().loops_detected, 1);
+    assert_eq!(a.relay_stats().requests_relayed, 1);
+    assert_eq!(b.relay_stats().requests_relayed, 1);
+    assert_eq!(a.relay_stats().answers_relayed, 1);
+    assert_eq!(b.relay_stats().answers_relayed, 1);
+    stop(&[&c, &a, &b]);
+}
+
+#[test]
+fn nothing_can_take_it_3003_and_3002() {
+    let mut relay = node("relay.relay.net", "relay.net", true);
+    relay.agent = Agent::Relay;
+    add(&mut relay, "c1.client.net", "client.net", None);
+    // a server that is not there: its persistent connection never comes up
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let down = add(&mut relay, "ocs.server.net", "server.net", Some(dead_port));
+    relay.add_route("server.net", None, RouteAction::Relay, [&down]);
+    relay.add_route(
+        "redirect.net",
+        Some(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
+        RouteAction::Redirect,
+        [&down],
+    );
+    relay.start().unwrap();
+    let (c, app) = client(
+        "c1.client.net",
+        port(&relay),
+        &["server.net", "nowhere.net", "redirect.net"],
+    );
+    let ask = |realm: &str, host: Option<&str>| {
+        let mut m = ccr("c1.client.net", realm, 1, 0);
+        if let Some(h) = host {
+            m.append_avp(Avp::new(AVP_DESTINATION_HOST, 0, h).unwrap());
+        }
+        app.base().send_request(m, Duration::from_secs(10)).unwrap()
+    };
+    let a = ask("nowhere.net", None);
+    assert_eq!(
+        result_code(&a),
+        Some(E_RESULT_CODE_DIAMETER_REALM_NOT_SERVED)
+    );
+    assert!(has_e_bit(&a));
+    assert!(a.find_avp(&[(AVP_SESSION_ID, 0)]).is_some());
+    let a = ask("server.net", None);
+    assert_eq!(
+        result_code(&a),
+        Some(E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER)
+    );
+    assert!(has_e_bit(&a));
+    // a host of the relay's own realm that is not connected
+    let a = ask("relay.net", Some("other.relay.net"));
+    assert_eq!(
+        result_code(&a),
+        Some(E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER)
+    );
+    let a = ask("redirect.net", None);
+    assert_eq!(
+        result_code(&a),
+        Some(E_RESULT_CODE_DIAMETER_REDIRECT_INDICATION)
+    );
+    assert_eq!(
+        a.find_avp(&[(AVP_REDIRECT_HOST, 0)]).and_then(Avp::as_str),
+        Some(format!("aaa://ocs.server.net:{dead_port}").as_str())
+    );
+    let stats = relay.relay_stats();
+    assert_eq!(stats.realm_not_served, 1);
+    assert_eq!(stats.unable_to_deliver, 2);
+    assert_eq!(stats.redirected, 1);
+    assert_eq!(stats.requests_relayed, 0);
+    stop(&[&c, &relay]);
+}
+
+#[test]
+fn a_node_that_is_no_agent_does_not_forward() {
+    let mut n = node("ocs.server.net", "server.net", true);
+    n.add_application_id(AppId::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION));
+    let p = add(&mut n, "relay.relay.net", "relay.net", None);
+    n.add_route("x.net", None, RouteAction::Relay, [&p]);
+    assert_eq!(n.routes().len(), 1);
+    assert_eq!(n.routes()[0].realm, "x.net");
+    n.start().unwrap();
+    let (c, app) = {
+        let mut c = node("relay.relay.net", "relay.net", false);
+        let s = add(&mut c, "ocs.server.net", "server.net", Some(port(&n)));
+        let app = ThreadingApplication::new(
+            AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
+            0,
+            |_, _| Ok(None),
+        );
+        c.add_application(app.clone(), [&s], &["x.net"]);
+        c.start().unwrap();
+        app.base().wait_for_ready(Duration::from_secs(10)).unwrap();
+        (c, app)
+    };
+    let a = app
+        .base()
+        .send_request(
+            ccr("relay.relay.net", "x.net", 1, 0),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+    // no application here serves it: python's answer, nothing forwarded
+    assert_ne!(result_code(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
+    assert_eq!(n.relay_stats().requests_relayed, 0);
+    stop(&[&c, &n]);
+}
