@@ -345,6 +345,75 @@ fn nothing_can_take_it_3003_and_3002() {
 }
 
 #[test]
+fn unanswered_relayed_requests_expire_and_a_closed_next_hop_gets_3002() {
+    // a server that never answers
+    let mut server = node("ocs.server.net", "server.net", true);
+    let relay_on_server = add(&mut server, "relay.relay.net", "relay.net", None);
+    let app = ThreadingApplication::new(
+        AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
+        4,
+        |_, _| Ok(None),
+    );
+    server.add_application(app, [&relay_on_server], &[]);
+    server.start().unwrap();
+    let mut relay = node("relay.relay.net", "relay.net", true);
+    relay.agent = Agent::Relay;
+    relay.limits.relay_timeout = Duration::from_millis(300);
+    let ocs = add(
+        &mut relay,
+        "ocs.server.net",
+        "server.net",
+        Some(port(&server)),
+    );
+    add(&mut relay, "c1.client.net", "client.net", None);
+    relay.add_route("server.net", None, RouteAction::Relay, [&ocs]);
+    relay.start().unwrap();
+    wait_until("relay connected", Duration::from_secs(10), || {
+        ocs.is_ready()
+    });
+    let (c, app) = client("c1.client.net", port(&relay), &["server.net"]);
+
+    // forgotten by the relay after relay_timeout; the client times out
+    let r = app.base().send_request(
+        ccr("c1.client.net", "server.net", 1, 0),
+        Duration::from_millis(500),
+    );
+    assert!(r.is_err(), "{r:?}");
+    wait_until("expired", Duration::from_secs(5), || {
+        relay.relay_stats().expired == 1
+    });
+    assert_eq!(
+        ocs.outstanding.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+
+    // the next hop goes away while a request waits: 3002 to the client
+    let base = app.base().clone();
+    let waiting = std::thread::spawn(move || {
+        base.send_request(
+            ccr("c1.client.net", "server.net", 2, 0),
+            Duration::from_secs(10),
+        )
+    });
+    wait_until("relayed", Duration::from_secs(5), || {
+        relay.relay_stats().requests_relayed == 2
+    });
+    server.stop(Duration::from_secs(2), true).unwrap();
+    let a = waiting.join().unwrap().unwrap();
+    assert_eq!(
+        result_code(&a),
+        Some(E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER)
+    );
+    assert!(has_e_bit(&a));
+    assert_eq!(relay.relay_stats().unable_to_deliver, 1);
+    assert_eq!(
+        ocs.outstanding.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    stop(&[&c, &relay]);
+}
+
+#[test]
 fn a_node_that_is_no_agent_does_not_forward() {
     let mut n = node("ocs.server.net", "server.net", true);
     n.add_application_id(AppId::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION));
