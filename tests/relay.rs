@@ -315,6 +315,12 @@ fn nothing_can_take_it_3003_and_3002() {
     );
     assert!(has_e_bit(&a));
     assert!(a.find_avp(&[(AVP_SESSION_ID, 0)]).is_some());
+    // RFC 6733 §6.2: the request's Proxy-Info comes back
+    assert_eq!(
+        a.find_avp(&[(AVP_PROXY_INFO, 0), (AVP_PROXY_HOST, 0)])
+            .and_then(Avp::as_str),
+        Some("proxy.client.net")
+    );
     let a = ask("server.net", None);
     assert_eq!(
         result_code(&a),

@@ -260,6 +260,9 @@ impl Dispatch {
         }
     }
 
+    /// Answers a request here with an error: E bit, this node's
+    /// Origin-Host/Realm, the request's Session-Id first and its Proxy-Info
+    /// AVPs (RFC 6733 §6.2), and `extra`.
     fn refuse_relay(
         &mut self,
         now: Instant,
@@ -268,40 +271,62 @@ impl Dispatch {
         result_code: u32,
         why: &str,
     ) {
-        let r = checks::Rejection {
-            result_code,
-            error_message: why.into(),
-            failed_avp: None,
+        self.answer_here(now, id, msg, result_code, why, Vec::new());
+    }
+
+    fn answer_here(
+        &mut self,
+        _now: Instant,
+        id: ConnId,
+        msg: &Message,
+        result_code: u32,
+        why: &str,
+        extra: Vec<Avp>,
+    ) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
         };
-        self.error_answer(now, id, msg, r, Vec::new());
+        let Some(machine) = conn.machine.as_mut() else {
+            return;
+        };
+        let mut answer = machine.error_answer(&msg.header, result_code, Some(why), None);
+        if let Some(session) = msg.find_avp(&[(AVP_SESSION_ID, 0)]) {
+            answer.avps.insert(0, session.clone());
+        }
+        answer.avps.extend(extra);
+        answer.avps.extend(
+            msg.avps
+                .iter()
+                .filter(|a| a.code() == AVP_PROXY_INFO && a.vendor_id() == 0)
+                .cloned(),
+        );
+        if let Ok(bytes) = answer.as_bytes() {
+            let _ = machine.send_bytes(&bytes, false);
+            if let Some(peer) = &conn.peer {
+                record_answer(peer, msg.header.command_code, Duration::ZERO, &bytes);
+            }
+        }
         self.dirty.push(id);
     }
 
     /// RFC 6733 §6.1.7: 3006 with a Redirect-Host for each server.
-    fn redirect(&mut self, _now: Instant, id: ConnId, msg: &Message, servers: &[Arc<Peer>]) {
+    fn redirect(&mut self, now: Instant, id: ConnId, msg: &Message, servers: &[Arc<Peer>]) {
         count(&self.handle.relay.redirected);
-        let Some(machine) = self.conns.get_mut(&id).and_then(|c| c.machine.as_mut()) else {
-            return;
-        };
-        let mut answer = machine.error_answer(
-            &msg.header,
+        let hosts = servers
+            .iter()
+            .filter_map(|p| {
+                let scheme = if p.is_secure { "aaas" } else { "aaa" };
+                let uri = format!("{scheme}://{}:{}", p.node_name, p.port);
+                Avp::new(AVP_REDIRECT_HOST, 0, uri.as_str()).ok()
+            })
+            .collect();
+        self.answer_here(
+            now,
+            id,
+            msg,
             E_RESULT_CODE_DIAMETER_REDIRECT_INDICATION,
-            Some("redirected"),
-            None,
+            "redirected",
+            hosts,
         );
-        if let Some(session) = msg.find_avp(&[(AVP_SESSION_ID, 0)]) {
-            answer.avps.insert(0, session.clone());
-        }
-        for p in servers {
-            let scheme = if p.is_secure { "aaas" } else { "aaa" };
-            let uri = format!("{scheme}://{}:{}", p.node_name, p.port);
-            if let Ok(avp) = Avp::new(AVP_REDIRECT_HOST, 0, uri.as_str()) {
-                answer.append_avp(avp);
-            }
-        }
-        if let Ok(bytes) = answer.as_bytes() {
-            let _ = machine.send_bytes(&bytes, false);
-        }
-        self.dirty.push(id);
     }
 }
