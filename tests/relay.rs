@@ -633,3 +633,91 @@ fn cc_client_through_dra_to_cc_server() {
     let status = ok(server.signal_stop(libc::SIGTERM, Duration::from_secs(15)));
     assert!(status.success(), "{}", server.dump());
 }
+
+#[test]
+fn hostile_peers_around_a_relay() {
+    use common::raw::{self, RawPeer};
+    let mut relay = node("relay.relay.net", "relay.net", true);
+    relay.agent = Agent::Relay;
+    relay.accept_unknown_peers = true;
+    let ocs = add(&mut relay, "ocs.server.net", "server.net", None);
+    relay.add_route("server.net", None, RouteAction::Relay, [&ocs]);
+    relay.start().unwrap();
+    let addr = relay.listen_addresses()[0];
+    let mut server = RawPeer::connect(addr, "ocs.server.net", "server.net");
+    let mut client = RawPeer::connect(addr, "pgw.client.net", "client.net");
+    let mut intruder = RawPeer::connect(addr, "evil.client.net", "client.net");
+    wait_until("server ready", Duration::from_secs(5), || ocs.is_ready());
+
+    let ask = |c: &mut RawPeer, extra: Vec<Avp>| {
+        let mut avps = vec![
+            Avp::new(AVP_SESSION_ID, 0, "pgw.client.net;1").unwrap(),
+            Avp::new(AVP_DESTINATION_REALM, 0, "server.net").unwrap(),
+        ];
+        avps.extend(extra);
+        c.request(CMD_CREDIT_CONTROL, 4, avps)
+    };
+    // a long Route-Record list that does not name the relay passes
+    let records: Vec<Avp> = (0..3000)
+        .map(|i| Avp::new(AVP_ROUTE_RECORD, 0, format!("agent{i}.net").as_str()).unwrap())
+        .collect();
+    let request = ask(&mut client, records);
+    client.send(&request.as_bytes().unwrap());
+    let forwarded = server.recv().expect("forwarded request");
+    assert_eq!(forwarded.find_avps(&[(AVP_ROUTE_RECORD, 0)]).len(), 3001);
+    assert_eq!(
+        forwarded.header.end_to_end_identifier,
+        request.header.end_to_end_identifier
+    );
+
+    // an answer with its identifiers from another connection completes
+    // nothing
+    let answer = |req: &Message| {
+        Message::new(
+            req.header.to_answer(),
+            vec![
+                Avp::new(AVP_SESSION_ID, 0, "pgw.client.net;1").unwrap(),
+                Avp::new(AVP_RESULT_CODE, 0, 2001u32).unwrap(),
+                Avp::new(AVP_ORIGIN_HOST, 0, "ocs.server.net").unwrap(),
+                Avp::new(AVP_ORIGIN_REALM, 0, "server.net").unwrap(),
+            ],
+        )
+    };
+    let unmatched = relay.protocol_stats().answers_unmatched;
+    intruder.send(&answer(&forwarded).as_bytes().unwrap());
+    wait_until("dropped", Duration::from_secs(5), || {
+        relay.protocol_stats().answers_unmatched == unmatched + 1
+    });
+    // the server's own answer goes back with the client's hop-by-hop
+    server.send(&answer(&forwarded).as_bytes().unwrap());
+    let back = client.recv().expect("answer");
+    assert_eq!(
+        back.header.hop_by_hop_identifier,
+        request.header.hop_by_hop_identifier
+    );
+    assert_eq!(raw::result_code(&back), Some(2001));
+
+    // the relay's own name in a Route-Record: 3005, nothing forwarded
+    let looped = ask(
+        &mut client,
+        vec![Avp::new(AVP_ROUTE_RECORD, 0, "RELAY.relay.net").unwrap()],
+    );
+    let a = client.exchange(&looped.as_bytes().unwrap()).unwrap();
+    assert_eq!(
+        raw::result_code(&a),
+        Some(E_RESULT_CODE_DIAMETER_LOOP_DETECTED)
+    );
+    // a malformed AVP is answered by the relay, not forwarded
+    let mut bad = ask(&mut client, Vec::new()).as_bytes().unwrap();
+    bad.extend_from_slice(&[0, 0, 1, 7, 0x40, 0, 0, 9, b'x', 0, 0, 0]);
+    bad.extend_from_slice(&[0, 0, 0, 1, 0x40, 0, 0, 4]);
+    raw::fix_length(&mut bad);
+    let a = client.exchange(&bad).unwrap();
+    assert_ne!(raw::result_code(&a), Some(2001));
+    assert!(has_e_bit(&a) || raw::result_code(&a).is_some_and(|c| c >= 5000));
+    let stats = relay.relay_stats();
+    assert_eq!(stats.requests_relayed, 1);
+    assert_eq!(stats.answers_relayed, 1);
+    assert_eq!(stats.loops_detected, 1);
+    stop(&[&relay]);
+}
