@@ -5,9 +5,12 @@
 //! cargo run --release --example cc_client -- --peer 127.0.0.1:3868 \
 //!     --peer-host ocs.example.net --peer-realm example.net \
 //!     --origin-host pgw.example.net --realm example.net \
-//!     --requests 100000 --concurrency 64 [--timeout SECS] \
+//!     --requests 100000 --concurrency 64 [--timeout SECS] [--dest-realm R] \
 //!     [--transport tcp|tls|sctp] [--tls-cert FILE --tls-key FILE --tls-ca FILE]
 //! ```
+//! The CCRs' Destination-Realm is `--dest-realm`, `--peer-realm` by default;
+//! another realm reaches its server through the peer, a relay agent (see the
+//! `dra` example).
 //! The last line is `requests=N answered=A errors=E rate=R/s p50_us=X p99_us=Y`.
 //!
 //! `--peer` and `--peer-host` may be repeated (paired in order) for several
@@ -44,7 +47,7 @@ use diameter::node::{Node, NodeError, NodeOptions, PeerOptions};
 #[path = "common/logger.rs"]
 mod logger;
 
-const USAGE: &str = "usage: cc_client --peer IP:PORT --peer-host H [--peer IP:PORT --peer-host H ...] --peer-realm R --origin-host H --realm R --requests N --concurrency C [--timeout SECS] [--transport tcp|tls|sctp] [--tls-cert FILE --tls-key FILE --tls-ca FILE]";
+const USAGE: &str = "usage: cc_client --peer IP:PORT --peer-host H [--peer IP:PORT --peer-host H ...] --peer-realm R --origin-host H --realm R --requests N --concurrency C [--timeout SECS] [--dest-realm R] [--transport tcp|tls|sctp] [--tls-cert FILE --tls-key FILE --tls-ca FILE]";
 
 /// How the client connects to its peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +76,7 @@ struct Args {
     /// Further `--peer`/`--peer-host` pairs.
     more_peers: Vec<(SocketAddr, String)>,
     peer_realm: String,
+    dest_realm: Option<String>,
     origin_host: String,
     realm: String,
     requests: u64,
@@ -90,6 +94,7 @@ fn parse() -> Result<Args, String> {
         peer_host: "ocs.example.net".into(),
         more_peers: Vec::new(),
         peer_realm: "example.net".into(),
+        dest_realm: None,
         origin_host: "pgw.example.net".into(),
         realm: "example.net".into(),
         requests: 10_000,
@@ -112,6 +117,7 @@ fn parse() -> Result<Args, String> {
             ),
             "--peer-host" => hosts.push(val()?),
             "--peer-realm" => a.peer_realm = val()?,
+            "--dest-realm" => a.dest_realm = Some(val()?),
             "--origin-host" => a.origin_host = val()?,
             "--realm" => a.realm = val()?,
             "--requests" => a.requests = val()?.parse().map_err(|e| format!("--requests: {e}"))?,
@@ -291,7 +297,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         0,
         |_, _| Ok(None),
     );
-    node.add_application(app.clone(), &peers, &[]);
+    let dest_realm = args.dest_realm.as_deref().unwrap_or(&args.peer_realm);
+    node.add_application(app.clone(), &peers, &[dest_realm]);
     node.start()?;
     app.wait_for_ready(Duration::from_secs(10))?;
     // with several peers, start once all are up (or 10 s passed)
@@ -321,7 +328,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             &session,
                             &args.origin_host,
                             &args.realm,
-                            &args.peer_realm,
+                            dest_realm,
                             n as u32,
                         )
                         .map_err(|e| e.to_string())

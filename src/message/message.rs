@@ -42,6 +42,9 @@ pub struct Message {
     /// [`to_answer`](Self::to_answer), so that its answer goes back there.
     /// Not on the wire, not compared, not printed.
     pub(crate) received_on: u64,
+    /// The received bytes of a message a relay may forward (kept only by
+    /// connections of an agent node). Not compared, not printed.
+    pub(crate) wire: Option<Vec<u8>>,
 }
 
 impl PartialEq for Message {
@@ -66,6 +69,7 @@ impl Message {
             header,
             avps,
             received_on: 0,
+            wire: None,
         }
     }
 

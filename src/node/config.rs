@@ -44,6 +44,11 @@ pub struct NodeLimits {
     /// with the T flag): 2 by default. 0 turns failover off, and then the
     /// node does not keep a copy of the requests it waits answers for.
     pub max_failovers: u8,
+    /// How long an agent waits for the answer to a request it relayed;
+    /// then the request is forgotten (counted in
+    /// [`RelayStats::expired`](super::RelayStats::expired)) and a later
+    /// answer is dropped.
+    pub relay_timeout: Duration,
 }
 
 /// How many times a request is failed over to another peer, at most
@@ -61,6 +66,7 @@ impl Default for NodeLimits {
             owed_answer_ttl: Duration::from_secs(60),
             duplicates: DuplicateLimits::default(),
             max_failovers: DEFAULT_MAX_FAILOVERS,
+            relay_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -91,6 +97,8 @@ pub(crate) struct NodeConfig {
     pub statistics_interval: Duration,
     /// The bounds.
     pub limits: NodeLimits,
+    /// What kind of node this is (a relay forwards).
+    pub agent: super::relay::Agent,
     /// Local addresses an SCTP association binds (all of them: multi-homing).
     pub sctp_local: Vec<IpAddr>,
     /// Certificates and trust for TLS connections.

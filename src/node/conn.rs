@@ -124,6 +124,27 @@ pub(crate) struct Conn {
     pending_order: VecDeque<(Instant, u32)>,
     owed: IdMap<(u32, u32), Owed>,
     owed_order: VecDeque<(Instant, (u32, u32))>,
+    /// Requests relayed on this connection, waiting for their answers (a
+    /// table of their own, keyed by the hop-by-hop identifier given here,
+    /// and counted in `max_pending_per_connection` with `pending`).
+    relayed: IdMap<u32, Relayed>,
+    relayed_order: VecDeque<(Instant, u32)>,
+}
+
+/// A request relayed on this connection (RFC 6733 §6.1.9): where its answer
+/// goes back.
+pub(crate) struct Relayed {
+    /// The connection the request came in on.
+    pub from: ConnId,
+    /// The request's header as received (its hop-by-hop identifier is
+    /// restored in the answer).
+    pub header: crate::message::MessageHeader,
+    /// Its Session-Id, for an error answer if this connection closes first.
+    pub session: Option<crate::message::Avp>,
+    /// The peer it went to (its load counts the request).
+    pub to: Arc<Peer>,
+    /// When it is forgotten.
+    pub expires: Instant,
 }
 
 /// Why a request could not be registered.
@@ -154,6 +175,8 @@ impl Conn {
             pending_order: VecDeque::new(),
             owed: IdMap::default(),
             owed_order: VecDeque::new(),
+            relayed: IdMap::default(),
+            relayed_order: VecDeque::new(),
         }
     }
 
@@ -206,13 +229,13 @@ impl Conn {
         if !machine.is_ready() {
             return Err((PendingRefused::NotReady, reply));
         }
-        if self.pending.len() >= max_pending {
+        if self.pending.len() + self.relayed.len() >= max_pending {
             return Err((PendingRefused::Full, reply));
         }
         // the machine's sequence starts at a random value; skip the (rare)
         // ones still in use after a wrap
         let mut hop_by_hop = machine.next_hop_by_hop();
-        while self.pending.contains_key(&hop_by_hop) {
+        while self.pending.contains_key(&hop_by_hop) || self.relayed.contains_key(&hop_by_hop) {
             hop_by_hop = machine.next_hop_by_hop();
         }
         if let Some(field) = bytes.get_mut(12..16) {
@@ -248,6 +271,75 @@ impl Conn {
         self.pending
             .remove(&h.hop_by_hop_identifier)
             .ok_or(Unmatched::NoRequest)
+    }
+
+    /// Queues a request this node relays: gives it a hop-by-hop identifier
+    /// of this connection (patched into `bytes`) and remembers where its
+    /// answer goes. Relayed and own requests share `max_pending`.
+    pub(crate) fn relay_request(
+        &mut self,
+        bytes: &mut [u8],
+        relayed: Relayed,
+        max_pending: usize,
+    ) -> Result<(), PendingRefused> {
+        let Some(machine) = self.machine.as_mut().filter(|m| m.is_ready()) else {
+            return Err(PendingRefused::NotReady);
+        };
+        if self.pending.len() + self.relayed.len() >= max_pending {
+            return Err(PendingRefused::Full);
+        }
+        let mut hop_by_hop = machine.next_hop_by_hop();
+        while self.pending.contains_key(&hop_by_hop) || self.relayed.contains_key(&hop_by_hop) {
+            hop_by_hop = machine.next_hop_by_hop();
+        }
+        super::relay::set_hop_by_hop(bytes, hop_by_hop);
+        if machine.send_bytes(bytes, true).is_err() {
+            return Err(PendingRefused::Full);
+        }
+        self.relayed_order.push_back((relayed.expires, hop_by_hop));
+        self.relayed.insert(hop_by_hop, relayed);
+        Ok(())
+    }
+
+    /// The relayed request an answer received here belongs to, if any:
+    /// `None` when its hop-by-hop is not a relayed one; `Err` when the
+    /// End-to-End id differs (the answer is dropped, the entry kept).
+    pub(crate) fn take_relayed(&mut self, answer: &Message) -> Option<Result<Relayed, Unmatched>> {
+        if self.relayed.is_empty() {
+            return None;
+        }
+        let h = &answer.header;
+        let r = self.relayed.get(&h.hop_by_hop_identifier)?;
+        if r.header.end_to_end_identifier != h.end_to_end_identifier {
+            return Some(Err(Unmatched::WrongEndToEnd));
+        }
+        self.relayed.remove(&h.hop_by_hop_identifier).map(Ok)
+    }
+
+    /// Forgets the relayed requests whose answers are overdue.
+    pub(crate) fn expire_relayed(&mut self, now: Instant) -> Vec<Relayed> {
+        let mut out = Vec::new();
+        while let Some((at, hbh)) = self.relayed_order.front().copied() {
+            if at > now {
+                break;
+            }
+            self.relayed_order.pop_front();
+            if self.relayed.get(&hbh).is_some_and(|r| r.expires <= now) {
+                out.extend(self.relayed.remove(&hbh));
+            }
+        }
+        if self.relayed_order.len() > 2 * self.relayed.len() + 64 {
+            let live = &self.relayed;
+            self.relayed_order.retain(|(_, h)| live.contains_key(h));
+        }
+        out
+    }
+
+    /// The connection is gone: its relayed requests, to be answered where
+    /// they came from.
+    pub(crate) fn close_relayed(&mut self) -> Vec<Relayed> {
+        self.relayed_order.clear();
+        self.relayed.drain().map(|(_, r)| r).collect()
     }
 
     /// Records a request handed to an application; false when the

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::Sender;
 use log::{debug, info};
 
+mod forward;
+
 use super::checks;
 use super::config::{capabilities_for, NodeConfig, HISTORY_KEPT};
 use super::conn::{Conn, ConnId, Direction, Owed, Pending, PendingRefused, Retry, Unmatched};
@@ -26,6 +28,7 @@ use super::ids::random_u64;
 use super::peer::*;
 use super::ratelimit::{self, RateLimit};
 use super::routing;
+use super::relay::Agent;
 use super::stats::unix_secs;
 use crate::message::constants::*;
 use crate::message::{Avp, Message, MessageHeader};
@@ -262,6 +265,7 @@ impl Dispatch {
         let end_to_end = self.handle.identity().end_to_end.clone();
         let mut machine =
             Connection::new_initiator(now, local, cfg, end_to_end, expected, reopen, random_u64());
+        machine.set_keep_bytes(self.config.agent == Agent::Relay);
         if let Some(p) = &peer {
             machine.set_counters(p.counters.clone());
             if let Some(info) = p.status.lock().connection.as_mut() {
@@ -313,13 +317,15 @@ impl Dispatch {
         let offer = conn.can_start_tls && !self.config.inband_security.is_empty();
         let local = capabilities_for(&self.config, &apps, local_ips, offer);
         let end_to_end = self.handle.identity().end_to_end.clone();
-        conn.machine = Some(Connection::new_responder(
+        let mut machine = Connection::new_responder(
             now,
             local,
             self.config.connection_for(None),
             end_to_end,
             random_u64(),
-        ));
+        );
+        machine.set_keep_bytes(self.config.agent == Agent::Relay);
+        conn.machine = Some(machine);
         self.conns.insert(id, conn);
         Some(id)
     }
@@ -419,6 +425,8 @@ impl Dispatch {
         for key in conn.close_tables(why, &self.handle.owed) {
             self.duplicates.abandon(&key);
         }
+        let lost = conn.close_relayed();
+        self.relayed_lost(now, lost);
         debug!(target: "diameter.connection", "closed {} (reason {reason:#04x})", conn.remote);
         let Some(peer) = conn.peer.take() else {
             return;
@@ -906,7 +914,9 @@ impl Dispatch {
 
     /// Expired pending requests, owed answers and duplicate records go.
     fn housekeeping(&mut self, now: Instant) {
+        let mut expired_relays = Vec::new();
         for conn in self.conns.values_mut() {
+            expired_relays.extend(conn.expire_relayed(now));
             let expired = conn.expire(now, &self.handle.owed);
             if expired.owed > 0 {
                 self.handle
@@ -919,6 +929,7 @@ impl Dispatch {
             }
         }
         self.duplicates.expire(now);
+        self.relayed_expired(expired_relays);
     }
 
     // ---- what the machines say ----
@@ -1173,6 +1184,12 @@ impl Dispatch {
     /// A request arrived: checked, deduplicated, then handed to its
     /// application (or answered here).
     fn intake(&mut self, now: Instant, id: ConnId, mut msg: Message) {
+        if self.config.agent == Agent::Relay {
+            match self.relay_intake(now, id, msg) {
+                Some(local) => msg = local,
+                None => return,
+            }
+        }
         let Some(conn) = self.conns.get(&id) else {
             return;
         };
@@ -1369,6 +1386,9 @@ impl Dispatch {
     /// An answer arrived: it completes a request sent on this same
     /// connection with the same End-to-End id, or it is dropped.
     fn answer_received(&mut self, id: ConnId, msg: Message) {
+        let Some(msg) = self.relay_answer(id, msg) else {
+            return;
+        };
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };

@@ -227,6 +227,10 @@ pub(crate) struct Handle {
     pub transport: TransportCounters,
     /// Requests handed to applications and not answered yet.
     pub owed: OwedBook,
+    /// The routing table of an agent ([`super::Node::add_route`]).
+    pub routes: RwLock<Vec<super::relay::RouteEntry>>,
+    /// An agent's counters.
+    pub relay: super::relay::RelayCounters,
 }
 
 /// Who the node is, and its generators.
@@ -253,6 +257,8 @@ impl Handle {
             counters: Counters::default(),
             transport: TransportCounters::default(),
             owed: OwedBook::default(),
+            routes: RwLock::new(Vec::new()),
+            relay: super::relay::RelayCounters::default(),
         })
     }
 

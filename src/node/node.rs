@@ -24,7 +24,9 @@ use super::peer::{
     DEFAULT_CEA_TIMEOUT, DEFAULT_CER_TIMEOUT, DEFAULT_DPA_TIMEOUT, DEFAULT_DWA_TIMEOUT,
     DEFAULT_IDLE_TIMEOUT, DEFAULT_RETRANSMIT_QUEUE_SIZE, DEFAULT_STATISTICS_HISTORY_INTERVAL,
     DEFAULT_VENDOR_ID, DEFAULT_WAKEUP_INTERVAL, PEER_TRANSPORT_SCTP, PEER_TRANSPORT_TCP,
+    RELAY_APPLICATION_ID,
 };
+use super::relay::{Agent, RelayStats, RouteAction, RouteEntry};
 use super::setup::ListenSpec;
 use super::stats::NodeStats;
 use super::{parse_diameter_uri, SequenceGenerator, SessionGenerator};
@@ -196,6 +198,11 @@ pub struct Node {
     /// `peer_route_select_func`); the default picks the peer with the fewest
     /// outstanding requests, ties in turn. Read at `start()`.
     pub peer_route_select_func: Option<RouteSelect>,
+    /// What kind of node this is: [`Agent::None`] (python's only kind), or
+    /// [`Agent::Relay`], which advertises the relay application and
+    /// forwards requests that are not for this node by the routing table
+    /// ([`add_route`](Self::add_route)). Read at `start()`.
+    pub agent: Agent,
     peers: Mutex<BTreeMap<String, Arc<Peer>>>,
     handle: Arc<Handle>,
     running: Mutex<Option<Running>>,
@@ -254,6 +261,7 @@ impl Node {
             end_to_end_seq,
             session_generator,
             peer_route_select_func: None,
+            agent: Agent::None,
             peers: Mutex::new(BTreeMap::new()),
             handle,
             running: Mutex::new(None),
@@ -355,6 +363,40 @@ impl Node {
         app.start();
     }
 
+    /// Adds an entry to the routing table of an agent (RFC 6733 §2.7): a
+    /// request for `realm` and `application_id` (`None`: any) that is not
+    /// for this node gets `action`; `Relay` and `Proxy` forward it to the
+    /// least loaded of `servers` that is ready and negotiated the
+    /// application (or the relay application); `Redirect` answers 3006
+    /// naming them. An entry naming the application wins over one for any
+    /// application; among equals the first added. Works before and after
+    /// `start()`; only a node whose [`agent`](Self::agent) is
+    /// [`Agent::Relay`] forwards.
+    pub fn add_route<P: std::borrow::Borrow<Arc<Peer>>>(
+        &self,
+        realm: &str,
+        application_id: Option<u32>,
+        action: RouteAction,
+        servers: impl IntoIterator<Item = P>,
+    ) {
+        self.handle.routes.write().push(RouteEntry {
+            realm: realm.to_ascii_lowercase(),
+            application_id,
+            action,
+            servers: servers.into_iter().map(|p| p.borrow().clone()).collect(),
+        });
+    }
+
+    /// The routing table, in the order entries were added.
+    pub fn routes(&self) -> Vec<RouteEntry> {
+        self.handle.routes.read().clone()
+    }
+
+    /// What this node relayed, answered itself and dropped as an agent.
+    pub fn relay_stats(&self) -> RelayStats {
+        self.handle.relay.snapshot()
+    }
+
     /// The applications added so far, in the order they were added
     /// (python's `node.applications`).
     pub fn applications(&self) -> Vec<Arc<dyn Application>> {
@@ -440,6 +482,9 @@ impl Node {
             session_generator: self.session_generator.clone(),
         });
         *self.handle.select.write() = self.peer_route_select_func.clone();
+        if self.agent == Agent::Relay {
+            self.add_application_id(AppId::auth(RELAY_APPLICATION_ID));
+        }
         let started = event_loop::spawn(config, &listen, self.handle.clone())?;
         *running = Some(Running {
             thread: Some(started.thread),
@@ -493,6 +538,7 @@ impl Node {
                 .statistics_history_interval
                 .max(Duration::from_millis(1)),
             limits,
+            agent: self.agent,
             sctp_local: ip_addresses,
             #[cfg(feature = "tls")]
             tls,

@@ -161,6 +161,7 @@ fn end(now: Instant, host: &str, ip: IpAddr, peers: Vec<Arc<Peer>>, limits: Node
         stats_logging: false,
         statistics_interval: Duration::from_secs(60),
         limits,
+        agent: super::relay::Agent::None,
         sctp_local: Vec::new(),
         #[cfg(feature = "tls")]
         tls: None,
@@ -189,6 +190,7 @@ pub fn small_limits() -> NodeLimits {
             max_waiters: 2,
         },
         max_failovers: 2,
+        relay_timeout: Duration::from_secs(10),
     }
 }
 

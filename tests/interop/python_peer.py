@@ -20,8 +20,9 @@ Every received message gives `EVENT recv <CMD> from=<Origin-Host> ...` and
 every sent one `EVENT sent <CMD> to=<peer> ...`, where <CMD> is the usual
 abbreviation (CER, CEA, DWR, DWA, DPR, DPA, CCR, CCA, ...; unknown commands
 are CMD<code>R / CMD<code>A), followed by result=<Result-Code> and
-cause=<Disconnect-Cause> where the message has them. python-diameter's own
-log goes to stderr (see --log-level).
+cause=<Disconnect-Cause> where the message has them (a CCR: its type=,
+number=, session= and, when relayed, route_record=<host>,<host>...).
+python-diameter's own log goes to stderr (see --log-level).
 
 The node stops gracefully (node.stop(): DPR to every open peer, wait for DPA)
 on SIGTERM or SIGINT, when standard input is a pipe that reaches EOF or
@@ -119,6 +120,10 @@ def msg_details(msg) -> str:
                           ("session_id", "session")):
             if getattr(msg, attr, None) is not None:
                 parts.append(f"{key}={_text(getattr(msg, attr))}")
+        # the agents a relayed request passed (RFC 6733 §6.1.9)
+        records = getattr(msg, "route_record", None) if msg.header.is_request else None
+        if records:
+            parts.append("route_record=" + ",".join(_text(r) for r in records))
     if msg.header.is_error:
         parts.append("error_bit=1")
     return (" " + " ".join(parts)) if parts else ""

@@ -172,6 +172,8 @@ pub struct Connection {
     rng: u64,
     name: String,
     counters: Option<Arc<super::PeerCounters>>,
+    /// Application messages keep their received bytes (a relay's).
+    keep_bytes: bool,
     /// When bytes were last received.
     pub last_read: Instant,
     /// When the outstanding DWR was sent.
@@ -218,6 +220,7 @@ impl Connection {
             rng: seed | 1,
             name: String::new(),
             counters: None,
+            keep_bytes: false,
             last_read: now,
             dwr_sent: None,
         }
@@ -453,7 +456,16 @@ impl Connection {
         loop {
             // decoded straight from the framer's buffer, no copy
             let decoded = match self.framer.next_frame() {
-                Ok(Some(frame)) => Message::from_bytes_with(frame, &self.limits),
+                Ok(Some(frame)) => {
+                    let decoded = Message::from_bytes_with(frame, &self.limits);
+                    match decoded {
+                        Ok(mut msg) if self.keep_bytes && !is_base_command(&msg) => {
+                            msg.wire = Some(frame.to_vec());
+                            Ok(msg)
+                        }
+                        other => other,
+                    }
+                }
                 Ok(None) => break,
                 Err(e) => {
                     self.fail(
@@ -484,6 +496,12 @@ impl Connection {
                 return;
             }
         }
+    }
+
+    /// Whether application requests and answers keep their received bytes
+    /// (for a relay, which forwards them unchanged).
+    pub(crate) fn set_keep_bytes(&mut self, keep: bool) {
+        self.keep_bytes = keep;
     }
 
     /// The transport closed under us (EOF or error).
@@ -1083,4 +1101,12 @@ fn log_sent(name: &str, bytes: &[u8]) {
             "SENT {name}\nFailed to produce a message dump: {e}"
         ),
     }
+}
+
+/// CER/CEA, DWR/DWA and DPR/DPA: the peer machine's own.
+fn is_base_command(msg: &Message) -> bool {
+    matches!(
+        msg.header.command_code,
+        CMD_CAPABILITIES_EXCHANGE | CMD_DEVICE_WATCHDOG | CMD_DISCONNECT_PEER
+    )
 }

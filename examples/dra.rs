@@ -1,0 +1,214 @@
+//! A Diameter relay agent (RFC 6733 §2.8, §6.1.9): it advertises the relay
+//! application, connects to its `--peer`s and forwards every request that
+//! is not for itself by its `--route`s, the requests of a realm balanced
+//! over that realm's hosts (the least loaded first). Requests keep all their
+//! AVPs; each gets a Route-Record naming this agent.
+//!
+//! ```text
+//! cargo run --release --example dra -- --listen 127.0.0.1:3868 \
+//!     --origin-host dra.example.net --realm example.net [--allow-any] \
+//!     --peer aaa://ocs1.example.net:3869 --peer aaa://ocs2.example.net:3870 \
+//!     --route ocs.example.net=ocs1.example.net,ocs2.example.net \
+//!     [--peer-address HOST=IP] [--app ID] [--duration SECS]
+//! ```
+//! Each `--peer` is connected to (and reconnected); its address is the
+//! host's, as the system resolves it, unless `--peer-address HOST=IP` names
+//! it. A peer named in a `--route` belongs to that route's realm. Clients
+//! connect to `--listen`: without `--allow-any`, only the `--peer`s may.
+//! `--app ID` also advertises an application id besides the relay
+//! application (python-diameter 0.9.0 sends a request only to a peer that
+//! advertised its application itself).
+//!
+//! Runs until SIGINT (Ctrl-C) or SIGTERM, or for `--duration SECS`, then
+//! stops the node (DPR to every peer) and prints its counters:
+//! `relayed=N answers_returned=N sent_3002=N sent_3003=N sent_3005=N
+//! sent_3004=N expired=N answers_dropped=N` (requests forwarded, answers
+//! sent back, requests answered here with 3002 DIAMETER_UNABLE_TO_DELIVER,
+//! 3003 DIAMETER_REALM_NOT_SERVED, 3005 DIAMETER_LOOP_DETECTED and 3004
+//! DIAMETER_TOO_BUSY, requests whose answer never came, answers whose
+//! requester was gone). Logs go to
+//! standard error, filtered by `RUST_LOG` (default `warn`).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use diameter::node::peer::{AppId, Peer};
+use diameter::node::{parse_diameter_uri, Agent, Node, NodeOptions, PeerOptions, RouteAction};
+
+#[path = "common/logger.rs"]
+mod logger;
+#[path = "common/signals.rs"]
+mod signals;
+
+const USAGE: &str = "usage: dra --listen IP:PORT --origin-host H --realm R [--allow-any] --peer aaa://HOST:PORT ... --route REALM=HOST[,HOST...] ... [--peer-address HOST=IP] [--app ID] [--duration SECS]";
+
+struct Args {
+    listen: SocketAddr,
+    origin_host: String,
+    realm: String,
+    allow_any: bool,
+    peers: Vec<String>,
+    routes: Vec<(String, Vec<String>)>,
+    addresses: BTreeMap<String, IpAddr>,
+    apps: Vec<u32>,
+    duration: Option<Duration>,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut a = Args {
+        listen: "127.0.0.1:3868".parse().map_err(|e| format!("{e}"))?,
+        origin_host: "dra.example.net".into(),
+        realm: "example.net".into(),
+        allow_any: false,
+        peers: Vec::new(),
+        routes: Vec::new(),
+        addresses: BTreeMap::new(),
+        apps: Vec::new(),
+        duration: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut val = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--listen" => a.listen = val()?.parse().map_err(|e| format!("--listen: {e}"))?,
+            "--origin-host" => a.origin_host = val()?,
+            "--realm" => a.realm = val()?,
+            "--allow-any" => a.allow_any = true,
+            "--peer" => a.peers.push(val()?),
+            "--route" => {
+                let v = val()?;
+                let (realm, hosts) = v
+                    .split_once('=')
+                    .ok_or_else(|| format!("--route {v}: not REALM=HOST[,HOST...]"))?;
+                let hosts: Vec<String> = hosts
+                    .split(',')
+                    .filter(|h| !h.is_empty())
+                    .map(str::to_ascii_lowercase)
+                    .collect();
+                if realm.is_empty() || hosts.is_empty() {
+                    return Err(format!("--route {v}: not REALM=HOST[,HOST...]"));
+                }
+                a.routes.push((realm.to_owned(), hosts));
+            }
+            "--peer-address" => {
+                let v = val()?;
+                let (host, ip) = v
+                    .split_once('=')
+                    .ok_or_else(|| format!("--peer-address {v}: not HOST=IP"))?;
+                let ip = ip.parse().map_err(|e| format!("--peer-address {v}: {e}"))?;
+                a.addresses.insert(host.to_ascii_lowercase(), ip);
+            }
+            "--app" => a
+                .apps
+                .push(val()?.parse().map_err(|e| format!("--app: {e}"))?),
+            "--duration" => {
+                a.duration = Some(Duration::from_secs_f64(
+                    val()?.parse().map_err(|e| format!("--duration: {e}"))?,
+                ))
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(a)
+}
+
+/// A peer's address: `--peer-address`, else the system's resolution.
+fn address_of(args: &Args, host: &str, port: u16) -> Result<IpAddr, String> {
+    if let Some(ip) = args.addresses.get(host) {
+        return Ok(*ip);
+    }
+    (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("{host}: {e}"))?
+        .next()
+        .map(|a| a.ip())
+        .ok_or_else(|| format!("{host}: no address"))
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    logger::init("warn");
+    let args = parse().inspect_err(|_| {
+        eprintln!("{USAGE}");
+    })?;
+    let mut node = Node::new(
+        &args.origin_host,
+        &args.realm,
+        NodeOptions {
+            ip_addresses: vec![args.listen.ip().into()],
+            tcp_port: Some(args.listen.port()),
+            ..Default::default()
+        },
+    );
+    node.agent = Agent::Relay;
+    node.accept_unknown_peers = args.allow_any;
+    for id in &args.apps {
+        node.add_application_id(AppId::auth(*id));
+    }
+    let mut peers: BTreeMap<String, Arc<Peer>> = BTreeMap::new();
+    for uri in &args.peers {
+        let parsed = parse_diameter_uri(uri)?;
+        let host = parsed.fqdn.to_ascii_lowercase();
+        let realm = args
+            .routes
+            .iter()
+            .find(|(_, hosts)| hosts.contains(&host))
+            .map(|(realm, _)| realm.as_str());
+        let ip = address_of(&args, &host, parsed.port).unwrap_or_else(|e| {
+            eprintln!("dra: --peer {uri}: {e}");
+            std::process::exit(2);
+        });
+        let peer = node.add_peer(
+            uri,
+            realm,
+            PeerOptions {
+                ip_addresses: vec![ip.into()],
+                is_persistent: true,
+                ..Default::default()
+            },
+        )?;
+        peer.set_reconnect_wait(Duration::from_secs(1));
+        peers.insert(host, peer);
+    }
+    for (realm, hosts) in &args.routes {
+        let mut servers = Vec::new();
+        for host in hosts {
+            match peers.get(host) {
+                Some(p) => servers.push(p.clone()),
+                None => {
+                    eprintln!("dra: --route {realm}: {host} is not a --peer");
+                    std::process::exit(2);
+                }
+            }
+        }
+        node.add_route(realm, None, RouteAction::Relay, &servers);
+    }
+    let shutdown = signals::Shutdown::install()?;
+    node.start()?;
+    let addresses: Vec<String> = node
+        .listen_addresses()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    println!(
+        "dra {} listening on {}",
+        args.origin_host,
+        addresses.join(", ")
+    );
+    shutdown.wait(args.duration);
+    node.stop(Duration::from_secs(5), false)?;
+    let s = node.relay_stats();
+    println!(
+        "relayed={} answers_returned={} sent_3002={} sent_3003={} sent_3005={} sent_3004={} expired={} answers_dropped={}",
+        s.requests_relayed,
+        s.answers_relayed,
+        s.unable_to_deliver,
+        s.realm_not_served,
+        s.loops_detected,
+        s.too_busy,
+        s.expired,
+        s.answers_dropped
+    );
+    Ok(())
+}

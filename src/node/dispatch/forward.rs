@@ -1,0 +1,332 @@
+//! The relay agent's part of the node protocol (RFC 6733 §6.1.9, §6.2.2):
+//! a request that is not for this node is forwarded, as received but for a
+//! Route-Record appended and the hop-by-hop identifier of the next
+//! connection; its answer goes back, as received but for the original
+//! hop-by-hop identifier, on the connection the request came in on.
+//! Relayed requests are tracked by the connection they went out on
+//! ([`Conn::relay_request`]), bounded and expired with its own requests.
+
+use std::sync::atomic::Ordering;
+
+use super::super::conn::{PendingRefused, Relayed};
+use super::super::relay::{self, Decision};
+use super::super::routing;
+use super::*;
+
+impl Dispatch {
+    /// For an agent: forwards (or answers) a request that is not for this
+    /// node; gives back one that is.
+    pub(super) fn relay_intake(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        mut msg: Message,
+    ) -> Option<Message> {
+        let identity = self.handle.identity();
+        let decision = {
+            let routes = self.handle.routes.read();
+            relay::decide(&msg, &identity.origin_host, &identity.origin_realm, &routes)
+        };
+        let (realm, host, servers) = match decision {
+            Decision::Local => {
+                msg.wire = None;
+                return Some(msg);
+            }
+            Decision::Redirect(servers) => {
+                self.redirect(now, id, &msg, &servers);
+                return None;
+            }
+            Decision::Forward {
+                realm,
+                host,
+                servers,
+            } => (realm, host, servers),
+        };
+        let counters = &self.handle.relay;
+        if relay::loop_detected(&msg, &identity.origin_host) {
+            count(&counters.loops_detected);
+            self.refuse_relay(
+                now,
+                id,
+                &msg,
+                E_RESULT_CODE_DIAMETER_LOOP_DETECTED,
+                "forwarding loop detected",
+            );
+            return None;
+        }
+        let app = msg.header.application_id;
+        let mut candidates: Vec<Arc<Peer>> = Vec::new();
+        let served = {
+            let peers = self.handle.peers.read();
+            if let Some(host) = &host {
+                candidates.extend(
+                    peers
+                        .iter()
+                        .find(|p| p.node_name.eq_ignore_ascii_case(host))
+                        .filter(|p| relay::can_take(p, app))
+                        .cloned(),
+                );
+            }
+            if candidates.is_empty() {
+                match &servers {
+                    Some(servers) => candidates
+                        .extend(servers.iter().filter(|p| relay::can_take(p, app)).cloned()),
+                    None => candidates.extend(
+                        peers
+                            .iter()
+                            .filter(|p| {
+                                p.realm_name.eq_ignore_ascii_case(&realm) && relay::can_take(p, app)
+                            })
+                            .cloned(),
+                    ),
+                }
+            }
+            servers.is_some()
+                || realm.eq_ignore_ascii_case(&identity.origin_realm)
+                || peers
+                    .iter()
+                    .any(|p| p.realm_name.eq_ignore_ascii_case(&realm))
+        };
+        let turn = self.handle.round_robin.fetch_add(1, Ordering::Relaxed);
+        match routing::least_loaded(&candidates, turn) {
+            Some(peer) => self.forward(now, id, msg, peer),
+            None if served => {
+                count(&self.handle.relay.unable_to_deliver);
+                self.refuse_relay(
+                    now,
+                    id,
+                    &msg,
+                    E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER,
+                    "no peer can take the request",
+                );
+            }
+            None => {
+                count(&self.handle.relay.realm_not_served);
+                self.refuse_relay(
+                    now,
+                    id,
+                    &msg,
+                    E_RESULT_CODE_DIAMETER_REALM_NOT_SERVED,
+                    "realm is not served",
+                );
+            }
+        }
+        None
+    }
+
+    /// Sends a request on to `peer`: its received bytes, a Route-Record
+    /// appended, the next connection's hop-by-hop identifier.
+    fn forward(&mut self, now: Instant, id: ConnId, mut msg: Message, peer: Arc<Peer>) {
+        let Some(to) = self.ready_conn_of(&peer) else {
+            count(&self.handle.relay.unable_to_deliver);
+            return self.refuse_relay(
+                now,
+                id,
+                &msg,
+                E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER,
+                "next hop not connected",
+            );
+        };
+        let wire = match msg.wire.take() {
+            Some(wire) => Some(wire),
+            None => msg.as_bytes().ok(),
+        };
+        let limits = self.config.limits;
+        let own_host = self.handle.identity().origin_host.clone();
+        let Some(conn) = self.conns.get_mut(&to) else {
+            return;
+        };
+        if conn.output_len() > limits.max_output_buffer.saturating_mul(2) {
+            count(&self.handle.relay.too_busy);
+            return self.refuse_relay(
+                now,
+                id,
+                &msg,
+                E_RESULT_CODE_DIAMETER_TOO_BUSY,
+                "next hop is not reading",
+            );
+        }
+        let max_len = conn.max_send.unwrap_or(usize::MAX);
+        let Some(mut bytes) = wire.and_then(|w| relay::append_route_record(w, &own_host, max_len))
+        else {
+            count(&self.handle.relay.unable_to_deliver);
+            return self.refuse_relay(
+                now,
+                id,
+                &msg,
+                E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER,
+                "request too large to forward",
+            );
+        };
+        let relayed = Relayed {
+            from: id,
+            header: msg.header,
+            session: msg.find_avp(&[(AVP_SESSION_ID, 0)]).cloned(),
+            to: peer.clone(),
+            expires: later(now, limits.relay_timeout),
+        };
+        match conn.relay_request(&mut bytes, relayed, limits.max_pending_per_connection) {
+            Ok(()) => {
+                peer.outstanding.fetch_add(1, Ordering::Relaxed);
+                count(&self.handle.relay.requests_relayed);
+                self.dirty.push(to);
+            }
+            Err(PendingRefused::NotReady) => {
+                count(&self.handle.relay.unable_to_deliver);
+                self.refuse_relay(
+                    now,
+                    id,
+                    &msg,
+                    E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER,
+                    "next hop not ready",
+                );
+            }
+            Err(PendingRefused::Full) => {
+                count(&self.handle.relay.too_busy);
+                self.refuse_relay(
+                    now,
+                    id,
+                    &msg,
+                    E_RESULT_CODE_DIAMETER_TOO_BUSY,
+                    "too many requests waiting on the next hop",
+                );
+            }
+        }
+    }
+
+    /// An answer received on `id`: when it answers a relayed request, it
+    /// goes back where the request came from (or is dropped, counted);
+    /// otherwise it is given back.
+    pub(super) fn relay_answer(&mut self, id: ConnId, mut msg: Message) -> Option<Message> {
+        let conn = self.conns.get_mut(&id)?;
+        let relayed = match conn.take_relayed(&msg) {
+            None => {
+                msg.wire = None;
+                return Some(msg);
+            }
+            Some(Err(_)) => {
+                count(&self.handle.counters.answers_wrong_end_to_end);
+                debug!(target: "diameter.node", "{}: answer {msg} has another End-to-End id than its relayed request, dropped", conn.name());
+                return None;
+            }
+            Some(Ok(r)) => r,
+        };
+        relayed.to.outstanding.fetch_sub(1, Ordering::Relaxed);
+        let bytes = match msg.wire.take() {
+            Some(wire) => Some(wire),
+            None => msg.as_bytes().ok(),
+        };
+        let sent = bytes.is_some_and(|mut bytes| {
+            relay::set_hop_by_hop(&mut bytes, relayed.header.hop_by_hop_identifier);
+            self.conns
+                .get_mut(&relayed.from)
+                .is_some_and(|c| queue_answer(c, &bytes))
+        });
+        if sent {
+            count(&self.handle.relay.answers_relayed);
+            self.dirty.push(relayed.from);
+        } else {
+            count(&self.handle.relay.answers_dropped);
+            debug!(target: "diameter.node", "answer {msg} to a relayed request: its requester is gone, dropped");
+        }
+        None
+    }
+
+    /// The connection relayed requests went out on closed: each is answered
+    /// 3002 where it came from.
+    pub(super) fn relayed_lost(&mut self, now: Instant, lost: Vec<Relayed>) {
+        for r in lost {
+            r.to.outstanding.fetch_sub(1, Ordering::Relaxed);
+            if self.conns.contains_key(&r.from) {
+                count(&self.handle.relay.unable_to_deliver);
+                let stub = Message::new(r.header, r.session.into_iter().collect());
+                self.refuse_relay(
+                    now,
+                    r.from,
+                    &stub,
+                    E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER,
+                    "next hop closed before answering",
+                );
+                self.dirty.push(r.from);
+            }
+        }
+    }
+
+    /// Relayed requests whose answers are overdue are forgotten.
+    pub(super) fn relayed_expired(&mut self, expired: Vec<Relayed>) {
+        for r in expired {
+            r.to.outstanding.fetch_sub(1, Ordering::Relaxed);
+            count(&self.handle.relay.expired);
+        }
+    }
+
+    /// Answers a request here with an error: E bit, this node's
+    /// Origin-Host/Realm, the request's Session-Id first and its Proxy-Info
+    /// AVPs (RFC 6733 §6.2), and `extra`.
+    fn refuse_relay(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        msg: &Message,
+        result_code: u32,
+        why: &str,
+    ) {
+        self.answer_here(now, id, msg, result_code, why, Vec::new());
+    }
+
+    fn answer_here(
+        &mut self,
+        _now: Instant,
+        id: ConnId,
+        msg: &Message,
+        result_code: u32,
+        why: &str,
+        extra: Vec<Avp>,
+    ) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let Some(machine) = conn.machine.as_mut() else {
+            return;
+        };
+        let mut answer = machine.error_answer(&msg.header, result_code, Some(why), None);
+        if let Some(session) = msg.find_avp(&[(AVP_SESSION_ID, 0)]) {
+            answer.avps.insert(0, session.clone());
+        }
+        answer.avps.extend(extra);
+        answer.avps.extend(
+            msg.avps
+                .iter()
+                .filter(|a| a.code() == AVP_PROXY_INFO && a.vendor_id() == 0)
+                .cloned(),
+        );
+        if let Ok(bytes) = answer.as_bytes() {
+            let _ = machine.send_bytes(&bytes, false);
+            if let Some(peer) = &conn.peer {
+                record_answer(peer, msg.header.command_code, Duration::ZERO, &bytes);
+            }
+        }
+        self.dirty.push(id);
+    }
+
+    /// RFC 6733 §6.1.7: 3006 with a Redirect-Host for each server.
+    fn redirect(&mut self, now: Instant, id: ConnId, msg: &Message, servers: &[Arc<Peer>]) {
+        count(&self.handle.relay.redirected);
+        let hosts = servers
+            .iter()
+            .filter_map(|p| {
+                let scheme = if p.is_secure { "aaas" } else { "aaa" };
+                let uri = format!("{scheme}://{}:{}", p.node_name, p.port);
+                Avp::new(AVP_REDIRECT_HOST, 0, uri.as_str()).ok()
+            })
+            .collect();
+        self.answer_here(
+            now,
+            id,
+            msg,
+            E_RESULT_CODE_DIAMETER_REDIRECT_INDICATION,
+            "redirected",
+            hosts,
+        );
+    }
+}

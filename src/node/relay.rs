@@ -1,0 +1,367 @@
+//! RFC 6733 §2.7 and §6.1 for agents, as pure functions: the routing table
+//! ([`RouteEntry`]: realm, application, local action, servers), the choice
+//! between handling a request here and forwarding it (§6.1.4-6.1.6), loop
+//! detection over Route-Record (§6.1.3, §6.7.1) and the byte-level edits a
+//! relay makes to the messages it forwards (§6.1.9, §6.2.2): a Route-Record
+//! appended, the hop-by-hop identifier replaced, nothing else touched.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::peer::{Peer, PEER_READY_STATES, RELAY_APPLICATION_ID};
+use crate::message::constants::*;
+use crate::message::{Avp, Message, HEADER_LENGTH};
+
+/// What kind of Diameter node this is (RFC 6733 §2.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Agent {
+    /// A client or server: every request is handled by the node's
+    /// applications (python-diameter's only kind).
+    #[default]
+    None,
+    /// A relay agent: it advertises the relay application (0xffffffff) in
+    /// CER/CEA and forwards requests that are not for this node by its
+    /// routing table ([`Node::add_route`](super::Node::add_route)),
+    /// adding a Route-Record and changing nothing else.
+    Relay,
+}
+
+/// The local action of a routing table entry (RFC 6733 §2.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteAction {
+    /// The node's own applications handle the request.
+    Local,
+    /// Forward the request to one of the entry's servers.
+    Relay,
+    /// Forward as a proxy: this node has no proxy policies of its own, so
+    /// the request goes out as a relay would send it.
+    Proxy,
+    /// Answer 3006 DIAMETER_REDIRECT_INDICATION naming the entry's servers
+    /// in Redirect-Host AVPs.
+    Redirect,
+}
+
+/// One entry of the routing table.
+#[derive(Clone)]
+pub struct RouteEntry {
+    /// The realm (compared without regard to case).
+    pub realm: String,
+    /// The application id, `None` for any.
+    pub application_id: Option<u32>,
+    /// What to do with a request matching it.
+    pub action: RouteAction,
+    /// The next hops (or, for `Redirect`, the hosts named to the client).
+    pub servers: Vec<Arc<Peer>>,
+}
+
+impl std::fmt::Debug for RouteEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let servers: Vec<&str> = self.servers.iter().map(|p| p.node_name.as_str()).collect();
+        f.debug_struct("RouteEntry")
+            .field("realm", &self.realm)
+            .field("application_id", &self.application_id)
+            .field("action", &self.action)
+            .field("servers", &servers)
+            .finish()
+    }
+}
+
+/// The entry for `realm` and `application_id`: one naming the application
+/// wins over one for any application; the first added wins among equals.
+pub(crate) fn lookup<'a>(
+    table: &'a [RouteEntry],
+    realm: &str,
+    application_id: u32,
+) -> Option<&'a RouteEntry> {
+    let in_realm = |e: &&RouteEntry| e.realm.eq_ignore_ascii_case(realm);
+    table
+        .iter()
+        .filter(in_realm)
+        .find(|e| e.application_id == Some(application_id))
+        .or_else(|| {
+            table
+                .iter()
+                .filter(in_realm)
+                .find(|e| e.application_id.is_none())
+        })
+}
+
+/// What an agent does with a received request.
+pub(crate) enum Decision {
+    /// It is for this node.
+    Local,
+    /// Forward it: to the Destination-Host if that is a usable peer, else
+    /// to the entry's servers (`None`: no entry; the realm's peers).
+    Forward {
+        /// The realm it goes to (lower-cased).
+        realm: String,
+        /// The Destination-Host, when it names another host.
+        host: Option<String>,
+        /// The routing table entry's servers, when an entry matched.
+        servers: Option<Vec<Arc<Peer>>>,
+    },
+    /// Answer 3006 naming these hosts.
+    Redirect(Vec<Arc<Peer>>),
+}
+
+/// RFC 6733 §6.1.4-6.1.6: a request for this host, or for this realm
+/// without a Destination-Host, or without a Destination-Realm, or without
+/// the P bit (§3: "MUST be locally processed"), is handled here; any other
+/// is forwarded, unless the routing table says `Local`.
+pub(crate) fn decide(
+    msg: &Message,
+    own_host: &str,
+    own_realm: &str,
+    table: &[RouteEntry],
+) -> Decision {
+    if !msg.header.is_proxyable() {
+        return Decision::Local;
+    }
+    let host = msg
+        .find_avp(&[(AVP_DESTINATION_HOST, 0)])
+        .and_then(Avp::as_str);
+    if host.is_some_and(|h| h.eq_ignore_ascii_case(own_host)) {
+        return Decision::Local;
+    }
+    let Some(realm) = msg
+        .find_avp(&[(AVP_DESTINATION_REALM, 0)])
+        .and_then(Avp::as_str)
+    else {
+        return Decision::Local;
+    };
+    if host.is_none() && realm.eq_ignore_ascii_case(own_realm) {
+        return Decision::Local;
+    }
+    let entry = lookup(table, realm, msg.header.application_id);
+    match entry.map(|e| (e.action, &e.servers)) {
+        Some((RouteAction::Local, _)) => Decision::Local,
+        Some((RouteAction::Redirect, servers)) => Decision::Redirect(servers.clone()),
+        found => Decision::Forward {
+            realm: realm.to_ascii_lowercase(),
+            host: host.map(str::to_ascii_lowercase),
+            servers: found.map(|(_, s)| s.clone()),
+        },
+    }
+}
+
+/// RFC 6733 §6.1.3: whether `own_host` is in one of the request's
+/// Route-Record AVPs (however many there are: one pass, no allocation).
+pub(crate) fn loop_detected(msg: &Message, own_host: &str) -> bool {
+    msg.avps.iter().any(|a| {
+        a.code() == AVP_ROUTE_RECORD
+            && a.vendor_id() == 0
+            && a.as_str().is_some_and(|h| h.eq_ignore_ascii_case(own_host))
+    })
+}
+
+/// Whether a peer can take a relayed request of `application_id` now: its
+/// connection is ready and negotiated the application (either kind) or the
+/// relay application.
+pub(crate) fn can_take(peer: &Peer, application_id: u32) -> bool {
+    let st = peer.status.lock();
+    let Some(c) = st.connection.as_ref() else {
+        return false;
+    };
+    PEER_READY_STATES.contains(&c.state)
+        && c.auth_application_ids
+            .iter()
+            .chain(&c.acct_application_ids)
+            .any(|id| *id == application_id || *id == RELAY_APPLICATION_ID)
+}
+
+/// Appends a Route-Record AVP naming `own_host` to an encoded message and
+/// updates its header's length; `None` when the result would not fit the
+/// 24-bit length or `max_len`.
+pub(crate) fn append_route_record(
+    mut bytes: Vec<u8>,
+    own_host: &str,
+    max_len: usize,
+) -> Option<Vec<u8>> {
+    let data = own_host.as_bytes();
+    let avp_len = 8 + data.len();
+    let padded = (avp_len + 3) & !3;
+    let total = bytes.len().checked_add(padded)?;
+    if total > 0x00ff_ffff || total > max_len || bytes.len() < HEADER_LENGTH {
+        return None;
+    }
+    bytes.reserve_exact(padded);
+    bytes.extend_from_slice(&AVP_ROUTE_RECORD.to_be_bytes());
+    let len = (avp_len as u32).to_be_bytes();
+    bytes.extend_from_slice(&[0x40, len[1], len[2], len[3]]);
+    bytes.extend_from_slice(data);
+    bytes.resize(total, 0);
+    let total = (total as u32).to_be_bytes();
+    bytes.get_mut(1..4)?.copy_from_slice(&total[1..]);
+    Some(bytes)
+}
+
+/// Replaces the hop-by-hop identifier of an encoded message.
+pub(crate) fn set_hop_by_hop(bytes: &mut [u8], hop_by_hop: u32) {
+    if let Some(field) = bytes.get_mut(12..16) {
+        field.copy_from_slice(&hop_by_hop.to_be_bytes());
+    }
+}
+
+/// The counters of an agent.
+#[derive(Debug, Default)]
+pub(crate) struct RelayCounters {
+    pub requests_relayed: AtomicU64,
+    pub answers_relayed: AtomicU64,
+    pub answers_dropped: AtomicU64,
+    pub loops_detected: AtomicU64,
+    pub unable_to_deliver: AtomicU64,
+    pub realm_not_served: AtomicU64,
+    pub redirected: AtomicU64,
+    pub too_busy: AtomicU64,
+    pub expired: AtomicU64,
+}
+
+impl RelayCounters {
+    pub(crate) fn snapshot(&self) -> RelayStats {
+        let r = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        RelayStats {
+            requests_relayed: r(&self.requests_relayed),
+            answers_relayed: r(&self.answers_relayed),
+            answers_dropped: r(&self.answers_dropped),
+            loops_detected: r(&self.loops_detected),
+            unable_to_deliver: r(&self.unable_to_deliver),
+            realm_not_served: r(&self.realm_not_served),
+            redirected: r(&self.redirected),
+            too_busy: r(&self.too_busy),
+            expired: r(&self.expired),
+        }
+    }
+}
+
+/// What an agent forwarded, answered itself and dropped
+/// ([`Node::relay_stats`](super::Node::relay_stats)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelayStats {
+    /// Requests forwarded to a next hop.
+    pub requests_relayed: u64,
+    /// Answers to them sent back where their request came from.
+    pub answers_relayed: u64,
+    /// Answers to relayed requests dropped: the connection their request
+    /// came in on was gone.
+    pub answers_dropped: u64,
+    /// Requests answered 3005 DIAMETER_LOOP_DETECTED.
+    pub loops_detected: u64,
+    /// Requests answered 3002 DIAMETER_UNABLE_TO_DELIVER (no usable next
+    /// hop, or the next hop's connection closed before answering).
+    pub unable_to_deliver: u64,
+    /// Requests answered 3003 DIAMETER_REALM_NOT_SERVED.
+    pub realm_not_served: u64,
+    /// Requests answered 3006 DIAMETER_REDIRECT_INDICATION.
+    pub redirected: u64,
+    /// Requests answered 3004 DIAMETER_TOO_BUSY (the next hop's connection
+    /// had `max_pending_per_connection` requests waiting, or its output was
+    /// full).
+    pub too_busy: u64,
+    /// Relayed requests whose answer did not come within
+    /// [`NodeLimits::relay_timeout`](super::NodeLimits::relay_timeout):
+    /// forgotten.
+    pub expired: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::MessageHeader;
+
+    fn req(avps: Vec<Avp>) -> Message {
+        let mut h = MessageHeader::new(CMD_CREDIT_CONTROL, 4);
+        h.set_request(true);
+        h.set_proxyable(true);
+        Message::new(h, avps)
+    }
+
+    fn dest(host: Option<&str>, realm: Option<&str>) -> Message {
+        let mut avps = Vec::new();
+        if let Some(h) = host {
+            avps.push(Avp::new(AVP_DESTINATION_HOST, 0, h).unwrap());
+        }
+        if let Some(r) = realm {
+            avps.push(Avp::new(AVP_DESTINATION_REALM, 0, r).unwrap());
+        }
+        req(avps)
+    }
+
+    #[test]
+    fn requests_for_this_node_stay() {
+        let t = [];
+        let d = |h, r| decide(&dest(h, r), "dra.a.net", "a.net", &t);
+        assert!(matches!(d(None, None), Decision::Local));
+        assert!(matches!(d(None, Some("A.net")), Decision::Local));
+        assert!(matches!(
+            d(Some("DRA.a.net"), Some("b.net")),
+            Decision::Local
+        ));
+        assert!(matches!(
+            d(Some("ocs.a.net"), Some("a.net")),
+            Decision::Forward { host: Some(h), servers: None, .. } if h == "ocs.a.net"
+        ));
+        assert!(matches!(
+            d(None, Some("B.net")),
+            Decision::Forward { realm, host: None, servers: None } if realm == "b.net"
+        ));
+    }
+
+    #[test]
+    fn the_table_names_the_action() {
+        let entry = |realm: &str, app, action| RouteEntry {
+            realm: realm.into(),
+            application_id: app,
+            action,
+            servers: Vec::new(),
+        };
+        let t = [
+            entry("b.net", None, RouteAction::Redirect),
+            entry("b.net", Some(4), RouteAction::Local),
+            entry("c.net", None, RouteAction::Relay),
+        ];
+        assert_eq!(
+            lookup(&t, "B.NET", 4).map(|e| e.action),
+            Some(RouteAction::Local)
+        );
+        assert_eq!(
+            lookup(&t, "b.net", 5).map(|e| e.action),
+            Some(RouteAction::Redirect)
+        );
+        assert!(lookup(&t, "d.net", 4).is_none());
+        let d = |r| decide(&dest(None, Some(r)), "dra.a.net", "a.net", &t);
+        assert!(matches!(d("b.net"), Decision::Local));
+        assert!(matches!(
+            d("c.net"),
+            Decision::Forward {
+                servers: Some(_),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn route_records_are_searched() {
+        let mut m = req(Vec::new());
+        for i in 0..1000 {
+            m.append_avp(Avp::new(AVP_ROUTE_RECORD, 0, format!("h{i}.net").as_str()).unwrap());
+        }
+        assert!(!loop_detected(&m, "dra.a.net"));
+        m.append_avp(Avp::new(AVP_ROUTE_RECORD, 0, "DRA.a.net").unwrap());
+        assert!(loop_detected(&m, "dra.a.net"));
+    }
+
+    #[test]
+    fn route_record_is_appended_byte_for_byte() {
+        let mut m = req(vec![Avp::new(AVP_SESSION_ID, 0, "s;1").unwrap()]);
+        let bytes = m.as_bytes().unwrap();
+        let out = append_route_record(bytes.clone(), "dra.a.net", 1 << 20).unwrap();
+        assert_eq!(&out[4..bytes.len()], &bytes[4..]);
+        m.append_avp(Avp::new(AVP_ROUTE_RECORD, 0, "dra.a.net").unwrap());
+        assert_eq!(out, m.as_bytes().unwrap());
+        assert!(append_route_record(bytes.clone(), "dra.a.net", bytes.len() + 8).is_none());
+        assert!(append_route_record(vec![1, 2, 3], "x", 1 << 20).is_none());
+        let mut out = out;
+        set_hop_by_hop(&mut out, 0x0102_0304);
+        assert_eq!(&out[12..16], &[1, 2, 3, 4]);
+    }
+}

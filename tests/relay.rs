@@ -1,0 +1,723 @@
+//! A relay agent (RFC 6733 §6.1.9, §6.2.2) on loopback: clients -> relay ->
+//! server with Route-Record, End-to-End, Proxy-Info and unknown AVPs kept;
+//! loop detection between two relays; 3002/3003 when nothing can take a
+//! request; and the `dra` example between python-diameter peers (skipped
+//! without python-diameter, unless CI is set) and between `cc_client` and
+//! `cc_server`. freeDiameter is not used: Debian's freediameterd has no
+//! extension that answers CCRs.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::cc::wait_until;
+use common::interop::{self, ok, PeerProcess, EXCHANGE, STARTUP};
+use diameter::message::constants::*;
+use diameter::message::{Avp, AvpValue, Message, MessageHeader};
+use diameter::node::application::{AppBase, Application, ThreadingApplication};
+use diameter::node::peer::{AppId, Peer};
+use diameter::node::{Agent, Node, NodeOptions, PeerOptions, RouteAction};
+
+const UNKNOWN_AVP: u32 = 999_999;
+
+fn node(host: &str, realm: &str, listen: bool) -> Node {
+    Node::new(
+        host,
+        realm,
+        NodeOptions {
+            ip_addresses: vec!["127.0.0.1".into()],
+            tcp_port: listen.then_some(0),
+            ..Default::default()
+        },
+    )
+}
+
+fn add(n: &mut Node, host: &str, realm: &str, port: Option<u16>) -> Arc<Peer> {
+    let uri = match port {
+        Some(port) => format!("aaa://{host}:{port};transport=tcp"),
+        None => format!("aaa://{host}"),
+    };
+    let p = n
+        .add_peer(
+            &uri,
+            Some(realm),
+            PeerOptions {
+                ip_addresses: vec!["127.0.0.1".into()],
+                is_persistent: port.is_some(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    p.set_reconnect_wait(Duration::from_millis(200));
+    p
+}
+
+fn port(n: &Node) -> u16 {
+    n.listen_addresses()[0].port()
+}
+
+/// A CCR for `realm` from `origin`, with a Proxy-Info and an unknown
+/// non-mandatory AVP, and End-to-End `e2e`.
+fn ccr(origin: &str, realm: &str, n: u32, e2e: u32) -> Message {
+    let mut m = common::cc::ccr(origin, "client.net", n);
+    m.header.end_to_end_identifier = e2e;
+    for a in m.avps.iter_mut() {
+        if a.code() == AVP_DESTINATION_REALM {
+            *a = Avp::new(AVP_DESTINATION_REALM, 0, realm).unwrap();
+        }
+    }
+    m.append_avp(
+        Avp::new(
+            AVP_PROXY_INFO,
+            0,
+            vec![
+                Avp::new(AVP_PROXY_HOST, 0, "proxy.client.net").unwrap(),
+                Avp::new(AVP_PROXY_STATE, 0, b"opaque-state".to_vec()).unwrap(),
+            ],
+        )
+        .unwrap(),
+    );
+    m.append_avp(Avp::with_value(
+        UNKNOWN_AVP,
+        0,
+        AvpValue::Raw(vec![1, 2, 3, 4, 5]),
+    ));
+    m
+}
+
+fn result_code(a: &Message) -> Option<u32> {
+    a.find_avp(&[(AVP_RESULT_CODE, 0)]).and_then(Avp::as_u32)
+}
+
+fn has_e_bit(a: &Message) -> bool {
+    a.header.command_flags & MessageHeader::FLAG_ERROR != 0
+}
+
+/// A client node talking to `relay_port`, its CC application routing the
+/// given realms there.
+fn client(host: &str, relay_port: u16, realms: &[&str]) -> (Node, Arc<ThreadingApplication>) {
+    let mut n = node(host, "client.net", false);
+    let relay = add(&mut n, "relay.relay.net", "relay.net", Some(relay_port));
+    let app = ThreadingApplication::new(
+        AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
+        0,
+        |_, _| Ok(None),
+    );
+    n.add_application(app.clone(), [&relay], realms);
+    n.start().unwrap();
+    app.base().wait_for_ready(Duration::from_secs(10)).unwrap();
+    (n, app)
+}
+
+fn stop(nodes: &[&Node]) {
+    for n in nodes {
+        n.stop(Duration::from_secs(2), false).unwrap();
+    }
+}
+
+#[test]
+fn requests_are_relayed_and_answers_come_back() {
+    // the server, answering and keeping what it received
+    let mut server = node("ocs.server.net", "server.net", true);
+    let relay_on_server = add(&mut server, "relay.relay.net", "relay.net", None);
+    let seen: Arc<Mutex<Vec<Message>>> = Arc::default();
+    let kept = seen.clone();
+    let app = ThreadingApplication::new(
+        AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
+        8,
+        move |app, req| {
+            kept.lock().unwrap().push(req.clone());
+            common::cc::answer(app, req)
+        },
+    );
+    server.add_application(app, [&relay_on_server], &[]);
+    server.start().unwrap();
+
+    let mut relay = node("relay.relay.net", "relay.net", true);
+    relay.agent = Agent::Relay;
+    let ocs = add(
+        &mut relay,
+        "ocs.server.net",
+        "server.net",
+        Some(port(&server)),
+    );
+    add(&mut relay, "c1.client.net", "client.net", None);
+    add(&mut relay, "c2.client.net", "client.net", None);
+    relay.add_route("server.net", None, RouteAction::Relay, [&ocs]);
+    relay.start().unwrap();
+    wait_until("relay connected", Duration::from_secs(10), || {
+        ocs.is_ready()
+    });
+
+    let (c1, app1) = client("c1.client.net", port(&relay), &["server.net"]);
+    let (c2, app2) = client("c2.client.net", port(&relay), &["server.net"]);
+
+    // one request, looked at closely
+    let sent = ccr("c1.client.net", "server.net", 7, 0x5eed_0007);
+    let a = app1
+        .base()
+        .send_request(sent.clone(), Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(result_code(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
+    assert_eq!(a.header.end_to_end_identifier, 0x5eed_0007);
+    let got = seen.lock().unwrap()[0].clone();
+    assert_eq!(got.header.end_to_end_identifier, 0x5eed_0007);
+    let records: Vec<&str> = got
+        .find_avps(&[(AVP_ROUTE_RECORD, 0)])
+        .into_iter()
+        .filter_map(Avp::as_str)
+        .collect();
+    assert_eq!(records, ["relay.relay.net"]);
+    // everything the client sent arrives unchanged, the Route-Record last
+    assert_eq!(got.avps.len(), sent.avps.len() + 1);
+    assert_eq!(got.avps[..sent.avps.len()], sent.avps[..]);
+    assert_eq!(got.avps.last().map(Avp::code), Some(AVP_ROUTE_RECORD));
+    let unknown = got.find_avp(&[(UNKNOWN_AVP, 0)]).unwrap();
+    assert_eq!(unknown.flags(), 0);
+    assert_eq!(unknown.value(), &AvpValue::Raw(vec![1, 2, 3, 4, 5]));
+
+    // many requests from several threads of two clients
+    const THREADS: u32 = 3;
+    const EACH: u32 = 40;
+    std::thread::scope(|s| {
+        for (c, app) in [("c1.client.net", &app1), ("c2.client.net", &app2)] {
+            for t in 0..THREADS {
+                s.spawn(move || {
+                    for i in 0..EACH {
+                        let n = 1000 * (t + 1) + i;
+                        let a = app
+                            .base()
+                            .send_request(ccr(c, "server.net", n, 0), Duration::from_secs(10))
+                            .unwrap_or_else(|e| panic!("{c} CCR {n}: {e}"));
+                        assert_eq!(result_code(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
+                        assert_eq!(
+                            a.find_avp(&[(AVP_CC_REQUEST_NUMBER, 0)])
+                                .and_then(Avp::as_u32),
+                            Some(n)
+                        );
+                        let origin = a
+                            .find_avp(&[(AVP_SESSION_ID, 0)])
+                            .and_then(Avp::as_str)
+                            .unwrap_or_default()
+                            .to_owned();
+                        assert!(origin.starts_with(c), "{c} got {origin}");
+                    }
+                });
+            }
+        }
+    });
+    let total = u64::from(1 + 2 * THREADS * EACH);
+    assert_eq!(seen.lock().unwrap().len() as u64, total);
+    let stats = relay.relay_stats();
+    assert_eq!(stats.requests_relayed, total);
+    assert_eq!(stats.answers_relayed, total);
+    assert_eq!(stats.answers_dropped, 0);
+    assert_eq!(
+        ocs.outstanding.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    assert!(relay
+        .auth_application_ids()
+        .contains(&diameter::node::peer::RELAY_APPLICATION_ID));
+    stop(&[&c1, &c2, &relay, &server]);
+}
+
+#[test]
+fn two_relays_routing_to_each_other_detect_the_loop() {
+    let mut b = node("relay.relay.net", "relay.net", true);
+    b.agent = Agent::Relay;
+    let mut a = node("dra.a.net", "a.net", true);
+    a.agent = Agent::Relay;
+    b.start().unwrap();
+    // a connects to b; c connects to a (as its "relay.relay.net")
+    let b_on_a = add(&mut a, "relay.relay.net", "relay.net", Some(port(&b)));
+    a.add_route("x.net", None, RouteAction::Relay, [&b_on_a]);
+    let a_on_b = add(&mut b, "dra.a.net", "a.net", None);
+    b.add_route("x.net", None, RouteAction::Relay, [&a_on_b]);
+    add(&mut a, "c1.client.net", "client.net", None);
+    a.start().unwrap();
+    wait_until("a-b", Duration::from_secs(10), || b_on_a.is_ready());
+
+    let (c, app) = {
+        // the client's peer is called relay.relay.net in its configuration,
+        // but it is a: make a client by hand
+        let mut n = node("c1.client.net", "client.net", false);
+        let p = add(&mut n, "dra.a.net", "a.net", Some(port(&a)));
+        let app = ThreadingApplication::new(
+            AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
+            0,
+            |_, _| Ok(None),
+        );
+        n.add_application(app.clone(), [&p], &["x.net"]);
+        n.start().unwrap();
+        app.base().wait_for_ready(Duration::from_secs(10)).unwrap();
+        (n, app)
+    };
+    let answer = app
+        .base()
+        .send_request(ccr("c1.client.net", "x.net", 1, 0), Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(
+        result_code(&answer),
+        Some(E_RESULT_CODE_DIAMETER_LOOP_DETECTED)
+    );
+    assert!(has_e_bit(&answer));
+    assert_eq!(
+        answer
+            .find_avp(&[(AVP_ORIGIN_HOST, 0)])
+            .and_then(Avp::as_str),
+        Some("dra.a.net")
+    );
+    assert_eq!(a.relay_stats().loops_detected, 1);
+    assert_eq!(a.relay_stats().requests_relayed, 1);
+    assert_eq!(b.relay_stats().requests_relayed, 1);
+    assert_eq!(a.relay_stats().answers_relayed, 1);
+    assert_eq!(b.relay_stats().answers_relayed, 1);
+    stop(&[&c, &a, &b]);
+}
+
+#[test]
+fn nothing_can_take_it_3003_and_3002() {
+    let mut relay = node("relay.relay.net", "relay.net", true);
+    relay.agent = Agent::Relay;
+    add(&mut relay, "c1.client.net", "client.net", None);
+    // a server that is not there: its persistent connection never comes up
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let down = add(&mut relay, "ocs.server.net", "server.net", Some(dead_port));
+    relay.add_route("server.net", None, RouteAction::Relay, [&down]);
+    relay.add_route(
+        "redirect.net",
+        Some(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
+        RouteAction::Redirect,
+        [&down],
+    );
+    relay.start().unwrap();
+    let (c, app) = client(
+        "c1.client.net",
+        port(&relay),
+        &["server.net", "nowhere.net", "redirect.net"],
+    );
+    let ask = |realm: &str, host: Option<&str>| {
+        let mut m = ccr("c1.client.net", realm, 1, 0);
+        if let Some(h) = host {
+            m.append_avp(Avp::new(AVP_DESTINATION_HOST, 0, h).unwrap());
+        }
+        app.base().send_request(m, Duration::from_secs(10)).unwrap()
+    };
+    let a = ask("nowhere.net", None);
+    assert_eq!(
+        result_code(&a),
+        Some(E_RESULT_CODE_DIAMETER_REALM_NOT_SERVED)
+    );
+    assert!(has_e_bit(&a));
+    assert!(a.find_avp(&[(AVP_SESSION_ID, 0)]).is_some());
+    // RFC 6733 §6.2: the request's Proxy-Info comes back
+    assert_eq!(
+        a.find_avp(&[(AVP_PROXY_INFO, 0), (AVP_PROXY_HOST, 0)])
+            .and_then(Avp::as_str),
+        Some("proxy.client.net")
+    );
+    let a = ask("server.net", None);
+    assert_eq!(
+        result_code(&a),
+        Some(E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER)
+    );
+    assert!(has_e_bit(&a));
+    // a host of the relay's own realm that is not connected
+    let a = ask("relay.net", Some("other.relay.net"));
+    assert_eq!(
+        result_code(&a),
+        Some(E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER)
+    );
+    let a = ask("redirect.net", None);
+    assert_eq!(
+        result_code(&a),
+        Some(E_RESULT_CODE_DIAMETER_REDIRECT_INDICATION)
+    );
+    assert_eq!(
+        a.find_avp(&[(AVP_REDIRECT_HOST, 0)]).and_then(Avp::as_str),
+        Some(format!("aaa://ocs.server.net:{dead_port}").as_str())
+    );
+    let stats = relay.relay_stats();
+    assert_eq!(stats.realm_not_served, 1);
+    assert_eq!(stats.unable_to_deliver, 2);
+    assert_eq!(stats.redirected, 1);
+    assert_eq!(stats.requests_relayed, 0);
+    stop(&[&c, &relay]);
+}
+
+#[test]
+fn unanswered_relayed_requests_expire_and_a_closed_next_hop_gets_3002() {
+    // a server that never answers
+    let mut server = node("ocs.server.net", "server.net", true);
+    let relay_on_server = add(&mut server, "relay.relay.net", "relay.net", None);
+    let app = ThreadingApplication::new(
+        AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
+        4,
+        |_, _| Ok(None),
+    );
+    server.add_application(app, [&relay_on_server], &[]);
+    server.start().unwrap();
+    let mut relay = node("relay.relay.net", "relay.net", true);
+    relay.agent = Agent::Relay;
+    relay.limits.relay_timeout = Duration::from_millis(300);
+    let ocs = add(
+        &mut relay,
+        "ocs.server.net",
+        "server.net",
+        Some(port(&server)),
+    );
+    add(&mut relay, "c1.client.net", "client.net", None);
+    relay.add_route("server.net", None, RouteAction::Relay, [&ocs]);
+    relay.start().unwrap();
+    wait_until("relay connected", Duration::from_secs(10), || {
+        ocs.is_ready()
+    });
+    let (c, app) = client("c1.client.net", port(&relay), &["server.net"]);
+
+    // forgotten by the relay after relay_timeout; the client times out
+    let r = app.base().send_request(
+        ccr("c1.client.net", "server.net", 1, 0),
+        Duration::from_millis(500),
+    );
+    assert!(r.is_err(), "{r:?}");
+    wait_until("expired", Duration::from_secs(5), || {
+        relay.relay_stats().expired == 1
+    });
+    assert_eq!(
+        ocs.outstanding.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+
+    // the next hop goes away while a request waits: 3002 to the client
+    let base = app.base().clone();
+    let waiting = std::thread::spawn(move || {
+        base.send_request(
+            ccr("c1.client.net", "server.net", 2, 0),
+            Duration::from_secs(10),
+        )
+    });
+    wait_until("relayed", Duration::from_secs(5), || {
+        relay.relay_stats().requests_relayed == 2
+    });
+    server.stop(Duration::from_secs(2), true).unwrap();
+    let a = waiting.join().unwrap().unwrap();
+    assert_eq!(
+        result_code(&a),
+        Some(E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER)
+    );
+    assert!(has_e_bit(&a));
+    assert_eq!(relay.relay_stats().unable_to_deliver, 1);
+    assert_eq!(
+        ocs.outstanding.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    stop(&[&c, &relay]);
+}
+
+#[test]
+fn a_node_that_is_no_agent_does_not_forward() {
+    let mut n = node("ocs.server.net", "server.net", true);
+    n.add_application_id(AppId::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION));
+    let p = add(&mut n, "relay.relay.net", "relay.net", None);
+    n.add_route("x.net", None, RouteAction::Relay, [&p]);
+    assert_eq!(n.routes().len(), 1);
+    assert_eq!(n.routes()[0].realm, "x.net");
+    n.start().unwrap();
+    let (c, app) = {
+        let mut c = node("relay.relay.net", "relay.net", false);
+        let s = add(&mut c, "ocs.server.net", "server.net", Some(port(&n)));
+        let app = ThreadingApplication::new(
+            AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
+            0,
+            |_, _| Ok(None),
+        );
+        c.add_application(app.clone(), [&s], &["x.net"]);
+        c.start().unwrap();
+        app.base().wait_for_ready(Duration::from_secs(10)).unwrap();
+        (c, app)
+    };
+    let a = app
+        .base()
+        .send_request(
+            ccr("relay.relay.net", "x.net", 1, 0),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+    // no application here serves it: python's answer, nothing forwarded
+    assert_ne!(result_code(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
+    assert_eq!(n.relay_stats().requests_relayed, 0);
+    stop(&[&c, &n]);
+}
+
+// ---- the `dra` example between processes ----
+
+/// Starts the `dra` example relaying `realm` to `host` at `port`
+/// (127.0.0.1), accepting any client; waits until it is connected to
+/// `host` (its `diameter.node` log line at info).
+fn dra(listen: u16, realm: &str, host: &str, port: u16) -> PeerProcess {
+    let args: Vec<String> = [
+        "--listen",
+        &format!("127.0.0.1:{listen}"),
+        "--origin-host",
+        "dra.relay.test",
+        "--realm",
+        "relay.test",
+        "--allow-any",
+        "--peer",
+        &format!("aaa://{host}:{port}"),
+        "--peer-address",
+        &format!("{host}=127.0.0.1"),
+        "--route",
+        &format!("{realm}={host}"),
+        "--app",
+        "4",
+    ]
+    .map(String::from)
+    .to_vec();
+    let p = ok(PeerProcess::spawn_with_env(
+        "dra",
+        &common::example("dra").to_string_lossy(),
+        &args,
+        &[("RUST_LOG", "warn,diameter.node=info")],
+    ));
+    ok(p.wait_for_line("dra dra.relay.test listening on", STARTUP));
+    ok(p.wait_for_line(&format!("capabilities exchanged with {host}"), STARTUP));
+    p
+}
+
+/// Stops the dra (SIGTERM) and returns its counters line.
+fn stop_dra(mut dra: PeerProcess) -> String {
+    let status = ok(dra.signal_stop(libc::SIGTERM, Duration::from_secs(15)));
+    assert!(status.success(), "{}", dra.dump());
+    ok(dra.wait_for_line("relayed=", EXCHANGE))
+}
+
+#[test]
+fn python_client_through_dra_to_python_server() {
+    if !interop::require_python() {
+        return;
+    }
+    let server_port = interop::free_port();
+    let py_server = ok(PeerProcess::python_peer(
+        "py-cc-server",
+        &[
+            "--origin-host",
+            "pyocs.server.test",
+            "--realm",
+            "server.test",
+            "--listen-port",
+            &server_port.to_string(),
+            "--peer-uri",
+            "aaa://dra.relay.test",
+            "--cc-server",
+            "--duration",
+            "60",
+        ],
+    ));
+    ok(py_server.wait_for_line("EVENT started", STARTUP));
+    let dra_port = interop::free_port();
+    let dra = dra(dra_port, "server.test", "pyocs.server.test", server_port);
+    ok(py_server.wait_for_line("EVENT ready peer=dra.relay.test", STARTUP));
+    // the client's peer is the dra, in the server's realm: python routes
+    // the CCRs (Destination-Realm server.test) there
+    let py_client = ok(PeerProcess::python_peer(
+        "py-cc-client",
+        &[
+            "--origin-host",
+            "pypgw.client.test",
+            "--realm",
+            "client.test",
+            "--peer-uri",
+            &format!("aaa://dra.relay.test:{dra_port};transport=tcp"),
+            "--peer-realm",
+            "server.test",
+            "--persistent",
+            "--cc-client",
+            "5",
+            "--duration",
+            "60",
+        ],
+    ));
+    ok(py_client.wait_for_line(
+        "EVENT cc-client done ok=5 failed=0",
+        Duration::from_secs(40),
+    ));
+    ok(py_client.wait_for_all(
+        &[
+            "EVENT cca n=1 result=2001 type=1 number=0",
+            "EVENT cca n=5 result=2001 type=3 number=4",
+        ],
+        EXCHANGE,
+    ));
+    assert_eq!(
+        ok(py_server.wait_for_count("EVENT recv CCR from=pypgw.client.test", 5, EXCHANGE)),
+        5
+    );
+    assert_eq!(
+        py_server.count("route_record=dra.relay.test"),
+        5,
+        "{}",
+        py_server.dump()
+    );
+    let counters = stop_dra(dra);
+    assert!(
+        counters.starts_with("relayed=5 answers_returned=5 sent_3002=0 sent_3003=0 sent_3005=0"),
+        "{counters}"
+    );
+}
+
+#[test]
+fn cc_client_through_dra_to_cc_server() {
+    let server_port = interop::free_port();
+    let args: Vec<String> = [
+        "--listen",
+        &format!("127.0.0.1:{server_port}"),
+        "--origin-host",
+        "ocs.server.test",
+        "--realm",
+        "server.test",
+        "--allow-any",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut server = ok(PeerProcess::spawn(
+        "cc-server",
+        &common::example("cc_server").to_string_lossy(),
+        &args,
+    ));
+    ok(server.wait_for_line("cc_server ocs.server.test listening on", STARTUP));
+    let dra_port = interop::free_port();
+    let dra = dra(dra_port, "server.test", "ocs.server.test", server_port);
+    let out = Command::new(common::example("cc_client"))
+        .args([
+            "--peer",
+            &format!("127.0.0.1:{dra_port}"),
+            "--peer-host",
+            "dra.relay.test",
+            "--peer-realm",
+            "relay.test",
+            "--dest-realm",
+            "server.test",
+            "--origin-host",
+            "pgw.client.test",
+            "--realm",
+            "client.test",
+            "--requests",
+            "2000",
+            "--concurrency",
+            "16",
+            "--timeout",
+            "10",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(
+        out.status.success() && last.starts_with("requests=2000 answered=2000 errors=0 "),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        dra.dump()
+    );
+    let counters = stop_dra(dra);
+    assert!(
+        counters.starts_with("relayed=2000 answers_returned=2000 sent_3002=0"),
+        "{counters}"
+    );
+    let status = ok(server.signal_stop(libc::SIGTERM, Duration::from_secs(15)));
+    assert!(status.success(), "{}", server.dump());
+}
+
+#[test]
+fn hostile_peers_around_a_relay() {
+    use common::raw::{self, RawPeer};
+    let mut relay = node("relay.relay.net", "relay.net", true);
+    relay.agent = Agent::Relay;
+    relay.accept_unknown_peers = true;
+    let ocs = add(&mut relay, "ocs.server.net", "server.net", None);
+    relay.add_route("server.net", None, RouteAction::Relay, [&ocs]);
+    relay.start().unwrap();
+    let addr = relay.listen_addresses()[0];
+    let mut server = RawPeer::connect(addr, "ocs.server.net", "server.net");
+    let mut client = RawPeer::connect(addr, "pgw.client.net", "client.net");
+    let mut intruder = RawPeer::connect(addr, "evil.client.net", "client.net");
+    wait_until("server ready", Duration::from_secs(5), || ocs.is_ready());
+
+    let ask = |c: &mut RawPeer, extra: Vec<Avp>| {
+        let mut avps = vec![
+            Avp::new(AVP_SESSION_ID, 0, "pgw.client.net;1").unwrap(),
+            Avp::new(AVP_DESTINATION_REALM, 0, "server.net").unwrap(),
+        ];
+        avps.extend(extra);
+        c.request(CMD_CREDIT_CONTROL, 4, avps)
+    };
+    // a long Route-Record list that does not name the relay passes
+    let records: Vec<Avp> = (0..3000)
+        .map(|i| Avp::new(AVP_ROUTE_RECORD, 0, format!("agent{i}.net").as_str()).unwrap())
+        .collect();
+    let request = ask(&mut client, records);
+    client.send(&request.as_bytes().unwrap());
+    let forwarded = server.recv().expect("forwarded request");
+    assert_eq!(forwarded.find_avps(&[(AVP_ROUTE_RECORD, 0)]).len(), 3001);
+    assert_eq!(
+        forwarded.header.end_to_end_identifier,
+        request.header.end_to_end_identifier
+    );
+
+    // an answer with its identifiers from another connection completes
+    // nothing
+    let answer = |req: &Message| {
+        Message::new(
+            req.header.to_answer(),
+            vec![
+                Avp::new(AVP_SESSION_ID, 0, "pgw.client.net;1").unwrap(),
+                Avp::new(AVP_RESULT_CODE, 0, 2001u32).unwrap(),
+                Avp::new(AVP_ORIGIN_HOST, 0, "ocs.server.net").unwrap(),
+                Avp::new(AVP_ORIGIN_REALM, 0, "server.net").unwrap(),
+            ],
+        )
+    };
+    let unmatched = relay.protocol_stats().answers_unmatched;
+    intruder.send(&answer(&forwarded).as_bytes().unwrap());
+    wait_until("dropped", Duration::from_secs(5), || {
+        relay.protocol_stats().answers_unmatched == unmatched + 1
+    });
+    // the server's own answer goes back with the client's hop-by-hop
+    server.send(&answer(&forwarded).as_bytes().unwrap());
+    let back = client.recv().expect("answer");
+    assert_eq!(
+        back.header.hop_by_hop_identifier,
+        request.header.hop_by_hop_identifier
+    );
+    assert_eq!(raw::result_code(&back), Some(2001));
+
+    // the relay's own name in a Route-Record: 3005, nothing forwarded
+    let looped = ask(
+        &mut client,
+        vec![Avp::new(AVP_ROUTE_RECORD, 0, "RELAY.relay.net").unwrap()],
+    );
+    let a = client.exchange(&looped.as_bytes().unwrap()).unwrap();
+    assert_eq!(
+        raw::result_code(&a),
+        Some(E_RESULT_CODE_DIAMETER_LOOP_DETECTED)
+    );
+    // a malformed AVP is answered by the relay, not forwarded
+    let mut bad = ask(&mut client, Vec::new()).as_bytes().unwrap();
+    bad.extend_from_slice(&[0, 0, 1, 7, 0x40, 0, 0, 9, b'x', 0, 0, 0]);
+    bad.extend_from_slice(&[0, 0, 0, 1, 0x40, 0, 0, 4]);
+    raw::fix_length(&mut bad);
+    let a = client.exchange(&bad).unwrap();
+    assert_ne!(raw::result_code(&a), Some(2001));
+    assert!(has_e_bit(&a) || raw::result_code(&a).is_some_and(|c| c >= 5000));
+    let stats = relay.relay_stats();
+    assert_eq!(stats.requests_relayed, 1);
+    assert_eq!(stats.answers_relayed, 1);
+    assert_eq!(stats.loops_detected, 1);
+    stop(&[&relay]);
+}
