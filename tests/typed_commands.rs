@@ -426,8 +426,8 @@ fn any_command_keeps_other_commands_generic() {
 #[test]
 fn any_command_stays_small() {
     // the structs are boxed; unboxed the enum would be as large as the
-    // largest (several kilobytes)
-    assert!(std::mem::size_of::<AnyCommand>() <= 64);
+    // largest (several kilobytes); the generic Message is held inline
+    assert!(std::mem::size_of::<AnyCommand>() <= 96);
     assert!(std::mem::size_of::<CreditControlRequest>() > 1024);
 }
 
