@@ -59,7 +59,16 @@ fn server(host: &str, delay: Duration) -> Node {
 
 /// A client of `servers` (all in one realm), once every one is ready.
 fn client(servers: &[&Node]) -> (Node, Arc<ThreadingApplication>, Vec<Arc<Peer>>) {
-    let c = Node::new(CLIENT, REALM, NodeOptions::default());
+    client_with(servers, |_| {})
+}
+
+/// [`client`], with `configure` run on the node before it starts.
+fn client_with(
+    servers: &[&Node],
+    configure: impl FnOnce(&mut Node),
+) -> (Node, Arc<ThreadingApplication>, Vec<Arc<Peer>>) {
+    let mut c = Node::new(CLIENT, REALM, NodeOptions::default());
+    configure(&mut c);
     let peers: Vec<Arc<Peer>> = servers
         .iter()
         .map(|s| {
@@ -83,6 +92,18 @@ fn client(servers: &[&Node]) -> (Node, Arc<ThreadingApplication>, Vec<Arc<Peer>>
         peers.iter().all(|p| p.is_ready())
     });
     (c, app, peers)
+}
+
+/// Sends every request to ocs1 while it is offered (realm routing would
+/// balance over both servers).
+fn prefer_ocs1(c: &mut Node) {
+    c.peer_route_select_func = Some(Arc::new(|_, _, peers| {
+        Ok(peers
+            .iter()
+            .find(|p| p.node_name == "ocs1.example.net")
+            .unwrap()
+            .clone())
+    }));
 }
 
 fn result(m: &Message) -> Option<u32> {
@@ -225,37 +246,10 @@ fn a_request_for_the_failed_host_is_not_failed_over() {
 fn failover_off_keeps_todays_behaviour() {
     let dying = server("ocs1.example.net", Duration::from_secs(3));
     let mut other = server("ocs2.example.net", Duration::ZERO);
-    let mut c = Node::new(CLIENT, REALM, NodeOptions::default());
-    c.limits.max_failovers = 0;
-    // realm routing picks ocs1, which will fail
-    c.peer_route_select_func = Some(Arc::new(|_, _, peers| {
-        Ok(peers
-            .iter()
-            .find(|p| p.node_name == "ocs1.example.net")
-            .unwrap()
-            .clone())
-    }));
-    let peers: Vec<Arc<Peer>> = [&dying, &other]
-        .iter()
-        .map(|s| {
-            let port = s.listen_addresses()[0].port();
-            c.add_peer(
-                &format!("aaa://{}:{port}", s.origin_host),
-                None,
-                PeerOptions {
-                    ip_addresses: vec![lo().into()],
-                    is_persistent: true,
-                    ..Default::default()
-                },
-            )
-            .unwrap()
-        })
-        .collect();
-    let app = ThreadingApplication::new(AppBase::auth(4), 0, |_, _| Ok(None));
-    c.add_application(app.clone(), &peers, &[]);
-    c.start().unwrap();
-    wait_until("both ready", Duration::from_secs(5), || {
-        peers.iter().all(|p| p.is_ready())
+    // every request goes to ocs1, which will fail
+    let (mut c, app, _peers) = client_with(&[&dying, &other], |c| {
+        c.limits.max_failovers = 0;
+        prefer_ocs1(c);
     });
     let seen = dying.peers()[CLIENT].clone();
     std::thread::scope(|scope| {
@@ -374,37 +368,8 @@ fn cc_client_loses_one_of_two_cc_servers_to_sigkill() {
 fn a_dpr_from_the_server_moves_its_requests_to_the_other() {
     let dying = server("ocs1.example.net", Duration::from_secs(3));
     let mut other = server("ocs2.example.net", Duration::ZERO);
-    let mut c = Node::new(CLIENT, REALM, NodeOptions::default());
     // first sends go to ocs1
-    c.peer_route_select_func = Some(Arc::new(|_, _, peers| {
-        Ok(peers
-            .iter()
-            .find(|p| p.node_name == "ocs1.example.net")
-            .unwrap()
-            .clone())
-    }));
-    let peers: Vec<Arc<Peer>> = [&dying, &other]
-        .iter()
-        .map(|s| {
-            let port = s.listen_addresses()[0].port();
-            c.add_peer(
-                &format!("aaa://{}:{port}", s.origin_host),
-                None,
-                PeerOptions {
-                    ip_addresses: vec![lo().into()],
-                    is_persistent: true,
-                    ..Default::default()
-                },
-            )
-            .unwrap()
-        })
-        .collect();
-    let app = ThreadingApplication::new(AppBase::auth(4), 0, |_, _| Ok(None));
-    c.add_application(app.clone(), &peers, &[]);
-    c.start().unwrap();
-    wait_until("both ready", Duration::from_secs(5), || {
-        peers.iter().all(|p| p.is_ready())
-    });
+    let (mut c, app, _peers) = client_with(&[&dying, &other], prefer_ocs1);
     let seen = dying.peers()[CLIENT].clone();
     std::thread::scope(|scope| {
         let waiting: Vec<_> = (0..4)

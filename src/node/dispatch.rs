@@ -1386,8 +1386,14 @@ impl Dispatch {
     /// An answer arrived: it completes a request sent on this same
     /// connection with the same End-to-End id, or it is dropped.
     fn answer_received(&mut self, id: ConnId, msg: Message) {
-        let Some(msg) = self.relay_answer(id, msg) else {
-            return;
+        // only an agent relays: other nodes skip the relay table's lookup
+        let msg = if self.config.agent == Agent::Relay {
+            match self.relay_answer(id, msg) {
+                Some(msg) => msg,
+                None => return,
+            }
+        } else {
+            msg
         };
         let Some(conn) = self.conns.get_mut(&id) else {
             return;

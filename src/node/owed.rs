@@ -28,12 +28,17 @@ enum Waiting {
 }
 
 impl Waiting {
-    /// Drops `conn`; a single waiter left is `One` again.
+    /// Drops `conn`; a single waiter left is `One` again, none left is an
+    /// empty `Many` (see `is_empty`).
     fn forget(&mut self, conn: ConnId) {
-        if let Waiting::Many(v) = self {
-            v.retain(|c| *c != conn);
-            if let [only] = v[..] {
-                *self = Waiting::One(only);
+        match self {
+            Waiting::One(c) if *c == conn => *self = Waiting::Many(Vec::new()),
+            Waiting::One(_) => {}
+            Waiting::Many(v) => {
+                v.retain(|c| *c != conn);
+                if let [only] = v[..] {
+                    *self = Waiting::One(only);
+                }
             }
         }
     }
@@ -100,16 +105,11 @@ impl OwedBook {
     pub(crate) fn remove(&self, hop_by_hop: u32, end_to_end: u32, conn: ConnId) {
         let key = (hop_by_hop, end_to_end);
         let mut map = self.shard(hop_by_hop).lock();
-        let empty = match map.get_mut(&key) {
-            None => return,
-            Some(Waiting::One(c)) => *c == conn,
-            Some(w @ Waiting::Many(_)) => {
-                w.forget(conn);
-                w.is_empty()
+        if let Some(w) = map.get_mut(&key) {
+            w.forget(conn);
+            if w.is_empty() {
+                map.remove(&key);
             }
-        };
-        if empty {
-            map.remove(&key);
         }
     }
 
@@ -123,30 +123,17 @@ impl OwedBook {
     ) -> Result<ConnId, Unclaimed> {
         let key = (hop_by_hop, end_to_end);
         let mut map = self.shard(hop_by_hop).lock();
-        let (found, empty) = match map.get_mut(&key) {
-            None => return Err(Unclaimed::NoRequest),
-            Some(Waiting::One(c)) => {
-                if via != 0 && *c != via {
-                    return Err(Unclaimed::NoRequest);
-                }
-                (*c, true)
-            }
-            Some(Waiting::Many(v)) => {
-                if via == 0 {
-                    return Err(Unclaimed::Ambiguous);
-                }
-                if !v.contains(&via) {
-                    return Err(Unclaimed::NoRequest);
-                }
-                let w = map.get_mut(&key);
-                let empty = w.map(|w| {
-                    w.forget(via);
-                    w.is_empty()
-                });
-                (via, empty.unwrap_or(true))
-            }
+        let Some(w) = map.get_mut(&key) else {
+            return Err(Unclaimed::NoRequest);
         };
-        if empty {
+        let found = match w {
+            Waiting::One(c) if via == 0 || *c == via => *c,
+            Waiting::Many(_) if via == 0 => return Err(Unclaimed::Ambiguous),
+            Waiting::Many(v) if v.contains(&via) => via,
+            _ => return Err(Unclaimed::NoRequest),
+        };
+        w.forget(found);
+        if w.is_empty() {
             map.remove(&key);
         }
         Ok(found)
