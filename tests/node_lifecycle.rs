@@ -877,3 +877,28 @@ fn statistics_history_is_bounded_like_pythons() {
     assert_eq!(server.statistics_history().len(), STATISTICS_HISTORY_SIZE);
     server.stop(Duration::from_secs(5), false).unwrap();
 }
+
+/// python's examples start the node before adding the application, so the
+/// first CER may advertise none and be refused (5010): once the application
+/// is added, the peer is tried again at once, not after `reconnect_wait`.
+#[test]
+fn a_peer_refused_before_the_application_was_added_is_retried_at_once() {
+    let (_server, port) = server_with(ThreadingApplication::new(AppBase::auth(4), 1, answer));
+    let (n, peer) = client_node(SERVER, port);
+    peer.set_reconnect_wait(Duration::from_secs(600));
+    n.start().unwrap();
+    wait_until(
+        "the CER without applications refused",
+        Duration::from_secs(5),
+        || peer.last_disconnect().is_some(),
+    );
+    let app = client_app();
+    n.add_application(app.clone(), [&peer], &[]);
+    app.base().wait_for_ready(Duration::from_secs(5)).unwrap();
+    let cca = app
+        .base()
+        .send_request(ccr(CLIENT, REALM, 1), Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(result(&cca), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
+    n.stop(Duration::from_secs(2), false).unwrap();
+}

@@ -120,6 +120,9 @@ pub(crate) struct Conn {
     pub connect_deadline: Option<Instant>,
     /// A closed connection's last bytes must be written by then.
     pub flush_deadline: Option<Instant>,
+    /// The node's applications generation when it was opened: a connection
+    /// refused before the applications changed is retried at once.
+    pub apps_generation: u64,
     pending: IdMap<u32, Pending>,
     pending_order: VecDeque<(Instant, u32)>,
     owed: IdMap<(u32, u32), Owed>,
@@ -171,6 +174,7 @@ impl Conn {
             max_send: None,
             connect_deadline: None,
             flush_deadline: None,
+            apps_generation: 0,
             pending: IdMap::default(),
             pending_order: VecDeque::new(),
             owed: IdMap::default(),

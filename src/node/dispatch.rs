@@ -103,6 +103,8 @@ pub(crate) struct Dispatch {
     ready: IdMap<usize, ConnId>,
     duplicates: Duplicates,
     reconnect_at: IdMap<usize, (Instant, Arc<Peer>)>,
+    /// Bumped when applications are added to the running node.
+    apps_generation: u64,
     actions: VecDeque<Action>,
     dirty: Vec<ConnId>,
     stopping: Option<Stopping>,
@@ -127,6 +129,7 @@ impl Dispatch {
             conns: IdMap::default(),
             ready: IdMap::default(),
             reconnect_at: IdMap::default(),
+            apps_generation: 0,
             actions: VecDeque::new(),
             dirty: Vec::new(),
             stopping: None,
@@ -200,6 +203,7 @@ impl Dispatch {
     ) -> ConnId {
         let id = super::conn::next_conn_id();
         let mut conn = Conn::new(id, Direction::Outgoing, remote);
+        conn.apps_generation = self.apps_generation;
         conn.peer = Some(peer.clone());
         conn.secure = peer.is_secure;
         conn.remote_ips = peer.ip_addresses.clone();
@@ -309,6 +313,7 @@ impl Dispatch {
         }
         let id = super::conn::next_conn_id();
         let mut conn = Conn::new(id, Direction::Incoming, remote);
+        conn.apps_generation = self.apps_generation;
         conn.remote_ips = remote_ips;
         conn.secure = secure;
         conn.can_start_tls = can_start_tls && !secure;
@@ -449,6 +454,13 @@ impl Dispatch {
         info!(target: "diameter.node", "{peer}: disconnected (reason {reason:#04x})");
         self.handle.update_ready();
         self.schedule_reconnect(now, &peer, reason);
+        if conn.apps_generation != self.apps_generation {
+            // opened with the applications of before: perhaps refused for
+            // them (5010), so no reason to wait before trying the new ones
+            if let Some((at, _)) = self.reconnect_at.get_mut(&peer_key(&peer)) {
+                *at = now;
+            }
+        }
     }
 
     /// Persistent peers come back after `reconnect_wait`, unless they said
@@ -483,7 +495,13 @@ impl Dispatch {
                 }
             }
             Command::ApplicationsChanged => {
-                // connections opened from now on advertise them
+                // connections opened from now on advertise them; peers
+                // waiting to reconnect (perhaps refused for want of a
+                // common application) try again now
+                self.apps_generation += 1;
+                for (at, _) in self.reconnect_at.values_mut() {
+                    *at = now;
+                }
                 self.handle.update_ready();
             }
             Command::Panic => panic!("event loop panic injected by Node::inject_loop_panic"),
