@@ -10,9 +10,9 @@
 //! Without `--allow-any` only the peer `--client-host` (`pgw.example.net` by
 //! default) may connect. Serves until SIGINT (Ctrl-C) or SIGTERM, or for
 //! `--duration SECS`, then stops the node (DPR with Disconnect-Cause
-//! REBOOTING to every connected peer), prints `cc_server H stopped:` and some
-//! of its protocol counters (requests received with the T flag among them),
-//! and exits with status 0. Standard input
+//! REBOOTING to every connected peer), prints `cc_server H stopped:`, some
+//! of its protocol counters (requests received with the T flag among them)
+//! and `answered=N` (the CCAs it built), and exits with status 0. Standard input
 //! is not read, so a service manager may start it with stdin closed. Logs go
 //! to standard error, filtered by `RUST_LOG` (default `warn`).
 //!
@@ -31,6 +31,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -226,10 +227,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             PeerOptions::default(),
         )?]
     };
+    let answered = Arc::new(AtomicU64::new(0));
+    let count = answered.clone();
     let app = ThreadingApplication::new(
         AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
         args.max_threads,
-        answer,
+        move |app: &AppBase, ccr: Message| {
+            let cca = answer(app, ccr)?;
+            count.fetch_add(1, Ordering::Relaxed);
+            Ok(cca)
+        },
     );
     node.add_application(app.clone() as Arc<_>, &peers, &[]);
     let shutdown = signals::Shutdown::install()?;
@@ -254,12 +261,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     node.stop(Duration::from_secs(5), false)?;
     let p = node.protocol_stats();
     println!(
-        "cc_server {} stopped: retransmissions_received={} retransmissions_answered={} requests_refused_busy={} answers_unsent={}",
+        "cc_server {} stopped: retransmissions_received={} retransmissions_answered={} requests_refused_busy={} answers_unsent={} answered={}",
         args.origin_host,
         p.retransmissions_received,
         p.retransmissions_answered,
         p.requests_refused_busy,
-        p.answers_unsent
+        p.answers_unsent,
+        answered.load(Ordering::Relaxed)
     );
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! application, connects to its `--peer`s and forwards every request that
 //! is not for itself by its `--route`s, the requests of a realm balanced
 //! over that realm's hosts (the least loaded first). Requests keep all their
-//! AVPs; each gets a Route-Record naming this agent.
+//! AVPs; each gets a Route-Record naming the peer it came from.
 //!
 //! ```text
 //! cargo run --release --example dra -- --listen 127.0.0.1:3868 \

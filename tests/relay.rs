@@ -1,10 +1,11 @@
 //! A relay agent (RFC 6733 §6.1.9, §6.2.2) on loopback: clients -> relay ->
 //! server with Route-Record, End-to-End, Proxy-Info and unknown AVPs kept;
 //! loop detection between two relays; 3002/3003 when nothing can take a
-//! request; and the `dra` example between python-diameter peers (skipped
-//! without python-diameter, unless CI is set) and between `cc_client` and
-//! `cc_server`. freeDiameter is not used: Debian's freediameterd has no
-//! extension that answers CCRs.
+//! request; and the `dra` example between python-diameter peers (two
+//! clients sharing it; skipped without python-diameter, unless CI is set)
+//! and between `cc_client` and `cc_server`. The relay agent next to
+//! freeDiameter (freeDiameter relaying to `cc_server`s, the `dra` relaying
+//! to freeDiameter) is in tests/relay_freediameter.rs.
 
 mod common;
 
@@ -13,7 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::cc::wait_until;
-use common::interop::{self, ok, PeerProcess, EXCHANGE, STARTUP};
+use common::dra;
+use common::interop::{self, field, ok, PeerProcess, EXCHANGE, STARTUP};
 use diameter::message::constants::*;
 use diameter::message::{Avp, AvpValue, Message, MessageHeader};
 use diameter::node::application::{AppBase, Application, ThreadingApplication};
@@ -169,7 +171,8 @@ fn requests_are_relayed_and_answers_come_back() {
         .into_iter()
         .filter_map(Avp::as_str)
         .collect();
-    assert_eq!(records, ["relay.relay.net"]);
+    // RFC 6733 §6.1.9: the peer the relay received it from
+    assert_eq!(records, ["c1.client.net"]);
     // everything the client sent arrives unchanged, the Route-Record last
     assert_eq!(got.avps.len(), sent.avps.len() + 1);
     assert_eq!(got.avps[..sent.avps.len()], sent.avps[..]);
@@ -456,49 +459,15 @@ fn a_node_that_is_no_agent_does_not_forward() {
 
 // ---- the `dra` example between processes ----
 
-/// Starts the `dra` example relaying `realm` to `host` at `port`
-/// (127.0.0.1), accepting any client; waits until it is connected to
-/// `host` (its `diameter.node` log line at info).
-fn dra(listen: u16, realm: &str, host: &str, port: u16) -> PeerProcess {
-    let args: Vec<String> = [
-        "--listen",
-        &format!("127.0.0.1:{listen}"),
-        "--origin-host",
-        "dra.relay.test",
-        "--realm",
-        "relay.test",
-        "--allow-any",
-        "--peer",
-        &format!("aaa://{host}:{port}"),
-        "--peer-address",
-        &format!("{host}=127.0.0.1"),
-        "--route",
-        &format!("{realm}={host}"),
-        "--app",
-        "4",
-    ]
-    .map(String::from)
-    .to_vec();
-    let p = ok(PeerProcess::spawn_with_env(
-        "dra",
-        &common::example("dra").to_string_lossy(),
-        &args,
-        &[("RUST_LOG", "warn,diameter.node=info")],
-    ));
-    ok(p.wait_for_line("dra dra.relay.test listening on", STARTUP));
-    ok(p.wait_for_line(&format!("capabilities exchanged with {host}"), STARTUP));
-    p
-}
-
-/// Stops the dra (SIGTERM) and returns its counters line.
-fn stop_dra(mut dra: PeerProcess) -> String {
-    let status = ok(dra.signal_stop(libc::SIGTERM, Duration::from_secs(15)));
-    assert!(status.success(), "{}", dra.dump());
-    ok(dra.wait_for_line("relayed=", EXCHANGE))
-}
-
+/// Two python-diameter clients share the dra at once, each sending five
+/// CCRs 0.2 s apart to a python-diameter server behind it: every answer
+/// comes back to the client that asked (python matches answers by
+/// hop-by-hop id; an answer sent to the other client would leave a request
+/// unanswered), with its request's Session-Id, End-to-End id and Proxy-Info;
+/// the server sees each request once, with a Route-Record naming the client
+/// (the peer the dra received it from).
 #[test]
-fn python_client_through_dra_to_python_server() {
+fn python_clients_through_dra_to_python_server() {
     if !interop::require_python() {
         return;
     }
@@ -513,7 +482,7 @@ fn python_client_through_dra_to_python_server() {
             "--listen-port",
             &server_port.to_string(),
             "--peer-uri",
-            "aaa://dra.relay.test",
+            &format!("aaa://{}", dra::DRA_HOST),
             "--cc-server",
             "--duration",
             "60",
@@ -521,52 +490,33 @@ fn python_client_through_dra_to_python_server() {
     ));
     ok(py_server.wait_for_line("EVENT started", STARTUP));
     let dra_port = interop::free_port();
-    let dra = dra(dra_port, "server.test", "pyocs.server.test", server_port);
+    let agent = dra::start(dra_port, "server.test", "pyocs.server.test", server_port);
     ok(py_server.wait_for_line("EVENT ready peer=dra.relay.test", STARTUP));
-    // the client's peer is the dra, in the server's realm: python routes
-    // the CCRs (Destination-Realm server.test) there
-    let py_client = ok(PeerProcess::python_peer(
-        "py-cc-client",
-        &[
-            "--origin-host",
-            "pypgw.client.test",
-            "--realm",
-            "client.test",
-            "--peer-uri",
-            &format!("aaa://dra.relay.test:{dra_port};transport=tcp"),
-            "--peer-realm",
-            "server.test",
-            "--persistent",
-            "--cc-client",
-            "5",
-            "--duration",
-            "60",
-        ],
-    ));
-    ok(py_client.wait_for_line(
-        "EVENT cc-client done ok=5 failed=0",
-        Duration::from_secs(40),
-    ));
-    ok(py_client.wait_for_all(
-        &[
-            "EVENT cca n=1 result=2001 type=1 number=0",
-            "EVENT cca n=5 result=2001 type=3 number=4",
-        ],
-        EXCHANGE,
-    ));
-    assert_eq!(
-        ok(py_server.wait_for_count("EVENT recv CCR from=pypgw.client.test", 5, EXCHANGE)),
-        5
-    );
-    assert_eq!(
-        py_server.count("route_record=dra.relay.test"),
-        5,
-        "{}",
-        py_server.dump()
-    );
-    let counters = stop_dra(dra);
+    let clients = ["pypgw1.client.test", "pypgw2.client.test"]
+        .map(|host| dra::python_client(host, dra_port, "server.test", 5));
+    for client in &clients {
+        let host = client.name();
+        let answers = dra::python_answers(client, 5);
+        ok(client.wait_for_line("EVENT cc-client done ok=5 failed=0", EXCHANGE));
+        assert!(answers[0].starts_with("EVENT cca n=1 result=2001 type=1 number=0"));
+        assert!(answers[4].starts_with("EVENT cca n=5 result=2001 type=3 number=4"));
+        assert!(answers
+            .iter()
+            .all(|a| field(a, "origin") == Some("pyocs.server.test")));
+        assert_eq!(
+            ok(py_server.wait_for_count(&format!("EVENT recv CCR from={host} "), 5, EXCHANGE)),
+            5
+        );
+        assert_eq!(
+            py_server.count(&format!("route_record={host} ")),
+            5,
+            "{}",
+            py_server.dump()
+        );
+    }
+    let counters = dra::stop(agent);
     assert!(
-        counters.starts_with("relayed=5 answers_returned=5 sent_3002=0 sent_3003=0 sent_3005=0"),
+        counters.starts_with("relayed=10 answers_returned=10 sent_3002=0 sent_3003=0 sent_3005=0"),
         "{counters}"
     );
 }
@@ -592,7 +542,7 @@ fn cc_client_through_dra_to_cc_server() {
     ));
     ok(server.wait_for_line("cc_server ocs.server.test listening on", STARTUP));
     let dra_port = interop::free_port();
-    let dra = dra(dra_port, "server.test", "ocs.server.test", server_port);
+    let agent = dra::start(dra_port, "server.test", "ocs.server.test", server_port);
     let out = Command::new(common::example("cc_client"))
         .args([
             "--peer",
@@ -623,9 +573,9 @@ fn cc_client_through_dra_to_cc_server() {
         out.status.success() && last.starts_with("requests=2000 answered=2000 errors=0 "),
         "{stdout}\n{}\n{}",
         String::from_utf8_lossy(&out.stderr),
-        dra.dump()
+        agent.dump()
     );
-    let counters = stop_dra(dra);
+    let counters = dra::stop(agent);
     assert!(
         counters.starts_with("relayed=2000 answers_returned=2000 sent_3002=0"),
         "{counters}"

@@ -169,15 +169,16 @@ pub(crate) fn can_take(peer: &Peer, application_id: u32) -> bool {
             .any(|id| *id == application_id || *id == RELAY_APPLICATION_ID)
 }
 
-/// Appends a Route-Record AVP naming `own_host` to an encoded message and
-/// updates its header's length; `None` when the result would not fit the
-/// 24-bit length or `max_len`.
+/// Appends a Route-Record AVP naming `host` (the peer the request came
+/// from, RFC 6733 §6.1.9) to an encoded message and updates its header's
+/// length; `None` when the result would not fit the 24-bit length or
+/// `max_len`.
 pub(crate) fn append_route_record(
     mut bytes: Vec<u8>,
-    own_host: &str,
+    host: &str,
     max_len: usize,
 ) -> Option<Vec<u8>> {
-    let data = own_host.as_bytes();
+    let data = host.as_bytes();
     let avp_len = 8 + data.len();
     let padded = (avp_len + 3) & !3;
     let total = bytes.len().checked_add(padded)?;

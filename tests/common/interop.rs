@@ -532,3 +532,10 @@ pub fn wait_until(
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// The value of `key=value` among the words of `line` (e.g. a `cc_client`
+/// report or an `EVENT` line).
+pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+}

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cc;
+pub mod dra;
 pub mod interop;
 pub mod sctp;
 

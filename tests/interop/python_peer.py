@@ -21,7 +21,13 @@ every sent one `EVENT sent <CMD> to=<peer> ...`, where <CMD> is the usual
 abbreviation (CER, CEA, DWR, DWA, DPR, DPA, CCR, CCA, ...; unknown commands
 are CMD<code>R / CMD<code>A), followed by result=<Result-Code> and
 cause=<Disconnect-Cause> where the message has them (a CCR: its type=,
-number=, session= and, when relayed, route_record=<host>,<host>...).
+number=, session= and, when relayed, route_record=<host>,<host>...), then
+error_bit=1 when the E bit is set, and for a CCR or CCA e2e=<End-to-End id>
+and, when it has Proxy-Info, proxy_info=<host>/<state>,...
+With --cc-client, each answer gives `EVENT cca n=<n> result=... type=...
+number=... granted_time=... origin=<its Origin-Host> session_ok=<1 when its
+Session-Id is the request's> e2e=<the request's End-to-End id>
+answer_e2e=<the answer's> proxy_info=<the answer's Proxy-Info, or ->`.
 python-diameter's own log goes to stderr (see --log-level).
 
 The node stops gracefully (node.stop(): DPR to every open peer, wait for DPA)
@@ -43,7 +49,7 @@ import threading
 import time
 
 from diameter.message import constants
-from diameter.message.avp.grouped import GrantedServiceUnit, RequestedServiceUnit
+from diameter.message.avp.grouped import GrantedServiceUnit, ProxyInfo, RequestedServiceUnit
 from diameter.message.commands import CreditControlRequest
 from diameter.node import Node
 from diameter.node.application import Application
@@ -126,7 +132,18 @@ def msg_details(msg) -> str:
             parts.append("route_record=" + ",".join(_text(r) for r in records))
     if msg.header.is_error:
         parts.append("error_bit=1")
+    if msg.header.command_code == constants.CMD_CREDIT_CONTROL:
+        parts.append(f"e2e={msg.header.end_to_end_identifier:#010x}")
+        proxy = proxy_infos(msg)
+        if proxy:
+            parts.append(f"proxy_info={proxy}")
     return (" " + " ".join(parts)) if parts else ""
+
+
+def proxy_infos(msg) -> str:
+    """The message's Proxy-Info AVPs as HOST/STATE,HOST/STATE ("" if none)."""
+    return ",".join(f"{_text(p.proxy_host)}/{_text(p.proxy_state)}"
+                    for p in getattr(msg, "proxy_info", None) or [])
 
 
 def conn_peer(conn) -> str:
@@ -219,7 +236,8 @@ class CcApp(Application):
 
 
 def run_cc_client(node: EventNode, app: CcApp, count: int, realm: str,
-                  dest_host: str | None, interval: float, stop: threading.Event):
+                  dest_host: str | None, interval: float, stop: threading.Event,
+                  proxy_host: str | None = None):
     try:
         app.wait_for_ready(timeout=60)
     except Exception as e:  # noqa: BLE001 - report and give up
@@ -252,6 +270,9 @@ def run_cc_client(node: EventNode, app: CcApp, count: int, realm: str,
                                    constants.E_CC_REQUEST_TYPE_UPDATE_REQUEST,
                                    constants.E_CC_REQUEST_TYPE_EVENT_REQUEST):
             ccr.requested_service_unit = RequestedServiceUnit(cc_time=600)
+        if proxy_host:
+            ccr.proxy_info = [ProxyInfo(proxy_host=proxy_host.encode(),
+                                        proxy_state=f"state-{n + 1}".encode())]
         try:
             cca = app.send_request(ccr, timeout=10)
         except Exception as e:  # noqa: BLE001 - report and go on
@@ -265,9 +286,15 @@ def run_cc_client(node: EventNode, app: CcApp, count: int, realm: str,
                 ok += 1
             else:
                 failed += 1
+            # what an agent on the way must keep: End-to-End, Proxy-Info
             event(f"cca n={n + 1} result={result} type={ccr.cc_request_type} "
                   f"number={getattr(cca, 'cc_request_number', None)} "
-                  f"granted_time={granted_time}")
+                  f"granted_time={granted_time} "
+                  f"origin={_text(getattr(cca, 'origin_host', None))} "
+                  f"session_ok={int(getattr(cca, 'session_id', None) == session_id)} "
+                  f"e2e={ccr.header.end_to_end_identifier:#010x} "
+                  f"answer_e2e={cca.header.end_to_end_identifier:#010x} "
+                  f"proxy_info={proxy_infos(cca) or '-'}")
         if interval > 0 and n + 1 < count:
             stop.wait(interval)
     event(f"cc-client done ok={ok} failed={failed}")
@@ -339,6 +366,9 @@ def parse_args(argv=None):
     p.add_argument("--cc-interval", type=float, default=0,
                    help="seconds between the CCRs of --cc-client")
     p.add_argument("--cc-destination-host", help="Destination-Host of the CCRs")
+    p.add_argument("--cc-proxy-info", metavar="HOST",
+                   help="add a Proxy-Info to each CCR: Proxy-Host HOST, Proxy-State "
+                        "state-<n> (n counts the CCRs from 1)")
     p.add_argument("--log-level", default="WARNING",
                    help="python-diameter's log level on stderr (DEBUG dumps messages)")
     return p.parse_args(argv)
@@ -413,7 +443,8 @@ def main(argv=None) -> int:
         threading.Thread(
             target=run_cc_client, daemon=True, name="cc-client",
             args=(node, app, args.cc_client, peer_realm,
-                  args.cc_destination_host, args.cc_interval, stop)).start()
+                  args.cc_destination_host, args.cc_interval, stop,
+                  args.cc_proxy_info)).start()
 
     started = time.monotonic()
     exit_code = 0

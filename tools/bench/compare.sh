@@ -19,10 +19,8 @@ for d in "$base" "$new"; do
 done
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+# free_port, wait_for_line
+. "$(dirname "$0")/lib.sh"
 
 # run DIR CONCURRENCY REQUESTS: one server, one client run; prints the client's last line
 run() {
@@ -36,11 +34,7 @@ run() {
     < "$work/stdin" > "$work/server.log" 2>&1 &
   server=$!
   exec 9> "$work/stdin"
-  for _ in $(seq 200); do
-    grep -q "listening on" "$work/server.log" 2>/dev/null && break
-    sleep 0.05
-  done
-  if ! grep -q "listening on" "$work/server.log"; then
+  if ! wait_for_line "$work/server.log" "listening on" 200; then
     echo "$0: $bin/cc_server did not start" >&2
     cat "$work/server.log" >&2
     kill "$server"

@@ -1,8 +1,9 @@
 //! The relay agent's part of the node protocol (RFC 6733 §6.1.9, §6.2.2):
 //! a request that is not for this node is forwarded, as received but for a
-//! Route-Record appended and the hop-by-hop identifier of the next
-//! connection; its answer goes back, as received but for the original
-//! hop-by-hop identifier, on the connection the request came in on.
+//! Route-Record naming the peer it came from appended and the hop-by-hop
+//! identifier of the next connection; its answer goes back, as received but
+//! for the original hop-by-hop identifier, on the connection the request
+//! came in on.
 //! Relayed requests are tracked by the connection they went out on
 //! ([`Conn::relay_request`]), bounded and expired with its own requests.
 
@@ -115,7 +116,8 @@ impl Dispatch {
     }
 
     /// Sends a request on to `peer`: its received bytes, a Route-Record
-    /// appended, the next connection's hop-by-hop identifier.
+    /// naming the peer it came from appended, the next connection's
+    /// hop-by-hop identifier.
     fn forward(&mut self, now: Instant, id: ConnId, mut msg: Message, peer: Arc<Peer>) {
         let Some(to) = self.ready_conn_of(&peer) else {
             count(&self.handle.relay.unable_to_deliver);
@@ -132,7 +134,25 @@ impl Dispatch {
             None => msg.as_bytes().ok(),
         };
         let limits = self.config.limits;
-        let own_host = self.handle.identity().origin_host.clone();
+        // RFC 6733 §6.1.9, §6.7.1: the Route-Record names the peer the
+        // request came from, as its Capabilities-Exchange named it (requests
+        // are read only once that exchange is done)
+        let Some(from_host) = self
+            .conns
+            .get(&id)
+            .and_then(|c| c.machine.as_ref())
+            .and_then(|m| m.remote())
+            .map(|r| r.origin_host.clone())
+        else {
+            count(&self.handle.relay.unable_to_deliver);
+            return self.refuse_relay(
+                now,
+                id,
+                &msg,
+                E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER,
+                "sender not identified",
+            );
+        };
         let Some(conn) = self.conns.get_mut(&to) else {
             return;
         };
@@ -147,7 +167,7 @@ impl Dispatch {
             );
         }
         let max_len = conn.max_send.unwrap_or(usize::MAX);
-        let Some(mut bytes) = wire.and_then(|w| relay::append_route_record(w, &own_host, max_len))
+        let Some(mut bytes) = wire.and_then(|w| relay::append_route_record(w, &from_host, max_len))
         else {
             count(&self.handle.relay.unable_to_deliver);
             return self.refuse_relay(
