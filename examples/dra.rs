@@ -2,7 +2,9 @@
 //! application, connects to its `--peer`s and forwards every request that
 //! is not for itself by its `--route`s, the requests of a realm balanced
 //! over that realm's hosts (the least loaded first). Requests keep all their
-//! AVPs; each gets a Route-Record naming the peer it came from.
+//! AVPs; each gets a Route-Record naming the peer it came from. Requests
+//! waiting on a host whose connection fails go, with the T flag, to another
+//! host of their route (failover).
 //!
 //! ```text
 //! cargo run --release --example dra -- --listen 127.0.0.1:3868 \
@@ -22,11 +24,13 @@
 //! Runs until SIGINT (Ctrl-C) or SIGTERM, or for `--duration SECS`, then
 //! stops the node (DPR to every peer) and prints its counters:
 //! `relayed=N answers_returned=N sent_3002=N sent_3003=N sent_3005=N
-//! sent_3004=N expired=N answers_dropped=N` (requests forwarded, answers
-//! sent back, requests answered here with 3002 DIAMETER_UNABLE_TO_DELIVER,
-//! 3003 DIAMETER_REALM_NOT_SERVED, 3005 DIAMETER_LOOP_DETECTED and 3004
-//! DIAMETER_TOO_BUSY, requests whose answer never came, answers whose
-//! requester was gone). Logs go to
+//! sent_3004=N expired=N answers_dropped=N failed_over=N` (requests
+//! forwarded, answers sent back, requests answered here with 3002
+//! DIAMETER_UNABLE_TO_DELIVER, 3003 DIAMETER_REALM_NOT_SERVED, 3005
+//! DIAMETER_LOOP_DETECTED and 3004 DIAMETER_TOO_BUSY, requests whose answer
+//! never came, answers whose requester was gone, requests sent again with
+//! the T flag to another host of their route because the connection they
+//! waited on failed). Logs go to
 //! standard error, filtered by `RUST_LOG` (default `warn`).
 
 use std::collections::BTreeMap;
@@ -200,7 +204,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     node.stop(Duration::from_secs(5), false)?;
     let s = node.relay_stats();
     println!(
-        "relayed={} answers_returned={} sent_3002={} sent_3003={} sent_3005={} sent_3004={} expired={} answers_dropped={}",
+        "relayed={} answers_returned={} sent_3002={} sent_3003={} sent_3005={} sent_3004={} expired={} answers_dropped={} failed_over={}",
         s.requests_relayed,
         s.answers_relayed,
         s.unable_to_deliver,
@@ -208,7 +212,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         s.loops_detected,
         s.too_busy,
         s.expired,
-        s.answers_dropped
+        s.answers_dropped,
+        s.requests_failed_over
     );
     Ok(())
 }

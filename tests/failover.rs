@@ -276,33 +276,39 @@ fn field(line: &str, key: &str) -> Option<u64> {
         .find_map(|w| w.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
 }
 
+/// Starts the `cc_server` example as `host` of [`REALM`] on a free port,
+/// answering `client`; returns it and its port.
+fn cc_server(host: &str, client: &str) -> (common::interop::PeerProcess, u16) {
+    use common::interop::{free_port, ok, PeerProcess, STARTUP};
+    let port = free_port();
+    let args: Vec<String> = [
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--origin-host",
+        host,
+        "--realm",
+        REALM,
+        "--client-host",
+        client,
+        "--max-threads",
+        "0",
+    ]
+    .map(String::from)
+    .to_vec();
+    let p = ok(PeerProcess::spawn(
+        host,
+        &common::example("cc_server").to_string_lossy(),
+        &args,
+    ));
+    ok(p.wait_for_line(&format!("cc_server {host} listening on"), STARTUP));
+    (p, port)
+}
+
 #[test]
 fn cc_client_loses_one_of_two_cc_servers_to_sigkill() {
-    use common::interop::{free_port, ok, PeerProcess, STARTUP};
-    let server = |host: &str| {
-        let port = free_port();
-        let args: Vec<String> = [
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--origin-host",
-            host,
-            "--realm",
-            REALM,
-            "--max-threads",
-            "0",
-        ]
-        .map(String::from)
-        .to_vec();
-        let p = ok(PeerProcess::spawn(
-            host,
-            &common::example("cc_server").to_string_lossy(),
-            &args,
-        ));
-        ok(p.wait_for_line(&format!("cc_server {host} listening on"), STARTUP));
-        (p, port)
-    };
-    let (mut dying, dying_port) = server("ocs1.example.net");
-    let (mut survivor, survivor_port) = server("ocs2.example.net");
+    use common::interop::{ok, PeerProcess, STARTUP};
+    let (mut dying, dying_port) = cc_server("ocs1.example.net", CLIENT);
+    let (mut survivor, survivor_port) = cc_server("ocs2.example.net", CLIENT);
     let args: Vec<String> = [
         "--peer",
         &format!("127.0.0.1:{dying_port}"),
@@ -409,4 +415,116 @@ fn a_dpr_from_the_server_moves_its_requests_to_the_other() {
     for n in [&mut c, &mut other] {
         n.stop(Duration::from_secs(5), false).unwrap();
     }
+}
+
+#[test]
+fn cc_client_through_dra_loses_one_of_two_cc_servers_to_sigkill() {
+    use common::interop::{free_port, ok, PeerProcess, EXCHANGE, STARTUP};
+    const REQUESTS: u64 = 30_000;
+    let (mut dying, dying_port) = cc_server("ocs1.example.net", "dra.relay.test");
+    let (mut survivor, survivor_port) = cc_server("ocs2.example.net", "dra.relay.test");
+    let dra_port = free_port();
+    let args: Vec<String> = [
+        "--listen",
+        &format!("127.0.0.1:{dra_port}"),
+        "--origin-host",
+        "dra.relay.test",
+        "--realm",
+        "relay.test",
+        "--allow-any",
+        "--peer",
+        &format!("aaa://ocs1.example.net:{dying_port}"),
+        "--peer",
+        &format!("aaa://ocs2.example.net:{survivor_port}"),
+        "--peer-address",
+        "ocs1.example.net=127.0.0.1",
+        "--peer-address",
+        "ocs2.example.net=127.0.0.1",
+        "--route",
+        &format!("{REALM}=ocs1.example.net,ocs2.example.net"),
+        "--app",
+        "4",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut dra = ok(PeerProcess::spawn_with_env(
+        "dra",
+        &common::example("dra").to_string_lossy(),
+        &args,
+        &[("RUST_LOG", "warn,diameter.node=info")],
+    ));
+    ok(dra.wait_for_all(
+        &[
+            "dra dra.relay.test listening on",
+            "capabilities exchanged with ocs1.example.net",
+            "capabilities exchanged with ocs2.example.net",
+        ],
+        STARTUP,
+    ));
+    let args: Vec<String> = [
+        "--peer",
+        &format!("127.0.0.1:{dra_port}"),
+        "--peer-host",
+        "dra.relay.test",
+        "--peer-realm",
+        "relay.test",
+        "--dest-realm",
+        REALM,
+        "--origin-host",
+        "pgw.client.test",
+        "--realm",
+        "client.test",
+        "--requests",
+        &REQUESTS.to_string(),
+        "--concurrency",
+        "64",
+        "--timeout",
+        "10",
+    ]
+    .map(String::from)
+    .to_vec();
+    let client = ok(PeerProcess::spawn_with_env(
+        "cc_client",
+        &common::example("cc_client").to_string_lossy(),
+        &args,
+        &[("RUST_LOG", "warn,diameter.node=info")],
+    ));
+    ok(client.wait_for_line("capabilities exchanged with dra.relay.test", STARTUP));
+    // the load runs through the dra to both servers for a moment, then
+    // ocs1 dies without a word
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(client.is_running(), "still sending when ocs1 dies");
+    dying.kill();
+    let report = ok(client.wait_for_line("requests=", Duration::from_secs(120)));
+    println!("cc_client -> dra -> ocs1 (killed), ocs2: {report}");
+    assert_eq!(field(&report, "requests"), Some(REQUESTS), "{report}");
+    assert_eq!(field(&report, "answered"), Some(REQUESTS), "{report}");
+    assert_eq!(field(&report, "errors"), Some(0), "{report}");
+    assert!(field(&report, "p99_us").is_some(), "{report}");
+    // the dra's counters, then the survivor's
+    let status = ok(dra.signal_stop(libc::SIGTERM, Duration::from_secs(15)));
+    assert!(status.success(), "{}", dra.dump());
+    let counters = ok(dra.wait_for_line("relayed=", EXCHANGE));
+    println!("dra: {counters}");
+    let failed_over = field(&counters, "failed_over").unwrap();
+    assert!(
+        failed_over > 0,
+        "requests waiting on ocs1 were failed over: {counters}"
+    );
+    assert_eq!(field(&counters, "sent_3002"), Some(0), "{counters}");
+    assert_eq!(
+        field(&counters, "answers_returned"),
+        Some(REQUESTS),
+        "{counters}"
+    );
+    ok(survivor
+        .signal_stop(libc::SIGTERM, Duration::from_secs(10))
+        .map(|_| ()));
+    let stopped = ok(survivor.wait_for_line("cc_server ocs2.example.net stopped:", STARTUP));
+    println!("{stopped}");
+    assert_eq!(
+        field(&stopped, "retransmissions_received"),
+        Some(failed_over),
+        "each failed-over request reached ocs2 with the T flag: {stopped}"
+    );
 }

@@ -671,3 +671,259 @@ fn hostile_peers_around_a_relay() {
     assert_eq!(stats.loops_detected, 1);
     stop(&[&relay]);
 }
+
+/// A CCA from a raw server to `req`, with `result`.
+fn raw_answer(req: &Message, from: &str, result: u32) -> Message {
+    Message::new(
+        req.header.to_answer(),
+        vec![
+            req.find_avp(&[(AVP_SESSION_ID, 0)]).unwrap().clone(),
+            Avp::new(AVP_RESULT_CODE, 0, result).unwrap(),
+            Avp::new(AVP_ORIGIN_HOST, 0, from).unwrap(),
+            Avp::new(AVP_ORIGIN_REALM, 0, "server.net").unwrap(),
+        ],
+    )
+}
+
+#[test]
+fn relayed_requests_fail_over_to_another_next_hop() {
+    use common::raw::{self, RawPeer};
+    let mut relay = node("relay.relay.net", "relay.net", true);
+    relay.agent = Agent::Relay;
+    relay.accept_unknown_peers = true;
+    let ocs1 = add(&mut relay, "ocs1.server.net", "server.net", None);
+    let ocs2 = add(&mut relay, "ocs2.server.net", "server.net", None);
+    relay.add_route("server.net", None, RouteAction::Relay, [&ocs1, &ocs2]);
+    relay.start().unwrap();
+    let addr = relay.listen_addresses()[0];
+    let server = |host: &str, peer: &Arc<Peer>| {
+        let s = RawPeer::connect(addr, host, "server.net");
+        wait_until(host, Duration::from_secs(5), || peer.is_ready());
+        s
+    };
+    let mut client = RawPeer::connect(addr, "pgw.client.net", "client.net");
+    let ask = |c: &mut RawPeer, extra: Vec<Avp>| {
+        let mut avps = vec![
+            Avp::new(AVP_SESSION_ID, 0, "pgw.client.net;1").unwrap(),
+            Avp::new(AVP_DESTINATION_REALM, 0, "server.net").unwrap(),
+            Avp::new(
+                AVP_PROXY_INFO,
+                0,
+                vec![
+                    Avp::new(AVP_PROXY_HOST, 0, "proxy.client.net").unwrap(),
+                    Avp::new(AVP_PROXY_STATE, 0, b"state".to_vec()).unwrap(),
+                ],
+            )
+            .unwrap(),
+            Avp::with_value(UNKNOWN_AVP, 0, AvpValue::Raw(vec![9, 8, 7])),
+        ];
+        avps.extend(extra);
+        c.request(CMD_CREDIT_CONTROL, 4, avps)
+    };
+
+    // 1. closed: a request waits on ocs1 (the only server yet); ocs2 comes,
+    // ocs1 goes without answering
+    let mut s1 = server("ocs1.server.net", &ocs1);
+    let request = ask(&mut client, Vec::new());
+    client.send(&request.as_bytes().unwrap());
+    let first = s1.recv_bytes().expect("the request at ocs1");
+    let mut s2 = server("ocs2.server.net", &ocs2);
+    drop(s1);
+    let again = s2.recv_bytes().expect("the request failed over to ocs2");
+    // byte for byte but the T flag and the hop-by-hop identifier: End-to-End,
+    // Proxy-Info, the unknown AVP, the Route-Record
+    assert_eq!(again[4], first[4] | MessageHeader::FLAG_RETRANSMIT);
+    assert_eq!(first[4] & MessageHeader::FLAG_RETRANSMIT, 0);
+    assert_eq!(again[..4], first[..4]);
+    assert_eq!(again[5..12], first[5..12]);
+    assert_eq!(again[16..], first[16..]);
+    let again = Message::from_bytes(&again).unwrap();
+    assert_eq!(
+        again.header.end_to_end_identifier,
+        request.header.end_to_end_identifier
+    );
+    assert_eq!(
+        again.find_avps(&[(AVP_ROUTE_RECORD, 0)]).len(),
+        1,
+        "one Route-Record, added once"
+    );
+    s2.send(
+        &raw_answer(&again, "ocs2.server.net", 2001)
+            .as_bytes()
+            .unwrap(),
+    );
+    let back = client.recv().expect("the answer from ocs2");
+    assert_eq!(
+        back.header.hop_by_hop_identifier,
+        request.header.hop_by_hop_identifier
+    );
+    assert_eq!(
+        back.header.end_to_end_identifier,
+        request.header.end_to_end_identifier
+    );
+    assert_eq!(raw::result_code(&back), Some(2001));
+    let stats = relay.relay_stats();
+    assert_eq!(stats.requests_failed_over, 1);
+    assert_eq!(stats.unable_to_deliver, 0);
+    assert_eq!(stats.answers_relayed, 1);
+
+    // 2. a request received with the T flag keeps it when forwarded
+    let mut t = ask(&mut client, Vec::new());
+    t.header.set_retransmit(true);
+    client.send(&t.as_bytes().unwrap());
+    let got = s2.recv().expect("the T-flagged request at ocs2");
+    assert!(got.header.is_retransmit());
+    s2.send(
+        &raw_answer(&got, "ocs2.server.net", 2001)
+            .as_bytes()
+            .unwrap(),
+    );
+    assert_eq!(
+        client.recv().map(|a| raw::result_code(&a)),
+        Some(Some(2001))
+    );
+
+    // 3. DPR: ocs2 says goodbye with a request waiting; ocs1 is back
+    let waiting = ask(&mut client, Vec::new());
+    client.send(&waiting.as_bytes().unwrap());
+    let at_ocs2 = s2.recv().expect("the request at ocs2");
+    let mut s1 = server("ocs1.server.net", &ocs1);
+    let mut dpr = s2.request(
+        CMD_DISCONNECT_PEER,
+        0,
+        vec![Avp::new(AVP_DISCONNECT_CAUSE, 0, E_DISCONNECT_CAUSE_REBOOTING).unwrap()],
+    );
+    dpr.header.set_proxyable(false);
+    s2.send(&dpr.as_bytes().unwrap());
+    let moved = s1.recv().expect("the request failed over to ocs1");
+    assert!(moved.header.is_retransmit());
+    assert_eq!(
+        moved.header.end_to_end_identifier,
+        at_ocs2.header.end_to_end_identifier
+    );
+    s1.send(
+        &raw_answer(&moved, "ocs1.server.net", 2001)
+            .as_bytes()
+            .unwrap(),
+    );
+    let back = client.recv().expect("the answer from ocs1");
+    assert_eq!(
+        back.header.hop_by_hop_identifier,
+        waiting.header.hop_by_hop_identifier
+    );
+    assert_eq!(
+        back.find_avp(&[(AVP_ORIGIN_HOST, 0)]).and_then(Avp::as_str),
+        Some("ocs1.server.net")
+    );
+    assert_eq!(relay.relay_stats().requests_failed_over, 2);
+    drop(s2);
+    wait_until("ocs2 gone", Duration::from_secs(5), || !ocs2.is_ready());
+
+    // 4. a request for the failed host itself is not failed over: 3002
+    let mut s2 = server("ocs2.server.net", &ocs2);
+    let for_ocs1 = ask(
+        &mut client,
+        vec![Avp::new(AVP_DESTINATION_HOST, 0, "ocs1.server.net").unwrap()],
+    );
+    client.send(&for_ocs1.as_bytes().unwrap());
+    s1.recv().expect("the request at ocs1");
+    drop(s1);
+    let a = client.recv().expect("3002");
+    assert_eq!(
+        raw::result_code(&a),
+        Some(E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER)
+    );
+    assert!(has_e_bit(&a));
+    assert_eq!(
+        a.header.hop_by_hop_identifier,
+        for_ocs1.header.hop_by_hop_identifier
+    );
+    let stats = relay.relay_stats();
+    assert_eq!(stats.requests_failed_over, 2);
+    assert_eq!(stats.unable_to_deliver, 1);
+    assert_eq!(
+        ocs2.outstanding.load(std::sync::atomic::Ordering::Relaxed)
+            + ocs1.outstanding.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    // nothing reached ocs2 meanwhile
+    s2.stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    assert!(s2.recv().is_none());
+    stop(&[&relay]);
+}
+
+#[test]
+fn a_suspect_next_hop_gives_its_relayed_requests_to_another() {
+    use common::raw::{self, RawPeer};
+    let mut relay = node("relay.relay.net", "relay.net", true);
+    relay.agent = Agent::Relay;
+    relay.accept_unknown_peers = true;
+    // a DWR after 400 ms of silence, SUSPECT 2 s later without its DWA
+    // (and closed 2 s after that)
+    relay.idle_timeout = Duration::from_millis(400);
+    relay.dwa_timeout = Duration::from_secs(2);
+    let ocs1 = add(&mut relay, "ocs1.server.net", "server.net", None);
+    let ocs2 = add(&mut relay, "ocs2.server.net", "server.net", None);
+    relay.add_route("server.net", None, RouteAction::Relay, [&ocs1, &ocs2]);
+    relay.start().unwrap();
+    let addr = relay.listen_addresses()[0];
+    let client = RawPeer::connect(addr, "pgw.client.net", "client.net");
+    let mut client = client.pump();
+    // ocs1 takes the request, then goes silent: it reads nothing more and
+    // answers no DWR
+    let mut s1 = RawPeer::connect(addr, "ocs1.server.net", "server.net");
+    wait_until("ocs1", Duration::from_secs(5), || ocs1.is_ready());
+    let request = client.request(
+        CMD_CREDIT_CONTROL,
+        4,
+        vec![
+            Avp::new(AVP_SESSION_ID, 0, "pgw.client.net;2").unwrap(),
+            Avp::new(AVP_DESTINATION_REALM, 0, "server.net").unwrap(),
+        ],
+    );
+    client.send(&request.as_bytes().unwrap());
+    let at_ocs1 = s1.recv().expect("the request at ocs1");
+    let s2 = RawPeer::connect(addr, "ocs2.server.net", "server.net").pump();
+    wait_until("ocs2", Duration::from_secs(5), || ocs2.is_ready());
+    let moved = s2
+        .recv(Duration::from_secs(10))
+        .expect("the request failed over to ocs2 once ocs1 was SUSPECT");
+    assert!(moved.header.is_retransmit());
+    assert_eq!(
+        moved.header.end_to_end_identifier,
+        request.header.end_to_end_identifier
+    );
+    s2.send(
+        &raw_answer(&moved, "ocs2.server.net", 2001)
+            .as_bytes()
+            .unwrap(),
+    );
+    let back = client.recv(Duration::from_secs(5)).expect("ocs2's answer");
+    assert_eq!(
+        back.header.hop_by_hop_identifier,
+        request.header.hop_by_hop_identifier
+    );
+    assert_eq!(
+        back.find_avp(&[(AVP_ORIGIN_HOST, 0)]).and_then(Avp::as_str),
+        Some("ocs2.server.net")
+    );
+    // ocs1's late answer, on the connection SUSPECT left open, completes
+    // nothing: the client gets one answer
+    let unmatched = relay.protocol_stats().answers_unmatched;
+    s1.send(
+        &raw_answer(&at_ocs1, "ocs1.server.net", 2001)
+            .as_bytes()
+            .unwrap(),
+    );
+    wait_until("late answer dropped", Duration::from_secs(5), || {
+        relay.protocol_stats().answers_unmatched == unmatched + 1
+    });
+    assert!(client.recv(Duration::from_millis(200)).is_none());
+    assert_eq!(relay.relay_stats().requests_failed_over, 1);
+    assert_eq!(relay.relay_stats().answers_relayed, 1);
+    assert_eq!(raw::result_code(&back), Some(2001));
+    drop((client, s2, s1));
+    stop(&[&relay]);
+}

@@ -16,6 +16,7 @@ use super::handle::Reply;
 use super::idhash::IdMap;
 use super::owed::OwedBook;
 use super::peer::{AppId, Connection, Peer, PEER_RECV, PEER_SEND};
+use super::proxy::ProxyHandler;
 use crate::message::Message;
 
 /// A connection's id: unique in the process, never reused (a stale id can
@@ -135,7 +136,8 @@ pub(crate) struct Conn {
 }
 
 /// A request relayed on this connection (RFC 6733 §6.1.9): where its answer
-/// goes back.
+/// goes back, and what it takes to send it to another next hop if this
+/// connection fails (RFC 6733 §5.5.4).
 pub(crate) struct Relayed {
     /// The connection the request came in on.
     pub from: ConnId,
@@ -148,6 +150,15 @@ pub(crate) struct Relayed {
     pub to: Arc<Peer>,
     /// When it is forgotten.
     pub expires: Instant,
+    /// The request as forwarded (Route-Record included), kept for failover
+    /// when `max_failovers` is not 0; at most `max_pending_per_connection`
+    /// of them per connection, each at most the largest message the node
+    /// reads.
+    pub request: Option<Vec<u8>>,
+    /// Times it was failed over already.
+    pub attempts: u8,
+    /// The proxy handler that saw it (its answer goes through it too).
+    pub proxy: Option<Arc<dyn ProxyHandler>>,
 }
 
 /// Why a request could not be registered.
@@ -279,30 +290,55 @@ impl Conn {
 
     /// Queues a request this node relays: gives it a hop-by-hop identifier
     /// of this connection (patched into `bytes`) and remembers where its
-    /// answer goes. Relayed and own requests share `max_pending`.
+    /// answer goes, with `bytes` when `keep` (for failover). Relayed and own
+    /// requests share `max_pending`. Refused, it gives both back.
+    // the refused request comes back whole, rarely: cheaper than boxing it
+    // on every call
+    #[allow(clippy::result_large_err)]
     pub(crate) fn relay_request(
         &mut self,
-        bytes: &mut [u8],
-        relayed: Relayed,
+        mut bytes: Vec<u8>,
+        mut relayed: Relayed,
+        keep: bool,
         max_pending: usize,
-    ) -> Result<(), PendingRefused> {
+    ) -> Result<(), (PendingRefused, Vec<u8>, Relayed)> {
         let Some(machine) = self.machine.as_mut().filter(|m| m.is_ready()) else {
-            return Err(PendingRefused::NotReady);
+            return Err((PendingRefused::NotReady, bytes, relayed));
         };
         if self.pending.len() + self.relayed.len() >= max_pending {
-            return Err(PendingRefused::Full);
+            return Err((PendingRefused::Full, bytes, relayed));
         }
         let mut hop_by_hop = machine.next_hop_by_hop();
         while self.pending.contains_key(&hop_by_hop) || self.relayed.contains_key(&hop_by_hop) {
             hop_by_hop = machine.next_hop_by_hop();
         }
-        super::relay::set_hop_by_hop(bytes, hop_by_hop);
-        if machine.send_bytes(bytes, true).is_err() {
-            return Err(PendingRefused::Full);
+        super::relay::set_hop_by_hop(&mut bytes, hop_by_hop);
+        if machine.send_bytes(&bytes, true).is_err() {
+            return Err((PendingRefused::Full, bytes, relayed));
         }
+        relayed.request = keep.then_some(bytes);
         self.relayed_order.push_back((relayed.expires, hop_by_hop));
         self.relayed.insert(hop_by_hop, relayed);
         Ok(())
+    }
+
+    /// Requests relayed on it waiting for answers.
+    pub(crate) fn relayed_len(&self) -> usize {
+        self.relayed.len()
+    }
+
+    /// Takes every relayed request waiting here, with its hop-by-hop
+    /// identifier (the connection failed: they may go elsewhere); those
+    /// that cannot go are given back with [`keep_relayed`](Self::keep_relayed).
+    pub(crate) fn take_all_relayed(&mut self) -> Vec<(u32, Relayed)> {
+        self.relayed.drain().collect()
+    }
+
+    /// Puts back relayed requests taken by
+    /// [`take_all_relayed`](Self::take_all_relayed) (their expiry order was
+    /// kept).
+    pub(crate) fn keep_relayed(&mut self, kept: Vec<(u32, Relayed)>) {
+        self.relayed.extend(kept);
     }
 
     /// The relayed request an answer received here belongs to, if any:

@@ -16,6 +16,8 @@ use crossbeam_channel::Sender;
 use log::{debug, info};
 
 mod forward;
+mod proxied;
+mod relay_failover;
 
 use super::checks;
 use super::config::{capabilities_for, NodeConfig, HISTORY_KEPT};
@@ -622,11 +624,15 @@ impl Dispatch {
     /// The connection `id` failed (closed, watchdog SUSPECT, DPR received):
     /// each request waiting there whose caller still waits goes, with the T
     /// flag, to another peer that can take it; the others fail at once with
-    /// `EmptyAnswer`. Nothing while the node stops (they fail as the
-    /// connections close).
+    /// `EmptyAnswer`. An agent's relayed requests go to another next hop
+    /// the same way (`relay_failover`). Nothing while the node stops (they
+    /// fail as the connections close).
     fn fail_over(&mut self, now: Instant, id: ConnId) {
         if self.stopping.is_some() {
             return;
+        }
+        if self.config.agent == Agent::Relay {
+            self.fail_over_relayed(now, id);
         }
         let Some(conn) = self.conns.get_mut(&id) else {
             return;

@@ -231,6 +231,8 @@ pub(crate) struct Handle {
     pub routes: RwLock<Vec<super::relay::RouteEntry>>,
     /// An agent's counters.
     pub relay: super::relay::RelayCounters,
+    /// A proxy's handlers, by application id ([`super::Node::add_proxy_handler`]).
+    pub proxy_handlers: RwLock<Vec<(u32, Arc<dyn super::proxy::ProxyHandler>)>>,
 }
 
 /// Who the node is, and its generators.
@@ -259,6 +261,7 @@ impl Handle {
             owed: OwedBook::default(),
             routes: RwLock::new(Vec::new()),
             relay: super::relay::RelayCounters::default(),
+            proxy_handlers: RwLock::new(Vec::new()),
         })
     }
 

@@ -43,6 +43,7 @@ mod node;
 mod owed;
 pub mod peer;
 mod pool;
+mod proxy;
 mod ratelimit;
 mod relay;
 mod routing;
@@ -67,6 +68,7 @@ pub use peer::{
     DEFAULT_RETRANSMIT_QUEUE_SIZE, DEFAULT_STATISTICS_HISTORY_INTERVAL, DEFAULT_STOP_WAIT_TIMEOUT,
     DEFAULT_VENDOR_ID, DEFAULT_WAKEUP_INTERVAL, STATISTICS_HISTORY_SIZE,
 };
+pub use proxy::{ProxyHandler, ProxyVerdict};
 pub use relay::{Agent, RelayStats, RouteAction, RouteEntry};
 pub use routing::select_least_used_peer;
 pub use stats::NodeStats;

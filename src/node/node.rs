@@ -26,6 +26,7 @@ use super::peer::{
     DEFAULT_VENDOR_ID, DEFAULT_WAKEUP_INTERVAL, PEER_TRANSPORT_SCTP, PEER_TRANSPORT_TCP,
     RELAY_APPLICATION_ID,
 };
+use super::proxy::ProxyHandler;
 use super::relay::{Agent, RelayStats, RouteAction, RouteEntry};
 use super::setup::ListenSpec;
 use super::stats::NodeStats;
@@ -385,6 +386,19 @@ impl Node {
             action,
             servers: servers.into_iter().map(|p| p.borrow().clone()).collect(),
         });
+    }
+
+    /// Gives a proxy agent a handler for the requests of `application_id`
+    /// that a [`RouteAction::Proxy`] entry routes (RFC 6733 §6.1.9): it
+    /// sees each such request before it is forwarded, may change it or
+    /// answer it here, and sees its answer before it goes back. One handler
+    /// per application: a second replaces the first. Works before and
+    /// after `start()`; handlers run on the event loop and must be quick
+    /// (see [`ProxyHandler`]).
+    pub fn add_proxy_handler(&self, application_id: u32, handler: Arc<dyn ProxyHandler>) {
+        let mut handlers = self.handle.proxy_handlers.write();
+        handlers.retain(|(id, _)| *id != application_id);
+        handlers.push((application_id, handler));
     }
 
     /// The routing table, in the order entries were added.

@@ -33,8 +33,10 @@ pub enum RouteAction {
     Local,
     /// Forward the request to one of the entry's servers.
     Relay,
-    /// Forward as a proxy: this node has no proxy policies of its own, so
-    /// the request goes out as a relay would send it.
+    /// Forward as a proxy: the request and its answer go through the
+    /// [`ProxyHandler`](super::ProxyHandler) of its application
+    /// ([`Node::add_proxy_handler`](super::Node::add_proxy_handler)); without
+    /// one, the request goes out as a relay would send it.
     Proxy,
     /// Answer 3006 DIAMETER_REDIRECT_INDICATION naming the entry's servers
     /// in Redirect-Host AVPs.
@@ -215,6 +217,8 @@ pub(crate) struct RelayCounters {
     pub redirected: AtomicU64,
     pub too_busy: AtomicU64,
     pub expired: AtomicU64,
+    pub requests_failed_over: AtomicU64,
+    pub proxy_answered: AtomicU64,
 }
 
 impl RelayCounters {
@@ -230,6 +234,8 @@ impl RelayCounters {
             redirected: r(&self.redirected),
             too_busy: r(&self.too_busy),
             expired: r(&self.expired),
+            requests_failed_over: r(&self.requests_failed_over),
+            proxy_answered: r(&self.proxy_answered),
         }
     }
 }
@@ -262,6 +268,13 @@ pub struct RelayStats {
     /// [`NodeLimits::relay_timeout`](super::NodeLimits::relay_timeout):
     /// forgotten.
     pub expired: u64,
+    /// Relayed requests sent again, with the T flag, to another next hop
+    /// because the connection they waited on failed (RFC 6733 §5.5.4).
+    pub requests_failed_over: u64,
+    /// Requests a proxy handler answered itself
+    /// ([`ProxyVerdict::Answer`](super::ProxyVerdict::Answer) or
+    /// [`Reply`](super::ProxyVerdict::Reply), or 5012 after a panic).
+    pub proxy_answered: u64,
 }
 
 #[cfg(test)]

@@ -97,10 +97,17 @@ impl RawPeer {
     /// The next message; `None` when the connection ends or the read times
     /// out.
     pub fn recv(&mut self) -> Option<Message> {
+        self.recv_bytes()
+            .map(|frame| Message::from_bytes(&frame).unwrap())
+    }
+
+    /// The next message as received; `None` when the connection ends or
+    /// the read times out.
+    pub fn recv_bytes(&mut self) -> Option<Vec<u8>> {
         let mut buf = [0u8; 16384];
         loop {
             if let Ok(Some(frame)) = self.framer.next_frame() {
-                return Some(Message::from_bytes(frame).unwrap());
+                return Some(frame.to_vec());
             }
             match self.stream.read(&mut buf) {
                 Ok(0) | Err(_) => return None,
@@ -144,4 +151,99 @@ pub fn closed_by_peer(stream: &mut TcpStream) -> bool {
 pub fn fix_length(bytes: &mut [u8]) {
     let len = bytes.len() as u32;
     bytes[1..4].copy_from_slice(&len.to_be_bytes()[1..]);
+}
+
+/// A raw peer whose socket is read by a thread of its own, which answers
+/// every DWR at once (so that the node's watchdog stays happy however long
+/// the test looks elsewhere) and hands the other messages to the test. The
+/// thread stops when the connection ends or the `Pumped` is dropped.
+pub struct Pumped {
+    writer: std::sync::Arc<std::sync::Mutex<TcpStream>>,
+    received: std::sync::mpsc::Receiver<Message>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    peer: RawPeer,
+}
+
+impl RawPeer {
+    /// Hands the connection to a reading thread (see [`Pumped`]).
+    pub fn pump(self) -> Pumped {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Mutex};
+        let mut reader = self.stream.try_clone().unwrap();
+        reader
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let writer = Arc::new(Mutex::new(self.stream.try_clone().unwrap()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, received) = std::sync::mpsc::channel();
+        let (w, s) = (writer.clone(), stop.clone());
+        let (host, realm) = (self.host.clone(), self.realm.clone());
+        let thread = std::thread::spawn(move || {
+            let mut framer = Framer::new();
+            let mut buf = [0u8; 16384];
+            while !s.load(Ordering::Relaxed) {
+                while let Ok(Some(frame)) = framer.next_frame() {
+                    let m = Message::from_bytes(frame).unwrap();
+                    if m.header.command_code == CMD_DEVICE_WATCHDOG && m.header.is_request() {
+                        let dwa = Message::new(
+                            m.header.to_answer(),
+                            vec![
+                                Avp::new(AVP_RESULT_CODE, 0, 2001u32).unwrap(),
+                                Avp::new(AVP_ORIGIN_HOST, 0, host.as_str()).unwrap(),
+                                Avp::new(AVP_ORIGIN_REALM, 0, realm.as_str()).unwrap(),
+                            ],
+                        );
+                        let _ = w.lock().unwrap().write_all(&dwa.as_bytes().unwrap());
+                    } else if tx.send(m).is_err() {
+                        return;
+                    }
+                }
+                match reader.read(&mut buf) {
+                    Ok(0) => return,
+                    Ok(n) => framer.feed(&buf[..n]),
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) => {}
+                    Err(_) => return,
+                }
+            }
+        });
+        Pumped {
+            writer,
+            received,
+            stop,
+            thread: Some(thread),
+            peer: self,
+        }
+    }
+}
+
+impl Pumped {
+    /// A request from this peer, as [`RawPeer::request`] makes it.
+    pub fn request(&mut self, code: u32, app: u32, avps: Vec<Avp>) -> Message {
+        self.peer.request(code, app, avps)
+    }
+
+    /// Writes bytes as they are.
+    pub fn send(&self, bytes: &[u8]) {
+        self.writer.lock().unwrap().write_all(bytes).unwrap();
+    }
+
+    /// The next message other than a DWR, waiting at most `timeout`.
+    pub fn recv(&self, timeout: Duration) -> Option<Message> {
+        self.received.recv_timeout(timeout).ok()
+    }
+}
+
+impl Drop for Pumped {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.peer.stream.shutdown(std::net::Shutdown::Both);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }

@@ -5,13 +5,18 @@
 //! for the original hop-by-hop identifier, on the connection the request
 //! came in on.
 //! Relayed requests are tracked by the connection they went out on
-//! ([`Conn::relay_request`]), bounded and expired with its own requests.
+//! ([`Conn::relay_request`]), bounded and expired with its own requests;
+//! when it fails they go to another next hop (`relay_failover`). Requests
+//! a `Proxy` entry routes go through their application's proxy handler
+//! (`proxied`).
 
 use std::sync::atomic::Ordering;
 
 use super::super::conn::{PendingRefused, Relayed};
+use super::super::proxy::ProxyHandler;
 use super::super::relay::{self, Decision};
 use super::super::routing;
+use super::relay_failover::next_hops;
 use super::*;
 
 impl Dispatch {
@@ -55,42 +60,33 @@ impl Dispatch {
             );
             return None;
         }
+        let proxy = self.proxy_handler_for(&msg, &realm);
+        if let Some(handler) = &proxy {
+            if !self.proxy_request(now, id, &mut msg, handler) {
+                return None;
+            }
+        }
         let app = msg.header.application_id;
-        let mut candidates: Vec<Arc<Peer>> = Vec::new();
-        let served = {
+        let (candidates, served) = {
             let peers = self.handle.peers.read();
-            if let Some(host) = &host {
-                candidates.extend(
-                    peers
-                        .iter()
-                        .find(|p| p.node_name.eq_ignore_ascii_case(host))
-                        .filter(|p| relay::can_take(p, app))
-                        .cloned(),
-                );
-            }
-            if candidates.is_empty() {
-                match &servers {
-                    Some(servers) => candidates
-                        .extend(servers.iter().filter(|p| relay::can_take(p, app)).cloned()),
-                    None => candidates.extend(
-                        peers
-                            .iter()
-                            .filter(|p| {
-                                p.realm_name.eq_ignore_ascii_case(&realm) && relay::can_take(p, app)
-                            })
-                            .cloned(),
-                    ),
-                }
-            }
-            servers.is_some()
+            let candidates = next_hops(
+                &peers,
+                &realm,
+                host.as_deref(),
+                servers.as_deref(),
+                app,
+                None,
+            );
+            let served = servers.is_some()
                 || realm.eq_ignore_ascii_case(&identity.origin_realm)
                 || peers
                     .iter()
-                    .any(|p| p.realm_name.eq_ignore_ascii_case(&realm))
+                    .any(|p| p.realm_name.eq_ignore_ascii_case(&realm));
+            (candidates, served)
         };
         let turn = self.handle.round_robin.fetch_add(1, Ordering::Relaxed);
         match routing::least_loaded(&candidates, turn) {
-            Some(peer) => self.forward(now, id, msg, peer),
+            Some(peer) => self.forward(now, id, msg, peer, proxy),
             None if served => {
                 count(&self.handle.relay.unable_to_deliver);
                 self.refuse_relay(
@@ -117,8 +113,15 @@ impl Dispatch {
 
     /// Sends a request on to `peer`: its received bytes, a Route-Record
     /// naming the peer it came from appended, the next connection's
-    /// hop-by-hop identifier.
-    fn forward(&mut self, now: Instant, id: ConnId, mut msg: Message, peer: Arc<Peer>) {
+    /// hop-by-hop identifier; kept for failover unless `max_failovers` is 0.
+    fn forward(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        mut msg: Message,
+        peer: Arc<Peer>,
+        proxy: Option<Arc<dyn ProxyHandler>>,
+    ) {
         let Some(to) = self.ready_conn_of(&peer) else {
             count(&self.handle.relay.unable_to_deliver);
             return self.refuse_relay(
@@ -167,7 +170,7 @@ impl Dispatch {
             );
         }
         let max_len = conn.max_send.unwrap_or(usize::MAX);
-        let Some(mut bytes) = wire.and_then(|w| relay::append_route_record(w, &from_host, max_len))
+        let Some(bytes) = wire.and_then(|w| relay::append_route_record(w, &from_host, max_len))
         else {
             count(&self.handle.relay.unable_to_deliver);
             return self.refuse_relay(
@@ -184,14 +187,18 @@ impl Dispatch {
             session: msg.find_avp(&[(AVP_SESSION_ID, 0)]).cloned(),
             to: peer.clone(),
             expires: later(now, limits.relay_timeout),
+            request: None,
+            attempts: 0,
+            proxy,
         };
-        match conn.relay_request(&mut bytes, relayed, limits.max_pending_per_connection) {
+        let keep = limits.max_failovers > 0;
+        match conn.relay_request(bytes, relayed, keep, limits.max_pending_per_connection) {
             Ok(()) => {
                 peer.outstanding.fetch_add(1, Ordering::Relaxed);
                 count(&self.handle.relay.requests_relayed);
                 self.dirty.push(to);
             }
-            Err(PendingRefused::NotReady) => {
+            Err((PendingRefused::NotReady, ..)) => {
                 count(&self.handle.relay.unable_to_deliver);
                 self.refuse_relay(
                     now,
@@ -201,7 +208,7 @@ impl Dispatch {
                     "next hop not ready",
                 );
             }
-            Err(PendingRefused::Full) => {
+            Err((PendingRefused::Full, ..)) => {
                 count(&self.handle.relay.too_busy);
                 self.refuse_relay(
                     now,
@@ -232,6 +239,9 @@ impl Dispatch {
             Some(Ok(r)) => r,
         };
         relayed.to.outstanding.fetch_sub(1, Ordering::Relaxed);
+        if let Some(handler) = &relayed.proxy {
+            self.proxy_answer(&mut msg, handler);
+        }
         let bytes = match msg.wire.take() {
             Some(wire) => Some(wire),
             None => msg.as_bytes().ok(),
@@ -252,8 +262,8 @@ impl Dispatch {
         None
     }
 
-    /// The connection relayed requests went out on closed: each is answered
-    /// 3002 where it came from.
+    /// The connection relayed requests went out on closed: each that could
+    /// not be failed over is answered 3002 where it came from.
     pub(super) fn relayed_lost(&mut self, now: Instant, lost: Vec<Relayed>) {
         for r in lost {
             r.to.outstanding.fetch_sub(1, Ordering::Relaxed);

@@ -1,0 +1,251 @@
+//! Failover of relayed requests (RFC 6733 §5.5.4 at an agent): when the
+//! connection a relayed request went out on fails (closes, its watchdog
+//! goes SUSPECT, its peer sends a DPR), the request goes again, with the T
+//! flag and otherwise byte for byte as forwarded (End-to-End identifier,
+//! Route-Record and all), to another next hop its route allows; its answer
+//! still goes back on the connection it came in on with its original
+//! hop-by-hop identifier. One that cannot go stays where it is: answered
+//! 3002 if that connection closes, else waiting for its answer there.
+
+use std::sync::atomic::Ordering;
+
+use super::super::conn::Relayed;
+use super::super::relay::{self, Decision};
+use super::super::routing;
+use super::*;
+
+impl Dispatch {
+    /// The connection `id` failed: each relayed request waiting there that
+    /// may be failed over goes to another next hop; the others stay.
+    pub(super) fn fail_over_relayed(&mut self, now: Instant, id: ConnId) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if self.config.limits.max_failovers == 0 || conn.relayed_len() == 0 {
+            return;
+        }
+        let failed = conn.peer.clone();
+        let name = conn.name();
+        let waiting = conn.take_all_relayed();
+        let mut stay = Vec::new();
+        let mut moved = 0usize;
+        for (hop_by_hop, r) in waiting {
+            match self.fail_over_relayed_one(now, failed.as_ref(), r) {
+                None => moved += 1,
+                Some(r) => stay.push((hop_by_hop, r)),
+            }
+        }
+        if let Some(conn) = self.conns.get_mut(&id) {
+            conn.keep_relayed(stay);
+        }
+        if moved > 0 {
+            debug!(target: "diameter.node", "{name}: {moved} relayed requests failed over to other next hops");
+        }
+    }
+
+    /// Sends one relayed request of a failed connection to another next
+    /// hop; gives it back when it cannot go (no bytes kept, bound reached,
+    /// its requester gone, no other next hop, that one refused it).
+    fn fail_over_relayed_one(
+        &mut self,
+        now: Instant,
+        failed: Option<&Arc<Peer>>,
+        mut r: Relayed,
+    ) -> Option<Relayed> {
+        let limits = self.config.limits;
+        if r.attempts >= limits.max_failovers || !self.conns.contains_key(&r.from) {
+            return Some(r);
+        }
+        let Some(bytes) = r.request.take() else {
+            return Some(r);
+        };
+        let Some((peer, to)) = self.relay_alternative(&bytes, failed) else {
+            r.request = Some(bytes);
+            return Some(r);
+        };
+        let Some(conn) = self.conns.get_mut(&to) else {
+            r.request = Some(bytes);
+            return Some(r);
+        };
+        let too_large = conn.max_send.is_some_and(|l| bytes.len() > l);
+        if too_large || conn.output_len() > limits.max_output_buffer.saturating_mul(2) {
+            r.request = Some(bytes);
+            return Some(r);
+        }
+        let mut bytes = bytes;
+        if let Some(flags) = bytes.get_mut(4) {
+            *flags |= MessageHeader::FLAG_RETRANSMIT;
+        }
+        let previous = (std::mem::replace(&mut r.to, peer.clone()), r.expires);
+        r.attempts = r.attempts.saturating_add(1);
+        r.expires = later(now, limits.relay_timeout);
+        match conn.relay_request(bytes, r, true, limits.max_pending_per_connection) {
+            Ok(()) => {
+                previous.0.outstanding.fetch_sub(1, Ordering::Relaxed);
+                peer.outstanding.fetch_add(1, Ordering::Relaxed);
+                count(&self.handle.relay.requests_failed_over);
+                self.dirty.push(to);
+                None
+            }
+            Err((_, bytes, mut r)) => {
+                (r.to, r.expires) = previous;
+                r.attempts = r.attempts.saturating_sub(1);
+                r.request = Some(bytes);
+                Some(r)
+            }
+        }
+    }
+
+    /// Another next hop for a relayed request (as encoded when forwarded),
+    /// and its ready connection: by the routing table as it is now, the
+    /// least loaded of those the request's route allows, not `failed`; none
+    /// when its Destination-Host names `failed`.
+    fn relay_alternative(
+        &mut self,
+        bytes: &[u8],
+        failed: Option<&Arc<Peer>>,
+    ) -> Option<(Arc<Peer>, ConnId)> {
+        let stub = routing_stub(bytes)?;
+        if let (Some(failed), Some(host)) = (
+            failed,
+            stub.find_avp(&[(AVP_DESTINATION_HOST, 0)])
+                .and_then(Avp::as_str),
+        ) {
+            if failed.node_name.eq_ignore_ascii_case(host) {
+                return None;
+            }
+        }
+        let identity = self.handle.identity();
+        let decision = {
+            let routes = self.handle.routes.read();
+            relay::decide(
+                &stub,
+                &identity.origin_host,
+                &identity.origin_realm,
+                &routes,
+            )
+        };
+        let Decision::Forward {
+            realm,
+            host,
+            servers,
+        } = decision
+        else {
+            return None;
+        };
+        let candidates = {
+            let peers = self.handle.peers.read();
+            next_hops(
+                &peers,
+                &realm,
+                host.as_deref(),
+                servers.as_deref(),
+                stub.header.application_id,
+                failed,
+            )
+        };
+        let ready: Vec<Arc<Peer>> = candidates
+            .into_iter()
+            .filter(|p| self.ready_conn_of(p).is_some())
+            .collect();
+        let turn = self.handle.round_robin.fetch_add(1, Ordering::Relaxed);
+        let peer = routing::least_loaded(&ready, turn)?;
+        let to = self.ready_conn_of(&peer)?;
+        Some((peer, to))
+    }
+}
+
+/// The peers a request of `app` for `realm` may be forwarded to now
+/// (RFC 6733 §6.1.6, §6.1.9): the Destination-Host `host` when it is a peer
+/// that can take it, else those of the routing table entry's `servers`
+/// (without an entry: the peers configured in `realm`) that can; never
+/// `except`.
+pub(super) fn next_hops(
+    peers: &[Arc<Peer>],
+    realm: &str,
+    host: Option<&str>,
+    servers: Option<&[Arc<Peer>]>,
+    app: u32,
+    except: Option<&Arc<Peer>>,
+) -> Vec<Arc<Peer>> {
+    let usable =
+        |p: &&Arc<Peer>| !except.is_some_and(|e| Arc::ptr_eq(e, p)) && relay::can_take(p, app);
+    if let Some(host) = host {
+        let named = peers
+            .iter()
+            .find(|p| p.node_name.eq_ignore_ascii_case(host))
+            .filter(usable);
+        if let Some(p) = named {
+            return vec![p.clone()];
+        }
+    }
+    match servers {
+        Some(servers) => servers.iter().filter(usable).cloned().collect(),
+        None => peers
+            .iter()
+            .filter(|p| p.realm_name.eq_ignore_ascii_case(realm))
+            .filter(usable)
+            .cloned()
+            .collect(),
+    }
+}
+
+/// What routing needs of an encoded request, without decoding it all: its
+/// header and its top-level Destination-Host and Destination-Realm AVPs.
+/// `None` when the bytes are not a message (they were one when forwarded).
+fn routing_stub(bytes: &[u8]) -> Option<Message> {
+    let header = MessageHeader::from_bytes(bytes)?;
+    let end = (header.length as usize).min(bytes.len());
+    let mut avps = Vec::with_capacity(2);
+    let mut at = crate::message::HEADER_LENGTH;
+    while let Some(h) = bytes.get(at..at + 8) {
+        let code = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+        let flags = h[4];
+        let len = u32::from_be_bytes([0, h[5], h[6], h[7]]) as usize;
+        if len < 8 || at + len > end {
+            break;
+        }
+        let vendor = flags & 0x80 != 0;
+        if !vendor && (code == AVP_DESTINATION_HOST || code == AVP_DESTINATION_REALM) {
+            let name = std::str::from_utf8(bytes.get(at + 8..at + len)?).ok()?;
+            avps.push(Avp::new(code, 0, name).ok()?);
+        }
+        at += (len + 3) & !3;
+    }
+    Some(Message::new(header, avps))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stub_holds_the_destination() {
+        let mut h = MessageHeader::new(CMD_CREDIT_CONTROL, 4);
+        h.set_request(true);
+        h.set_proxyable(true);
+        let mut m = Message::new(
+            h,
+            vec![
+                Avp::new(AVP_SESSION_ID, 0, "s;1").unwrap(),
+                Avp::new(AVP_DESTINATION_REALM, 0, "b.net").unwrap(),
+                Avp::new(AVP_DESTINATION_HOST, 0, "ocs.b.net").unwrap(),
+            ],
+        );
+        m.append_avp(Avp::new(AVP_ROUTE_RECORD, 0, "dra.a.net").unwrap());
+        let bytes = m.as_bytes().unwrap();
+        let stub = routing_stub(&bytes).unwrap();
+        assert!(stub.header.is_proxyable());
+        assert_eq!(stub.avps.len(), 2);
+        assert_eq!(
+            stub.find_avp(&[(AVP_DESTINATION_HOST, 0)])
+                .and_then(Avp::as_str),
+            Some("ocs.b.net")
+        );
+        // every prefix parses to what it holds, or to nothing, without panic
+        for n in 0..bytes.len() {
+            let _ = routing_stub(&bytes[..n]);
+        }
+        assert!(routing_stub(&bytes[..10]).is_none());
+    }
+}
