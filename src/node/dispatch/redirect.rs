@@ -217,8 +217,9 @@ impl Dispatch {
     }
 
     /// Adds a peer for a Redirect-Host naming an IP address (TCP only; TLS
-    /// when the node has certificates). When `max_redirect_peers` are in
-    /// use, the one unused longest makes room, if any is unused.
+    /// when the node has certificates). When there are
+    /// `max_redirect_peers` already, the one unused longest makes room, if
+    /// one is unused.
     fn learn_peer(
         &mut self,
         now: Instant,
@@ -235,7 +236,8 @@ impl Dispatch {
                 .learned
                 .iter()
                 .enumerate()
-                .filter(|(_, l)| self.learned_unused(&l.peer))
+                // not one added for the redirect being followed
+                .filter(|(_, l)| l.last_used < now && self.learned_unused(&l.peer))
                 .min_by_key(|(_, l)| l.last_used)
                 .map(|(i, _)| i)?;
             let gone = self.redirects.learned.swap_remove(unused);
