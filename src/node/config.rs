@@ -66,8 +66,8 @@ pub struct NodeLimits {
     pub max_redirect_peers: usize,
     /// Most redirected requests waiting for the connection to their new
     /// host to come up (each gives up at its caller's deadline, or gets
-    /// the 3006 if the connection fails); beyond it, the caller gets the
-    /// 3006 at once.
+    /// the 3006 if the connection fails); beyond it, or beyond 16 MiB of
+    /// the 3006 answers they keep, the caller gets the 3006 at once.
     pub max_redirect_waiting: usize,
 }
 

@@ -564,7 +564,7 @@ impl Dispatch {
                 deadline: later(now, timeout),
                 answer: None,
             };
-            return self.to_redirect_host(now, w);
+            return self.send_to_redirect_host(now, w);
         }
         // routed to a peer whose connection failed since: another one, as
         // failover would have done had it been sent already

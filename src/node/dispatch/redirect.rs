@@ -25,6 +25,11 @@ use super::*;
 /// (no cache entry names it, nothing waits for it or on it).
 const LEARNED_IDLE: Duration = Duration::from_secs(60);
 
+/// Bytes of 3006 answers kept for requests waiting for their redirect
+/// host's connection, at most: beyond, a redirect that must wait is not
+/// followed (its caller gets the 3006 at once).
+const WAITING_ANSWER_BYTES: usize = 16 << 20;
+
 /// A request waiting for the connection to its redirect host.
 pub(super) struct Waiting {
     /// The host.
@@ -59,7 +64,14 @@ struct Learned {
 #[derive(Default)]
 pub(super) struct Redirects {
     waiting: Vec<Waiting>,
+    /// Bytes of the 3006 answers kept in `waiting`.
+    answer_bytes: usize,
     learned: Vec<Learned>,
+}
+
+/// The bytes a waiting request's kept 3006 takes (its encoded length).
+fn kept(w: &Waiting) -> usize {
+    w.answer.as_ref().map_or(0, Message::length)
 }
 
 impl Dispatch {
@@ -152,7 +164,7 @@ impl Dispatch {
         };
         count(&self.handle.counters.requests_redirected);
         debug!(target: "diameter.node", "3006 answer {answer}: request sent again to {peer}");
-        self.to_redirect_host(
+        self.send_to_redirect_host(
             now,
             Waiting {
                 peer,
@@ -321,7 +333,11 @@ impl Dispatch {
 
     /// Sends a request to its redirect host: at once when it is ready;
     /// else it waits for the connection, which is opened if none is.
-    pub(super) fn to_redirect_host(&mut self, now: Instant, w: Waiting) {
+    /// Nothing is sent once its caller stopped waiting.
+    pub(super) fn send_to_redirect_host(&mut self, now: Instant, w: Waiting) {
+        if w.deadline <= now {
+            return;
+        }
         if let Some(l) = self
             .redirects
             .learned
@@ -333,15 +349,17 @@ impl Dispatch {
         if self.ready_conn_of(&w.peer).is_some() {
             return self.send_waiting(w);
         }
+        let bytes = self.redirects.answer_bytes.saturating_add(kept(&w));
         if self.redirects.waiting.len() >= self.config.limits.max_redirect_waiting
+            || bytes > WAITING_ANSWER_BYTES
             || w.peer.ip_addresses.is_empty()
-            || w.deadline <= now
         {
             return self.redirect_failed(w);
         }
         if self.wants_connect(&w.peer) {
             self.actions.push_back(Action::Connect(w.peer.clone()));
         }
+        self.redirects.answer_bytes = bytes;
         self.redirects.waiting.push(w);
     }
 
@@ -422,7 +440,7 @@ impl Dispatch {
             return;
         };
         for w in self.take_waiting(&peer) {
-            self.to_redirect_host(now, w);
+            self.send_to_redirect_host(now, w);
         }
     }
 
@@ -461,10 +479,13 @@ impl Dispatch {
     }
 
     fn take_waiting(&mut self, peer: &Arc<Peer>) -> Vec<Waiting> {
-        let (mine, others) = std::mem::take(&mut self.redirects.waiting)
-            .into_iter()
-            .partition(|w| Arc::ptr_eq(&w.peer, peer));
+        let (mine, others): (Vec<Waiting>, Vec<Waiting>) =
+            std::mem::take(&mut self.redirects.waiting)
+                .into_iter()
+                .partition(|w| Arc::ptr_eq(&w.peer, peer));
         self.redirects.waiting = others;
+        let freed: usize = mine.iter().map(kept).sum();
+        self.redirects.answer_bytes = self.redirects.answer_bytes.saturating_sub(freed);
         mine
     }
 
@@ -473,7 +494,11 @@ impl Dispatch {
     /// a while are closed and forgotten.
     pub(super) fn redirect_housekeeping(&mut self, now: Instant) {
         // their callers stopped waiting: nobody to tell
-        self.redirects.waiting.retain(|w| w.deadline > now);
+        let r = &mut self.redirects;
+        if r.waiting.iter().any(|w| w.deadline <= now) {
+            r.waiting.retain(|w| w.deadline > now);
+            r.answer_bytes = r.waiting.iter().map(kept).sum();
+        }
         if !self.handle.redirects.is_empty() {
             self.handle.redirects.with(|c| c.expire(now));
         }
@@ -495,6 +520,7 @@ impl Dispatch {
 
     /// The node stops: waiting requests fail at once.
     pub(super) fn redirect_stop(&mut self) {
+        self.redirects.answer_bytes = 0;
         for w in std::mem::take(&mut self.redirects.waiting) {
             let _ = w
                 .reply
