@@ -754,7 +754,9 @@ impl Node {
     /// Destination-Realm's peers serving the application, then its default
     /// peers; of several, `peer_route_select_func`'s choice or the least
     /// used). Nothing is sent and the message is not changed.
-    /// [`NodeError::NotRoutable`] when no ready peer can take it.
+    /// [`NodeError::NotRoutable`] when no ready peer can take it. The
+    /// redirect cache is not consulted: `send_request` sends a request it
+    /// matches to the host a redirect named instead.
     pub fn route_request(&self, app: &AppBase, message: &Message) -> Result<Arc<Peer>, NodeError> {
         self.handle.route(app, message)
     }
