@@ -121,8 +121,8 @@ impl Dispatch {
             expires,
             failover,
         } = pending;
-        let Some(mut kept) = failover else {
-            // checked above
+        let Some(mut copy) = failover else {
+            // `may` said there is one
             return Some((
                 Pending {
                     end_to_end,
@@ -155,12 +155,12 @@ impl Dispatch {
             .round_robin
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let peer = routing::least_loaded(&ready, turn).unwrap_or(first);
-        if let Some(flags) = kept.bytes.get_mut(4) {
+        if let Some(flags) = copy.bytes.get_mut(4) {
             *flags &= !MessageHeader::FLAG_RETRANSMIT;
         }
         let retry = Retry {
-            redirects: kept.retry.redirects.saturating_add(1),
-            ..kept.retry
+            redirects: copy.retry.redirects.saturating_add(1),
+            ..copy.retry
         };
         count(&self.handle.counters.requests_redirected);
         debug!(target: "diameter.node", "3006 answer {answer}: request sent again to {peer}");
@@ -168,7 +168,7 @@ impl Dispatch {
             now,
             Waiting {
                 peer,
-                bytes: kept.bytes,
+                bytes: copy.bytes,
                 end_to_end,
                 reply,
                 expires,
