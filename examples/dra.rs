@@ -11,12 +11,24 @@
 //!     --origin-host dra.example.net --realm example.net [--allow-any] \
 //!     --peer aaa://ocs1.example.net:3869 --peer aaa://ocs2.example.net:3870 \
 //!     --route ocs.example.net=ocs1.example.net,ocs2.example.net \
+//!     [--redirect REALM=HOST[,HOST...]] [--redirect-usage USAGE] \
+//!     [--redirect-max-cache-time SECS] \
 //!     [--peer-address HOST=IP] [--app ID] [--duration SECS]
 //! ```
 //! Each `--peer` is connected to (and reconnected); its address is the
 //! host's, as the system resolves it, unless `--peer-address HOST=IP` names
 //! it. A peer named in a `--route` belongs to that route's realm. Clients
 //! connect to `--listen`: without `--allow-any`, only the `--peer`s may.
+//! `--redirect REALM=HOST[,HOST...]` makes it a redirect agent for that
+//! realm (RFC 6733 §6.1.7): requests for it are answered 3006
+//! DIAMETER_REDIRECT_INDICATION with a Redirect-Host
+//! (`aaa://HOST:PORT`) for each of those `--peer` hosts, a
+//! Redirect-Host-Usage of `--redirect-usage` (a number, or its name:
+//! DONT_CACHE, ALL_SESSION, ALL_REALM, REALM_AND_APPLICATION,
+//! ALL_APPLICATION, ALL_HOST, ALL_USER; default ALL_REALM) and a
+//! Redirect-Max-Cache-Time of `--redirect-max-cache-time` seconds (default
+//! 600). The client then sends them to the host itself, and later ones of
+//! the realm too, for that long.
 //! `--app ID` also advertises an application id besides the relay
 //! application (python-diameter 0.9.0 sends a request only to a peer that
 //! advertised its application itself).
@@ -24,13 +36,14 @@
 //! Runs until SIGINT (Ctrl-C) or SIGTERM, or for `--duration SECS`, then
 //! stops the node (DPR to every peer) and prints its counters:
 //! `relayed=N answers_returned=N sent_3002=N sent_3003=N sent_3005=N
-//! sent_3004=N expired=N answers_dropped=N failed_over=N` (requests
-//! forwarded, answers sent back, requests answered here with 3002
+//! sent_3004=N expired=N answers_dropped=N failed_over=N sent_3006=N`
+//! (requests forwarded, answers sent back, requests answered here with 3002
 //! DIAMETER_UNABLE_TO_DELIVER, 3003 DIAMETER_REALM_NOT_SERVED, 3005
 //! DIAMETER_LOOP_DETECTED and 3004 DIAMETER_TOO_BUSY, requests whose answer
 //! never came, answers whose requester was gone, requests sent again with
 //! the T flag to another host of their route because the connection they
-//! waited on failed). Logs go to
+//! waited on failed, requests answered 3006 DIAMETER_REDIRECT_INDICATION).
+//! Logs go to
 //! standard error, filtered by `RUST_LOG` (default `warn`).
 
 use std::collections::BTreeMap;
@@ -38,6 +51,7 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
+use diameter::message::constants::*;
 use diameter::node::peer::{AppId, Peer};
 use diameter::node::{parse_diameter_uri, Agent, Node, NodeOptions, PeerOptions, RouteAction};
 
@@ -46,7 +60,36 @@ mod logger;
 #[path = "common/signals.rs"]
 mod signals;
 
-const USAGE: &str = "usage: dra --listen IP:PORT --origin-host H --realm R [--allow-any] --peer aaa://HOST:PORT ... --route REALM=HOST[,HOST...] ... [--peer-address HOST=IP] [--app ID] [--duration SECS]";
+const USAGE: &str = "usage: dra --listen IP:PORT --origin-host H --realm R [--allow-any] --peer aaa://HOST:PORT ... --route REALM=HOST[,HOST...] ... [--redirect REALM=HOST[,HOST...] ...] [--redirect-usage DONT_CACHE|ALL_SESSION|ALL_REALM|REALM_AND_APPLICATION|ALL_APPLICATION|ALL_HOST|ALL_USER|0-6 (default ALL_REALM)] [--redirect-max-cache-time SECS (default 600)] [--peer-address HOST=IP] [--app ID] [--duration SECS]";
+
+const HELP: &str =
+    "  --listen IP:PORT                 where clients connect (default 127.0.0.1:3868)
+  --origin-host H, --realm R       this agent's identity
+  --allow-any                      accept clients that are not --peers
+  --peer aaa://HOST:PORT           a host to connect to (repeat)
+  --peer-address HOST=IP           its address, instead of resolving HOST
+  --route REALM=HOST[,HOST...]     relay the realm's requests to those --peers
+  --redirect REALM=HOST[,HOST...]  answer the realm's requests 3006, naming those --peers
+  --redirect-usage USAGE           Redirect-Host-Usage sent: DONT_CACHE, ALL_SESSION,
+                                   ALL_REALM (default), REALM_AND_APPLICATION,
+                                   ALL_APPLICATION, ALL_HOST, ALL_USER, or 0-6
+  --redirect-max-cache-time SECS   Redirect-Max-Cache-Time sent (default 600)
+  --app ID                         advertise this application id too (repeat)
+  --duration SECS                  stop after SECS (default: at SIGINT/SIGTERM)";
+
+/// Redirect-Host-Usage values by name (RFC 6733 §6.13).
+const USAGES: [(&str, i32); 7] = [
+    ("DONT_CACHE", E_REDIRECT_HOST_USAGE_DON_T_CARE),
+    ("ALL_SESSION", E_REDIRECT_HOST_USAGE_ALL_SESSION),
+    ("ALL_REALM", E_REDIRECT_HOST_USAGE_ALL_REALM),
+    (
+        "REALM_AND_APPLICATION",
+        E_REDIRECT_HOST_USAGE_REALM_AND_APPLICATION,
+    ),
+    ("ALL_APPLICATION", E_REDIRECT_HOST_USAGE_ALL_APPLICATION),
+    ("ALL_HOST", E_REDIRECT_HOST_USAGE_ALL_HOST),
+    ("ALL_USER", E_REDIRECT_HOST_USAGE_ALL_USER),
+];
 
 struct Args {
     listen: SocketAddr,
@@ -55,6 +98,9 @@ struct Args {
     allow_any: bool,
     peers: Vec<String>,
     routes: Vec<(String, Vec<String>)>,
+    redirects: Vec<(String, Vec<String>)>,
+    redirect_usage: i32,
+    redirect_max_cache_time: Duration,
     addresses: BTreeMap<String, IpAddr>,
     apps: Vec<u32>,
     duration: Option<Duration>,
@@ -68,6 +114,9 @@ fn parse() -> Result<Args, String> {
         allow_any: false,
         peers: Vec::new(),
         routes: Vec::new(),
+        redirects: Vec::new(),
+        redirect_usage: E_REDIRECT_HOST_USAGE_ALL_REALM,
+        redirect_max_cache_time: Duration::from_secs(600),
         addresses: BTreeMap::new(),
         apps: Vec::new(),
         duration: None,
@@ -80,21 +129,28 @@ fn parse() -> Result<Args, String> {
             "--origin-host" => a.origin_host = val()?,
             "--realm" => a.realm = val()?,
             "--allow-any" => a.allow_any = true,
+            "--help" | "-h" => {
+                println!("{USAGE}\n{HELP}");
+                std::process::exit(0);
+            }
             "--peer" => a.peers.push(val()?),
-            "--route" => {
+            "--route" => a.routes.push(realm_hosts(&flag, &val()?)?),
+            "--redirect" => a.redirects.push(realm_hosts(&flag, &val()?)?),
+            "--redirect-usage" => {
                 let v = val()?;
-                let (realm, hosts) = v
-                    .split_once('=')
-                    .ok_or_else(|| format!("--route {v}: not REALM=HOST[,HOST...]"))?;
-                let hosts: Vec<String> = hosts
-                    .split(',')
-                    .filter(|h| !h.is_empty())
-                    .map(str::to_ascii_lowercase)
-                    .collect();
-                if realm.is_empty() || hosts.is_empty() {
-                    return Err(format!("--route {v}: not REALM=HOST[,HOST...]"));
-                }
-                a.routes.push((realm.to_owned(), hosts));
+                a.redirect_usage = USAGES
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case(&v))
+                    .map(|(_, value)| *value)
+                    .or_else(|| v.parse().ok())
+                    .ok_or_else(|| format!("--redirect-usage {v}: not a usage"))?;
+            }
+            "--redirect-max-cache-time" => {
+                let v = val()?;
+                a.redirect_max_cache_time = Duration::from_secs(
+                    v.parse()
+                        .map_err(|e| format!("--redirect-max-cache-time {v}: {e}"))?,
+                );
             }
             "--peer-address" => {
                 let v = val()?;
@@ -116,6 +172,21 @@ fn parse() -> Result<Args, String> {
         }
     }
     Ok(a)
+}
+
+/// `REALM=HOST[,HOST...]` of `--route` and `--redirect`, hosts lower-cased.
+fn realm_hosts(flag: &str, v: &str) -> Result<(String, Vec<String>), String> {
+    let bad = || format!("{flag} {v}: not REALM=HOST[,HOST...]");
+    let (realm, hosts) = v.split_once('=').ok_or_else(bad)?;
+    let hosts: Vec<String> = hosts
+        .split(',')
+        .filter(|h| !h.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    if realm.is_empty() || hosts.is_empty() {
+        return Err(bad());
+    }
+    Ok((realm.to_owned(), hosts))
 }
 
 /// A peer's address: `--peer-address`, else the system's resolution.
@@ -157,6 +228,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let realm = args
             .routes
             .iter()
+            .chain(&args.redirects)
             .find(|(_, hosts)| hosts.contains(&host))
             .map(|(realm, _)| realm.as_str());
         let ip = address_of(&args, &host, parsed.port).unwrap_or_else(|e| {
@@ -175,18 +247,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         peer.set_reconnect_wait(Duration::from_secs(1));
         peers.insert(host, peer);
     }
-    for (realm, hosts) in &args.routes {
-        let mut servers = Vec::new();
-        for host in hosts {
-            match peers.get(host) {
-                Some(p) => servers.push(p.clone()),
+    let servers = |flag: &str, realm: &str, hosts: &[String]| -> Vec<Arc<Peer>> {
+        hosts
+            .iter()
+            .map(|host| match peers.get(host) {
+                Some(p) => p.clone(),
                 None => {
-                    eprintln!("dra: --route {realm}: {host} is not a --peer");
+                    eprintln!("dra: {flag} {realm}: {host} is not a --peer");
                     std::process::exit(2);
                 }
-            }
-        }
+            })
+            .collect()
+    };
+    for (realm, hosts) in &args.routes {
+        let servers = servers("--route", realm, hosts);
         node.add_route(realm, None, RouteAction::Relay, &servers);
+    }
+    for (realm, hosts) in &args.redirects {
+        let servers = servers("--redirect", realm, hosts);
+        node.add_redirect(
+            realm,
+            None,
+            &servers,
+            args.redirect_usage,
+            args.redirect_max_cache_time,
+        );
     }
     let shutdown = signals::Shutdown::install()?;
     node.start()?;
@@ -204,7 +289,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     node.stop(Duration::from_secs(5), false)?;
     let s = node.relay_stats();
     println!(
-        "relayed={} answers_returned={} sent_3002={} sent_3003={} sent_3005={} sent_3004={} expired={} answers_dropped={} failed_over={}",
+        "relayed={} answers_returned={} sent_3002={} sent_3003={} sent_3005={} sent_3004={} expired={} answers_dropped={} failed_over={} sent_3006={}",
         s.requests_relayed,
         s.answers_relayed,
         s.unable_to_deliver,
@@ -213,7 +298,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         s.too_busy,
         s.expired,
         s.answers_dropped,
-        s.requests_failed_over
+        s.requests_failed_over,
+        s.redirected
     );
     Ok(())
 }

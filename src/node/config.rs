@@ -49,7 +49,31 @@ pub struct NodeLimits {
     /// [`RelayStats::expired`](super::RelayStats::expired)) and a later
     /// answer is dropped.
     pub relay_timeout: Duration,
+    /// How many 3006 DIAMETER_REDIRECT_INDICATION answers one request
+    /// follows (RFC 6733 §6.1.7), sent again to a host they name: 3 by
+    /// default. Past it, or with 0, the caller gets the 3006 answer.
+    /// Redirects are followed only when failover is on
+    /// ([`max_failovers`](Self::max_failovers) > 0): they resend the copy
+    /// failover keeps.
+    pub max_redirects: u8,
+    /// Most entries of the redirect cache (Redirect-Host-Usage other than
+    /// DONT_CACHE); a full cache drops its expired entries, then the entry
+    /// that would expire first.
+    pub redirect_cache_size: usize,
+    /// Most peers the node adds by itself for Redirect-Host URIs naming an
+    /// IP address it has no peer for; when they are all in use, such a
+    /// redirect is not followed (the caller gets the 3006).
+    pub max_redirect_peers: usize,
+    /// Most redirected requests waiting for the connection to their new
+    /// host to come up (each gives up at its caller's deadline, or gets
+    /// the 3006 if the connection fails); beyond it, or beyond 16 MiB of
+    /// the 3006 answers they keep, the caller gets the 3006 at once.
+    pub max_redirect_waiting: usize,
 }
+
+/// How many redirects one request follows, at most
+/// ([`NodeLimits::max_redirects`]).
+pub const DEFAULT_MAX_REDIRECTS: u8 = 3;
 
 /// How many times a request is failed over to another peer, at most
 /// ([`NodeLimits::max_failovers`]).
@@ -67,6 +91,10 @@ impl Default for NodeLimits {
             duplicates: DuplicateLimits::default(),
             max_failovers: DEFAULT_MAX_FAILOVERS,
             relay_timeout: Duration::from_secs(30),
+            max_redirects: DEFAULT_MAX_REDIRECTS,
+            redirect_cache_size: 4096,
+            max_redirect_peers: 64,
+            max_redirect_waiting: 1024,
         }
     }
 }

@@ -77,6 +77,8 @@ pub(crate) struct Retry {
     pub app: AppId,
     /// Times it was failed over already.
     pub attempts: u8,
+    /// Times it was redirected already (3006 answers followed).
+    pub redirects: u8,
     /// When its caller stops waiting: no failover after that.
     pub caller_deadline: Instant,
 }

@@ -17,6 +17,7 @@ use log::{debug, info};
 
 mod forward;
 mod proxied;
+mod redirect;
 mod relay_failover;
 
 use super::checks;
@@ -113,6 +114,7 @@ pub(crate) struct Dispatch {
     next_housekeeping: Instant,
     next_history: Instant,
     next_peers_log: Instant,
+    redirects: redirect::Redirects,
 }
 
 fn peer_key(peer: &Arc<Peer>) -> usize {
@@ -137,6 +139,7 @@ impl Dispatch {
             stopping: None,
             next_housekeeping: later(now, HOUSEKEEPING),
             next_peers_log: now,
+            redirects: redirect::Redirects::default(),
         };
         let peers = d.handle.peers.read().clone();
         for peer in peers.into_iter().filter(|p| p.persistent) {
@@ -228,6 +231,9 @@ impl Dispatch {
     /// No connection to `peer` could be opened: try again later.
     pub(crate) fn connect_failed(&mut self, now: Instant, peer: &Arc<Peer>) {
         self.schedule_reconnect(now, peer, DISCONNECT_REASON_FAILED_CONNECT);
+        if !self.has_connection(peer, None) {
+            self.redirect_host_lost(peer);
+        }
     }
 
     /// Whether `peer` has a connection (other than `except`).
@@ -255,9 +261,13 @@ impl Dispatch {
         max_send: Option<usize>,
     ) -> Option<String> {
         let apps = self.handle.applications.read().clone();
-        let cfg = {
+        let (cfg, expected) = {
             let peer = self.conns.get(&id).and_then(|c| c.peer.clone());
-            self.connection_config(peer.as_deref())
+            let expected = peer
+                .as_ref()
+                .filter(|p| self.checks_identity(p))
+                .map(|p| p.node_name.clone());
+            (self.connection_config(peer.as_deref()), expected)
         };
         let conn = self.conns.get_mut(&id)?;
         conn.connect_deadline = None;
@@ -267,7 +277,6 @@ impl Dispatch {
         let offer = conn.can_start_tls && !self.config.inband_security.is_empty();
         let local = capabilities_for(&self.config, &apps, local_ips, offer);
         let reopen = peer.as_ref().is_some_and(|p| p.status.lock().reopen);
-        let expected = peer.as_ref().map(|p| p.node_name.clone());
         let end_to_end = self.handle.identity().end_to_end.clone();
         let mut machine =
             Connection::new_initiator(now, local, cfg, end_to_end, expected, reopen, random_u64());
@@ -455,6 +464,7 @@ impl Dispatch {
         }
         info!(target: "diameter.node", "{peer}: disconnected (reason {reason:#04x})");
         self.handle.update_ready();
+        self.redirect_host_lost(&peer);
         self.schedule_reconnect(now, &peer, reason);
         if conn.apps_generation != self.apps_generation {
             // opened with the applications of before: perhaps refused for
@@ -545,6 +555,7 @@ impl Dispatch {
             timeout,
             reply,
             app,
+            to_redirect_host,
         } = req;
         if self.stopping.is_some() {
             return Conn::fail_reply(reply, NodeError::Stopped);
@@ -557,8 +568,24 @@ impl Dispatch {
             .map(|app| Retry {
                 app,
                 attempts: 0,
+                redirects: 0,
                 caller_deadline: later(now, timeout),
             });
+        // the redirect cache named this peer: connect it if need be
+        if to_redirect_host {
+            let w = redirect::Waiting {
+                peer,
+                bytes,
+                end_to_end,
+                reply,
+                expires,
+                retry,
+                app,
+                deadline: later(now, timeout),
+                answer: None,
+            };
+            return self.send_to_redirect_host(now, w);
+        }
         // routed to a peer whose connection failed since: another one, as
         // failover would have done had it been sent already
         let peer = match retry {
@@ -817,6 +844,7 @@ impl Dispatch {
             done,
         });
         self.reconnect_at.clear();
+        self.redirect_stop();
         for conn in self.conns.values_mut() {
             match conn.machine.as_mut() {
                 Some(m) if force => m.abort(now, DISCONNECT_REASON_NODE_SHUTDOWN),
@@ -954,6 +982,7 @@ impl Dispatch {
         }
         self.duplicates.expire(now);
         self.relayed_expired(expired_relays);
+        self.redirect_housekeeping(now);
     }
 
     // ---- what the machines say ----
@@ -985,7 +1014,10 @@ impl Dispatch {
                 PeerEvent::Opened {
                     remote,
                     applications,
-                } => self.opened(id, &remote, &applications),
+                } => {
+                    self.opened(id, &remote, &applications);
+                    self.redirect_host_opened(now, id, &remote.origin_host);
+                }
                 PeerEvent::Ready | PeerEvent::NotReady => {
                     let state = machine.python_state();
                     let failed = !machine.is_ready();
@@ -998,6 +1030,9 @@ impl Dispatch {
                     if failed {
                         // closed, SUSPECT or DPR: what waits there goes elsewhere
                         self.fail_over(now, id);
+                    } else {
+                        // requests redirected to its peer may wait for it
+                        self.redirect_host_ready(now, id);
                     }
                 }
                 PeerEvent::Message(msg) => {
@@ -1008,7 +1043,7 @@ impl Dispatch {
                         }
                         self.intake(now, id, msg);
                     } else {
-                        self.answer_received(id, msg);
+                        self.answer_received(now, id, msg);
                     }
                 }
                 PeerEvent::DprReceived(cause) => {
@@ -1409,7 +1444,7 @@ impl Dispatch {
 
     /// An answer arrived: it completes a request sent on this same
     /// connection with the same End-to-End id, or it is dropped.
-    fn answer_received(&mut self, id: ConnId, msg: Message) {
+    fn answer_received(&mut self, now: Instant, id: ConnId, msg: Message) {
         // only an agent relays: other nodes skip the relay table's lookup
         let msg = if self.config.agent == Agent::Relay {
             match self.relay_answer(id, msg) {
@@ -1435,6 +1470,10 @@ impl Dispatch {
                 debug!(target: "diameter.node", "{}: answer {msg} has another End-to-End id than its request, dropped", conn.name());
                 return;
             }
+        };
+        // a 3006 may send the request elsewhere instead
+        let Some((pending, msg)) = self.follow_redirect(now, id, pending, msg) else {
+            return;
         };
         let Err(late) = pending.reply.send(Ok(msg)) else {
             return;

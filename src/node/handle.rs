@@ -73,6 +73,9 @@ pub(crate) struct OutRequest {
     /// The application it was routed for: it may fail over to another peer
     /// of that application (`None`: it may not, nobody waits for it).
     pub app: Option<AppId>,
+    /// The peer comes from the redirect cache: if it is not connected, it
+    /// is connected and the request waits for it.
+    pub to_redirect_host: bool,
 }
 
 /// An answer for the loop to send.
@@ -144,6 +147,8 @@ pub(crate) struct Counters {
     pub commands_dropped: AtomicU64,
     pub requests_failed_over: AtomicU64,
     pub retransmissions_received: AtomicU64,
+    pub requests_redirected: AtomicU64,
+    pub redirect_cache_hits: AtomicU64,
 }
 
 /// Transport failures since the node was created.
@@ -209,6 +214,12 @@ pub struct ProtocolStats {
     /// Requests received with the T flag (retransmissions: failed over to
     /// this node, or sent again by the same peer), duplicates or not.
     pub retransmissions_received: u64,
+    /// Requests sent again to a host named in the 3006
+    /// DIAMETER_REDIRECT_INDICATION answer they got (RFC 6733 §6.1.7).
+    pub requests_redirected: u64,
+    /// Requests sent straight to a host the redirect cache named, without
+    /// passing the agent that redirected (RFC 6733 §6.13).
+    pub redirect_cache_hits: u64,
 }
 
 /// The node's shared core.
@@ -233,6 +244,8 @@ pub(crate) struct Handle {
     pub relay: super::relay::RelayCounters,
     /// A proxy's handlers, by application id ([`super::Node::add_proxy_handler`]).
     pub proxy_handlers: RwLock<Vec<(u32, Arc<dyn super::proxy::ProxyHandler>)>>,
+    /// The redirect cache: filled by the loop, read by callers.
+    pub redirects: super::redirect::Shared<Arc<Peer>>,
 }
 
 /// Who the node is, and its generators.
@@ -262,6 +275,9 @@ impl Handle {
             routes: RwLock::new(Vec::new()),
             relay: super::relay::RelayCounters::default(),
             proxy_handlers: RwLock::new(Vec::new()),
+            redirects: super::redirect::Shared::new(
+                super::config::NodeLimits::default().redirect_cache_size,
+            ),
         })
     }
 
@@ -432,7 +448,21 @@ impl Handle {
         if self.life() != Life::Running {
             return Err(self.not_running().into());
         }
-        let peer = self.route(base, msg)?;
+        // the redirect cache first (one atomic load when it is empty), then
+        // routing, then the cache's entry for the host routing picked
+        let (peer, to_redirect_host) = match self.cached_route(msg) {
+            Some(peer) => (peer, true),
+            None => {
+                let routed = self.route(base, msg)?;
+                match self.cached_host_route(&routed) {
+                    Some(peer) => (peer, true),
+                    None => (routed, false),
+                }
+            }
+        };
+        if to_redirect_host {
+            count(&self.counters.redirect_cache_hits);
+        }
         let bytes = msg.as_bytes()?;
         let (reply, rx) = answer_channel();
         peer.outstanding.fetch_add(1, Ordering::Relaxed);
@@ -444,11 +474,37 @@ impl Handle {
                 timeout,
                 reply,
                 app: Some(base.app_id()),
+                to_redirect_host,
             }))
             .map_err(ApplicationError::from)
             .and_then(|()| wait_answer(&rx, timeout, self));
         peer.outstanding.fetch_sub(1, Ordering::Relaxed);
         result
+    }
+
+    /// The host the redirect cache names for `msg` (by its Session-Id,
+    /// User-Name, realm and application): a ready one, the least loaded;
+    /// else the first, to be connected.
+    fn cached_route(&self, msg: &Message) -> Option<Arc<Peer>> {
+        self.redirects.read(|cache| {
+            let entry = cache.lookup(Instant::now(), &super::redirect::Facts::of(msg))?;
+            self.pick_redirect_host(&entry.targets)
+        })
+    }
+
+    /// The host the redirect cache names for requests routed to `next`
+    /// (Redirect-Host-Usage ALL_HOST).
+    fn cached_host_route(&self, next: &Peer) -> Option<Arc<Peer>> {
+        self.redirects.read(|cache| {
+            let entry = cache.lookup_host(Instant::now(), &next.node_name)?;
+            self.pick_redirect_host(&entry.targets)
+        })
+    }
+
+    fn pick_redirect_host(&self, hosts: &[Arc<Peer>]) -> Option<Arc<Peer>> {
+        let ready: Vec<Arc<Peer>> = hosts.iter().filter(|p| p.is_ready()).cloned().collect();
+        let turn = self.round_robin.fetch_add(1, Ordering::Relaxed);
+        routing::least_loaded(&ready, turn).or_else(|| hosts.first().cloned())
     }
 
     /// Recomputes every application's readiness.
@@ -487,6 +543,8 @@ impl Handle {
             commands_dropped: r(&c.commands_dropped),
             requests_failed_over: r(&c.requests_failed_over),
             retransmissions_received: r(&c.retransmissions_received),
+            requests_redirected: r(&c.requests_redirected),
+            redirect_cache_hits: r(&c.redirect_cache_hits),
         }
     }
 }

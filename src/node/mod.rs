@@ -10,6 +10,7 @@
 //!   <- peer                      (the per-connection machine, sans-IO)
 //!   <- transport                 (TCP/SCTP/TLS streams; read into the machine)
 //!   <- routing, error, config    (pure RFC 6733 §6.1 routing, typed errors, NodeConfig/NodeLimits)
+//!   <- relay, redirect           (pure: an agent's routing table; the redirect cache)
 //!   <- handle                    (the cross-thread seam: commands, waker, AppBase, peers, apps)
 //!   <- application               (ThreadingApplication on the worker pool)
 //!   <- conn <- dispatch          (per-connection tables; the node protocol, sans-IO)
@@ -45,6 +46,7 @@ pub mod peer;
 mod pool;
 mod proxy;
 mod ratelimit;
+mod redirect;
 mod relay;
 mod routing;
 mod setup;
@@ -56,7 +58,9 @@ mod uri;
 
 pub use application::NodeRef;
 pub use checks::{check_request, unsupported_mandatory_avp, Rejection};
-pub use config::{IpAddress, ListenTransport, NodeLimits, DEFAULT_MAX_FAILOVERS};
+pub use config::{
+    IpAddress, ListenTransport, NodeLimits, DEFAULT_MAX_FAILOVERS, DEFAULT_MAX_REDIRECTS,
+};
 pub use duplicates::DuplicateLimits;
 pub use error::{ApplicationError, EmptyReason, NoRoute, NoRouteReason, NodeError};
 pub use handle::{ProtocolStats, RouteSelect, TransportCounters, TransportStats};

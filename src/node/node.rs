@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::bounded;
 use parking_lot::Mutex;
@@ -31,6 +31,10 @@ use super::relay::{Agent, RelayStats, RouteAction, RouteEntry};
 use super::setup::ListenSpec;
 use super::stats::NodeStats;
 use super::{parse_diameter_uri, SequenceGenerator, SessionGenerator};
+use crate::message::constants::{
+    E_REDIRECT_HOST_USAGE_ALL_APPLICATION, E_REDIRECT_HOST_USAGE_ALL_REALM,
+    E_REDIRECT_HOST_USAGE_REALM_AND_APPLICATION,
+};
 use crate::message::{dictionary, Message};
 
 /// python's keyword arguments of `Node(...)`.
@@ -369,10 +373,11 @@ impl Node {
     /// for this node gets `action`; `Relay` and `Proxy` forward it to the
     /// least loaded of `servers` that is ready and negotiated the
     /// application (or the relay application); `Redirect` answers 3006
-    /// naming them. An entry naming the application wins over one for any
-    /// application; among equals the first added. Works before and after
-    /// `start()`; only a node whose [`agent`](Self::agent) is
-    /// [`Agent::Relay`] forwards.
+    /// naming them (Redirect-Host-Usage DONT_CACHE: see
+    /// [`add_redirect`](Self::add_redirect) for the others). An entry
+    /// naming the application wins over one for any application; among
+    /// equals the first added. Works before and after `start()`; only a
+    /// node whose [`agent`](Self::agent) is [`Agent::Relay`] forwards.
     pub fn add_route<P: std::borrow::Borrow<Arc<Peer>>>(
         &self,
         realm: &str,
@@ -380,12 +385,11 @@ impl Node {
         action: RouteAction,
         servers: impl IntoIterator<Item = P>,
     ) {
-        self.handle.routes.write().push(RouteEntry {
-            realm: realm.to_ascii_lowercase(),
-            application_id,
-            action,
-            servers: servers.into_iter().map(|p| p.borrow().clone()).collect(),
-        });
+        let servers = servers.into_iter().map(|p| p.borrow().clone()).collect();
+        self.handle
+            .routes
+            .write()
+            .push(RouteEntry::new(realm, application_id, action, servers));
     }
 
     /// Gives a proxy agent a handler for the requests of `application_id`
@@ -402,8 +406,73 @@ impl Node {
     }
 
     /// The routing table, in the order entries were added.
+    /// Adds a `Redirect` entry to the routing table of an agent (RFC 6733
+    /// §6.1.7): requests for `realm` and `application_id` (`None`: any)
+    /// that are not for this node are answered 3006
+    /// DIAMETER_REDIRECT_INDICATION with a Redirect-Host for each of
+    /// `servers` (`aaa://host:port`, or `aaas://`), and
+    /// `redirect_host_usage` (python's `E_REDIRECT_HOST_USAGE_*`: which
+    /// later requests the client may send straight to those hosts) and
+    /// `redirect_max_cache_time` (for how long; whole seconds, at most
+    /// 2^32 - 1) in Redirect-Host-Usage and Redirect-Max-Cache-Time.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diameter::message::constants::*;
+    /// use diameter::node::{Node, NodeOptions, PeerOptions};
+    ///
+    /// let node = Node::new("dra.example.net", "example.net", NodeOptions::default());
+    /// let ocs = node.add_peer("aaa://ocs1.ocs.net:3868", Some("ocs.net"), PeerOptions::default())?;
+    /// node.add_redirect("ocs.net", Some(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), [&ocs],
+    ///     E_REDIRECT_HOST_USAGE_REALM_AND_APPLICATION, Duration::from_secs(600));
+    /// assert_eq!(node.routes()[0].redirect_host_usage, 3);
+    /// # Ok::<(), diameter::node::NodeError>(())
+    /// ```
+    pub fn add_redirect<P: std::borrow::Borrow<Arc<Peer>>>(
+        &self,
+        realm: &str,
+        application_id: Option<u32>,
+        servers: impl IntoIterator<Item = P>,
+        redirect_host_usage: i32,
+        redirect_max_cache_time: Duration,
+    ) {
+        let servers = servers.into_iter().map(|p| p.borrow().clone()).collect();
+        let mut entry = RouteEntry::new(realm, application_id, RouteAction::Redirect, servers);
+        entry.redirect_host_usage = redirect_host_usage;
+        entry.redirect_max_cache_time = redirect_max_cache_time;
+        self.handle.routes.write().push(entry);
+    }
+
+    /// The routing table: the static entries in the order they were added,
+    /// then the routes learned from redirects that have not expired
+    /// ([`RouteEntry::learned`]; the redirect cache's entries keyed by
+    /// realm, realm and application, or application), oldest first.
     pub fn routes(&self) -> Vec<RouteEntry> {
-        self.handle.routes.read().clone()
+        let mut routes = self.handle.routes.read().clone();
+        let now = Instant::now();
+        let learned = self.handle.redirects.read(|cache| {
+            let learned: Vec<RouteEntry> = cache
+                .routes(now)
+                .into_iter()
+                .map(|(realm, application_id, e)| RouteEntry {
+                    realm: realm.unwrap_or_default().to_owned(),
+                    application_id,
+                    action: RouteAction::Relay,
+                    servers: e.targets.clone(),
+                    redirect_host_usage: match (realm, application_id) {
+                        (Some(_), None) => E_REDIRECT_HOST_USAGE_ALL_REALM,
+                        (Some(_), Some(_)) => E_REDIRECT_HOST_USAGE_REALM_AND_APPLICATION,
+                        (None, _) => E_REDIRECT_HOST_USAGE_ALL_APPLICATION,
+                    },
+                    redirect_max_cache_time: Duration::ZERO,
+                    learned: true,
+                    expires: Some(e.expires),
+                })
+                .collect();
+            Some(learned)
+        });
+        routes.extend(learned.into_iter().flatten());
+        routes
     }
 
     /// What this node relayed, answered itself and dropped as an agent.
@@ -489,6 +558,9 @@ impl Node {
             self.require_tls("inband_tls")?;
         }
         let config = Arc::new(self.config(ip_addresses)?);
+        self.handle
+            .redirects
+            .set_capacity(config.limits.redirect_cache_size);
         self.handle.set_identity(Identity {
             origin_host: self.origin_host.clone(),
             origin_realm: self.realm_name.clone(),
@@ -668,6 +740,7 @@ impl Node {
                 timeout: Duration::ZERO,
                 reply,
                 app: None,
+                to_redirect_host: false,
             }));
         }
         let via = if message.received_on != 0 {
@@ -696,7 +769,9 @@ impl Node {
     /// Destination-Realm's peers serving the application, then its default
     /// peers; of several, `peer_route_select_func`'s choice or the least
     /// used). Nothing is sent and the message is not changed.
-    /// [`NodeError::NotRoutable`] when no ready peer can take it.
+    /// [`NodeError::NotRoutable`] when no ready peer can take it. The
+    /// redirect cache is not consulted: `send_request` sends a request it
+    /// matches to the host a redirect named instead.
     pub fn route_request(&self, app: &AppBase, message: &Message) -> Result<Arc<Peer>, NodeError> {
         self.handle.route(app, message)
     }

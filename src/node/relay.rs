@@ -7,6 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::peer::{Peer, PEER_READY_STATES, RELAY_APPLICATION_ID};
 use crate::message::constants::*;
@@ -43,17 +44,59 @@ pub enum RouteAction {
     Redirect,
 }
 
-/// One entry of the routing table.
+/// One entry of the routing table (RFC 6733 §2.7): static (added with
+/// [`Node::add_route`](super::Node::add_route) or
+/// [`Node::add_redirect`](super::Node::add_redirect)), or learned from a
+/// redirect and expiring.
 #[derive(Clone)]
 pub struct RouteEntry {
-    /// The realm (compared without regard to case).
+    /// The realm (compared without regard to case); empty in a learned
+    /// entry that holds for every realm (Redirect-Host-Usage
+    /// ALL_APPLICATION).
     pub realm: String,
     /// The application id, `None` for any.
     pub application_id: Option<u32>,
-    /// What to do with a request matching it.
+    /// What to do with a request matching it (learned entries: `Relay`,
+    /// the requests go to their servers).
     pub action: RouteAction,
     /// The next hops (or, for `Redirect`, the hosts named to the client).
     pub servers: Vec<Arc<Peer>>,
+    /// For `Redirect`: the Redirect-Host-Usage sent (python's
+    /// `E_REDIRECT_HOST_USAGE_*`; 0, DONT_CACHE, for entries added with
+    /// `add_route`). For a learned entry, the usage that taught it
+    /// (ALL_REALM, REALM_AND_APPLICATION or ALL_APPLICATION).
+    pub redirect_host_usage: i32,
+    /// For `Redirect`: the Redirect-Max-Cache-Time sent (whole seconds);
+    /// zero in a learned entry (see `expires`).
+    pub redirect_max_cache_time: Duration,
+    /// Whether the entry was learned from a 3006 answer (the node's
+    /// redirect cache, keyed by realm or application) rather than
+    /// configured.
+    pub learned: bool,
+    /// When a learned entry expires (its Redirect-Max-Cache-Time after the
+    /// redirect); `None` for static entries.
+    pub expires: Option<Instant>,
+}
+
+impl RouteEntry {
+    /// A static entry.
+    pub(crate) fn new(
+        realm: &str,
+        application_id: Option<u32>,
+        action: RouteAction,
+        servers: Vec<Arc<Peer>>,
+    ) -> RouteEntry {
+        RouteEntry {
+            realm: realm.to_ascii_lowercase(),
+            application_id,
+            action,
+            servers,
+            redirect_host_usage: 0,
+            redirect_max_cache_time: Duration::ZERO,
+            learned: false,
+            expires: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for RouteEntry {
@@ -64,6 +107,10 @@ impl std::fmt::Debug for RouteEntry {
             .field("application_id", &self.application_id)
             .field("action", &self.action)
             .field("servers", &servers)
+            .field("redirect_host_usage", &self.redirect_host_usage)
+            .field("redirect_max_cache_time", &self.redirect_max_cache_time)
+            .field("learned", &self.learned)
+            .field("expires", &self.expires)
             .finish()
     }
 }
@@ -103,7 +150,17 @@ pub(crate) enum Decision {
         servers: Option<Vec<Arc<Peer>>>,
     },
     /// Answer 3006 naming these hosts.
-    Redirect(Vec<Arc<Peer>>),
+    Redirect(RedirectTo),
+}
+
+/// What a 3006 answer of an agent says.
+pub(crate) struct RedirectTo {
+    /// The hosts named in Redirect-Host.
+    pub servers: Vec<Arc<Peer>>,
+    /// Redirect-Host-Usage.
+    pub usage: i32,
+    /// Redirect-Max-Cache-Time.
+    pub max_cache_time: Duration,
 }
 
 /// RFC 6733 §6.1.4-6.1.6: a request for this host, or for this realm
@@ -137,7 +194,11 @@ pub(crate) fn decide(
     let entry = lookup(table, realm, msg.header.application_id);
     match entry.map(|e| (e.action, &e.servers)) {
         Some((RouteAction::Local, _)) => Decision::Local,
-        Some((RouteAction::Redirect, servers)) => Decision::Redirect(servers.clone()),
+        Some((RouteAction::Redirect, servers)) => Decision::Redirect(RedirectTo {
+            servers: servers.clone(),
+            usage: entry.map_or(0, |e| e.redirect_host_usage),
+            max_cache_time: entry.map_or(Duration::ZERO, |e| e.redirect_max_cache_time),
+        }),
         found => Decision::Forward {
             realm: realm.to_ascii_lowercase(),
             host: host.map(str::to_ascii_lowercase),
@@ -322,12 +383,7 @@ mod tests {
 
     #[test]
     fn the_table_names_the_action() {
-        let entry = |realm: &str, app, action| RouteEntry {
-            realm: realm.into(),
-            application_id: app,
-            action,
-            servers: Vec::new(),
-        };
+        let entry = |realm: &str, app, action| RouteEntry::new(realm, app, action, Vec::new());
         let t = [
             entry("b.net", None, RouteAction::Redirect),
             entry("b.net", Some(4), RouteAction::Local),

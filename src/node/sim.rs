@@ -191,6 +191,10 @@ pub fn small_limits() -> NodeLimits {
         },
         max_failovers: 2,
         relay_timeout: Duration::from_secs(10),
+        max_redirects: 2,
+        redirect_cache_size: 8,
+        max_redirect_peers: 2,
+        max_redirect_waiting: 4,
     }
 }
 
@@ -459,6 +463,7 @@ impl Sim {
                 timeout,
                 reply,
                 app,
+                to_redirect_host: false,
             }),
         );
         if self.sent.len() < 4096 {

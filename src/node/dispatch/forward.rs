@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 
 use super::super::conn::{PendingRefused, Relayed};
 use super::super::proxy::ProxyHandler;
-use super::super::relay::{self, Decision};
+use super::super::relay::{self, Decision, RedirectTo};
 use super::super::routing;
 use super::relay_failover::next_hops;
 use super::*;
@@ -38,8 +38,8 @@ impl Dispatch {
                 msg.wire = None;
                 return Some(msg);
             }
-            Decision::Redirect(servers) => {
-                self.redirect(now, id, &msg, &servers);
+            Decision::Redirect(to) => {
+                self.redirect(now, id, &msg, &to);
                 return None;
             }
             Decision::Forward {
@@ -339,10 +339,12 @@ impl Dispatch {
         self.dirty.push(id);
     }
 
-    /// RFC 6733 §6.1.7: 3006 with a Redirect-Host for each server.
-    fn redirect(&mut self, now: Instant, id: ConnId, msg: &Message, servers: &[Arc<Peer>]) {
+    /// RFC 6733 §6.1.7: 3006 with a Redirect-Host for each server, then
+    /// Redirect-Host-Usage and Redirect-Max-Cache-Time (§6.13, §6.14).
+    fn redirect(&mut self, now: Instant, id: ConnId, msg: &Message, to: &RedirectTo) {
         count(&self.handle.relay.redirected);
-        let hosts = servers
+        let mut hosts: Vec<Avp> = to
+            .servers
             .iter()
             .filter_map(|p| {
                 let scheme = if p.is_secure { "aaas" } else { "aaa" };
@@ -350,6 +352,9 @@ impl Dispatch {
                 Avp::new(AVP_REDIRECT_HOST, 0, uri.as_str()).ok()
             })
             .collect();
+        let seconds = u32::try_from(to.max_cache_time.as_secs()).unwrap_or(u32::MAX);
+        hosts.extend(Avp::new(AVP_REDIRECT_HOST_USAGE, 0, to.usage).ok());
+        hosts.extend(Avp::new(AVP_REDIRECT_MAX_CACHE_TIME, 0, seconds).ok());
         self.answer_here(
             now,
             id,

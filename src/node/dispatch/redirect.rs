@@ -1,0 +1,530 @@
+//! Redirects (RFC 6733 §6.1.7, §6.13, §6.14) of the requests this node
+//! sends itself: a 3006 DIAMETER_REDIRECT_INDICATION answer is not given
+//! to the caller; the request goes again (same End-to-End identifier, a
+//! new hop-by-hop identifier, no T flag) to a host the answer names, which
+//! is connected first when it is not. The redirect cache
+//! ([`super::super::redirect`]) remembers the host for later requests as
+//! the answer's Redirect-Host-Usage says.
+//!
+//! A Redirect-Host is followed when its host is a configured peer (by name,
+//! or by address and port), a peer added earlier for a redirect, or an IP
+//! address: then a peer is added for it (at most
+//! `NodeLimits::max_redirect_peers`). A host name the node does not know
+//! would need a DNS lookup, which the event loop never does: it is
+//! skipped. So are hosts naming this node and the host that redirected.
+//! When no host is left, the caller gets the 3006 answer.
+
+use std::net::IpAddr;
+
+use super::super::conn::Retry;
+use super::super::redirect::{self, Facts, Key};
+use super::super::uri::DiameterUri;
+use super::*;
+
+/// A peer added for a redirect is closed once it has been unused this long
+/// (no cache entry names it, nothing waits for it or on it).
+const LEARNED_IDLE: Duration = Duration::from_secs(60);
+
+/// Bytes of 3006 answers kept for requests waiting for their redirect
+/// host's connection, at most: beyond, a redirect that must wait is not
+/// followed (its caller gets the 3006 at once).
+const WAITING_ANSWER_BYTES: usize = 16 << 20;
+
+/// A request waiting for the connection to its redirect host.
+pub(super) struct Waiting {
+    /// The host.
+    pub peer: Arc<Peer>,
+    /// The encoded request.
+    pub bytes: Vec<u8>,
+    /// Its End-to-End identifier.
+    pub end_to_end: u32,
+    /// The caller.
+    pub reply: Reply,
+    /// When its pending entry expires once sent.
+    pub expires: Instant,
+    /// Its failover and redirect bounds.
+    pub retry: Option<Retry>,
+    /// The application it was routed for.
+    pub app: Option<AppId>,
+    /// When its caller stops waiting: it is dropped then.
+    pub deadline: Instant,
+    /// The 3006 the caller gets when the host cannot be reached; `None`
+    /// for a request the cache sent there (it goes by routing instead).
+    pub answer: Option<Message>,
+}
+
+/// A peer the node added for a Redirect-Host naming an IP address.
+struct Learned {
+    peer: Arc<Peer>,
+    last_used: Instant,
+}
+
+/// The loop's redirect state: requests waiting for connections, and the
+/// peers added for redirects. Both bounded (`NodeLimits`).
+#[derive(Default)]
+pub(super) struct Redirects {
+    waiting: Vec<Waiting>,
+    /// Bytes of the 3006 answers kept in `waiting`.
+    answer_bytes: usize,
+    learned: Vec<Learned>,
+}
+
+/// The bytes a waiting request's kept 3006 takes (its encoded length).
+fn kept(w: &Waiting) -> usize {
+    w.answer.as_ref().map_or(0, Message::length)
+}
+
+impl Dispatch {
+    /// An answer to a request this node sent: a 3006 that may be followed
+    /// is followed (`None`); anything else is given back.
+    pub(super) fn follow_redirect(
+        &mut self,
+        now: Instant,
+        from: ConnId,
+        pending: Pending,
+        answer: Message,
+    ) -> Option<(Pending, Message)> {
+        let limits = self.config.limits;
+        let may = pending.failover.as_ref().is_some_and(|f| {
+            f.retry.redirects < limits.max_redirects && f.retry.caller_deadline > now
+        });
+        if !may || self.stopping.is_some() || !redirect::is_redirect(&answer) {
+            return Some((pending, answer));
+        }
+        let said = redirect::read(&answer);
+        let request = pending
+            .failover
+            .as_ref()
+            .and_then(|f| Message::from_bytes(&f.bytes).ok());
+        let realm = request
+            .as_ref()
+            .and_then(|r| r.find_avp(&[(AVP_DESTINATION_REALM, 0)]))
+            .and_then(Avp::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let redirector = self.conns.get(&from).and_then(|c| c.peer.clone());
+        let mut hosts: Vec<Arc<Peer>> = Vec::new();
+        for uri in &said.hosts {
+            if let Some(p) = self.redirect_host(now, uri, redirector.as_ref(), &realm) {
+                if !hosts.iter().any(|h| Arc::ptr_eq(h, &p)) {
+                    hosts.push(p);
+                }
+            }
+        }
+        let Some(first) = hosts.first().cloned() else {
+            debug!(target: "diameter.node", "3006 answer {answer} names no host that can be reached, given to the caller");
+            return Some((pending, answer));
+        };
+        let Pending {
+            end_to_end,
+            reply,
+            expires,
+            failover,
+        } = pending;
+        let Some(mut copy) = failover else {
+            // `may` said there is one
+            return Some((
+                Pending {
+                    end_to_end,
+                    reply,
+                    expires,
+                    failover: None,
+                },
+                answer,
+            ));
+        };
+        if let Some(request) = &request {
+            let by = said
+                .origin_host
+                .clone()
+                .or_else(|| redirector.as_ref().map(|p| p.node_name.clone()));
+            if let Some(key) = Key::of(said.usage, &Facts::of(request), by.as_deref()) {
+                let targets = hosts.clone();
+                self.handle
+                    .redirects
+                    .with(|c| c.insert(now, key, targets, said.max_cache_time));
+            }
+        }
+        let ready: Vec<Arc<Peer>> = hosts
+            .iter()
+            .filter(|p| self.ready_conn_of(p).is_some())
+            .cloned()
+            .collect();
+        let turn = self
+            .handle
+            .round_robin
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let peer = routing::least_loaded(&ready, turn).unwrap_or(first);
+        if let Some(flags) = copy.bytes.get_mut(4) {
+            *flags &= !MessageHeader::FLAG_RETRANSMIT;
+        }
+        let retry = Retry {
+            redirects: copy.retry.redirects.saturating_add(1),
+            ..copy.retry
+        };
+        count(&self.handle.counters.requests_redirected);
+        debug!(target: "diameter.node", "3006 answer {answer}: request sent again to {peer}");
+        self.send_to_redirect_host(
+            now,
+            Waiting {
+                peer,
+                bytes: copy.bytes,
+                end_to_end,
+                reply,
+                expires,
+                retry: Some(retry),
+                app: Some(retry.app),
+                deadline: retry.caller_deadline,
+                answer: Some(answer),
+            },
+        );
+        None
+    }
+
+    /// The peer a Redirect-Host names, if it can be used: a configured
+    /// peer (by name, or by address and port), a peer added for an
+    /// earlier redirect, or a new one for an IP address. Not this node,
+    /// not the host that redirected, not a host that would need DNS.
+    fn redirect_host(
+        &mut self,
+        now: Instant,
+        uri: &DiameterUri,
+        redirector: Option<&Arc<Peer>>,
+        realm: &str,
+    ) -> Option<Arc<Peer>> {
+        let host = uri.fqdn.as_str();
+        if host.eq_ignore_ascii_case(&self.handle.identity().origin_host) {
+            return None;
+        }
+        let ip = host.parse::<IpAddr>().ok();
+        let known = self
+            .handle
+            .peers
+            .read()
+            .iter()
+            .find(|p| {
+                p.node_name.eq_ignore_ascii_case(host)
+                    || ip.is_some_and(|ip| p.port == uri.port && p.ip_addresses.contains(&ip))
+            })
+            .cloned();
+        let peer = match known {
+            Some(p) => p,
+            None => match self.redirects.learned.iter().find(|l| {
+                l.peer.node_name.eq_ignore_ascii_case(host)
+                    && l.peer.port == uri.port
+                    && l.peer.is_secure == uri.is_secure
+            }) {
+                Some(l) => l.peer.clone(),
+                None => self.learn_peer(now, uri, ip?, realm)?,
+            },
+        };
+        if redirector.is_some_and(|r| Arc::ptr_eq(r, &peer)) {
+            return None;
+        }
+        // without an address only a connection already open can be used
+        if peer.ip_addresses.is_empty() && self.ready_conn_of(&peer).is_none() {
+            return None;
+        }
+        Some(peer)
+    }
+
+    /// Adds a peer for a Redirect-Host naming an IP address (TCP only; TLS
+    /// when the node has certificates). When there are
+    /// `max_redirect_peers` already, the one unused longest makes room, if
+    /// one is unused.
+    fn learn_peer(
+        &mut self,
+        now: Instant,
+        uri: &DiameterUri,
+        ip: IpAddr,
+        realm: &str,
+    ) -> Option<Arc<Peer>> {
+        if uri.transport() != "tcp" || (uri.is_secure && !self.has_tls()) {
+            return None;
+        }
+        if self.redirects.learned.len() >= self.config.limits.max_redirect_peers {
+            let unused = self
+                .redirects
+                .learned
+                .iter()
+                .enumerate()
+                // not one added for the redirect being followed
+                .filter(|(_, l)| l.last_used < now && self.learned_unused(&l.peer))
+                .min_by_key(|(_, l)| l.last_used)
+                .map(|(i, _)| i)?;
+            let gone = self.redirects.learned.swap_remove(unused);
+            self.close_learned(now, &gone.peer);
+        }
+        let peer = Arc::new(Peer {
+            node_name: uri.fqdn.clone(),
+            realm_name: realm.to_ascii_lowercase(),
+            transport: PEER_TRANSPORT_TCP,
+            is_secure: uri.is_secure,
+            port: uri.port,
+            ip_addresses: vec![ip],
+            persistent: false,
+            is_default: false,
+            settings: Default::default(),
+            status: Default::default(),
+            counters: Default::default(),
+            outstanding: Default::default(),
+            statistics: Default::default(),
+        });
+        info!(target: "diameter.node", "{peer}: added for a redirect, at {ip} port {}", uri.port);
+        self.redirects.learned.push(Learned {
+            peer: peer.clone(),
+            last_used: now,
+        });
+        Some(peer)
+    }
+
+    #[cfg(feature = "tls")]
+    fn has_tls(&self) -> bool {
+        self.config.tls.is_some()
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn has_tls(&self) -> bool {
+        false
+    }
+
+    /// Whether a peer added for a redirect is unused: no cache entry names
+    /// it, no request waits for it, none waits for an answer on it.
+    fn learned_unused(&self, peer: &Arc<Peer>) -> bool {
+        let named = !self.handle.redirects.is_empty()
+            && self
+                .handle
+                .redirects
+                .with(|c| c.names(|t| Arc::ptr_eq(t, peer)));
+        !named
+            && !self
+                .redirects
+                .waiting
+                .iter()
+                .any(|w| Arc::ptr_eq(&w.peer, peer))
+            && !self.conns.values().any(|c| {
+                c.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer)) && c.pending_len() > 0
+            })
+    }
+
+    /// Closes the connections of a peer added for a redirect (DPR).
+    fn close_learned(&mut self, now: Instant, peer: &Arc<Peer>) {
+        debug!(target: "diameter.node", "{peer}: added for a redirect and unused, closed");
+        for conn in self.conns.values_mut() {
+            if conn.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer)) {
+                match conn.machine.as_mut() {
+                    Some(m) => m.disconnect(now, E_DISCONNECT_CAUSE_DO_NOT_WANT_TO_TALK_TO_YOU),
+                    None => conn.connect_deadline = Some(now),
+                }
+                self.dirty.push(conn.id);
+            }
+        }
+    }
+
+    /// Whether the CEA of `peer` must name it: not for a peer added for a
+    /// Redirect-Host naming an address (its Origin-Host is not known).
+    pub(super) fn checks_identity(&self, peer: &Arc<Peer>) -> bool {
+        !self
+            .redirects
+            .learned
+            .iter()
+            .any(|l| Arc::ptr_eq(&l.peer, peer) && l.peer.node_name.parse::<IpAddr>().is_ok())
+    }
+
+    /// Sends a request to its redirect host: at once when it is ready;
+    /// else it waits for the connection, which is opened if none is.
+    /// Nothing is sent once its caller stopped waiting.
+    pub(super) fn send_to_redirect_host(&mut self, now: Instant, w: Waiting) {
+        if w.deadline <= now {
+            return;
+        }
+        if let Some(l) = self
+            .redirects
+            .learned
+            .iter_mut()
+            .find(|l| Arc::ptr_eq(&l.peer, &w.peer))
+        {
+            l.last_used = now;
+        }
+        if self.ready_conn_of(&w.peer).is_some() {
+            return self.send_waiting(w);
+        }
+        let bytes = self.redirects.answer_bytes.saturating_add(kept(&w));
+        if self.redirects.waiting.len() >= self.config.limits.max_redirect_waiting
+            || bytes > WAITING_ANSWER_BYTES
+            || w.peer.ip_addresses.is_empty()
+        {
+            return self.redirect_failed(w);
+        }
+        if self.wants_connect(&w.peer) {
+            self.actions.push_back(Action::Connect(w.peer.clone()));
+        }
+        self.redirects.answer_bytes = bytes;
+        self.redirects.waiting.push(w);
+    }
+
+    fn send_waiting(&mut self, w: Waiting) {
+        let Waiting {
+            peer,
+            bytes,
+            end_to_end,
+            reply,
+            expires,
+            retry,
+            answer,
+            ..
+        } = w;
+        if let Err((error, reply)) = self.send_on(&peer, bytes, end_to_end, reply, expires, retry) {
+            debug!(target: "diameter.node", "{peer}: redirected request not sent: {error}");
+            let _ = match answer {
+                Some(answer) => reply.send(Ok(answer)),
+                None => reply.send(Err(ApplicationError::Node(error))),
+            };
+        }
+    }
+
+    /// The redirect host cannot be reached: the caller gets the 3006; a
+    /// request the cache sent there goes by routing instead, and the
+    /// cache forgets the host.
+    fn redirect_failed(&mut self, w: Waiting) {
+        let Waiting {
+            peer,
+            bytes,
+            end_to_end,
+            reply,
+            expires,
+            retry,
+            app,
+            answer,
+            ..
+        } = w;
+        if let Some(answer) = answer {
+            let _ = reply.send(Ok(answer));
+            return;
+        }
+        if self.stopping.is_some() {
+            let _ = reply.send(Err(ApplicationError::EmptyAnswer(EmptyReason::NodeStopped)));
+            return;
+        }
+        self.forget_redirect_host(&peer);
+        let other = app.and_then(|app| self.alternative(&bytes, app, Some(&peer)));
+        let sent = match other {
+            Some(other) => self.send_on(&other, bytes, end_to_end, reply, expires, retry),
+            None => Err((
+                NodeError::NotConnected {
+                    peer: peer.node_name.clone(),
+                },
+                reply,
+            )),
+        };
+        if let Err((error, reply)) = sent {
+            let _ = reply.send(Err(ApplicationError::Node(error)));
+        }
+    }
+
+    /// Cache entries naming `peer` go.
+    fn forget_redirect_host(&self, peer: &Arc<Peer>) {
+        if !self.handle.redirects.is_empty() {
+            self.handle
+                .redirects
+                .with(|c| c.remove_targets(|t| Arc::ptr_eq(t, peer)));
+        }
+    }
+
+    /// A connection became ready: the requests waiting for its peer go.
+    pub(super) fn redirect_host_ready(&mut self, now: Instant, id: ConnId) {
+        if self.redirects.waiting.is_empty() {
+            return;
+        }
+        let Some(peer) = self.conns.get(&id).and_then(|c| c.peer.clone()) else {
+            return;
+        };
+        for w in self.take_waiting(&peer) {
+            self.send_to_redirect_host(now, w);
+        }
+    }
+
+    /// A connection opened: one to a peer added for a redirect that turns
+    /// out to be this node is closed.
+    pub(super) fn redirect_host_opened(&mut self, now: Instant, id: ConnId, origin_host: &str) {
+        let own = self.handle.identity();
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let learned = conn.peer.as_ref().is_some_and(|p| {
+            self.redirects
+                .learned
+                .iter()
+                .any(|l| Arc::ptr_eq(&l.peer, p))
+        });
+        if learned && origin_host.eq_ignore_ascii_case(&own.origin_host) {
+            info!(target: "diameter.node", "{}: a redirect host that is this node, closed", conn.name());
+            if let Some(m) = conn.machine.as_mut() {
+                m.abort(now, DISCONNECT_REASON_CER_REJECTED);
+            }
+            self.dirty.push(id);
+        }
+    }
+
+    /// `peer` has no connection left (its connect failed, or it closed):
+    /// what waits for it fails, and the cache forgets it.
+    pub(super) fn redirect_host_lost(&mut self, peer: &Arc<Peer>) {
+        self.forget_redirect_host(peer);
+        if self.redirects.waiting.is_empty() {
+            return;
+        }
+        for w in self.take_waiting(peer) {
+            self.redirect_failed(w);
+        }
+    }
+
+    fn take_waiting(&mut self, peer: &Arc<Peer>) -> Vec<Waiting> {
+        let (mine, others): (Vec<Waiting>, Vec<Waiting>) =
+            std::mem::take(&mut self.redirects.waiting)
+                .into_iter()
+                .partition(|w| Arc::ptr_eq(&w.peer, peer));
+        self.redirects.waiting = others;
+        let freed: usize = mine.iter().map(kept).sum();
+        self.redirects.answer_bytes = self.redirects.answer_bytes.saturating_sub(freed);
+        mine
+    }
+
+    /// Once a second: waiting requests whose callers gave up go, the cache
+    /// drops its expired entries, peers added for redirects and unused for
+    /// a while are closed and forgotten.
+    pub(super) fn redirect_housekeeping(&mut self, now: Instant) {
+        // their callers stopped waiting: nobody to tell
+        let r = &mut self.redirects;
+        if r.waiting.iter().any(|w| w.deadline <= now) {
+            r.waiting.retain(|w| w.deadline > now);
+            r.answer_bytes = r.waiting.iter().map(kept).sum();
+        }
+        if !self.handle.redirects.is_empty() {
+            self.handle.redirects.with(|c| c.expire(now));
+        }
+        let idle: Vec<Arc<Peer>> = self
+            .redirects
+            .learned
+            .iter()
+            .filter(|l| later(l.last_used, LEARNED_IDLE) <= now)
+            .map(|l| l.peer.clone())
+            .filter(|p| self.learned_unused(p))
+            .collect();
+        for peer in idle {
+            self.redirects
+                .learned
+                .retain(|l| !Arc::ptr_eq(&l.peer, &peer));
+            self.close_learned(now, &peer);
+        }
+    }
+
+    /// The node stops: waiting requests fail at once.
+    pub(super) fn redirect_stop(&mut self) {
+        self.redirects.answer_bytes = 0;
+        for w in std::mem::take(&mut self.redirects.waiting) {
+            let _ = w
+                .reply
+                .send(Err(ApplicationError::EmptyAnswer(EmptyReason::NodeStopped)));
+        }
+    }
+}
