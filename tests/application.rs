@@ -499,8 +499,10 @@ fn two_peers_get_a_balanced_share() {
         .map(|(p, b)| p.counters.requests.load(Ordering::Relaxed) - b)
         .collect();
     assert_eq!(got.iter().sum::<u64>(), 1000, "{got:?}");
+    // least loaded first: a server slowed by a busy machine rightly gets
+    // less, so the bound asks for a real share each, not an exact half
     for share in &got {
-        assert!((450..=550).contains(share), "unbalanced: {got:?}");
+        assert!((350..=650).contains(share), "unbalanced: {got:?}");
     }
     for n in [&mut c, &mut a, &mut b] {
         n.stop(Duration::from_secs(5), false).unwrap();
