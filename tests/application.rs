@@ -475,10 +475,26 @@ fn two_servers_with(
 #[test]
 fn two_peers_get_a_balanced_share() {
     let (mut a, mut b, mut c, app, seen) = two_servers();
-    let before: Vec<u64> = seen
-        .iter()
-        .map(|p| p.counters.requests.load(Ordering::Relaxed))
-        .collect();
+    let counts = || -> Vec<u64> {
+        seen.iter()
+            .map(|p| p.counters.requests.load(Ordering::Relaxed))
+            .collect()
+    };
+    let since =
+        |before: &[u64]| -> Vec<u64> { counts().iter().zip(before).map(|(n, b)| n - b).collect() };
+    // one at a time both peers are always equally loaded: they take turns
+    let before = counts();
+    for n in 0..200 {
+        let a = app
+            .base()
+            .send_request(ccr(n), Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(result(&a), Some(2001));
+    }
+    assert_eq!(since(&before), [100, 100]);
+    // concurrently the least loaded goes first: a server slowed by a busy
+    // machine rightly gets less, so this asks for a real share each
+    let before = counts();
     std::thread::scope(|scope| {
         for t in 0..4 {
             let app = app.clone();
@@ -493,16 +509,10 @@ fn two_peers_get_a_balanced_share() {
             });
         }
     });
-    let got: Vec<u64> = seen
-        .iter()
-        .zip(&before)
-        .map(|(p, b)| p.counters.requests.load(Ordering::Relaxed) - b)
-        .collect();
+    let got = since(&before);
     assert_eq!(got.iter().sum::<u64>(), 1000, "{got:?}");
-    // least loaded first: a server slowed by a busy machine rightly gets
-    // less, so the bound asks for a real share each, not an exact half
     for share in &got {
-        assert!((350..=650).contains(share), "unbalanced: {got:?}");
+        assert!(*share >= 100, "unbalanced: {got:?}");
     }
     for n in [&mut c, &mut a, &mut b] {
         n.stop(Duration::from_secs(5), false).unwrap();

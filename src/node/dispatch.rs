@@ -1479,7 +1479,7 @@ impl Dispatch {
             return;
         };
         // the caller gave up (timeout): python hands it to handle_answer
-        let Ok(msg) = late.into_inner() else {
+        let Ok(msg) = late else {
             return;
         };
         let app = self

@@ -11,10 +11,11 @@ use std::sync::{Arc, OnceLock};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant, SystemTime};
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Sender};
 use log::debug;
 use parking_lot::{Condvar, Mutex, RwLock};
 
+use super::answer::{deadline_after, Waiter};
 use super::application::{AnswerTo, OutgoingAnswer, OutgoingRequest};
 use super::error::{ApplicationError, EmptyReason, NoRoute, NoRouteReason, NodeError};
 use super::owed::{OwedBook, Unclaimed};
@@ -30,8 +31,7 @@ use crate::message::{Avp, AvpEncodeError, Message};
 /// blocks on it: what it cannot queue is dropped and counted.
 pub(crate) const COMMAND_QUEUE: usize = 1 << 16;
 
-/// Where a request's answer goes: the waiting caller.
-pub(crate) type Reply = Sender<Result<Message, ApplicationError>>;
+pub(crate) use super::answer::Reply;
 
 /// Work handed to the loop by other threads.
 pub(crate) enum Command {
@@ -464,7 +464,8 @@ impl Handle {
             count(&self.counters.redirect_cache_hits);
         }
         let bytes = msg.as_bytes()?;
-        let (reply, rx) = answer_channel();
+        let waiter = Waiter::take();
+        let deadline = deadline_after(timeout);
         peer.outstanding.fetch_add(1, Ordering::Relaxed);
         let result = self
             .command(Command::Request(OutRequest {
@@ -472,12 +473,12 @@ impl Handle {
                 bytes,
                 end_to_end: msg.header.end_to_end_identifier,
                 timeout,
-                reply,
+                reply: waiter.reply(),
                 app: Some(base.app_id()),
                 to_redirect_host,
             }))
             .map_err(ApplicationError::from)
-            .and_then(|()| wait_answer(&rx, timeout, self));
+            .and_then(|()| wait_answer(waiter, deadline, timeout, self));
         peer.outstanding.fetch_sub(1, Ordering::Relaxed);
         result
     }
@@ -554,28 +555,29 @@ pub(crate) fn count(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Waits for the answer on its one-shot channel. A channel closed without
-/// an answer means the loop is gone: stopped, or died.
+/// Waits for the answer until `deadline`. An empty answer for a stopped
+/// node is a dead loop's when the loop died.
 pub(crate) fn wait_answer(
-    rx: &Receiver<Result<Message, ApplicationError>>,
+    waiter: Waiter,
+    deadline: Instant,
     timeout: Duration,
     handle: &Handle,
 ) -> Result<Message, ApplicationError> {
-    match rx.recv_timeout(timeout) {
-        Ok(r) => r,
-        Err(RecvTimeoutError::Timeout) => Err(ApplicationError::RequestTimeout(timeout)),
-        Err(RecvTimeoutError::Disconnected) => {
-            Err(ApplicationError::EmptyAnswer(match handle.life() {
-                Life::Died => EmptyReason::LoopDied,
-                _ => EmptyReason::NodeStopped,
-            }))
+    match waiter.wait(deadline) {
+        Some(Err(ApplicationError::EmptyAnswer(EmptyReason::NodeStopped)))
+            if handle.life() == Life::Died =>
+        {
+            Err(ApplicationError::EmptyAnswer(EmptyReason::LoopDied))
         }
+        Some(answer) => answer,
+        None => Err(ApplicationError::RequestTimeout(timeout)),
     }
 }
 
-/// A one-shot answer channel.
+/// A one-shot answer channel with no waiting thread behind it (the
+/// simulator reads it with `try_recv`).
 pub(crate) fn answer_channel() -> (Reply, Receiver<Result<Message, ApplicationError>>) {
-    bounded(1)
+    Reply::channel()
 }
 
 /// What every application has (python's `Application` attributes and the

@@ -28,6 +28,7 @@
 //! # Ok::<(), diameter::node::UriError>(())
 //! ```
 
+mod answer;
 pub mod application;
 mod checks;
 mod config;

@@ -16,8 +16,8 @@ use super::config::{parse_addresses, IpAddress, NodeConfig, NodeLimits};
 use super::error::{NoRoute, NoRouteReason, NodeError};
 use super::event_loop;
 use super::handle::{
-    answer_channel, node_stats, AppBase, AppRoute, Application, Command, Handle, Identity, Life,
-    OutAnswer, OutRequest, ProtocolStats, RouteSelect, TransportStats,
+    node_stats, AppBase, AppRoute, Application, Command, Handle, Identity, Life, OutAnswer,
+    OutRequest, ProtocolStats, Reply, RouteSelect, TransportStats,
 };
 use super::peer::{
     AppId, AppKind, ConnectionConfig, LocalCapabilities, Peer, PeerSettings, PeerStatus,
@@ -732,7 +732,7 @@ impl Node {
             }
             // nobody waits: the answer finds the receiver gone and goes to
             // handle_answer
-            let (reply, _) = answer_channel();
+            let reply = Reply::nobody();
             return self.handle.command(Command::Request(OutRequest {
                 peer: peer.clone(),
                 bytes,

@@ -130,16 +130,25 @@ pub fn select_least_used_peer(peers: &[Arc<Peer>]) -> Option<Arc<Peer>> {
 /// The peer with the fewest outstanding requests (one reading of each
 /// count, as they change under us); ties go in turn by `turn`.
 pub(crate) fn least_loaded(peers: &[Arc<Peer>], turn: usize) -> Option<Arc<Peer>> {
-    let loads: Vec<u64> = peers
+    // two passes over the counters, no allocation: the least load and how
+    // many peers have it, then the `turn`-th of those
+    let load = |p: &Arc<Peer>| p.outstanding.load(Ordering::Relaxed);
+    let (mut least, mut tied) = (u64::MAX, 0usize);
+    for l in peers.iter().map(load) {
+        if l < least {
+            (least, tied) = (l, 1);
+        } else if l == least {
+            tied += 1;
+        }
+    }
+    if tied == 0 {
+        return None;
+    }
+    peers
         .iter()
-        .map(|p| p.outstanding.load(Ordering::Relaxed))
-        .collect();
-    let least = loads.iter().copied().min()?;
-    let tied: Vec<&Arc<Peer>> = peers
-        .iter()
-        .zip(&loads)
-        .filter(|(_, l)| **l == least)
-        .map(|(p, _)| p)
-        .collect();
-    tied.get(turn % tied.len().max(1)).map(|p| (*p).clone())
+        .filter(|p| load(p) == least)
+        .nth(turn % tied)
+        // the loads moved between the passes (other threads): the least now
+        .or_else(|| peers.iter().min_by_key(|p| load(p)))
+        .cloned()
 }
