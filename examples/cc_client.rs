@@ -5,13 +5,19 @@
 //! cargo run --release --example cc_client -- --peer 127.0.0.1:3868 \
 //!     --peer-host ocs.example.net --peer-realm example.net \
 //!     --origin-host pgw.example.net --realm example.net \
-//!     --requests 100000 --concurrency 64 [--timeout SECS] [--dest-realm R] \
+//!     --requests 100000 --concurrency 64 [--pipeline P] [--timeout SECS] [--dest-realm R] \
 //!     [--transport tcp|tls|sctp] [--tls-cert FILE --tls-key FILE --tls-ca FILE]
 //! ```
 //! The CCRs' Destination-Realm is `--dest-realm`, `--peer-realm` by default;
 //! another realm reaches its server through the peer, a relay agent (see the
 //! `dra` example).
 //! The last line is `requests=N answered=A errors=E rate=R/s p50_us=X p99_us=Y`.
+//!
+//! `--pipeline P` makes each of the C threads keep P requests in flight with
+//! `send_request_nowait` (C x P outstanding in all): `--concurrency 1
+//! --pipeline 64` loads a server from one thread, so that the server, not
+//! the client's threads, is what is measured. Latency is then from sending
+//! a request to taking its answer.
 //!
 //! `--peer` and `--peer-host` may be repeated (paired in order) for several
 //! servers of `--peer-realm`: requests go to the least loaded, and those
@@ -33,6 +39,7 @@
 //! - `sctp`: an SCTP association; where the kernel has no SCTP the client says
 //!   so and exits with status 1.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,7 +54,7 @@ use diameter::node::{Node, NodeError, NodeOptions, PeerOptions};
 #[path = "common/logger.rs"]
 mod logger;
 
-const USAGE: &str = "usage: cc_client --peer IP:PORT --peer-host H [--peer IP:PORT --peer-host H ...] --peer-realm R --origin-host H --realm R --requests N --concurrency C [--timeout SECS] [--dest-realm R] [--transport tcp|tls|sctp] [--tls-cert FILE --tls-key FILE --tls-ca FILE]";
+const USAGE: &str = "usage: cc_client --peer IP:PORT --peer-host H [--peer IP:PORT --peer-host H ...] --peer-realm R --origin-host H --realm R --requests N --concurrency C [--pipeline P] [--timeout SECS] [--dest-realm R] [--transport tcp|tls|sctp] [--tls-cert FILE --tls-key FILE --tls-ca FILE]";
 
 /// How the client connects to its peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +88,7 @@ struct Args {
     realm: String,
     requests: u64,
     concurrency: usize,
+    pipeline: usize,
     timeout: Duration,
     transport: Transport,
     tls_cert: Option<PathBuf>,
@@ -99,6 +107,7 @@ fn parse() -> Result<Args, String> {
         realm: "example.net".into(),
         requests: 10_000,
         concurrency: 16,
+        pipeline: 1,
         timeout: Duration::from_secs(5),
         transport: Transport::Tcp,
         tls_cert: None,
@@ -124,6 +133,7 @@ fn parse() -> Result<Args, String> {
             "--concurrency" => {
                 a.concurrency = val()?.parse().map_err(|e| format!("--concurrency: {e}"))?
             }
+            "--pipeline" => a.pipeline = val()?.parse().map_err(|e| format!("--pipeline: {e}"))?,
             "--timeout" => {
                 a.timeout =
                     Duration::from_secs_f64(val()?.parse().map_err(|e| format!("--timeout: {e}"))?)
@@ -154,8 +164,8 @@ fn parse() -> Result<Args, String> {
     a.more_peers = pairs
         .map(|(addr, host)| (addr, host.unwrap_or_default()))
         .collect();
-    if a.concurrency == 0 {
-        return Err("--concurrency must be at least 1".into());
+    if a.concurrency == 0 || a.pipeline == 0 {
+        return Err("--concurrency and --pipeline must be at least 1".into());
     }
     let tls_files = [&a.tls_cert, &a.tls_key, &a.tls_ca];
     if a.transport != Transport::Tls && tls_files.iter().any(|f| f.is_some()) {
@@ -318,13 +328,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 scope.spawn(move || {
                     let mut lat = Vec::new();
                     let session = args.origin_host.clone() + ";load;" + &w.to_string();
-                    loop {
-                        let n = next.fetch_add(1, Ordering::Relaxed);
-                        if n >= args.requests {
-                            break;
+                    let mut record = |t: Instant, got: Result<Message, String>| match got {
+                        Ok(a)
+                            if a.find_avp(&[(AVP_RESULT_CODE, 0)]).and_then(Avp::as_u32)
+                                == Some(2001) =>
+                        {
+                            answered.fetch_add(1, Ordering::Relaxed);
+                            lat.push(t.elapsed().as_micros() as u64);
                         }
-                        let t = Instant::now();
-                        let ok = ccr(
+                        _ => {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                    };
+                    let request = |n: u64| {
+                        ccr(
                             &session,
                             &args.origin_host,
                             &args.realm,
@@ -332,22 +349,44 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             n as u32,
                         )
                         .map_err(|e| e.to_string())
-                        .and_then(|m| {
-                            app.base()
-                                .send_request(m, args.timeout)
-                                .map_err(|e| e.to_string())
-                        });
-                        match ok {
-                            Ok(a)
-                                if a.find_avp(&[(AVP_RESULT_CODE, 0)]).and_then(Avp::as_u32)
-                                    == Some(2001) =>
-                            {
-                                answered.fetch_add(1, Ordering::Relaxed);
-                                lat.push(t.elapsed().as_micros() as u64);
+                    };
+                    if args.pipeline == 1 {
+                        loop {
+                            let n = next.fetch_add(1, Ordering::Relaxed);
+                            if n >= args.requests {
+                                break;
                             }
-                            _ => {
-                                errors.fetch_add(1, Ordering::Relaxed);
+                            let t = Instant::now();
+                            let got = request(n).and_then(|m| {
+                                app.base()
+                                    .send_request(m, args.timeout)
+                                    .map_err(|e| e.to_string())
+                            });
+                            record(t, got);
+                        }
+                    } else {
+                        let mut in_flight = VecDeque::with_capacity(args.pipeline);
+                        loop {
+                            while in_flight.len() < args.pipeline {
+                                let n = next.fetch_add(1, Ordering::Relaxed);
+                                if n >= args.requests {
+                                    break;
+                                }
+                                let t = Instant::now();
+                                let sent = request(n).and_then(|m| {
+                                    app.base()
+                                        .send_request_nowait(m, args.timeout)
+                                        .map_err(|e| e.to_string())
+                                });
+                                match sent {
+                                    Ok(pending) => in_flight.push_back((t, pending)),
+                                    Err(e) => record(t, Err(e)),
+                                }
                             }
+                            let Some((t, pending)) = in_flight.pop_front() else {
+                                break;
+                            };
+                            record(t, pending.wait(args.timeout).map_err(|e| e.to_string()));
                         }
                     }
                     lat

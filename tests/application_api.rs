@@ -324,3 +324,79 @@ fn a_typed_request_answered_with_another_command_is_an_unexpected_answer() {
     client_node.stop(Duration::from_secs(5), false).unwrap();
     server.stop(Duration::from_secs(5), false).unwrap();
 }
+
+/// `send_request_nowait`: one thread keeps many requests in flight; each
+/// answer reaches its own handle (typed), in any order of waiting, from
+/// another thread too; a handle dropped unwaited gives its answer to
+/// `handle_answer`; a short wait times out like `send_request`.
+#[test]
+fn requests_sent_without_waiting_get_their_own_answers() {
+    let release = Arc::new(AtomicBool::new(true));
+    let gate = release.clone();
+    let ocs = ThreadingApplication::new(AppBase::auth(4), 64, move |app, req| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !gate.load(Ordering::SeqCst) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let ccr = CreditControlRequest::from_message(req).map_err(|m| format!("{m}"))?;
+        let mut cca = app.generate_answer(&ccr, 2001, None)?;
+        cca.cc_request_number = ccr.cc_request_number;
+        Ok(Some(cca.to_message()?))
+    });
+    let (server, port) = server_node(ocs);
+    let client = ThreadingApplication::with_handler(AppBase::auth(4), 0, Ocs::default());
+    let (client_node, peer) = client_node(port, client.clone());
+    client.wait_for_ready(Duration::from_secs(10)).unwrap();
+    let t = Duration::from_secs(5);
+
+    let mut pending: Vec<_> = (0..60)
+        .map(|n| {
+            client
+                .send_request_nowait(typed_ccr(&client, n), t)
+                .unwrap()
+        })
+        .collect();
+    // the newest first, and a quarter of them on another thread
+    let elsewhere: Vec<_> = pending.drain(..15).collect();
+    let other = std::thread::spawn(move || {
+        elsewhere
+            .into_iter()
+            .enumerate()
+            .all(|(n, p)| p.wait(t).unwrap().cc_request_number == Some(n as u32))
+    });
+    for (n, p) in pending.into_iter().enumerate().rev() {
+        let cca: CreditControlAnswer = p.wait(t).unwrap();
+        assert_eq!(cca.result_code, Some(2001));
+        assert_eq!(cca.cc_request_number, Some(15 + n as u32));
+    }
+    assert!(other.join().unwrap());
+    wait_until("no request outstanding", Duration::from_secs(5), || {
+        peer.outstanding.load(Ordering::SeqCst) == 0
+    });
+
+    // held by the server: a short wait times out, a dropped handle's
+    // answer goes to handle_answer
+    release.store(false, Ordering::SeqCst);
+    let waited = client
+        .send_request_nowait(typed_ccr(&client, 1000), t)
+        .unwrap();
+    let dropped = client
+        .send_request_nowait(typed_ccr(&client, 1001), t)
+        .unwrap();
+    let e = waited.wait(Duration::from_millis(50)).unwrap_err();
+    assert!(matches!(e, ApplicationError::RequestTimeout(_)), "{e}");
+    drop(dropped);
+    release.store(true, Ordering::SeqCst);
+    wait_until(
+        "both answers in handle_answer",
+        Duration::from_secs(5),
+        || client.handler().late.load(Ordering::SeqCst) == 2,
+    );
+    // and the thread's reused channels still pair answers right
+    for n in 0..20 {
+        let cca: CreditControlAnswer = client.send_request(typed_ccr(&client, n), t).unwrap();
+        assert_eq!(cca.cc_request_number, Some(n));
+    }
+    client_node.stop(Duration::from_secs(5), false).unwrap();
+    server.stop(Duration::from_secs(5), false).unwrap();
+}

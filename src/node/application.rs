@@ -42,7 +42,7 @@ use crate::message::typed::{AvpStruct, Command, Request};
 use crate::message::{Avp, AvpEncodeError, Message, MessageHeader};
 
 pub use super::error::{ApplicationError, EmptyReason};
-pub use super::handle::{AppBase, Application, NodeRef};
+pub use super::handle::{AppBase, Application, NodeRef, PendingAnswer};
 
 /// python's `SimpleThreadingApplication`: the same type, built with
 /// [`ThreadingApplication::new`] and a `request_handler` closure.

@@ -2,7 +2,8 @@
 //! the event loop share. Application threads route and encode requests
 //! themselves and hand them to the loop as [`Command`]s through one bounded
 //! channel, waking it with one `mio::Waker` per batch; answers come back on
-//! a crossbeam channel per request. Peers, applications and counters live
+//! a one-slot crossbeam channel each calling thread reuses, the caller
+//! parked until the loop signals it (`answer.rs`). Peers, applications and counters live
 //! here too, so `add_peer`/`add_application` work before and after start.
 
 use std::collections::VecDeque;
@@ -445,6 +446,21 @@ impl Handle {
         msg: &Message,
         timeout: Duration,
     ) -> Result<Message, ApplicationError> {
+        let (waiter, peer, deadline) = self.submit(base, msg, timeout)?;
+        let result = wait_answer(waiter, deadline, timeout, self);
+        peer.outstanding.fetch_sub(1, Ordering::Relaxed);
+        result
+    }
+
+    /// Routes and sends an encoded request: the waiter for its answer, the
+    /// peer it went to (its `outstanding` count raised: the caller lowers
+    /// it once done) and the caller's deadline.
+    pub(crate) fn submit(
+        &self,
+        base: &AppBase,
+        msg: &Message,
+        timeout: Duration,
+    ) -> Result<(Waiter, Arc<Peer>, Instant), ApplicationError> {
         if self.life() != Life::Running {
             return Err(self.not_running().into());
         }
@@ -467,20 +483,22 @@ impl Handle {
         let waiter = Waiter::take();
         let deadline = deadline_after(timeout);
         peer.outstanding.fetch_add(1, Ordering::Relaxed);
-        let result = self
-            .command(Command::Request(OutRequest {
-                peer: peer.clone(),
-                bytes,
-                end_to_end: msg.header.end_to_end_identifier,
-                timeout,
-                reply: waiter.reply(),
-                app: Some(base.app_id()),
-                to_redirect_host,
-            }))
-            .map_err(ApplicationError::from)
-            .and_then(|()| wait_answer(waiter, deadline, timeout, self));
-        peer.outstanding.fetch_sub(1, Ordering::Relaxed);
-        result
+        let sent = self.command(Command::Request(OutRequest {
+            peer: peer.clone(),
+            bytes,
+            end_to_end: msg.header.end_to_end_identifier,
+            timeout,
+            reply: waiter.reply(),
+            app: Some(base.app_id()),
+            to_redirect_host,
+        }));
+        match sent {
+            Ok(()) => Ok((waiter, peer, deadline)),
+            Err(e) => {
+                peer.outstanding.fetch_sub(1, Ordering::Relaxed);
+                Err(e.into())
+            }
+        }
     }
 
     /// The host the redirect cache names for `msg` (by its Session-Id,
@@ -847,6 +865,107 @@ impl AppBase {
         }
         R::answer_from(handle.request(self, &request, timeout)?)
     }
+
+    /// Sends a request without waiting for its answer: the returned
+    /// [`PendingAnswer`]'s `wait` gives it, so that one thread can keep
+    /// many requests in flight (pipelining). Routing, encoding, failover and
+    /// `timeout` are those of [`send_request`](Self::send_request); errors
+    /// before the request is handed to the node come back here.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use diameter::message::Message;
+    /// # use diameter::node::application::AppBase;
+    /// # fn requests() -> Vec<Message> { Vec::new() }
+    /// # fn f(app: &AppBase) -> Result<(), diameter::node::ApplicationError> {
+    /// let timeout = Duration::from_secs(5);
+    /// let in_flight: Vec<_> = requests()
+    ///     .into_iter()
+    ///     .map(|ccr| app.send_request_nowait(ccr, timeout))
+    ///     .collect::<Result<_, _>>()?;
+    /// for pending in in_flight {
+    ///     let cca = pending.wait(timeout)?;
+    ///     println!("{cca}");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn send_request_nowait<R: OutgoingRequest>(
+        &self,
+        request: R,
+        timeout: Duration,
+    ) -> Result<PendingAnswer<R::Answer>, ApplicationError> {
+        let handle = self.shared()?;
+        let mut request = request.into_request()?;
+        if request.header.end_to_end_identifier == 0 {
+            request.header.end_to_end_identifier = handle.identity().end_to_end.next_sequence();
+        }
+        if request.header.application_id == 0 {
+            request.header.application_id = self.inner.id.id;
+        }
+        let (waiter, peer, deadline) = handle.submit(self, &request, timeout)?;
+        Ok(PendingAnswer {
+            waiter: Some(waiter),
+            peer,
+            deadline,
+            timeout,
+            handle: handle.clone(),
+            convert: R::answer_from,
+        })
+    }
+}
+
+/// A request sent with [`AppBase::send_request_nowait`], its answer still
+/// to come. Dropping it gives up on the answer (which then goes to the
+/// application's `handle_answer`, as a late one does).
+pub struct PendingAnswer<A> {
+    waiter: Option<Waiter>,
+    peer: Arc<Peer>,
+    deadline: Instant,
+    timeout: Duration,
+    handle: Arc<Handle>,
+    convert: fn(Message) -> Result<A, ApplicationError>,
+}
+
+impl<A> PendingAnswer<A> {
+    /// Blocks until the answer comes, for at most `timeout` and never past
+    /// the request's own timeout: its answer, or the error
+    /// [`send_request`](AppBase::send_request) would have returned
+    /// (`RequestTimeout` when either time runs out first). Waiting on the
+    /// thread that sent the request costs least: it parks until the node
+    /// signals it; another thread blocks on the answer's channel.
+    pub fn wait(mut self, timeout: Duration) -> Result<A, ApplicationError> {
+        let Some(waiter) = self.waiter.take() else {
+            return Err(ApplicationError::RequestTimeout(self.timeout));
+        };
+        let mine = deadline_after(timeout);
+        let (deadline, reported) = if mine < self.deadline {
+            (mine, timeout)
+        } else {
+            (self.deadline, self.timeout)
+        };
+        wait_answer(waiter, deadline, reported, &self.handle).and_then(self.convert)
+    }
+
+    /// The peer the request went to.
+    pub fn peer(&self) -> &Arc<Peer> {
+        &self.peer
+    }
+}
+
+impl<A> Drop for PendingAnswer<A> {
+    fn drop(&mut self) {
+        self.peer.outstanding.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl<A> std::fmt::Debug for PendingAnswer<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingAnswer")
+            .field("peer", &self.peer.node_name)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 impl std::fmt::Display for AppBase {
@@ -921,6 +1040,18 @@ pub trait Application: Send + Sync + 'static {
         Self: Sized,
     {
         self.base().send_request(request, timeout)
+    }
+
+    /// [`AppBase::send_request_nowait`] on this application.
+    fn send_request_nowait<R: OutgoingRequest>(
+        &self,
+        request: R,
+        timeout: Duration,
+    ) -> Result<PendingAnswer<R::Answer>, ApplicationError>
+    where
+        Self: Sized,
+    {
+        self.base().send_request_nowait(request, timeout)
     }
 
     /// [`AppBase::send_answer`] on this application.
