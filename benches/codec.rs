@@ -1,8 +1,10 @@
-//! Codec benchmarks: decode and encode of a CER and of a Gy CCR with nested
-//! grouped AVPs, next to a baseline (framing and copying the same bytes) so
-//! that figures can be read as ratios on any machine.
+//! Codec benchmarks: decode and encode of a CER, of a Gy CCR with nested
+//! grouped AVPs, and of the CCR the `diameter` crate (diameter-rs) measures
+//! in its own benchmark, next to a baseline (framing and copying the same
+//! bytes) so that figures can be read as ratios on any machine.
 //!
-//! Run with `cargo bench --bench codec`.
+//! Run with `cargo bench --bench codec`; `tools/bench/peers.sh` runs the
+//! `drs_ccr` group next to diameter-rs's codec on the same bytes.
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
@@ -19,6 +21,18 @@ const CER: &str = "010000b48000010100000000b237ee976801428f000001084000002164726
 00010a4000000c0001869f0000010d0000001067795f72656c6179000001164000000c\
 64ae267e000001024000000c00000004000001034000000c000000040000010b000000\
 0c01000000";
+
+/// The CCR of diameter-rs 0.7.1's benchmark (`cca_message` in its
+/// `benches/diameter_bench.rs`), as diameter-rs encodes it (168 bytes):
+/// Origin-Host, Origin-Realm, Session-Id, Result-Code, CC-Request-Type,
+/// CC-Request-Number and a 3GPP Service-Information holding PS-Information
+/// holding Called-Station-Id.
+const DRS_CCR: &str = "010000a8c00001100000000442f20a52b8ea971b0000010840000018686f7374\
+2e6578616d706c652e636f6d00000128400000197265616c6d2e6578616d706c\
+652e636f6d00000000000107400000147365733b31323334353838380000010c\
+4000000c000007d1000001a04000000c000000010000019f4000000c000003e8\
+00000369c0000028000028af0000036ac000001c000028af0000001e4000000d\
+3130393939000000";
 
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len())
@@ -111,10 +125,21 @@ fn ccr() -> Message {
 fn codec(c: &mut Criterion) {
     let cer = hex(CER);
     let ccr_bytes = ccr().as_bytes().expect("encodes");
+    let drs = hex(DRS_CCR);
     let cer_msg = Message::from_bytes(&cer).expect("decodes");
     let ccr_msg = Message::from_bytes(&ccr_bytes).expect("decodes");
+    let drs_msg = Message::from_bytes(&drs).expect("decodes");
+    assert_eq!(
+        drs_msg.as_bytes().expect("encodes"),
+        drs,
+        "re-encodes as received"
+    );
 
-    for (name, bytes, msg) in [("cer", &cer, &cer_msg), ("ccr", &ccr_bytes, &ccr_msg)] {
+    for (name, bytes, msg) in [
+        ("cer", &cer, &cer_msg),
+        ("ccr", &ccr_bytes, &ccr_msg),
+        ("drs_ccr", &drs, &drs_msg),
+    ] {
         let mut g = c.benchmark_group(name);
         g.throughput(Throughput::Bytes(bytes.len() as u64));
         g.bench_function("baseline_frame_and_copy", |b| {
@@ -134,6 +159,7 @@ fn codec(c: &mut Criterion) {
                 out.len()
             })
         });
+        g.bench_function("as_bytes", |b| b.iter(|| black_box(msg).as_bytes()));
         g.finish();
     }
 }

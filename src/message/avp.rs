@@ -324,36 +324,59 @@ impl Avp {
     /// as it was.
     pub fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), AvpEncodeError> {
         let start = out.len();
-        out.extend_from_slice(&self.code.to_be_bytes());
-        // flags and length, filled in once the payload is written
-        out.extend_from_slice(&[0; 4]);
-        // reserved bits are only ever kept from a Failed-AVP member, as received
-        let flags = self.flags;
-        if flags & Self::FLAG_VENDOR != 0 {
-            out.extend_from_slice(&self.vendor_id.to_be_bytes());
-        }
-        let written = self.write_payload(out);
-        let length = out.len() - start;
-        if written.is_err() || length > MAX_LENGTH {
+        if self.write(out) {
+            Ok(())
+        } else {
             out.truncate(start);
-            // the outermost AVP that is too long is the one reported
-            let too_long = AvpEncodeError::AvpTooLong {
-                code: self.code,
-                length: self.length().max(length),
-            };
-            if self.length() > MAX_LENGTH {
-                return Err(too_long);
-            }
-            written?;
-            return Err(too_long);
+            Err(self.too_long())
         }
-        // `length` fits 24 bits (checked above)
-        let word = (u32::from(flags) << 24 | length as u32).to_be_bytes();
+    }
+
+    /// Appends the AVP; false when it (or a member) is longer than the
+    /// 24-bit AVP Length allows, the only way encoding fails, and then `out`
+    /// holds part of it.
+    pub(crate) fn write(&self, out: &mut Vec<u8>) -> bool {
+        let start = out.len();
+        let c = self.code.to_be_bytes();
+        // flags and length are filled in once the payload is written
+        if self.flags & Self::FLAG_VENDOR != 0 {
+            let v = self.vendor_id.to_be_bytes();
+            out.extend_from_slice(&[c[0], c[1], c[2], c[3], 0, 0, 0, 0, v[0], v[1], v[2], v[3]]);
+        } else {
+            out.extend_from_slice(&[c[0], c[1], c[2], c[3], 0, 0, 0, 0]);
+        }
+        match &self.value {
+            AvpValue::Grouped(avps) => {
+                for avp in avps {
+                    if !avp.write(out) {
+                        return false;
+                    }
+                }
+            }
+            v => v.write_scalar(out),
+        }
+        let length = out.len() - start;
+        if length > MAX_LENGTH {
+            return false;
+        }
+        // reserved bits are only ever kept from a Failed-AVP member, as
+        // received; `length` fits 24 bits (checked above)
+        let word = (u32::from(self.flags) << 24 | length as u32).to_be_bytes();
         if let Some(slot) = out.get_mut(start + 4..start + 8) {
             slot.copy_from_slice(&word);
         }
-        out.resize(out.len() + (4 - length % 4) % 4, 0);
-        Ok(())
+        out.extend_from_slice(&[0u8; 3][..(4 - length % 4) % 4]);
+        true
+    }
+
+    /// The error of an AVP that [`write`](Self::write) refused: a member
+    /// is never longer than its group, so the AVP itself is too long.
+    #[cold]
+    fn too_long(&self) -> AvpEncodeError {
+        AvpEncodeError::AvpTooLong {
+            code: self.code,
+            length: self.length(),
+        }
     }
 
     /// Decodes one AVP from the start of `data`; bytes after it are ignored
@@ -560,19 +583,79 @@ pub(crate) struct DecodeState {
 }
 
 /// Decodes every AVP in `data` (a message body or a grouped payload).
+///
+/// A well-formed AVP takes a straight path (its header read in place, its
+/// value decoded, the AVP pushed); anything that needs reporting (a short
+/// header, a bad length, reserved bits, the AVP limit) goes through
+/// [`decode_one`], which builds the exact error. Both decode values with
+/// [`decode_value`].
 pub(crate) fn decode_avps(
-    mut data: &[u8],
+    data: &[u8],
     limits: &DecodeLimits,
     depth: usize,
     st: &mut DecodeState,
 ) -> Result<Vec<Avp>, AvpDecodeError> {
     let mut avps = Vec::with_capacity(count_avps(data));
-    while !data.is_empty() {
-        let (avp, used) = decode_one(data, limits, depth, st)?;
-        avps.push(avp);
-        data = data.get(used..).unwrap_or_default();
+    let mut rest = data;
+    while !rest.is_empty() {
+        let Some((code, flags, vendor_id, header_len, length)) = plain_header(rest, limits, st)
+        else {
+            let (avp, used) = decode_one(rest, limits, depth, st)?;
+            avps.push(avp);
+            rest = rest.get(used..).unwrap_or_default();
+            continue;
+        };
+        st.count += 1;
+        let payload = rest.get(header_len..length).unwrap_or_default();
+        let header = (code, flags, vendor_id, length as u32);
+        // scalars are decoded in line; groups, and scalars that do not
+        // decode (kept raw in a Failed-AVP, or the error), by `decode_value`
+        let value = match dictionary::lookup_type(code, vendor_id) {
+            None => AvpValue::Raw(payload.to_vec()),
+            Some(AvpType::Grouped) => {
+                decode_value(Some(AvpType::Grouped), header, payload, limits, depth, st)?
+            }
+            Some(t) => match AvpValue::decode_scalar(t, payload) {
+                Ok(v) => v,
+                Err(_) => decode_value(Some(t), header, payload, limits, depth, st)?,
+            },
+        };
+        avps.push(Avp {
+            code,
+            flags,
+            vendor_id,
+            value,
+        });
+        // padding missing at the very end is tolerated, as in `decode_one`
+        rest = rest.get((length + 3) & !3..).unwrap_or_default();
     }
     Ok(avps)
+}
+
+/// Code, flags, vendor id, header length and AVP Length of the AVP at the
+/// start of `data` when nothing about it needs reporting: 12 bytes at least
+/// are there, the length covers the header and stays within `data`, no
+/// reserved bit is set and the AVP limit is not reached. `None` otherwise.
+#[inline(always)]
+fn plain_header(
+    data: &[u8],
+    limits: &DecodeLimits,
+    st: &DecodeState,
+) -> Option<(u32, u8, u32, usize, usize)> {
+    let h = data.first_chunk::<12>()?;
+    let code = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+    let flags = h[4];
+    let length = u32::from_be_bytes([0, h[5], h[6], h[7]]) as usize;
+    let (vendor_id, header_len) = if flags & Avp::FLAG_VENDOR != 0 {
+        (u32::from_be_bytes([h[8], h[9], h[10], h[11]]), 12)
+    } else {
+        (0, 8)
+    };
+    let plain = length >= header_len
+        && length <= data.len()
+        && flags & Avp::FLAGS_RESERVED == 0
+        && st.count < limits.max_avps;
+    plain.then_some((code, flags, vendor_id, header_len, length))
 }
 
 /// How many AVPs `data` seems to hold, by walking the length fields; at most
@@ -732,4 +815,92 @@ fn decode_value(
             }
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `decode_avps` as it was before its straight path: every AVP through
+    /// `decode_one` (members of groups are decoded by `decode_avps` all the
+    /// same: the comparison holds at the top level, where the mutations
+    /// below land most).
+    fn decode_avps_slowly(
+        mut data: &[u8],
+        limits: &DecodeLimits,
+        st: &mut DecodeState,
+    ) -> Result<Vec<Avp>, AvpDecodeError> {
+        let mut avps = Vec::new();
+        while !data.is_empty() {
+            let (avp, used) = decode_one(data, limits, 0, st)?;
+            avps.push(avp);
+            data = data.get(used..).unwrap_or_default();
+        }
+        Ok(avps)
+    }
+
+    /// The body of a Gy CCR: scalars, strings, vendor AVPs, nested groups,
+    /// an unknown AVP and an Address.
+    fn body() -> Vec<u8> {
+        let gsu = Avp::new(421, 0, 1_000u64).expect("known");
+        let mscc = Avp::new(456, 0, vec![Avp::new(431, 0, gsu).expect("known")]).expect("known");
+        let avps = [
+            Avp::new(263, 0, "host.example.net;1;2").expect("known"),
+            Avp::new(264, 0, "host.example.net").expect("known"),
+            Avp::new(416, 0, 1).expect("known"),
+            Avp::new(415, 0, 7u32).expect("known"),
+            Avp::new(1228, 10415, std::net::Ipv4Addr::LOCALHOST).expect("known"),
+            Avp::with_value(9_999_999, 0, AvpValue::Raw(vec![1, 2, 3])),
+            mscc,
+            Avp::new(30, 0, "").expect("known"),
+        ];
+        let mut out = Vec::new();
+        for avp in &avps {
+            avp.encode_into(&mut out).expect("encodes");
+        }
+        out
+    }
+
+    #[test]
+    fn straight_path_decodes_as_decode_one_does() {
+        let body = body();
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let limits = [
+            DecodeLimits::DEFAULT,
+            DecodeLimits {
+                max_avps: 5,
+                max_depth: 1,
+                ..DecodeLimits::DEFAULT
+            },
+        ];
+        for round in 0..20_000 {
+            let mut data = body.clone();
+            // a few bytes changed, and sometimes the end cut off
+            for _ in 0..1 + next() % 3 {
+                let at = (next() as usize) % data.len();
+                data[at] = next() as u8;
+            }
+            if round % 4 == 0 {
+                data.truncate((next() as usize) % (data.len() + 1));
+            }
+            // lenient: as inside a Failed-AVP
+            for (limits, lenient) in [(&limits[0], false), (&limits[1], false), (&limits[0], true)]
+            {
+                let mut fast = DecodeState { count: 0, lenient };
+                let mut slow = DecodeState { count: 0, lenient };
+                let a = decode_avps(&data, limits, 0, &mut fast);
+                let b = decode_avps_slowly(&data, limits, &mut slow);
+                assert_eq!(format!("{a:?}"), format!("{b:?}"), "input {data:02x?}");
+                if a.is_ok() {
+                    assert_eq!(fast.count, slow.count);
+                }
+            }
+        }
+    }
 }

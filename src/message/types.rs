@@ -379,6 +379,7 @@ impl AvpValue {
     }
 
     /// Decodes a payload of a non-grouped type.
+    #[inline(always)]
     pub(crate) fn decode_scalar(avp_type: AvpType, payload: &[u8]) -> Result<Self, ValueError> {
         Ok(match avp_type {
             AvpType::OctetString => AvpValue::OctetString(payload.to_vec()),
@@ -425,6 +426,7 @@ impl AvpValue {
 
     /// Appends the encoded payload (without padding). Grouped members are
     /// written by [`Avp`]'s encoder.
+    #[inline]
     pub(crate) fn write_scalar(&self, out: &mut Vec<u8>) {
         match self {
             AvpValue::OctetString(b) | AvpValue::Raw(b) => out.extend_from_slice(b),

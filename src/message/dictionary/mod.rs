@@ -153,20 +153,62 @@ pub fn lookup(code: u32, vendor_id: u32) -> Option<AvpDefinition> {
     builtin(code, vendor_id).copied()
 }
 
-/// Looks up a built-in (generated) definition, ignoring run-time registrations.
-pub fn builtin(code: u32, vendor_id: u32) -> Option<&'static AvpDefinition> {
-    builtin_index().get(&(code, vendor_id)).copied()
+/// The type of an AVP, as `lookup(code, vendor_id).map(|d| d.avp_type)`
+/// gives it: what decoding needs, with the AVPs of IETF and 3GPP found by
+/// indexing a table rather than hashing.
+pub(crate) fn lookup_type(code: u32, vendor_id: u32) -> Option<AvpType> {
+    if HAS_REGISTERED.load(Ordering::Acquire) {
+        return lookup(code, vendor_id).map(|d| d.avp_type);
+    }
+    let index = builtin_index();
+    let dense = match vendor_id {
+        0 => &index.ietf,
+        VENDOR_TGPP => &index.tgpp,
+        _ => return index.by_key.get(&(code, vendor_id)).map(|d| d.avp_type),
+    };
+    dense.get(code as usize).copied().flatten()
 }
 
-/// The generated tables indexed by (code, vendor), built on first use: one
-/// hash probe per decoded AVP instead of two binary searches.
-fn builtin_index() -> &'static HashMap<(u32, u32), &'static AvpDefinition, KeyHasher> {
-    static INDEX: OnceLock<HashMap<(u32, u32), &'static AvpDefinition, KeyHasher>> =
-        OnceLock::new();
+/// Looks up a built-in (generated) definition, ignoring run-time registrations.
+pub fn builtin(code: u32, vendor_id: u32) -> Option<&'static AvpDefinition> {
+    builtin_index().by_key.get(&(code, vendor_id)).copied()
+}
+
+const VENDOR_TGPP: u32 = 10415;
+
+/// The generated tables, indexed on first use.
+struct BuiltinIndex {
+    /// Every definition by (code, vendor): one hash probe per lookup
+    /// instead of two binary searches.
+    by_key: HashMap<(u32, u32), &'static AvpDefinition, KeyHasher>,
+    /// The types of the IETF AVPs by code (codes stay below 1,100).
+    ietf: Box<[Option<AvpType>]>,
+    /// The types of the 3GPP AVPs by code (codes stay below 4,500).
+    tgpp: Box<[Option<AvpType>]>,
+}
+
+fn builtin_index() -> &'static BuiltinIndex {
+    static INDEX: OnceLock<BuiltinIndex> = OnceLock::new();
     INDEX.get_or_init(|| {
-        builtin_definitions()
+        let by_key: HashMap<_, _, KeyHasher> = builtin_definitions()
             .map(|def| ((def.code, def.vendor_id), def))
-            .collect()
+            .collect();
+        let dense = |vendor: u32| {
+            let of_vendor = || by_key.values().filter(move |d| d.vendor_id == vendor);
+            let len = of_vendor().map(|d| d.code as usize + 1).max().unwrap_or(0);
+            let mut table = vec![None; len].into_boxed_slice();
+            for def in of_vendor() {
+                if let Some(slot) = table.get_mut(def.code as usize) {
+                    *slot = Some(def.avp_type);
+                }
+            }
+            table
+        };
+        BuiltinIndex {
+            ietf: dense(0),
+            tgpp: dense(VENDOR_TGPP),
+            by_key,
+        }
     })
 }
 
@@ -292,4 +334,23 @@ pub fn builtin_definitions() -> impl Iterator<Item = &'static AvpDefinition> {
     generated::VENDOR_TABLES
         .iter()
         .flat_map(|(_, table)| table.iter())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_type_agrees_with_lookup() {
+        for def in builtin_definitions() {
+            assert_eq!(
+                lookup_type(def.code, def.vendor_id),
+                lookup(def.code, def.vendor_id).map(|d| d.avp_type),
+                "{def:?}"
+            );
+        }
+        for (code, vendor) in [(0, 0), (5000, 0), (99_999, 10415), (u32::MAX, 0), (1, 77)] {
+            assert_eq!(lookup_type(code, vendor), None);
+        }
+    }
 }
