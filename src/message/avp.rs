@@ -365,7 +365,14 @@ impl Avp {
         if let Some(slot) = out.get_mut(start + 4..start + 8) {
             slot.copy_from_slice(&word);
         }
-        out.extend_from_slice(&[0u8; 3][..(4 - length % 4) % 4]);
+        // padding, in fixed-size writes (a slice of variable length is a
+        // call to memcpy)
+        match length % 4 {
+            1 => out.extend_from_slice(&[0; 3]),
+            2 => out.extend_from_slice(&[0; 2]),
+            3 => out.push(0),
+            _ => {}
+        }
         true
     }
 
@@ -859,6 +866,30 @@ mod tests {
             avp.encode_into(&mut out).expect("encodes");
         }
         out
+    }
+
+    #[test]
+    fn too_long_avps_are_reported_by_the_outermost_and_leave_out_alone() {
+        let big = Avp::with_value(1, 0, AvpValue::Raw(vec![0; MAX_LENGTH - 7]));
+        let group = Avp::with_value(2, 10415, AvpValue::Grouped(vec![big.clone()]));
+        let fits = Avp::with_value(3, 0, AvpValue::Raw(vec![0; MAX_LENGTH - 8]));
+        let mut out = vec![9, 9];
+        for (avp, length) in [(&big, MAX_LENGTH + 1), (&group, MAX_LENGTH + 1 + 12)] {
+            match avp.encode_into(&mut out) {
+                Err(AvpEncodeError::AvpTooLong { code, length: l }) => {
+                    assert_eq!((code, l), (avp.code(), length));
+                }
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(out, [9, 9]);
+        }
+        fits.encode_into(&mut out).expect("fits");
+        assert_eq!(out.len(), 2 + MAX_LENGTH + 1);
+        let msg = crate::message::Message::new(Default::default(), vec![fits.clone(), group]);
+        match msg.as_bytes() {
+            Err(AvpEncodeError::AvpTooLong { code: 2, .. }) => {}
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

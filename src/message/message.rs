@@ -8,6 +8,9 @@ use super::header::{MessageHeader, HEADER_LENGTH};
 use super::Avp;
 use crate::error::{AvpEncodeError, MessageDecodeError};
 
+/// The largest received length [`Message::as_bytes`] takes as its capacity.
+const MAX_GUESS: usize = 1 << 16;
+
 /// A Diameter message (python's `Message`): a header and its AVPs in order.
 ///
 /// ```
@@ -139,7 +142,18 @@ impl Message {
 
     /// The message on the wire; the header's Message Length is computed.
     pub fn as_bytes(&self) -> Result<Vec<u8>, AvpEncodeError> {
-        let mut out = Vec::with_capacity(self.length());
+        // The capacity: the received length of a decoded message (the
+        // vector grows if AVPs were added since), else the length measured
+        // (a walk over every AVP, as long as the encoding itself). The
+        // guess is trusted up to 64 KiB only, so that a length set by hand
+        // never sizes a large allocation.
+        let received = self.header.length as usize;
+        let capacity = if (HEADER_LENGTH..=MAX_GUESS).contains(&received) {
+            received
+        } else {
+            self.length()
+        };
+        let mut out = Vec::with_capacity(capacity);
         self.encode_into(&mut out)?;
         Ok(out)
     }
@@ -279,5 +293,39 @@ fn dump_avps(out: &mut String, avps: &[Avp], indent: usize) {
         if let Some(members) = avp.as_grouped() {
             dump_avps(out, members, indent + 2);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::constants::*;
+
+    #[test]
+    fn as_bytes_ignores_a_stale_or_forged_length() {
+        let mut msg = Message::default();
+        msg.header.command_code = 280;
+        msg.avps = vec![
+            Avp::new(AVP_ORIGIN_HOST, 0, "dra2.gy.mvno.net").expect("known"),
+            Avp::new(AVP_ORIGIN_STATE_ID, 0, 7u32).expect("known"),
+        ];
+        let exact = msg.as_bytes().expect("encodes");
+        for length in [0, 4, 20, 24, exact.len() as u32, 4096, 70_000, 0x00ff_ffff] {
+            msg.header.length = length;
+            assert_eq!(
+                msg.as_bytes().expect("encodes"),
+                exact,
+                "header.length {length}"
+            );
+        }
+        // a decoded message that grew since
+        let mut back = Message::from_bytes(&exact).expect("decodes");
+        back.append_avp(Avp::new(AVP_ORIGIN_REALM, 0, "mvno.net").expect("known"));
+        let grown = back.as_bytes().expect("encodes");
+        assert_eq!(grown.len(), back.length());
+        assert_eq!(
+            Message::from_bytes(&grown).expect("decodes").avps,
+            back.avps
+        );
     }
 }

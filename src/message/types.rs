@@ -426,7 +426,7 @@ impl AvpValue {
 
     /// Appends the encoded payload (without padding). Grouped members are
     /// written by [`Avp`]'s encoder.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn write_scalar(&self, out: &mut Vec<u8>) {
         match self {
             AvpValue::OctetString(b) | AvpValue::Raw(b) => out.extend_from_slice(b),
