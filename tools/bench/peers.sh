@@ -7,12 +7,14 @@
 #     DiameterMessage::decode_from / encode_to on the same bytes;
 #   - part 1, each stack with its own client and server, closed loop with 1,
 #     16 and 64 requests outstanding: ours (cc_server + cc_client), diameter-rs
-#     (its DiameterServer and DiameterClient), freeDiameter (test_app in
-#     benchmark mode, when it can be built) and raw framing (a server that
-#     answers canned CCAs without decoding, driven by the pipelined driver);
+#     (its DiameterServer and DiameterClient), freeDiameter (freeDiameterd with
+#     test_app as server and as benchmark client, when test_app can be built)
+#     and raw framing (a server that answers canned CCAs without decoding,
+#     driven by the pipelined driver);
 #   - part 2, every server driven by one pipelined driver (one thread, N
-#     requests in flight on one connection, real CCRs, raw framing) at 1 and
-#     64 in flight, with the CPU time per request of the server process
+#     requests in flight on one connection, real CCRs, raw framing; test_app's
+#     Test-Request for freeDiameter, the only request test_app answers) at 1
+#     and 64 in flight, with the CPU time per request of the server process
 #     (utime + stime from /proc/PID/stat over the requests answered).
 #
 # Repetitions are interleaved (every stack once, then again in another order)
@@ -29,14 +31,17 @@
 #   PEERS_FD         auto (default): build freeDiameter's test_app extension
 #                    from Debian's freediameter source package when the tools
 #                    are there; off: skip the freeDiameter column
+#   PEERS_FD_SECONDS how long test_app's benchmark client runs (default 5)
 #   PEERS_SKIP_CODEC 1 to skip the codec benchmarks
 #
-# The comparison project is written here, from our own sources below, using
-# only diameter-rs's public API; it is built from crates.io. freeDiameter's
-# column needs freediameterd, bison, flex, gcc, libfreediameter-dev and
-# `apt-get source freediameter` (a deb-src entry is used from a private list,
-# the system's apt configuration is not changed); without them the column
-# says n/a and why.
+# The comparison project is written there from our own sources below, using
+# only diameter-rs's public API, and built from crates.io. Debian ships no
+# test_app.fdx; freeDiameter's column builds it from Debian's freediameter
+# source package (`apt-get source`, with a deb-src entry for the archive the
+# system's apt sources name, kept in a private list: the system's apt
+# configuration is not changed), which needs freediameterd, bison, flex, gcc
+# and libfreediameter-dev (`apt-get install freediameterd bison flex
+# libfreediameter-dev`); without them the column says n/a and why.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
@@ -297,10 +302,12 @@ RS
   cat > "$d/src/bin/pipe.rs" <<'RS'
 //! Pipelined driver: one thread, one TCP connection, N CCRs in flight.
 //! CER first, then CCRs (the same ones as cc_client sends), DWRs answered,
-//! DPR at the end. Prints cc_client's last line.
+//! DPR at the end. Prints cc_client's last line. With `--message test-app`
+//! it sends freeDiameter test_app's Test-Request instead (the only request
+//! a test_app server answers).
 //!
 //!   pipe --peer IP:PORT --origin-host H --realm R --dest-realm R
-//!        --requests N --inflight K
+//!        --requests N --inflight K [--message ccr|test-app]
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -332,10 +339,31 @@ fn ccr_body(session: &str, host: &str, realm: &str, dest: &str) -> (Vec<u8>, usi
     (b, number_at)
 }
 
+/// freeDiameter's test_app: its application (vendor 999999, application
+/// 0xffffff), its Test-Request (command 0xfffffe) and Test-AVP.
+const TA_VENDOR: u32 = 999_999;
+const TA_APP: u32 = 0x00ff_ffff;
+const TA_CMD: u32 = 0x00ff_fffe;
+const TA_AVP: u32 = 0x00ff_ffff;
+
+fn test_request_body(session: &str, host: &str, realm: &str, dest: &str) -> (Vec<u8>, usize) {
+    let mut b = Vec::new();
+    avp(&mut b, 263, 0, session.as_bytes());
+    avp(&mut b, 283, 0, dest.as_bytes());
+    avp(&mut b, 264, 0, host.as_bytes());
+    avp(&mut b, 296, 0, realm.as_bytes());
+    // Test-AVP: its value is rewritten for every request
+    avp(&mut b, TA_AVP, TA_VENDOR, &0u32.to_be_bytes());
+    let number_at = HEADER + b.len() - 4;
+    (b, number_at)
+}
+
 fn main() {
     let a = args();
     let get = |k: &str, d: &str| a.get(k).cloned().unwrap_or_else(|| d.to_string());
     let peer = get("peer", "127.0.0.1:3868");
+    // ccr (default), or test-app: freeDiameter's test_app Test-Request
+    let test_app = get("message", "ccr") == "test-app";
     let host = get("origin-host", "node1.example.test");
     let realm = get("realm", "example.test");
     let dest = get("dest-realm", &realm);
@@ -362,7 +390,14 @@ fn main() {
         }
     };
 
-    let cer = message(REQUEST, 257, 0, 1, 1, &capabilities(&host, &realm, None));
+    let mut caps = capabilities(&host, &realm, None);
+    if test_app {
+        grouped(&mut caps, 260, |g| {
+            avp(g, 266, 0, &TA_VENDOR.to_be_bytes());
+            avp(g, 258, 0, &TA_APP.to_be_bytes());
+        });
+    }
+    let cer = message(REQUEST, 257, 0, 1, 1, &caps);
     s.write_all(&cer).expect("send CER");
     loop {
         let f = next_frame(&mut s, &mut inbuf, &mut chunk);
@@ -374,8 +409,13 @@ fn main() {
     }
 
     let session = format!("{host};pipe;1");
-    let (body, number_at) = ccr_body(&session, &host, &realm, &dest);
-    let template = message(REQUEST | 0x40, 272, 4, 0, 0, &body);
+    let (code, app) = if test_app { (TA_CMD, TA_APP) } else { (272, 4) };
+    let (body, number_at) = if test_app {
+        test_request_body(&session, &host, &realm, &dest)
+    } else {
+        ccr_body(&session, &host, &realm, &dest)
+    };
+    let template = message(REQUEST | 0x40, code, app, 0, 0, &body);
     let mut sent_at: HashMap<u32, Instant> = HashMap::with_capacity(inflight as usize * 2);
     let mut lat = Vec::with_capacity(requests as usize);
     let (mut sent, mut answered, mut errors) = (0u64, 0u64, 0u64);
@@ -386,7 +426,7 @@ fn main() {
             let id = 0x1000_0000u32.wrapping_add(sent as u32);
             let at = out.len();
             out.extend_from_slice(&template);
-            patch(&mut out[at..], 272, 4, id, id);
+            patch(&mut out[at..], code, app, id, id);
             out[at + number_at..at + number_at + 4].copy_from_slice(&(sent as u32).to_be_bytes());
             sent_at.insert(id, Instant::now());
             sent += 1;
@@ -861,6 +901,132 @@ fd_setup() {
   fd_setup_build || return 1
 }
 
+fd_dir=$peers_dir/freediameter
+fd_secs=${PEERS_FD_SECONDS:-5}
+
+# fd_setup_build: test_app.fdx from `apt-get source freediameter`, with a
+# deb-src entry for the archive and suite the system's apt sources name
+fd_setup_build() {
+  [ -f "$fd_dir/test_app.fdx" ] && return 0
+  rm -rf "$fd_dir"
+  mkdir -p "$fd_dir/apt/lists/partial" "$fd_dir/src" "$fd_dir/build"
+  python3 - > "$fd_dir/apt/sources.list" <<'PY'
+import glob, re
+entries = []
+for path in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
+    for block in open(path).read().split("\n\n"):
+        f = dict(re.findall(r"^([A-Za-z-]+):\s*(.*)$", block, re.M))
+        if "deb" in f.get("Types", "").split() and "main" in f.get("Components", "").split():
+            for uri in f.get("URIs", "").split():
+                for suite in f.get("Suites", "").split():
+                    entries.append((uri, suite))
+for path in ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*.list")):
+    try:
+        lines = open(path).read().splitlines()
+    except OSError:
+        continue
+    for line in lines:
+        m = re.match(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+)\s+(\S+)\s+(.*)$", line.strip())
+        if m and "main" in m.group(3).split():
+            entries.append((m.group(1), m.group(2)))
+for uri, suite in entries:
+    if "/debian" in uri and not re.search(r"-(security|updates|backports)$", suite):
+        print(f"deb-src {uri} {suite} main")
+        break
+PY
+  if [ ! -s "$fd_dir/apt/sources.list" ]; then
+    fd_reason="no Debian archive in the system's apt sources to fetch freediameter's source from"
+    return 1
+  fi
+  local apt=(apt-get -q -o "Dir::Etc::SourceList=$fd_dir/apt/sources.list"
+    -o Dir::Etc::SourceParts=/dev/null -o "Dir::State::Lists=$fd_dir/apt/lists")
+  if ! "${apt[@]}" update > "$fd_dir/apt.log" 2>&1 \
+    || ! (cd "$fd_dir/src" && "${apt[@]}" source --download-only freediameter >> "$fd_dir/apt.log" 2>&1); then
+    fd_reason="apt-get source freediameter failed (see $fd_dir/apt.log)"
+    return 1
+  fi
+  tar -xzf "$fd_dir"/src/freediameter_*.orig.tar.gz -C "$fd_dir/src"
+  local ta
+  ta=$(ls -d "$fd_dir"/src/*/extensions/test_app 2>/dev/null | head -n 1)
+  if [ -z "$ta" ]; then
+    fd_reason="no extensions/test_app in Debian's freediameter source"
+    return 1
+  fi
+  cp "$ta"/* "$fd_dir/build/"
+  if ! (cd "$fd_dir/build" \
+      && bison --name-prefix=ta_conf --defines --output-file=ta_conf.tab.c ta_conf.y \
+      && flex -Pta_conf -olex.ta_conf.c ta_conf.l \
+      && gcc -shared -fPIC -O2 -I. -o "$fd_dir/test_app.fdx" test_app.c lex.ta_conf.c \
+        ta_conf.tab.c ta_dict.c ta_cli.c ta_bench.c ta_serv.c) > "$fd_dir/build.log" 2>&1; then
+    fd_reason="building test_app.fdx failed (see $fd_dir/build.log)"
+    return 1
+  fi
+}
+
+# fd_start NAME ARGS...: freeDiameterd through tests/interop/freediameter.py
+# with test_app loaded; sets server_pid (the wrapper) and cpu_pid
+# (freeDiameterd itself)
+fd_start() {
+  local name=$1; shift
+  python3 "$repo/tests/interop/freediameter.py" "$@" --dump none --duration 900 \
+    > "$work/$name.log" 2>&1 &
+  server_pid=$!
+  pids+=("$server_pid")
+  wait_line "$work/$name.log" "EVENT started" || { stop "$server_pid"; return 1; }
+  cpu_pid=$(sed -n 's/.*EVENT started .*pid=\([0-9]*\).*/\1/p' "$work/$name.log" | head -n 1)
+}
+
+# fd_server PORT: a freeDiameterd whose test_app answers Test-Requests
+fd_server() {
+  printf 'mode = server;\nbenchmark;\n' > "$fd_dir/server.conf"
+  fd_start fd_server --role server --identity fd.example.test --realm example.test \
+    --port "$1" --extension "$fd_dir/test_app.fdx:$fd_dir/server.conf"
+}
+
+# fd_closed OUTSTANDING REQUESTS: test_app's benchmark client (time-bound:
+# PEERS_FD_SECONDS) against fd_server; prints a cc_client-like line (no
+# percentiles: test_app reports the average and extremes only)
+fd_closed() {
+  local c=$1 port client srv log
+  port=$(free_port)
+  fd_server "$port" || return 1
+  srv=$server_pid
+  printf 'mode = client;\nbenchmark %s %s;\ndest-realm = "example.test";\n' "$fd_secs" "$c" \
+    > "$fd_dir/client.conf"
+  if ! fd_start fd_client --role client --identity fdc.example.test --realm example.test \
+      --peer fd.example.test --peer-port "$port" \
+      --extension "$fd_dir/test_app.fdx:$fd_dir/client.conf"; then
+    stop "$srv"
+    return 1
+  fi
+  client=$server_pid
+  log=$work/fd_client.log
+  if wait_line "$log" "EVENT ready peer=fd.example.test"; then
+    kill -USR1 "$cpu_pid"
+    for _ in $(seq $(( (fd_secs + 30) * 10 ))); do
+      grep -q "Test Complete" "$log" && break
+      sleep 0.1
+    done
+  fi
+  stop "$client"
+  stop "$srv"
+  python3 - "$log" <<'PY'
+import re, sys
+text = open(sys.argv[1], errors="replace").read()
+block = text.split("app_test Benchmark results")[1:2]
+if not block:
+    print("failed")
+    sys.exit()
+b = block[0]
+num = lambda pat: (re.search(pat, b) or [None, "0"])[1]
+sent, errs, recv = num(r"(\d+) messages sent"), num(r"(\d+) error\(s\) received"), num(r"(\d+) answer\(s\) received")
+secs = float(num(r"Executing for: ([\d.]+) sec"))
+avg = float(num(r"Average: ([\d.]+) sec")) * 1e6
+rate = int(recv) / secs if secs else 0
+print(f"requests={sent} answered={recv} errors={errs} rate={rate:.0f}/s avg_us={avg:.0f}")
+PY
+}
+
 ########################################################################
 # Runs
 ########################################################################
@@ -871,6 +1037,7 @@ start_server() {
   local name=$1; shift
   "$@" > "$work/$name.log" 2>&1 &
   server_pid=$!
+  cpu_pid=$server_pid
   pids+=("$server_pid")
   wait_line "$work/$name.log" "listening on" || { stop "$server_pid"; return 1; }
 }
@@ -915,13 +1082,14 @@ pipelined() {
   local stack=$1 c=$2 n=$3 port line before after
   port=$(free_port)
   server_pid=""
+  local message=ccr
   case $stack in
     ours) ours_server "$port" || return 1 ;;
     drs) start_server drs "$peers_bin/drs_server" --listen "127.0.0.1:$port" || return 1 ;;
     raw) start_server raw "$peers_bin/raw_server" --listen "127.0.0.1:$port" || return 1 ;;
-    fd) fd_server "$port" || return 1 ;;
+    fd) fd_server "$port" || return 1; message=test-app ;;
   esac
-  before=$(cpu_ticks "$server_pid")
+  before=$(cpu_ticks "$cpu_pid")
   # --- our own pipelined client -------------------------------------------
   # When cc_client has --pipeline N, drive our server with it instead:
   #   [ "$stack" = ours ] && line=$(timeout 600 "$bin/cc_client" --peer ... \
@@ -929,8 +1097,8 @@ pipelined() {
   # Until then every server, ours included, gets the same pipelined driver.
   # -------------------------------------------------------------------------
   line=$(timeout 600 "$peers_bin/pipe" --peer "127.0.0.1:$port" --origin-host node1.example.test \
-    --realm example.test --requests "$n" --inflight "$c" | tail -n 1) || true
-  after=$(cpu_ticks "$server_pid" 2>/dev/null || echo "$before")
+    --realm example.test --requests "$n" --inflight "$c" --message "$message" | tail -n 1) || true
+  after=$(cpu_ticks "$cpu_pid" 2>/dev/null || echo "$before")
   stop "$server_pid"
   server_pid=""
   echo "${line:-failed} cpu_ticks=$((after - before)) clk_tck=$(getconf CLK_TCK)"
@@ -1032,7 +1200,11 @@ def cell(kind, stack, c, cpu=False):
         return "n/a" if stack == "fd" else "-"
     rate, p99 = med(rows, "rate"), med(rows, "p99_us")
     out = f"{rate:,.0f}/s" if rate is not None else "failed"
-    out += f", p99 {p99:,.0f} µs" if p99 is not None else ", p99 n/a"
+    avg = med(rows, "avg_us")
+    if p99 is not None:
+        out += f", p99 {p99:,.0f} µs"
+    elif avg is not None:
+        out += f", average {avg:,.0f} µs (no p99)"
     if cpu:
         per = [int(r["cpu_ticks"]) / int(r["clk_tck"]) * 1e6 / max(float(r["answered"]), 1)
                for r in rows if "cpu_ticks" in r and "answered" in r]
@@ -1061,5 +1233,13 @@ for kind, title, cs, cpu in (("closed", "part 1: each stack with its own client 
         print(f"| {c} | " + " | ".join(cell(kind, s, c, cpu) for s in order) + " |")
 if fd_note and not any(k[1] == "fd" for k in runs):
     print(f"\nfreeDiameter: n/a: {fd_note}")
-print("\nours: cc_server/cc_client; diameter-rs: DiameterServer/DiameterClient; raw framing: a server answering canned CCAs without decoding, its client the pipelined driver; part 2 drives every server with the same pipelined driver (real CCRs, raw framing).")
+print("""
+ours: cc_server and cc_client; diameter-rs: its DiameterServer and DiameterClient;
+freeDiameter: freeDiameterd with test_app (server, and its benchmark client, which
+runs for PEERS_FD_SECONDS with test_app's own Test-Request and reports an average,
+no percentiles); raw framing: a server answering canned CCAs without decoding AVPs,
+its client the pipelined driver. Part 2 drives every server with the same pipelined
+driver: CCRs, except test_app's Test-Request for freeDiameter (the only request
+test_app answers). CPU per request: utime + stime of the server process over the
+answers, in clock ticks (10 ms): use enough requests.""")
 PY
