@@ -64,4 +64,6 @@ mod guide {
     struct Extending;
     #[doc = include_str!("../docs/guide/python-guide.md")]
     struct PythonGuide;
+    #[doc = include_str!("../docs/guide/benchmarks.md")]
+    struct Benchmarks;
 }
