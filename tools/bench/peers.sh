@@ -33,6 +33,9 @@
 #                    are there; off: skip the freeDiameter column
 #   PEERS_FD_SECONDS how long test_app's benchmark client runs (default 5)
 #   PEERS_SKIP_CODEC 1 to skip the codec benchmarks
+#   PEERS_OURS_CLIENT pipe (default): part 2 drives our server with the same
+#                    pipelined driver as the others; cc_client: with
+#                    `cc_client --concurrency 1 --pipeline N`
 #
 # The comparison project is written there from our own sources below, using
 # only diameter-rs's public API, and built from crates.io. Debian ships no
@@ -64,16 +67,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+# free_port, wait_for_line
+. tools/bench/lib.sh
 
-# wait_line FILE PATTERN: up to 30 s for PATTERN to appear in FILE
+# wait_line FILE TEXT: up to 30 s for a line of FILE to contain TEXT; shows
+# the end of FILE when none does
 wait_line() {
-  for _ in $(seq 600); do
-    grep -q "$2" "$1" 2>/dev/null && return 0
-    sleep 0.05
-  done
+  wait_for_line "$1" "$2" 600 && return 0
   echo "$0: no '$2' in $1:" >&2
   tail -n 20 "$1" >&2
   return 1
@@ -1091,13 +1091,19 @@ pipelined() {
   esac
   before=$(cpu_ticks "$cpu_pid")
   # --- our own pipelined client -------------------------------------------
-  # When cc_client has --pipeline N, drive our server with it instead:
-  #   [ "$stack" = ours ] && line=$(timeout 600 "$bin/cc_client" --peer ... \
-  #     --requests "$n" --pipeline "$c" | tail -n 1)
-  # Until then every server, ours included, gets the same pipelined driver.
+  # Every server, ours included, gets the same pipelined driver (`pipe`).
+  # PEERS_OURS_CLIENT=cc_client drives ours with cc_client's pipelined mode
+  # instead: one thread, N in flight (--concurrency 1 --pipeline N).
+  if [ "$stack" = ours ] && [ "${PEERS_OURS_CLIENT:-pipe}" = cc_client ]; then
+    line=$(timeout 600 "$bin/cc_client" --peer "127.0.0.1:$port" --peer-host node2.example.test \
+      --peer-realm example.test --origin-host node1.example.test --realm example.test \
+      --requests "$n" --concurrency 1 --pipeline "$c" | tail -n 1) || true
   # -------------------------------------------------------------------------
-  line=$(timeout 600 "$peers_bin/pipe" --peer "127.0.0.1:$port" --origin-host node1.example.test \
-    --realm example.test --requests "$n" --inflight "$c" --message "$message" | tail -n 1) || true
+  else
+    line=$(timeout 600 "$peers_bin/pipe" --peer "127.0.0.1:$port" \
+      --origin-host node1.example.test --realm example.test --requests "$n" \
+      --inflight "$c" --message "$message" | tail -n 1) || true
+  fi
   after=$(cpu_ticks "$cpu_pid" 2>/dev/null || echo "$before")
   stop "$server_pid"
   server_pid=""
