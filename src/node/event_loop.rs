@@ -58,6 +58,10 @@ struct Slot {
     read_again: bool,
 }
 
+/// How long the loop keeps polling without sleeping after a turn with one
+/// or two events.
+const BUSY_POLL: Duration = Duration::from_micros(50);
+
 impl Slot {
     fn new(stream: Stream, writable: bool) -> Slot {
         Slot {
@@ -160,11 +164,20 @@ impl Loop {
     fn run(&mut self) {
         let mut events = Events::with_capacity(1024);
         let mut touched: Vec<ConnId> = Vec::new();
+        // after a turn with work, the loop polls without sleeping for a
+        // moment (yielding the core between polls): the next request or the
+        // answer a worker is computing usually comes within it, and is then
+        // taken without a wake-up
+        let mut spin_until: Option<Instant> = None;
         loop {
             self.do_actions(Instant::now());
             let now = Instant::now();
             let busy = self.slots.values().any(|s| s.read_again && !s.paused);
-            let timeout = if busy {
+            let spinning = spin_until.is_some_and(|t| now < t);
+            if spinning && !busy {
+                std::thread::yield_now();
+            }
+            let timeout = if busy || spinning {
                 Some(Duration::ZERO)
             } else {
                 let accept_retry = self.listeners.iter().filter_map(|(_, at)| *at).min();
@@ -181,6 +194,17 @@ impl Loop {
                 }
             }
             let now = Instant::now();
+            // light traffic only (a turn of one or two events): under load
+            // the loop has work anyway, and spinning would take the core
+            // from the threads that make it
+            let n = events.iter().count();
+            if n > 0 {
+                spin_until = if n <= 2 {
+                    now.checked_add(BUSY_POLL)
+                } else {
+                    None
+                };
+            }
             for event in events.iter() {
                 match event.token() {
                     WAKER => self.drain_commands(now),

@@ -62,6 +62,9 @@ const SPIN_STEPS: u32 = 6;
 /// ... and its last step: the ones after `SPIN_STEPS` yield the core.
 const LOOK_STEPS: u32 = 10;
 
+/// How long the only searching worker keeps looking before it parks.
+const LOOK_ALONE: Duration = Duration::from_micros(50);
+
 /// Work handed to the pool.
 pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -475,8 +478,11 @@ fn work(inner: &Arc<Inner>, idx: usize, wake: &Condvar) {
             // work often comes right behind: look again for a moment (still
             // searching, so nobody is woken for it) before parking
             spun = true;
+            // with nothing else running or queued, the only searcher looks
+            // longer: requests that come one at a time then need no wake-up
+            let alone = state.searching == 1 && state.busy == 0;
             drop(state);
-            look_again(inner);
+            look_again(inner, alone);
             state = inner.state.lock();
             continue;
         }
@@ -523,10 +529,12 @@ fn work(inner: &Arc<Inner>, idx: usize, wake: &Condvar) {
 
 /// Spins, then yields, for a few microseconds or until a job is queued (the
 /// pattern of crossbeam's `Backoff`): under load the next request usually
-/// arrives within that time, and taking it costs no wake-up.
-fn look_again(inner: &Inner) {
+/// arrives within that time, and taking it costs no wake-up. `alone` (the
+/// pool's only searching worker) goes on yielding for up to `LOOK_ALONE`.
+fn look_again(inner: &Inner, alone: bool) {
+    let queued = || inner.queued.load(Ordering::Acquire) > 0;
     for step in 0..=LOOK_STEPS {
-        if inner.queued.load(Ordering::Acquire) > 0 {
+        if queued() {
             return;
         }
         if step <= SPIN_STEPS {
@@ -534,6 +542,12 @@ fn look_again(inner: &Inner) {
                 std::hint::spin_loop();
             }
         } else {
+            thread::yield_now();
+        }
+    }
+    if alone {
+        let until = Instant::now() + LOOK_ALONE;
+        while !queued() && Instant::now() < until {
             thread::yield_now();
         }
     }
