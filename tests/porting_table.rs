@@ -1489,59 +1489,61 @@ fn row_1576() -> Checked {
     let mut msg = Message::new(MessageHeader::new(CMD_CREDIT_CONTROL, APP_DIAMETER_CREDIT_CONTROL_APPLICATION), vec![Avp::new(AVP_SESSION_ID, 0, "a.example.net;1;1")?]);
     let cca: CreditControlAnswer = app.send_request(ccr, Duration::from_secs(30))?;
     let answer: Message = app.send_request(msg, diameter::node::application::DEFAULT_REQUEST_TIMEOUT)?;
+    let pending = app.send_request_nowait(CreditControlRequest::new(), Duration::from_secs(30))?;
+    let _cca: CreditControlAnswer = pending.wait(Duration::from_secs(30))?;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1586: `app.wait_for_ready(timeout=30)`
-fn row_1586() -> Checked {
+/// Row at porting.md.in line 1588: `app.wait_for_ready(timeout=30)`
+fn row_1588() -> Checked {
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     app.wait_for_ready(diameter::node::application::DEFAULT_READY_TIMEOUT)?;
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1593: `app.is_ready.is_set()`
-fn row_1593() -> Checked {
+/// Row at porting.md.in line 1595: `app.is_ready.is_set()`
+fn row_1595() -> Checked {
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     let ready: bool = app.is_ready();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1600: `app.application_id`, `is_auth_application`, `is_acct_application`, `name`
-fn row_1600() -> Checked {
+/// Row at porting.md.in line 1602: `app.application_id`, `is_auth_application`, `is_acct_application`, `name`
+fn row_1602() -> Checked {
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     let (id, auth, acct, name): (u32, bool, bool, &str) = (app.application_id(), app.is_auth_application(), app.is_acct_application(), app.name());
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1607: `str(app)`
-fn row_1607() -> Checked {
+/// Row at porting.md.in line 1609: `str(app)`
+fn row_1609() -> Checked {
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     let text = app.to_string();
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1613: `ApplicationError`, `RequestTimeout`, `EmptyAnswer`, `NotRoutable`
-fn row_1613() -> Checked {
+/// Row at porting.md.in line 1615: `ApplicationError`, `RequestTimeout`, `EmptyAnswer`, `NotRoutable`
+fn row_1615() -> Checked {
     fn describe(e: &ApplicationError) -> &'static str { match e { ApplicationError::RequestTimeout(_) => "timeout", ApplicationError::EmptyAnswer(_) => "empty", ApplicationError::Node(NodeError::NotRoutable(_)) => "not routable", ApplicationError::NoRequestWaiting { .. } => "nothing waits", _ => "other" } }
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1619: `Application(app_id, is_acct_application=True)`
-fn row_1619() -> Checked {
+/// Row at porting.md.in line 1621: `Application(app_id, is_acct_application=True)`
+fn row_1621() -> Checked {
     let base = AppBase::acct(APP_DIAMETER_BASE_ACCOUNTING);
     let vendor = AppBase::with_id(AppId::vendor(APP_3GPP_GX, VENDOR_TGPP, AppKind::Auth));
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1626: `ThreadingApplication(app_id, ..., max_threads=0)`
-fn row_1626() -> Checked {
+/// Row at porting.md.in line 1628: `ThreadingApplication(app_id, ..., max_threads=0)`
+fn row_1628() -> Checked {
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     let app2 = ThreadingApplication::new(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 0, |_, _| Ok(None));
     let (max, busy, threads): (usize, usize, usize) = (app2.max_threads(), app2.busy(), app2.threads());
@@ -1549,15 +1551,15 @@ fn row_1626() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1634: a `SimpleThreadingApplication` without `request_handler` (client only)
-fn row_1634() -> Checked {
+/// Row at porting.md.in line 1636: a `SimpleThreadingApplication` without `request_handler` (client only)
+fn row_1636() -> Checked {
     let client = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1639: `app.node`
-fn row_1639() -> Checked {
+/// Row at porting.md.in line 1641: `app.node`
+fn row_1641() -> Checked {
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     let node = app.node()?;
     let (host, realm): (String, String) = (node.origin_host(), node.realm_name());
@@ -1568,22 +1570,22 @@ fn row_1639() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1650: `app.handle_request(message)`
-fn row_1650() -> Checked {
+/// Row at porting.md.in line 1652: `app.handle_request(message)`
+fn row_1652() -> Checked {
     fn call<A: Application>(app: &A, request: Message) { app.handle_request(request) }
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1655: `app.handle_answer(message)`
-fn row_1655() -> Checked {
+/// Row at porting.md.in line 1657: `app.handle_answer(message)`
+fn row_1657() -> Checked {
     fn late<A: Application>(app: &A, answer: Message) { app.handle_answer(answer) }
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1665: `app.start()` / `app.stop()`
-fn row_1665() -> Checked {
+/// Row at porting.md.in line 1667: `app.start()` / `app.stop()`
+fn row_1667() -> Checked {
     let app = ThreadingApplication::without_handler(AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION), 4);
     fn lifecycle<A: Application>(app: &A) { app.start(); app.stop(); }
     app.stop();
@@ -1591,16 +1593,16 @@ fn row_1665() -> Checked {
     Ok(())
 }
 
-/// Row at porting.md.in line 1693: `diameter.node`, `diameter.connection`, `diameter.stats`, `diameter.peer`, `diameter.application`
-fn row_1693() -> Checked {
+/// Row at porting.md.in line 1695: `diameter.node`, `diameter.connection`, `diameter.stats`, `diameter.peer`, `diameter.application`
+fn row_1695() -> Checked {
     log::debug!(target: "diameter.node", "the same targets as python's loggers");
     let on: bool = log::log_enabled!(target: "diameter.stats", log::Level::Debug);
     #[allow(unreachable_code)]
     Ok(())
 }
 
-/// Row at porting.md.in line 1699: `diameter.peer.msg` (python's `conn.msg_dump`: every message sent and received, dumped at debug)
-fn row_1699() -> Checked {
+/// Row at porting.md.in line 1701: `diameter.peer.msg` (python's `conn.msg_dump`: every message sent and received, dumped at debug)
+fn row_1701() -> Checked {
     let dumps: bool = log::log_enabled!(target: "diameter.peer.msg", log::Level::Debug);
     #[allow(unreachable_code)]
     Ok(())

@@ -168,6 +168,20 @@ impl Dispatch {
         self.conns.len()
     }
 
+    /// Whether at most one request is in flight on the whole node: sent
+    /// and not yet answered, handed to an application and not yet answered,
+    /// or relayed (stops counting at two).
+    pub(crate) fn at_most_one_in_flight(&self) -> bool {
+        let mut n = 0;
+        for c in self.conns.values() {
+            n += c.pending_len() + c.owed_len() + c.relayed_len();
+            if n > 1 {
+                return false;
+            }
+        }
+        true
+    }
+
     /// A connection's peer machine, for the transport to read into and
     /// write from; call [`process`](Self::process) after reading.
     pub(crate) fn machine_mut(&mut self, id: ConnId) -> Option<&mut Connection> {

@@ -58,8 +58,8 @@ struct Slot {
     read_again: bool,
 }
 
-/// How long the loop keeps polling without sleeping after a turn with one
-/// or two events.
+/// How long the loop keeps polling without sleeping after a turn with
+/// events when at most one request is in flight.
 const BUSY_POLL: Duration = Duration::from_micros(50);
 
 impl Slot {
@@ -194,16 +194,8 @@ impl Loop {
                 }
             }
             let now = Instant::now();
-            // light traffic only (a turn of one or two events): under load
-            // the loop has work anyway, and spinning would take the core
-            // from the threads that make it
-            let n = events.iter().count();
-            if n > 0 {
-                spin_until = if n <= 2 {
-                    now.checked_add(BUSY_POLL)
-                } else {
-                    None
-                };
+            if !events.is_empty() {
+                spin_until = None;
             }
             for event in events.iter() {
                 match event.token() {
@@ -249,6 +241,12 @@ impl Loop {
             }
             if self.dispatch.is_done(now) {
                 break;
+            }
+            // light traffic only (a turn with events and at most one request
+            // in flight): with more, the next event comes anyway, and polling
+            // would take the core from the threads that make it
+            if !events.is_empty() && self.dispatch.at_most_one_in_flight() {
+                spin_until = now.checked_add(BUSY_POLL);
             }
         }
         let now = Instant::now();
