@@ -743,15 +743,9 @@ impl Dispatch {
         app: AppId,
         failed: Option<&Arc<Peer>>,
     ) -> Option<Arc<Peer>> {
-        let msg = Message::from_bytes(bytes).ok()?;
-        if let (Some(failed), Some(host)) = (
-            failed,
-            msg.find_avp(&[(AVP_DESTINATION_HOST, 0)])
-                .and_then(Avp::as_str),
-        ) {
-            if failed.node_name.eq_ignore_ascii_case(host) {
-                return None;
-            }
+        let stub = routing_stub(bytes)?;
+        if names_failed(&stub, failed) {
+            return None;
         }
         let is_failed = |p: &Peer| failed.is_some_and(|f| std::ptr::eq(Arc::as_ptr(f), p));
         let identity = self.handle.identity();
@@ -763,21 +757,23 @@ impl Dispatch {
                 peers: &r.peers,
                 realms: &r.realms,
             });
-            routing::candidates(&msg, app, &identity.origin_realm, routes, &peers, &|p| {
+            routing::candidates(&stub, app, &identity.origin_realm, routes, &peers, &|p| {
                 !is_failed(p) && routing::negotiated(p, app)
             })
             .ok()?
         };
-        let ready: Vec<Arc<Peer>> = candidates
-            .peers
-            .into_iter()
-            .filter(|p| self.ready_conn_of(p).is_some())
-            .collect();
+        self.least_loaded_ready(candidates.peers)
+    }
+
+    /// The least loaded of `peers` that have a ready connection (ties in
+    /// turn).
+    fn least_loaded_ready(&mut self, mut peers: Vec<Arc<Peer>>) -> Option<Arc<Peer>> {
+        peers.retain(|p| self.ready_conn_of(p).is_some());
         let turn = self
             .handle
             .round_robin
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        routing::least_loaded(&ready, turn)
+        routing::least_loaded(&peers, turn)
     }
 
     fn send_answer(&mut self, now: Instant, answer: OutAnswer) {
@@ -1564,6 +1560,40 @@ impl Dispatch {
 }
 
 /// `now + d`, saturating.
+/// Whether a request names the `failed` peer in its Destination-Host: it
+/// is for that host only, and goes nowhere else (RFC 6733 §5.5.4).
+fn names_failed(request: &Message, failed: Option<&Arc<Peer>>) -> bool {
+    let host = request
+        .find_avp(&[(AVP_DESTINATION_HOST, 0)])
+        .and_then(Avp::as_str);
+    matches!((failed, host), (Some(f), Some(h)) if f.node_name.eq_ignore_ascii_case(h))
+}
+
+/// What routing needs of an encoded request, without decoding it all: its
+/// header and its top-level Destination-Host and Destination-Realm AVPs.
+/// `None` when the bytes are not a message (they were one when sent).
+fn routing_stub(bytes: &[u8]) -> Option<Message> {
+    let header = MessageHeader::from_bytes(bytes)?;
+    let end = (header.length as usize).min(bytes.len());
+    let mut avps = Vec::with_capacity(2);
+    let mut at = crate::message::HEADER_LENGTH;
+    while let Some(h) = bytes.get(at..at + 8) {
+        let code = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+        let flags = h[4];
+        let len = u32::from_be_bytes([0, h[5], h[6], h[7]]) as usize;
+        if len < 8 || at + len > end {
+            break;
+        }
+        let vendor = flags & 0x80 != 0;
+        if !vendor && (code == AVP_DESTINATION_HOST || code == AVP_DESTINATION_REALM) {
+            let name = std::str::from_utf8(bytes.get(at + 8..at + len)?).ok()?;
+            avps.push(Avp::new(code, 0, name).ok()?);
+        }
+        at += (len + 3) & !3;
+    }
+    Some(Message::new(header, avps))
+}
+
 fn later(now: Instant, d: Duration) -> Instant {
     super::peer::later(now, d)
 }

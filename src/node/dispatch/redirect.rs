@@ -145,16 +145,7 @@ impl Dispatch {
                     .with(|c| c.insert(now, key, targets, said.max_cache_time));
             }
         }
-        let ready: Vec<Arc<Peer>> = hosts
-            .iter()
-            .filter(|p| self.ready_conn_of(p).is_some())
-            .cloned()
-            .collect();
-        let turn = self
-            .handle
-            .round_robin
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let peer = routing::least_loaded(&ready, turn).unwrap_or(first);
+        let peer = self.least_loaded_ready(hosts).unwrap_or(first);
         if let Some(flags) = copy.bytes.get_mut(4) {
             *flags &= !MessageHeader::FLAG_RETRANSMIT;
         }

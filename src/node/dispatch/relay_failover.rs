@@ -11,7 +11,6 @@ use std::sync::atomic::Ordering;
 
 use super::super::conn::Relayed;
 use super::super::relay::{self, Decision};
-use super::super::routing;
 use super::*;
 
 impl Dispatch {
@@ -106,14 +105,8 @@ impl Dispatch {
         failed: Option<&Arc<Peer>>,
     ) -> Option<(Arc<Peer>, ConnId)> {
         let stub = routing_stub(bytes)?;
-        if let (Some(failed), Some(host)) = (
-            failed,
-            stub.find_avp(&[(AVP_DESTINATION_HOST, 0)])
-                .and_then(Avp::as_str),
-        ) {
-            if failed.node_name.eq_ignore_ascii_case(host) {
-                return None;
-            }
+        if names_failed(&stub, failed) {
+            return None;
         }
         let identity = self.handle.identity();
         let decision = {
@@ -144,12 +137,7 @@ impl Dispatch {
                 failed,
             )
         };
-        let ready: Vec<Arc<Peer>> = candidates
-            .into_iter()
-            .filter(|p| self.ready_conn_of(p).is_some())
-            .collect();
-        let turn = self.handle.round_robin.fetch_add(1, Ordering::Relaxed);
-        let peer = routing::least_loaded(&ready, turn)?;
+        let peer = self.least_loaded_ready(candidates)?;
         let to = self.ready_conn_of(&peer)?;
         Some((peer, to))
     }
@@ -188,31 +176,6 @@ pub(super) fn next_hops(
             .cloned()
             .collect(),
     }
-}
-
-/// What routing needs of an encoded request, without decoding it all: its
-/// header and its top-level Destination-Host and Destination-Realm AVPs.
-/// `None` when the bytes are not a message (they were one when forwarded).
-fn routing_stub(bytes: &[u8]) -> Option<Message> {
-    let header = MessageHeader::from_bytes(bytes)?;
-    let end = (header.length as usize).min(bytes.len());
-    let mut avps = Vec::with_capacity(2);
-    let mut at = crate::message::HEADER_LENGTH;
-    while let Some(h) = bytes.get(at..at + 8) {
-        let code = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
-        let flags = h[4];
-        let len = u32::from_be_bytes([0, h[5], h[6], h[7]]) as usize;
-        if len < 8 || at + len > end {
-            break;
-        }
-        let vendor = flags & 0x80 != 0;
-        if !vendor && (code == AVP_DESTINATION_HOST || code == AVP_DESTINATION_REALM) {
-            let name = std::str::from_utf8(bytes.get(at + 8..at + len)?).ok()?;
-            avps.push(Avp::new(code, 0, name).ok()?);
-        }
-        at += (len + 3) & !3;
-    }
-    Some(Message::new(header, avps))
 }
 
 #[cfg(test)]
