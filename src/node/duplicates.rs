@@ -34,22 +34,33 @@
 //! ```
 //!
 //! Eviction order is a `VecDeque` of `(key, generation)` in the order the
-//! records were (re-)recorded: a record that is recorded again gets a new
+//! requests were recorded: the answer goes into its record in place (the
+//! record keeps its place), while a request recorded again (a new request
+//! with a known key, or one whose record was dropped) gets a new
 //! generation and a new entry at the back, and the old entry goes stale. Stale
 //! entries are skipped when they reach the front and the whole deque is
 //! compacted when it holds more than about twice as many entries as there are
 //! records, so every operation is amortised O(1) and the deque stays bounded.
 
-use super::idhash::IdMap;
+use super::idhash::{IdHash, IdMap};
 use std::collections::VecDeque;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::mem::size_of;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Identifies a request: the authenticated peer the connection belongs to,
 /// the request's Origin-Host and its End-to-End identifier.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+///
+/// Its hash is computed once, when the key is made (seeded per process,
+/// like every table's), and is all the table hashes: a request's record is
+/// looked up several times, and hashing two host names each time cost more
+/// than the rest of the bookkeeping.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RequestKey {
+    /// The hash of the other fields; compared first.
+    hash: u64,
     /// The peer's identity from the capabilities exchange, lower-cased by
     /// whoever owns the connection, shared by all of its keys.
     pub peer: Arc<str>,
@@ -64,11 +75,24 @@ impl RequestKey {
     /// `Arc` is shared, not copied) with this Origin-Host, which is
     /// lower-cased here (ASCII; Diameter identities are FQDNs).
     pub(crate) fn new(peer: &Arc<str>, origin_host: &str, end_to_end: u32) -> Self {
+        static SEED: OnceLock<IdHash> = OnceLock::new();
+        let origin_host = origin_host.to_ascii_lowercase().into_boxed_str();
+        let mut h = SEED.get_or_init(IdHash::default).build_hasher();
+        peer.hash(&mut h);
+        origin_host.hash(&mut h);
+        h.write_u32(end_to_end);
         RequestKey {
+            hash: h.finish(),
             peer: Arc::clone(peer),
-            origin_host: origin_host.to_ascii_lowercase().into_boxed_str(),
+            origin_host,
             end_to_end,
         }
+    }
+}
+
+impl Hash for RequestKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
     }
 }
 
@@ -141,6 +165,8 @@ struct Record {
     since: Instant,
     /// What it counts against the byte budget.
     cost: usize,
+    /// The part of `cost` that is its answer or waiters.
+    payload: usize,
     /// In progress or answered.
     state: State,
 }
@@ -167,7 +193,7 @@ pub(crate) struct Duplicates {
     limits: DuplicateLimits,
     /// The records by key.
     records: IdMap<Arc<RequestKey>, Record>,
-    /// Keys in the order they were (re-)recorded; an entry is live when its
+    /// Keys in the order they were recorded; an entry is live when its
     /// generation is the record's, stale otherwise.
     order: VecDeque<(Arc<RequestKey>, u64)>,
     /// Sum of the records' costs.
@@ -235,6 +261,7 @@ impl Duplicates {
                     }
                     waiters.push(waiter);
                     record.cost = record.cost.saturating_add(WAITER_COST);
+                    record.payload = record.payload.saturating_add(WAITER_COST);
                     let generation = record.generation;
                     self.bytes = self.bytes.saturating_add(WAITER_COST);
                     self.enforce_budget();
@@ -267,6 +294,34 @@ impl Duplicates {
     ) -> Vec<Waiter> {
         // Taken before expiry: waiters still get the answer even when the
         // request outlived its record's ttl.
+        let fits = answer.len() <= self.limits.max_bytes / 16;
+        if fits {
+            if let Some(record) = self.records.get_mut(key) {
+                // answered in place: the record keeps its place in the
+                // order (eviction goes by when requests came; expiry still
+                // by `since`, so one answered late only delays the
+                // reclaiming of younger expired records, within the budget)
+                let waiters =
+                    match std::mem::replace(&mut record.state, State::Answered(answer.into())) {
+                        State::InProgress(waiters) => waiters,
+                        State::Answered(_) => Vec::new(),
+                    };
+                let old_payload = record.payload;
+                record.payload = answer.len();
+                record.cost = record
+                    .cost
+                    .saturating_sub(old_payload)
+                    .saturating_add(answer.len());
+                record.since = record.since.max(now);
+                self.bytes = self
+                    .bytes
+                    .saturating_sub(old_payload)
+                    .saturating_add(answer.len());
+                self.expire(now);
+                self.enforce_budget();
+                return waiters;
+            }
+        }
         let (stored_key, since, waiters) = match self.remove(key) {
             Some((stored_key, record)) => {
                 let waiters = match record.state {
@@ -367,6 +422,7 @@ impl Duplicates {
                 generation,
                 since,
                 cost,
+                payload,
                 state,
             },
         );
@@ -671,13 +727,13 @@ mod tests {
         let c = RequestKey::new(&p, "h", 3);
         d.intake(t0, a.clone(), false, (1, 1));
         d.intake(t0, b.clone(), false, (1, 2));
-        // Answering `a` records it again: `b` is now the oldest.
+        // Answering `a` keeps its place: it is still the oldest.
         d.answered(t0, &a, &answer(1, 20));
         d.intake(t0, c.clone(), false, (1, 3));
         assert_eq!(d.len(), 2);
-        assert!(matches!(d.intake(t0, a, true, (1, 4)), Intake::Answered(_)));
+        assert_eq!(d.intake(t0, b, true, (1, 4)), Intake::InProgress);
         assert_eq!(d.intake(t0, c, true, (1, 5)), Intake::InProgress);
-        assert_eq!(d.intake(t0, b, true, (1, 6)), Intake::New);
+        assert_eq!(d.intake(t0, a, true, (1, 6)), Intake::New);
         assert_consistent(&d);
     }
 

@@ -24,6 +24,7 @@ use super::error::NodeError;
 use super::handle::{count, Command, Handle, Life, Link, COMMAND_QUEUE};
 use super::idhash::IdMap;
 use super::peer::*;
+use super::pool;
 use super::ratelimit::{self, RateLimit};
 use super::setup::{self, ListenSpec};
 use super::transport::{Listener, ReadEnd, Stream};
@@ -169,6 +170,9 @@ impl Loop {
         // answer a worker is computing usually comes within it, and is then
         // taken without a wake-up
         let mut spin_until: Option<Instant> = None;
+        // jobs this thread queues to a busy pool of quick handlers may wait
+        // for a running worker: the loop comes back to them below
+        pool::serve_handoffs();
         loop {
             self.do_actions(Instant::now());
             let now = Instant::now();
@@ -181,11 +185,15 @@ impl Loop {
                 Some(Duration::ZERO)
             } else {
                 let accept_retry = self.listeners.iter().filter_map(|(_, at)| *at).min();
-                [self.dispatch.poll_timeout(), accept_retry]
-                    .into_iter()
-                    .flatten()
-                    .min()
-                    .map(|d| d.saturating_duration_since(now))
+                [
+                    self.dispatch.poll_timeout(),
+                    accept_retry,
+                    pool::handoff_deadline(now),
+                ]
+                .into_iter()
+                .flatten()
+                .min()
+                .map(|d| d.saturating_duration_since(now))
             };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != io::ErrorKind::Interrupted {
@@ -239,13 +247,16 @@ impl Loop {
             for id in touched.drain(..) {
                 self.settle(now, id);
             }
+            pool::check_handoffs(now);
             if self.dispatch.is_done(now) {
                 break;
             }
             // light traffic only (a turn with events and at most one request
             // in flight): with more, the next event comes anyway, and polling
             // would take the core from the threads that make it
-            if !events.is_empty() && self.dispatch.at_most_one_in_flight() {
+            if !events.is_empty()
+                && (pool::quick_jobs_in_hand() || self.dispatch.at_most_one_in_flight())
+            {
                 spin_until = now.checked_add(BUSY_POLL);
             }
         }

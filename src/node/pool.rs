@@ -25,6 +25,15 @@
 //!   for a few microseconds before it parks.
 //! - The queue never holds more than `limit` jobs: `busy` counts queued and
 //!   running jobs, and `busy <= limit`.
+//! - Hand-off on the node's loop (see [`serve_handoffs`]): when the event
+//!   loop queues a job while every worker is in a job and the pool's jobs
+//!   are quick (their average run time under [`QUICK_JOB`]), nobody is
+//!   woken: the first worker to finish takes it, so a burst of cheap
+//!   requests runs on one or two threads without a wake-up per job. A job
+//!   that waits longer than [`HANDOFF_WAIT`] gets a worker anyway: one that
+//!   takes a job checks the wait of the next, and the loop checks the pools
+//!   it queued to after every turn (and sleeps no longer than that), so a
+//!   handler that blocks still never holds up the jobs behind it.
 //! - Parked workers form a LIFO stack: the most recently parked one is woken
 //!   first, so under light load the surplus workers stay parked long enough
 //!   to reach their `keep_alive` and exit.
@@ -35,12 +44,12 @@
 //!   others once the queue is empty. Accepted jobs always run.
 
 use std::any::Any;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -64,6 +73,15 @@ const LOOK_STEPS: u32 = 10;
 
 /// How long the only searching worker keeps looking before it parks.
 const LOOK_ALONE: Duration = Duration::from_micros(50);
+
+/// A pool whose jobs take less than this on average (moving average over
+/// the last few) hands jobs queued by the node's loop to the workers
+/// already running instead of waking one per job.
+pub(crate) const QUICK_JOB: Duration = Duration::from_micros(25);
+
+/// How long a job handed off that way may wait before a worker is woken or
+/// started for it anyway.
+pub(crate) const HANDOFF_WAIT: Duration = Duration::from_micros(500);
 
 /// Work handed to the pool.
 pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
@@ -99,6 +117,80 @@ thread_local! {
     /// for (0: not a worker), so that `shutdown` called from inside a job
     /// neither waits for nor joins its own thread.
     static WORKER_OF: Cell<usize> = const { Cell::new(0) };
+
+    /// Set on a thread that comes back to the pools it hands jobs to (the
+    /// node's event loop): only there may a job wait for a running worker.
+    static SERVICED: Cell<bool> = const { Cell::new(false) };
+
+    /// The pools this (serviced) thread queued jobs to without waking a
+    /// worker, to look at again ([`check_handoffs`]). At most one entry per
+    /// pool (its `State::handoff` flag).
+    static HANDOFFS: RefCell<Vec<Weak<Inner>>> = const { RefCell::new(Vec::new()) };
+
+    /// Every pool this (serviced) thread handed a job to, once each (its
+    /// `Inner::served` flag): what [`quick_jobs_in_hand`] looks at.
+    static SERVED: RefCell<Vec<Weak<Inner>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Whether a pool the calling (serviced) thread handed jobs to has some in
+/// hand and runs quick ones: their answers are due within microseconds, so
+/// the loop had better look for them than sleep.
+pub(crate) fn quick_jobs_in_hand() -> bool {
+    SERVED.with(|s| {
+        s.borrow().iter().any(|weak| {
+            weak.upgrade().is_some_and(|inner| {
+                inner.in_hand.load(Ordering::Acquire) > 0
+                    && inner.job_nanos.load(Ordering::Relaxed) < QUICK_JOB.as_nanos() as u64
+            })
+        })
+    })
+}
+
+/// Marks the calling thread (the node's event loop) as one that calls
+/// [`check_handoffs`] after every turn and sleeps no longer than
+/// [`handoff_deadline`] says: jobs it queues may then wait for a running
+/// worker instead of waking one.
+pub(crate) fn serve_handoffs() {
+    SERVICED.with(|s| s.set(true));
+}
+
+/// When the calling thread must next call [`check_handoffs`]: `None` while
+/// no job it queued waits for a running worker.
+pub(crate) fn handoff_deadline(now: Instant) -> Option<Instant> {
+    HANDOFFS.with(|h| (!h.borrow().is_empty()).then(|| now + HANDOFF_WAIT))
+}
+
+/// Wakes or starts a worker for each pool, among those the calling thread
+/// handed jobs to, whose next job has waited [`HANDOFF_WAIT`] with nobody
+/// searching (its workers may all be blocked); forgets the pools whose
+/// queue is empty.
+pub(crate) fn check_handoffs(now: Instant) {
+    HANDOFFS.with(|h| {
+        let mut pools = h.borrow_mut();
+        if pools.is_empty() {
+            return;
+        }
+        pools.retain(|weak| {
+            let Some(inner) = weak.upgrade() else {
+                return false;
+            };
+            let mut state = inner.state.lock();
+            let Some(&(queued_at, _)) = state.queue.front() else {
+                state.handoff = false;
+                return false;
+            };
+            let next = if state.searching == 0 && now >= queued_at + HANDOFF_WAIT {
+                state.add_searcher(inner.limit)
+            } else {
+                None
+            };
+            drop(state);
+            if let Some(idx) = next {
+                spawn(&inner, idx);
+            }
+            true
+        });
+    });
 }
 
 /// A bounded pool of worker threads (see the module docs). `Send + Sync`,
@@ -115,6 +207,13 @@ struct Inner {
     /// Jobs in the queue, readable without the lock: what a worker looking
     /// again before it parks watches.
     queued: AtomicUsize,
+    /// Jobs accepted and not finished (`State::busy`), readable without the
+    /// lock.
+    in_hand: AtomicUsize,
+    /// Moving average of how long a job runs, in nanoseconds.
+    job_nanos: AtomicU64,
+    /// Listed in the serving thread's `SERVED`.
+    served: AtomicBool,
     /// Signalled when a worker exits, a spawn settles or a join ends: what
     /// `shutdown` waits for.
     changed: Condvar,
@@ -134,8 +233,10 @@ struct State {
     closed: bool,
     /// Jobs accepted and not finished (queued or running).
     busy: usize,
-    /// Accepted jobs no worker has taken yet.
-    queue: VecDeque<Job>,
+    /// Accepted jobs no worker has taken yet, with when they were queued.
+    queue: VecDeque<(Instant, Job)>,
+    /// Listed in the node loop's [`HANDOFFS`].
+    handoff: bool,
     /// Live workers, counting a thread being spawned.
     threads: usize,
     /// Workers awake and about to look at the queue (counting one being
@@ -265,6 +366,7 @@ impl WorkerPool {
                     closed: false,
                     busy: 0,
                     queue: VecDeque::new(),
+                    handoff: false,
                     threads: 0,
                     searching: 0,
                     parked: Vec::new(),
@@ -276,6 +378,9 @@ impl WorkerPool {
                     joining: 0,
                 }),
                 queued: AtomicUsize::new(0),
+                in_hand: AtomicUsize::new(0),
+                job_nanos: AtomicU64::new(0),
+                served: AtomicBool::new(false),
                 changed: Condvar::new(),
                 limit,
                 keep_alive: config.keep_alive,
@@ -296,9 +401,31 @@ impl WorkerPool {
             return Err(job);
         }
         state.busy += 1;
-        state.queue.push_back(job);
+        inner.in_hand.store(state.busy, Ordering::Release);
+        let now = Instant::now();
+        state.queue.push_back((now, job));
         inner.queued.store(state.queue.len(), Ordering::Release);
-        let next = state.add_searcher(inner.limit);
+        let running = state.busy - state.queue.len();
+        let serviced = SERVICED.with(Cell::get);
+        if serviced && !inner.served.swap(true, Ordering::AcqRel) {
+            let weak = Arc::downgrade(&self.inner);
+            SERVED.with(|s| s.borrow_mut().push(weak));
+        }
+        let next = if (running > 0 || state.searching > 0)
+            && inner.job_nanos.load(Ordering::Relaxed) < QUICK_JOB.as_nanos() as u64
+            && serviced
+        {
+            // a worker is about to take it, or one in a quick job will
+            // soon; the loop comes back to it if none has in HANDOFF_WAIT
+            if !state.handoff {
+                state.handoff = true;
+                let weak = Arc::downgrade(&self.inner);
+                HANDOFFS.with(|h| h.borrow_mut().push(weak));
+            }
+            None
+        } else {
+            state.add_searcher(inner.limit)
+        };
         drop(state);
         let Some(idx) = next else {
             return Ok(());
@@ -312,9 +439,10 @@ impl WorkerPool {
             return Ok(());
         }
         match state.queue.pop_back() {
-            Some(job) => {
+            Some((_, job)) => {
                 inner.queued.store(state.queue.len(), Ordering::Release);
                 state.busy -= 1;
+                inner.in_hand.store(state.busy, Ordering::Release);
                 Err(job)
             }
             None => Ok(()),
@@ -454,19 +582,36 @@ fn work(inner: &Arc<Inner>, idx: usize, wake: &Condvar) {
     WORKER_OF.with(|w| w.set(Arc::as_ptr(inner) as usize));
     let mut state = inner.state.lock();
     let mut spun = false;
+    // jobs run back to back since this worker last found the queue empty
+    let mut streak = 0u32;
     loop {
         // searching
-        if let Some(job) = state.queue.pop_front() {
+        if let Some((_, job)) = state.queue.pop_front() {
+            streak = streak.saturating_add(1);
             inner.queued.store(state.queue.len(), Ordering::Release);
             state.searching -= 1;
-            let next = state.add_searcher(inner.limit);
+            let started = Instant::now();
+            // jobs the loop hands off wait for a worker that finishes,
+            // unless the next one has waited too long already
+            let next = match state.queue.front() {
+                Some(&(queued_at, _)) if state.handoff && started < queued_at + HANDOFF_WAIT => {
+                    None
+                }
+                _ => state.add_searcher(inner.limit),
+            };
             drop(state);
             if let Some(next) = next {
                 spawn(inner, next);
             }
             run(job, &inner.name);
+            let took = started.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
             state = inner.state.lock();
+            let avg = inner.job_nanos.load(Ordering::Relaxed);
+            inner
+                .job_nanos
+                .store(avg - avg / 8 + took / 8, Ordering::Relaxed);
             state.busy -= 1;
+            inner.in_hand.store(state.busy, Ordering::Release);
             state.searching += 1;
             spun = false;
             continue;
@@ -479,8 +624,11 @@ fn work(inner: &Arc<Inner>, idx: usize, wake: &Condvar) {
             // searching, so nobody is woken for it) before parking
             spun = true;
             // with nothing else running or queued, the only searcher looks
-            // longer: requests that come one at a time then need no wake-up
-            let alone = state.searching == 1 && state.busy == 0;
+            // longer when requests come one at a time (it ran one job): the
+            // next then needs no wake-up. After a batch, the next batch is
+            // further away than that look.
+            let alone = state.searching == 1 && state.busy == 0 && streak <= 1;
+            streak = 0;
             drop(state);
             look_again(inner, alone);
             state = inner.state.lock();
