@@ -33,7 +33,7 @@
 //!                                                                    intake, T: Answered(bytes)
 //! ```
 //!
-//! Eviction order is a `VecDeque` of `(key, generation)` in the order the
+//! Eviction order is a `VecDeque` of `(key, generation, recorded)` in the order the
 //! requests were recorded: the answer goes into its record in place (the
 //! record keeps its place), while a request recorded again (a new request
 //! with a known key, or one whose record was dropped) gets a new
@@ -43,6 +43,7 @@
 //! records, so every operation is amortised O(1) and the deque stays bounded.
 
 use super::idhash::{IdHash, IdMap};
+use std::collections::hash_map::Entry;
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::mem::size_of;
@@ -177,7 +178,7 @@ struct Record {
 const ENTRY_OVERHEAD: usize = size_of::<RequestKey>()
     + 2 * size_of::<usize>()
     + size_of::<(Arc<RequestKey>, Record)>()
-    + 2 * size_of::<(Arc<RequestKey>, u64)>();
+    + 2 * size_of::<(Arc<RequestKey>, u64, Instant)>();
 
 /// Bytes counted for each waiting retransmission.
 const WAITER_COST: usize = size_of::<Waiter>();
@@ -195,7 +196,7 @@ pub(crate) struct Duplicates {
     records: IdMap<Arc<RequestKey>, Record>,
     /// Keys in the order they were recorded; an entry is live when its
     /// generation is the record's, stale otherwise.
-    order: VecDeque<(Arc<RequestKey>, u64)>,
+    order: VecDeque<(Arc<RequestKey>, u64, Instant)>,
     /// Sum of the records' costs.
     bytes: usize,
     /// Generation of the next record.
@@ -275,7 +276,7 @@ impl Duplicates {
                 }
             }
         }
-        self.remove(&key);
+        // replaces any record of the key
         self.insert(Arc::new(key), now, State::InProgress(Vec::new()));
         Intake::New
     }
@@ -353,7 +354,12 @@ impl Duplicates {
     /// `intake` and `answered`); amortised O(1) per record.
     pub(crate) fn expire(&mut self, now: Instant) {
         let ttl = self.limits.ttl;
-        while let Some((key, generation)) = self.order.front() {
+        while let Some((key, generation, recorded)) = self.order.front() {
+            // a record's `since` is never earlier than when it was recorded:
+            // most calls stop here without a lookup
+            if !is_expired(*recorded, ttl, now) {
+                break;
+            }
             let fresh = self
                 .records
                 .get(&**key)
@@ -401,8 +407,9 @@ impl Duplicates {
         Some((stored_key, record))
     }
 
-    /// Records `key` (which has no record now) at the back of the order,
-    /// then brings the table back within its bounds.
+    /// Records `key` at the back of the order (replacing its record, if it
+    /// has one: that record's order entry goes stale), then brings the
+    /// table back within its bounds.
     fn insert(&mut self, key: Arc<RequestKey>, since: Instant, state: State) {
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1);
@@ -415,8 +422,8 @@ impl Duplicates {
             .saturating_add(key.origin_host.len())
             .saturating_add(payload);
         self.bytes = self.bytes.saturating_add(cost);
-        self.order.push_back((Arc::clone(&key), generation));
-        self.records.insert(
+        self.order.push_back((Arc::clone(&key), generation, since));
+        let old = self.records.insert(
             key,
             Record {
                 generation,
@@ -426,6 +433,9 @@ impl Duplicates {
                 state,
             },
         );
+        if let Some(old) = old {
+            self.bytes = self.bytes.saturating_sub(old.cost);
+        }
         self.enforce_budget();
         self.compact_if_needed();
     }
@@ -443,11 +453,15 @@ impl Duplicates {
     /// Pops the front order entry, removing its record when the entry is
     /// live; false when the deque is empty.
     fn pop_front(&mut self) -> bool {
-        let Some((key, generation)) = self.order.pop_front() else {
+        let Some((key, generation, _)) = self.order.pop_front() else {
             return false;
         };
-        if self.is_live(&key, generation) {
-            self.remove(&key);
+        // one lookup: the entry API hashes the key once
+        if let Entry::Occupied(record) = self.records.entry(key) {
+            if record.get().generation == generation {
+                let (_, record) = record.remove_entry();
+                self.bytes = self.bytes.saturating_sub(record.cost);
+            }
         }
         true
     }
@@ -464,7 +478,7 @@ impl Duplicates {
             .saturating_add(COMPACT_SLACK);
         if self.order.len() > bound {
             let records = &self.records;
-            self.order.retain(|(key, generation)| {
+            self.order.retain(|(key, generation, _)| {
                 records
                     .get(&**key)
                     .is_some_and(|r| r.generation == *generation)
@@ -497,7 +511,7 @@ mod tests {
     fn assert_consistent(d: &Duplicates) {
         let sum: usize = d.records.values().map(|r| r.cost).sum();
         assert_eq!(sum, d.bytes());
-        let live = d.order.iter().filter(|(k, g)| d.is_live(k, *g)).count();
+        let live = d.order.iter().filter(|(k, g, _)| d.is_live(k, *g)).count();
         assert_eq!(live, d.len(), "every record has exactly one live entry");
         assert!(d.len() <= d.limits().max_entries);
         assert!(d.bytes() <= d.limits().max_bytes);
