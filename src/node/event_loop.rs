@@ -60,8 +60,12 @@ struct Slot {
 }
 
 /// How long the loop keeps polling without sleeping after a turn with
-/// events when at most one request is in flight.
+/// events when answers or requests are due soon (see `Loop::run`).
 const BUSY_POLL: Duration = Duration::from_micros(50);
+
+/// A yield longer than this means another thread wanted the core: polling
+/// stops.
+const YIELD_BUSY: Duration = Duration::from_micros(10);
 
 impl Slot {
     fn new(stream: Stream, writable: bool) -> Slot {
@@ -177,9 +181,16 @@ impl Loop {
             self.do_actions(Instant::now());
             let now = Instant::now();
             let busy = self.slots.values().any(|s| s.read_again && !s.paused);
-            let spinning = spin_until.is_some_and(|t| now < t);
+            let mut spinning = spin_until.is_some_and(|t| now < t);
             if spinning && !busy {
                 std::thread::yield_now();
+                // a yield that took long gave the core to another thread:
+                // the machine is busy, and polling would only slow the
+                // threads that make the next event; sleep instead
+                if now.elapsed() > YIELD_BUSY {
+                    spin_until = None;
+                    spinning = false;
+                }
             }
             let timeout = if busy || spinning {
                 Some(Duration::ZERO)
@@ -251,11 +262,16 @@ impl Loop {
             if self.dispatch.is_done(now) {
                 break;
             }
-            // light traffic only (a turn with events and at most one request
-            // in flight): with more, the next event comes anyway, and polling
-            // would take the core from the threads that make it
+            // after a turn with events, poll rather than sleep when what
+            // the loop waits for comes within microseconds: answers from
+            // peers (to requests sent or relayed), answers from quick
+            // handlers, or, with at most one request in flight, the next
+            // request. A wake-up costs more than the polling (yielding the
+            // core between polls, so that the threads that do the work run)
             if !events.is_empty()
-                && (pool::quick_jobs_in_hand() || self.dispatch.at_most_one_in_flight())
+                && (pool::quick_jobs_in_hand()
+                    || self.dispatch.at_most_one_in_flight()
+                    || self.dispatch.awaiting_answers())
             {
                 spin_until = now.checked_add(BUSY_POLL);
             }

@@ -630,10 +630,8 @@ fn work(inner: &Arc<Inner>, idx: usize, wake: &Condvar) {
             // searching, so nobody is woken for it) before parking
             spun = true;
             // with nothing else running or queued, the only searcher looks
-            // longer when requests come one at a time (it ran one job): the
-            // next then needs no wake-up. After a batch, the next batch is
-            // further away than that look.
-            let alone = state.searching == 1 && state.busy == 0 && streak <= 1;
+            // longer: the next request or batch then needs no wake-up
+            let alone = state.searching == 1 && state.busy == 0;
             streak = 0;
             drop(state);
             look_again(inner, alone);
