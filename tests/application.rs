@@ -639,3 +639,69 @@ fn realms_and_default_peers_route_requests() {
     c.stop(Duration::from_secs(5), false).unwrap();
     s.stop(Duration::from_secs(5), false).unwrap();
 }
+
+/// Quick handlers share workers: a request that comes while the only
+/// worker is in a (so far quick) handler waits for it rather than waking
+/// another. When that handler blocks, the requests behind it still get
+/// workers of their own and are answered while it stays blocked.
+#[test]
+fn a_quick_handler_that_blocks_holds_up_no_request_behind_it() {
+    const BLOCKER: u32 = 1_000_000;
+    let (started_tx, started_rx) = crossbeam_channel::bounded::<()>(1);
+    let (release_tx, release_rx) = crossbeam_channel::bounded::<()>(0);
+    let (s, port) = server(
+        move |app, req| {
+            let n = req
+                .find_avp(&[(AVP_CC_REQUEST_NUMBER, 0)])
+                .and_then(Avp::as_u32);
+            if n == Some(BLOCKER) {
+                let _ = started_tx.send(());
+                // released by the test, or after the test gave up
+                let _ = release_rx.recv_timeout(Duration::from_secs(20));
+            }
+            answer_ok(app, req)
+        },
+        0,
+    );
+    let app = client_app();
+    let (c, _) = client(port, app.clone());
+    app.base().wait_for_ready(Duration::from_secs(5)).unwrap();
+    // quick requests, one at a time: the pool learns its jobs are quick
+    for n in 0..50 {
+        let a = app
+            .base()
+            .send_request(ccr(n), Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(result(&a), Some(2001));
+    }
+    let blocked = app
+        .base()
+        .send_request_nowait(ccr(BLOCKER), Duration::from_secs(30))
+        .unwrap();
+    started_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    // the blocker's worker is stuck: every request behind it is answered
+    // anyway, one at a time and then many at once
+    for n in 100..120 {
+        let a = app
+            .base()
+            .send_request(ccr(n), Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(result(&a), Some(2001), "request {n}");
+    }
+    let in_flight: Vec<_> = (200..264)
+        .map(|n| {
+            app.base()
+                .send_request_nowait(ccr(n), Duration::from_secs(5))
+                .unwrap()
+        })
+        .collect();
+    for (n, pending) in (200..).zip(in_flight) {
+        let a = pending.wait(Duration::from_secs(5)).unwrap();
+        assert_eq!(result(&a), Some(2001), "request {n}");
+    }
+    release_tx.send(()).unwrap();
+    let a = blocked.wait(Duration::from_secs(5)).unwrap();
+    assert_eq!(result(&a), Some(2001));
+    c.stop(Duration::from_secs(5), false).unwrap();
+    s.stop(Duration::from_secs(5), false).unwrap();
+}

@@ -838,7 +838,10 @@ impl Dispatch {
         }
         self.dirty.push(id);
         if let Some(key) = owed.key {
-            for (waiting, hbh) in self.duplicates.answered(now, &key, &bytes) {
+            // the table keeps the bytes themselves (no copy)
+            let (waiters, copy) = self.duplicates.answered_owned(now, &key, bytes);
+            let bytes = copy.unwrap_or_default();
+            for (waiting, hbh) in waiters {
                 if let Some(c) = self.conns.get_mut(&waiting) {
                     if queue_answer(c, &with_hop_by_hop(&bytes, hbh)) {
                         count(&self.handle.counters.retransmissions_answered);

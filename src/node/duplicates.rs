@@ -283,44 +283,44 @@ impl Duplicates {
 
     /// The answer to `key` is being sent: remember it (unless it is larger
     /// than `max_bytes / 16`; then the record is dropped) and return the
-    /// retransmissions that were waiting for it, which must get the same
-    /// bytes with their own Hop-by-Hop identifier ([`with_hop_by_hop`]).
-    /// Waiters on connections that have closed since are the caller's to
-    /// skip.
-    pub(crate) fn answered(
+    /// retransmissions that were waiting for it, with the bytes they must
+    /// get (each with its own Hop-by-Hop identifier, [`with_hop_by_hop`]):
+    /// `None` when nobody waits. The answer is kept as given (shrunk to its
+    /// length), not copied. Waiters on connections that have closed since
+    /// are the caller's to skip.
+    pub(crate) fn answered_owned(
         &mut self,
         now: Instant,
         key: &RequestKey,
-        answer: &[u8],
-    ) -> Vec<Waiter> {
+        answer: Vec<u8>,
+    ) -> (Vec<Waiter>, Option<Box<[u8]>>) {
+        let answer = answer.into_boxed_slice();
+        let len = answer.len();
         // Taken before expiry: waiters still get the answer even when the
         // request outlived its record's ttl.
-        let fits = answer.len() <= self.limits.max_bytes / 16;
+        let fits = len <= self.limits.max_bytes / 16;
         if fits {
             if let Some(record) = self.records.get_mut(key) {
                 // answered in place: the record keeps its place in the
                 // order (eviction goes by when requests came; expiry still
                 // by `since`, so one answered late only delays the
                 // reclaiming of younger expired records, within the budget)
-                let waiters =
-                    match std::mem::replace(&mut record.state, State::Answered(answer.into())) {
-                        State::InProgress(waiters) => waiters,
-                        State::Answered(_) => Vec::new(),
-                    };
+                let waiters = match std::mem::replace(&mut record.state, State::Answered(answer)) {
+                    State::InProgress(waiters) => waiters,
+                    State::Answered(_) => Vec::new(),
+                };
+                let copy = match (&record.state, waiters.is_empty()) {
+                    (State::Answered(stored), false) => Some(stored.clone()),
+                    _ => None,
+                };
                 let old_payload = record.payload;
-                record.payload = answer.len();
-                record.cost = record
-                    .cost
-                    .saturating_sub(old_payload)
-                    .saturating_add(answer.len());
+                record.payload = len;
+                record.cost = record.cost.saturating_sub(old_payload).saturating_add(len);
                 record.since = record.since.max(now);
-                self.bytes = self
-                    .bytes
-                    .saturating_sub(old_payload)
-                    .saturating_add(answer.len());
+                self.bytes = self.bytes.saturating_sub(old_payload).saturating_add(len);
                 self.expire(now);
                 self.enforce_budget();
-                return waiters;
+                return (waiters, copy);
             }
         }
         let (stored_key, since, waiters) = match self.remove(key) {
@@ -334,12 +334,25 @@ impl Duplicates {
             None => (Arc::new(key.clone()), now, Vec::new()),
         };
         self.expire(now);
-        if answer.len() <= self.limits.max_bytes / 16 {
-            self.insert(stored_key, since, State::Answered(answer.into()));
+        let copy = (!waiters.is_empty()).then(|| answer.clone());
+        if fits {
+            self.insert(stored_key, since, State::Answered(answer));
         } else {
             self.compact_if_needed();
         }
-        waiters
+        (waiters, copy)
+    }
+
+    /// [`answered_owned`](Self::answered_owned) with a copy of `answer`:
+    /// just the waiters.
+    #[cfg(test)]
+    pub(crate) fn answered(
+        &mut self,
+        now: Instant,
+        key: &RequestKey,
+        answer: &[u8],
+    ) -> Vec<Waiter> {
+        self.answered_owned(now, key, answer.to_vec()).0
     }
 
     /// The request will never be answered (the handler gave no answer, its

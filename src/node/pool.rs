@@ -154,6 +154,14 @@ pub(crate) fn serve_handoffs() {
     SERVICED.with(|s| s.set(true));
 }
 
+/// Undoes [`serve_handoffs`] on the calling thread (tests share threads).
+#[cfg(test)]
+fn stop_serving() {
+    SERVICED.with(|s| s.set(false));
+    HANDOFFS.with(|h| h.borrow_mut().clear());
+    SERVED.with(|s| s.borrow_mut().clear());
+}
+
 /// When the calling thread must next call [`check_handoffs`]: `None` while
 /// no job it queued waits for a running worker.
 pub(crate) fn handoff_deadline(now: Instant) -> Option<Instant> {
@@ -939,6 +947,67 @@ mod tests {
         assert_eq!(pool.threads(), 3);
         assert!(pool.shutdown(PATIENCE));
         assert_eq!(pool.threads(), 0);
+    }
+
+    /// On the loop's thread, a job queued while the only worker runs a
+    /// (so far quick) job waits for it instead of waking another; when
+    /// that worker blocks, the loop's check after `HANDOFF_WAIT` gets the
+    /// job a worker of its own, and the blocked one holds nothing up.
+    #[test]
+    fn a_handed_off_job_gets_a_worker_when_the_running_one_blocks() {
+        serve_handoffs();
+        let pool = WorkerPool::new(PoolConfig {
+            keep_alive: Duration::from_secs(3600),
+            ..config(4)
+        });
+        let (started_tx, started_rx) = unbounded();
+        let (release_tx, release_rx) = unbounded::<()>();
+        assert!(pool
+            .try_execute(blocking_job(&started_tx, &release_rx))
+            .is_ok());
+        assert!(started_rx.recv_timeout(PATIENCE).is_ok());
+        assert_eq!(handoff_deadline(Instant::now()), None);
+
+        // the worker is in a job: nobody is woken for the next one
+        let (done_tx, done_rx) = bounded(1);
+        let job: Job = Box::new(move || {
+            let _ = done_tx.send(thread::current().id());
+        });
+        let before = Instant::now();
+        assert!(pool.try_execute(job).is_ok());
+        assert_eq!(pool.threads(), 1);
+        assert!(handoff_deadline(Instant::now()).is_some());
+        // before HANDOFF_WAIT the check leaves it to the running worker
+        check_handoffs(before);
+        assert_eq!(pool.threads(), 1);
+        assert!(done_rx.try_recv().is_err(), "the blocked worker ran it");
+
+        // after it, the job gets a worker of its own
+        check_handoffs(Instant::now() + HANDOFF_WAIT);
+        assert!(done_rx.recv_timeout(PATIENCE).is_ok());
+        assert_eq!(pool.threads(), 2);
+        assert!(eventually(|| {
+            check_handoffs(Instant::now());
+            handoff_deadline(Instant::now()).is_none()
+        }));
+        drop(release_tx);
+        assert!(pool.shutdown(PATIENCE));
+        stop_serving();
+    }
+
+    /// Off the loop's thread nothing waits: a job queued while the worker
+    /// is in a job wakes or starts another at once.
+    #[test]
+    fn off_the_loop_a_queued_job_gets_a_worker_at_once() {
+        let pool = WorkerPool::new(PoolConfig {
+            keep_alive: Duration::from_secs(3600),
+            ..config(4)
+        });
+        let release = fill(&pool, 1);
+        assert!(runs_a_job(&pool));
+        assert_eq!(handoff_deadline(Instant::now()), None);
+        drop(release);
+        assert!(pool.shutdown(PATIENCE));
     }
 
     /// A panicking job frees its slot, and its worker goes on to the next job.

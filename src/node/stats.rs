@@ -107,11 +107,16 @@ impl PeerStats {
     /// Records how long a request of `command` took to answer.
     pub fn add_processed_req_time(&mut self, command: &str, seconds: f64) {
         push_bounded(&mut self.processed_req_time_total, seconds);
-        let per = self
-            .processed_req_time
-            .entry(command.to_owned())
-            .or_default();
-        push_bounded(per, seconds);
+        // a lookup by `&str` first: every answer comes here, and the key is
+        // copied only for a command's first
+        match self.processed_req_time.get_mut(command) {
+            Some(per) => push_bounded(per, seconds),
+            None => {
+                let mut per = VecDeque::new();
+                push_bounded(&mut per, seconds);
+                self.processed_req_time.insert(command.to_owned(), per);
+            }
+        }
     }
 
     /// Records `count` received messages at second `now`.
@@ -121,11 +126,27 @@ impl PeerStats {
 
     /// Records a sent answer's Result-Code at second `now`.
     pub fn add_sent_result_code(&mut self, now: u64, result_code: u32) {
-        let key = format!("{}xxx", result_code / 1000);
-        self.sent_result_code_range_counters
-            .entry(key)
-            .or_insert_with(|| SecondSlotCounter::new(1000))
-            .add_count(now, 1);
+        const RANGES: [&str; 10] = [
+            "0xxx", "1xxx", "2xxx", "3xxx", "4xxx", "5xxx", "6xxx", "7xxx", "8xxx", "9xxx",
+        ];
+        let range = result_code / 1000;
+        let owned;
+        let key = match RANGES.get(range as usize) {
+            Some(key) => *key,
+            None => {
+                owned = format!("{range}xxx");
+                owned.as_str()
+            }
+        };
+        match self.sent_result_code_range_counters.get_mut(key) {
+            Some(counter) => counter.add_count(now, 1),
+            None => {
+                let mut counter = SecondSlotCounter::new(1000);
+                counter.add_count(now, 1);
+                self.sent_result_code_range_counters
+                    .insert(key.to_owned(), counter);
+            }
+        }
     }
 
     /// Requests processed per second of processing time, by command.
