@@ -1338,12 +1338,9 @@ impl Dispatch {
             RequestKey::new(peer, origin, h.end_to_end_identifier)
         });
         if let Some(key) = &key {
-            let intake = self.duplicates.intake(
-                now,
-                key.clone(),
-                h.is_retransmit(),
-                (id, h.hop_by_hop_identifier),
-            );
+            let intake =
+                self.duplicates
+                    .intake(now, *key, h.is_retransmit(), (id, h.hop_by_hop_identifier));
             let counters = &self.handle.counters;
             match intake {
                 Intake::New => {}
@@ -1367,7 +1364,7 @@ impl Dispatch {
             received: now,
             command_code: h.command_code,
             expires: later(now, self.config.limits.owed_answer_ttl),
-            key: key.clone(),
+            key,
         };
         if !conn.owe(
             h.hop_by_hop_identifier,

@@ -42,50 +42,59 @@
 //! compacted when it holds more than about twice as many entries as there are
 //! records, so every operation is amortised O(1) and the deque stays bounded.
 
-use super::idhash::{IdHash, IdMap};
+use super::idhash::IdMap;
 use std::collections::hash_map::Entry;
+use std::collections::hash_map::RandomState;
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::mem::size_of;
-use std::sync::Arc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Identifies a request: the authenticated peer the connection belongs to,
-/// the request's Origin-Host and its End-to-End identifier.
+/// the request's Origin-Host (ASCII lower-cased; Diameter identities are
+/// FQDNs) and its End-to-End identifier.
 ///
-/// Its hash is computed once, when the key is made (seeded per process,
-/// like every table's), and is all the table hashes: a request's record is
-/// looked up several times, and hashing two host names each time cost more
-/// than the rest of the bookkeeping.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The peer and the host are kept as a 128-bit digest: two SipHash-1-3
+/// sums under random keys of this process. A key is then a few words, with
+/// nothing allocated per request (a table of 65,536 records of strings cost
+/// the node a third of its throughput in cache misses), and a peer that
+/// does not know the keys cannot make two names collide: telling the sums
+/// apart is SipHash's job as a keyed function. The table hashes the digest
+/// as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RequestKey {
-    /// The hash of the other fields; compared first.
-    hash: u64,
-    /// The peer's identity from the capabilities exchange, lower-cased by
-    /// whoever owns the connection, shared by all of its keys.
-    pub peer: Arc<str>,
-    /// The Origin-Host AVP of the request, lower-cased (ASCII).
-    pub origin_host: Box<str>,
+    /// The two sums over (peer, Origin-Host).
+    digest: [u64; 2],
     /// The End-to-End identifier of the request.
-    pub end_to_end: u32,
+    end_to_end: u32,
 }
 
 impl RequestKey {
-    /// The key of a request received from `peer` (already lower-cased: the
-    /// `Arc` is shared, not copied) with this Origin-Host, which is
-    /// lower-cased here (ASCII; Diameter identities are FQDNs).
-    pub(crate) fn new(peer: &Arc<str>, origin_host: &str, end_to_end: u32) -> Self {
-        static SEED: OnceLock<IdHash> = OnceLock::new();
-        let origin_host = origin_host.to_ascii_lowercase().into_boxed_str();
-        let mut h = SEED.get_or_init(IdHash::default).build_hasher();
-        peer.hash(&mut h);
-        origin_host.hash(&mut h);
-        h.write_u32(end_to_end);
+    /// The key of a request received from `peer` (already lower-cased by
+    /// whoever owns the connection) with this Origin-Host, lower-cased
+    /// here.
+    pub(crate) fn new(peer: &str, origin_host: &str, end_to_end: u32) -> Self {
+        static KEYS: OnceLock<[RandomState; 2]> = OnceLock::new();
+        let [a, b] = KEYS.get_or_init(|| [RandomState::new(), RandomState::new()]);
+        let (mut a, mut b) = (a.build_hasher(), b.build_hasher());
+        // `str`'s hash ends with 0xff, which UTF-8 never holds: the pair is
+        // written unambiguously
+        peer.hash(&mut a);
+        peer.hash(&mut b);
+        // lower-cased a chunk at a time, without allocating
+        let mut chunk = [0u8; 64];
+        for part in origin_host.as_bytes().chunks(chunk.len()) {
+            let lower = &mut chunk[..part.len()];
+            lower.copy_from_slice(part);
+            lower.make_ascii_lowercase();
+            a.write(lower);
+            b.write(lower);
+        }
+        a.write_u8(0xff);
+        b.write_u8(0xff);
         RequestKey {
-            hash: h.finish(),
-            peer: Arc::clone(peer),
-            origin_host,
+            digest: [a.finish(), b.finish()],
             end_to_end,
         }
     }
@@ -93,7 +102,7 @@ impl RequestKey {
 
 impl Hash for RequestKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.hash);
+        state.write_u64(self.digest[0] ^ u64::from(self.end_to_end));
     }
 }
 
@@ -172,13 +181,12 @@ struct Record {
     state: State,
 }
 
-/// Bytes counted for every record besides its answer and waiters: the key
-/// and its lengths, the map slot, the key's `Arc` and its counts, and the
-/// two order-deque entries (live and, at most, one stale) it may cost.
-const ENTRY_OVERHEAD: usize = size_of::<RequestKey>()
-    + 2 * size_of::<usize>()
-    + size_of::<(Arc<RequestKey>, Record)>()
-    + 2 * size_of::<(Arc<RequestKey>, u64, Instant)>();
+/// Bytes counted for every record besides its answer and waiters: the map
+/// slot (key, record and control byte, rounded up) and the two order-deque
+/// entries (live and, at most, one stale) it may cost.
+const ENTRY_OVERHEAD: usize = size_of::<(RequestKey, Record)>()
+    + size_of::<usize>()
+    + 2 * size_of::<(RequestKey, u64, Instant)>();
 
 /// Bytes counted for each waiting retransmission.
 const WAITER_COST: usize = size_of::<Waiter>();
@@ -193,10 +201,10 @@ pub(crate) struct Duplicates {
     /// The bounds.
     limits: DuplicateLimits,
     /// The records by key.
-    records: IdMap<Arc<RequestKey>, Record>,
+    records: IdMap<RequestKey, Record>,
     /// Keys in the order they were recorded; an entry is live when its
     /// generation is the record's, stale otherwise.
-    order: VecDeque<(Arc<RequestKey>, u64, Instant)>,
+    order: VecDeque<(RequestKey, u64, Instant)>,
     /// Sum of the records' costs.
     bytes: usize,
     /// Generation of the next record.
@@ -277,7 +285,7 @@ impl Duplicates {
             }
         }
         // replaces any record of the key
-        self.insert(Arc::new(key), now, State::InProgress(Vec::new()));
+        self.insert(key, now, State::InProgress(Vec::new()));
         Intake::New
     }
 
@@ -331,7 +339,7 @@ impl Duplicates {
                 };
                 (stored_key, record.since.max(now), waiters)
             }
-            None => (Arc::new(key.clone()), now, Vec::new()),
+            None => (*key, now, Vec::new()),
         };
         self.expire(now);
         let copy = (!waiters.is_empty()).then(|| answer.clone());
@@ -375,7 +383,7 @@ impl Duplicates {
             }
             let fresh = self
                 .records
-                .get(&**key)
+                .get(key)
                 .is_some_and(|r| r.generation == *generation && !is_expired(r.since, ttl, now));
             if fresh {
                 break;
@@ -414,7 +422,7 @@ impl Duplicates {
 
     /// Removes the record of `key`, if any, and its cost; its order entry
     /// goes stale.
-    fn remove(&mut self, key: &RequestKey) -> Option<(Arc<RequestKey>, Record)> {
+    fn remove(&mut self, key: &RequestKey) -> Option<(RequestKey, Record)> {
         let (stored_key, record) = self.records.remove_entry(key)?;
         self.bytes = self.bytes.saturating_sub(record.cost);
         Some((stored_key, record))
@@ -423,19 +431,16 @@ impl Duplicates {
     /// Records `key` at the back of the order (replacing its record, if it
     /// has one: that record's order entry goes stale), then brings the
     /// table back within its bounds.
-    fn insert(&mut self, key: Arc<RequestKey>, since: Instant, state: State) {
+    fn insert(&mut self, key: RequestKey, since: Instant, state: State) {
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1);
         let payload = match &state {
             State::InProgress(waiters) => waiters.len().saturating_mul(WAITER_COST),
             State::Answered(answer) => answer.len(),
         };
-        let cost = ENTRY_OVERHEAD
-            .saturating_add(key.peer.len())
-            .saturating_add(key.origin_host.len())
-            .saturating_add(payload);
+        let cost = ENTRY_OVERHEAD.saturating_add(payload);
         self.bytes = self.bytes.saturating_add(cost);
-        self.order.push_back((Arc::clone(&key), generation, since));
+        self.order.push_back((key, generation, since));
         let old = self.records.insert(
             key,
             Record {
@@ -493,7 +498,7 @@ impl Duplicates {
             let records = &self.records;
             self.order.retain(|(key, generation, _)| {
                 records
-                    .get(&**key)
+                    .get(key)
                     .is_some_and(|r| r.generation == *generation)
             });
         }
@@ -512,8 +517,8 @@ mod tests {
         a
     }
 
-    fn peer(name: &str) -> Arc<str> {
-        Arc::from(name)
+    fn peer(name: &str) -> std::sync::Arc<str> {
+        std::sync::Arc::from(name)
     }
 
     fn hop_by_hop(bytes: &[u8]) -> u32 {
@@ -537,7 +542,7 @@ mod tests {
         let p = peer("client.example.net");
         let mut d = Duplicates::new(DuplicateLimits::default());
         let key = RequestKey::new(&p, "Client.Example.NET", 7);
-        assert_eq!(d.intake(t0, key.clone(), false, (1, 100)), Intake::New);
+        assert_eq!(d.intake(t0, key, false, (1, 100)), Intake::New);
         let sent = answer(100, 64);
         assert!(d.answered(t0, &key, &sent).is_empty());
 
@@ -561,11 +566,11 @@ mod tests {
         let thief = peer("thief.example.net");
         let mut d = Duplicates::new(DuplicateLimits::default());
         let key = RequestKey::new(&victim, "victim.example.net", 42);
-        assert_eq!(d.intake(t0, key.clone(), false, (1, 1)), Intake::New);
+        assert_eq!(d.intake(t0, key, false, (1, 1)), Intake::New);
         d.answered(t0, &key, &answer(1, 100));
 
         let forged = RequestKey::new(&thief, "victim.example.net", 42);
-        assert_eq!(d.intake(t0, forged.clone(), true, (9, 9)), Intake::New);
+        assert_eq!(d.intake(t0, forged, true, (9, 9)), Intake::New);
         // Its own record, which does not touch the victim's.
         assert_eq!(d.len(), 2);
         assert!(matches!(
@@ -586,10 +591,10 @@ mod tests {
         };
         let mut d = Duplicates::new(limits);
         let key = RequestKey::new(&p, "h", 1);
-        assert_eq!(d.intake(t0, key.clone(), false, (1, 10)), Intake::New);
-        assert_eq!(d.intake(t0, key.clone(), true, (2, 20)), Intake::InProgress);
-        assert_eq!(d.intake(t0, key.clone(), true, (3, 30)), Intake::InProgress);
-        assert_eq!(d.intake(t0, key.clone(), true, (4, 40)), Intake::Dropped);
+        assert_eq!(d.intake(t0, key, false, (1, 10)), Intake::New);
+        assert_eq!(d.intake(t0, key, true, (2, 20)), Intake::InProgress);
+        assert_eq!(d.intake(t0, key, true, (3, 30)), Intake::InProgress);
+        assert_eq!(d.intake(t0, key, true, (4, 40)), Intake::Dropped);
         assert_consistent(&d);
 
         let sent = answer(10, 40);
@@ -609,7 +614,7 @@ mod tests {
             ..DuplicateLimits::default()
         });
         let key = RequestKey::new(&p, "h", 2);
-        assert_eq!(none.intake(t0, key.clone(), false, (1, 1)), Intake::New);
+        assert_eq!(none.intake(t0, key, false, (1, 1)), Intake::New);
         assert_eq!(none.intake(t0, key, true, (1, 2)), Intake::Dropped);
     }
 
@@ -619,12 +624,12 @@ mod tests {
         let p = peer("p");
         let mut d = Duplicates::new(DuplicateLimits::default());
         let key = RequestKey::new(&p, "h", 5);
-        assert_eq!(d.intake(t0, key.clone(), false, (1, 1)), Intake::New);
-        assert_eq!(d.intake(t0, key.clone(), true, (1, 2)), Intake::InProgress);
+        assert_eq!(d.intake(t0, key, false, (1, 1)), Intake::New);
+        assert_eq!(d.intake(t0, key, true, (1, 2)), Intake::InProgress);
         // A new request with the same key replaces the record and its waiters.
-        assert_eq!(d.intake(t0, key.clone(), false, (1, 3)), Intake::New);
+        assert_eq!(d.intake(t0, key, false, (1, 3)), Intake::New);
         assert!(d.answered(t0, &key, &answer(3, 30)).is_empty());
-        assert_eq!(d.intake(t0, key.clone(), false, (1, 4)), Intake::New);
+        assert_eq!(d.intake(t0, key, false, (1, 4)), Intake::New);
         assert_eq!(d.intake(t0, key, true, (1, 5)), Intake::InProgress);
         assert_eq!(d.len(), 1);
         assert_consistent(&d);
@@ -640,28 +645,25 @@ mod tests {
             ..DuplicateLimits::default()
         });
         let key = RequestKey::new(&p, "h", 1);
-        assert_eq!(d.intake(t0, key.clone(), false, (1, 1)), Intake::New);
+        assert_eq!(d.intake(t0, key, false, (1, 1)), Intake::New);
         // Answered 100 s later: the ttl counts from the answer.
         let answered_at = t0 + Duration::from_secs(100);
         d.answered(answered_at, &key, &answer(1, 50));
         let just_before = answered_at + ttl - Duration::from_millis(1);
         assert!(matches!(
-            d.intake(just_before, key.clone(), true, (1, 2)),
+            d.intake(just_before, key, true, (1, 2)),
             Intake::Answered(_)
         ));
         d.expire(answered_at + ttl);
         assert_eq!(d.len(), 0);
         assert_eq!(d.bytes(), 0);
-        assert_eq!(
-            d.intake(answered_at + ttl, key.clone(), true, (1, 3)),
-            Intake::New
-        );
+        assert_eq!(d.intake(answered_at + ttl, key, true, (1, 3)), Intake::New);
 
         // The retransmission above is now in progress since `answered_at +
         // ttl`; that record expires too, and a later copy is processed anew.
         let recorded_at = answered_at + ttl;
         assert_eq!(
-            d.intake(recorded_at + ttl / 2, key.clone(), true, (1, 4)),
+            d.intake(recorded_at + ttl / 2, key, true, (1, 4)),
             Intake::InProgress
         );
         assert_eq!(d.intake(recorded_at + ttl, key, true, (1, 5)), Intake::New);
@@ -674,7 +676,7 @@ mod tests {
             ..DuplicateLimits::default()
         });
         let key = RequestKey::new(&p, "h", 9);
-        forever.intake(t0, key.clone(), false, (1, 1));
+        forever.intake(t0, key, false, (1, 1));
         forever.expire(t0 + Duration::from_secs(1_000_000));
         assert_eq!(forever.len(), 1);
     }
@@ -700,7 +702,7 @@ mod tests {
             for i in 0..100_000u32 {
                 let key = RequestKey::new(&p, &format!("forged-{i}.example.net"), i);
                 let now = t0 + Duration::from_micros(u64::from(i));
-                assert_eq!(d.intake(now, key.clone(), false, (1, i)), Intake::New);
+                assert_eq!(d.intake(now, key, false, (1, i)), Intake::New);
                 d.answered(now, &key, &body);
                 assert!(d.bytes() <= limits.max_bytes);
                 assert!(d.len() <= limits.max_entries);
@@ -733,7 +735,7 @@ mod tests {
         let key = RequestKey::new(&p, "h", 1);
         for i in 0..10_000u32 {
             let now = t0 + Duration::from_millis(u64::from(i));
-            d.intake(now, key.clone(), i % 3 == 0, (1, i));
+            d.intake(now, key, i % 3 == 0, (1, i));
             d.answered(now, &key, &answer(i, 30));
             assert!(d.order_len() <= 2 * d.len() + COMPACT_SLACK + 1);
         }
@@ -752,11 +754,11 @@ mod tests {
         let a = RequestKey::new(&p, "h", 1);
         let b = RequestKey::new(&p, "h", 2);
         let c = RequestKey::new(&p, "h", 3);
-        d.intake(t0, a.clone(), false, (1, 1));
-        d.intake(t0, b.clone(), false, (1, 2));
+        d.intake(t0, a, false, (1, 1));
+        d.intake(t0, b, false, (1, 2));
         // Answering `a` keeps its place: it is still the oldest.
         d.answered(t0, &a, &answer(1, 20));
-        d.intake(t0, c.clone(), false, (1, 3));
+        d.intake(t0, c, false, (1, 3));
         assert_eq!(d.len(), 2);
         assert_eq!(d.intake(t0, b, true, (1, 4)), Intake::InProgress);
         assert_eq!(d.intake(t0, c, true, (1, 5)), Intake::InProgress);
@@ -770,12 +772,12 @@ mod tests {
         let p = peer("p");
         let mut d = Duplicates::new(DuplicateLimits::default());
         let key = RequestKey::new(&p, "h", 1);
-        d.intake(t0, key.clone(), false, (1, 1));
-        assert_eq!(d.intake(t0, key.clone(), true, (2, 2)), Intake::InProgress);
+        d.intake(t0, key, false, (1, 1));
+        assert_eq!(d.intake(t0, key, true, (2, 2)), Intake::InProgress);
         d.abandon(&key);
         assert_eq!(d.len(), 0);
         assert_eq!(d.bytes(), 0);
-        assert_eq!(d.intake(t0, key.clone(), true, (3, 3)), Intake::New);
+        assert_eq!(d.intake(t0, key, true, (3, 3)), Intake::New);
         // The old waiter is gone: only the new copy is owed an answer.
         assert!(d.answered(t0, &key, &answer(3, 20)).is_empty());
         d.abandon(&key);
@@ -794,13 +796,13 @@ mod tests {
         };
         let mut d = Duplicates::new(limits);
         let key = RequestKey::new(&p, "h", 1);
-        d.intake(t0, key.clone(), false, (1, 1));
-        assert_eq!(d.intake(t0, key.clone(), true, (2, 2)), Intake::InProgress);
+        d.intake(t0, key, false, (1, 1));
+        assert_eq!(d.intake(t0, key, true, (2, 2)), Intake::InProgress);
         // Waiters still get the answer, but the record is dropped.
         assert_eq!(d.answered(t0, &key, &answer(1, 1001)), vec![(2, 2)]);
         assert_eq!(d.len(), 0);
         assert_eq!(d.bytes(), 0);
-        assert_eq!(d.intake(t0, key.clone(), true, (3, 3)), Intake::New);
+        assert_eq!(d.intake(t0, key, true, (3, 3)), Intake::New);
         // Exactly max_bytes / 16 still fits.
         d.answered(t0, &key, &answer(1, 1000));
         assert!(matches!(
@@ -824,7 +826,7 @@ mod tests {
         let key = RequestKey::new(&p, "", u32::MAX);
         for retransmit in [false, true, true] {
             assert_eq!(
-                d.intake(t0, key.clone(), retransmit, (u64::MAX, u32::MAX)),
+                d.intake(t0, key, retransmit, (u64::MAX, u32::MAX)),
                 Intake::New
             );
             assert_eq!(d.len(), 0);
@@ -838,7 +840,7 @@ mod tests {
         // Answers shorter than a header pass through unchanged.
         assert_eq!(with_hop_by_hop(&[1, 2, 3], 7), vec![1, 2, 3]);
         let mut d = Duplicates::new(DuplicateLimits::default());
-        d.intake(t0, key.clone(), false, (1, 1));
+        d.intake(t0, key, false, (1, 1));
         d.answered(t0, &key, &[9; 5]);
         assert_eq!(
             d.intake(t0, key, true, (1, 2)),
@@ -847,11 +849,11 @@ mod tests {
 
         // Budget too small for a single record: nothing is kept, no panic.
         let mut tiny = Duplicates::new(DuplicateLimits {
-            max_bytes: ENTRY_OVERHEAD,
+            max_bytes: ENTRY_OVERHEAD - 1,
             ..DuplicateLimits::default()
         });
         let long = RequestKey::new(&p, &"x".repeat(10_000), 1);
-        assert_eq!(tiny.intake(t0, long.clone(), false, (1, 1)), Intake::New);
+        assert_eq!(tiny.intake(t0, long, false, (1, 1)), Intake::New);
         assert_eq!(tiny.len(), 0);
         assert!(tiny.answered(t0, &long, &answer(1, 20)).is_empty());
         assert_consistent(&tiny);
