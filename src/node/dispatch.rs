@@ -168,9 +168,6 @@ impl Dispatch {
         self.conns.len()
     }
 
-    /// Whether at most one request is in flight on the whole node: sent
-    /// and not yet answered, handed to an application and not yet answered,
-    /// or relayed (stops counting at two).
     /// Whether the node waits for answers from a configured peer (to its
     /// own requests, or to requests it relays): one atomic load per peer.
     pub(crate) fn awaiting_answers(&self) -> bool {
@@ -181,6 +178,9 @@ impl Dispatch {
             .any(|p| p.outstanding.load(std::sync::atomic::Ordering::Relaxed) > 0)
     }
 
+    /// Whether at most one request is in flight on the whole node: sent
+    /// and not yet answered, handed to an application and not yet answered,
+    /// or relayed (stops counting at two).
     pub(crate) fn at_most_one_in_flight(&self) -> bool {
         let mut n = 0;
         for c in self.conns.values() {

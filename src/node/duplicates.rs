@@ -33,11 +33,12 @@
 //!                                                                    intake, T: Answered(bytes)
 //! ```
 //!
-//! Eviction order is a `VecDeque` of `(key, generation, recorded)` in the order the
-//! requests were recorded: the answer goes into its record in place (the
-//! record keeps its place), while a request recorded again (a new request
-//! with a known key, or one whose record was dropped) gets a new
-//! generation and a new entry at the back, and the old entry goes stale. Stale
+//! Eviction order is a `VecDeque` of `(key, generation, recorded)` in the
+//! order the requests were recorded: the answer goes into its record in
+//! place (the record keeps its place), while a request recorded again (a
+//! new request with a known key, or one whose record was dropped) gets a
+//! new generation and a new entry at the back, and the old entry goes
+//! stale. Stale
 //! entries are skipped when they reach the front and the whole deque is
 //! compacted when it holds more than about twice as many entries as there are
 //! records, so every operation is amortised O(1) and the deque stays bounded.
@@ -173,10 +174,9 @@ struct Record {
     generation: u64,
     /// When it was last recorded or answered; it expires `ttl` later.
     since: Instant,
-    /// What it counts against the byte budget.
+    /// What it counts against the byte budget: [`ENTRY_OVERHEAD`] plus its
+    /// answer or waiters.
     cost: usize,
-    /// The part of `cost` that is its answer or waiters.
-    payload: usize,
     /// In progress or answered.
     state: State,
 }
@@ -270,7 +270,6 @@ impl Duplicates {
                     }
                     waiters.push(waiter);
                     record.cost = record.cost.saturating_add(WAITER_COST);
-                    record.payload = record.payload.saturating_add(WAITER_COST);
                     let generation = record.generation;
                     self.bytes = self.bytes.saturating_add(WAITER_COST);
                     self.enforce_budget();
@@ -321,11 +320,10 @@ impl Duplicates {
                     (State::Answered(stored), false) => Some(stored.clone()),
                     _ => None,
                 };
-                let old_payload = record.payload;
-                record.payload = len;
-                record.cost = record.cost.saturating_sub(old_payload).saturating_add(len);
+                let cost = ENTRY_OVERHEAD.saturating_add(len);
+                self.bytes = self.bytes.saturating_sub(record.cost).saturating_add(cost);
+                record.cost = cost;
                 record.since = record.since.max(now);
-                self.bytes = self.bytes.saturating_sub(old_payload).saturating_add(len);
                 self.expire(now);
                 self.enforce_budget();
                 return (waiters, copy);
@@ -447,7 +445,6 @@ impl Duplicates {
                 generation,
                 since,
                 cost,
-                payload,
                 state,
             },
         );
@@ -598,7 +595,25 @@ mod tests {
         assert_consistent(&d);
 
         let sent = answer(10, 40);
-        assert_eq!(d.answered(t0, &key, &sent), vec![(2, 20), (3, 30)]);
+        // the waiters get the bytes sent; with nobody waiting, none come back
+        let (waiters, copy) = d.answered_owned(t0, &key, sent.clone());
+        assert_eq!(waiters, vec![(2, 20), (3, 30)]);
+        assert_eq!(copy.as_deref(), Some(&sent[..]));
+        let other = RequestKey::new(&p, "h", 2);
+        assert_eq!(d.intake(t0, other, false, (1, 11)), Intake::New);
+        assert_eq!(d.answered_owned(t0, &other, answer(11, 40)), (vec![], None));
+        // an answer too large to keep still reaches its waiters
+        let mut small = Duplicates::new(DuplicateLimits {
+            max_bytes: 16 * 64,
+            ..limits
+        });
+        assert_eq!(small.intake(t0, key, false, (1, 10)), Intake::New);
+        assert_eq!(small.intake(t0, key, true, (2, 20)), Intake::InProgress);
+        let large = answer(10, 200);
+        let (waiters, copy) = small.answered_owned(t0, &key, large.clone());
+        assert_eq!(waiters, vec![(2, 20)]);
+        assert_eq!(copy.as_deref(), Some(&large[..]));
+        assert_eq!(small.len(), 0);
         let forwarded = with_hop_by_hop(&sent, 20);
         assert_eq!(hop_by_hop(&forwarded), 20);
         // Later copies get the answer directly.

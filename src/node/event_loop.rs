@@ -264,14 +264,16 @@ impl Loop {
             }
             // after a turn with events, poll rather than sleep when what
             // the loop waits for comes within microseconds: answers from
-            // peers (to requests sent or relayed), answers from quick
-            // handlers, or, with at most one request in flight, the next
-            // request. A wake-up costs more than the polling (yielding the
-            // core between polls, so that the threads that do the work run)
+            // quick handlers, answers from peers (to requests sent or
+            // relayed), or, with at most one request in flight, the next
+            // request (cheapest checks first: the last walks the
+            // connections). A wake-up costs more than the polling (yielding
+            // the core between polls, so that the threads that do the work
+            // run)
             if !events.is_empty()
                 && (pool::quick_jobs_in_hand()
-                    || self.dispatch.at_most_one_in_flight()
-                    || self.dispatch.awaiting_answers())
+                    || self.dispatch.awaiting_answers()
+                    || self.dispatch.at_most_one_in_flight())
             {
                 spin_until = now.checked_add(BUSY_POLL);
             }

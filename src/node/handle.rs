@@ -841,6 +841,23 @@ impl AppBase {
         Ok(())
     }
 
+    /// The request as sent: the End-to-End identifier and the header's
+    /// application id set when zero.
+    fn prepare<R: OutgoingRequest>(
+        &self,
+        handle: &Handle,
+        request: R,
+    ) -> Result<Message, ApplicationError> {
+        let mut request = request.into_request()?;
+        if request.header.end_to_end_identifier == 0 {
+            request.header.end_to_end_identifier = handle.identity().end_to_end.next_sequence();
+        }
+        if request.header.application_id == 0 {
+            request.header.application_id = self.inner.id.id;
+        }
+        Ok(request)
+    }
+
     /// Sends a request and blocks until its answer (python's
     /// `send_request`): the End-to-End identifier and the header's
     /// application id are set when zero, the request is routed (RFC 6733
@@ -856,13 +873,7 @@ impl AppBase {
         timeout: Duration,
     ) -> Result<R::Answer, ApplicationError> {
         let handle = self.shared()?;
-        let mut request = request.into_request()?;
-        if request.header.end_to_end_identifier == 0 {
-            request.header.end_to_end_identifier = handle.identity().end_to_end.next_sequence();
-        }
-        if request.header.application_id == 0 {
-            request.header.application_id = self.inner.id.id;
-        }
+        let request = self.prepare(handle, request)?;
         R::answer_from(handle.request(self, &request, timeout)?)
     }
 
@@ -896,13 +907,7 @@ impl AppBase {
         timeout: Duration,
     ) -> Result<PendingAnswer<R::Answer>, ApplicationError> {
         let handle = self.shared()?;
-        let mut request = request.into_request()?;
-        if request.header.end_to_end_identifier == 0 {
-            request.header.end_to_end_identifier = handle.identity().end_to_end.next_sequence();
-        }
-        if request.header.application_id == 0 {
-            request.header.application_id = self.inner.id.id;
-        }
+        let request = self.prepare(handle, request)?;
         let (waiter, peer, deadline) = handle.submit(self, &request, timeout)?;
         Ok(PendingAnswer {
             waiter: Some(waiter),

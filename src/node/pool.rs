@@ -122,13 +122,9 @@ thread_local! {
     /// node's event loop): only there may a job wait for a running worker.
     static SERVICED: Cell<bool> = const { Cell::new(false) };
 
-    /// The pools this (serviced) thread queued jobs to without waking a
-    /// worker, to look at again ([`check_handoffs`]). At most one entry per
-    /// pool (its `State::handoff` flag).
-    static HANDOFFS: RefCell<Vec<Weak<Inner>>> = const { RefCell::new(Vec::new()) };
-
-    /// Every pool this (serviced) thread handed a job to, once each (its
-    /// `Inner::served` flag): what [`quick_jobs_in_hand`] looks at.
+    /// Every pool this (serviced) thread handed a job to, once each: what
+    /// [`quick_jobs_in_hand`], [`handoff_deadline`] and [`check_handoffs`]
+    /// look at (a node has a pool per `ThreadingApplication`).
     static SERVED: RefCell<Vec<Weak<Inner>>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -138,10 +134,8 @@ thread_local! {
 pub(crate) fn quick_jobs_in_hand() -> bool {
     SERVED.with(|s| {
         s.borrow().iter().any(|weak| {
-            weak.upgrade().is_some_and(|inner| {
-                inner.in_hand.load(Ordering::Acquire) > 0
-                    && inner.job_nanos.load(Ordering::Relaxed) < QUICK_JOB.as_nanos() as u64
-            })
+            weak.upgrade()
+                .is_some_and(|inner| inner.in_hand.load(Ordering::Acquire) > 0 && inner.quick())
         })
     })
 }
@@ -158,34 +152,39 @@ pub(crate) fn serve_handoffs() {
 #[cfg(test)]
 fn stop_serving() {
     SERVICED.with(|s| s.set(false));
-    HANDOFFS.with(|h| h.borrow_mut().clear());
     SERVED.with(|s| s.borrow_mut().clear());
 }
 
 /// When the calling thread must next call [`check_handoffs`]: `None` while
 /// no job it queued waits for a running worker.
 pub(crate) fn handoff_deadline(now: Instant) -> Option<Instant> {
-    HANDOFFS.with(|h| (!h.borrow().is_empty()).then(|| now + HANDOFF_WAIT))
+    let waiting = SERVED.with(|s| {
+        s.borrow().iter().any(|weak| {
+            weak.upgrade()
+                .is_some_and(|inner| inner.handoff.load(Ordering::Acquire))
+        })
+    });
+    waiting.then(|| now + HANDOFF_WAIT)
 }
 
 /// Wakes or starts a worker for each pool, among those the calling thread
-/// handed jobs to, whose next job has waited [`HANDOFF_WAIT`] with nobody
-/// searching (its workers may all be blocked); forgets the pools whose
-/// queue is empty.
+/// handed jobs to without waking one, whose next job has waited
+/// [`HANDOFF_WAIT`] with nobody searching (its workers may all be
+/// blocked); ends the hand-off of the pools whose queue is empty, and
+/// forgets the pools that are gone.
 pub(crate) fn check_handoffs(now: Instant) {
-    HANDOFFS.with(|h| {
-        let mut pools = h.borrow_mut();
-        if pools.is_empty() {
-            return;
-        }
-        pools.retain(|weak| {
+    SERVED.with(|s| {
+        s.borrow_mut().retain(|weak| {
             let Some(inner) = weak.upgrade() else {
                 return false;
             };
+            if !inner.handoff.load(Ordering::Acquire) {
+                return true;
+            }
             let mut state = inner.state.lock();
             let Some(&(queued_at, _)) = state.queue.front() else {
-                state.handoff = false;
-                return false;
+                inner.handoff.store(false, Ordering::Release);
+                return true;
             };
             let next = if state.searching == 0 && now >= queued_at + HANDOFF_WAIT {
                 state.add_searcher(inner.limit)
@@ -220,8 +219,9 @@ struct Inner {
     in_hand: AtomicUsize,
     /// Moving average of how long a job runs, in nanoseconds.
     job_nanos: AtomicU64,
-    /// Listed in the serving thread's `SERVED`.
-    served: AtomicBool,
+    /// Jobs queued by a serviced thread wait for running workers (see
+    /// [`check_handoffs`]); written under the `state` lock.
+    handoff: AtomicBool,
     /// Signalled when a worker exits, a spawn settles or a join ends: what
     /// `shutdown` waits for.
     changed: Condvar,
@@ -231,6 +231,13 @@ struct Inner {
     keep_alive: Duration,
     /// Thread name.
     name: String,
+}
+
+impl Inner {
+    /// Whether its jobs run under [`QUICK_JOB`] on average.
+    fn quick(&self) -> bool {
+        self.job_nanos.load(Ordering::Relaxed) < QUICK_JOB.as_nanos() as u64
+    }
 }
 
 /// The pool's bookkeeping. Between critical sections: `busy <= limit`,
@@ -243,8 +250,6 @@ struct State {
     busy: usize,
     /// Accepted jobs no worker has taken yet, with when they were queued.
     queue: VecDeque<(Instant, Job)>,
-    /// Listed in the node loop's [`HANDOFFS`].
-    handoff: bool,
     /// Live workers, counting a thread being spawned.
     threads: usize,
     /// Workers awake and about to look at the queue (counting one being
@@ -374,7 +379,6 @@ impl WorkerPool {
                     closed: false,
                     busy: 0,
                     queue: VecDeque::new(),
-                    handoff: false,
                     threads: 0,
                     searching: 0,
                     parked: Vec::new(),
@@ -388,7 +392,7 @@ impl WorkerPool {
                 queued: AtomicUsize::new(0),
                 in_hand: AtomicUsize::new(0),
                 job_nanos: AtomicU64::new(0),
-                served: AtomicBool::new(false),
+                handoff: AtomicBool::new(false),
                 changed: Condvar::new(),
                 limit,
                 keep_alive: config.keep_alive,
@@ -415,21 +419,19 @@ impl WorkerPool {
         inner.queued.store(state.queue.len(), Ordering::Release);
         let running = state.busy - state.queue.len();
         let serviced = SERVICED.with(Cell::get);
-        if serviced && !inner.served.swap(true, Ordering::AcqRel) {
-            let weak = Arc::downgrade(&self.inner);
-            SERVED.with(|s| s.borrow_mut().push(weak));
+        if serviced {
+            SERVED.with(|s| {
+                let mut served = s.borrow_mut();
+                let me = Arc::as_ptr(&self.inner);
+                if !served.iter().any(|weak| weak.as_ptr() == me) {
+                    served.push(Arc::downgrade(&self.inner));
+                }
+            });
         }
-        let next = if (running > 0 || state.searching > 0)
-            && inner.job_nanos.load(Ordering::Relaxed) < QUICK_JOB.as_nanos() as u64
-            && serviced
-        {
+        let next = if serviced && (running > 0 || state.searching > 0) && inner.quick() {
             // a worker is about to take it, or one in a quick job will
             // soon; the loop comes back to it if none has in HANDOFF_WAIT
-            if !state.handoff {
-                state.handoff = true;
-                let weak = Arc::downgrade(&self.inner);
-                HANDOFFS.with(|h| h.borrow_mut().push(weak));
-            }
+            inner.handoff.store(true, Ordering::Release);
             None
         } else {
             state.add_searcher(inner.limit)
@@ -603,7 +605,8 @@ fn work(inner: &Arc<Inner>, idx: usize, wake: &Condvar) {
             let next = match state.queue.front() {
                 None => None,
                 Some(&(queued_at, _))
-                    if state.handoff && Instant::now() < queued_at + HANDOFF_WAIT =>
+                    if inner.handoff.load(Ordering::Relaxed)
+                        && Instant::now() < queued_at + HANDOFF_WAIT =>
                 {
                     None
                 }
