@@ -36,6 +36,12 @@
 #   PEERS_OURS_CLIENT pipe (default): part 2 drives our server with the same
 #                    pipelined driver as the others; cc_client: with
 #                    `cc_client --concurrency 1 --pipeline N`
+#   PEERS_SCHED_BATCH 1 to run part 1's clients under the SCHED_BATCH
+#                    scheduling policy, each as it gains most: ours with
+#                    `cc_client --sched-batch` (its load threads; the node's
+#                    own threads keep the default policy), diameter-rs's
+#                    client and server under `chrt -b 0`; the other columns
+#                    as by default
 #
 # The comparison project is written there from our own sources below, using
 # only diameter-rs's public API, and built from crates.io. Debian ships no
@@ -1033,6 +1039,14 @@ PY
 
 # start_server NAME CMD...: starts a server in the background, waits for its
 # "listening" line; sets server_pid
+# PEERS_SCHED_BATCH: what part 1 adds to each stack's command lines
+ours_batch=()
+drs_batch=()
+if [ "${PEERS_SCHED_BATCH:-0}" = 1 ]; then
+  ours_batch=(--sched-batch)
+  drs_batch=(chrt -b 0)
+fi
+
 start_server() {
   local name=$1; shift
   "$@" > "$work/$name.log" 2>&1 &
@@ -1058,10 +1072,10 @@ closed() {
       ours_server "$port" || return 1
       line=$(timeout 600 "$bin/cc_client" --peer "127.0.0.1:$port" --peer-host node2.example.test \
         --peer-realm example.test --origin-host node1.example.test --realm example.test \
-        --requests "$n" --concurrency "$c" | tail -n 1) || true ;;
+        --requests "$n" --concurrency "$c" "${ours_batch[@]}" | tail -n 1) || true ;;
     drs)
-      start_server drs "$peers_bin/drs_server" --listen "127.0.0.1:$port" || return 1
-      line=$(timeout 600 "$peers_bin/drs_client" --peer "127.0.0.1:$port" \
+      start_server drs "${drs_batch[@]}" "$peers_bin/drs_server" --listen "127.0.0.1:$port" || return 1
+      line=$(timeout 600 "${drs_batch[@]}" "$peers_bin/drs_client" --peer "127.0.0.1:$port" \
         --origin-host node1.example.test --realm example.test --requests "$n" \
         --concurrency "$c" | tail -n 1) || true ;;
     raw)
@@ -1155,6 +1169,9 @@ rotate() {
 }
 
 echo "== part 1: each stack with its own client, closed loop"
+if [ ${#ours_batch[@]} -gt 0 ]; then
+  echo "   (PEERS_SCHED_BATCH=1: ours with cc_client --sched-batch, diameter-rs under chrt -b 0)"
+fi
 for c in 1 16 64; do
   n=$requests
   [ "$c" -eq 1 ] && [ "$n" -gt 20000 ] && n=20000
