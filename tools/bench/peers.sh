@@ -6,7 +6,9 @@
 #     benchmark (benches/codec.rs, group drs_ccr) next to diameter-rs's
 #     DiameterMessage::decode_from / encode_to on the same bytes;
 #   - part 1, each stack with its own client and server, closed loop with 1,
-#     16 and 64 requests outstanding: ours (cc_server + cc_client), diameter-rs
+#     16 and 64 requests outstanding: ours (cc_server + cc_client, one thread
+#     per outstanding request blocked in send_request; and again with one
+#     thread keeping them all in flight with send_request_nowait), diameter-rs
 #     (its DiameterServer and DiameterClient), freeDiameter (freeDiameterd with
 #     test_app as server and as benchmark client, when test_app can be built)
 #     and raw framing (a server that answers canned CCAs without decoding,
@@ -1073,6 +1075,11 @@ closed() {
       line=$(timeout 600 "$bin/cc_client" --peer "127.0.0.1:$port" --peer-host node2.example.test \
         --peer-realm example.test --origin-host node1.example.test --realm example.test \
         --requests "$n" --concurrency "$c" "${ours_batch[@]}" | tail -n 1) || true ;;
+    ours1)
+      ours_server "$port" || return 1
+      line=$(timeout 600 "$bin/cc_client" --peer "127.0.0.1:$port" --peer-host node2.example.test \
+        --peer-realm example.test --origin-host node1.example.test --realm example.test \
+        --requests "$n" --concurrency 1 --pipeline "$c" "${ours_batch[@]}" | tail -n 1) || true ;;
     drs)
       start_server drs "${drs_batch[@]}" "$peers_bin/drs_server" --listen "127.0.0.1:$port" || return 1
       line=$(timeout 600 "${drs_batch[@]}" "$peers_bin/drs_client" --peer "127.0.0.1:$port" \
@@ -1162,10 +1169,13 @@ if [ "${PEERS_SKIP_CODEC:-0}" != 1 ]; then
   done
 fi
 
-# rotate ROUND: the stacks, in an order that changes from round to round
+# rotate ROUND STACK...: the stacks, in an order that changes from round to
+# round
 rotate() {
-  local k=$(( $1 % ${#stacks[@]} ))
-  echo "${stacks[@]:k}" "${stacks[@]:0:k}"
+  local r=$1; shift
+  local list=("$@")
+  local k=$(( r % ${#list[@]} ))
+  echo "${list[@]:k}" "${list[@]:0:k}"
 }
 
 echo "== part 1: each stack with its own client, closed loop"
@@ -1176,7 +1186,7 @@ for c in 1 16 64; do
   n=$requests
   [ "$c" -eq 1 ] && [ "$n" -gt 20000 ] && n=20000
   for r in $(seq "$runs"); do
-    for s in $(rotate "$r"); do
+    for s in $(rotate "$r" "${stacks[@]}" ours1); do
       line=$(closed "$s" "$c" "$n") || line="failed"
       echo "closed $s $c $r $line" | tee -a "$results"
     done
@@ -1188,7 +1198,7 @@ for c in 1 64; do
   n=$requests
   [ "$c" -eq 1 ] && [ "$n" -gt 20000 ] && n=20000
   for r in $(seq "$runs"); do
-    for s in $(rotate "$r"); do
+    for s in $(rotate "$r" "${stacks[@]}"); do
       line=$(pipelined "$s" "$c" "$n") || line="failed"
       echo "pipelined $s $c $r $line" | tee -a "$results"
     done
@@ -1197,8 +1207,8 @@ done
 
 FD_REASON=$fd_reason python3 - "$results" <<'PY'
 import os, re, statistics, sys
-names = {"ours": "ours", "drs": "diameter-rs", "fd": "freeDiameter", "raw": "raw framing, canned answers"}
-order = ["ours", "drs", "fd", "raw"]
+names = {"ours": "ours", "ours1": "ours, one thread", "drs": "diameter-rs",
+         "fd": "freeDiameter", "raw": "raw framing, canned answers"}
 codec, runs = {}, {}
 for line in open(sys.argv[1]):
     kind, rest = line.split(" ", 1)
@@ -1246,18 +1256,29 @@ if codec:
             o, d = statistics.median(o), statistics.median(d)
             print(f"| {label[name]} | {o:.0f} | {d:.0f} | {o / d:.2f} |")
 
-for kind, title, cs, cpu in (("closed", "part 1: each stack with its own client and server, closed loop (medians: rate, p99)", (1, 16, 64), False),
-                             ("pipelined", "part 2: each server driven by one pipelined client (one thread, N in flight; medians: rate, p99, server CPU per request)", (1, 64), True)):
+def ratio(kind, stack, c):
+    o, d = runs.get((kind, stack, c)), runs.get((kind, "drs", c))
+    o, d = o and med(o, "rate"), d and med(d, "rate")
+    return f"{o / d:.2f}" if o and d else "-"
+
+for kind, title, cs, cpu, order, ratios in (
+        ("closed", "part 1: each stack with its own client and server, closed loop (medians: rate, p99)",
+         (1, 16, 64), False, ["ours", "ours1", "drs", "fd", "raw"], ["ours", "ours1"]),
+        ("pipelined", "part 2: each server driven by one pipelined client (one thread, N in flight; medians: rate, p99, server CPU per request)",
+         (1, 64), True, ["ours", "drs", "fd", "raw"], ["ours"])):
     print(f"\n{title}:\n")
     first = "outstanding" if kind == "closed" else "in flight"
-    print(f"| {first} | " + " | ".join(names[s] for s in order) + " |")
-    print("|---:|" + "---:|" * len(order))
+    print(f"| {first} | " + " | ".join(names[s] for s in order) + " | "
+          + " | ".join(f"{names[s]} / diameter-rs" for s in ratios) + " |")
+    print("|---:|" + "---:|" * (len(order) + len(ratios)))
     for c in cs:
-        print(f"| {c} | " + " | ".join(cell(kind, s, c, cpu) for s in order) + " |")
+        print(f"| {c} | " + " | ".join(cell(kind, s, c, cpu) for s in order) + " | "
+              + " | ".join(ratio(kind, s, c) for s in ratios) + " |")
 if fd_note and not any(k[1] == "fd" for k in runs):
     print(f"\nfreeDiameter: n/a: {fd_note}")
 print("""
-ours: cc_server and cc_client; diameter-rs: its DiameterServer and DiameterClient;
+ours: cc_server and cc_client (C threads blocking in send_request; "one thread":
+cc_client --concurrency 1 --pipeline C, send_request_nowait); diameter-rs: its DiameterServer and DiameterClient;
 freeDiameter: freeDiameterd with test_app (server, and its benchmark client, which
 runs for PEERS_FD_SECONDS with test_app's own Test-Request and reports an average,
 no percentiles); raw framing: a server answering canned CCAs without decoding AVPs,
