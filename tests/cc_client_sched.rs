@@ -10,7 +10,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::interop::{self, ok, PeerProcess, STARTUP};
+use common::interop::{self, ok};
 
 /// `(thread name, policy)` of each thread of `pid` (field 41 of
 /// `/proc/PID/task/TID/stat`: 0 `SCHED_OTHER`, 3 `SCHED_BATCH`).
@@ -36,24 +36,13 @@ fn policies(pid: u32) -> Vec<(String, u32)> {
 #[test]
 fn sched_batch_load_threads_get_every_answer() {
     let port = interop::free_port();
-    let args: Vec<String> = [
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--origin-host",
+    let mut server = common::cc_server(
+        port,
         "ocs.example.test",
-        "--realm",
         "example.test",
-        "--client-host",
-        "pgw.example.test",
-    ]
-    .map(String::from)
-    .to_vec();
-    let mut server = ok(PeerProcess::spawn(
-        "cc-server",
-        &common::example("cc_server").to_string_lossy(),
-        &args,
-    ));
-    ok(server.wait_for_line("cc_server ocs.example.test listening on", STARTUP));
+        &["--client-host", "pgw.example.test"],
+        &[],
+    );
     let mut client = Command::new(common::example("cc_client"))
         .args([
             "--peer",

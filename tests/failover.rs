@@ -279,29 +279,9 @@ fn field(line: &str, key: &str) -> Option<u64> {
 /// Starts the `cc_server` example as `host` of [`REALM`] on a free port,
 /// answering `client`; returns it and its port.
 fn cc_server(host: &str, client: &str) -> (common::interop::PeerProcess, u16) {
-    use common::interop::{free_port, ok, PeerProcess, STARTUP};
-    let port = free_port();
-    let args: Vec<String> = [
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--origin-host",
-        host,
-        "--realm",
-        REALM,
-        "--client-host",
-        client,
-        "--max-threads",
-        "0",
-    ]
-    .map(String::from)
-    .to_vec();
-    let p = ok(PeerProcess::spawn(
-        host,
-        &common::example("cc_server").to_string_lossy(),
-        &args,
-    ));
-    ok(p.wait_for_line(&format!("cc_server {host} listening on"), STARTUP));
-    (p, port)
+    let port = common::interop::free_port();
+    let extra = ["--client-host", client, "--max-threads", "0"];
+    (common::cc_server(port, host, REALM, &extra, &[]), port)
 }
 
 #[test]

@@ -103,26 +103,13 @@ fn a_python_client_against_cc_server() {
     }
     let port = interop::free_port();
     // serves until SIGTERM (PeerProcess::signal_stop)
-    let listen = format!("127.0.0.1:{port}");
-    let args: Vec<String> = [
-        "--listen",
-        &listen,
-        "--origin-host",
+    let mut server = common::cc_server(
+        port,
         "ocs.example.test",
-        "--realm",
         "example.test",
-        "--max-threads",
-        "4",
-        "--allow-any",
-    ]
-    .map(String::from)
-    .to_vec();
-    let mut server = ok(PeerProcess::spawn(
-        "cc-server",
-        &example("cc_server").to_string_lossy(),
-        &args,
-    ));
-    ok(server.wait_for_line("cc_server ocs.example.test listening on", STARTUP));
+        &["--max-threads", "4", "--allow-any"],
+        &[],
+    );
     let py = ok(PeerProcess::python_peer(
         "py-cc-client",
         &[

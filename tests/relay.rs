@@ -524,23 +524,13 @@ fn python_clients_through_dra_to_python_server() {
 #[test]
 fn cc_client_through_dra_to_cc_server() {
     let server_port = interop::free_port();
-    let args: Vec<String> = [
-        "--listen",
-        &format!("127.0.0.1:{server_port}"),
-        "--origin-host",
+    let mut server = common::cc_server(
+        server_port,
         "ocs.server.test",
-        "--realm",
         "server.test",
-        "--allow-any",
-    ]
-    .map(String::from)
-    .to_vec();
-    let mut server = ok(PeerProcess::spawn(
-        "cc-server",
-        &common::example("cc_server").to_string_lossy(),
-        &args,
-    ));
-    ok(server.wait_for_line("cc_server ocs.server.test listening on", STARTUP));
+        &["--allow-any"],
+        &[],
+    );
     let dra_port = interop::free_port();
     let agent = dra::start(dra_port, "server.test", "ocs.server.test", server_port);
     let out = Command::new(common::example("cc_client"))

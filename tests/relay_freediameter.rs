@@ -40,24 +40,13 @@ const FIRST_CCR_DUMP: &str = "warn,diameter.peer.msg=debug/CC-Request-Number <Co
 /// accepting any peer; returns it and its port.
 fn cc_server(host: &str) -> (PeerProcess, u16) {
     let port = interop::free_port();
-    let args: Vec<String> = [
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--origin-host",
+    let server = common::cc_server(
+        port,
         host,
-        "--realm",
         "server.test",
-        "--allow-any",
-    ]
-    .map(String::from)
-    .to_vec();
-    let server = ok(PeerProcess::spawn_with_env(
-        host,
-        &common::example("cc_server").to_string_lossy(),
-        &args,
+        &["--allow-any"],
         &[("RUST_LOG", FIRST_CCR_DUMP)],
-    ));
-    ok(server.wait_for_line(&format!("cc_server {host} listening on"), STARTUP));
+    );
     (server, port)
 }
 

@@ -31,6 +31,31 @@ pub fn example(name: &str) -> PathBuf {
     path
 }
 
+/// Starts the `cc_server` example on 127.0.0.1:`port` as `host` of `realm`,
+/// with `extra` arguments and `env` variables; waits until it listens.
+pub fn cc_server(
+    port: u16,
+    host: &str,
+    realm: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> interop::PeerProcess {
+    let listen = format!("127.0.0.1:{port}");
+    let args: Vec<String> = ["--listen", &listen, "--origin-host", host, "--realm", realm]
+        .iter()
+        .chain(extra)
+        .map(|a| a.to_string())
+        .collect();
+    let p = interop::ok(interop::PeerProcess::spawn_with_env(
+        host,
+        &example("cc_server").to_string_lossy(),
+        &args,
+        env,
+    ));
+    interop::ok(p.wait_for_line(&format!("cc_server {host} listening on"), interop::STARTUP));
+    p
+}
+
 /// A file of the test certificates (tests/data/tls, made by
 /// tools/tls-certs/generate.sh).
 pub fn test_cert(name: &str) -> PathBuf {
