@@ -867,6 +867,10 @@ impl AppBase {
     ///
     /// A timeout is [`ApplicationError::RequestTimeout`]; a connection lost
     /// meanwhile is [`ApplicationError::EmptyAnswer`] at once.
+    ///
+    /// The node wakes the waiting thread once per answer. For many requests
+    /// in flight, [`send_request_nowait`](Self::send_request_nowait) from
+    /// fewer threads costs less (docs/guide/benchmarks.md compares both).
     pub fn send_request<R: OutgoingRequest>(
         &self,
         request: R,
