@@ -21,10 +21,11 @@
 //!
 //! `--sched-batch` (Linux) runs the C load threads under the `SCHED_BATCH`
 //! scheduling policy: a thread woken by its answer then waits for the running
-//! thread's time slice instead of preempting it (the node's event loop, which
-//! has more answers to hand out). On a small virtual machine this gave 1.1 to
-//! 1.25 times the rate with blocking `send_request` threads; see
-//! docs/guide/benchmarks.md. The node's own threads keep the default policy.
+//! thread to yield the core instead of preempting it (often the node's event
+//! loop, handing out answers). On a small virtual machine this gave 1.1 to
+//! 1.2 times the rate with blocking `send_request` threads, as much as the
+//! same policy gives diameter-rs; see docs/guide/benchmarks.md. The node's
+//! own threads keep the default policy.
 //!
 //! `--peer` and `--peer-host` may be repeated (paired in order) for several
 //! servers of `--peer-realm`: requests go to the least loaded, and those

@@ -1039,8 +1039,6 @@ PY
 # Runs
 ########################################################################
 
-# start_server NAME CMD...: starts a server in the background, waits for its
-# "listening" line; sets server_pid
 # PEERS_SCHED_BATCH: what part 1 adds to each stack's command lines
 ours_batch=()
 drs_batch=()
@@ -1049,6 +1047,8 @@ if [ "${PEERS_SCHED_BATCH:-0}" = 1 ]; then
   drs_batch=(chrt -b 0)
 fi
 
+# start_server NAME CMD...: starts a server in the background, waits for its
+# "listening" line; sets server_pid
 start_server() {
   local name=$1; shift
   "$@" > "$work/$name.log" 2>&1 &
@@ -1063,6 +1063,15 @@ ours_server() {
     --realm example.test --client-host node1.example.test
 }
 
+# ours_client PORT REQUESTS ARG...: cc_client against our server at PORT,
+# with ARG... (--concurrency, --pipeline, ...); prints its last line
+ours_client() {
+  local port=$1 n=$2; shift 2
+  timeout 600 "$bin/cc_client" --peer "127.0.0.1:$port" --peer-host node2.example.test \
+    --peer-realm example.test --origin-host node1.example.test --realm example.test \
+    --requests "$n" "$@" | tail -n 1
+}
+
 # closed STACK OUTSTANDING REQUESTS: each stack's own client against its own
 # server; prints the client's last line ("failed" when there is none)
 closed() {
@@ -1072,14 +1081,10 @@ closed() {
   case $stack in
     ours)
       ours_server "$port" || return 1
-      line=$(timeout 600 "$bin/cc_client" --peer "127.0.0.1:$port" --peer-host node2.example.test \
-        --peer-realm example.test --origin-host node1.example.test --realm example.test \
-        --requests "$n" --concurrency "$c" "${ours_batch[@]}" | tail -n 1) || true ;;
+      line=$(ours_client "$port" "$n" --concurrency "$c" "${ours_batch[@]}") || true ;;
     ours1)
       ours_server "$port" || return 1
-      line=$(timeout 600 "$bin/cc_client" --peer "127.0.0.1:$port" --peer-host node2.example.test \
-        --peer-realm example.test --origin-host node1.example.test --realm example.test \
-        --requests "$n" --concurrency 1 --pipeline "$c" "${ours_batch[@]}" | tail -n 1) || true ;;
+      line=$(ours_client "$port" "$n" --concurrency 1 --pipeline "$c" "${ours_batch[@]}") || true ;;
     drs)
       start_server drs "${drs_batch[@]}" "$peers_bin/drs_server" --listen "127.0.0.1:$port" || return 1
       line=$(timeout 600 "${drs_batch[@]}" "$peers_bin/drs_client" --peer "127.0.0.1:$port" \
@@ -1116,9 +1121,7 @@ pipelined() {
   # PEERS_OURS_CLIENT=cc_client drives ours with cc_client's pipelined mode
   # instead: one thread, N in flight (--concurrency 1 --pipeline N).
   if [ "$stack" = ours ] && [ "${PEERS_OURS_CLIENT:-pipe}" = cc_client ]; then
-    line=$(timeout 600 "$bin/cc_client" --peer "127.0.0.1:$port" --peer-host node2.example.test \
-      --peer-realm example.test --origin-host node1.example.test --realm example.test \
-      --requests "$n" --concurrency 1 --pipeline "$c" | tail -n 1) || true
+    line=$(ours_client "$port" "$n" --concurrency 1 --pipeline "$c") || true
   # -------------------------------------------------------------------------
   else
     line=$(timeout 600 "$peers_bin/pipe" --peer "127.0.0.1:$port" \
