@@ -489,3 +489,32 @@ fn addresses_given_as_text_are_checked_where_used() {
     }
     assert!(node.listen_addresses().is_empty());
 }
+
+#[test]
+fn error_messages_do_not_echo_long_names_whole() {
+    let (node, addr) = server();
+    let mut bad = Raw::connect(addr, "bad.example.net");
+    let mut good = Raw::connect(addr, "good.example.net");
+    let long = format!("{}.example.net", "h".repeat(200_000));
+    // 3002 quotes the Destination-Host, 3003 the Destination-Realm (with an
+    // application the node does not serve)
+    for (code, app, avp) in [
+        (3002, 4, AVP_DESTINATION_HOST),
+        (3003, 16_777_238, AVP_DESTINATION_REALM),
+    ] {
+        let name = Avp::new(avp, 0, long.as_str()).unwrap();
+        let req = bad.request(CMD_CREDIT_CONTROL, app, vec![name]);
+        let ans = bad.exchange(&req.as_bytes().unwrap()).unwrap();
+        assert_eq!(result(&ans), Some(code));
+        let text = ans
+            .find_avp(&[(AVP_ERROR_MESSAGE, 0)])
+            .and_then(Avp::as_str)
+            .unwrap()
+            .to_owned();
+        assert!(text.len() <= 256, "Error-Message of {} bytes", text.len());
+        assert!(text.ends_with("..."), "{text}");
+        assert!(ans.as_bytes().unwrap().len() < 1024, "answer of {code}");
+        good.still_served();
+    }
+    node.stop(Duration::from_secs(5), false).unwrap();
+}

@@ -634,3 +634,17 @@ fn traffic_postpones_the_watchdog() {
         .handle_bytes(p.now, &request(CMD_CREDIT_CONTROL, 1).as_bytes().unwrap());
     assert!(p.server.poll_timeout().unwrap() > first);
 }
+
+#[test]
+fn error_messages_are_cut_at_a_character_boundary() {
+    use diameter::node::peer::{cap_error_message, MAX_ERROR_MESSAGE};
+    assert_eq!(cap_error_message("short"), "short");
+    let exact = "x".repeat(MAX_ERROR_MESSAGE);
+    assert_eq!(cap_error_message(&exact), exact.as_str());
+    // two-byte characters: the cut may not split one
+    let long = "é".repeat(MAX_ERROR_MESSAGE);
+    let cut = cap_error_message(&long);
+    assert!(cut.len() <= MAX_ERROR_MESSAGE, "{}", cut.len());
+    assert!(cut.ends_with("..."));
+    assert!(cut.trim_end_matches("...").chars().all(|c| c == 'é'));
+}

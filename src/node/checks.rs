@@ -2,6 +2,7 @@
 //! (RFC 6733 §6.1 and §7.1): unknown commands, requests for another host,
 //! mandatory AVPs the node does not understand. Pure functions.
 
+use super::peer::cap_error_message;
 use crate::message::constants::*;
 use crate::message::{dictionary, Avp, AvpValue, Message};
 
@@ -64,7 +65,7 @@ pub fn check_request(
         if !dest.eq_ignore_ascii_case(local_host) {
             return Some(Rejection {
                 result_code: E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER,
-                error_message: format!("no route to Destination-Host {dest}"),
+                error_message: format!("no route to Destination-Host {}", cap_error_message(dest)),
                 failed_avp: None,
             });
         }
@@ -76,7 +77,7 @@ pub fn check_request(
         if !realm.eq_ignore_ascii_case(local_realm) && !application_supported {
             return Some(Rejection {
                 result_code: E_RESULT_CODE_DIAMETER_REALM_NOT_SERVED,
-                error_message: format!("realm {realm} is not served"),
+                error_message: format!("realm {} is not served", cap_error_message(realm)),
                 failed_avp: None,
             });
         }

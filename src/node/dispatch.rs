@@ -1181,7 +1181,11 @@ impl Dispatch {
             })
         {
             count(&self.handle.counters.peers_refused_address);
-            let why = format!("{host} is not expected from {}", conn.remote.ip());
+            let why = format!(
+                "{} is not expected from {}",
+                cap_error_message(&host),
+                conn.remote.ip()
+            );
             return self.refuse(now, id, E_RESULT_CODE_DIAMETER_UNKNOWN_PEER, &why);
         }
         // a peer configured with aaas:// talks over TLS only: from the first

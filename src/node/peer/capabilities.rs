@@ -198,9 +198,10 @@ impl LocalCapabilities {
         answer.avps.push(avp(AVP_RESULT_CODE, result_code)?);
         self.capability_avps(&mut answer.avps)?;
         if let Some(text) = error_message {
-            answer
-                .avps
-                .push(avp(AVP_ERROR_MESSAGE, text)?.with_mandatory(false));
+            answer.avps.push(
+                avp(AVP_ERROR_MESSAGE, super::cap_error_message(text).as_ref())?
+                    .with_mandatory(false),
+            );
         }
         Ok(answer)
     }

@@ -22,7 +22,6 @@
 //!      Closed <---+-------+   (CEA refused, CE timer, watchdog down, broken frame)
 //! ```
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -1044,9 +1043,7 @@ pub fn build_error_answer(
     ];
     answer.avps.extend(avps.into_iter().flatten());
     if let Some(text) = error_message {
-        let mut s = String::new();
-        let _ = write!(s, "{text}");
-        if let Ok(a) = Avp::new(AVP_ERROR_MESSAGE, 0, s) {
+        if let Ok(a) = Avp::new(AVP_ERROR_MESSAGE, 0, cap_error_message(text).as_ref()) {
             answer.avps.push(a.with_mandatory(false));
         }
     }
@@ -1056,6 +1053,25 @@ pub fn build_error_answer(
         }
     }
     answer
+}
+
+/// Longest Error-Message the node writes, in bytes: its texts quote what the
+/// peer sent (a Destination-Host, a realm, an Origin-Host), and a peer must
+/// not be able to make an answer as large as its request by sending a long
+/// name. Longer texts are cut at a character boundary, with `...` appended.
+pub const MAX_ERROR_MESSAGE: usize = 256;
+
+/// `text`, cut to at most [`MAX_ERROR_MESSAGE`] bytes (at a character
+/// boundary, ending with `...` when cut).
+pub fn cap_error_message(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= MAX_ERROR_MESSAGE {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut end = MAX_ERROR_MESSAGE - 3;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}...", &text[..end]))
 }
 
 /// Largest AVP echoed whole in a Failed-AVP: a bigger one is sent with its

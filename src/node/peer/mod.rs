@@ -48,7 +48,7 @@ pub use capabilities::{
 pub use constants::*;
 pub(crate) use machine::later;
 pub use machine::{
-    build_error_answer, cap_failed_avp, Connection, ConnectionConfig, PeerEvent, SendError, State,
-    Watchdog, MAX_FAILED_AVP_ECHO,
+    build_error_answer, cap_error_message, cap_failed_avp, Connection, ConnectionConfig, PeerEvent,
+    SendError, State, Watchdog, MAX_ERROR_MESSAGE, MAX_FAILED_AVP_ECHO,
 };
 pub use peer::{Peer, PeerConnectionInfo, PeerCounters, PeerSettings, PeerStatus};
