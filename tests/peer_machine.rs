@@ -648,3 +648,71 @@ fn error_messages_are_cut_at_a_character_boundary() {
     assert!(cut.ends_with("..."));
     assert!(cut.trim_end_matches("...").chars().all(|c| c == 'é'));
 }
+
+#[test]
+fn the_output_stays_within_its_bound_when_the_peer_does_not_read() {
+    let now = Instant::now();
+    let e2e = Arc::new(SequenceGenerator::starting_at(100));
+    let mut client = Connection::new_initiator(
+        now,
+        caps("client.example.net", vec![AppId::auth(4)]),
+        cfg(),
+        e2e.clone(),
+        Some("server.example.net".into()),
+        false,
+        7,
+    );
+    let limit = 4096;
+    let config = ConnectionConfig {
+        max_output_buffer: limit,
+        ..cfg()
+    };
+    let mut server = Connection::new_responder(
+        now,
+        caps("server.example.net", vec![AppId::auth(4)]),
+        config,
+        e2e,
+        9,
+    );
+    server.handle_bytes(now, &client.take_output());
+    assert!(matches!(
+        server.poll_event(),
+        Some(PeerEvent::CerReceived(_))
+    ));
+    server.accept_cer(now);
+    client.handle_bytes(now, &server.take_output());
+    drain(&mut server);
+    assert!(server.is_ready());
+    // 5,000 DWRs in one read, and nothing of the output ever written
+    let mut flood = Vec::new();
+    for hbh in 0..5_000 {
+        flood.extend(request(CMD_DEVICE_WATCHDOG, hbh).as_bytes().unwrap());
+    }
+    server.handle_bytes(now, &flood);
+    // the output passes its bound by one DWA at most; the rest waits
+    let dwa_len = split(server.pending_output())[0].as_bytes().unwrap().len();
+    assert!(
+        server.pending_output().len() <= limit + dwa_len,
+        "{} bytes queued against a bound of {limit}",
+        server.pending_output().len()
+    );
+    assert!(!server.wants_read());
+    assert!(server.holds_input());
+    assert!(server.is_ready());
+    // as the output is written, the held DWRs are answered, all of them
+    let mut answered = Vec::new();
+    while server.holds_input() || !server.pending_output().is_empty() {
+        answered.extend(split(&server.take_output()));
+        assert!(server.wants_read());
+        server.resume(now);
+        assert!(server.pending_output().len() <= limit + dwa_len);
+    }
+    let hbh: Vec<u32> = answered
+        .iter()
+        .map(|m| m.header.hop_by_hop_identifier)
+        .collect();
+    assert_eq!(hbh, (0..5_000).collect::<Vec<u32>>());
+    assert!(answered
+        .iter()
+        .all(|m| m.header.command_code == CMD_DEVICE_WATCHDOG && !m.header.is_request()));
+}

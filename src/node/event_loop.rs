@@ -458,6 +458,8 @@ impl Loop {
         else {
             return;
         };
+        // messages held while the output was at its bound come first
+        machine.resume(now);
         let handshaking = slot.stream.tls_handshaking();
         let end =
             slot.stream

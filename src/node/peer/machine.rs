@@ -53,7 +53,10 @@ pub struct ConnectionConfig {
     pub dpa_timeout: Duration,
     /// Largest message accepted.
     pub max_message_size: u32,
-    /// Most bytes waiting to be written before sends are refused.
+    /// Most bytes waiting to be written: over it, sends are refused, and
+    /// received messages are not decoded until the output drains below it
+    /// (see [`Connection::wants_read`]), so the machine's own answers (DWA,
+    /// error answers) pass it by one message at most.
     pub max_output_buffer: usize,
     /// Largest watchdog jitter (RFC 3539: ±2 s); capped at a quarter of Tw.
     pub max_jitter: Duration,
@@ -452,7 +455,36 @@ impl Connection {
         }
         self.last_read = now;
         self.framer.feed(data);
-        loop {
+        self.decode(now);
+    }
+
+    /// Whether the caller should feed more bytes: false once the output is
+    /// at `max_output_buffer` (the peer has not read what it asked for), or
+    /// when the connection is closed. Bytes fed anyway are kept undecoded.
+    pub fn wants_read(&self) -> bool {
+        self.state != State::Closed && self.out.len() < self.config.max_output_buffer
+    }
+
+    /// Whether whole messages wait undecoded because the output was at its
+    /// bound; [`resume`](Self::resume) decodes them once it has drained.
+    pub fn holds_input(&self) -> bool {
+        self.state != State::Closed && self.awaiting_tls.is_none() && self.framer.buffered() > 0
+    }
+
+    /// Decodes the messages held while the output was at its bound (after
+    /// the caller wrote some of it); does nothing when none are held.
+    pub fn resume(&mut self, now: Instant) {
+        if self.holds_input() {
+            self.decode(now);
+        }
+    }
+
+    /// Decodes and handles the buffered messages while the output has room:
+    /// the machine answers DWRs, CERs and broken requests itself, so a peer
+    /// that sends without reading would otherwise make it queue answers
+    /// without bound. What is left stays in the framer.
+    fn decode(&mut self, now: Instant) {
+        while self.out.len() < self.config.max_output_buffer {
             // decoded straight from the framer's buffer, no copy
             let decoded = match self.framer.next_frame() {
                 Ok(Some(frame)) => {
