@@ -119,6 +119,10 @@ fn failed(m: &Message) -> Vec<Avp> {
 }
 
 fn server() -> (Node, SocketAddr) {
+    server_with(|_| {})
+}
+
+fn server_with(set: impl FnOnce(&mut Node)) -> (Node, SocketAddr) {
     let mut n = Node::new(
         "server.example.net",
         "example.net",
@@ -145,6 +149,7 @@ fn server() -> (Node, SocketAddr) {
         )?))
     });
     n.add_application(app, &peers, &[]);
+    set(&mut n);
     n.start().unwrap();
     let addr = n.listen_addresses()[0];
     (n, addr)
@@ -206,7 +211,7 @@ fn protocol_errors_get_their_answers_and_others_are_still_served() {
     let ans = bad.exchange(&req.as_bytes().unwrap()).unwrap();
     assert_eq!(result(&ans), Some(5001));
     assert!(!ans.header.is_error());
-    assert_eq!(failed(&ans), [unknown]);
+    assert_eq!(failed(&ans), [unknown.clone()]);
     good.still_served();
 
     // 5004: a UTF8String that is not UTF-8
@@ -516,5 +521,49 @@ fn error_messages_do_not_echo_long_names_whole() {
         assert!(ans.as_bytes().unwrap().len() < 1024, "answer of {code}");
         good.still_served();
     }
+    node.stop(Duration::from_secs(5), false).unwrap();
+}
+
+/// A complete CCR, with this CC-Request-Type (M bit as given).
+fn ccr_of_type(raw: &mut Raw, request_type: Avp) -> Message {
+    let avps = vec![
+        Avp::new(AVP_SESSION_ID, 0, "bad.example.net;2").unwrap(),
+        Avp::new(AVP_DESTINATION_REALM, 0, "example.net").unwrap(),
+        Avp::new(AVP_AUTH_APPLICATION_ID, 0, 4u32).unwrap(),
+        Avp::new(AVP_SERVICE_CONTEXT_ID, 0, SERVICE_CONTEXT_PS_CHARGING).unwrap(),
+        request_type,
+        Avp::new(AVP_CC_REQUEST_NUMBER, 0, 0u32).unwrap(),
+    ];
+    raw.request(CMD_CREDIT_CONTROL, 4, avps)
+}
+
+#[test]
+fn enumerated_values_the_dictionary_does_not_list_get_5004() {
+    let (node, addr) = server();
+    let mut bad = Raw::connect(addr, "bad.example.net");
+    let unknown =
+        Avp::with_value(AVP_CC_REQUEST_TYPE, 0, AvpValue::Enumerated(99)).with_mandatory(true);
+    let req = ccr_of_type(&mut bad, unknown.clone());
+    let ans = bad.exchange(&req.as_bytes().unwrap()).unwrap();
+    assert_eq!(result(&ans), Some(5004), "{ans:?}");
+    assert!(!ans.header.is_error());
+    assert_eq!(failed(&ans), [unknown.clone()]);
+    // a listed value, and an unlisted one without the M bit, are served
+    for avp in [
+        Avp::new(AVP_CC_REQUEST_TYPE, 0, E_CC_REQUEST_TYPE_EVENT_REQUEST).unwrap(),
+        Avp::with_value(AVP_CC_REQUEST_TYPE, 0, AvpValue::Enumerated(99)).with_mandatory(false),
+    ] {
+        let req = ccr_of_type(&mut bad, avp);
+        let ans = bad.exchange(&req.as_bytes().unwrap()).unwrap();
+        assert_eq!(result(&ans), Some(2001), "{ans:?}");
+    }
+    node.stop(Duration::from_secs(5), false).unwrap();
+
+    // the node option takes values newer than the dictionary
+    let (node, addr) = server_with(|n| n.accept_unknown_enumerated_values = true);
+    let mut bad = Raw::connect(addr, "bad.example.net");
+    let req = ccr_of_type(&mut bad, unknown);
+    let ans = bad.exchange(&req.as_bytes().unwrap()).unwrap();
+    assert_eq!(result(&ans), Some(2001), "{ans:?}");
     node.stop(Duration::from_secs(5), false).unwrap();
 }

@@ -42,6 +42,23 @@ pub fn unsupported_mandatory_avp(avps: &[Avp]) -> Option<Avp> {
     None
 }
 
+/// The first top-level AVP with the M bit whose type is Enumerated and
+/// whose value is not one the dictionary lists for it
+/// ([`dictionary::enumerated_values`]): RFC 6733 §7.1.5,
+/// DIAMETER_INVALID_AVP_VALUE (5004), with the AVP in Failed-AVP. AVPs
+/// without the M bit, AVPs inside grouped ones, and Enumerated AVPs the
+/// dictionary lists no values for are not checked.
+pub fn unknown_enumerated_value(avps: &[Avp]) -> Option<&Avp> {
+    avps.iter().find(|avp| {
+        let AvpValue::Enumerated(value) = avp.value() else {
+            return false;
+        };
+        avp.is_mandatory()
+            && dictionary::enumerated_values(avp.code(), avp.vendor_id())
+                .is_some_and(|known| known.binary_search(value).is_err())
+    })
+}
+
 /// Checks a received request against what this node is: `local_host` and
 /// `local_realm` are its identity; `application_supported` says whether some
 /// local application serves the request's application id.

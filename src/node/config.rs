@@ -114,6 +114,8 @@ pub(crate) struct NodeConfig {
     pub accept_unknown_peers: bool,
     /// Answer requests missing required AVPs with 5005.
     pub validate_received_request_avps: bool,
+    /// Take Enumerated values the dictionary does not list (no 5004).
+    pub accept_unknown_enumerated_values: bool,
     /// Refuse (3010) a configured peer's CER from an address it was not
     /// configured with.
     pub check_peer_addresses: bool,

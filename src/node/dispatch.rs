@@ -1316,6 +1316,18 @@ impl Dispatch {
                     failed_avp: None,
                 });
                 failed_many = missing;
+            } else if !self.config.accept_unknown_enumerated_values {
+                if let Some(avp) = checks::unknown_enumerated_value(&msg.avps) {
+                    rejection = Some(checks::Rejection {
+                        result_code: E_RESULT_CODE_DIAMETER_INVALID_AVP_VALUE,
+                        error_message: format!(
+                            "avp {} (vendor {}) has a value the dictionary does not list",
+                            avp.code(),
+                            avp.vendor_id()
+                        ),
+                        failed_avp: Some(avp.clone()),
+                    });
+                }
             }
         }
         let app = match (rejection, app) {

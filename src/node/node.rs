@@ -172,8 +172,18 @@ pub struct Node {
     /// [`NodeLimits::duplicates`] (records, bytes, age) for all peers
     /// together, not by a count per peer.
     pub retransmit_queue_size: usize,
-    /// Answer requests missing required AVPs with 5005.
+    /// Answer requests missing required AVPs with 5005, and requests with
+    /// an Enumerated AVP whose value the dictionary does not list with 5004
+    /// (unless `accept_unknown_enumerated_values`).
     pub validate_received_request_avps: bool,
+    /// Accept Enumerated values the dictionary does not list (default
+    /// false). By default a request whose top-level Enumerated AVP with the
+    /// M bit holds a value that
+    /// [`dictionary::enumerated_values`](crate::message::dictionary::enumerated_values)
+    /// does not list is answered 5004 DIAMETER_INVALID_AVP_VALUE with that
+    /// AVP in Failed-AVP (RFC 6733 §7.1.5). Set it when peers use values
+    /// newer than the dictionary. python-diameter accepts them (2001).
+    pub accept_unknown_enumerated_values: bool,
     /// Log peers on `diameter.stats` at debug.
     pub peers_logging: bool,
     /// Log statistics on `diameter.stats` at debug.
@@ -255,6 +265,7 @@ impl Node {
             wakeup_interval: DEFAULT_WAKEUP_INTERVAL,
             retransmit_queue_size: DEFAULT_RETRANSMIT_QUEUE_SIZE,
             validate_received_request_avps: true,
+            accept_unknown_enumerated_values: false,
             peers_logging: false,
             stats_logging: false,
             statistics_history_interval: DEFAULT_STATISTICS_HISTORY_INTERVAL,
@@ -617,6 +628,7 @@ impl Node {
             max_connections: self.max_connections,
             accept_unknown_peers: self.accept_unknown_peers,
             validate_received_request_avps: self.validate_received_request_avps,
+            accept_unknown_enumerated_values: self.accept_unknown_enumerated_values,
             check_peer_addresses: self.check_peer_addresses,
             peers_logging: self.peers_logging,
             stats_logging: self.stats_logging,

@@ -156,6 +156,7 @@ fn end(now: Instant, host: &str, ip: IpAddr, peers: Vec<Arc<Peer>>, limits: Node
         max_connections: 64,
         accept_unknown_peers: false,
         validate_received_request_avps: true,
+        accept_unknown_enumerated_values: false,
         check_peer_addresses: true,
         peers_logging: false,
         stats_logging: false,

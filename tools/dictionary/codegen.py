@@ -319,6 +319,7 @@ def gen_mod(data: Data, stems: dict[int, str]) -> str:
         "use super::AvpDefinition;",
         "",
         "pub mod constants;",
+        "pub(crate) mod enums;",
         "",
     ]
     lines += [f"mod avps_{stems[v]};" for v in vendors]
@@ -403,6 +404,28 @@ class ConstantDocs:
             if name:
                 return f"{name} value {'_'.join(parts[cut:])}."
         return f"Enumerated value {const[len('E_'):]}."
+
+    def enum_targets(self, const: str) -> list[tuple[int, int]]:
+        """The (vendor, code) of the Enumerated AVPs an E_ constant is a value
+        of, found the way `enum` names them; empty when the name leads to an
+        AVP of another type (E_RESULT_CODE_*: Result-Code is Unsigned32)."""
+        parts = const[len("E_"):].split("_")
+        for cut in range(len(parts) - 1, 0, -1):
+            prefix = "_".join(parts[:cut])
+            avp_const = "AVP_" + prefix
+            hits: list[tuple[int, int]] = []
+            if self.avp_names.get(avp_const):
+                resolved = self.resolve_avp(avp_const)
+                if resolved is not None:
+                    hits = [(resolved[0], self.avp_values[avp_const])]
+            elif prefix in self.by_norm:
+                hits = [(v, c) for v in sorted(self.data.avps)
+                        for c in sorted(self.data.avps[v])
+                        if normalize(self.data.avps[v][c]["name"]) == prefix]
+            if hits:
+                return [(v, c) for v, c in hits
+                        if self.data.avps[v][c]["variant"] == "Enumerated"]
+        return []
 
     def __call__(self, name: str, kind: str, value: int | str) -> str:
         if name.startswith("AVP_"):
@@ -490,6 +513,38 @@ def gen_constants(data: Data, stems: dict[int, str], report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def gen_enums(data: Data, stems: dict[int, str]) -> str:
+    """The values python's E_ constants name for each Enumerated AVP, sorted
+    by (vendor, code) for a binary search: what a node checks received
+    Enumerated AVPs against (RFC 6733 section 7.1.5, 5004)."""
+    docs = ConstantDocs(data, stems)
+    for name, kind, value in data.constants:
+        if name.startswith("AVP_") and kind == "int":
+            docs.avp(name, value)
+    values: dict[tuple[int, int], set[int]] = defaultdict(set)
+    for name, kind, value in data.constants:
+        if kind == "int" and name.startswith("E_") and I32_MIN <= value <= U32_MAX:
+            # Enumerated is an Integer32 on the wire: python writes a few
+            # values as unsigned (E_MEDIA_TYPE_OTHER = 0xFFFFFFFF, -1)
+            wire = value - 2**32 if value > I32_MAX else value
+            for target in docs.enum_targets(name):
+                values[target].add(wire)
+    lines = [
+        HEADER,
+        f"// source: {data.source}",
+        "",
+        "// (code, vendor, values): the values of each Enumerated AVP that",
+        "// python-diameter's E_ constants name, sorted by (vendor, code).",
+        "#[rustfmt::skip]",
+        "pub(crate) static ENUM_VALUES: &[(u32, u32, &[i32])] = &[",
+    ]
+    for vendor, code in sorted(values):
+        listed = ", ".join(str(v) for v in sorted(values[(vendor, code)]))
+        lines.append(f"    ({code}, {vendor}, &[{listed}]),")
+    lines.append("];")
+    return "\n".join(lines) + "\n"
+
+
 def gen_constants_test(data: Data) -> str:
     """A test that every exported constant exists in Rust with its value."""
     ints = [(n, v) for n, k, v in data.constants if k == "int"]
@@ -536,7 +591,8 @@ def generate(data: Data, report: dict) -> dict[str, dict[str, str]]:
     """Output directory -> file name -> formatted text."""
     stems = vendor_stems(data)
     files = {"mod.rs": gen_mod(data, stems),
-             "constants.rs": gen_constants(data, stems, report)}
+             "constants.rs": gen_constants(data, stems, report),
+             "enums.rs": gen_enums(data, stems)}
     for vendor in sorted(data.avps):
         if data.avps[vendor]:
             files[f"avps_{stems[vendor]}.rs"] = gen_vendor_file(data, vendor)

@@ -169,6 +169,25 @@ pub(crate) fn lookup_type(code: u32, vendor_id: u32) -> Option<AvpType> {
     dense.get(code as usize).copied().flatten()
 }
 
+/// The values named for an Enumerated AVP by python-diameter's `E_`
+/// constants (`E_CC_REQUEST_TYPE_*` for CC-Request-Type), sorted; `None`
+/// when the dictionary names none for it (then no value can be checked).
+///
+/// ```
+/// use diameter::message::constants::*;
+/// use diameter::message::dictionary;
+///
+/// assert_eq!(dictionary::enumerated_values(AVP_CC_REQUEST_TYPE, 0), Some(&[1, 2, 3, 4][..]));
+/// ```
+pub fn enumerated_values(code: u32, vendor_id: u32) -> Option<&'static [i32]> {
+    let table = generated::enums::ENUM_VALUES;
+    table
+        .binary_search_by(|(c, v, _)| (*v, *c).cmp(&(vendor_id, code)))
+        .ok()
+        .and_then(|i| table.get(i))
+        .map(|(_, _, values)| *values)
+}
+
 /// Looks up a built-in (generated) definition, ignoring run-time registrations.
 pub fn builtin(code: u32, vendor_id: u32) -> Option<&'static AvpDefinition> {
     builtin_index().by_key.get(&(code, vendor_id)).copied()

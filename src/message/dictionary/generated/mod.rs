@@ -4,6 +4,7 @@
 use super::AvpDefinition;
 
 pub mod constants;
+pub(crate) mod enums;
 
 mod avps_alu;
 mod avps_cisco;
