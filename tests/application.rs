@@ -22,6 +22,15 @@ fn server(
     handler: impl Fn(&AppBase, Message) -> HandlerResult + Send + Sync + 'static,
     max_threads: usize,
 ) -> (Node, u16) {
+    server_for(&["pgw.example.net"], handler, max_threads)
+}
+
+/// A server of application 4 for these client hosts.
+fn server_for(
+    hosts: &[&str],
+    handler: impl Fn(&AppBase, Message) -> HandlerResult + Send + Sync + 'static,
+    max_threads: usize,
+) -> (Node, u16) {
     let n = Node::new(
         "ocs.example.net",
         "example.net",
@@ -31,18 +40,26 @@ fn server(
             ..Default::default()
         },
     );
-    let client = n
-        .add_peer("aaa://pgw.example.net", None, PeerOptions::default())
-        .unwrap();
+    let clients: Vec<_> = hosts
+        .iter()
+        .map(|h| {
+            n.add_peer(&format!("aaa://{h}"), None, PeerOptions::default())
+                .unwrap()
+        })
+        .collect();
     let app = ThreadingApplication::new(AppBase::auth(4), max_threads, handler);
-    n.add_application(app, &[client], &[]);
+    n.add_application(app, &clients, &[]);
     n.start().unwrap();
     let port = n.listen_addresses()[0].port();
     (n, port)
 }
 
 fn client(port: u16, app: Arc<dyn Application>) -> (Node, Arc<Peer>) {
-    let n = Node::new("pgw.example.net", "example.net", NodeOptions::default());
+    client_as("pgw.example.net", port, app)
+}
+
+fn client_as(host: &str, port: u16, app: Arc<dyn Application>) -> (Node, Arc<Peer>) {
+    let n = Node::new(host, "example.net", NodeOptions::default());
     let peer = n
         .add_peer(
             &format!("aaa://ocs.example.net:{port}"),
@@ -703,5 +720,72 @@ fn a_quick_handler_that_blocks_holds_up_no_request_behind_it() {
     let a = blocked.wait(Duration::from_secs(5)).unwrap();
     assert_eq!(result(&a), Some(2001));
     c.stop(Duration::from_secs(5), false).unwrap();
+    s.stop(Duration::from_secs(5), false).unwrap();
+}
+
+#[test]
+fn one_peer_cannot_take_a_whole_pool() {
+    let (entered_tx, entered_rx) = crossbeam_channel::unbounded::<()>();
+    let (release_tx, release_rx) = crossbeam_channel::bounded::<()>(0);
+    let release_rx = Arc::new(parking_lot::Mutex::new(release_rx));
+    let (s, port) = server_for(
+        &["pgw.example.net", "pgw2.example.net"],
+        move |app, req| {
+            let _ = entered_tx.send(());
+            // held until the test closes the channel (or gives up)
+            let _ = release_rx
+                .lock()
+                .clone()
+                .recv_timeout(Duration::from_secs(20));
+            answer_ok(app, req)
+        },
+        16,
+    );
+    let hog = client_app();
+    let (c1, _) = client(port, hog.clone());
+    hog.base().wait_for_ready(Duration::from_secs(5)).unwrap();
+    // one peer asks for all 16 slots at once: three quarters are its share
+    let held: Vec<_> = (0..16)
+        .map(|n| {
+            hog.base()
+                .send_request_nowait(ccr(n), Duration::from_secs(30))
+                .unwrap()
+        })
+        .collect();
+    for _ in 0..12 {
+        entered_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    }
+    // the other peer is still served
+    let other = client_app();
+    let (c2, _) = client_as("pgw2.example.net", port, other.clone());
+    other.base().wait_for_ready(Duration::from_secs(5)).unwrap();
+    let mut req = ccr(100);
+    req.avps[1] = Avp::new(AVP_ORIGIN_HOST, 0, "pgw2.example.net").unwrap();
+    let pending = other
+        .base()
+        .send_request_nowait(req, Duration::from_secs(30))
+        .unwrap();
+    entered_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the other peer's request reaches a worker");
+    drop(release_tx);
+    let a = pending.wait(Duration::from_secs(10)).unwrap();
+    assert_eq!(result(&a), Some(2001));
+    let codes: Vec<Option<u32>> = held
+        .into_iter()
+        .map(|p| result(&p.wait(Duration::from_secs(10)).unwrap()))
+        .collect();
+    assert_eq!(
+        codes.iter().filter(|c| **c == Some(2001)).count(),
+        12,
+        "{codes:?}"
+    );
+    assert_eq!(
+        codes.iter().filter(|c| **c == Some(3004)).count(),
+        4,
+        "{codes:?}"
+    );
+    c1.stop(Duration::from_secs(5), false).unwrap();
+    c2.stop(Duration::from_secs(5), false).unwrap();
     s.stop(Duration::from_secs(5), false).unwrap();
 }

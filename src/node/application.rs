@@ -482,6 +482,10 @@ impl<H: RequestHandler> Application for ThreadingApplication<H> {
         self.handler.handle_answer(&self.base, answer);
     }
 
+    fn request_limit(&self) -> Option<usize> {
+        Some(self.limit)
+    }
+
     fn stop(&self) {
         if !self.pool.shutdown(STOP_WAIT) {
             warn!(target: "diameter.application", "some handlers did not finish within {STOP_WAIT:?}");

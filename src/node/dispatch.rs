@@ -36,6 +36,10 @@ use super::stats::unix_secs;
 use crate::message::constants::*;
 use crate::message::{Avp, Message, MessageHeader};
 
+/// Applications that take at most this many requests at once, or more
+/// ([`Application::request_limit`]), are shared: one connection may hold
+/// three quarters of them. Smaller ones are first come, first served.
+const FAIR_SHARE_MIN_LIMIT: usize = 16;
 /// How often tables are swept for expired entries.
 const HOUSEKEEPING: Duration = Duration::from_secs(1);
 /// How often `peers_logging`/`stats_logging` write their lines.
@@ -1382,11 +1386,21 @@ impl Dispatch {
             expires: later(now, self.config.limits.owed_answer_ttl),
             key,
         };
+        // one connection may not take a whole bounded application: a
+        // quarter of it stays for the others
+        let max_owed = match app.request_limit() {
+            Some(limit) if limit >= FAIR_SHARE_MIN_LIMIT => self
+                .config
+                .limits
+                .max_owed_per_connection
+                .min(limit - limit / 4),
+            _ => self.config.limits.max_owed_per_connection,
+        };
         if !conn.owe(
             h.hop_by_hop_identifier,
             h.end_to_end_identifier,
             owed,
-            self.config.limits.max_owed_per_connection,
+            max_owed,
             &self.handle.owed,
         ) {
             if let Some(key) = &key {

@@ -1032,6 +1032,16 @@ pub trait Application: Send + Sync + 'static {
         debug!(target: "diameter.application", "unexpected answer {answer} dropped");
     }
 
+    /// The most requests this application takes at once, when it has such a
+    /// bound (a [`ThreadingApplication`](crate::node::application::ThreadingApplication):
+    /// its `max_threads`); `None` (the default) when it has none. The node
+    /// shares a bound of 16 or more between connections: requests from one
+    /// connection that already holds three quarters of it, unanswered, get
+    /// 3004 DIAMETER_TOO_BUSY, so one peer cannot take all of it.
+    fn request_limit(&self) -> Option<usize> {
+        None
+    }
+
     /// Called when the application is added to a node (python's
     /// `app.start()`, which `add_application` calls).
     fn start(&self) {}
