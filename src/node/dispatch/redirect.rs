@@ -17,7 +17,7 @@
 use std::net::IpAddr;
 
 use super::super::conn::Retry;
-use super::super::redirect::{self, Facts, Key};
+use super::super::redirect::{self, Facts};
 use super::super::uri::DiameterUri;
 use super::*;
 
@@ -133,17 +133,14 @@ impl Dispatch {
                 answer,
             ));
         };
-        if let Some(request) = &request {
-            let by = said
-                .origin_host
-                .clone()
-                .or_else(|| redirector.as_ref().map(|p| p.node_name.clone()));
-            if let Some(key) = Key::of(said.usage, &Facts::of(request), by.as_deref()) {
-                let targets = hosts.clone();
-                self.handle
-                    .redirects
-                    .with(|c| c.insert(now, key, targets, said.max_cache_time));
-            }
+        // cached for the requests the usage covers that go the way this
+        // one went (or as widely as the RFC reads, when the node says so)
+        if let (Some(request), Some(via)) = (&request, redirector) {
+            let targets = hosts.clone();
+            let facts = Facts::of(request);
+            self.handle.redirects.with(|c| {
+                c.learn(now, said.usage, &facts, via, targets, said.max_cache_time);
+            });
         }
         let peer = self.least_loaded_ready(hosts).unwrap_or(first);
         if let Some(flags) = copy.bytes.get_mut(4) {
