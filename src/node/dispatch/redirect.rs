@@ -4,7 +4,10 @@
 //! new hop-by-hop identifier, no T flag) to a host the answer names, which
 //! is connected first when it is not. The redirect cache
 //! ([`super::super::redirect`]) remembers the host for later requests as
-//! the answer's Redirect-Host-Usage says.
+//! the answer's Redirect-Host-Usage says, by default only for those that
+//! would go the way the redirected one went (its Destination-Realm, to the
+//! peer the 3006 came from; `NodeLimits::redirect_wide_scope` widens it),
+//! for at most `NodeLimits::max_redirect_cache_time`.
 //!
 //! A Redirect-Host is followed when its host is a configured peer (by name,
 //! or by address and port), a peer added earlier for a redirect, or an IP
