@@ -405,9 +405,15 @@ fn all_host_all_user_and_all_application_are_honoured() {
         let routes = learned(&c);
         if usage == E_REDIRECT_HOST_USAGE_ALL_APPLICATION {
             assert_eq!(routes.len(), 1);
+            // it holds for the realm of the request redirected (the
+            // node's scope is narrow by default)
             assert_eq!(
                 (routes[0].realm.as_str(), routes[0].application_id),
-                ("", Some(4))
+                (SERVER_REALM, Some(4))
+            );
+            assert_eq!(
+                routes[0].redirect_host_usage,
+                E_REDIRECT_HOST_USAGE_ALL_APPLICATION
             );
         } else {
             assert!(routes.is_empty());
@@ -700,4 +706,227 @@ fn dra_redirect_sends_the_client_to_the_server() {
         "{counters}"
     );
     ocs.node.stop(Duration::from_secs(2), false).unwrap();
+}
+
+// ---- a redirect reaches no further than its sender ----
+
+/// A node `host` of `realm` answering every request 3006 naming `to`, with
+/// `usage` and a cache time of an hour; its answers claim Origin-Host
+/// `claim` (which may be another host's).
+fn redirecting(host: &str, realm: &str, claim: &'static str, to: String, usage: i32) -> Node {
+    let mut n = listening(host, realm);
+    n.accept_unknown_peers = true;
+    let app = ThreadingApplication::new(AppBase::auth(4), 4, move |app, req| {
+        let mut a = app.generate_answer(&req, E_RESULT_CODE_DIAMETER_REDIRECT_INDICATION, None)?;
+        for avp in a.avps.iter_mut() {
+            if avp.code() == AVP_ORIGIN_HOST {
+                *avp = Avp::new(AVP_ORIGIN_HOST, 0, claim).unwrap();
+            }
+        }
+        a.avps
+            .push(Avp::new(AVP_REDIRECT_HOST, 0, to.as_str()).unwrap());
+        a.avps
+            .push(Avp::new(AVP_REDIRECT_HOST_USAGE, 0, usage).unwrap());
+        a.avps
+            .push(Avp::new(AVP_REDIRECT_MAX_CACHE_TIME, 0, 3600u32).unwrap());
+        Ok(Some(a))
+    });
+    n.add_application(app, Vec::<Arc<Peer>>::new(), &[]);
+    n.start().unwrap();
+    n
+}
+
+/// A client with `peers` (each `(uri, realm)`, persistent), all ready,
+/// whose CC application routes each realm to the first `routed` of them
+/// serving it; `configure` runs before it starts.
+fn client_of(
+    peers: &[(String, &str)],
+    routed: usize,
+    configure: impl FnOnce(&mut Node),
+) -> (Node, Arc<ThreadingApplication>, Vec<Arc<Peer>>) {
+    let mut n = Node::new(CLIENT, "client.net", NodeOptions::default());
+    let added: Vec<Arc<Peer>> = peers
+        .iter()
+        .map(|(uri, realm)| peer(&n, uri, realm, true))
+        .collect();
+    configure(&mut n);
+    let app = ThreadingApplication::new(AppBase::auth(4), 0, |_, _| Ok(None));
+    n.add_application(app.clone(), &added[..routed], &[]);
+    n.start().unwrap();
+    wait_until("every peer ready", TIMEOUT, || {
+        added.iter().all(|p| p.is_ready())
+    });
+    (n, app, added)
+}
+
+/// CCR number `n` for `realm`, naming `host` in Destination-Host if some.
+fn ccr_to(realm: &str, host: Option<&str>, n: u32) -> Message {
+    let mut m = ccr(CLIENT, realm, n);
+    if let Some(h) = host {
+        m.append_avp(Avp::new(AVP_DESTINATION_HOST, 0, h).unwrap());
+    }
+    m
+}
+
+#[test]
+fn all_host_covers_the_destination_host_of_the_redirected_request_only() {
+    let s2 = server("s2.server.net", SERVER_REALM);
+    let attacker = server("attacker.evil.net", "evil.net");
+    // s1 redirects ALL_HOST to the attacker, claiming to be s2
+    let s1 = redirecting(
+        "s1.server.net",
+        SERVER_REALM,
+        "s2.server.net",
+        format!("aaa://127.0.0.1:{}", port(&attacker.node)),
+        E_REDIRECT_HOST_USAGE_ALL_HOST,
+    );
+    // the realm's route is s1; s2 is a peer, reached when named
+    let (c, app, _) = client_of(
+        &[
+            (format!("aaa://s1.server.net:{}", port(&s1)), SERVER_REALM),
+            (
+                format!("aaa://s2.server.net:{}", port(&s2.node)),
+                SERVER_REALM,
+            ),
+        ],
+        1,
+        |_| {},
+    );
+    // what was sent to s1, with no Destination-Host or naming s1, s1 may
+    // send anywhere
+    for (n, host) in [(1, None), (2, Some("s1.server.net"))] {
+        let a = send(&app, ccr_to(SERVER_REALM, host, n));
+        assert_eq!(origin(&a), "attacker.evil.net", "{a}");
+    }
+    assert_eq!(c.protocol_stats().requests_redirected, 2);
+    // requests for s2 go to s2
+    for n in 3..6 {
+        let a = send(&app, ccr_to(SERVER_REALM, Some("s2.server.net"), n));
+        assert_eq!(result(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS), "{a}");
+        assert_eq!(origin(&a), "s2.server.net");
+    }
+    assert_eq!(s2.seen().len(), 3);
+    // and what s1 redirected stays redirected, straight from the cache
+    for (n, host) in [(6, None), (7, Some("s1.server.net"))] {
+        let a = send(&app, ccr_to(SERVER_REALM, host, n));
+        assert_eq!(origin(&a), "attacker.evil.net", "{a}");
+    }
+    let stats = c.protocol_stats();
+    assert_eq!(
+        (stats.requests_redirected, stats.redirect_cache_hits),
+        (2, 2)
+    );
+    stop(&[&c, &s1, &s2.node, &attacker.node]);
+}
+
+#[test]
+fn a_redirect_from_one_realms_peer_leaves_other_realms_alone_unless_wide_scope() {
+    for usage in [
+        E_REDIRECT_HOST_USAGE_ALL_APPLICATION,
+        E_REDIRECT_HOST_USAGE_ALL_USER,
+        E_REDIRECT_HOST_USAGE_ALL_SESSION,
+    ] {
+        for wide in [false, true] {
+            let good = server("ocs.good.net", "good.net");
+            let attacker = server("attacker.evil.net", "evil.net");
+            let evil = redirecting(
+                "dra.evil.net",
+                "evil.net",
+                "dra.evil.net",
+                format!("aaa://127.0.0.1:{}", port(&attacker.node)),
+                usage,
+            );
+            let (c, app, _) = client_of(
+                &[
+                    (format!("aaa://dra.evil.net:{}", port(&evil)), "evil.net"),
+                    (
+                        format!("aaa://ocs.good.net:{}", port(&good.node)),
+                        "good.net",
+                    ),
+                ],
+                2,
+                |n| n.limits.redirect_wide_scope = wide,
+            );
+            // one session, one user, one application for both realms
+            let request = |realm: &str, host: Option<&str>, n: u32| {
+                let mut m = ccr_to(realm, host, n);
+                m.avps[0] = Avp::new(AVP_SESSION_ID, 0, format!("{CLIENT};shared")).unwrap();
+                m.append_avp(Avp::new(AVP_USER_NAME, 0, "alice").unwrap());
+                send(&app, m)
+            };
+            // evil.net's own traffic goes where its peer says
+            let a = request("evil.net", None, 1);
+            assert_eq!(origin(&a), "attacker.evil.net", "usage {usage}: {a}");
+            // good.net's, named host or not
+            for (n, host) in [(2, Some("ocs.good.net")), (3, None)] {
+                let a = request("good.net", host, n);
+                let expected = if wide {
+                    "attacker.evil.net"
+                } else {
+                    "ocs.good.net"
+                };
+                assert_eq!(origin(&a), expected, "usage {usage}, wide {wide}: {a}");
+            }
+            let stats = c.protocol_stats();
+            assert_eq!(stats.requests_redirected, 1, "usage {usage}, wide {wide}");
+            assert_eq!(
+                stats.redirect_cache_hits,
+                if wide { 2 } else { 0 },
+                "usage {usage}, wide {wide}"
+            );
+            assert_eq!(good.seen().len(), if wide { 0 } else { 2 });
+            stop(&[&c, &evil, &good.node, &attacker.node]);
+        }
+    }
+}
+
+#[test]
+fn redirect_max_cache_time_is_capped() {
+    let ocs = server("ocs.server.net", SERVER_REALM);
+    let dra = agent("dra.relay.net");
+    let by_address = peer(
+        &dra,
+        &format!("aaa://127.0.0.1:{}", port(&ocs.node)),
+        SERVER_REALM,
+        false,
+    );
+    // the longest Redirect-Max-Cache-Time there is: 2^32 - 1 s
+    dra.add_redirect(
+        SERVER_REALM,
+        None,
+        [&by_address],
+        E_REDIRECT_HOST_USAGE_ALL_REALM,
+        Duration::from_secs(u32::MAX.into()),
+    );
+    dra.start().unwrap();
+    // the default cap: an hour
+    let (c, app) = client(CLIENT, "dra.relay.net", port(&dra), &[SERVER_REALM], |_| {});
+    let a = send(&app, ccr(CLIENT, SERVER_REALM, 1));
+    assert_eq!(result(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
+    let routes = learned(&c);
+    assert_eq!(routes.len(), 1);
+    let expires = routes[0].expires.unwrap();
+    assert!(expires <= Instant::now() + HOUR, "{routes:?}");
+    assert!(expires > Instant::now() + HOUR - Duration::from_secs(60));
+    // a cap of one second: the next request after it is redirected again
+    let (c1, app1) = client(
+        "c2.client.net",
+        "dra.relay.net",
+        port(&dra),
+        &[SERVER_REALM],
+        |n| n.limits.max_redirect_cache_time = Duration::from_secs(1),
+    );
+    let a = send(&app1, ccr("c2.client.net", SERVER_REALM, 1));
+    assert_eq!(result(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
+    assert!(learned(&c1).iter().all(|r| r
+        .expires
+        .is_some_and(|e| e <= Instant::now() + Duration::from_secs(1))));
+    wait_until("the learned route expired", TIMEOUT, || {
+        learned(&c1).is_empty()
+    });
+    let a = send(&app1, ccr("c2.client.net", SERVER_REALM, 2));
+    assert_eq!(result(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
+    assert_eq!(c1.protocol_stats().requests_redirected, 2);
+    assert_eq!(dra.relay_stats().redirected, 3);
+    stop(&[&c, &c1, &dra, &ocs.node]);
 }

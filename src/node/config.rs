@@ -69,6 +69,22 @@ pub struct NodeLimits {
     /// the 3006 if the connection fails); beyond it, or beyond 16 MiB of
     /// the 3006 answers they keep, the caller gets the 3006 at once.
     pub max_redirect_waiting: usize,
+    /// The longest a redirect is cached, whatever its
+    /// Redirect-Max-Cache-Time says (which may be up to 2^32 - 1 seconds):
+    /// an hour by default. Zero: no redirect is cached (each is still
+    /// followed).
+    pub max_redirect_cache_time: Duration,
+    /// Whether a cached redirect holds as widely as RFC 6733 §6.13 reads:
+    /// ALL_REALM for every request to the realm, ALL_APPLICATION for every
+    /// request of the application whatever its realm, ALL_SESSION and
+    /// ALL_USER whatever the realm and the peer. Off by default: a cached
+    /// redirect then holds only for requests that would have gone the
+    /// same way as the redirected one, with its Destination-Realm and to
+    /// the peer that sent the 3006 (so a peer serving one realm cannot
+    /// divert another's traffic). ALL_HOST holds, either way, only for
+    /// requests with the redirected request's Destination-Host that go to
+    /// the peer that sent the 3006.
+    pub redirect_wide_scope: bool,
 }
 
 /// How many redirects one request follows, at most
@@ -95,6 +111,8 @@ impl Default for NodeLimits {
             redirect_cache_size: 4096,
             max_redirect_peers: 64,
             max_redirect_waiting: 1024,
+            max_redirect_cache_time: super::redirect::DEFAULT_MAX_CACHE_TIME,
+            redirect_wide_scope: false,
         }
     }
 }

@@ -464,17 +464,12 @@ impl Handle {
         if self.life() != Life::Running {
             return Err(self.not_running().into());
         }
-        // the redirect cache first (one atomic load when it is empty), then
-        // routing, then the cache's entry for the host routing picked
-        let (peer, to_redirect_host) = match self.cached_route(msg) {
+        // routing, then the redirect cache (one atomic load when it is
+        // empty), whose entries hold for the next hop routing picked
+        let routed = self.route(base, msg);
+        let (peer, to_redirect_host) = match self.cached_route(msg, routed.as_ref().ok()) {
             Some(peer) => (peer, true),
-            None => {
-                let routed = self.route(base, msg)?;
-                match self.cached_host_route(&routed) {
-                    Some(peer) => (peer, true),
-                    None => (routed, false),
-                }
-            }
+            None => (routed?, false),
         };
         if to_redirect_host {
             count(&self.counters.redirect_cache_hits);
@@ -502,20 +497,14 @@ impl Handle {
     }
 
     /// The host the redirect cache names for `msg` (by its Session-Id,
-    /// User-Name, realm and application): a ready one, the least loaded;
-    /// else the first, to be connected.
-    fn cached_route(&self, msg: &Message) -> Option<Arc<Peer>> {
+    /// User-Name, realm and application, Destination-Host), routed to
+    /// `next` (`None`: routing found no peer): a ready one, the least
+    /// loaded; else the first, to be connected.
+    fn cached_route(&self, msg: &Message, next: Option<&Arc<Peer>>) -> Option<Arc<Peer>> {
         self.redirects.read(|cache| {
-            let entry = cache.lookup(Instant::now(), &super::redirect::Facts::of(msg))?;
-            self.pick_redirect_host(&entry.targets)
-        })
-    }
-
-    /// The host the redirect cache names for requests routed to `next`
-    /// (Redirect-Host-Usage ALL_HOST).
-    fn cached_host_route(&self, next: &Peer) -> Option<Arc<Peer>> {
-        self.redirects.read(|cache| {
-            let entry = cache.lookup_host(Instant::now(), &next.node_name)?;
+            let facts = super::redirect::Facts::of(msg);
+            let is_hop = |via: &Arc<Peer>| next.is_some_and(|n| Arc::ptr_eq(n, via));
+            let entry = cache.lookup(Instant::now(), &facts, is_hop)?;
             self.pick_redirect_host(&entry.targets)
         })
     }

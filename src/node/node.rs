@@ -31,10 +31,6 @@ use super::relay::{Agent, RelayStats, RouteAction, RouteEntry};
 use super::setup::ListenSpec;
 use super::stats::NodeStats;
 use super::{parse_diameter_uri, SequenceGenerator, SessionGenerator};
-use crate::message::constants::{
-    E_REDIRECT_HOST_USAGE_ALL_APPLICATION, E_REDIRECT_HOST_USAGE_ALL_REALM,
-    E_REDIRECT_HOST_USAGE_REALM_AND_APPLICATION,
-};
 use crate::message::{dictionary, Message};
 
 /// python's keyword arguments of `Node(...)`.
@@ -465,16 +461,12 @@ impl Node {
             let learned: Vec<RouteEntry> = cache
                 .routes(now)
                 .into_iter()
-                .map(|(realm, application_id, e)| RouteEntry {
+                .map(|(realm, application_id, usage, e)| RouteEntry {
                     realm: realm.unwrap_or_default().to_owned(),
                     application_id,
                     action: RouteAction::Relay,
                     servers: e.targets.clone(),
-                    redirect_host_usage: match (realm, application_id) {
-                        (Some(_), None) => E_REDIRECT_HOST_USAGE_ALL_REALM,
-                        (Some(_), Some(_)) => E_REDIRECT_HOST_USAGE_REALM_AND_APPLICATION,
-                        (None, _) => E_REDIRECT_HOST_USAGE_ALL_APPLICATION,
-                    },
+                    redirect_host_usage: usage.value(),
                     redirect_max_cache_time: Duration::ZERO,
                     learned: true,
                     expires: Some(e.expires),
@@ -569,9 +561,11 @@ impl Node {
             self.require_tls("inband_tls")?;
         }
         let config = Arc::new(self.config(ip_addresses)?);
-        self.handle
-            .redirects
-            .set_capacity(config.limits.redirect_cache_size);
+        self.handle.redirects.configure(
+            config.limits.redirect_cache_size,
+            config.limits.redirect_wide_scope,
+            config.limits.max_redirect_cache_time,
+        );
         self.handle.set_identity(Identity {
             origin_host: self.origin_host.clone(),
             origin_realm: self.realm_name.clone(),

@@ -3,8 +3,8 @@
 //! Redirect-Host URIs, Redirect-Host-Usage and Redirect-Max-Cache-Time),
 //! and the redirect cache that sends later requests straight to the host
 //! named, keyed as the usage says, each entry expiring after its cache
-//! time. No I/O and no clock: every method that needs the time takes
-//! `now`, so tests drive it with a fake clock.
+//! time (at most the node's cap). No I/O and no clock: every method that
+//! needs the time takes `now`, so tests drive it with a fake clock.
 //!
 //! | Redirect-Host-Usage | later requests that go to the redirect host |
 //! | --- | --- |
@@ -13,8 +13,14 @@
 //! | ALL_REALM (2) | those for the same Destination-Realm |
 //! | REALM_AND_APPLICATION (3) | same Destination-Realm and application |
 //! | ALL_APPLICATION (4) | those of the same application |
-//! | ALL_HOST (5) | those that would go to the host that sent the 3006 |
+//! | ALL_HOST (5) | those for the same Destination-Host (or with none, when the redirected request had none) that routing sends to the peer that sent the 3006 |
 //! | ALL_USER (6) | those with the same User-Name |
+//!
+//! A redirect reaches no further than its sender: by default an entry
+//! holds only for requests with the redirected request's Destination-Realm
+//! that routing sends to the peer the 3006 came from (what that peer could
+//! redirect itself). The wide scope (`NodeLimits::redirect_wide_scope`)
+//! drops both conditions, but for ALL_HOST, which always needs the peer.
 //!
 //! The cache holds at most `capacity` entries: a full cache drops its
 //! expired entries, then the entry that would expire first.
@@ -59,6 +65,19 @@ impl Usage {
             _ => Usage::DontCache,
         }
     }
+
+    /// The AVP value of a usage.
+    pub(crate) fn value(self) -> i32 {
+        match self {
+            Usage::DontCache => E_REDIRECT_HOST_USAGE_DON_T_CARE,
+            Usage::AllSession => E_REDIRECT_HOST_USAGE_ALL_SESSION,
+            Usage::AllRealm => E_REDIRECT_HOST_USAGE_ALL_REALM,
+            Usage::RealmAndApplication => E_REDIRECT_HOST_USAGE_REALM_AND_APPLICATION,
+            Usage::AllApplication => E_REDIRECT_HOST_USAGE_ALL_APPLICATION,
+            Usage::AllHost => E_REDIRECT_HOST_USAGE_ALL_HOST,
+            Usage::AllUser => E_REDIRECT_HOST_USAGE_ALL_USER,
+        }
+    }
 }
 
 /// What a 3006 answer says.
@@ -70,8 +89,6 @@ pub(crate) struct Redirect {
     pub usage: Usage,
     /// Redirect-Max-Cache-Time (absent: zero, nothing is cached).
     pub max_cache_time: Duration,
-    /// The answer's Origin-Host, lower-cased: the host that redirected.
-    pub origin_host: Option<String>,
 }
 
 /// Whether an answer is a redirect: the E bit and Result-Code 3006.
@@ -102,17 +119,16 @@ pub(crate) fn read(answer: &Message) -> Redirect {
         .find_avp(&[(AVP_REDIRECT_MAX_CACHE_TIME, 0)])
         .and_then(Avp::as_u32)
         .map_or(Duration::ZERO, |s| Duration::from_secs(u64::from(s)));
-    let origin_host = answer
-        .find_avp(&[(AVP_ORIGIN_HOST, 0)])
-        .and_then(Avp::as_str)
-        .map(str::to_ascii_lowercase);
     Redirect {
         hosts,
         usage,
         max_cache_time,
-        origin_host,
     }
 }
+
+/// How long a redirect is cached at most by default, whatever its
+/// Redirect-Max-Cache-Time says (`NodeLimits::max_redirect_cache_time`).
+pub(crate) const DEFAULT_MAX_CACHE_TIME: Duration = Duration::from_secs(3600);
 
 /// What the cache looks at in a request.
 #[derive(Debug, Clone, Copy, Default)]
@@ -121,6 +137,8 @@ pub(crate) struct Facts<'a> {
     pub session: Option<&'a str>,
     /// Destination-Realm.
     pub realm: Option<&'a str>,
+    /// Destination-Host.
+    pub host: Option<&'a str>,
     /// The header's application id.
     pub application_id: u32,
     /// User-Name.
@@ -134,10 +152,15 @@ impl<'a> Facts<'a> {
         Facts {
             session: text(AVP_SESSION_ID),
             realm: text(AVP_DESTINATION_REALM),
+            host: text(AVP_DESTINATION_HOST),
             application_id: msg.header.application_id,
             user: text(AVP_USER_NAME),
         }
     }
+}
+
+fn lower(s: &str) -> Box<str> {
+    s.to_ascii_lowercase().into_boxed_str()
 }
 
 /// A cache key: what later requests must share with the redirected one.
@@ -153,8 +176,9 @@ pub(crate) enum Key {
     RealmApplication(Box<str>, u32),
     /// ALL_APPLICATION.
     Application(u32),
-    /// ALL_HOST: the host that sent the redirect.
-    Host(Box<str>),
+    /// ALL_HOST: the redirected request's Destination-Host; `None` for
+    /// requests without one.
+    Host(Option<Box<str>>),
     /// ALL_USER.
     User(Box<str>),
 }
@@ -164,12 +188,7 @@ const KINDS: usize = 6;
 impl Key {
     /// The key of a redirected request for `usage`; `None` when nothing
     /// is cached (DONT_CACHE, or the request lacks what the usage keys on).
-    pub(crate) fn of(
-        usage: Usage,
-        facts: &Facts<'_>,
-        redirecting_host: Option<&str>,
-    ) -> Option<Key> {
-        let lower = |s: &str| s.to_ascii_lowercase().into_boxed_str();
+    pub(crate) fn of(usage: Usage, facts: &Facts<'_>) -> Option<Key> {
         Some(match usage {
             Usage::DontCache => return None,
             Usage::AllSession => Key::Session(facts.session?.into()),
@@ -178,7 +197,7 @@ impl Key {
                 Key::RealmApplication(lower(facts.realm?), facts.application_id)
             }
             Usage::AllApplication => Key::Application(facts.application_id),
-            Usage::AllHost => Key::Host(lower(redirecting_host?)),
+            Usage::AllHost => Key::Host(facts.host.map(lower)),
             Usage::AllUser => Key::User(facts.user?.into()),
         })
     }
@@ -195,6 +214,15 @@ impl Key {
     }
 }
 
+/// Where an entry is stored: its key and, unless the scope is wide, the
+/// redirected request's Destination-Realm (lower-cased), so that a
+/// redirect for one realm neither holds for nor replaces another's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Slot {
+    key: Key,
+    realm: Option<Box<str>>,
+}
+
 /// One cache entry.
 #[derive(Debug, Clone)]
 pub(crate) struct Entry<T> {
@@ -202,23 +230,35 @@ pub(crate) struct Entry<T> {
     pub targets: Vec<T>,
     /// When it expires.
     pub expires: Instant,
+    /// The peer that sent the 3006: the next hop the entry holds for.
+    pub via: T,
     seq: u64,
 }
 
+/// A learned route: (realm, application id, usage, entry).
+pub(crate) type Route<'a, T> = (Option<&'a str>, Option<u32>, Usage, &'a Entry<T>);
+
 /// The redirect cache: keys to the hosts named by a redirect, until they
-/// expire; at most `capacity` entries.
+/// expire; at most `capacity` entries, each kept at most `max_ttl`.
 #[derive(Debug)]
 pub(crate) struct Cache<T> {
-    entries: HashMap<Key, Entry<T>>,
+    entries: HashMap<Slot, Entry<T>>,
     /// Every entry by (expiry, insertion): the front expires first.
-    order: BTreeMap<(Instant, u64), Key>,
+    order: BTreeMap<(Instant, u64), Slot>,
     per_kind: [usize; KINDS],
     seq: u64,
     capacity: usize,
+    /// Whether entries hold beyond their realm and next hop (the RFC's
+    /// reading; ALL_HOST keeps its next hop).
+    wide: bool,
+    /// The longest an entry is kept, whatever the 3006 says.
+    max_ttl: Duration,
 }
 
 impl<T> Cache<T> {
-    /// An empty cache of at most `capacity` entries (0: nothing is kept).
+    /// An empty cache of at most `capacity` entries (0: nothing is kept),
+    /// of the narrow scope, keeping an entry at most
+    /// [`DEFAULT_MAX_CACHE_TIME`].
     pub(crate) fn new(capacity: usize) -> Cache<T> {
         Cache {
             entries: HashMap::new(),
@@ -226,7 +266,17 @@ impl<T> Cache<T> {
             per_kind: [0; KINDS],
             seq: 0,
             capacity,
+            wide: false,
+            max_ttl: DEFAULT_MAX_CACHE_TIME,
         }
+    }
+
+    /// Sets the scope (wide: entries hold for any realm and next hop but
+    /// ALL_HOST's) and the longest an entry is kept (zero: nothing is
+    /// cached), for the entries learned from then on.
+    pub(crate) fn set_scope(&mut self, wide: bool, max_ttl: Duration) {
+        self.wide = wide;
+        self.max_ttl = max_ttl;
     }
 
     /// How many entries it holds (expired ones until `expire` runs).
@@ -234,11 +284,42 @@ impl<T> Cache<T> {
         self.entries.len()
     }
 
-    /// Caches `targets` under `key` for `ttl` (replacing what the key
-    /// had); a full cache first drops its expired entries, then the one
-    /// that expires first. Nothing is kept for a zero `ttl`, no target or
-    /// a zero capacity.
-    pub(crate) fn insert(&mut self, now: Instant, key: Key, targets: Vec<T>, ttl: Duration) {
+    /// The realm part of a slot for a request for `realm`.
+    fn scope_realm(&self, realm: Option<&str>) -> Option<Box<str>> {
+        if self.wide {
+            None
+        } else {
+            realm.map(lower)
+        }
+    }
+
+    /// Learns a redirect of the request with `facts`, answered by the
+    /// peer `via`: `targets` for the requests `usage` covers, for `ttl`
+    /// (at most the cache's longest), replacing what held for them; a
+    /// full cache first drops its expired entries, then the one that
+    /// expires first. Nothing is kept for DONT_CACHE, a request lacking
+    /// what the usage keys on, a zero `ttl`, no target or a zero capacity.
+    pub(crate) fn learn(
+        &mut self,
+        now: Instant,
+        usage: Usage,
+        facts: &Facts<'_>,
+        via: T,
+        targets: Vec<T>,
+        ttl: Duration,
+    ) {
+        let Some(key) = Key::of(usage, facts) else {
+            return;
+        };
+        let slot = Slot {
+            key,
+            realm: self.scope_realm(facts.realm),
+        };
+        self.insert(now, slot, via, targets, ttl);
+    }
+
+    fn insert(&mut self, now: Instant, slot: Slot, via: T, targets: Vec<T>, ttl: Duration) {
+        let ttl = ttl.min(self.max_ttl);
         if ttl.is_zero() || targets.is_empty() || self.capacity == 0 {
             return;
         }
@@ -248,7 +329,7 @@ impl<T> Cache<T> {
         let Some(expires) = now.checked_add(ttl).or_else(|| now.checked_add(longest)) else {
             return;
         };
-        self.remove(&key);
+        self.remove(&slot);
         if self.entries.len() >= self.capacity {
             self.expire(now);
         }
@@ -260,29 +341,30 @@ impl<T> Cache<T> {
         }
         self.seq += 1;
         let seq = self.seq;
-        self.order.insert((expires, seq), key.clone());
-        self.per_kind[key.kind()] += 1;
+        self.order.insert((expires, seq), slot.clone());
+        self.per_kind[slot.key.kind()] += 1;
         self.entries.insert(
-            key,
+            slot,
             Entry {
                 targets,
                 expires,
+                via,
                 seq,
             },
         );
     }
 
-    fn remove(&mut self, key: &Key) {
-        if let Some(old) = self.entries.get(key) {
+    fn remove(&mut self, slot: &Slot) {
+        if let Some(old) = self.entries.get(slot) {
             self.order.remove(&(old.expires, old.seq));
-            self.forget(key);
+            self.forget(slot);
         }
     }
 
     /// Drops an entry whose `order` item is gone already.
-    fn forget(&mut self, key: &Key) {
-        if self.entries.remove(key).is_some() {
-            let kind = &mut self.per_kind[key.kind()];
+    fn forget(&mut self, slot: &Slot) {
+        if self.entries.remove(slot).is_some() {
+            let kind = &mut self.per_kind[slot.key.kind()];
             *kind = kind.saturating_sub(1);
         }
     }
@@ -294,8 +376,8 @@ impl<T> Cache<T> {
             if entry.key().0 > now {
                 break;
             }
-            let key = entry.remove();
-            self.forget(&key);
+            let slot = entry.remove();
+            self.forget(&slot);
             n += 1;
         }
         n
@@ -303,14 +385,14 @@ impl<T> Cache<T> {
 
     /// Drops every entry with a target for which `gone` holds.
     pub(crate) fn remove_targets(&mut self, gone: impl Fn(&T) -> bool) {
-        let keys: Vec<Key> = self
+        let slots: Vec<Slot> = self
             .entries
             .iter()
             .filter(|(_, e)| e.targets.iter().any(&gone))
-            .map(|(k, _)| k.clone())
+            .map(|(s, _)| s.clone())
             .collect();
-        for key in keys {
-            self.remove(&key);
+        for slot in slots {
+            self.remove(&slot);
         }
     }
 
@@ -319,29 +401,54 @@ impl<T> Cache<T> {
         self.entries.values().any(|e| e.targets.iter().any(&f))
     }
 
-    fn live(&self, now: Instant, key: &Key) -> Option<&Entry<T>> {
-        self.entries.get(key).filter(|e| e.expires > now)
-    }
-
     fn has(&self, kind: usize) -> bool {
         self.per_kind[kind] > 0
     }
 
-    /// The entry a request goes by, the most specific first: its session,
-    /// its user, its realm and application, its realm, its application.
-    /// Keys are built (and allocated) only for the kinds the cache holds.
-    pub(crate) fn lookup(&self, now: Instant, facts: &Facts<'_>) -> Option<&Entry<T>> {
+    /// The live entry of `key` (with the request's realm part) that holds
+    /// for a request whose next hop is the one `is_hop` names.
+    fn find(
+        &self,
+        now: Instant,
+        key: Key,
+        realm: &Option<Box<str>>,
+        is_hop: &impl Fn(&T) -> bool,
+    ) -> Option<&Entry<T>> {
+        let needs_hop = !self.wide || matches!(key, Key::Host(_));
+        let slot = Slot {
+            key,
+            realm: realm.clone(),
+        };
+        self.entries
+            .get(&slot)
+            .filter(|e| e.expires > now && (!needs_hop || is_hop(&e.via)))
+    }
+
+    /// The entry a request goes by, in the RFC's order of precedence: its
+    /// session, its user, its realm and application, its realm, its
+    /// application, its Destination-Host. `is_hop` says whether a peer is
+    /// the one routing picked for it (none: `|_| false`): an entry holds
+    /// only when the peer that sent its 3006 is (but in the wide scope,
+    /// where only ALL_HOST needs it). Keys are built (and allocated) only
+    /// for the kinds the cache holds.
+    pub(crate) fn lookup(
+        &self,
+        now: Instant,
+        facts: &Facts<'_>,
+        is_hop: impl Fn(&T) -> bool,
+    ) -> Option<&Entry<T>> {
         if self.entries.is_empty() {
             return None;
         }
-        let lower = |s: &str| s.to_ascii_lowercase().into_boxed_str();
+        let scope = self.scope_realm(facts.realm);
+        let hop = &is_hop;
         if let Some(s) = facts.session.filter(|_| self.has(0)) {
-            if let Some(e) = self.live(now, &Key::Session(s.into())) {
+            if let Some(e) = self.find(now, Key::Session(s.into()), &scope, hop) {
                 return Some(e);
             }
         }
         if let Some(u) = facts.user.filter(|_| self.has(5)) {
-            if let Some(e) = self.live(now, &Key::User(u.into())) {
+            if let Some(e) = self.find(now, Key::User(u.into()), &scope, hop) {
                 return Some(e);
             }
         }
@@ -349,43 +456,48 @@ impl<T> Cache<T> {
             let realm = lower(realm);
             if self.has(2) {
                 let key = Key::RealmApplication(realm.clone(), facts.application_id);
-                if let Some(e) = self.live(now, &key) {
+                if let Some(e) = self.find(now, key, &scope, hop) {
                     return Some(e);
                 }
             }
-            if let Some(e) = self.live(now, &Key::Realm(realm)).filter(|_| self.has(1)) {
-                return Some(e);
+            if self.has(1) {
+                if let Some(e) = self.find(now, Key::Realm(realm), &scope, hop) {
+                    return Some(e);
+                }
             }
         }
         if self.has(3) {
-            return self.live(now, &Key::Application(facts.application_id));
+            let key = Key::Application(facts.application_id);
+            if let Some(e) = self.find(now, key, &scope, hop) {
+                return Some(e);
+            }
+        }
+        if self.has(4) {
+            return self.find(now, Key::Host(facts.host.map(lower)), &scope, hop);
         }
         None
     }
 
-    /// The ALL_HOST entry of `host` (the peer a request would go to).
-    pub(crate) fn lookup_host(&self, now: Instant, host: &str) -> Option<&Entry<T>> {
-        if !self.has(4) {
-            return None;
-        }
-        self.live(now, &Key::Host(host.to_ascii_lowercase().into()))
-    }
-
     /// The live entries keyed by realm or application (the learned routes
-    /// of the routing table): (realm, application id, entry).
-    pub(crate) fn routes(&self, now: Instant) -> Vec<(Option<&str>, Option<u32>, &Entry<T>)> {
+    /// of the routing table): (realm, application id, usage, entry). An
+    /// ALL_APPLICATION entry has its realm unless the scope is wide.
+    pub(crate) fn routes(&self, now: Instant) -> Vec<Route<'_, T>> {
         let mut out: Vec<_> = self
             .entries
             .iter()
             .filter(|(_, e)| e.expires > now)
-            .filter_map(|(k, e)| match k {
-                Key::Realm(r) => Some((Some(&**r), None, e)),
-                Key::RealmApplication(r, a) => Some((Some(&**r), Some(*a), e)),
-                Key::Application(a) => Some((None, Some(*a), e)),
+            .filter_map(|(s, e)| match &s.key {
+                Key::Realm(r) => Some((Some(&**r), None, Usage::AllRealm, e)),
+                Key::RealmApplication(r, a) => {
+                    Some((Some(&**r), Some(*a), Usage::RealmAndApplication, e))
+                }
+                Key::Application(a) => {
+                    Some((s.realm.as_deref(), Some(*a), Usage::AllApplication, e))
+                }
                 _ => None,
             })
             .collect();
-        out.sort_by_key(|(_, _, e)| e.seq);
+        out.sort_by_key(|(_, _, _, e)| e.seq);
         out
     }
 }
@@ -430,10 +542,12 @@ impl<T> Shared<T> {
         f(&self.cache.lock())
     }
 
-    /// Sets the capacity (at start); entries beyond it go.
-    pub(crate) fn set_capacity(&self, capacity: usize) {
+    /// Sets the capacity, the scope and the longest an entry is kept (at
+    /// start); entries beyond the capacity go.
+    pub(crate) fn configure(&self, capacity: usize, wide: bool, max_ttl: Duration) {
         self.with(|c| {
             c.capacity = capacity;
+            c.set_scope(wide, max_ttl);
             while c.entries.len() > capacity {
                 let Some((_, first)) = c.order.pop_first() else {
                     break;
@@ -450,6 +564,7 @@ mod tests {
     use crate::message::MessageHeader;
 
     const S: Duration = Duration::from_secs(1);
+    const HOUR: Duration = Duration::from_secs(3600);
 
     fn facts<'a>(session: &'a str, realm: &'a str, app: u32, user: Option<&'a str>) -> Facts<'a> {
         Facts {
@@ -457,17 +572,37 @@ mod tests {
             realm: Some(realm),
             application_id: app,
             user,
+            host: None,
         }
     }
 
+    /// Learns a redirect sent by "dra".
+    fn learn(c: &mut Cache<&'static str>, now: Instant, u: Usage, f: &Facts<'_>, to: &'static str) {
+        c.learn(now, u, f, "dra", vec![to], 60 * S);
+    }
+
+    /// The target for a request routed to `hop`.
+    fn via(
+        c: &Cache<&'static str>,
+        now: Instant,
+        f: &Facts<'_>,
+        hop: &'static str,
+    ) -> Option<&'static str> {
+        c.lookup(now, f, |v| *v == hop).map(|e| e.targets[0])
+    }
+
+    /// The target for a request routed to "dra".
     fn target(c: &Cache<&'static str>, now: Instant, f: &Facts<'_>) -> Option<&'static str> {
-        c.lookup(now, f).map(|e| e.targets[0])
+        via(c, now, f, "dra")
     }
 
     #[test]
     fn each_usage_has_its_key() {
-        let f = facts("s;1", "B.net", 4, Some("alice"));
-        let key = |u| Key::of(u, &f, Some("DRA.a.net"));
+        let f = Facts {
+            host: Some("OCS.b.net"),
+            ..facts("s;1", "B.net", 4, Some("alice"))
+        };
+        let key = |u| Key::of(u, &f);
         assert_eq!(key(Usage::DontCache), None);
         assert_eq!(key(Usage::AllSession), Some(Key::Session("s;1".into())));
         assert_eq!(key(Usage::AllRealm), Some(Key::Realm("b.net".into())));
@@ -476,17 +611,22 @@ mod tests {
             Some(Key::RealmApplication("b.net".into(), 4))
         );
         assert_eq!(key(Usage::AllApplication), Some(Key::Application(4)));
-        assert_eq!(key(Usage::AllHost), Some(Key::Host("dra.a.net".into())));
+        // ALL_HOST: the request's Destination-Host, not who redirected
+        assert_eq!(
+            key(Usage::AllHost),
+            Some(Key::Host(Some("ocs.b.net".into())))
+        );
         assert_eq!(key(Usage::AllUser), Some(Key::User("alice".into())));
         // what the request lacks cannot key it
         let bare = Facts {
             application_id: 4,
             ..Facts::default()
         };
-        assert_eq!(Key::of(Usage::AllSession, &bare, None), None);
-        assert_eq!(Key::of(Usage::AllRealm, &bare, None), None);
-        assert_eq!(Key::of(Usage::AllUser, &bare, None), None);
-        assert_eq!(Key::of(Usage::AllHost, &bare, None), None);
+        assert_eq!(Key::of(Usage::AllSession, &bare), None);
+        assert_eq!(Key::of(Usage::AllRealm, &bare), None);
+        assert_eq!(Key::of(Usage::AllUser, &bare), None);
+        // a request with no Destination-Host: those with none
+        assert_eq!(Key::of(Usage::AllHost, &bare), Some(Key::Host(None)));
         for (value, usage) in [
             (0, Usage::DontCache),
             (1, Usage::AllSession),
@@ -499,6 +639,9 @@ mod tests {
             (-1, Usage::DontCache),
         ] {
             assert_eq!(Usage::from_value(value), usage);
+            if (0..=6).contains(&value) {
+                assert_eq!(usage.value(), value);
+            }
         }
     }
 
@@ -507,54 +650,142 @@ mod tests {
         let t0 = Instant::now();
         let mut c = Cache::new(16);
         let f = facts("s;1", "b.net", 4, Some("alice"));
-        let k = |u| Key::of(u, &f, Some("dra.a.net")).unwrap();
-        c.insert(t0, k(Usage::RealmAndApplication), vec!["ocs"], 60 * S);
+        learn(&mut c, t0, Usage::RealmAndApplication, &f, "ocs");
         assert_eq!(target(&c, t0, &f), Some("ocs"));
         // realm compared without case; another application or realm misses
         assert_eq!(target(&c, t0, &facts("x", "B.NET", 4, None)), Some("ocs"));
         assert_eq!(target(&c, t0, &facts("x", "b.net", 5, None)), None);
         assert_eq!(target(&c, t0, &facts("x", "c.net", 4, None)), None);
         // the session is more specific than the realm
-        c.insert(t0, k(Usage::AllSession), vec!["by-session"], 60 * S);
+        learn(&mut c, t0, Usage::AllSession, &f, "by-session");
         assert_eq!(target(&c, t0, &f), Some("by-session"));
         assert_eq!(target(&c, t0, &facts("s;2", "b.net", 4, None)), Some("ocs"));
-        c.insert(t0, k(Usage::AllUser), vec!["by-user"], 60 * S);
+        learn(&mut c, t0, Usage::AllUser, &f, "by-user");
         assert_eq!(
             target(&c, t0, &facts("s;2", "b.net", 4, Some("alice"))),
             Some("by-user")
         );
-        c.insert(t0, k(Usage::AllRealm), vec!["by-realm"], 60 * S);
+        learn(&mut c, t0, Usage::AllRealm, &f, "by-realm");
         assert_eq!(
             target(&c, t0, &facts("s;3", "b.net", 5, None)),
             Some("by-realm")
         );
-        c.insert(t0, k(Usage::AllApplication), vec!["by-app"], 60 * S);
+        learn(&mut c, t0, Usage::AllApplication, &f, "by-app");
         assert_eq!(
-            target(&c, t0, &facts("s;3", "z.net", 4, None)),
-            Some("by-app")
+            target(&c, t0, &facts("s;3", "B.net", 5, None)),
+            Some("by-realm")
         );
-        // ALL_HOST is looked up by the next hop's name
-        assert!(c.lookup_host(t0, "dra.a.net").is_none());
-        c.insert(t0, k(Usage::AllHost), vec!["by-host"], 60 * S);
-        assert_eq!(
-            c.lookup_host(t0, "DRA.a.net").map(|e| e.targets[0]),
-            Some("by-host")
-        );
-        assert!(c.lookup_host(t0, "other.a.net").is_none());
+        // ALL_HOST comes last: requests without Destination-Host here
+        learn(&mut c, t0, Usage::AllHost, &f, "by-host");
+        let other = facts("s;4", "b.net", 6, None);
+        assert_eq!(target(&c, t0, &other), Some("by-realm"));
+        c.expire(t0);
         assert_eq!(c.len(), 6);
         let routes = c.routes(t0);
         let learned: Vec<_> = routes
             .iter()
-            .map(|(r, a, e)| (*r, *a, e.targets[0]))
+            .map(|(r, a, u, e)| (*r, *a, u.value(), e.targets[0]))
             .collect();
+        // in the narrow scope, ALL_APPLICATION holds for its realm
         assert_eq!(
             learned,
             [
-                (Some("b.net"), Some(4), "ocs"),
-                (Some("b.net"), None, "by-realm"),
-                (None, Some(4), "by-app"),
+                (Some("b.net"), Some(4), 3, "ocs"),
+                (Some("b.net"), None, 2, "by-realm"),
+                (Some("b.net"), Some(4), 4, "by-app"),
             ]
         );
+    }
+
+    #[test]
+    fn a_redirect_holds_for_its_realm_and_next_hop_only() {
+        let t0 = Instant::now();
+        for wide in [false, true] {
+            let mut c = Cache::new(16);
+            c.set_scope(wide, HOUR);
+            // the peer "evil" redirects a request for evil.net
+            let f = facts("s;1", "evil.net", 4, Some("alice"));
+            for u in [
+                Usage::AllSession,
+                Usage::AllUser,
+                Usage::AllRealm,
+                Usage::AllApplication,
+            ] {
+                let mut c = Cache::new(16);
+                c.set_scope(wide, HOUR);
+                c.learn(t0, u, &f, "evil", vec!["attacker"], HOUR);
+                assert_eq!(c.len(), 1);
+                // what went its way goes where it says
+                assert_eq!(via(&c, t0, &f, "evil"), Some("attacker"), "{u:?}");
+                // the same request routed to another peer (one of the
+                // realm's others, or the one its Destination-Host names)
+                let other_hop = via(&c, t0, &f, "evil2");
+                // another realm's request, to that realm's peer
+                let good = facts("s;1", "good.net", 4, Some("alice"));
+                let other_realm = via(&c, t0, &good, "good");
+                if wide {
+                    let expected = (u != Usage::AllRealm).then_some("attacker");
+                    assert_eq!(other_realm, expected, "{u:?}");
+                    assert_eq!(other_hop, Some("attacker"), "{u:?}");
+                } else {
+                    assert_eq!((other_hop, other_realm), (None, None), "{u:?}");
+                }
+            }
+            // an entry of one realm does not replace another realm's
+            c.learn(
+                t0,
+                Usage::AllApplication,
+                &f,
+                "evil",
+                vec!["attacker"],
+                HOUR,
+            );
+            let good = facts("s;2", "good.net", 4, None);
+            c.learn(t0, Usage::AllApplication, &good, "good", vec!["ocs"], HOUR);
+            assert_eq!(c.len(), if wide { 1 } else { 2 });
+            assert_eq!(via(&c, t0, &good, "good"), Some("ocs"));
+            let evil = via(&c, t0, &f, "evil");
+            assert_eq!(evil, Some(if wide { "ocs" } else { "attacker" }));
+            // no next hop (routing found none): only the wide scope holds
+            assert_eq!(c.lookup(t0, &good, |_| false).is_some(), wide);
+        }
+    }
+
+    #[test]
+    fn all_host_holds_for_the_destination_host_and_the_peer_that_redirected() {
+        let t0 = Instant::now();
+        let with_host = |host| Facts {
+            host,
+            ..facts("s;1", "b.net", 4, None)
+        };
+        for wide in [false, true] {
+            let mut c = Cache::new(16);
+            c.set_scope(wide, HOUR);
+            // s1 redirects a request sent to it without Destination-Host
+            let none = with_host(None);
+            c.learn(t0, Usage::AllHost, &none, "s1", vec!["attacker"], HOUR);
+            assert_eq!(via(&c, t0, &none, "s1"), Some("attacker"));
+            // not requests for s2, whichever way they go, nor those for s1
+            let s2 = with_host(Some("s2"));
+            assert_eq!(via(&c, t0, &s2, "s2"), None);
+            assert_eq!(via(&c, t0, &s2, "s1"), None);
+            assert_eq!(via(&c, t0, &with_host(Some("s1")), "s1"), None);
+            // nor those without one that go elsewhere, wide or not
+            assert_eq!(via(&c, t0, &none, "s3"), None);
+            // s1, a relay, redirects a request for S2: requests for s2
+            // through s1 follow; those going straight to s2 do not
+            c.learn(
+                t0,
+                Usage::AllHost,
+                &with_host(Some("S2")),
+                "s1",
+                vec!["other"],
+                HOUR,
+            );
+            assert_eq!(via(&c, t0, &s2, "s1"), Some("other"));
+            assert_eq!(via(&c, t0, &s2, "s2"), None);
+            assert_eq!(via(&c, t0, &none, "s1"), Some("attacker"));
+        }
     }
 
     #[test]
@@ -562,12 +793,7 @@ mod tests {
         let t0 = Instant::now();
         let mut c = Cache::new(16);
         let f = facts("s;1", "b.net", 4, None);
-        c.insert(
-            t0,
-            Key::of(Usage::AllRealm, &f, None).unwrap(),
-            vec!["ocs"],
-            S,
-        );
+        c.learn(t0, Usage::AllRealm, &f, "dra", vec!["ocs"], S);
         assert_eq!(target(&c, t0 + S / 2, &f), Some("ocs"));
         // expired entries are not used, even before they are dropped
         assert_eq!(target(&c, t0 + S, &f), None);
@@ -576,43 +802,90 @@ mod tests {
         assert_eq!(c.expire(t0 + S / 2), 0);
         assert_eq!(c.expire(t0 + S), 1);
         assert_eq!(c.len(), 0);
-        // no cache time, no target: nothing kept
-        c.insert(t0, Key::Application(4), vec!["ocs"], Duration::ZERO);
-        c.insert(t0, Key::Application(4), Vec::new(), S);
+        // no cache time, no target, DONT_CACHE: nothing kept
+        c.learn(
+            t0,
+            Usage::AllApplication,
+            &f,
+            "dra",
+            vec!["ocs"],
+            Duration::ZERO,
+        );
+        c.learn(t0, Usage::AllApplication, &f, "dra", Vec::new(), S);
+        c.learn(t0, Usage::DontCache, &f, "dra", vec!["ocs"], S);
         assert_eq!(c.len(), 0);
         // a cache time past what Instant holds is clamped, not a panic
-        c.insert(t0, Key::Application(4), vec!["ocs"], Duration::MAX);
+        c.set_scope(false, Duration::MAX);
+        c.learn(
+            t0,
+            Usage::AllApplication,
+            &f,
+            "dra",
+            vec!["ocs"],
+            Duration::MAX,
+        );
         assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn the_cache_time_is_capped() {
+        let t0 = Instant::now();
+        let f = facts("s;1", "b.net", 4, None);
+        let longest = Duration::from_secs(u64::from(u32::MAX));
+        // by default an hour, whatever the 3006 says
+        let mut c = Cache::new(16);
+        c.learn(t0, Usage::AllRealm, &f, "dra", vec!["ocs"], longest);
+        let expires = c.lookup(t0, &f, |v| *v == "dra").map(|e| e.expires);
+        assert_eq!(expires, Some(t0 + DEFAULT_MAX_CACHE_TIME));
+        assert_eq!(target(&c, t0 + HOUR - S, &f), Some("ocs"));
+        assert_eq!(target(&c, t0 + HOUR, &f), None);
+        assert_eq!(c.expire(t0 + HOUR), 1);
+        // a shorter cap; a shorter cache time is kept as it is
+        c.set_scope(false, 10 * S);
+        c.learn(t0, Usage::AllRealm, &f, "dra", vec!["ocs"], longest);
+        assert_eq!(target(&c, t0 + 9 * S, &f), Some("ocs"));
+        assert_eq!(target(&c, t0 + 10 * S, &f), None);
+        c.learn(t0, Usage::AllRealm, &f, "dra", vec!["ocs"], 5 * S);
+        assert_eq!(target(&c, t0 + 5 * S, &f), None);
+        // zero: nothing is cached
+        c.expire(t0 + HOUR);
+        c.set_scope(false, Duration::ZERO);
+        c.learn(t0, Usage::AllRealm, &f, "dra", vec!["ocs"], longest);
+        assert_eq!(c.len(), 0);
+        // the node's setting reaches the shared cache
+        let shared: Shared<&str> = Shared::new(8);
+        shared.configure(8, false, 2 * S);
+        shared.with(|c| c.learn(t0, Usage::AllRealm, &f, "dra", vec!["ocs"], longest));
+        let expires = shared.read(|c| c.lookup(t0, &f, |_| true).map(|e| e.expires));
+        assert_eq!(expires, Some(t0 + 2 * S));
     }
 
     #[test]
     fn a_full_cache_drops_the_first_to_expire() {
         let t0 = Instant::now();
+        let app = |i| Facts {
+            application_id: i,
+            ..Facts::default()
+        };
+        let put = |c: &mut Cache<u32>, now, i, ttl| {
+            c.learn(now, Usage::AllApplication, &app(i), 0, vec![i], ttl);
+        };
         let mut c = Cache::new(3);
         for (i, ttl) in [(1u32, 30), (2, 10), (3, 20)] {
-            c.insert(t0, Key::Application(i), vec![i], ttl * S);
+            put(&mut c, t0, i, ttl * S);
         }
-        c.insert(t0, Key::Application(4), vec![4], 40 * S);
+        put(&mut c, t0, 4, 40 * S);
         assert_eq!(c.len(), 3);
-        let has = |c: &Cache<u32>, i| {
-            c.lookup(
-                t0,
-                &Facts {
-                    application_id: i,
-                    ..Facts::default()
-                },
-            )
-            .is_some()
-        };
+        let has = |c: &Cache<u32>, i| c.lookup(t0, &app(i), |v| *v == 0).is_some();
         assert!(!has(&c, 2), "the first to expire went");
         assert!(has(&c, 1) && has(&c, 3) && has(&c, 4));
         // expired ones go first
-        c.insert(t0 + 25 * S, Key::Application(5), vec![5], S);
+        put(&mut c, t0 + 25 * S, 5, S);
         assert!(!has(&c, 3));
         assert_eq!(c.len(), 3);
         // replacing a key does not grow the cache
         for _ in 0..10 {
-            c.insert(t0, Key::Application(5), vec![5], 50 * S);
+            put(&mut c, t0, 5, 50 * S);
         }
         assert_eq!(c.len(), 3);
         assert_eq!(c.order.len(), 3);
@@ -623,24 +896,28 @@ mod tests {
         assert_eq!(c.per_kind.iter().sum::<usize>(), 2);
         // a zero capacity keeps nothing
         let mut none = Cache::new(0);
-        none.insert(t0, Key::Application(1), vec![1], S);
+        put(&mut none, t0, 1, S);
         assert_eq!(none.len(), 0);
     }
 
     #[test]
     fn the_shared_cache_counts_without_its_lock() {
         let t0 = Instant::now();
+        let app = |i| Facts {
+            application_id: i,
+            ..Facts::default()
+        };
         let shared: Shared<u32> = Shared::new(8);
         assert!(shared.is_empty());
         assert_eq!(shared.read(|c| Some(c.len())), None);
-        shared.with(|c| c.insert(t0, Key::Application(4), vec![1], S));
+        shared.with(|c| c.learn(t0, Usage::AllApplication, &app(4), 0, vec![1], S));
         assert!(!shared.is_empty());
         shared.with(|c| c.expire(t0 + S));
         assert!(shared.is_empty());
         for i in 0..8 {
-            shared.with(|c| c.insert(t0, Key::Application(i), vec![i], S));
+            shared.with(|c| c.learn(t0, Usage::AllApplication, &app(i), 0, vec![i], S));
         }
-        shared.set_capacity(2);
+        shared.configure(2, false, HOUR);
         assert_eq!(shared.read(|c| Some(c.len())), Some(2));
     }
 
@@ -670,7 +947,6 @@ mod tests {
         assert_eq!(hosts, [("ocs1.b.net", 3869), ("127.0.0.1", 3870)]);
         assert_eq!(r.usage, Usage::AllRealm);
         assert_eq!(r.max_cache_time, 600 * S);
-        assert_eq!(r.origin_host.as_deref(), Some("dra.a.net"));
         // no E bit, or another Result-Code: no redirect
         assert!(!is_redirect(&answer(avps.clone(), false)));
         assert!(!is_redirect(&answer(vec![code(3002)], true)));

@@ -52,7 +52,11 @@ pub enum RouteAction {
 pub struct RouteEntry {
     /// The realm (compared without regard to case); empty in a learned
     /// entry that holds for every realm (Redirect-Host-Usage
-    /// ALL_APPLICATION).
+    /// ALL_APPLICATION, with
+    /// [`NodeLimits::redirect_wide_scope`](super::NodeLimits::redirect_wide_scope);
+    /// without it, the entry holds for the realm of the request
+    /// redirected, and only for requests routed to the peer that sent the
+    /// 3006).
     pub realm: String,
     /// The application id, `None` for any.
     pub application_id: Option<u32>,

@@ -196,6 +196,8 @@ pub fn small_limits() -> NodeLimits {
         redirect_cache_size: 8,
         max_redirect_peers: 2,
         max_redirect_waiting: 4,
+        max_redirect_cache_time: Duration::from_secs(60),
+        redirect_wide_scope: false,
     }
 }
 

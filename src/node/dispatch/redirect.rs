@@ -4,7 +4,10 @@
 //! new hop-by-hop identifier, no T flag) to a host the answer names, which
 //! is connected first when it is not. The redirect cache
 //! ([`super::super::redirect`]) remembers the host for later requests as
-//! the answer's Redirect-Host-Usage says.
+//! the answer's Redirect-Host-Usage says, by default only for those that
+//! would go the way the redirected one went (its Destination-Realm, to the
+//! peer the 3006 came from; `NodeLimits::redirect_wide_scope` widens it),
+//! for at most `NodeLimits::max_redirect_cache_time`.
 //!
 //! A Redirect-Host is followed when its host is a configured peer (by name,
 //! or by address and port), a peer added earlier for a redirect, or an IP
@@ -17,7 +20,7 @@
 use std::net::IpAddr;
 
 use super::super::conn::Retry;
-use super::super::redirect::{self, Facts, Key};
+use super::super::redirect::{self, Facts};
 use super::super::uri::DiameterUri;
 use super::*;
 
@@ -133,17 +136,14 @@ impl Dispatch {
                 answer,
             ));
         };
-        if let Some(request) = &request {
-            let by = said
-                .origin_host
-                .clone()
-                .or_else(|| redirector.as_ref().map(|p| p.node_name.clone()));
-            if let Some(key) = Key::of(said.usage, &Facts::of(request), by.as_deref()) {
-                let targets = hosts.clone();
-                self.handle
-                    .redirects
-                    .with(|c| c.insert(now, key, targets, said.max_cache_time));
-            }
+        // cached for the requests the usage covers that go the way this
+        // one went (or as widely as the RFC reads, when the node says so)
+        if let (Some(request), Some(via)) = (&request, redirector) {
+            let targets = hosts.clone();
+            let facts = Facts::of(request);
+            self.handle.redirects.with(|c| {
+                c.learn(now, said.usage, &facts, via, targets, said.max_cache_time);
+            });
         }
         let peer = self.least_loaded_ready(hosts).unwrap_or(first);
         if let Some(flags) = copy.bytes.get_mut(4) {
