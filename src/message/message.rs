@@ -48,6 +48,10 @@ pub struct Message {
     /// The received bytes of a message a relay may forward (kept only by
     /// connections of an agent node). Not compared, not printed.
     pub(crate) wire: Option<Vec<u8>>,
+    /// The digest of a received request's identifying content, for
+    /// duplicate detection (set by the connection that decoded it; 0
+    /// otherwise). Not on the wire, not compared, not printed.
+    pub(crate) request_digest: u64,
 }
 
 impl PartialEq for Message {
@@ -73,6 +77,7 @@ impl Message {
             avps,
             received_on: 0,
             wire: None,
+            request_digest: 0,
         }
     }
 

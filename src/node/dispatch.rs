@@ -1335,7 +1335,7 @@ impl Dispatch {
                 .find_avp(&[(AVP_ORIGIN_HOST, 0)])
                 .and_then(Avp::as_str)
                 .unwrap_or_default();
-            RequestKey::new(peer, origin, h.end_to_end_identifier)
+            RequestKey::new(peer, origin, h.end_to_end_identifier, msg.request_digest)
         });
         if let Some(key) = &key {
             let intake =

@@ -36,6 +36,7 @@ use super::constants::*;
 use crate::message::constants::*;
 use crate::message::framer::Framer;
 use crate::message::{dump, Avp, AvpValue, DecodeLimits, Message, MessageDecodeError};
+use crate::node::duplicates::request_digest;
 use crate::node::SequenceGenerator;
 
 /// Timers and limits of one connection.
@@ -459,8 +460,15 @@ impl Connection {
                 Ok(Some(frame)) => {
                     let decoded = Message::from_bytes_with(frame, &self.limits);
                     match decoded {
-                        Ok(mut msg) if self.keep_bytes && !is_base_command(&msg) => {
-                            msg.wire = Some(frame.to_vec());
+                        Ok(mut msg) if !is_base_command(&msg) => {
+                            if msg.header.is_request() {
+                                // what duplicate detection compares, taken
+                                // from the bytes at hand
+                                msg.request_digest = request_digest(frame);
+                            }
+                            if self.keep_bytes {
+                                msg.wire = Some(frame.to_vec());
+                            }
                             Ok(msg)
                         }
                         other => other,
