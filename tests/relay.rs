@@ -1010,3 +1010,57 @@ fn a_cached_answer_goes_only_to_the_same_request_through_a_relay() {
     assert_eq!(server.protocol_stats().retransmissions_answered, 1);
     stop(&[&relay, &server]);
 }
+
+#[test]
+fn a_relay_answers_again_only_the_same_request_it_handled_itself() {
+    use common::raw::RawPeer;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    // requests for the relay's own realm go to its own application
+    let mut relay = node("relay.relay.net", "relay.net", true);
+    relay.agent = Agent::Relay;
+    let x_peer = add(&mut relay, "x.client.net", "client.net", None);
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = calls.clone();
+    let app = ThreadingApplication::new(
+        AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
+        4,
+        move |app, req| {
+            c.fetch_add(1, Ordering::SeqCst);
+            common::cc::answer(app, req)
+        },
+    );
+    relay.add_application(app, [&x_peer], &[]);
+    relay.start().unwrap();
+    let mut x = RawPeer::connect(relay.listen_addresses()[0], "x.client.net", "client.net");
+    let mut original = ccr("x.client.net", "relay.net", 1, 0x5eed_0200);
+    original.header.hop_by_hop_identifier = 10;
+    let first = x
+        .exchange(&original.as_bytes().unwrap())
+        .expect("an answer");
+    assert_eq!(result_code(&first), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // another request with the same End-to-End id and the T flag: new
+    let mut other = original.clone();
+    other.header.set_retransmit(true);
+    other.header.hop_by_hop_identifier = 11;
+    for a in other.avps.iter_mut() {
+        if a.code() == AVP_SESSION_ID {
+            *a = Avp::new(AVP_SESSION_ID, 0, "x.client.net;other").unwrap();
+        }
+    }
+    let a = x.exchange(&other.as_bytes().unwrap()).expect("an answer");
+    assert_eq!(
+        a.find_avp(&[(AVP_SESSION_ID, 0)]).and_then(Avp::as_str),
+        Some("x.client.net;other")
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    // the same request again: from the cache
+    let mut again = original.clone();
+    again.header.set_retransmit(true);
+    again.header.hop_by_hop_identifier = 12;
+    let b = x.exchange(&again.as_bytes().unwrap()).expect("an answer");
+    assert_eq!(b.avps, first.avps);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(relay.protocol_stats().retransmissions_answered, 1);
+    stop(&[&relay]);
+}

@@ -23,7 +23,7 @@ mod relay_failover;
 use super::checks;
 use super::config::{capabilities_for, NodeConfig, HISTORY_KEPT};
 use super::conn::{Conn, ConnId, Direction, Owed, Pending, PendingRefused, Retry, Unmatched};
-use super::duplicates::{with_hop_by_hop, Duplicates, Intake, RequestKey};
+use super::duplicates::{request_digest, with_hop_by_hop, Duplicates, Intake, RequestKey};
 use super::error::{ApplicationError, EmptyReason, NodeError};
 use super::handle::{count, node_stats, Command, Handle, OutAnswer, OutRequest, Reply};
 use super::idhash::IdMap;

@@ -461,13 +461,14 @@ impl Connection {
                     let decoded = Message::from_bytes_with(frame, &self.limits);
                     match decoded {
                         Ok(mut msg) if !is_base_command(&msg) => {
-                            if msg.header.is_request() {
+                            if self.keep_bytes {
+                                // a relay takes the digest from these bytes
+                                // for the requests it handles itself
+                                msg.wire = Some(frame.to_vec());
+                            } else if msg.header.is_request() {
                                 // what duplicate detection compares, taken
                                 // from the bytes at hand
                                 msg.request_digest = request_digest(frame);
-                            }
-                            if self.keep_bytes {
-                                msg.wire = Some(frame.to_vec());
                             }
                             Ok(msg)
                         }
