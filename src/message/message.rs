@@ -49,8 +49,9 @@ pub struct Message {
     /// connections of an agent node). Not compared, not printed.
     pub(crate) wire: Option<Vec<u8>>,
     /// The digest of a received request's identifying content, for
-    /// duplicate detection (set by the connection that decoded it; 0
-    /// otherwise). Not on the wire, not compared, not printed.
+    /// duplicate detection, taken from the bytes received (by the
+    /// connection that decoded it, or by a relay for a request it handles
+    /// itself; 0 otherwise). Not on the wire, not compared, not printed.
     pub(crate) request_digest: u64,
 }
 
