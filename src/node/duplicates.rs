@@ -39,7 +39,8 @@
 //!   share is the larger of its part of `max_entries` and its part of
 //!   `max_bytes`, so a busy peer only ever pushes out its own records while
 //!   it holds more than any other peer, and a quiet peer's records stay
-//!   until they expire or it becomes the largest holder itself.
+//!   until they expire or it becomes the largest holder itself. Between
+//!   peers holding equal shares, the oldest record goes first.
 //! - **Unbounded memory.** One budget for all peers, in records and in bytes
 //!   (answers plus a fixed per-record overhead); over it, records are
 //!   evicted as above. Forged Origin-Hosts only push out the forger's own
@@ -314,7 +315,8 @@ pub(crate) struct Duplicates {
     /// The share in use of each peer, by the peer's sum.
     by_peer: IdMap<u64, usize>,
     /// The shares in use as a binary max-heap by [`Duplicates::weight`]:
-    /// the first is the peer that gives up a record when over budget.
+    /// the first is the peer that gives up a record when over budget (the
+    /// largest share; between equal ones, the one with the oldest entry).
     heap: Vec<usize>,
     /// Sum of the records' costs.
     bytes: usize,
@@ -567,7 +569,7 @@ impl Duplicates {
             s.peer = peer;
             s.records = 0;
             s.bytes = 0;
-            // weight 0 at the bottom keeps the heap a heap
+            // weight (0, 0) at the bottom keeps the heap a heap
             s.heap = self.heap.len();
         }
         self.heap.push(share);
@@ -606,12 +608,16 @@ impl Duplicates {
     }
 
     /// What a share weighs: the larger of its part of `max_entries` and its
-    /// part of `max_bytes` (cross-multiplied, so no division).
-    fn weight(&self, share: usize) -> u128 {
-        self.shares.get(share).map_or(0, |s| {
+    /// part of `max_bytes` (cross-multiplied, so no division); between
+    /// equal shares, the one whose front entry is older weighs more, so
+    /// that peers holding as much as each other give up their records
+    /// oldest first.
+    fn weight(&self, share: usize) -> (u128, u64) {
+        self.shares.get(share).map_or((0, 0), |s| {
             let by_count = s.records as u128 * self.limits.max_bytes as u128;
             let by_bytes = s.bytes as u128 * self.limits.max_entries as u128;
-            by_count.max(by_bytes)
+            let age = s.order.front().map_or(0, |(_, generation, _)| !generation);
+            (by_count.max(by_bytes), age)
         })
     }
 
@@ -758,6 +764,8 @@ impl Duplicates {
                 return Some(true);
             }
         }
+        // its front moved
+        self.fix(share);
         Some(false)
     }
 
@@ -776,6 +784,8 @@ impl Duplicates {
                     .get(key)
                     .is_some_and(|r| r.generation == *generation)
             });
+            // its front may have moved
+            self.fix(share);
         }
     }
 }
@@ -1417,5 +1427,32 @@ mod tests {
         d.expire(t0 + Duration::from_secs(1000));
         assert_eq!((d.len(), d.bytes(), d.heap.len()), (0, 0, 0));
         assert_consistent(&d);
+    }
+
+    #[test]
+    fn equal_shares_give_up_their_oldest_records_first() {
+        let t0 = Instant::now();
+        let mut d = Duplicates::new(DuplicateLimits {
+            max_entries: 10,
+            ..DuplicateLimits::default()
+        });
+        let one = |i: u32| rkey(&format!("p{i}"), "h", i);
+        for i in 0..10 {
+            assert_eq!(d.intake(t0, one(i), false, (1, i)), Intake::New);
+        }
+        // one record each: a newcomer pushes out the oldest, then the next
+        for i in 10..13 {
+            assert_eq!(d.intake(t0, one(i), false, (1, i)), Intake::New);
+            assert_consistent(&d);
+        }
+        for i in 0..3 {
+            assert_eq!(d.intake(t0, one(i), true, (2, i)), Intake::New);
+            // which pushed out the oldest left, p3 and on in turn
+            assert_consistent(&d);
+        }
+        for i in 6..13 {
+            assert_eq!(d.intake(t0, one(i), true, (3, i)), Intake::InProgress);
+        }
+        assert_eq!(d.len(), 10);
     }
 }
