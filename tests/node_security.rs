@@ -843,3 +843,47 @@ fn a_configured_peer_is_refused_from_another_address() {
     assert_eq!(node.protocol_stats().peers_refused_address, 0);
     node.stop(Duration::from_secs(1), true).unwrap();
 }
+
+#[test]
+fn a_busy_peer_does_not_push_out_a_quiet_peers_duplicate_records() {
+    let (counter, handler) = counting_handler();
+    const ENTRIES: u32 = 50;
+    let (node, addr) = server(
+        &["quiet.example.net", "busy.example.net"],
+        0,
+        |n| n.limits.duplicates.max_entries = ENTRIES as usize,
+        handler,
+    );
+    let mut quiet = Raw::connect(addr, "quiet.example.net");
+    let mut busy = Raw::connect(addr, "busy.example.net");
+    let original = request("quiet.example.net", 1, 10, 0x0001_0001);
+    let first = quiet.exchange(&original);
+    assert_eq!((result(&first), number(&first)), (Some(2001), Some(1)));
+
+    // the busy peer sends ten times the table's size, pipelined
+    const BUSY: u32 = 10 * ENTRIES;
+    for batch in 0..10 {
+        let mut bytes = Vec::new();
+        for i in batch * ENTRIES..(batch + 1) * ENTRIES {
+            bytes.extend(
+                request("busy.example.net", i, i + 1, 0x0002_0000 + i)
+                    .as_bytes()
+                    .unwrap(),
+            );
+        }
+        busy.stream.write_all(&bytes).unwrap();
+        for _ in 0..ENTRIES {
+            let answer = busy.recv().expect("an answer");
+            assert_eq!(result(&answer), Some(2001), "{answer:?}");
+        }
+    }
+    assert_eq!(calls(&counter), 1 + BUSY);
+
+    // the quiet peer's retransmission: its answer from the cache
+    let again = quiet.exchange(&retransmission(&original, 11));
+    assert_eq!(hbh(&again), 11);
+    assert_eq!(number(&again), Some(1), "handled a second time: {again:?}");
+    assert_eq!(calls(&counter), 1 + BUSY);
+    assert_eq!(node.protocol_stats().retransmissions_answered, 1);
+    node.stop(Duration::from_secs(1), true).unwrap();
+}

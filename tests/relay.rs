@@ -917,3 +917,150 @@ fn a_suspect_next_hop_gives_its_relayed_requests_to_another() {
     drop((client, s2, s1));
     stop(&[&relay]);
 }
+
+#[test]
+fn a_cached_answer_goes_only_to_the_same_request_through_a_relay() {
+    use common::raw::RawPeer;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    // the server counts its calls and says which call answered (Class)
+    let mut server = node("ocs.server.net", "server.net", true);
+    let relay_on_server = add(&mut server, "relay.relay.net", "relay.net", None);
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = calls.clone();
+    let app = ThreadingApplication::new(
+        AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
+        4,
+        move |app, req| {
+            let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+            let mut a = common::cc::answer(app, req)?.expect("an answer");
+            a.append_avp(Avp::new(AVP_CLASS, 0, format!("call {n}").into_bytes()).unwrap());
+            Ok(Some(a))
+        },
+    );
+    server.add_application(app, [&relay_on_server], &[]);
+    server.start().unwrap();
+    let mut relay = node("relay.relay.net", "relay.net", true);
+    relay.agent = Agent::Relay;
+    let ocs = add(
+        &mut relay,
+        "ocs.server.net",
+        "server.net",
+        Some(port(&server)),
+    );
+    add(&mut relay, "x.client.net", "client.net", None);
+    add(&mut relay, "y.client.net", "client.net", None);
+    relay.add_route("server.net", None, RouteAction::Relay, [&ocs]);
+    relay.start().unwrap();
+    wait_until("relay connected", Duration::from_secs(10), || {
+        ocs.is_ready()
+    });
+    let addr = relay.listen_addresses()[0];
+    let mut x = RawPeer::connect(addr, "x.client.net", "client.net");
+    let mut y = RawPeer::connect(addr, "y.client.net", "client.net");
+    let session = |m: &Message| {
+        m.find_avp(&[(AVP_SESSION_ID, 0)])
+            .and_then(Avp::as_str)
+            .map(str::to_owned)
+    };
+    let class = |m: &Message| m.find_avp(&[(AVP_CLASS, 0)]).cloned();
+    const E2E: u32 = 0x5eed_0100;
+
+    let mut original = ccr("x.client.net", "server.net", 1, E2E);
+    original.header.hop_by_hop_identifier = 10;
+    let first = x
+        .exchange(&original.as_bytes().unwrap())
+        .expect("x's answer");
+    assert_eq!(result_code(&first), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
+    assert_eq!(session(&first), session(&original));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+    // y claims x's Origin-Host and End-to-End id, with the T flag and a
+    // Session-Id of its own: a new request for the application
+    let mut forged = original.clone();
+    forged.header.set_retransmit(true);
+    forged.header.hop_by_hop_identifier = 20;
+    for a in forged.avps.iter_mut() {
+        if a.code() == AVP_SESSION_ID {
+            *a = Avp::new(AVP_SESSION_ID, 0, "y.client.net;1;1").unwrap();
+        }
+    }
+    let on_y = y.exchange(&forged.as_bytes().unwrap()).expect("y's answer");
+    assert_eq!(result_code(&on_y), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
+    assert_eq!(
+        session(&on_y).as_deref(),
+        Some("y.client.net;1;1"),
+        "y was given x's answer: {on_y:?}"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_ne!(class(&on_y), class(&first));
+
+    // x's own retransmission (through the same relay, so the same
+    // authenticated peer): x's answer from the cache
+    let mut again = original.clone();
+    again.header.set_retransmit(true);
+    again.header.hop_by_hop_identifier = 11;
+    let second = x
+        .exchange(&again.as_bytes().unwrap())
+        .expect("x's answer again");
+    assert_eq!(second.header.hop_by_hop_identifier, 11);
+    assert_eq!(session(&second), session(&original));
+    assert_eq!(class(&second), class(&first));
+    assert_eq!(second.avps, first.avps);
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "the application ran again");
+    assert_eq!(server.protocol_stats().retransmissions_answered, 1);
+    stop(&[&relay, &server]);
+}
+
+#[test]
+fn a_relay_answers_again_only_the_same_request_it_handled_itself() {
+    use common::raw::RawPeer;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    // requests for the relay's own realm go to its own application
+    let mut relay = node("relay.relay.net", "relay.net", true);
+    relay.agent = Agent::Relay;
+    let x_peer = add(&mut relay, "x.client.net", "client.net", None);
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = calls.clone();
+    let app = ThreadingApplication::new(
+        AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
+        4,
+        move |app, req| {
+            c.fetch_add(1, Ordering::SeqCst);
+            common::cc::answer(app, req)
+        },
+    );
+    relay.add_application(app, [&x_peer], &[]);
+    relay.start().unwrap();
+    let mut x = RawPeer::connect(relay.listen_addresses()[0], "x.client.net", "client.net");
+    let mut original = ccr("x.client.net", "relay.net", 1, 0x5eed_0200);
+    original.header.hop_by_hop_identifier = 10;
+    let first = x
+        .exchange(&original.as_bytes().unwrap())
+        .expect("an answer");
+    assert_eq!(result_code(&first), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // another request with the same End-to-End id and the T flag: new
+    let mut other = original.clone();
+    other.header.set_retransmit(true);
+    other.header.hop_by_hop_identifier = 11;
+    for a in other.avps.iter_mut() {
+        if a.code() == AVP_SESSION_ID {
+            *a = Avp::new(AVP_SESSION_ID, 0, "x.client.net;other").unwrap();
+        }
+    }
+    let a = x.exchange(&other.as_bytes().unwrap()).expect("an answer");
+    assert_eq!(
+        a.find_avp(&[(AVP_SESSION_ID, 0)]).and_then(Avp::as_str),
+        Some("x.client.net;other")
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    // the same request again: from the cache
+    let mut again = original.clone();
+    again.header.set_retransmit(true);
+    again.header.hop_by_hop_identifier = 12;
+    let b = x.exchange(&again.as_bytes().unwrap()).expect("an answer");
+    assert_eq!(b.avps, first.avps);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(relay.protocol_stats().retransmissions_answered, 1);
+    stop(&[&relay]);
+}

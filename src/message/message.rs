@@ -48,6 +48,11 @@ pub struct Message {
     /// The received bytes of a message a relay may forward (kept only by
     /// connections of an agent node). Not compared, not printed.
     pub(crate) wire: Option<Vec<u8>>,
+    /// The digest of a received request's identifying content, for
+    /// duplicate detection, taken from the bytes received (by the
+    /// connection that decoded it, or by a relay for a request it handles
+    /// itself; 0 otherwise). Not on the wire, not compared, not printed.
+    pub(crate) request_digest: u64,
 }
 
 impl PartialEq for Message {
@@ -73,6 +78,7 @@ impl Message {
             avps,
             received_on: 0,
             wire: None,
+            request_digest: 0,
         }
     }
 

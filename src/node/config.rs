@@ -37,7 +37,11 @@ pub struct NodeLimits {
     /// request is forgotten (its answer would be dropped, counted).
     pub owed_answer_ttl: Duration,
     /// Duplicate detection (T flag): records kept, bytes of answers kept,
-    /// how long, waiting retransmissions per request.
+    /// how long, waiting retransmissions per request. The budget is shared
+    /// fairly between peers (over it, the peer holding the largest share
+    /// gives up its oldest record), and an answer is only given again to
+    /// the same request (same peer, Origin-Host, End-to-End id and content
+    /// but for Route-Record and Proxy-Info).
     pub duplicates: DuplicateLimits,
     /// How many times one request may be sent again to another peer when
     /// its connection fails before the answer (RFC 6733 §5.5.4 failover,

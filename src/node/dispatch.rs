@@ -23,7 +23,7 @@ mod relay_failover;
 use super::checks;
 use super::config::{capabilities_for, NodeConfig, HISTORY_KEPT};
 use super::conn::{Conn, ConnId, Direction, Owed, Pending, PendingRefused, Retry, Unmatched};
-use super::duplicates::{with_hop_by_hop, Duplicates, Intake, RequestKey};
+use super::duplicates::{request_digest, with_hop_by_hop, Duplicates, Intake, RequestKey};
 use super::error::{ApplicationError, EmptyReason, NodeError};
 use super::handle::{count, node_stats, Command, Handle, OutAnswer, OutRequest, Reply};
 use super::idhash::IdMap;
@@ -1355,7 +1355,7 @@ impl Dispatch {
                 .find_avp(&[(AVP_ORIGIN_HOST, 0)])
                 .and_then(Avp::as_str)
                 .unwrap_or_default();
-            RequestKey::new(peer, origin, h.end_to_end_identifier)
+            RequestKey::new(peer, origin, h.end_to_end_identifier, msg.request_digest)
         });
         if let Some(key) = &key {
             let intake =

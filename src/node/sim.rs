@@ -75,7 +75,8 @@ struct Sent {
 struct Seen {
     link: usize,
     header: MessageHeader,
-    origin_host: String,
+    /// Its AVPs, to send it again as it was.
+    avps: Vec<Avp>,
 }
 
 /// The simulation.
@@ -406,15 +407,10 @@ impl Sim {
                 && msg.header.command_code == CMD_CREDIT_CONTROL
                 && self.seen.len() < 256
             {
-                let origin_host = msg
-                    .find_avp(&[(AVP_ORIGIN_HOST, 0)])
-                    .and_then(Avp::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
                 self.seen.push(Seen {
                     link,
                     header: msg.header,
-                    origin_host,
+                    avps: msg.avps,
                 });
             }
         }
@@ -557,21 +553,8 @@ impl Sim {
         let mut h = seen.header;
         h.set_retransmit(true);
         h.hop_by_hop_identifier = hop_by_hop;
-        let avps = [
-            Avp::new(AVP_SESSION_ID, 0, "retransmitted"),
-            Avp::new(AVP_ORIGIN_HOST, 0, seen.origin_host.as_str()),
-            Avp::new(AVP_ORIGIN_REALM, 0, REALM),
-            Avp::new(AVP_DESTINATION_REALM, 0, REALM),
-            Avp::new(
-                AVP_AUTH_APPLICATION_ID,
-                0,
-                APP_DIAMETER_CREDIT_CONTROL_APPLICATION,
-            ),
-            Avp::new(AVP_SERVICE_CONTEXT_ID, 0, "32251@3gpp.org"),
-            Avp::new(AVP_CC_REQUEST_TYPE, 0, E_CC_REQUEST_TYPE_EVENT_REQUEST),
-            Avp::new(AVP_CC_REQUEST_NUMBER, 0, 0u32),
-        ];
-        let msg = Message::new(h, avps.into_iter().flatten().collect());
+        // the same request again, as it was sent
+        let msg = Message::new(h, seen.avps.clone());
         if let Ok(bytes) = msg.as_bytes() {
             self.inject(target, &bytes);
         }

@@ -12,8 +12,9 @@ and a table at the end. RSS/threads: start = before the hostile phase, end =
 at its end (flood: after the wait), max = over all samples until the server
 is told to stop.
 
-  hostile.py --server-bin PATH [--scenario noread|forged|flood|all]
+  hostile.py --server-bin PATH [--scenario noread|forged|flood|evict|all]
              [--seconds N] [--keepalive-wait N] [--max-rss-mb N]
+             [--evict-requests N]
 
 Scenarios:
   noread  CER/CEA, then DWRs and CCRs as fast as possible, never reading.
@@ -21,6 +22,15 @@ Scenarios:
           id, pipelined (~256 unanswered).
   flood   20,000 CCRs pipelined on one connection; thread count right after
           the last answer and after --keepalive-wait seconds.
+  evict   fair share of the duplicate table: a quiet peer sends one CCR; a
+          busy peer then sends --evict-requests (default 80,000, more than
+          the server's 65,536 records) distinct CCRs, pipelined; then the
+          quiet peer sends its CCR again with the T flag, on the same
+          connection. quiet_cached: whether that copy was answered from the
+          cache (the server's retransmissions_answered, printed when it
+          stops, is 1) rather than processed a second time (0); the answer's
+          bytes are compared too (cc_server's answers to one CCR are alike
+          either way, so they only show that the same answer came back).
 """
 import argparse, json, multiprocessing as mp, os, random, signal, socket
 import struct, subprocess, sys, threading, time
@@ -227,7 +237,8 @@ class Server:
                 self.lines = (self.lines + [line.decode(errors="replace").rstrip()])[-20:]
                 if b"listening on" in line:
                     ready.set()
-        threading.Thread(target=drain, daemon=True).start()
+        self.drainer = threading.Thread(target=drain, daemon=True)
+        self.drainer.start()
         if not ready.wait(10):
             self.kill()
             raise RuntimeError(f"server not listening after 10 s: {self.lines}")
@@ -264,7 +275,16 @@ class Server:
         except (subprocess.TimeoutExpired, OSError):
             self.kill()
             code = "killed after 10 s"
+        self.drainer.join(2)  # its last lines (cc_server's counters)
         return {"exit": code, "stop_s": round(time.monotonic() - t, 1)}
+
+    def counters(self):
+        """The name=value pairs of cc_server's "stopped:" line, as ints."""
+        for line in reversed(self.lines):
+            if " stopped: " in line:
+                pairs = (w.split("=", 1) for w in line.split(" stopped: ", 1)[1].split())
+                return {k: int(v) for k, v in pairs if v.isdigit()}
+        return {}
 
     def kill(self):
         if self.proc.poll() is None:
@@ -371,7 +391,63 @@ def flood(srv, a, st):
     s.close()
 
 
-SCENARIOS = {"noread": noread, "forged": forged, "flood": flood}
+def evict(srv, a, st):
+    t0, host = time.monotonic(), "quiet.example.net"
+    s, f = connect(srv.port, host)
+    e2e = random.getrandbits(32)
+    first = ccr(host, 1, 2, e2e)
+    st.update(quiet_first=None, quiet_again=None)
+
+    def answer(hbh, deadline):  # the answer to hbh, answering DWRs meanwhile
+        while (m := f.read(deadline)) is not None:
+            reply = answer_to(m, host)
+            if reply:
+                s.sendall(reply)
+            elif header(m)[2] == hbh:
+                return m
+        return None
+    s.sendall(first)
+    got = answer(2, time.monotonic() + 5)
+    st["quiet_first"] = got and result_code(got)
+    # the quiet peer keeps its connection (its identity, under --allow-any)
+    # alive while the busy one floods
+    quiet_stop = threading.Event()
+
+    def keepalive():
+        while not quiet_stop.is_set():
+            m = f.read(time.monotonic() + 0.2)
+            reply = m and answer_to(m, host)
+            if reply:
+                s.sendall(reply)
+    k = threading.Thread(target=keepalive, daemon=True)
+    k.start()
+    busy = "busy.example.net"
+    b = pipelined(srv, st, busy, lambda n: ccr(busy, n, n + 2, n + 2), a.evict_requests,
+                  t0 + 300, 256, 10)
+    st["busy_s"] = round(time.monotonic() - t0, 1)
+    quiet_stop.set()
+    k.join(2)
+    again = bytearray(first)
+    again[4] |= T
+    struct.pack_into("!I", again, 12, 3)  # a new hop-by-hop id
+    s.sendall(bytes(again))
+    second = answer(3, time.monotonic() + 5)
+    st["quiet_again"] = second and result_code(second)
+    # the same bytes but for the hop-by-hop id
+    st["same_answer_bytes"] = bool(got and second and got[:12] + got[16:] == second[:12] + second[16:])
+    st["end_sample"] = srv.status()
+    st["elapsed_s"] = round(time.monotonic() - t0, 1)
+    s.close()
+    b.close()
+
+
+def verdict(name, counters, st):
+    """What the server's counters say of a scenario (after it stopped)."""
+    if name == "evict" and "retransmissions_answered" in counters:
+        st["quiet_cached"] = counters["retransmissions_answered"] == 1
+
+
+SCENARIOS = {"noread": noread, "forged": forged, "flood": flood, "evict": evict}
 
 
 def run(name, a, procs):
@@ -396,6 +472,7 @@ def run(name, a, procs):
         end = st.pop("end_sample", None) or srv.status() or (None, None)
         alive = srv.proc.poll() is None
         exit_info = srv.stop()
+        verdict(name, srv.counters(), st)
     finally:
         srv.kill()
     samples = srv.samples or [(0, 0)]
@@ -412,7 +489,8 @@ def run(name, a, procs):
          # RSS every 5 samples (about 5 s), to see whether it levels off
          "rss_mb_every_5s": [round(x[0], 1) for x in samples[::5]],
          "rss_limit_hit": ABORT.is_set(), "hostile": st, "bystander": b,
-         "server_alive_at_end": alive, "server_stop": exit_info}
+         "server_alive_at_end": alive, "server_stop": exit_info,
+         "server_counters": srv.counters()}
     print("RESULT " + json.dumps(r), flush=True)
     return r
 
@@ -424,6 +502,7 @@ def table(results):
             ("hostile bytes sent", lambda r: r["hostile"].get("bytes_sent")),
             ("hostile msgs sent", lambda r: r["hostile"].get("messages_sent")),
             ("hostile answers", lambda r: r["hostile"].get("answers", "-")),
+            ("evict: quiet peer's copy cached", lambda r: r["hostile"].get("quiet_cached", "-")),
             ("hostile writer blocked (s)", lambda r: "%s (%s)" % (
                 r["hostile"].get("writer_blocked", r["hostile"].get("blocks", 0) > 0),
                 r["hostile"].get("blocked_s"))),
@@ -453,6 +532,8 @@ def main():
     p.add_argument("--keepalive-wait", type=float, default=15)
     p.add_argument("--max-rss-mb", type=float, default=4096,
                    help="stop the hostile client once the server's RSS passes this")
+    p.add_argument("--evict-requests", type=int, default=80000,
+                   help="evict: distinct requests of the busy peer")
     a = p.parse_args()
     names = list(SCENARIOS) if a.scenario == "all" else [a.scenario]
     procs = []
@@ -463,7 +544,8 @@ def main():
             (x.kill if isinstance(x, Server) else x.terminate)()
         os._exit(code)
     # global watchdog: generous per-scenario budgets, then everything dies
-    budget = 60 + sum({"flood": 150 + a.keepalive_wait}.get(n, a.seconds + 40) for n in names)
+    budget = 60 + sum({"flood": 150 + a.keepalive_wait, "evict": 340}.get(n, a.seconds + 40)
+                      for n in names)
     threading.Timer(budget, die, (3, f"watchdog: still running after {budget:.0f} s")).start()
     signal.signal(signal.SIGTERM, lambda *_: die(4, "terminated"))
     signal.signal(signal.SIGINT, lambda *_: die(4, "interrupted"))

@@ -35,7 +35,11 @@ impl Dispatch {
         };
         let (realm, host, servers) = match decision {
             Decision::Local => {
-                msg.wire = None;
+                // for duplicate detection, from the bytes received (the
+                // requests it relays do not need it)
+                if let Some(wire) = msg.wire.take() {
+                    msg.request_digest = request_digest(&wire);
+                }
                 return Some(msg);
             }
             Decision::Redirect(to) => {

@@ -35,6 +35,7 @@ use super::constants::*;
 use crate::message::constants::*;
 use crate::message::framer::Framer;
 use crate::message::{dump, Avp, AvpValue, DecodeLimits, Message, MessageDecodeError};
+use crate::node::duplicates::request_digest;
 use crate::node::SequenceGenerator;
 
 /// Timers and limits of one connection.
@@ -490,8 +491,16 @@ impl Connection {
                 Ok(Some(frame)) => {
                     let decoded = Message::from_bytes_with(frame, &self.limits);
                     match decoded {
-                        Ok(mut msg) if self.keep_bytes && !is_base_command(&msg) => {
-                            msg.wire = Some(frame.to_vec());
+                        Ok(mut msg) if !is_base_command(&msg) => {
+                            if self.keep_bytes {
+                                // a relay takes the digest from these bytes
+                                // for the requests it handles itself
+                                msg.wire = Some(frame.to_vec());
+                            } else if msg.header.is_request() {
+                                // what duplicate detection compares, taken
+                                // from the bytes at hand
+                                msg.request_digest = request_digest(frame);
+                            }
                             Ok(msg)
                         }
                         other => other,
