@@ -200,9 +200,10 @@ pub(crate) type Waiter = (u64, u32);
 pub struct DuplicateLimits {
     /// Most records kept at once (default 65,536).
     pub max_entries: usize,
-    /// Most bytes kept at once (default 32 MiB): stored answers plus a fixed
-    /// per-record overhead that includes the key and waiters. An answer
-    /// larger than `max_bytes / 16` is never stored.
+    /// Most bytes kept at once (default 16 MiB): stored answers plus a fixed
+    /// per-record overhead (about 450 bytes: the table's own slots and
+    /// queues, counted as they grow) and waiters. An answer larger than
+    /// `max_bytes / 16` is never stored.
     pub max_bytes: usize,
     /// How long a record lives after it was recorded or answered, whichever
     /// is later (default 4 minutes).
@@ -213,11 +214,11 @@ pub struct DuplicateLimits {
 }
 
 impl Default for DuplicateLimits {
-    /// 65,536 records, 32 MiB, 4 minutes, 4 waiters per record.
+    /// 65,536 records, 16 MiB, 4 minutes, 4 waiters per record.
     fn default() -> Self {
         DuplicateLimits {
             max_entries: 65_536,
-            max_bytes: 32 * 1024 * 1024,
+            max_bytes: 16 * 1024 * 1024,
             ttl: Duration::from_secs(4 * 60),
             max_waiters: 4,
         }
@@ -269,11 +270,14 @@ struct Record {
 /// An entry of a peer's order deque: key, generation, when recorded.
 type OrderEntry = (RequestKey, u64, Instant);
 
-/// Bytes counted for every record besides its answer and waiters: the map
-/// slot (key, record and control byte, rounded up) and the two order-deque
-/// entries (live and, at most, one stale) it may cost.
+/// Bytes counted for every record besides its answer and waiters, so that
+/// the budget bounds the memory the table really takes: two map slots (key,
+/// record and control byte; a hash table at most 7/8 full that doubles as it
+/// grows holds between 1.1 and 2.3 slots per record), four order-deque
+/// entries (the live one and at most one stale, in deques that may be twice
+/// as long as what they hold) and the allocator's header of a stored answer.
 const ENTRY_OVERHEAD: usize =
-    size_of::<(RequestKey, Record)>() + size_of::<usize>() + 2 * size_of::<OrderEntry>();
+    2 * (size_of::<(RequestKey, Record)>() + 1) + 4 * size_of::<OrderEntry>() + 16;
 
 /// Bytes counted for each waiting retransmission.
 const WAITER_COST: usize = size_of::<Waiter>();
