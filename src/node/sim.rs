@@ -195,6 +195,8 @@ pub fn small_limits() -> NodeLimits {
         redirect_cache_size: 8,
         max_redirect_peers: 2,
         max_redirect_waiting: 4,
+        relay_copy_bytes_per_connection: 16 << 10,
+        relay_copy_bytes: 24 << 10,
     }
 }
 

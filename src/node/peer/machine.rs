@@ -176,6 +176,9 @@ pub struct Connection {
     keep_bytes: bool,
     /// When bytes were last received.
     pub last_read: Instant,
+    /// Bytes received so far (wrapping): whether anything came in after a
+    /// given moment.
+    bytes_read: u64,
     /// When the outstanding DWR was sent.
     pub dwr_sent: Option<Instant>,
 }
@@ -222,6 +225,7 @@ impl Connection {
             counters: None,
             keep_bytes: false,
             last_read: now,
+            bytes_read: 0,
             dwr_sent: None,
         }
     }
@@ -452,6 +456,7 @@ impl Connection {
             return;
         }
         self.last_read = now;
+        self.bytes_read = self.bytes_read.wrapping_add(data.len() as u64);
         self.framer.feed(data);
         loop {
             // decoded straight from the framer's buffer, no copy
@@ -496,6 +501,12 @@ impl Connection {
                 return;
             }
         }
+    }
+
+    /// Bytes received on the connection so far (wrapping): unchanged
+    /// between two moments when nothing was read in between.
+    pub(crate) fn bytes_read(&self) -> u64 {
+        self.bytes_read
     }
 
     /// Whether application requests and answers keep their received bytes
