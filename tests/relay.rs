@@ -989,7 +989,10 @@ fn an_oversized_request_costs_no_next_hop_connection() {
     let big = padded_ccr(&mut client, size, Vec::new());
     client.send(&big.as_bytes().unwrap());
     let a = client.recv().expect("an answer to the oversized request");
-    assert_eq!(a.header.hop_by_hop_identifier, big.header.hop_by_hop_identifier);
+    assert_eq!(
+        a.header.hop_by_hop_identifier,
+        big.header.hop_by_hop_identifier
+    );
     assert_eq!(
         raw::result_code(&a),
         Some(E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER)
@@ -1047,7 +1050,12 @@ fn a_request_failed_over_once_is_not_sent_again_when_its_next_hop_closes_on_it()
         .iter()
         .map(|h| add(&mut relay, h, "server.net", None))
         .collect();
-    relay.add_route("server.net", None, RouteAction::Relay, [&ocs[0], &ocs[1], &ocs[2]]);
+    relay.add_route(
+        "server.net",
+        None,
+        RouteAction::Relay,
+        [&ocs[0], &ocs[1], &ocs[2]],
+    );
     relay.start().unwrap();
     let addr = relay.listen_addresses()[0];
     let server = |n: usize| {
@@ -1085,7 +1093,10 @@ fn a_request_failed_over_once_is_not_sent_again_when_its_next_hop_closes_on_it()
     let mut s3 = server(2);
     drop(s2);
     let a = client.recv().expect("an answer to r1");
-    assert_eq!(a.header.hop_by_hop_identifier, r1.header.hop_by_hop_identifier);
+    assert_eq!(
+        a.header.hop_by_hop_identifier,
+        r1.header.hop_by_hop_identifier
+    );
     assert_eq!(
         raw::result_code(&a),
         Some(E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER)
@@ -1098,8 +1109,7 @@ fn a_request_failed_over_once_is_not_sent_again_when_its_next_hop_closes_on_it()
     client.send(&r2.as_bytes().unwrap());
     let at_ocs3 = s3.recv().expect("r2 at ocs3");
     assert_eq!(
-        at_ocs3.header.end_to_end_identifier,
-        r2.header.end_to_end_identifier,
+        at_ocs3.header.end_to_end_identifier, r2.header.end_to_end_identifier,
         "ocs3 got r1 as well"
     );
     assert!(!at_ocs3.header.is_retransmit());
@@ -1110,7 +1120,10 @@ fn a_request_failed_over_once_is_not_sent_again_when_its_next_hop_closes_on_it()
     drop(s3);
     gone(2);
     let moved = s1.recv().expect("r2 failed over to ocs1");
-    assert_eq!(moved.header.end_to_end_identifier, r2.header.end_to_end_identifier);
+    assert_eq!(
+        moved.header.end_to_end_identifier,
+        r2.header.end_to_end_identifier
+    );
     let mut dwr = s1.request(CMD_DEVICE_WATCHDOG, 0, Vec::new());
     dwr.header.set_proxyable(false);
     let dwa = s1.exchange(&dwr.as_bytes().unwrap()).expect("a DWA");
@@ -1118,10 +1131,16 @@ fn a_request_failed_over_once_is_not_sent_again_when_its_next_hop_closes_on_it()
     let mut s2 = server(1);
     drop(s1);
     let again = s2.recv().expect("r2 failed over a second time, to ocs2");
-    assert_eq!(again.header.end_to_end_identifier, r2.header.end_to_end_identifier);
+    assert_eq!(
+        again.header.end_to_end_identifier,
+        r2.header.end_to_end_identifier
+    );
     s2.send(&raw_answer(&again, hosts[1], 2001).as_bytes().unwrap());
     let a = client.recv().expect("ocs2's answer to r2");
-    assert_eq!(a.header.hop_by_hop_identifier, r2.header.hop_by_hop_identifier);
+    assert_eq!(
+        a.header.hop_by_hop_identifier,
+        r2.header.hop_by_hop_identifier
+    );
     assert_eq!(raw::result_code(&a), Some(2001));
 
     let stats = relay.relay_stats();
@@ -1151,7 +1170,11 @@ fn failover_copies_stay_within_their_byte_budget() {
     let mut s1 = RawPeer::connect(addr, "ocs1.server.net", "server.net");
     wait_until("ocs1", Duration::from_secs(5), || ocs1.is_ready());
     let ask = |c: &mut RawPeer, n: u32| {
-        padded_ccr(c, EACH, vec![Avp::new(AVP_CC_REQUEST_NUMBER, 0, n).unwrap()])
+        padded_ccr(
+            c,
+            EACH,
+            vec![Avp::new(AVP_CC_REQUEST_NUMBER, 0, n).unwrap()],
+        )
     };
 
     // 1. eight requests wait on ocs1: the copies of three fit its 64 KiB

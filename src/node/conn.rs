@@ -391,7 +391,8 @@ impl Conn {
                 .checked_add(n)
                 .is_some_and(|t| t <= limit)
         };
-        let kept = keep.filter(|b| room(&self.copy_bytes, b.per_connection) && room(&b.node, b.per_node));
+        let kept =
+            keep.filter(|b| room(&self.copy_bytes, b.per_connection) && room(&b.node, b.per_node));
         relayed.request = kept.map(|b| {
             self.copy_bytes.fetch_add(n, Ordering::Relaxed);
             b.node.fetch_add(n, Ordering::Relaxed);
@@ -406,12 +407,6 @@ impl Conn {
         self.relayed_order.push_back((relayed.expires, hop_by_hop));
         self.relayed.insert(hop_by_hop, relayed);
         Ok(copied)
-    }
-
-    /// Bytes of the failover copies of the requests relayed on it.
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) fn copy_bytes(&self) -> usize {
-        self.copy_bytes.load(Ordering::Relaxed)
     }
 
     /// Requests relayed on it waiting for answers.
