@@ -1245,3 +1245,70 @@ fn failover_copies_stay_within_their_byte_budget() {
     drop((client, s2));
     stop(&[&relay]);
 }
+
+#[test]
+fn a_request_next_hops_cannot_read_costs_at_most_two_of_them() {
+    use common::raw::{self, RawPeer};
+    // three next hops of this stack reading at most 64 KiB; the relay
+    // reads 1 MiB, so a 100 KB request is not too large for it
+    let hosts = ["ocs1.server.net", "ocs2.server.net", "ocs3.server.net"];
+    let servers: Vec<Node> = hosts.iter().map(|h| limited_server(h, 64 << 10)).collect();
+    let mut relay = node("relay.relay.net", "relay.net", true);
+    relay.agent = Agent::Relay;
+    relay.accept_unknown_peers = true;
+    let ocs: Vec<Arc<Peer>> = servers
+        .iter()
+        .zip(hosts)
+        .map(|(s, h)| {
+            let p = add(&mut relay, h, "server.net", Some(port(s)));
+            p.set_reconnect_wait(Duration::from_secs(120));
+            p
+        })
+        .collect();
+    relay.add_route(
+        "server.net",
+        None,
+        RouteAction::Relay,
+        [&ocs[0], &ocs[1], &ocs[2]],
+    );
+    relay.start().unwrap();
+    wait_until("three next hops", Duration::from_secs(10), || {
+        ocs.iter().all(|p| p.is_ready())
+    });
+    let addr = relay.listen_addresses()[0];
+    let mut client = RawPeer::connect(addr, "pgw.client.net", "client.net");
+    let big = padded_ccr(&mut client, 100_000, Vec::new());
+    let a = client
+        .exchange(&big.as_bytes().unwrap())
+        .expect("an answer to the request");
+    assert_eq!(
+        raw::result_code(&a),
+        Some(E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER)
+    );
+    // the one it was sent to and the one it was failed over to closed; the
+    // third was spared
+    wait_until("two next hops lost", Duration::from_secs(5), || {
+        ocs.iter().filter(|p| !p.is_ready()).count() == 2
+    });
+    let stats = relay.relay_stats();
+    assert_eq!(stats.requests_failed_over, 1);
+    assert_eq!(stats.closed_after_sending, 1);
+    let m = client.request(
+        CMD_CREDIT_CONTROL,
+        4,
+        vec![
+            Avp::new(AVP_SESSION_ID, 0, "pgw.client.net;after").unwrap(),
+            Avp::new(AVP_DESTINATION_REALM, 0, "server.net").unwrap(),
+            Avp::new(AVP_AUTH_APPLICATION_ID, 0, 4u32).unwrap(),
+            Avp::new(AVP_SERVICE_CONTEXT_ID, 0, SERVICE_CONTEXT_PS_CHARGING).unwrap(),
+            Avp::new(AVP_CC_REQUEST_TYPE, 0, E_CC_REQUEST_TYPE_EVENT_REQUEST).unwrap(),
+            Avp::new(AVP_CC_REQUEST_NUMBER, 0, 1u32).unwrap(),
+        ],
+    );
+    let a = client.exchange(&m.as_bytes().unwrap()).expect("an answer");
+    assert_eq!(raw::result_code(&a), Some(2001), "the third still serves");
+    assert_eq!(ocs.iter().filter(|p| p.is_ready()).count(), 1);
+    drop(client);
+    stop(&[&relay]);
+    stop(&servers.iter().collect::<Vec<_>>());
+}
