@@ -498,7 +498,8 @@ def run(name, a, procs):
         exit_info = srv.stop()
         if ups:  # the dra's counters, printed as it stops
             srv.drained.wait(5)
-            st["dra_counters"] = next((l for l in srv.lines if "relayed=" in l), None)
+            st["dra_counters"] = " ".join(
+                l for l in srv.lines if "relayed=" in l or "too_large=" in l)
             for u in ups:
                 u.stop()
     finally:
