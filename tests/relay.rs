@@ -5,7 +5,10 @@
 //! clients sharing it; skipped without python-diameter, unless CI is set)
 //! and between `cc_client` and `cc_server`. The relay agent next to
 //! freeDiameter (freeDiameter relaying to `cc_server`s, the `dra` relaying
-//! to freeDiameter) is in tests/relay_freediameter.rs.
+//! to freeDiameter) is in tests/relay_freediameter.rs. Hostile requests: one
+//! that its Route-Record makes larger than a next hop reads is answered at
+//! the relay; one next hops close on costs at most two of them; the copies
+//! kept for failover stay within their byte budget.
 
 mod common;
 
