@@ -405,7 +405,8 @@ def oversize(srv, a, st):
     pad = a.max_message_size - len(base) - 8  # an unknown AVP, no M bit
     if pad < 0 or a.max_message_size % 4:
         raise ValueError("--max-message-size: too small or not a multiple of 4")
-    st.update(oversized_sent=0, answers=0, result_codes={}, no_answer=0, max_answer_ms=0)
+    st.update(oversized_sent=0, answers=0, result_codes={}, no_answer=0, max_answer_ms=0,
+              bytes_sent=0, messages_sent=0)
     lost0 = srv.counts.get(b"disconnected (reason", 0)
     n, deadline = 0, t0 + a.seconds
     while time.monotonic() < deadline and not ABORT.is_set():
@@ -414,8 +415,11 @@ def oversize(srv, a, st):
         m = msg(CCR, 4, R | P, n + 2, n + 2, [body])
         sent = time.monotonic()
         try:
-            send_all(s, m, sent + 5)
+            if send_all(s, m, sent + 5) < len(m):
+                raise OSError("the dra read no more after 5 s")
             st["oversized_sent"] += 1
+            st["messages_sent"] += 1
+            st["bytes_sent"] += len(m)
             while (r := f.read(sent + 5)) is not None:
                 a_ = answer_to(r, host)
                 if a_:
