@@ -36,13 +36,19 @@
 //! Runs until SIGINT (Ctrl-C) or SIGTERM, or for `--duration SECS`, then
 //! stops the node (DPR to every peer) and prints its counters:
 //! `relayed=N answers_returned=N sent_3002=N sent_3003=N sent_3005=N
-//! sent_3004=N expired=N answers_dropped=N failed_over=N sent_3006=N`
+//! sent_3004=N expired=N answers_dropped=N failed_over=N sent_3006=N`,
+//! then `too_large=N closed_after_sending=N without_copy=N`
 //! (requests forwarded, answers sent back, requests answered here with 3002
 //! DIAMETER_UNABLE_TO_DELIVER, 3003 DIAMETER_REALM_NOT_SERVED, 3005
 //! DIAMETER_LOOP_DETECTED and 3004 DIAMETER_TOO_BUSY, requests whose answer
 //! never came, answers whose requester was gone, requests sent again with
 //! the T flag to another host of their route because the connection they
-//! waited on failed, requests answered 3006 DIAMETER_REDIRECT_INDICATION).
+//! waited on failed, requests answered 3006 DIAMETER_REDIRECT_INDICATION,
+//! requests answered 3002 because they would exceed the largest message the
+//! relay accepts once their Route-Record is added, requests answered 3002
+//! rather than failed over a second time because their connection closed
+//! right after them again, requests forwarded without a failover copy
+//! because the copies' byte budget was full).
 //! Logs go to
 //! standard error, filtered by `RUST_LOG` (default `warn`).
 
@@ -300,6 +306,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         s.answers_dropped,
         s.requests_failed_over,
         s.redirected
+    );
+    println!(
+        "too_large={} closed_after_sending={} without_copy={}",
+        s.too_large, s.closed_after_sending, s.forwarded_without_copy
     );
     Ok(())
 }

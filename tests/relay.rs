@@ -5,7 +5,10 @@
 //! clients sharing it; skipped without python-diameter, unless CI is set)
 //! and between `cc_client` and `cc_server`. The relay agent next to
 //! freeDiameter (freeDiameter relaying to `cc_server`s, the `dra` relaying
-//! to freeDiameter) is in tests/relay_freediameter.rs.
+//! to freeDiameter) is in tests/relay_freediameter.rs. Hostile requests: one
+//! that its Route-Record makes larger than a next hop reads is answered at
+//! the relay; one next hops close on costs at most two of them; the copies
+//! kept for failover stay within their byte budget.
 
 mod common;
 
@@ -1063,4 +1066,398 @@ fn a_relay_answers_again_only_the_same_request_it_handled_itself() {
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     assert_eq!(relay.protocol_stats().retransmissions_answered, 1);
     stop(&[&relay]);
+}
+/// A CCR from the raw `client` for server.net padded (by an unknown,
+/// non-mandatory AVP) to `size` bytes, a multiple of 4.
+fn padded_ccr(client: &mut common::raw::RawPeer, size: usize, extra: Vec<Avp>) -> Message {
+    let mut avps = vec![
+        Avp::new(AVP_SESSION_ID, 0, format!("pgw.client.net;{size}")).unwrap(),
+        Avp::new(AVP_DESTINATION_REALM, 0, "server.net").unwrap(),
+    ];
+    avps.extend(extra);
+    let mut m = client.request(CMD_CREDIT_CONTROL, 4, avps);
+    let without = m.as_bytes().unwrap().len() + 8;
+    assert!(size >= without && size % 4 == 0);
+    m.append_avp(Avp::with_value(
+        UNKNOWN_AVP,
+        0,
+        AvpValue::Raw(vec![7; size - without]),
+    ));
+    assert_eq!(m.as_bytes().unwrap().len(), size);
+    m
+}
+
+/// A server of this stack for server.net (reading at most `max_message`
+/// bytes a message) answering the relay's CCRs 2001.
+fn limited_server(host: &str, max_message: u32) -> Node {
+    let mut n = node(host, "server.net", true);
+    n.max_message_size = max_message;
+    let relay = add(&mut n, "relay.relay.net", "relay.net", None);
+    let app = ThreadingApplication::new(
+        AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
+        2,
+        common::cc::answer,
+    );
+    n.add_application(app, [&relay], &[]);
+    n.start().unwrap();
+    n
+}
+
+#[test]
+fn an_oversized_request_costs_no_next_hop_connection() {
+    use common::raw::{self, RawPeer};
+    // two next hops of this stack, reading what the relay reads (1 MiB)
+    let servers: Vec<Node> = ["ocs1.server.net", "ocs2.server.net"]
+        .iter()
+        .map(|h| limited_server(h, diameter::message::framer::DEFAULT_MAX_MESSAGE_SIZE))
+        .collect();
+    let mut relay = node("relay.relay.net", "relay.net", true);
+    relay.agent = Agent::Relay;
+    relay.accept_unknown_peers = true;
+    let ocs: Vec<Arc<Peer>> = servers
+        .iter()
+        .zip(["ocs1.server.net", "ocs2.server.net"])
+        .map(|(s, h)| {
+            let p = add(&mut relay, h, "server.net", Some(port(s)));
+            // a lost connection stays lost for the test's length
+            p.set_reconnect_wait(Duration::from_secs(120));
+            p
+        })
+        .collect();
+    relay.add_route("server.net", None, RouteAction::Relay, [&ocs[0], &ocs[1]]);
+    relay.start().unwrap();
+    wait_until("both next hops", Duration::from_secs(10), || {
+        ocs.iter().all(|p| p.is_ready())
+    });
+    let addr = relay.listen_addresses()[0];
+    let mut client = RawPeer::connect(addr, "pgw.client.net", "client.net");
+
+    // as large as the relay reads: with its Route-Record, larger than a
+    // next hop like it reads
+    let size = diameter::message::framer::DEFAULT_MAX_MESSAGE_SIZE as usize;
+    let big = padded_ccr(&mut client, size, Vec::new());
+    client.send(&big.as_bytes().unwrap());
+    let a = client.recv().expect("an answer to the oversized request");
+    assert_eq!(
+        a.header.hop_by_hop_identifier,
+        big.header.hop_by_hop_identifier
+    );
+    assert_eq!(
+        raw::result_code(&a),
+        Some(E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER)
+    );
+    assert!(has_e_bit(&a));
+    assert!(
+        ocs.iter().all(|p| p.is_ready()),
+        "no next hop lost its connection"
+    );
+
+    // both next hops still serve, on the connections they had
+    for host in ["ocs1.server.net", "ocs2.server.net"] {
+        let m = client.request(
+            CMD_CREDIT_CONTROL,
+            4,
+            vec![
+                Avp::new(AVP_SESSION_ID, 0, format!("pgw.client.net;{host}")).unwrap(),
+                Avp::new(AVP_DESTINATION_REALM, 0, "server.net").unwrap(),
+                Avp::new(AVP_DESTINATION_HOST, 0, host).unwrap(),
+                Avp::new(AVP_AUTH_APPLICATION_ID, 0, 4u32).unwrap(),
+                Avp::new(AVP_SERVICE_CONTEXT_ID, 0, SERVICE_CONTEXT_PS_CHARGING).unwrap(),
+                Avp::new(AVP_CC_REQUEST_TYPE, 0, E_CC_REQUEST_TYPE_EVENT_REQUEST).unwrap(),
+                Avp::new(AVP_CC_REQUEST_NUMBER, 0, 1u32).unwrap(),
+            ],
+        );
+        let a = client.exchange(&m.as_bytes().unwrap()).expect("an answer");
+        assert_eq!(raw::result_code(&a), Some(2001), "{host}: {a:?}");
+        assert_eq!(
+            a.find_avp(&[(AVP_ORIGIN_HOST, 0)]).and_then(Avp::as_str),
+            Some(host)
+        );
+    }
+    for s in &servers {
+        let relay_seen = &s.peers()["relay.relay.net"];
+        assert_eq!(common::cc::app_requests(relay_seen), 1, "one CCR each");
+    }
+    let stats = relay.relay_stats();
+    assert_eq!(stats.too_large, 1);
+    assert_eq!(stats.requests_failed_over, 0);
+    assert_eq!(stats.requests_relayed, 2);
+    assert!(ocs.iter().all(|p| p.is_ready()));
+    drop(client);
+    stop(&[&relay]);
+    stop(&servers.iter().collect::<Vec<_>>());
+}
+
+#[test]
+fn a_request_failed_over_once_is_not_sent_again_when_its_next_hop_closes_on_it() {
+    use common::raw::{self, RawPeer};
+    let mut relay = node("relay.relay.net", "relay.net", true);
+    relay.agent = Agent::Relay;
+    relay.accept_unknown_peers = true;
+    let hosts = ["ocs1.server.net", "ocs2.server.net", "ocs3.server.net"];
+    let ocs: Vec<Arc<Peer>> = hosts
+        .iter()
+        .map(|h| add(&mut relay, h, "server.net", None))
+        .collect();
+    relay.add_route(
+        "server.net",
+        None,
+        RouteAction::Relay,
+        [&ocs[0], &ocs[1], &ocs[2]],
+    );
+    relay.start().unwrap();
+    let addr = relay.listen_addresses()[0];
+    let server = |n: usize| {
+        let s = RawPeer::connect(addr, hosts[n], "server.net");
+        wait_until(hosts[n], Duration::from_secs(5), || ocs[n].is_ready());
+        s
+    };
+    let gone = |n: usize| {
+        wait_until("closed", Duration::from_secs(5), || !ocs[n].is_ready());
+    };
+    let mut client = RawPeer::connect(addr, "pgw.client.net", "client.net");
+    let ask = |c: &mut RawPeer, n: u32| {
+        c.request(
+            CMD_CREDIT_CONTROL,
+            4,
+            vec![
+                Avp::new(AVP_SESSION_ID, 0, format!("pgw.client.net;{n}")).unwrap(),
+                Avp::new(AVP_DESTINATION_REALM, 0, "server.net").unwrap(),
+            ],
+        )
+    };
+
+    // 1. the request's first next hop closes right after it (as a dying
+    // server would): failed over; its second one does too: answered 3002,
+    // not sent to a third
+    let mut s1 = server(0);
+    let r1 = ask(&mut client, 1);
+    client.send(&r1.as_bytes().unwrap());
+    s1.recv().expect("r1 at ocs1");
+    let mut s2 = server(1);
+    drop(s1);
+    gone(0);
+    let moved = s2.recv().expect("r1 failed over to ocs2");
+    assert!(moved.header.is_retransmit());
+    let mut s3 = server(2);
+    drop(s2);
+    let a = client.recv().expect("an answer to r1");
+    assert_eq!(
+        a.header.hop_by_hop_identifier,
+        r1.header.hop_by_hop_identifier
+    );
+    assert_eq!(
+        raw::result_code(&a),
+        Some(E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER)
+    );
+    assert!(has_e_bit(&a));
+    gone(1);
+    // ocs3 kept its connection and never saw r1: the next request is the
+    // first it gets
+    let r2 = ask(&mut client, 2);
+    client.send(&r2.as_bytes().unwrap());
+    let at_ocs3 = s3.recv().expect("r2 at ocs3");
+    assert_eq!(
+        at_ocs3.header.end_to_end_identifier, r2.header.end_to_end_identifier,
+        "ocs3 got r1 as well"
+    );
+    assert!(!at_ocs3.header.is_retransmit());
+
+    // 2. a request failed over once whose next hop read something more
+    // before closing (a DWR answered) is failed over again
+    let mut s1 = server(0);
+    drop(s3);
+    gone(2);
+    let moved = s1.recv().expect("r2 failed over to ocs1");
+    assert_eq!(
+        moved.header.end_to_end_identifier,
+        r2.header.end_to_end_identifier
+    );
+    let mut dwr = s1.request(CMD_DEVICE_WATCHDOG, 0, Vec::new());
+    dwr.header.set_proxyable(false);
+    let dwa = s1.exchange(&dwr.as_bytes().unwrap()).expect("a DWA");
+    assert_eq!(dwa.header.command_code, CMD_DEVICE_WATCHDOG);
+    let mut s2 = server(1);
+    drop(s1);
+    let again = s2.recv().expect("r2 failed over a second time, to ocs2");
+    assert_eq!(
+        again.header.end_to_end_identifier,
+        r2.header.end_to_end_identifier
+    );
+    s2.send(&raw_answer(&again, hosts[1], 2001).as_bytes().unwrap());
+    let a = client.recv().expect("ocs2's answer to r2");
+    assert_eq!(
+        a.header.hop_by_hop_identifier,
+        r2.header.hop_by_hop_identifier
+    );
+    assert_eq!(raw::result_code(&a), Some(2001));
+
+    let stats = relay.relay_stats();
+    assert_eq!(stats.requests_failed_over, 3);
+    assert_eq!(stats.closed_after_sending, 1);
+    assert_eq!(stats.unable_to_deliver, 0);
+    assert_eq!(stats.answers_relayed, 1);
+    drop((client, s2));
+    stop(&[&relay]);
+}
+
+#[test]
+fn failover_copies_stay_within_their_byte_budget() {
+    use common::raw::{self, RawPeer};
+    const EACH: usize = 20_000;
+    let mut relay = node("relay.relay.net", "relay.net", true);
+    relay.agent = Agent::Relay;
+    relay.accept_unknown_peers = true;
+    relay.limits.relay_copy_bytes_per_connection = 64 << 10;
+    relay.limits.relay_copy_bytes = 96 << 10;
+    let ocs1 = add(&mut relay, "ocs1.server.net", "server.net", None);
+    let ocs2 = add(&mut relay, "ocs2.server.net", "server.net", None);
+    relay.add_route("server.net", None, RouteAction::Relay, [&ocs1, &ocs2]);
+    relay.start().unwrap();
+    let addr = relay.listen_addresses()[0];
+    let mut client = RawPeer::connect(addr, "pgw.client.net", "client.net");
+    let mut s1 = RawPeer::connect(addr, "ocs1.server.net", "server.net");
+    wait_until("ocs1", Duration::from_secs(5), || ocs1.is_ready());
+    let ask = |c: &mut RawPeer, n: u32| {
+        padded_ccr(
+            c,
+            EACH,
+            vec![Avp::new(AVP_CC_REQUEST_NUMBER, 0, n).unwrap()],
+        )
+    };
+
+    // 1. eight requests wait on ocs1: the copies of three fit its 64 KiB
+    let mut sent = Vec::new();
+    for n in 0..8 {
+        let r = ask(&mut client, n);
+        client.send(&r.as_bytes().unwrap());
+        sent.push(r);
+    }
+    let mut forwarded = 0;
+    for _ in 0..8 {
+        forwarded = s1.recv_bytes().expect("a request at ocs1").len();
+    }
+    assert!(forwarded > EACH && 3 * forwarded <= 64 << 10 && 4 * forwarded > 64 << 10);
+    let stats = relay.relay_stats();
+    assert_eq!(stats.copy_bytes, 3 * forwarded as u64);
+    assert_eq!(stats.forwarded_without_copy, 5);
+
+    // 2. four more go to ocs2 (less loaded): the node's 96 KiB hold one
+    // more copy, though ocs2's connection has room
+    let mut s2 = RawPeer::connect(addr, "ocs2.server.net", "server.net");
+    wait_until("ocs2", Duration::from_secs(5), || ocs2.is_ready());
+    for n in 8..12 {
+        let r = ask(&mut client, n);
+        client.send(&r.as_bytes().unwrap());
+        sent.push(r);
+    }
+    let mut at_ocs2 = Vec::new();
+    for _ in 8..12 {
+        at_ocs2.push(s2.recv().expect("a request at ocs2"));
+    }
+    let stats = relay.relay_stats();
+    assert_eq!(stats.copy_bytes, 4 * forwarded as u64);
+    assert!(stats.copy_bytes <= 96 << 10);
+    assert_eq!(stats.forwarded_without_copy, 8);
+
+    // 3. ocs1 goes: the three with a copy go to ocs2 (there, two copies
+    // fit ocs2's budget, one goes without), the five without one get 3002
+    drop(s1);
+    let mut results = Vec::new();
+    for _ in 0..5 {
+        let a = client.recv().expect("3002 for a request without a copy");
+        results.push(raw::result_code(&a));
+    }
+    assert_eq!(
+        results,
+        vec![Some(E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER); 5]
+    );
+    for _ in 0..3 {
+        let m = s2.recv().expect("a request failed over to ocs2");
+        assert!(m.header.is_retransmit());
+        at_ocs2.push(m);
+    }
+    let stats = relay.relay_stats();
+    assert_eq!(stats.requests_failed_over, 3);
+    assert_eq!(stats.forwarded_without_copy, 9);
+    assert!(stats.copy_bytes <= 96 << 10);
+    for m in &at_ocs2 {
+        s2.send(&raw_answer(m, "ocs2.server.net", 2001).as_bytes().unwrap());
+    }
+    for _ in 0..at_ocs2.len() {
+        let a = client.recv().expect("ocs2's answers");
+        assert_eq!(raw::result_code(&a), Some(2001));
+    }
+    wait_until("copies released", Duration::from_secs(5), || {
+        relay.relay_stats().copy_bytes == 0
+    });
+    drop((client, s2));
+    stop(&[&relay]);
+}
+
+#[test]
+fn a_request_next_hops_cannot_read_costs_at_most_two_of_them() {
+    use common::raw::{self, RawPeer};
+    // three next hops of this stack reading at most 64 KiB; the relay
+    // reads 1 MiB, so a 100 KB request is not too large for it
+    let hosts = ["ocs1.server.net", "ocs2.server.net", "ocs3.server.net"];
+    let servers: Vec<Node> = hosts.iter().map(|h| limited_server(h, 64 << 10)).collect();
+    let mut relay = node("relay.relay.net", "relay.net", true);
+    relay.agent = Agent::Relay;
+    relay.accept_unknown_peers = true;
+    let ocs: Vec<Arc<Peer>> = servers
+        .iter()
+        .zip(hosts)
+        .map(|(s, h)| {
+            let p = add(&mut relay, h, "server.net", Some(port(s)));
+            p.set_reconnect_wait(Duration::from_secs(120));
+            p
+        })
+        .collect();
+    relay.add_route(
+        "server.net",
+        None,
+        RouteAction::Relay,
+        [&ocs[0], &ocs[1], &ocs[2]],
+    );
+    relay.start().unwrap();
+    wait_until("three next hops", Duration::from_secs(10), || {
+        ocs.iter().all(|p| p.is_ready())
+    });
+    let addr = relay.listen_addresses()[0];
+    let mut client = RawPeer::connect(addr, "pgw.client.net", "client.net");
+    let big = padded_ccr(&mut client, 100_000, Vec::new());
+    let a = client
+        .exchange(&big.as_bytes().unwrap())
+        .expect("an answer to the request");
+    assert_eq!(
+        raw::result_code(&a),
+        Some(E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER)
+    );
+    // the one it was sent to and the one it was failed over to closed; the
+    // third was spared
+    wait_until("two next hops lost", Duration::from_secs(5), || {
+        ocs.iter().filter(|p| !p.is_ready()).count() == 2
+    });
+    let stats = relay.relay_stats();
+    assert_eq!(stats.requests_failed_over, 1);
+    assert_eq!(stats.closed_after_sending, 1);
+    let m = client.request(
+        CMD_CREDIT_CONTROL,
+        4,
+        vec![
+            Avp::new(AVP_SESSION_ID, 0, "pgw.client.net;after").unwrap(),
+            Avp::new(AVP_DESTINATION_REALM, 0, "server.net").unwrap(),
+            Avp::new(AVP_AUTH_APPLICATION_ID, 0, 4u32).unwrap(),
+            Avp::new(AVP_SERVICE_CONTEXT_ID, 0, SERVICE_CONTEXT_PS_CHARGING).unwrap(),
+            Avp::new(AVP_CC_REQUEST_TYPE, 0, E_CC_REQUEST_TYPE_EVENT_REQUEST).unwrap(),
+            Avp::new(AVP_CC_REQUEST_NUMBER, 0, 1u32).unwrap(),
+        ],
+    );
+    let a = client.exchange(&m.as_bytes().unwrap()).expect("an answer");
+    assert_eq!(raw::result_code(&a), Some(2001), "the third still serves");
+    assert_eq!(ocs.iter().filter(|p| p.is_ready()).count(), 1);
+    drop(client);
+    stop(&[&relay]);
+    stop(&servers.iter().collect::<Vec<_>>());
 }

@@ -89,6 +89,19 @@ pub struct NodeLimits {
     /// requests with the redirected request's Destination-Host that go to
     /// the peer that sent the 3006.
     pub redirect_wide_scope: bool,
+    /// Most bytes of the copies an agent keeps of the requests it relayed
+    /// on one connection, for failover (8 MiB by default: twice
+    /// [`max_output_buffer`](Self::max_output_buffer), eight requests of
+    /// the largest size or thousands of ordinary ones). A request relayed
+    /// while the budget (or [`relay_copy_bytes`](Self::relay_copy_bytes))
+    /// is full is still forwarded, without a copy: it is not failed over
+    /// (counted in
+    /// [`RelayStats::forwarded_without_copy`](super::RelayStats::forwarded_without_copy)).
+    pub relay_copy_bytes_per_connection: usize,
+    /// Most bytes of such copies on the whole node (64 MiB by default:
+    /// eight busy next hops at their full budget), whatever the number of
+    /// connections.
+    pub relay_copy_bytes: usize,
 }
 
 /// How many redirects one request follows, at most
@@ -117,6 +130,8 @@ impl Default for NodeLimits {
             max_redirect_waiting: 1024,
             max_redirect_cache_time: super::redirect::DEFAULT_MAX_CACHE_TIME,
             redirect_wide_scope: false,
+            relay_copy_bytes_per_connection: 8 << 20,
+            relay_copy_bytes: 64 << 20,
         }
     }
 }

@@ -7,6 +7,7 @@
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -135,6 +136,9 @@ pub(crate) struct Conn {
     /// and counted in `max_pending_per_connection` with `pending`).
     relayed: IdMap<u32, Relayed>,
     relayed_order: VecDeque<(Instant, u32)>,
+    /// Bytes of the copies kept for failover of the requests relayed on
+    /// it (at most `relay_copy_bytes_per_connection`).
+    copy_bytes: Arc<AtomicUsize>,
 }
 
 /// A request relayed on this connection (RFC 6733 §6.1.9): where its answer
@@ -153,14 +157,73 @@ pub(crate) struct Relayed {
     /// When it is forgotten.
     pub expires: Instant,
     /// The request as forwarded (Route-Record included), kept for failover
-    /// when `max_failovers` is not 0; at most `max_pending_per_connection`
-    /// of them per connection, each at most the largest message the node
-    /// reads.
-    pub request: Option<Vec<u8>>,
+    /// when `max_failovers` is not 0 and the byte budgets have room
+    /// ([`CopyBudget`]).
+    pub request: Option<KeptCopy>,
     /// Times it was failed over already.
     pub attempts: u8,
+    /// The connection's [`bytes_read`](Connection::bytes_read) when it was
+    /// queued there: unchanged at a close, the close came before anything
+    /// was read after it (RFC 6733 gives no way to tell why a peer closes;
+    /// this is as near as the relay can get to "closed because of it").
+    pub read_mark: u64,
     /// The proxy handler that saw it (its answer goes through it too).
     pub proxy: Option<Arc<dyn ProxyHandler>>,
+}
+
+/// The byte budgets of the copies of relayed requests kept for failover:
+/// per connection they go out on, and for the node.
+pub(crate) struct CopyBudget {
+    /// Bytes kept on the whole node now (shared with [`RelayStats`](super::RelayStats)).
+    pub node: Arc<AtomicUsize>,
+    /// Most bytes kept for one connection.
+    pub per_connection: usize,
+    /// Most bytes kept for the node.
+    pub per_node: usize,
+}
+
+/// The copy of a relayed request kept for failover: counted in its
+/// connection's and the node's budgets until it is dropped or taken back
+/// ([`take_bytes`](Self::take_bytes)).
+pub(crate) struct KeptCopy {
+    bytes: Vec<u8>,
+    counted: usize,
+    conn: Arc<AtomicUsize>,
+    node: Arc<AtomicUsize>,
+}
+
+impl KeptCopy {
+    /// The request's bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Takes its bytes out, no longer counted (to be sent again).
+    pub(crate) fn take_bytes(&mut self) -> Vec<u8> {
+        self.release();
+        std::mem::take(&mut self.bytes)
+    }
+
+    /// Puts back bytes taken out (they could not be sent), counted again.
+    pub(crate) fn restore(&mut self, bytes: Vec<u8>) {
+        self.release();
+        self.counted = bytes.len();
+        self.conn.fetch_add(self.counted, Ordering::Relaxed);
+        self.node.fetch_add(self.counted, Ordering::Relaxed);
+        self.bytes = bytes;
+    }
+
+    fn release(&mut self) {
+        let n = std::mem::take(&mut self.counted);
+        self.conn.fetch_sub(n, Ordering::Relaxed);
+        self.node.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
+impl Drop for KeptCopy {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 /// Why a request could not be registered.
@@ -194,6 +257,7 @@ impl Conn {
             owed_order: VecDeque::new(),
             relayed: IdMap::default(),
             relayed_order: VecDeque::new(),
+            copy_bytes: Arc::default(),
         }
     }
 
@@ -292,8 +356,10 @@ impl Conn {
 
     /// Queues a request this node relays: gives it a hop-by-hop identifier
     /// of this connection (patched into `bytes`) and remembers where its
-    /// answer goes, with `bytes` when `keep` (for failover). Relayed and own
-    /// requests share `max_pending`. Refused, it gives both back.
+    /// answer goes, with a copy of `bytes` for failover when `keep` is
+    /// given and its budgets have room. Relayed and own requests share
+    /// `max_pending`. Returns whether the copy was kept; refused, it gives
+    /// both back.
     // the refused request comes back whole, rarely: cheaper than boxing it
     // on every call
     #[allow(clippy::result_large_err)]
@@ -301,9 +367,9 @@ impl Conn {
         &mut self,
         mut bytes: Vec<u8>,
         mut relayed: Relayed,
-        keep: bool,
+        keep: Option<&CopyBudget>,
         max_pending: usize,
-    ) -> Result<(), (PendingRefused, Vec<u8>, Relayed)> {
+    ) -> Result<bool, (PendingRefused, Vec<u8>, Relayed)> {
         let Some(machine) = self.machine.as_mut().filter(|m| m.is_ready()) else {
             return Err((PendingRefused::NotReady, bytes, relayed));
         };
@@ -318,10 +384,29 @@ impl Conn {
         if machine.send_bytes(&bytes, true).is_err() {
             return Err((PendingRefused::Full, bytes, relayed));
         }
-        relayed.request = keep.then_some(bytes);
+        relayed.read_mark = machine.bytes_read();
+        let n = bytes.len();
+        let room = |used: &AtomicUsize, limit: usize| {
+            used.load(Ordering::Relaxed)
+                .checked_add(n)
+                .is_some_and(|t| t <= limit)
+        };
+        let kept =
+            keep.filter(|b| room(&self.copy_bytes, b.per_connection) && room(&b.node, b.per_node));
+        relayed.request = kept.map(|b| {
+            self.copy_bytes.fetch_add(n, Ordering::Relaxed);
+            b.node.fetch_add(n, Ordering::Relaxed);
+            KeptCopy {
+                bytes,
+                counted: n,
+                conn: self.copy_bytes.clone(),
+                node: b.node.clone(),
+            }
+        });
+        let copied = relayed.request.is_some();
         self.relayed_order.push_back((relayed.expires, hop_by_hop));
         self.relayed.insert(hop_by_hop, relayed);
-        Ok(())
+        Ok(copied)
     }
 
     /// Requests relayed on it waiting for answers.

@@ -119,6 +119,8 @@ pub(crate) struct Dispatch {
     next_history: Instant,
     next_peers_log: Instant,
     redirects: redirect::Redirects,
+    /// The byte budgets of the copies of relayed requests kept for failover.
+    copy_budget: super::conn::CopyBudget,
 }
 
 fn peer_key(peer: &Arc<Peer>) -> usize {
@@ -130,6 +132,11 @@ impl Dispatch {
     /// connected at once.
     pub(crate) fn new(now: Instant, config: Arc<NodeConfig>, handle: Arc<Handle>) -> Dispatch {
         let mut d = Dispatch {
+            copy_budget: super::conn::CopyBudget {
+                node: handle.relay.copy_bytes.clone(),
+                per_connection: config.limits.relay_copy_bytes_per_connection,
+                per_node: config.limits.relay_copy_bytes,
+            },
             duplicates: Duplicates::new(config.limits.duplicates),
             next_history: later(now, config.statistics_interval),
             config,

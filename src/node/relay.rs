@@ -5,7 +5,7 @@
 //! relay makes to the messages it forwards (§6.1.9, §6.2.2): a Route-Record
 //! appended, the hop-by-hop identifier replaced, nothing else touched.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -284,6 +284,11 @@ pub(crate) struct RelayCounters {
     pub expired: AtomicU64,
     pub requests_failed_over: AtomicU64,
     pub proxy_answered: AtomicU64,
+    pub too_large: AtomicU64,
+    pub closed_after_sending: AtomicU64,
+    pub forwarded_without_copy: AtomicU64,
+    /// Bytes of failover copies kept now (the node's budget).
+    pub copy_bytes: Arc<AtomicUsize>,
 }
 
 impl RelayCounters {
@@ -301,6 +306,10 @@ impl RelayCounters {
             expired: r(&self.expired),
             requests_failed_over: r(&self.requests_failed_over),
             proxy_answered: r(&self.proxy_answered),
+            too_large: r(&self.too_large),
+            closed_after_sending: r(&self.closed_after_sending),
+            forwarded_without_copy: r(&self.forwarded_without_copy),
+            copy_bytes: self.copy_bytes.load(Ordering::Relaxed) as u64,
         }
     }
 }
@@ -340,6 +349,27 @@ pub struct RelayStats {
     /// ([`ProxyVerdict::Answer`](super::ProxyVerdict::Answer) or
     /// [`Reply`](super::ProxyVerdict::Reply), or 5012 after a panic).
     pub proxy_answered: u64,
+    /// Requests answered 3002 DIAMETER_UNABLE_TO_DELIVER because, with the
+    /// Route-Record added, they would exceed the largest message this node
+    /// accepts itself (`max_message_size`) or its next hop's transport
+    /// takes: a next hop with the same limit would close its connection on
+    /// them. Not counted in `unable_to_deliver`.
+    pub too_large: u64,
+    /// Relayed requests answered 3002 rather than sent to a third next hop:
+    /// they had been failed over once already, and the connection they went
+    /// on closed again before anything was read on it after them (the
+    /// request may be what makes next hops close). Not counted in
+    /// `unable_to_deliver`.
+    pub closed_after_sending: u64,
+    /// Requests forwarded with no copy kept for failover, the copies'
+    /// byte budget being full
+    /// ([`NodeLimits::relay_copy_bytes_per_connection`](super::NodeLimits::relay_copy_bytes_per_connection),
+    /// [`relay_copy_bytes`](super::NodeLimits::relay_copy_bytes)): if their
+    /// next hop fails, they are answered 3002 instead of failed over.
+    pub forwarded_without_copy: u64,
+    /// Bytes of the copies of relayed requests kept for failover now (not
+    /// a counter: at most `relay_copy_bytes`).
+    pub copy_bytes: u64,
 }
 
 #[cfg(test)]

@@ -199,6 +199,8 @@ pub fn small_limits() -> NodeLimits {
         max_redirect_waiting: 4,
         max_redirect_cache_time: Duration::from_secs(60),
         redirect_wide_scope: false,
+        relay_copy_bytes_per_connection: 16 << 10,
+        relay_copy_bytes: 24 << 10,
     }
 }
 

@@ -12,9 +12,9 @@ and a table at the end. RSS/threads: start = before the hostile phase, end =
 at its end (flood: after the wait), max = over all samples until the server
 is told to stop.
 
-  hostile.py --server-bin PATH [--scenario noread|forged|flood|evict|all]
+  hostile.py --server-bin PATH [--scenario noread|forged|flood|evict|oversize|all]
              [--seconds N] [--keepalive-wait N] [--max-rss-mb N]
-             [--evict-requests N]
+             [--evict-requests N] [--dra-bin PATH] [--max-message-size N]
 
 Scenarios:
   noread  CER/CEA, then DWRs and CCRs as fast as possible, never reading.
@@ -31,6 +31,14 @@ Scenarios:
           stops, is 1) rather than processed a second time (0); the answer's
           bytes are compared too (cc_server's answers to one CCR are alike
           either way, so they only show that the same answer came back).
+  oversize  (needs --dra-bin, the `dra` example) two cc_servers behind a dra;
+          the hostile client and the bystander talk to the dra. For --seconds,
+          a CCR of exactly --max-message-size bytes (the size the dra reads;
+          its Route-Record makes it larger than what a cc_server reads) every
+          0.5 s, each waiting for its answer. Reports the upstream
+          connections the dra lost (its "disconnected" lines) and got back,
+          the oversized requests' result codes, and the dra's counters; RSS
+          and threads are the dra's.
 """
 import argparse, json, multiprocessing as mp, os, random, signal, socket
 import struct, subprocess, sys, threading, time
@@ -220,28 +228,45 @@ def bystander(port, stop, conn, server_stdin):
 
 
 # --- the server and its sampling ---------------------------------------------
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class Server:
-    def __init__(self, binary, max_rss_mb):
+    """A cc_server (or, with `argv`, another example: argv(port) its command
+    line) on a free port; `ready` its lines to wait for (each that many
+    times); lines containing a `watch` text are counted in self.counts."""
+
+    def __init__(self, binary, max_rss_mb, host=SERVER_HOST, argv=None,
+                 ready=((b"listening on", 1),), watch=(), env=None):
         self.max_rss_mb = max_rss_mb
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
+        cmd = argv(self.port) if argv else [
+            binary, "--listen", f"127.0.0.1:{self.port}", "--origin-host", host,
+            "--realm", REALM, "--allow-any"]
         self.proc = subprocess.Popen(
-            [binary, "--listen", f"127.0.0.1:{self.port}", "--origin-host", SERVER_HOST,
-             "--realm", REALM, "--allow-any"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        self.lines, ready = [], threading.Event()
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env=env)
+        self.lines, self.counts, seen = [], {w: 0 for w in watch}, {t: 0 for t, _ in ready}
+        is_ready, self.drained = threading.Event(), threading.Event()
 
         def drain():  # keeps the pipe empty; remembers the last lines
             for line in self.proc.stdout:
                 self.lines = (self.lines + [line.decode(errors="replace").rstrip()])[-20:]
-                if b"listening on" in line:
-                    ready.set()
+                for w in self.counts:
+                    self.counts[w] += w in line
+                for t, _ in ready:
+                    seen[t] += t in line
+                if all(seen[t] >= n for t, n in ready):
+                    is_ready.set()
+            self.drained.set()
         self.drainer = threading.Thread(target=drain, daemon=True)
         self.drainer.start()
-        if not ready.wait(10):
+        if not is_ready.wait(10):
             self.kill()
-            raise RuntimeError(f"server not listening after 10 s: {self.lines}")
+            raise RuntimeError(f"{cmd[0]} not ready after 10 s: {self.lines}")
         self.samples, self._stop = [], threading.Event()
         threading.Thread(target=self._sample, daemon=True).start()
 
@@ -447,12 +472,91 @@ def verdict(name, counters, st):
         st["quiet_cached"] = counters["retransmissions_answered"] == 1
 
 
-SCENARIOS = {"noread": noread, "forged": forged, "flood": flood, "evict": evict}
+def oversize(srv, a, st):
+    """Requests of exactly --max-message-size bytes through the dra `srv`."""
+    host, t0 = "oversize.example.net", time.monotonic()
+    s, f = connect(srv.port, host)
+    base = ccr(host, 0, 0, 0)
+    pad = a.max_message_size - len(base) - 8  # an unknown AVP, no M bit
+    if pad < 0 or a.max_message_size % 4:
+        raise ValueError("--max-message-size: too small or not a multiple of 4")
+    st.update(oversized_sent=0, answers=0, result_codes={}, no_answer=0, max_answer_ms=0,
+              bytes_sent=0, messages_sent=0)
+    lost0 = srv.counts.get(b"disconnected (reason", 0)
+    n, deadline = 0, t0 + a.seconds
+    while time.monotonic() < deadline and not ABORT.is_set():
+        n += 1
+        body = ccr(host, n, n + 2, n + 2)[20:] + avp(999999, b"\x07" * pad, 0)
+        m = msg(CCR, 4, R | P, n + 2, n + 2, [body])
+        sent = time.monotonic()
+        try:
+            if send_all(s, m, sent + 5) < len(m):
+                raise OSError("the dra read no more after 5 s")
+            st["oversized_sent"] += 1
+            st["messages_sent"] += 1
+            st["bytes_sent"] += len(m)
+            while (r := f.read(sent + 5)) is not None:
+                a_ = answer_to(r, host)
+                if a_:
+                    s.sendall(a_)
+                    continue
+                if header(r)[2] == n + 2:
+                    break
+        except (EOFError, OSError) as e:
+            st["closed_by_dra"] = repr(e)
+            break
+        if r is None:
+            st["no_answer"] += 1
+        else:
+            st["answers"] += 1
+            rc = str(result_code(r))
+            st["result_codes"][rc] = st["result_codes"].get(rc, 0) + 1
+            st["max_answer_ms"] = max(st["max_answer_ms"],
+                                      round((time.monotonic() - sent) * 1000, 1))
+        time.sleep(max(0, sent + 0.5 - time.monotonic()))
+    # the upstreams the dra lost (its reconnect wait is 1 s: let them come back)
+    time.sleep(2)
+    st["upstream_connections_lost"] = srv.counts.get(b"disconnected (reason", 0) - lost0
+    st["upstream_connections_made"] = srv.counts.get(b"capabilities exchanged with", 0)
+    st["elapsed_s"] = round(time.monotonic() - t0, 1)
+    st["end_sample"] = srv.status()
+    s.close()
+
+
+SCENARIOS = {"noread": noread, "forged": forged, "flood": flood, "evict": evict,
+             "oversize": oversize}
+
+
+def start_dra(a, procs):
+    """Two cc_servers (ocs1, ocs2 of REALM) and a dra routing REALM to them;
+    returns the dra (a Server) once it exchanged capabilities with both."""
+    ups = []
+    for h in ("ocs1", "ocs2"):
+        ups.append(Server(a.server_bin, float("inf"), host=f"{h}.{REALM}"))
+        procs.append(ups[-1])
+    peers = []
+    for h, u in zip(("ocs1", "ocs2"), ups):
+        peers += ["--peer", f"aaa://{h}.{REALM}:{u.port}", "--peer-address",
+                  f"{h}.{REALM}=127.0.0.1"]
+
+    def argv(port):
+        return [a.dra_bin, "--listen", f"127.0.0.1:{port}", "--origin-host", "dra.relay.test",
+                "--realm", "relay.test", "--allow-any", *peers,
+                "--route", f"{REALM}=ocs1.{REALM},ocs2.{REALM}", "--app", "4"]
+    env = dict(os.environ, RUST_LOG="warn,diameter.node=info")
+    dra = Server(a.dra_bin, a.max_rss_mb, argv=argv, env=env,
+                 ready=((b"capabilities exchanged with", 2),),
+                 watch=(b"disconnected (reason", b"capabilities exchanged with"))
+    return dra, ups
 
 
 def run(name, a, procs):
     ABORT.clear()
-    srv = Server(a.server_bin, a.max_rss_mb)
+    ups = []
+    if name == "oversize":
+        srv, ups = start_dra(a, procs)
+    else:
+        srv = Server(a.server_bin, a.max_rss_mb)
     procs.append(srv)
     try:
         stop, (rx, tx) = mp.Event(), mp.Pipe(False)
@@ -473,8 +577,16 @@ def run(name, a, procs):
         alive = srv.proc.poll() is None
         exit_info = srv.stop()
         verdict(name, srv.counters(), st)
+        if ups:  # the dra's counters, printed as it stops
+            srv.drained.wait(5)
+            st["dra_counters"] = " ".join(
+                l for l in srv.lines if "relayed=" in l or "too_large=" in l)
+            for u in ups:
+                u.stop()
     finally:
         srv.kill()
+        for u in ups:
+            u.kill()
     samples = srv.samples or [(0, 0)]
     # latencies of all requests sent, the never answered ones as infinite
     lat = sorted(b.pop("lat_ms", [])) + [float("inf")] * b.get("lost", 0)
@@ -509,6 +621,12 @@ def table(results):
             ("flood threads after/+wait", lambda r: "%s/%s" % (
                 r["hostile"].get("threads_after_last_answer", "-"),
                 r["hostile"].get("threads_after_wait", "-"))),
+            ("oversize sent / results", lambda r: "%s / %s" % (
+                r["hostile"].get("oversized_sent", "-"), r["hostile"].get("result_codes", "-"))
+                if "oversized_sent" in r["hostile"] else "-"),
+            ("upstream conns lost / made", lambda r: "%s / %s" % (
+                r["hostile"].get("upstream_connections_lost", "-"),
+                r["hostile"].get("upstream_connections_made", "-"))),
             ("bystander sent/answered/late/lost", lambda r: "{}/{}/{}/{}".format(
                 *(r["bystander"].get(k) for k in ("sent", "answered", "late", "lost")))),
             ("bystander max / p99 ms", lambda r: "{}/{}".format(
@@ -534,8 +652,15 @@ def main():
                    help="stop the hostile client once the server's RSS passes this")
     p.add_argument("--evict-requests", type=int, default=80000,
                    help="evict: distinct requests of the busy peer")
+    p.add_argument("--dra-bin", help="the dra example, for the oversize scenario")
+    p.add_argument("--max-message-size", type=int, default=1 << 20,
+                   help="oversize: the size of each request (the dra's max_message_size)")
     a = p.parse_args()
     names = list(SCENARIOS) if a.scenario == "all" else [a.scenario]
+    if "oversize" in names and not a.dra_bin:
+        if a.scenario == "oversize":
+            p.error("--scenario oversize needs --dra-bin")
+        names.remove("oversize")
     procs = []
 
     def die(code, why):  # kills what we started; never returns

@@ -173,10 +173,16 @@ impl Dispatch {
                 "next hop is not reading",
             );
         }
-        let max_len = conn.max_send.unwrap_or(usize::MAX);
+        // RFC 6733 §6.1.9 leaves a relay no way to shrink a request, and a
+        // next hop that reads no more than this node does would close its
+        // connection on it (and failover would take the next one down too):
+        // what would exceed this node's own max_message_size, or the next
+        // hop's transport, once the Route-Record is added, is answered here
+        let own = self.config.connection.max_message_size as usize;
+        let max_len = conn.max_send.map_or(own, |s| s.min(own));
         let Some(bytes) = wire.and_then(|w| relay::append_route_record(w, &from_host, max_len))
         else {
-            count(&self.handle.relay.unable_to_deliver);
+            count(&self.handle.relay.too_large);
             return self.refuse_relay(
                 now,
                 id,
@@ -193,11 +199,15 @@ impl Dispatch {
             expires: later(now, limits.relay_timeout),
             request: None,
             attempts: 0,
+            read_mark: 0,
             proxy,
         };
-        let keep = limits.max_failovers > 0;
+        let keep = (limits.max_failovers > 0).then_some(&self.copy_budget);
         match conn.relay_request(bytes, relayed, keep, limits.max_pending_per_connection) {
-            Ok(()) => {
+            Ok(copied) => {
+                if keep.is_some() && !copied {
+                    count(&self.handle.relay.forwarded_without_copy);
+                }
                 peer.outstanding.fetch_add(1, Ordering::Relaxed);
                 count(&self.handle.relay.requests_relayed);
                 self.dirty.push(to);
@@ -297,7 +307,7 @@ impl Dispatch {
     /// Answers a request here with an error: E bit, this node's
     /// Origin-Host/Realm, the request's Session-Id first and its Proxy-Info
     /// AVPs (RFC 6733 §6.2), and `extra`.
-    fn refuse_relay(
+    pub(super) fn refuse_relay(
         &mut self,
         now: Instant,
         id: ConnId,

@@ -6,6 +6,17 @@
 //! still goes back on the connection it came in on with its original
 //! hop-by-hop identifier. One that cannot go stays where it is: answered
 //! 3002 if that connection closes, else waiting for its answer there.
+//!
+//! A request may itself be why next hops close (one they cannot read), and
+//! failing it over would then take every next hop down in turn. The relay
+//! cannot tell such a request from one a dying server left unanswered, so
+//! it lets it cost at most one connection beyond the one it was sent on: a
+//! request already failed over once is answered 3002, not sent again, when
+//! its connection closes before anything was read on it after the request
+//! was queued there ([`Relayed::read_mark`]; counted in
+//! `closed_after_sending`). A request whose connection closed after it had
+//! read something since (an answer, a DWA) is failed over as before, up to
+//! `max_failovers` times.
 
 use std::sync::atomic::Ordering;
 
@@ -25,10 +36,21 @@ impl Dispatch {
         }
         let failed = conn.peer.clone();
         let name = conn.name();
+        // closed, and what has been read on it so far: a request queued
+        // since the last byte read came just before the close
+        let closed_at = conn
+            .machine
+            .as_ref()
+            .filter(|m| m.state() == State::Closed)
+            .map(Connection::bytes_read);
         let waiting = conn.take_all_relayed();
         let mut stay = Vec::new();
         let mut moved = 0usize;
         for (hop_by_hop, r) in waiting {
+            if r.attempts > 0 && closed_at == Some(r.read_mark) {
+                self.closed_after_sending(now, r);
+                continue;
+            }
             match self.fail_over_relayed_one(now, failed.as_ref(), r) {
                 None => moved += 1,
                 Some(r) => stay.push((hop_by_hop, r)),
@@ -40,6 +62,25 @@ impl Dispatch {
         if moved > 0 {
             debug!(target: "diameter.node", "{name}: {moved} relayed requests failed over to other next hops");
         }
+    }
+
+    /// A relayed request failed over once already whose connection closed
+    /// again right after it was sent: answered 3002 where it came from, not
+    /// sent to a third next hop.
+    fn closed_after_sending(&mut self, now: Instant, r: Relayed) {
+        r.to.outstanding.fetch_sub(1, Ordering::Relaxed);
+        if !self.conns.contains_key(&r.from) {
+            return;
+        }
+        count(&self.handle.relay.closed_after_sending);
+        let stub = Message::new(r.header, r.session.into_iter().collect());
+        self.refuse_relay(
+            now,
+            r.from,
+            &stub,
+            E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER,
+            "next hops close on this request",
+        );
     }
 
     /// Sends one relayed request of a failed connection to another next
@@ -55,31 +96,36 @@ impl Dispatch {
         if r.attempts >= limits.max_failovers || !self.conns.contains_key(&r.from) {
             return Some(r);
         }
-        let Some(bytes) = r.request.take() else {
+        let Some(mut copy) = r.request.take() else {
             return Some(r);
         };
-        let Some((peer, to)) = self.relay_alternative(&bytes, failed) else {
-            r.request = Some(bytes);
+        let Some((peer, to)) = self.relay_alternative(copy.bytes(), failed) else {
+            r.request = Some(copy);
             return Some(r);
         };
         let Some(conn) = self.conns.get_mut(&to) else {
-            r.request = Some(bytes);
+            r.request = Some(copy);
             return Some(r);
         };
-        let too_large = conn.max_send.is_some_and(|l| bytes.len() > l);
+        let too_large = conn.max_send.is_some_and(|l| copy.bytes().len() > l);
         if too_large || conn.output_len() > limits.max_output_buffer.saturating_mul(2) {
-            r.request = Some(bytes);
+            r.request = Some(copy);
             return Some(r);
         }
-        let mut bytes = bytes;
+        let mut bytes = copy.take_bytes();
         if let Some(flags) = bytes.get_mut(4) {
             *flags |= MessageHeader::FLAG_RETRANSMIT;
         }
         let previous = (std::mem::replace(&mut r.to, peer.clone()), r.expires);
         r.attempts = r.attempts.saturating_add(1);
         r.expires = later(now, limits.relay_timeout);
-        match conn.relay_request(bytes, r, true, limits.max_pending_per_connection) {
-            Ok(()) => {
+        let budget = &self.copy_budget;
+        match conn.relay_request(bytes, r, Some(budget), limits.max_pending_per_connection) {
+            Ok(copied) => {
+                drop(copy);
+                if !copied {
+                    count(&self.handle.relay.forwarded_without_copy);
+                }
                 previous.0.outstanding.fetch_sub(1, Ordering::Relaxed);
                 peer.outstanding.fetch_add(1, Ordering::Relaxed);
                 count(&self.handle.relay.requests_failed_over);
@@ -89,7 +135,8 @@ impl Dispatch {
             Err((_, bytes, mut r)) => {
                 (r.to, r.expires) = previous;
                 r.attempts = r.attempts.saturating_sub(1);
-                r.request = Some(bytes);
+                copy.restore(bytes);
+                r.request = Some(copy);
                 Some(r)
             }
         }

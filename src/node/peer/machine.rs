@@ -179,6 +179,9 @@ pub struct Connection {
     keep_bytes: bool,
     /// When bytes were last received.
     pub last_read: Instant,
+    /// Bytes received so far (wrapping): whether anything came in after a
+    /// given moment.
+    bytes_read: u64,
     /// When the outstanding DWR was sent.
     pub dwr_sent: Option<Instant>,
 }
@@ -225,6 +228,7 @@ impl Connection {
             counters: None,
             keep_bytes: false,
             last_read: now,
+            bytes_read: 0,
             dwr_sent: None,
         }
     }
@@ -455,6 +459,7 @@ impl Connection {
             return;
         }
         self.last_read = now;
+        self.bytes_read = self.bytes_read.wrapping_add(data.len() as u64);
         self.framer.feed(data);
         self.decode(now);
     }
@@ -536,6 +541,12 @@ impl Connection {
                 return;
             }
         }
+    }
+
+    /// Bytes received on the connection so far (wrapping): unchanged
+    /// between two moments when nothing was read in between.
+    pub(crate) fn bytes_read(&self) -> u64 {
+        self.bytes_read
     }
 
     /// Whether application requests and answers keep their received bytes
