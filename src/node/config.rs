@@ -69,7 +69,30 @@ pub struct NodeLimits {
     /// the 3006 if the connection fails); beyond it, or beyond 16 MiB of
     /// the 3006 answers they keep, the caller gets the 3006 at once.
     pub max_redirect_waiting: usize,
+    /// Most incoming connections that have not completed their
+    /// capabilities exchange (CER) yet, in all (never more than the node's
+    /// `max_connections`): the rest of `max_connections` is always left for
+    /// peers that completed it and for the node's own connections. At the
+    /// bound, the oldest such connection is closed to admit the new one
+    /// (those from an address of a configured peer last, and never for a
+    /// connection from another address), so a flood that reopens
+    /// connections holds each only briefly, and a peer that sends its CER
+    /// gets in. Counted in
+    /// [`ProtocolStats::unauthenticated_closed`](super::ProtocolStats::unauthenticated_closed).
+    pub max_unauthenticated: usize,
+    /// Most incoming connections without a completed CER from one source
+    /// address (one IPv4 address, one IPv6 /64); at the bound, that
+    /// source's oldest such connection is closed to admit the new one.
+    pub max_unauthenticated_per_ip: usize,
 }
+
+/// Most incoming connections waiting for their CER
+/// ([`NodeLimits::max_unauthenticated`]).
+pub const DEFAULT_MAX_UNAUTHENTICATED: usize = 256;
+
+/// Most incoming connections waiting for their CER from one source
+/// ([`NodeLimits::max_unauthenticated_per_ip`]).
+pub const DEFAULT_MAX_UNAUTHENTICATED_PER_IP: usize = 32;
 
 /// How many redirects one request follows, at most
 /// ([`NodeLimits::max_redirects`]).
@@ -95,6 +118,8 @@ impl Default for NodeLimits {
             redirect_cache_size: 4096,
             max_redirect_peers: 64,
             max_redirect_waiting: 1024,
+            max_unauthenticated: DEFAULT_MAX_UNAUTHENTICATED,
+            max_unauthenticated_per_ip: DEFAULT_MAX_UNAUTHENTICATED_PER_IP,
         }
     }
 }

@@ -195,6 +195,8 @@ pub fn small_limits() -> NodeLimits {
         redirect_cache_size: 8,
         max_redirect_peers: 2,
         max_redirect_waiting: 4,
+        max_unauthenticated: 8,
+        max_unauthenticated_per_ip: 4,
     }
 }
 
@@ -268,12 +270,22 @@ impl Sim {
                     false,
                     None,
                 ) {
-                    Some(sid) => self.links.push(Link {
-                        client: c,
-                        cid,
-                        sid,
-                        open: true,
-                    }),
+                    Some((sid, evict)) => {
+                        if let Some(old) = evict {
+                            // its link notices at its next pump
+                            self.server.dispatch.remove(
+                                self.now,
+                                old,
+                                DISCONNECT_REASON_FAILED_CONNECT_CE,
+                            );
+                        }
+                        self.links.push(Link {
+                            client: c,
+                            cid,
+                            sid,
+                            open: true,
+                        })
+                    }
                     None => {
                         self.clients[c].dispatch.transport_closed(
                             self.now,
