@@ -4,11 +4,18 @@
 //! ```text
 //! cargo run --release --example cc_server -- --listen 127.0.0.1:3868 \
 //!     --origin-host ocs.example.net --realm example.net [--max-threads N] [--allow-any] \
-//!     [--client-host H] [--transport tcp|tls|sctp] \
-//!     [--tls-cert FILE --tls-key FILE --tls-ca FILE]
+//!     [--client-host H] [--client-ip IP] [--transport tcp|tls|sctp] \
+//!     [--tls-cert FILE --tls-key FILE --tls-ca FILE] \
+//!     [--max-connections N] [--cer-timeout SECS] \
+//!     [--max-unauthenticated N] [--max-unauthenticated-per-ip N]
 //! ```
 //! Without `--allow-any` only the peer `--client-host` (`pgw.example.net` by
-//! default) may connect. Serves until SIGINT (Ctrl-C) or SIGTERM, or for
+//! default) may connect, from `--client-ip` when given (its configured
+//! address). `--max-connections`, `--cer-timeout`, `--max-unauthenticated`
+//! and `--max-unauthenticated-per-ip` set the node's settings of those names
+//! (`NodeOptions`, `NodeLimits`); the counters printed at the end include
+//! the connections closed or refused for want of a CER
+//! (`unauthenticated_closed`, `unauthenticated_refused`). Serves until SIGINT (Ctrl-C) or SIGTERM, or for
 //! `--duration SECS`, then stops the node (DPR with Disconnect-Cause
 //! REBOOTING to every connected peer), prints `cc_server H stopped:`, some
 //! of its protocol counters (requests received with the T flag among them)
@@ -45,7 +52,7 @@ mod logger;
 #[path = "common/signals.rs"]
 mod signals;
 
-const USAGE: &str = "usage: cc_server --listen IP:PORT --origin-host H --realm R [--max-threads N] [--allow-any] [--duration SECS] [--client-host H] [--transport tcp|tls|sctp] [--tls-cert FILE --tls-key FILE --tls-ca FILE]";
+const USAGE: &str = "usage: cc_server --listen IP:PORT --origin-host H --realm R [--max-threads N] [--allow-any] [--duration SECS] [--client-host H] [--client-ip IP] [--transport tcp|tls|sctp] [--tls-cert FILE --tls-key FILE --tls-ca FILE] [--max-connections N] [--cer-timeout SECS] [--max-unauthenticated N] [--max-unauthenticated-per-ip N]";
 
 /// What the server listens on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,10 +83,15 @@ struct Args {
     allow_any: bool,
     duration: Option<Duration>,
     client_host: String,
+    client_ip: Option<std::net::IpAddr>,
     transport: Transport,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_ca: Option<PathBuf>,
+    max_connections: Option<usize>,
+    cer_timeout: Option<Duration>,
+    max_unauthenticated: Option<usize>,
+    max_unauthenticated_per_ip: Option<usize>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -91,10 +103,15 @@ fn parse() -> Result<Args, String> {
         allow_any: false,
         duration: None,
         client_host: "pgw.example.net".into(),
+        client_ip: None,
         transport: Transport::Tcp,
         tls_cert: None,
         tls_key: None,
         tls_ca: None,
+        max_connections: None,
+        cer_timeout: None,
+        max_unauthenticated: None,
+        max_unauthenticated_per_ip: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -113,6 +130,36 @@ fn parse() -> Result<Args, String> {
                 ))
             }
             "--client-host" => a.client_host = val()?,
+            "--client-ip" => {
+                a.client_ip = Some(val()?.parse().map_err(|e| format!("--client-ip: {e}"))?)
+            }
+            "--max-connections" => {
+                a.max_connections = Some(
+                    val()?
+                        .parse()
+                        .map_err(|e| format!("--max-connections: {e}"))?,
+                )
+            }
+            "--cer-timeout" => {
+                let secs: f64 = val()?.parse().map_err(|e| format!("--cer-timeout: {e}"))?;
+                a.cer_timeout = Some(
+                    Duration::try_from_secs_f64(secs).map_err(|e| format!("--cer-timeout: {e}"))?,
+                )
+            }
+            "--max-unauthenticated" => {
+                a.max_unauthenticated = Some(
+                    val()?
+                        .parse()
+                        .map_err(|e| format!("--max-unauthenticated: {e}"))?,
+                )
+            }
+            "--max-unauthenticated-per-ip" => {
+                a.max_unauthenticated_per_ip = Some(
+                    val()?
+                        .parse()
+                        .map_err(|e| format!("--max-unauthenticated-per-ip: {e}"))?,
+                )
+            }
             "--transport" => a.transport = val()?.parse()?,
             "--tls-cert" => a.tls_cert = Some(val()?.into()),
             "--tls-key" => a.tls_key = Some(val()?.into()),
@@ -218,13 +265,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let mut node = Node::new(&args.origin_host, &args.realm, options);
     node.accept_unknown_peers = args.allow_any;
+    if let Some(n) = args.max_connections {
+        node.max_connections = n;
+    }
+    if let Some(t) = args.cer_timeout {
+        node.cer_timeout = t;
+    }
+    if let Some(n) = args.max_unauthenticated {
+        node.limits.max_unauthenticated = n;
+    }
+    if let Some(n) = args.max_unauthenticated_per_ip {
+        node.limits.max_unauthenticated_per_ip = n;
+    }
     let peers = if args.allow_any {
         Vec::new()
     } else {
         vec![node.add_peer(
             &format!("aaa://{}", args.client_host),
             None,
-            PeerOptions::default(),
+            PeerOptions {
+                ip_addresses: args.client_ip.into_iter().map(Into::into).collect(),
+                ..Default::default()
+            },
         )?]
     };
     let answered = Arc::new(AtomicU64::new(0));
@@ -261,12 +323,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     node.stop(Duration::from_secs(5), false)?;
     let p = node.protocol_stats();
     println!(
-        "cc_server {} stopped: retransmissions_received={} retransmissions_answered={} requests_refused_busy={} answers_unsent={} answered={}",
+        "cc_server {} stopped: retransmissions_received={} retransmissions_answered={} requests_refused_busy={} answers_unsent={} unauthenticated_closed={} unauthenticated_refused={} answered={}",
         args.origin_host,
         p.retransmissions_received,
         p.retransmissions_answered,
         p.requests_refused_busy,
         p.answers_unsent,
+        p.unauthenticated_closed,
+        p.unauthenticated_refused,
         answered.load(Ordering::Relaxed)
     );
     Ok(())

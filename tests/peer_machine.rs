@@ -299,13 +299,41 @@ fn cer_without_origin_host_gets_5005() {
 }
 
 #[test]
-fn messages_before_the_exchange_are_dropped() {
+fn a_message_other_than_cer_first_closes_the_responder_at_once() {
+    // RFC 6733 §5.6: a CER is the only thing expected first on an incoming
+    // connection; anything else closes it at once, not at the CER timer
+    for first in [
+        request(CMD_DEVICE_WATCHDOG, 1),
+        request(272, 2),
+        Message::new(MessageHeader::new(CMD_CAPABILITIES_EXCHANGE, 0), vec![]),
+    ] {
+        let mut p = Pair::new(vec![AppId::auth(4)], vec![AppId::auth(4)]);
+        p.server.handle_bytes(p.now, &first.as_bytes().unwrap());
+        assert!(p.server.pending_output().is_empty(), "{first:?}");
+        assert_eq!(
+            drain(&mut p.server),
+            [PeerEvent::Closed(DISCONNECT_REASON_PROTOCOL_ERROR)],
+            "{first:?}"
+        );
+        assert_eq!(p.server.state(), State::Closed);
+        assert!(p.server.wants_close());
+    }
+}
+
+#[test]
+fn an_undecodable_first_message_closes_the_responder_at_once() {
     let mut p = Pair::new(vec![AppId::auth(4)], vec![AppId::auth(4)]);
-    p.server
-        .handle_bytes(p.now, &request(CMD_DEVICE_WATCHDOG, 1).as_bytes().unwrap());
+    // a request header with an AVP whose length runs past the message
+    let mut bytes = request(272, 1).as_bytes().unwrap();
+    bytes.extend_from_slice(&[0, 0, 1, 7, 0x40, 0, 0, 200]);
+    let len = bytes.len() as u32;
+    bytes[1..4].copy_from_slice(&len.to_be_bytes()[1..]);
+    p.server.handle_bytes(p.now, &bytes);
     assert!(p.server.pending_output().is_empty());
-    assert!(drain(&mut p.server).is_empty());
-    assert_eq!(p.server.state(), State::WaitCer);
+    assert_eq!(
+        drain(&mut p.server),
+        [PeerEvent::Closed(DISCONNECT_REASON_PROTOCOL_ERROR)]
+    );
 }
 
 #[test]

@@ -102,7 +102,30 @@ pub struct NodeLimits {
     /// eight busy next hops at their full budget), whatever the number of
     /// connections.
     pub relay_copy_bytes: usize,
+    /// Most incoming connections that have not completed their
+    /// capabilities exchange (CER) yet, in all (never more than the node's
+    /// `max_connections`): the rest of `max_connections` is always left for
+    /// peers that completed it and for the node's own connections. At the
+    /// bound, the oldest such connection is closed to admit the new one
+    /// (those from an address of a configured peer last, and never for a
+    /// connection from another address), so a flood that reopens
+    /// connections holds each only briefly, and a peer that sends its CER
+    /// gets in. Counted in
+    /// [`ProtocolStats::unauthenticated_closed`](super::ProtocolStats::unauthenticated_closed).
+    pub max_unauthenticated: usize,
+    /// Most incoming connections without a completed CER from one source
+    /// address (one IPv4 address, one IPv6 /64); at the bound, that
+    /// source's oldest such connection is closed to admit the new one.
+    pub max_unauthenticated_per_ip: usize,
 }
+
+/// Most incoming connections waiting for their CER
+/// ([`NodeLimits::max_unauthenticated`]).
+pub const DEFAULT_MAX_UNAUTHENTICATED: usize = 256;
+
+/// Most incoming connections waiting for their CER from one source
+/// ([`NodeLimits::max_unauthenticated_per_ip`]).
+pub const DEFAULT_MAX_UNAUTHENTICATED_PER_IP: usize = 32;
 
 /// How many redirects one request follows, at most
 /// ([`NodeLimits::max_redirects`]).
@@ -132,6 +155,8 @@ impl Default for NodeLimits {
             redirect_wide_scope: false,
             relay_copy_bytes_per_connection: 8 << 20,
             relay_copy_bytes: 64 << 20,
+            max_unauthenticated: DEFAULT_MAX_UNAUTHENTICATED,
+            max_unauthenticated_per_ip: DEFAULT_MAX_UNAUTHENTICATED_PER_IP,
         }
     }
 }

@@ -20,6 +20,7 @@ mod proxied;
 mod redirect;
 mod relay_failover;
 
+use super::admission::{Admission, Admit};
 use super::checks;
 use super::config::{capabilities_for, NodeConfig, HISTORY_KEPT};
 use super::conn::{Conn, ConnId, Direction, Owed, Pending, PendingRefused, Retry, Unmatched};
@@ -121,6 +122,8 @@ pub(crate) struct Dispatch {
     redirects: redirect::Redirects,
     /// The byte budgets of the copies of relayed requests kept for failover.
     copy_budget: super::conn::CopyBudget,
+    /// Incoming connections that have not completed their CER yet.
+    admission: Admission,
 }
 
 fn peer_key(peer: &Arc<Peer>) -> usize {
@@ -137,6 +140,10 @@ impl Dispatch {
                 per_connection: config.limits.relay_copy_bytes_per_connection,
                 per_node: config.limits.relay_copy_bytes,
             },
+            admission: Admission::new(
+                config.limits.max_unauthenticated,
+                config.limits.max_unauthenticated_per_ip,
+            ),
             duplicates: Duplicates::new(config.limits.duplicates),
             next_history: later(now, config.statistics_interval),
             config,
@@ -330,8 +337,10 @@ impl Dispatch {
         None
     }
 
-    /// A connection came in; `None` when it is refused (stopping, or too
-    /// many connections): close it at once.
+    /// A connection came in: its id, and an older connection still
+    /// waiting for its CER that the loop must close to make room for it
+    /// (see [`Admission`]); `None` when it is refused (stopping, or full):
+    /// close it at once.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn incoming(
         &mut self,
@@ -342,22 +351,45 @@ impl Dispatch {
         secure: bool,
         can_start_tls: bool,
         max_send: Option<usize>,
-    ) -> Option<ConnId> {
+    ) -> Option<(ConnId, Option<ConnId>)> {
         if self.stopping.is_some() {
             return None;
         }
-        if self.conns.len() >= self.config.max_connections {
-            ratelimit::warn(
-                now,
-                &REFUSED_LOG,
-                format_args!(
-                    "refusing {remote}: {} connections already",
-                    self.conns.len()
-                ),
-            );
-            return None;
-        }
         let id = super::conn::next_conn_id();
+        let ip = remote.ip().to_canonical();
+        let known = self
+            .handle
+            .peers
+            .read()
+            .iter()
+            .any(|p| p.ip_addresses.iter().any(|a| a.to_canonical() == ip));
+        let conns = self.conns.len();
+        let max = self.config.max_connections;
+        let evict = match self.admission.admit(id, ip, known, conns, max) {
+            Admit::Yes(evict) => evict,
+            Admit::No => {
+                count(&self.handle.counters.unauthenticated_refused);
+                ratelimit::warn(
+                    now,
+                    &REFUSED_LOG,
+                    format_args!("refusing {remote}: {conns} connections already"),
+                );
+                return None;
+            }
+        };
+        if let Some(old) = evict {
+            count(&self.handle.counters.unauthenticated_closed);
+            if let Some(c) = self.conns.get(&old) {
+                ratelimit::warn(
+                    now,
+                    &REFUSED_LOG,
+                    format_args!(
+                        "closing {} (no CER yet) to admit {remote}: too many connections without CER",
+                        c.remote
+                    ),
+                );
+            }
+        }
         let mut conn = Conn::new(id, Direction::Incoming, remote);
         conn.apps_generation = self.apps_generation;
         conn.remote_ips = remote_ips;
@@ -378,7 +410,7 @@ impl Dispatch {
         machine.set_keep_bytes(self.config.agent == Agent::Relay);
         conn.machine = Some(machine);
         self.conns.insert(id, conn);
-        Some(id)
+        Some((id, evict))
     }
 
     fn connection_config(&self, peer: Option<&Peer>) -> ConnectionConfig {
@@ -464,6 +496,7 @@ impl Dispatch {
     /// callers fail at once, its owed answers are dropped, its peer is
     /// disconnected and, if persistent, reconnected later.
     pub(crate) fn remove(&mut self, now: Instant, id: ConnId, reason: u8) {
+        self.admission.remove(id);
         self.fail_over(now, id);
         let Some(mut conn) = self.conns.remove(&id) else {
             return;
@@ -1105,6 +1138,8 @@ impl Dispatch {
     }
 
     fn opened(&mut self, id: ConnId, remote: &RemoteCapabilities, applications: &[AppId]) {
+        // capabilities exchanged: no longer bounded as unauthenticated
+        self.admission.remove(id);
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };

@@ -388,9 +388,13 @@ impl Loop {
                 tls,
                 max_send,
             );
-            let Some(id) = id else {
+            let Some((id, evict)) = id else {
                 continue; // refused: closed at once
             };
+            if let Some(old) = evict {
+                // an older connection still without CER makes room
+                self.close(now, old, DISCONNECT_REASON_FAILED_CONNECT_CE);
+            }
             let interest = Interest::READABLE;
             if let Err(e) =
                 self.poll

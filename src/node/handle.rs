@@ -150,6 +150,8 @@ pub(crate) struct Counters {
     pub retransmissions_received: AtomicU64,
     pub requests_redirected: AtomicU64,
     pub redirect_cache_hits: AtomicU64,
+    pub unauthenticated_closed: AtomicU64,
+    pub unauthenticated_refused: AtomicU64,
 }
 
 /// Transport failures since the node was created.
@@ -221,6 +223,15 @@ pub struct ProtocolStats {
     /// Requests sent straight to a host the redirect cache named, without
     /// passing the agent that redirected (RFC 6733 §6.13).
     pub redirect_cache_hits: u64,
+    /// Incoming connections still waiting for their CER closed to admit a
+    /// newer one (`NodeLimits::max_unauthenticated` or
+    /// `max_unauthenticated_per_ip` reached).
+    pub unauthenticated_closed: u64,
+    /// Incoming connections refused at once: the node was full of
+    /// connections that completed their CER (`max_connections`), or, for
+    /// a connection from an address no configured peer has, of connections
+    /// from configured peers' addresses still waiting for their CER.
+    pub unauthenticated_refused: u64,
 }
 
 /// The node's shared core.
@@ -553,6 +564,8 @@ impl Handle {
             retransmissions_received: r(&c.retransmissions_received),
             requests_redirected: r(&c.requests_redirected),
             redirect_cache_hits: r(&c.redirect_cache_hits),
+            unauthenticated_closed: r(&c.unauthenticated_closed),
+            unauthenticated_refused: r(&c.unauthenticated_refused),
         }
     }
 }

@@ -28,6 +28,7 @@
 //! # Ok::<(), diameter::node::UriError>(())
 //! ```
 
+mod admission;
 mod answer;
 pub mod application;
 mod checks;
@@ -61,6 +62,7 @@ pub use application::NodeRef;
 pub use checks::{check_request, unsupported_mandatory_avp, Rejection};
 pub use config::{
     IpAddress, ListenTransport, NodeLimits, DEFAULT_MAX_FAILOVERS, DEFAULT_MAX_REDIRECTS,
+    DEFAULT_MAX_UNAUTHENTICATED, DEFAULT_MAX_UNAUTHENTICATED_PER_IP,
 };
 pub use duplicates::DuplicateLimits;
 pub use error::{ApplicationError, EmptyReason, NoRoute, NoRouteReason, NodeError};

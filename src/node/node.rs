@@ -153,7 +153,8 @@ pub struct Node {
     pub firmware_revision: Option<u32>,
     /// CEA timeout.
     pub cea_timeout: Duration,
-    /// CER timeout.
+    /// CER timeout: how long an incoming connection may take to send its
+    /// CER (a first message other than a CER closes it at once).
     pub cer_timeout: Duration,
     /// DWA timeout.
     pub dwa_timeout: Duration,
@@ -189,7 +190,10 @@ pub struct Node {
     pub statistics_history_interval: Duration,
     /// Largest message accepted from a peer.
     pub max_message_size: u32,
-    /// Most connections at once; further incoming ones are closed at once.
+    /// Most connections at once. A further incoming one closes the oldest
+    /// connection still waiting for its CER (see
+    /// [`NodeLimits::max_unauthenticated`]), or, when none waits, is
+    /// closed at once.
     pub max_connections: usize,
     /// Accept CERs from peers that were not added with `add_peer` (python
     /// cannot); their requests go to applications added without peers.

@@ -201,6 +201,8 @@ pub fn small_limits() -> NodeLimits {
         redirect_wide_scope: false,
         relay_copy_bytes_per_connection: 16 << 10,
         relay_copy_bytes: 24 << 10,
+        max_unauthenticated: 8,
+        max_unauthenticated_per_ip: 4,
     }
 }
 
@@ -274,12 +276,22 @@ impl Sim {
                     false,
                     None,
                 ) {
-                    Some(sid) => self.links.push(Link {
-                        client: c,
-                        cid,
-                        sid,
-                        open: true,
-                    }),
+                    Some((sid, evict)) => {
+                        if let Some(old) = evict {
+                            // its link notices at its next pump
+                            self.server.dispatch.remove(
+                                self.now,
+                                old,
+                                DISCONNECT_REASON_FAILED_CONNECT_CE,
+                            );
+                        }
+                        self.links.push(Link {
+                            client: c,
+                            cid,
+                            sid,
+                            open: true,
+                        })
+                    }
                     None => {
                         self.clients[c].dispatch.transport_closed(
                             self.now,

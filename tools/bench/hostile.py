@@ -12,9 +12,11 @@ and a table at the end. RSS/threads: start = before the hostile phase, end =
 at its end (flood: after the wait), max = over all samples until the server
 is told to stop.
 
-  hostile.py --server-bin PATH [--scenario noread|forged|flood|evict|oversize|all]
+  hostile.py --server-bin PATH
+             [--scenario noread|forged|flood|evict|oversize|admission|all]
              [--seconds N] [--keepalive-wait N] [--max-rss-mb N]
              [--evict-requests N] [--dra-bin PATH] [--max-message-size N]
+             [--admission-rate N] [--server-arg ARG]...
 
 Scenarios:
   noread  CER/CEA, then DWRs and CCRs as fast as possible, never reading.
@@ -39,9 +41,21 @@ Scenarios:
           connections the dra lost (its "disconnected" lines) and got back,
           the oversized requests' result codes, and the dra's counters; RSS
           and threads are the dra's.
+  admission
+          connections that never send a CER, from 127.0.0.2-201, opened at
+          --admission-rate a second (default 400, at most 4,000 held) for
+          --seconds and reopened as the server closes them. The server runs
+          without --allow-any, with the bystander as its configured peer
+          (--client-host); the bystander connects anew every 0.5 s (CER each
+          time, one CCR, then it closes) and reports how often it got in and
+          how long connect + CER/CEA took.
+
+--server-arg passes an argument on to cc_server (repeat it for each), e.g.
+--server-arg=--max-unauthenticated --server-arg=64, or --server-arg=--client-ip
+--server-arg=127.0.0.1 for a build that has those flags.
 """
-import argparse, json, multiprocessing as mp, os, random, signal, socket
-import struct, subprocess, sys, threading, time
+import argparse, json, multiprocessing as mp, os, random, selectors, signal
+import socket, struct, subprocess, sys, threading, time
 
 # --- Diameter encoding (RFC 6733 §3, §4) -----------------------------------
 R, P, E, T = 0x80, 0x40, 0x20, 0x10
@@ -227,6 +241,74 @@ def bystander(port, stop, conn, server_stdin):
     conn.send(res)
 
 
+def reconnecting_bystander(port, stop, conn, server_stdin):
+    """A configured peer that connects anew every 0.5 s: CER, one CCR, close.
+    Reports attempts, how many got in (CEA 2001) and were served (CCA),
+    connect + CER/CEA times of those that got in, and why the others failed."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
+    os.close(server_stdin)
+    host = "bystander.example.net"
+    res = {"sent": 0, "answered": 0, "late": 0, "lost": 0, "error": None, "lat_ms": [],
+           "result_codes": {}, "attempts": 0, "got_in": 0, "cea_ms": [], "failed": {},
+           "tries": []}  # (start, got in) of each attempt
+
+    def failed(why):
+        res["failed"][why] = res["failed"].get(why, 0) + 1
+    n, nxt = 0, time.monotonic()
+    while not stop.is_set():
+        nxt = max(nxt + 0.5, time.monotonic())
+        n += 1
+        res["attempts"] += 1
+        t0 = time.monotonic()
+        s = None
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.settimeout(0.5)
+            s.sendall(cer(host, 1))
+            f = Framer(s)
+            cea = f.read(t0 + 5)
+            if cea is None:
+                failed("no CEA within 5 s")
+            elif result_code(cea) != 2001:
+                failed(f"CEA {result_code(cea)}")
+            else:
+                res["got_in"] += 1
+                res["cea_ms"].append((time.monotonic() - t0) * 1000)
+                res["tries"].append((t0, True))
+                t1 = time.monotonic()
+                s.sendall(ccr(host, n, 2, n))
+                res["sent"] += 1
+                while True:
+                    m = f.read(t1 + 2)
+                    if m is None:
+                        res["lost"] += 1
+                        break
+                    a = answer_to(m, host)
+                    if a:
+                        s.sendall(a)
+                        continue
+                    res["lat_ms"].append((time.monotonic() - t1) * 1000)
+                    res["answered"] += 1
+                    rc = str(result_code(m))
+                    res["result_codes"][rc] = res["result_codes"].get(rc, 0) + 1
+                    break
+        except EOFError:
+            failed("closed by the server")
+        except OSError as e:
+            failed(type(e).__name__)
+        finally:
+            if s is not None:
+                s.close()
+        if not res["tries"] or res["tries"][-1][0] != t0:
+            res["tries"].append((t0, False))
+        stop.wait(max(0, nxt - time.monotonic()))
+    ms = sorted(res.pop("cea_ms"))
+    res["cea_ms"] = {"p50": ms and round(ms[len(ms) // 2], 1),
+                     "max": ms and round(ms[-1], 1), "n": len(ms)}
+    conn.send(res)
+
+
 # --- the server and its sampling ---------------------------------------------
 def free_port():
     with socket.socket() as s:
@@ -240,12 +322,13 @@ class Server:
     times); lines containing a `watch` text are counted in self.counts."""
 
     def __init__(self, binary, max_rss_mb, host=SERVER_HOST, argv=None,
-                 ready=((b"listening on", 1),), watch=(), env=None):
+                 ready=((b"listening on", 1),), watch=(), env=None,
+                 args=("--allow-any",)):
         self.max_rss_mb = max_rss_mb
         self.port = free_port()
         cmd = argv(self.port) if argv else [
             binary, "--listen", f"127.0.0.1:{self.port}", "--origin-host", host,
-            "--realm", REALM, "--allow-any"]
+            "--realm", REALM, *args]
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             env=env)
@@ -523,8 +606,6 @@ def oversize(srv, a, st):
     s.close()
 
 
-SCENARIOS = {"noread": noread, "forged": forged, "flood": flood, "evict": evict,
-             "oversize": oversize}
 
 
 def start_dra(a, procs):
@@ -550,17 +631,77 @@ def start_dra(a, procs):
     return dra, ups
 
 
+def admission(srv, a, st):
+    """Connections that never send a CER, from many source addresses,
+    opened at a steady rate and reopened as the server closes them."""
+    import resource  # 4,000 sockets held at most, and some to spare
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < 4200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(4200, hard), hard))
+    sel, held = selectors.DefaultSelector(), set()
+    st.update(opened=0, connect_errors=0, closed_by_server=0, max_held=0)
+    t0 = time.monotonic()
+    deadline, buf_n = t0 + a.seconds, 4096
+    st["flood_from"] = t0
+    while time.monotonic() < deadline and not ABORT.is_set():
+        due = int((time.monotonic() - t0) * a.admission_rate)
+        while st["opened"] < due and len(held) < 4000:
+            n = st["opened"]
+            st["opened"] += 1
+            s = socket.socket()
+            s.setblocking(False)
+            try:
+                s.bind((f"127.0.0.{2 + n % 200}", 0))
+                s.connect_ex(("127.0.0.1", srv.port))
+            except OSError:
+                st["connect_errors"] += 1
+                s.close()
+                continue
+            sel.register(s, selectors.EVENT_READ)
+            held.add(s)
+        st["max_held"] = max(st["max_held"], len(held))
+        for key, _ in sel.select(timeout=0.005):
+            s = key.fileobj
+            try:
+                data = s.recv(buf_n)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            if not data:  # closed (or refused): opened again in later rounds
+                sel.unregister(s)
+                s.close()
+                held.discard(s)
+                st["closed_by_server"] += 1
+    st["flood_to"] = time.monotonic()
+    st["held_at_end"] = len(held)
+    st["end_sample"] = srv.status()
+    st["elapsed_s"] = round(time.monotonic() - t0, 1)
+    for s in held:
+        s.close()
+    sel.close()
+
+
+SCENARIOS = {"noread": noread, "forged": forged, "flood": flood, "evict": evict,
+             "oversize": oversize, "admission": admission}
+# the admission scenario's server has the bystander as its configured peer,
+# and its bystander reconnects
+SERVER_ARGS = {"admission": ["--client-host", "bystander.example.net"]}
+BYSTANDERS = {"admission": reconnecting_bystander}
+
+
 def run(name, a, procs):
     ABORT.clear()
     ups = []
     if name == "oversize":
         srv, ups = start_dra(a, procs)
     else:
-        srv = Server(a.server_bin, a.max_rss_mb)
+        srv = Server(a.server_bin, a.max_rss_mb,
+                     args=SERVER_ARGS.get(name, ["--allow-any"]) + a.server_arg)
     procs.append(srv)
     try:
         stop, (rx, tx) = mp.Event(), mp.Pipe(False)
-        by = mp.Process(target=bystander, args=(srv.port, stop, tx, srv.proc.stdin.fileno()),
+        by = mp.Process(target=BYSTANDERS.get(name, bystander), args=(srv.port, stop, tx, srv.proc.stdin.fileno()),
                         daemon=True)
         by.start()
         procs.append(by)
@@ -588,6 +729,10 @@ def run(name, a, procs):
         for u in ups:
             u.kill()
     samples = srv.samples or [(0, 0)]
+    if "tries" in b:  # the bystander's attempts while the flood ran (after 1 s)
+        lo, hi = st.pop("flood_from", 0) + 1, st.pop("flood_to", 0)
+        during = [ok for t, ok in b.pop("tries") if lo <= t <= hi]
+        b["during_flood"] = f"{sum(during)}/{len(during)}"
     # latencies of all requests sent, the never answered ones as infinite
     lat = sorted(b.pop("lat_ms", [])) + [float("inf")] * b.get("lost", 0)
     top = max((x for x in lat if x < float("inf")), default=None)
@@ -632,6 +777,15 @@ def table(results):
             ("bystander max / p99 ms", lambda r: "{}/{}".format(
                 r["bystander"].get("max_ms"), r["bystander"].get("p99_ms"))),
             ("bystander result codes", lambda r: r["bystander"].get("result_codes")),
+            ("admission: opened/closed by server", lambda r: "%s/%s" % (
+                r["hostile"].get("opened", "-"), r["hostile"].get("closed_by_server", "-"))),
+            ("admission: bystander in/attempts", lambda r: "%s/%s" % (
+                r["bystander"].get("got_in", "-"), r["bystander"].get("attempts", "-"))),
+            ("admission: in/attempts during flood", lambda r: r["bystander"].get(
+                "during_flood", "-")),
+            ("admission: CER/CEA ms p50/max", lambda r: "{p50}/{max}".format(
+                **r["bystander"]["cea_ms"]) if "cea_ms" in r["bystander"] else "-"),
+            ("admission: bystander failures", lambda r: r["bystander"].get("failed", "-")),
             ("bystander error", lambda r: r["bystander"].get("error") or "-"),
             ("RSS limit hit (hostile s)", lambda r: "%s (%s)" % (
                 r["rss_limit_hit"], r["hostile"].get("elapsed_s", r["hostile"].get("flood_s")))),
@@ -655,6 +809,10 @@ def main():
     p.add_argument("--dra-bin", help="the dra example, for the oversize scenario")
     p.add_argument("--max-message-size", type=int, default=1 << 20,
                    help="oversize: the size of each request (the dra's max_message_size)")
+    p.add_argument("--admission-rate", type=float, default=400,
+                   help="admission: connections opened a second")
+    p.add_argument("--server-arg", action="append", default=[],
+                   help="an argument passed on to cc_server (repeatable)")
     a = p.parse_args()
     names = list(SCENARIOS) if a.scenario == "all" else [a.scenario]
     if "oversize" in names and not a.dra_bin:

@@ -575,7 +575,12 @@ impl Connection {
             &INVALID_MESSAGE_LOG,
             format_args!("{}: invalid message: {e}", self.name),
         );
-        if !header.is_request() || matches!(self.state, State::WaitCer | State::WaitCea) {
+        if self.state == State::WaitCer {
+            // nothing but a valid CER is expected first (RFC 6733 §5.6)
+            self.close(now, DISCONNECT_REASON_PROTOCOL_ERROR);
+            return;
+        }
+        if !header.is_request() || self.state == State::WaitCea {
             return;
         }
         self.note_traffic(now, false);
@@ -612,7 +617,16 @@ impl Connection {
         match (self.state, code, is_request) {
             (State::WaitCer, CMD_CAPABILITIES_EXCHANGE, true) => self.on_cer(now, msg),
             (State::WaitCea, CMD_CAPABILITIES_EXCHANGE, false) => self.on_cea(now, msg),
-            (State::WaitCer | State::WaitCea | State::WaitCerDecision, _, _) => {
+            (State::WaitCer, _, _) => {
+                // RFC 6733 §5.6: only a CER is expected first on an
+                // incoming connection; anything else closes it at once
+                self.fail(
+                    now,
+                    DISCONNECT_REASON_PROTOCOL_ERROR,
+                    &format!("{msg} before the CER"),
+                );
+            }
+            (State::WaitCea | State::WaitCerDecision, _, _) => {
                 debug!(target: "diameter.peer", "{}: {} before capabilities exchange, dropped", self.name, msg);
             }
             (_, CMD_DEVICE_WATCHDOG, true) => {
