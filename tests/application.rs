@@ -744,7 +744,11 @@ fn one_peer_cannot_take_a_whole_pool() {
     let hog = client_app();
     let (c1, _) = client(port, hog.clone());
     hog.base().wait_for_ready(Duration::from_secs(5)).unwrap();
-    // one peer asks for all 16 slots at once: three quarters are its share
+    let other = client_app();
+    let (c2, _) = client_as("pgw2.example.net", port, other.clone());
+    other.base().wait_for_ready(Duration::from_secs(5)).unwrap();
+    // one peer asks for all 16 slots at once while another is connected:
+    // three quarters are its share
     let held: Vec<_> = (0..16)
         .map(|n| {
             hog.base()
@@ -756,9 +760,6 @@ fn one_peer_cannot_take_a_whole_pool() {
         entered_rx.recv_timeout(Duration::from_secs(10)).unwrap();
     }
     // the other peer is still served
-    let other = client_app();
-    let (c2, _) = client_as("pgw2.example.net", port, other.clone());
-    other.base().wait_for_ready(Duration::from_secs(5)).unwrap();
     let mut req = ccr(100);
     req.avps[1] = Avp::new(AVP_ORIGIN_HOST, 0, "pgw2.example.net").unwrap();
     let pending = other

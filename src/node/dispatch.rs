@@ -38,8 +38,9 @@ use crate::message::constants::*;
 use crate::message::{Avp, Message, MessageHeader};
 
 /// Applications that take at most this many requests at once, or more
-/// ([`Application::request_limit`]), are shared: one connection may hold
-/// three quarters of them. Smaller ones are first come, first served.
+/// ([`Application::request_limit`]), are shared while the node has more
+/// than one connection: one connection may hold three quarters of them.
+/// Smaller ones are first come, first served.
 const FAIR_SHARE_MIN_LIMIT: usize = 16;
 /// How often tables are swept for expired entries.
 const HOUSEKEEPING: Duration = Duration::from_secs(1);
@@ -1389,6 +1390,7 @@ impl Dispatch {
             (None, Some(app)) => app,
         };
         let h = msg.header;
+        let shared = self.conns.len() > 1;
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
@@ -1428,10 +1430,10 @@ impl Dispatch {
             expires: later(now, self.config.limits.owed_answer_ttl),
             key,
         };
-        // one connection may not take a whole bounded application: a
-        // quarter of it stays for the others
+        // with other connections about, one may not take a whole bounded
+        // application: a quarter of it stays for the others
         let max_owed = match app.request_limit() {
-            Some(limit) if limit >= FAIR_SHARE_MIN_LIMIT => self
+            Some(limit) if shared && limit >= FAIR_SHARE_MIN_LIMIT => self
                 .config
                 .limits
                 .max_owed_per_connection

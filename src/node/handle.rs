@@ -1036,10 +1036,11 @@ pub trait Application: Send + Sync + 'static {
 
     /// The most requests this application takes at once, when it has such a
     /// bound (a [`ThreadingApplication`](crate::node::application::ThreadingApplication):
-    /// its `max_threads`); `None` (the default) when it has none. The node
-    /// shares a bound of 16 or more between connections: requests from one
-    /// connection that already holds three quarters of it, unanswered, get
-    /// 3004 DIAMETER_TOO_BUSY, so one peer cannot take all of it.
+    /// its `max_threads`); `None` (the default) when it has none. While the
+    /// node has more than one connection, it shares a bound of 16 or more
+    /// between them: requests from one connection that already holds three
+    /// quarters of it, unanswered, get 3004 DIAMETER_TOO_BUSY, so one peer
+    /// cannot take all of it. A single connection may use all of it.
     fn request_limit(&self) -> Option<usize> {
         None
     }
