@@ -47,6 +47,8 @@ use diameter::message::{Avp, Message};
 use diameter::node::application::{AppBase, HandlerResult, ThreadingApplication};
 use diameter::node::{Node, NodeError, NodeOptions, PeerOptions};
 
+#[path = "common/arenas.rs"]
+mod arenas;
 #[path = "common/logger.rs"]
 mod logger;
 #[path = "common/signals.rs"]
@@ -255,6 +257,7 @@ fn answer(app: &AppBase, ccr: Message) -> HandlerResult {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    arenas::cap_malloc_arenas();
     logger::init("warn");
     let args = parse().inspect_err(|_| {
         eprintln!("{USAGE}");

@@ -61,6 +61,8 @@ use diameter::message::constants::*;
 use diameter::node::peer::{AppId, Peer};
 use diameter::node::{parse_diameter_uri, Agent, Node, NodeOptions, PeerOptions, RouteAction};
 
+#[path = "common/arenas.rs"]
+mod arenas;
 #[path = "common/logger.rs"]
 mod logger;
 #[path = "common/signals.rs"]
@@ -209,6 +211,7 @@ fn address_of(args: &Args, host: &str, port: u16) -> Result<IpAddr, String> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    arenas::cap_malloc_arenas();
     logger::init("warn");
     let args = parse().inspect_err(|_| {
         eprintln!("{USAGE}");
