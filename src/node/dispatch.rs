@@ -655,11 +655,12 @@ impl Dispatch {
             };
             return self.send_to_redirect_host(now, w);
         }
-        // routed to a peer whose connection failed since: another one, as
-        // failover would have done had it been sent already
-        let peer = match retry {
-            Some(r) if self.ready_conn_of(&peer).is_none() => {
-                self.alternative(&bytes, r.app, Some(&peer)).unwrap_or(peer)
+        // routed to a peer whose connection cannot carry it now (failed,
+        // SUSPECT, closing since): another one that can, as routing would
+        // have picked had it known
+        let peer = match app {
+            Some(app) if self.ready_conn_of(&peer).is_none() => {
+                self.alternative(&bytes, app, Some(&peer)).unwrap_or(peer)
             }
             _ => peer,
         };
@@ -1087,13 +1088,8 @@ impl Dispatch {
                     self.redirect_host_opened(now, id, &remote.origin_host);
                 }
                 PeerEvent::Ready | PeerEvent::NotReady => {
-                    let state = machine.python_state();
                     let failed = !machine.is_ready();
-                    if let Some(peer) = &conn.peer {
-                        if let Some(info) = peer.status.lock().connection.as_mut() {
-                            info.state = state;
-                        }
-                    }
+                    publish_state(conn);
                     self.handle.update_ready();
                     if failed {
                         // closed, SUSPECT or DPR: what waits there goes elsewhere
@@ -1126,6 +1122,11 @@ impl Dispatch {
                 }
                 PeerEvent::Closed(reason) => {
                     debug!(target: "diameter.connection", "{} closing, reason {reason:#04x}", conn.remote);
+                    // a closing connection is no candidate for requests,
+                    // however long it takes to flush and go
+                    if publish_state(conn) {
+                        self.handle.update_ready();
+                    }
                 }
             }
         }
@@ -1640,6 +1641,24 @@ impl Dispatch {
         }
         out.push(']');
         debug!(target: "diameter.stats", "{out}");
+    }
+}
+
+/// Shows the state of `conn`'s machine in its peer's status when the
+/// status describes this connection (routing reads it from other threads);
+/// true when the status changed.
+fn publish_state(conn: &Conn) -> bool {
+    let (Some(peer), Some(machine)) = (&conn.peer, &conn.machine) else {
+        return false;
+    };
+    let state = machine.python_state();
+    let mut st = peer.status.lock();
+    match st.connection.as_mut() {
+        Some(info) if info.ident == conn.id && info.state != state => {
+            info.state = state;
+            true
+        }
+        _ => false,
     }
 }
 

@@ -11,11 +11,12 @@ pub const PEER_TRANSPORT_TCP: u8 = 0x0a;
 pub const PEER_TRANSPORT_SCTP: u8 = 0x0b;
 /// Transport connecting.
 pub const PEER_CONNECTING: u8 = 0x10;
-/// Transport up, capabilities exchange (or reopen) in progress.
+/// Transport up, not carrying requests: capabilities exchange in progress,
+/// or the watchdog is SUSPECT or reopening (RFC 3539).
 pub const PEER_CONNECTED: u8 = 0x11;
 /// Open and carrying traffic.
 pub const PEER_READY: u8 = 0x12;
-/// Open, a DWR waits for its DWA (or the connection is suspect).
+/// Open and carrying traffic, a DWR waits for its DWA.
 pub const PEER_READY_WAITING_DWA: u8 = 0x13;
 /// DPR sent or received.
 pub const PEER_DISCONNECTING: u8 = 0x1a;

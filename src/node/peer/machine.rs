@@ -304,10 +304,10 @@ impl Connection {
         match (self.state, self.watchdog) {
             (State::WaitCea | State::WaitCer | State::WaitCerDecision, _) => PEER_CONNECTED,
             (State::Open, Watchdog::Okay { pending: false }) => PEER_READY,
-            (State::Open, Watchdog::Okay { pending: true } | Watchdog::Suspect) => {
-                PEER_READY_WAITING_DWA
-            }
-            (State::Open, Watchdog::Reopen { .. }) => PEER_CONNECTED,
+            (State::Open, Watchdog::Okay { pending: true }) => PEER_READY_WAITING_DWA,
+            // SUSPECT carries no requests (RFC 3539 §3.4.1): not a ready
+            // state, or routing would pick the peer it cannot send to
+            (State::Open, Watchdog::Suspect | Watchdog::Reopen { .. }) => PEER_CONNECTED,
             (State::Closing | State::Disconnecting, _) => PEER_DISCONNECTING,
             (State::Closed, _) if !self.out.is_empty() => PEER_CLOSING,
             (State::Closed, _) => PEER_CLOSED,

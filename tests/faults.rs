@@ -1,0 +1,346 @@
+//! Faults beyond a crash, on loopback, through a relay agent and through a
+//! client node with two servers of one realm: a server that hangs (its
+//! watchdog goes SUSPECT, its reconnection waits for a CEA that never
+//! comes), one killed and restarted on the same address, one slower than
+//! the other. While another server is open, every request is answered by
+//! it: none is refused (3002, or a local failure) and none waits for its
+//! caller's timeout.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::cc::{ccr, wait_until};
+use common::fault::FaultServer;
+use diameter::message::constants::*;
+use diameter::message::{Avp, Message};
+use diameter::node::application::{AppBase, Application, HandlerResult, ThreadingApplication};
+use diameter::node::peer::Peer;
+use diameter::node::{Agent, ApplicationError, Node, NodeOptions, PeerOptions, RouteAction};
+
+const REALM: &str = "example.net";
+const CLIENT: &str = "pgw.client.net";
+const RELAY: &str = "dra.relay.net";
+const OCS1: &str = "ocs1.example.net";
+const OCS2: &str = "ocs2.example.net";
+/// The callers' timeout: what a request must never wait for.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+fn lo() -> std::net::IpAddr {
+    "127.0.0.1".parse().unwrap()
+}
+
+/// Answers 2001 after `delay`.
+fn answer_after(delay: Duration) -> impl Fn(&AppBase, Message) -> HandlerResult + Send + Sync {
+    move |app, req| {
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
+        Ok(Some(app.generate_answer(
+            &req,
+            E_RESULT_CODE_DIAMETER_SUCCESS,
+            None,
+        )?))
+    }
+}
+
+/// A server node `host` of [`REALM`] on `port` (0: any) for the peer
+/// `client`, answering after `delay`.
+fn server(host: &str, port: u16, client: &str, delay: Duration) -> Node {
+    let n = Node::new(
+        host,
+        REALM,
+        NodeOptions {
+            ip_addresses: vec![lo().into()],
+            tcp_port: Some(port),
+            ..Default::default()
+        },
+    );
+    let p = n
+        .add_peer(&format!("aaa://{client}"), None, PeerOptions::default())
+        .unwrap();
+    n.add_application(
+        ThreadingApplication::new(AppBase::auth(4), 256, answer_after(delay)),
+        [&p],
+        &[],
+    );
+    n.start().unwrap();
+    n
+}
+
+fn port(n: &Node) -> u16 {
+    n.listen_addresses()[0].port()
+}
+
+/// Adds the persistent peer `host` at 127.0.0.1:`port`, reconnected
+/// 200 ms after it goes.
+fn add_server(n: &mut Node, host: &str, port: u16) -> Arc<Peer> {
+    let p = n
+        .add_peer(
+            &format!("aaa://{host}:{port}"),
+            Some(REALM),
+            PeerOptions {
+                ip_addresses: vec![lo().into()],
+                is_persistent: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    p.set_reconnect_wait(Duration::from_millis(200));
+    p
+}
+
+/// Where the requests go: a client node with the two servers as peers, or
+/// a client node behind a relay agent that has them.
+struct Setup {
+    client: Node,
+    app: Arc<ThreadingApplication>,
+    relay: Option<Node>,
+    /// The servers as the node that sends to them sees them.
+    ocs1: Arc<Peer>,
+    ocs2: Arc<Peer>,
+}
+
+impl Setup {
+    /// `ocs1` and `ocs2` are the servers' ports; `configure` runs on the
+    /// node that sends to them (the relay, or the client) before it starts.
+    fn new(
+        through_relay: bool,
+        ocs1: u16,
+        ocs2: u16,
+        configure: impl FnOnce(&mut Node, &Arc<Peer>, &Arc<Peer>),
+    ) -> Setup {
+        let options = |listen: bool| NodeOptions {
+            ip_addresses: vec![lo().into()],
+            tcp_port: listen.then_some(0),
+            ..Default::default()
+        };
+        let app = ThreadingApplication::new(AppBase::auth(4), 0, |_, _| Ok(None));
+        if !through_relay {
+            let mut c = Node::new(CLIENT, "client.net", options(false));
+            let p1 = add_server(&mut c, OCS1, ocs1);
+            let p2 = add_server(&mut c, OCS2, ocs2);
+            configure(&mut c, &p1, &p2);
+            c.add_application(app.clone(), [&p1, &p2], &[]);
+            c.start().unwrap();
+            wait_until("both servers ready", Duration::from_secs(10), || {
+                p1.is_ready() && p2.is_ready()
+            });
+            return Setup {
+                client: c,
+                app,
+                relay: None,
+                ocs1: p1,
+                ocs2: p2,
+            };
+        }
+        let mut r = Node::new(RELAY, "relay.net", options(true));
+        r.agent = Agent::Relay;
+        r.add_application_id(diameter::node::peer::AppId::auth(4));
+        r.add_peer(
+            &format!("aaa://{CLIENT}"),
+            Some("client.net"),
+            PeerOptions::default(),
+        )
+        .unwrap();
+        let p1 = add_server(&mut r, OCS1, ocs1);
+        let p2 = add_server(&mut r, OCS2, ocs2);
+        configure(&mut r, &p1, &p2);
+        r.add_route(REALM, None, RouteAction::Relay, [&p1, &p2]);
+        r.start().unwrap();
+        wait_until("both servers ready", Duration::from_secs(10), || {
+            p1.is_ready() && p2.is_ready()
+        });
+        let c = Node::new(CLIENT, "client.net", options(false));
+        let relay = c
+            .add_peer(
+                &format!("aaa://{RELAY}:{}", port(&r)),
+                Some("relay.net"),
+                PeerOptions {
+                    ip_addresses: vec![lo().into()],
+                    is_persistent: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        c.add_application(app.clone(), [&relay], &[REALM]);
+        c.start().unwrap();
+        app.base().wait_for_ready(Duration::from_secs(10)).unwrap();
+        Setup {
+            client: c,
+            app,
+            relay: Some(r),
+            ocs1: p1,
+            ocs2: p2,
+        }
+    }
+
+    fn stop(self) {
+        self.client.stop(Duration::from_secs(2), false).unwrap();
+        if let Some(r) = &self.relay {
+            r.stop(Duration::from_secs(2), false).unwrap();
+        }
+    }
+}
+
+/// What the requests a [`Load`] sent came to.
+#[derive(Debug, Default)]
+struct Outcome {
+    /// Answered 2001, by server.
+    by_ocs1: usize,
+    by_ocs2: usize,
+    /// Failed with `EmptyAnswer`: waiting on a connection that closed
+    /// (failover off, or none possible).
+    lost: usize,
+    /// Anything else: the answer's Result-Code, or the error, and when.
+    failures: Vec<String>,
+    /// The longest a request waited.
+    slowest: Duration,
+}
+
+impl Outcome {
+    fn assert_no_failure(&self) {
+        let first: Vec<&String> = self.failures.iter().take(5).collect();
+        assert!(
+            self.failures.is_empty(),
+            "{} failures, the first: {first:?}",
+            self.failures.len()
+        );
+    }
+}
+
+/// `threads` callers sending CCRs back to back (each waiting for its
+/// answer, [`TIMEOUT`]) until `stop` is set, then `tail` more each.
+fn load(
+    app: &ThreadingApplication,
+    threads: u32,
+    tail: usize,
+    stop: &AtomicBool,
+    outcome: &Mutex<Outcome>,
+    sent: &AtomicUsize,
+) {
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            scope.spawn(move || {
+                let mut after = 0;
+                let mut n = t * 1_000_000;
+                while after < tail {
+                    if stop.load(Ordering::Relaxed) {
+                        after += 1;
+                    }
+                    n += 1;
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    let began = Instant::now();
+                    let r = app.base().send_request(ccr(CLIENT, REALM, n), TIMEOUT);
+                    let took = began.elapsed();
+                    let mut o = outcome.lock().unwrap();
+                    o.slowest = o.slowest.max(took);
+                    match r {
+                        Ok(a) => {
+                            let rc = a.find_avp(&[(AVP_RESULT_CODE, 0)]).and_then(Avp::as_u32);
+                            let from = a.find_avp(&[(AVP_ORIGIN_HOST, 0)]).and_then(Avp::as_str);
+                            match (rc, from) {
+                                (Some(2001), Some(OCS1)) => o.by_ocs1 += 1,
+                                (Some(2001), Some(OCS2)) => o.by_ocs2 += 1,
+                                _ => o
+                                    .failures
+                                    .push(format!("{rc:?} from {from:?} after {took:?}")),
+                            }
+                        }
+                        Err(ApplicationError::EmptyAnswer(_)) => o.lost += 1,
+                        Err(e) => o.failures.push(format!("{e} after {took:?}")),
+                    }
+                }
+            });
+        }
+    });
+}
+
+/// Runs [`load`] while `scenario` runs; `scenario` returns once the fault
+/// has played out, and `tail` requests per caller follow.
+fn under_load(
+    app: &ThreadingApplication,
+    threads: u32,
+    tail: usize,
+    scenario: impl FnOnce(&AtomicUsize),
+) -> Outcome {
+    let stop = AtomicBool::new(false);
+    let outcome = Mutex::new(Outcome::default());
+    let sent = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let senders = scope.spawn(|| load(app, threads, tail, &stop, &outcome, &sent));
+        // the senders stop even when the scenario fails
+        let played = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scenario(&sent)));
+        stop.store(true, Ordering::Relaxed);
+        senders.join().unwrap();
+        if let Err(p) = played {
+            std::panic::resume_unwind(p);
+        }
+    });
+    outcome.into_inner().unwrap()
+}
+
+// ---- a server that hangs: SUSPECT, closed, reconnected to nothing ----
+
+/// ocs1 answers until its watchdog's first DWR, then hangs (reads and
+/// drops everything): the watchdog goes SUSPECT, closes the connection;
+/// the reconnection's CER is never answered. ocs2 is healthy all along.
+fn hung_server(through_relay: bool, max_failovers: u8) -> Outcome {
+    let ocs1 = FaultServer::start(OCS1, REALM);
+    ocs1.ignore_dwr();
+    let sender_host = if through_relay { RELAY } else { CLIENT };
+    let ocs2 = server(OCS2, 0, sender_host, Duration::ZERO);
+    let s = Setup::new(through_relay, ocs1.addr.port(), port(&ocs2), |n, p1, _| {
+        n.limits.max_failovers = max_failovers;
+        p1.set_idle_timeout(Duration::from_millis(300));
+        p1.set_dwa_timeout(Duration::from_millis(1500));
+        p1.set_cea_timeout(Duration::from_secs(1));
+    });
+    // no traffic until ocs1's watchdog asks (traffic would put Tw off)
+    wait_until("a DWR at ocs1", TIMEOUT, || ocs1.dwrs() >= 1);
+    ocs1.hang();
+    let outcome = under_load(&s.app, 4, 50, |_| {
+        // SUSPECT, closed, reconnected and waiting for the CEA
+        wait_until("ocs1 reconnected", Duration::from_secs(20), || {
+            ocs1.accepted() >= 2
+        });
+        wait_until("ocs1's second connection", Duration::from_secs(5), || {
+            s.ocs1
+                .status
+                .lock()
+                .connection
+                .as_ref()
+                .is_some_and(|c| !c.is_ready())
+        });
+    });
+    println!("ocs1 hung, then reconnecting: {outcome:?}");
+    outcome.assert_no_failure();
+    assert!(outcome.by_ocs2 > 0, "{outcome:?}");
+    assert!(outcome.slowest < TIMEOUT, "{outcome:?}");
+    assert!(!s.ocs1.is_ready());
+    assert!(s.ocs2.is_ready());
+    s.stop();
+    ocs2.stop(Duration::from_secs(2), false).unwrap();
+    outcome
+}
+
+#[test]
+fn relay_routes_around_a_hung_and_a_reconnecting_server() {
+    let o = hung_server(true, diameter::node::DEFAULT_MAX_FAILOVERS);
+    assert_eq!(o.lost, 0, "{o:?}");
+}
+
+#[test]
+fn client_routes_around_a_hung_and_a_reconnecting_server() {
+    let o = hung_server(false, diameter::node::DEFAULT_MAX_FAILOVERS);
+    assert_eq!(o.lost, 0, "{o:?}");
+}
+
+#[test]
+fn client_without_failover_routes_around_a_hung_server() {
+    // no failover: what waited on ocs1 when it closed is lost, but nothing
+    // is refused for want of a ready connection while ocs2 is open
+    hung_server(false, 0);
+}
