@@ -344,3 +344,46 @@ fn client_without_failover_routes_around_a_hung_server() {
     // is refused for want of a ready connection while ocs2 is open
     hung_server(false, 0);
 }
+
+// ---- a server that hangs with requests in flight ----
+
+/// ocs1 takes its share of the load, then hangs (a stopped process: the
+/// kernel still takes the bytes, nothing comes back). The requests waiting
+/// on it fail over to ocs2 by the silent-peer rule, long before the
+/// watchdog (Tw, 30 s) would notice and before their callers give up.
+fn hangs_under_load(through_relay: bool) {
+    let ocs1 = FaultServer::start(OCS1, REALM);
+    let sender_host = if through_relay { RELAY } else { CLIENT };
+    let ocs2 = server(OCS2, 0, sender_host, Duration::ZERO);
+    let s = Setup::new(through_relay, ocs1.addr.port(), port(&ocs2), |_, _, _| {});
+    let outcome = under_load(&s.app, 8, 50, |_| {
+        wait_until("ocs1 takes requests", TIMEOUT, || ocs1.answered() >= 100);
+        ocs1.hang();
+        wait_until("ocs1 found silent", Duration::from_secs(20), || {
+            !s.ocs1.is_ready()
+        });
+    });
+    println!("ocs1 hung under load: {outcome:?}");
+    outcome.assert_no_failure();
+    assert_eq!(outcome.lost, 0, "{outcome:?}");
+    assert!(outcome.by_ocs1 >= 100 && outcome.by_ocs2 > 0, "{outcome:?}");
+    // the rule's 1 s twice, then failover: far from the callers' 10 s
+    assert!(outcome.slowest < Duration::from_secs(6), "{outcome:?}");
+    let failed_over = match &s.relay {
+        Some(r) => r.relay_stats().requests_failed_over,
+        None => s.client.protocol_stats().requests_failed_over,
+    };
+    assert!(failed_over > 0, "{outcome:?}");
+    s.stop();
+    ocs2.stop(Duration::from_secs(2), false).unwrap();
+}
+
+#[test]
+fn relay_fails_over_what_waits_on_a_server_that_hangs() {
+    hangs_under_load(true);
+}
+
+#[test]
+fn client_fails_over_what_waits_on_a_server_that_hangs() {
+    hangs_under_load(false);
+}

@@ -453,6 +453,10 @@ impl Dispatch {
         let Some(conn) = self.conns.get_mut(&id) else {
             return Settle::Close(DISCONNECT_REASON_UNKNOWN);
         };
+        if let Some(machine) = conn.machine.as_mut() {
+            // the silent-peer rule counts from here
+            machine.requests_written(now);
+        }
         let Some(machine) = conn.machine.as_ref() else {
             if conn.connect_deadline.is_some_and(|d| d <= now) {
                 debug!(target: "diameter.connection", "connect to {} timed out", conn.remote);

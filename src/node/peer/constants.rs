@@ -57,6 +57,10 @@ pub const DISCONNECT_REASON_UNKNOWN: u8 = 0x40;
 pub const DEFAULT_CEA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
 /// How long a responder waits for the CER (python's `Node.cer_timeout`, 4 s).
 pub const DEFAULT_CER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
+/// The silent-peer rule's wait
+/// ([`NodeLimits::silent_peer_timeout`](crate::node::NodeLimits::silent_peer_timeout)):
+/// 1 s.
+pub const DEFAULT_SILENT_PEER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 /// How long a DWR waits for its DWA (python's `Node.dwa_timeout`, 4 s).
 pub const DEFAULT_DWA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
 /// Watchdog idle time Tw before a DWR (python's `Node.idle_timeout`, 30 s).
