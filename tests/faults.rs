@@ -387,3 +387,97 @@ fn relay_fails_over_what_waits_on_a_server_that_hangs() {
 fn client_fails_over_what_waits_on_a_server_that_hangs() {
     hangs_under_load(false);
 }
+
+// ---- a server killed and started again on the same address ----
+
+/// ocs1 dies without a word under load (its node closes every connection
+/// at once) and a new ocs1 starts on its port: the sender connects again
+/// within its reconnect wait (200 ms here) and ocs1 takes requests again;
+/// meanwhile ocs2 answers everything.
+fn restarted_under_load(through_relay: bool) {
+    let sender_host = if through_relay { RELAY } else { CLIENT };
+    let ocs1 = server(OCS1, 0, sender_host, Duration::ZERO);
+    let ocs1_port = port(&ocs1);
+    let ocs2 = server(OCS2, 0, sender_host, Duration::ZERO);
+    let s = Setup::new(through_relay, ocs1_port, port(&ocs2), |_, _, _| {});
+    let restarted = Mutex::new(None);
+    let outcome = under_load(&s.app, 8, 50, |_| {
+        let seen = ocs1.peers()[sender_host].clone();
+        wait_until("ocs1 takes requests", TIMEOUT, || {
+            common::cc::app_requests(&seen) >= 100
+        });
+        ocs1.stop(Duration::ZERO, true).unwrap();
+        wait_until("ocs1 gone", TIMEOUT, || !s.ocs1.is_ready());
+        let again = server(OCS1, ocs1_port, sender_host, Duration::ZERO);
+        let started = Instant::now();
+        wait_until("ocs1 connected again", TIMEOUT, || s.ocs1.is_ready());
+        let back = started.elapsed();
+        let seen = again.peers()[sender_host].clone();
+        wait_until("ocs1 takes requests again", TIMEOUT, || {
+            common::cc::app_requests(&seen) >= 100
+        });
+        println!("ocs1 restarted: ready again after {back:?}");
+        // the reconnect wait (200 ms), a connect and a capabilities exchange
+        assert!(back < Duration::from_secs(5), "{back:?}");
+        *restarted.lock().unwrap() = Some(again);
+    });
+    println!("ocs1 killed and restarted under load: {outcome:?}");
+    outcome.assert_no_failure();
+    assert_eq!(outcome.lost, 0, "{outcome:?}");
+    assert!(outcome.slowest < Duration::from_secs(6), "{outcome:?}");
+    s.stop();
+    for n in [Some(ocs2), restarted.into_inner().unwrap()]
+        .iter()
+        .flatten()
+    {
+        n.stop(Duration::from_secs(2), false).unwrap();
+    }
+}
+
+#[test]
+fn relay_takes_a_restarted_server_back() {
+    restarted_under_load(true);
+}
+
+#[test]
+fn client_takes_a_restarted_server_back() {
+    restarted_under_load(false);
+}
+
+// ---- a slow server next to a fast one ----
+
+/// ocs1 answers after 50 ms, ocs2 at once: the least loaded by requests
+/// waiting is nearly always ocs2, and nobody waits long.
+fn slow_next_to_fast(through_relay: bool) {
+    let sender_host = if through_relay { RELAY } else { CLIENT };
+    let ocs1 = server(OCS1, 0, sender_host, Duration::from_millis(50));
+    let ocs2 = server(OCS2, 0, sender_host, Duration::ZERO);
+    let s = Setup::new(through_relay, port(&ocs1), port(&ocs2), |_, _, _| {});
+    let outcome = under_load(&s.app, 8, 50, |sent| {
+        wait_until("2,000 requests sent", Duration::from_secs(60), || {
+            sent.load(Ordering::Relaxed) >= 2_000
+        });
+    });
+    println!("ocs1 slow, ocs2 fast: {outcome:?}");
+    outcome.assert_no_failure();
+    assert_eq!(outcome.lost, 0, "{outcome:?}");
+    assert!(
+        outcome.by_ocs2 > 4 * outcome.by_ocs1,
+        "the fast server takes most: {outcome:?}"
+    );
+    assert!(outcome.slowest < Duration::from_secs(5), "{outcome:?}");
+    s.stop();
+    for n in [ocs1, ocs2] {
+        n.stop(Duration::from_secs(2), false).unwrap();
+    }
+}
+
+#[test]
+fn relay_sends_less_to_a_slow_server() {
+    slow_next_to_fast(true);
+}
+
+#[test]
+fn client_sends_less_to_a_slow_server() {
+    slow_next_to_fast(false);
+}
