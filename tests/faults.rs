@@ -481,3 +481,170 @@ fn relay_sends_less_to_a_slow_server() {
 fn client_sends_less_to_a_slow_server() {
     slow_next_to_fast(false);
 }
+
+// ---- the examples as processes: a cc_server frozen with SIGSTOP ----
+
+/// Sends `signal` to process `pid` (one of ours, still running).
+fn signal(pid: u32, signal: i32) {
+    let pid = libc::pid_t::try_from(pid).unwrap();
+    // SAFETY: kill(2) on a child process this test started and has not
+    // reaped (it is stopped or running), so the pid is still its own.
+    let rc = unsafe { libc::kill(pid, signal) };
+    assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
+}
+
+/// A process stopped with SIGSTOP, continued when this goes (a failing
+/// test included).
+struct Frozen(u32);
+
+impl Frozen {
+    fn new(pid: u32) -> Frozen {
+        signal(pid, libc::SIGSTOP);
+        Frozen(pid)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        signal(self.0, libc::SIGCONT);
+    }
+}
+
+/// `cc_client` (64 outstanding, 10 s timeout) to two `cc_server`s, through
+/// the `dra` example or as their client directly; one server is frozen
+/// with SIGSTOP while the load runs and continued once it is done. Every
+/// request is answered 2001: none refused, none timed out.
+fn cc_server_frozen(through_dra: bool) {
+    use common::interop::{free_port, ok, PeerProcess, EXCHANGE, STARTUP};
+    let field = |line: &str, key: &str| -> Option<u64> {
+        common::interop::field(line, key).and_then(|v| v.parse().ok())
+    };
+    const REQUESTS: u64 = 40_000;
+    let client_host = if through_dra { RELAY } else { CLIENT };
+    let cc_server = |host: &str| {
+        let port = free_port();
+        let extra = ["--client-host", client_host, "--max-threads", "0"];
+        (common::cc_server(port, host, REALM, &extra, &[]), port)
+    };
+    let (frozen, frozen_port) = cc_server(OCS1);
+    let (mut other, other_port) = cc_server(OCS2);
+    let strings = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let load = [
+        "--requests",
+        &REQUESTS.to_string(),
+        "--concurrency",
+        "64",
+        "--timeout",
+        "10",
+    ];
+    let mut dra = None;
+    let client_args = if through_dra {
+        let dra_port = free_port();
+        let args = strings(&[
+            "--listen",
+            &format!("127.0.0.1:{dra_port}"),
+            "--origin-host",
+            RELAY,
+            "--realm",
+            "relay.net",
+            "--allow-any",
+            "--peer",
+            &format!("aaa://{OCS1}:{frozen_port}"),
+            "--peer",
+            &format!("aaa://{OCS2}:{other_port}"),
+            "--peer-address",
+            &format!("{OCS1}=127.0.0.1"),
+            "--peer-address",
+            &format!("{OCS2}=127.0.0.1"),
+            "--route",
+            &format!("{REALM}={OCS1},{OCS2}"),
+            "--app",
+            "4",
+        ]);
+        let p = ok(PeerProcess::spawn_with_env(
+            "dra",
+            &common::example("dra").to_string_lossy(),
+            &args,
+            &[("RUST_LOG", "warn,diameter.node=info")],
+        ));
+        ok(p.wait_for_all(
+            &[
+                "listening on",
+                &format!("capabilities exchanged with {OCS1}"),
+                &format!("capabilities exchanged with {OCS2}"),
+            ],
+            STARTUP,
+        ));
+        dra = Some(p);
+        let mut a = strings(&[
+            "--peer",
+            &format!("127.0.0.1:{dra_port}"),
+            "--peer-host",
+            RELAY,
+            "--peer-realm",
+            "relay.net",
+            "--dest-realm",
+            REALM,
+            "--realm",
+            "client.net",
+        ]);
+        a.extend(strings(&["--origin-host", "pgw.client.net"]));
+        a
+    } else {
+        strings(&[
+            "--peer",
+            &format!("127.0.0.1:{frozen_port}"),
+            "--peer-host",
+            OCS1,
+            "--peer",
+            &format!("127.0.0.1:{other_port}"),
+            "--peer-host",
+            OCS2,
+            "--peer-realm",
+            REALM,
+            "--origin-host",
+            CLIENT,
+            "--realm",
+            REALM,
+        ])
+    };
+    let args: Vec<String> = client_args.into_iter().chain(strings(&load)).collect();
+    let client = ok(PeerProcess::spawn_with_env(
+        "cc_client",
+        &common::example("cc_client").to_string_lossy(),
+        &args,
+        &[("RUST_LOG", "warn,diameter.node=info")],
+    ));
+    ok(client.wait_for_line("capabilities exchanged with", STARTUP));
+    // the load runs on both servers for a moment, then ocs1 freezes: its
+    // kernel still takes the bytes (and later connections), nothing comes
+    // back
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(client.is_running(), "still sending when ocs1 freezes");
+    let freeze = Frozen::new(frozen.pid());
+    let report = ok(client.wait_for_line("requests=", Duration::from_secs(180)));
+    drop(freeze);
+    println!("cc_client, ocs1 frozen: {report}");
+    assert_eq!(field(&report, "answered"), Some(REQUESTS), "{report}");
+    assert_eq!(field(&report, "errors"), Some(0), "{report}");
+    if let Some(mut dra) = dra {
+        let status = ok(dra.signal_stop(libc::SIGTERM, Duration::from_secs(15)));
+        assert!(status.success(), "{}", dra.dump());
+        let counters = ok(dra.wait_for_line("relayed=", EXCHANGE));
+        println!("dra: {counters}");
+        assert_eq!(field(&counters, "sent_3002"), Some(0), "{counters}");
+    }
+    ok(other
+        .signal_stop(libc::SIGTERM, Duration::from_secs(10))
+        .map(|_| ()));
+}
+
+#[test]
+fn cc_client_through_dra_loses_nothing_to_a_frozen_cc_server() {
+    cc_server_frozen(true);
+}
+
+#[test]
+fn cc_client_loses_nothing_to_a_frozen_cc_server() {
+    cc_server_frozen(false);
+}
