@@ -141,7 +141,7 @@ fn serve(mut stream: TcpStream, s: &Shared, host: &str, realm: &str) {
             Err(_) => return,
         }
         while let Ok(Some(frame)) = framer.next_frame() {
-            let Ok(msg) = Message::from_bytes(&frame) else {
+            let Ok(msg) = Message::from_bytes(frame) else {
                 continue;
             };
             if s.hung.load(Ordering::Relaxed) || !msg.header.is_request() {
