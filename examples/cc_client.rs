@@ -11,7 +11,10 @@
 //! The CCRs' Destination-Realm is `--dest-realm`, `--peer-realm` by default;
 //! another realm reaches its server through the peer, a relay agent (see the
 //! `dra` example).
-//! The last line is `requests=N answered=A errors=E rate=R/s p50_us=X p99_us=Y`.
+//! The last line is `requests=N answered=A errors=E rate=R/s p50_us=X p99_us=Y
+//! refused=F timed_out=T`: of the errors (requests not answered 2001), F
+//! were answered with another Result-Code (a relay's 3002, ...) and T got
+//! no answer within `--timeout`.
 //!
 //! `--pipeline P` makes each of the C threads keep P requests in flight with
 //! `send_request_nowait` (C x P outstanding in all): `--concurrency 1
@@ -57,7 +60,7 @@ use std::time::{Duration, Instant};
 use diameter::message::constants::*;
 use diameter::message::{Avp, Message, MessageHeader};
 use diameter::node::application::{AppBase, Application, ThreadingApplication};
-use diameter::node::{Node, NodeError, NodeOptions, PeerOptions};
+use diameter::node::{ApplicationError, Node, NodeError, NodeOptions, PeerOptions};
 
 #[path = "common/logger.rs"]
 mod logger;
@@ -332,11 +335,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let next = Arc::new(AtomicU64::new(0));
     let answered = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
+    let (refused, timed_out) = (AtomicU64::new(0), AtomicU64::new(0));
     let started = Instant::now();
     let mut latencies: Vec<u64> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..args.concurrency)
             .map(|w| {
                 let (next, answered, errors, app, args) = (&next, &answered, &errors, &app, &args);
+                let (refused, timed_out) = (&refused, &timed_out);
                 scope.spawn(move || {
                     if args.sched_batch {
                         if let Err(e) = sched_batch() {
@@ -356,8 +361,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             answered.fetch_add(1, Ordering::Relaxed);
                             lat.push(t.elapsed().as_micros() as u64);
                         }
-                        _ => {
+                        other => {
                             errors.fetch_add(1, Ordering::Relaxed);
+                            match other {
+                                Ok(_) => refused.fetch_add(1, Ordering::Relaxed),
+                                Err(e) if e == TIMED_OUT => {
+                                    timed_out.fetch_add(1, Ordering::Relaxed)
+                                }
+                                Err(_) => 0,
+                            };
                         }
                     };
                     let request = |n: u64| {
@@ -378,9 +390,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             }
                             let t = Instant::now();
                             let got = request(n).and_then(|m| {
-                                app.base()
-                                    .send_request(m, args.timeout)
-                                    .map_err(|e| e.to_string())
+                                app.base().send_request(m, args.timeout).map_err(failure)
                             });
                             record(t, got);
                         }
@@ -396,7 +406,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                                 let sent = request(n).and_then(|m| {
                                     app.base()
                                         .send_request_nowait(m, args.timeout)
-                                        .map_err(|e| e.to_string())
+                                        .map_err(failure)
                                 });
                                 match sent {
                                     Ok(pending) => in_flight.push_back((t, pending)),
@@ -406,7 +416,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             let Some((t, pending)) = in_flight.pop_front() else {
                                 break;
                             };
-                            record(t, pending.wait(args.timeout).map_err(|e| e.to_string()));
+                            record(t, pending.wait(args.timeout).map_err(failure));
                         }
                     }
                     lat
@@ -433,15 +443,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("failed_over={failed_over}");
     }
     println!(
-        "requests={} answered={} errors={} rate={:.0}/s p50_us={} p99_us={}",
+        "requests={} answered={} errors={} rate={:.0}/s p50_us={} p99_us={} refused={} timed_out={}",
         args.requests,
         answered,
         errors.load(Ordering::Relaxed),
         answered as f64 / elapsed,
         pct(0.50),
-        pct(0.99)
+        pct(0.99),
+        refused.load(Ordering::Relaxed),
+        timed_out.load(Ordering::Relaxed)
     );
     Ok(())
+}
+
+/// How an error is recorded: [`TIMED_OUT`] for a request no answer came
+/// to in time, else its text.
+const TIMED_OUT: &str = "timed out";
+
+fn failure(e: ApplicationError) -> String {
+    match e {
+        ApplicationError::RequestTimeout(_) => TIMED_OUT.to_string(),
+        e => e.to_string(),
+    }
 }
 
 /// Puts the calling thread under `SCHED_BATCH` (its nice value kept).

@@ -7,8 +7,11 @@
 //!     [--client-host H] [--client-ip IP] [--transport tcp|tls|sctp] \
 //!     [--tls-cert FILE --tls-key FILE --tls-ca FILE] \
 //!     [--max-connections N] [--cer-timeout SECS] \
-//!     [--max-unauthenticated N] [--max-unauthenticated-per-ip N]
+//!     [--max-unauthenticated N] [--max-unauthenticated-per-ip N] \
+//!     [--delay-ms MS]
 //! ```
+//! `--delay-ms` makes each answer wait that long in its handler (a slow
+//! server, for fault benchmarks); its watchdog answers are not delayed.
 //! Without `--allow-any` only the peer `--client-host` (`pgw.example.net` by
 //! default) may connect, from `--client-ip` when given (its configured
 //! address). `--max-connections`, `--cer-timeout`, `--max-unauthenticated`
@@ -54,7 +57,7 @@ mod logger;
 #[path = "common/signals.rs"]
 mod signals;
 
-const USAGE: &str = "usage: cc_server --listen IP:PORT --origin-host H --realm R [--max-threads N] [--allow-any] [--duration SECS] [--client-host H] [--client-ip IP] [--transport tcp|tls|sctp] [--tls-cert FILE --tls-key FILE --tls-ca FILE] [--max-connections N] [--cer-timeout SECS] [--max-unauthenticated N] [--max-unauthenticated-per-ip N]";
+const USAGE: &str = "usage: cc_server --listen IP:PORT --origin-host H --realm R [--max-threads N] [--allow-any] [--duration SECS] [--client-host H] [--client-ip IP] [--transport tcp|tls|sctp] [--tls-cert FILE --tls-key FILE --tls-ca FILE] [--max-connections N] [--cer-timeout SECS] [--max-unauthenticated N] [--max-unauthenticated-per-ip N] [--delay-ms MS]";
 
 /// What the server listens on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +97,7 @@ struct Args {
     cer_timeout: Option<Duration>,
     max_unauthenticated: Option<usize>,
     max_unauthenticated_per_ip: Option<usize>,
+    delay: Duration,
 }
 
 fn parse() -> Result<Args, String> {
@@ -114,6 +118,7 @@ fn parse() -> Result<Args, String> {
         cer_timeout: None,
         max_unauthenticated: None,
         max_unauthenticated_per_ip: None,
+        delay: Duration::ZERO,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -166,6 +171,10 @@ fn parse() -> Result<Args, String> {
             "--tls-cert" => a.tls_cert = Some(val()?.into()),
             "--tls-key" => a.tls_key = Some(val()?.into()),
             "--tls-ca" => a.tls_ca = Some(val()?.into()),
+            "--delay-ms" => {
+                let ms = val()?.parse().map_err(|e| format!("--delay-ms: {e}"))?;
+                a.delay = Duration::from_millis(ms);
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -294,10 +303,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let answered = Arc::new(AtomicU64::new(0));
     let count = answered.clone();
+    let delay = args.delay;
     let app = ThreadingApplication::new(
         AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
         args.max_threads,
         move |app: &AppBase, ccr: Message| {
+            if !delay.is_zero() {
+                std::thread::sleep(delay);
+            }
             let cca = answer(app, ccr)?;
             count.fetch_add(1, Ordering::Relaxed);
             Ok(cca)

@@ -744,3 +744,54 @@ fn the_output_stays_within_its_bound_when_the_peer_does_not_read() {
         .iter()
         .all(|m| m.header.command_code == CMD_DEVICE_WATCHDOG && !m.header.is_request()));
 }
+
+#[test]
+fn a_silent_peer_gets_a_dwr_at_once_and_is_suspect_soon_after() {
+    // Tw 10 s, DWA timeout 3 s, the silent-peer rule 1 s
+    let mut p = Pair::open();
+    let tw = p.client.poll_timeout().unwrap();
+    let req = request(CMD_CREDIT_CONTROL, 11).as_bytes().unwrap();
+    p.client.send_bytes(&req, true).unwrap();
+    p.client.requests_written(p.now);
+    assert_eq!(
+        p.client.poll_timeout(),
+        Some(p.now + Duration::from_secs(1))
+    );
+    assert!(p.client.poll_timeout().unwrap() < tw);
+    p.client.take_output(); // the peer hangs: nothing comes back
+    p.advance(Duration::from_secs(1));
+    let dwr = split(&p.client.take_output());
+    assert_eq!(dwr.len(), 1, "a DWR at once");
+    assert_eq!(dwr[0].header.command_code, CMD_DEVICE_WATCHDOG);
+    assert!(p.client.is_ready());
+    p.advance(Duration::from_secs(1));
+    assert_eq!(p.client.watchdog(), Watchdog::Suspect);
+    assert_eq!(drain(&mut p.client), [PeerEvent::NotReady]);
+    assert_eq!(p.client.python_state(), PEER_CONNECTED);
+}
+
+#[test]
+fn a_slow_peer_that_answers_the_dwr_stays_ready() {
+    let mut p = Pair::open();
+    let req = request(CMD_CREDIT_CONTROL, 12).as_bytes().unwrap();
+    p.client.send_bytes(&req, true).unwrap();
+    p.client.requests_written(p.now);
+    p.deliver_to_server(); // the request: its answer is slow in coming
+    drain(&mut p.server);
+    p.advance(Duration::from_secs(1));
+    let dwr = p.deliver_to_server();
+    assert_eq!(dwr[0].header.command_code, CMD_DEVICE_WATCHDOG);
+    p.advance(Duration::from_millis(500));
+    p.deliver_to_client(); // the DWA
+    p.advance(Duration::from_secs(2));
+    assert_eq!(p.client.watchdog(), Watchdog::Okay { pending: false });
+    assert!(p.client.is_ready());
+    // nothing sent since the DWA came: no more DWRs before Tw
+    assert!(p.client.poll_timeout().unwrap() > p.now + Duration::from_secs(5));
+    // and a connection that only answers, never sends, is never probed
+    let mut q = Pair::open();
+    q.client.send_bytes(&req, true).unwrap();
+    q.deliver_to_server();
+    q.server.requests_written(q.now);
+    assert!(q.server.poll_timeout().unwrap() > q.now + Duration::from_secs(5));
+}

@@ -48,6 +48,18 @@ pub struct NodeLimits {
     /// with the T flag): 2 by default. 0 turns failover off, and then the
     /// node does not keep a copy of the requests it waits answers for.
     pub max_failovers: u8,
+    /// The silent-peer rule, for a peer that hangs without closing its
+    /// connection (a stopped process, a dead host behind a live link):
+    /// when requests were sent on a connection and nothing has been
+    /// received on it since for this long, the node sends a DWR at once;
+    /// when nothing is received within this time again, the connection is
+    /// SUSPECT (no new requests) and the requests waiting on it fail over
+    /// to another peer (T flag, [`max_failovers`](Self::max_failovers)),
+    /// as when its watchdog misses a DWA. A hung peer thus costs at most
+    /// twice this, instead of Tw plus the DWA timeout. 1 s by default;
+    /// zero turns the rule off. A peer that is merely slow answers the
+    /// DWR (its event loop does) and keeps its requests.
+    pub silent_peer_timeout: Duration,
     /// How long an agent waits for the answer to a request it relayed;
     /// then the request is forgotten (counted in
     /// [`RelayStats::expired`](super::RelayStats::expired)) and a later
@@ -146,6 +158,7 @@ impl Default for NodeLimits {
             owed_answer_ttl: Duration::from_secs(60),
             duplicates: DuplicateLimits::default(),
             max_failovers: DEFAULT_MAX_FAILOVERS,
+            silent_peer_timeout: super::peer::DEFAULT_SILENT_PEER_TIMEOUT,
             relay_timeout: Duration::from_secs(30),
             max_redirects: DEFAULT_MAX_REDIRECTS,
             redirect_cache_size: 4096,

@@ -453,6 +453,10 @@ impl Dispatch {
         let Some(conn) = self.conns.get_mut(&id) else {
             return Settle::Close(DISCONNECT_REASON_UNKNOWN);
         };
+        if let Some(machine) = conn.machine.as_mut() {
+            // the silent-peer rule counts from here
+            machine.requests_written(now);
+        }
         let Some(machine) = conn.machine.as_ref() else {
             if conn.connect_deadline.is_some_and(|d| d <= now) {
                 debug!(target: "diameter.connection", "connect to {} timed out", conn.remote);
@@ -655,11 +659,12 @@ impl Dispatch {
             };
             return self.send_to_redirect_host(now, w);
         }
-        // routed to a peer whose connection failed since: another one, as
-        // failover would have done had it been sent already
-        let peer = match retry {
-            Some(r) if self.ready_conn_of(&peer).is_none() => {
-                self.alternative(&bytes, r.app, Some(&peer)).unwrap_or(peer)
+        // routed to a peer whose connection cannot carry it now (failed,
+        // SUSPECT, closing since): another one that can, as routing would
+        // have picked had it known
+        let peer = match app {
+            Some(app) if self.ready_conn_of(&peer).is_none() => {
+                self.alternative(&bytes, app, Some(&peer)).unwrap_or(peer)
             }
             _ => peer,
         };
@@ -1087,13 +1092,8 @@ impl Dispatch {
                     self.redirect_host_opened(now, id, &remote.origin_host);
                 }
                 PeerEvent::Ready | PeerEvent::NotReady => {
-                    let state = machine.python_state();
                     let failed = !machine.is_ready();
-                    if let Some(peer) = &conn.peer {
-                        if let Some(info) = peer.status.lock().connection.as_mut() {
-                            info.state = state;
-                        }
-                    }
+                    publish_state(conn);
                     self.handle.update_ready();
                     if failed {
                         // closed, SUSPECT or DPR: what waits there goes elsewhere
@@ -1126,6 +1126,11 @@ impl Dispatch {
                 }
                 PeerEvent::Closed(reason) => {
                     debug!(target: "diameter.connection", "{} closing, reason {reason:#04x}", conn.remote);
+                    // a closing connection is no candidate for requests,
+                    // however long it takes to flush and go
+                    if publish_state(conn) {
+                        self.handle.update_ready();
+                    }
                 }
             }
         }
@@ -1640,6 +1645,24 @@ impl Dispatch {
         }
         out.push(']');
         debug!(target: "diameter.stats", "{out}");
+    }
+}
+
+/// Shows the state of `conn`'s machine in its peer's status when the
+/// status describes this connection (routing reads it from other threads);
+/// true when the status changed.
+fn publish_state(conn: &Conn) -> bool {
+    let (Some(peer), Some(machine)) = (&conn.peer, &conn.machine) else {
+        return false;
+    };
+    let state = machine.python_state();
+    let mut st = peer.status.lock();
+    match st.connection.as_mut() {
+        Some(info) if info.ident == conn.id && info.state != state => {
+            info.state = state;
+            true
+        }
+        _ => false,
     }
 }
 

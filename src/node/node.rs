@@ -621,6 +621,7 @@ impl Node {
                 dpa_timeout: self.dpa_timeout,
                 max_message_size: self.max_message_size,
                 max_output_buffer: limits.max_output_buffer.saturating_mul(2),
+                silent_peer_timeout: limits.silent_peer_timeout,
                 ..ConnectionConfig::default()
             },
             max_connections: self.max_connections,

@@ -152,6 +152,7 @@ fn end(now: Instant, host: &str, ip: IpAddr, peers: Vec<Arc<Peer>>, limits: Node
         inband_security: Vec::new(),
         connection: ConnectionConfig {
             max_output_buffer: limits.max_output_buffer.saturating_mul(2),
+            silent_peer_timeout: limits.silent_peer_timeout,
             ..ConnectionConfig::default()
         },
         max_connections: 64,
@@ -192,6 +193,8 @@ pub fn small_limits() -> NodeLimits {
             max_waiters: 2,
         },
         max_failovers: 2,
+        // the simulations hold answers back on purpose
+        silent_peer_timeout: Duration::ZERO,
         relay_timeout: Duration::from_secs(10),
         max_redirects: 2,
         redirect_cache_size: 8,

@@ -80,6 +80,7 @@ pub fn loopback_peer(n: &mut Node, uri: &str, persistent: bool) -> Arc<Peer> {
     .unwrap()
 }
 
+pub mod fault;
 pub mod raw;
 
 /// Runs `f` on its own thread and returns what it returns; panics when it

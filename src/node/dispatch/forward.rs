@@ -15,7 +15,6 @@ use std::sync::atomic::Ordering;
 use super::super::conn::{PendingRefused, Relayed};
 use super::super::proxy::ProxyHandler;
 use super::super::relay::{self, Decision, RedirectTo};
-use super::super::routing;
 use super::relay_failover::next_hops;
 use super::*;
 
@@ -88,8 +87,9 @@ impl Dispatch {
                     .any(|p| p.realm_name.eq_ignore_ascii_case(&realm));
             (candidates, served)
         };
-        let turn = self.handle.round_robin.fetch_add(1, Ordering::Relaxed);
-        match routing::least_loaded(&candidates, turn) {
+        // the least loaded of those whose connection carries requests now
+        // (the status the candidates were read from may lag behind)
+        match self.least_loaded_ready(candidates) {
             Some(peer) => self.forward(now, id, msg, peer, proxy),
             None if served => {
                 count(&self.handle.relay.unable_to_deliver);

@@ -11,11 +11,12 @@ pub const PEER_TRANSPORT_TCP: u8 = 0x0a;
 pub const PEER_TRANSPORT_SCTP: u8 = 0x0b;
 /// Transport connecting.
 pub const PEER_CONNECTING: u8 = 0x10;
-/// Transport up, capabilities exchange (or reopen) in progress.
+/// Transport up, not carrying requests: capabilities exchange in progress,
+/// or the watchdog is SUSPECT or reopening (RFC 3539).
 pub const PEER_CONNECTED: u8 = 0x11;
 /// Open and carrying traffic.
 pub const PEER_READY: u8 = 0x12;
-/// Open, a DWR waits for its DWA (or the connection is suspect).
+/// Open and carrying traffic, a DWR waits for its DWA.
 pub const PEER_READY_WAITING_DWA: u8 = 0x13;
 /// DPR sent or received.
 pub const PEER_DISCONNECTING: u8 = 0x1a;
@@ -56,6 +57,10 @@ pub const DISCONNECT_REASON_UNKNOWN: u8 = 0x40;
 pub const DEFAULT_CEA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
 /// How long a responder waits for the CER (python's `Node.cer_timeout`, 4 s).
 pub const DEFAULT_CER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
+/// The silent-peer rule's wait
+/// ([`NodeLimits::silent_peer_timeout`](crate::node::NodeLimits::silent_peer_timeout)):
+/// 1 s.
+pub const DEFAULT_SILENT_PEER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 /// How long a DWR waits for its DWA (python's `Node.dwa_timeout`, 4 s).
 pub const DEFAULT_DWA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
 /// Watchdog idle time Tw before a DWR (python's `Node.idle_timeout`, 30 s).

@@ -61,6 +61,13 @@ pub struct ConnectionConfig {
     pub max_output_buffer: usize,
     /// Largest watchdog jitter (RFC 3539: ±2 s); capped at a quarter of Tw.
     pub max_jitter: Duration,
+    /// The silent-peer rule: when a request was sent
+    /// ([`requests_written`](Connection::requests_written)) and nothing
+    /// has been received since for this long, a DWR goes at once (or the
+    /// one waiting is given this long again, not `dwa_timeout`); when
+    /// nothing is received within that time either, the watchdog is
+    /// SUSPECT, as after a missed DWA. Zero: off (only Tw). 1 s by default.
+    pub silent_peer_timeout: Duration,
 }
 
 impl Default for ConnectionConfig {
@@ -74,6 +81,7 @@ impl Default for ConnectionConfig {
             max_message_size: crate::message::framer::DEFAULT_MAX_MESSAGE_SIZE,
             max_output_buffer: 64 << 20,
             max_jitter: Duration::from_secs(2),
+            silent_peer_timeout: super::DEFAULT_SILENT_PEER_TIMEOUT,
         }
     }
 }
@@ -184,6 +192,12 @@ pub struct Connection {
     bytes_read: u64,
     /// When the outstanding DWR was sent.
     pub dwr_sent: Option<Instant>,
+    /// When the first request sent since bytes were last received went.
+    unanswered_since: Option<Instant>,
+    /// The silent-peer rule's DWR waits (its deadline is the rule's).
+    probing: bool,
+    /// Requests were queued since [`requests_written`](Self::requests_written).
+    requests_queued: bool,
 }
 
 impl Connection {
@@ -230,6 +244,9 @@ impl Connection {
             last_read: now,
             bytes_read: 0,
             dwr_sent: None,
+            unanswered_since: None,
+            probing: false,
+            requests_queued: false,
         }
     }
 
@@ -304,10 +321,10 @@ impl Connection {
         match (self.state, self.watchdog) {
             (State::WaitCea | State::WaitCer | State::WaitCerDecision, _) => PEER_CONNECTED,
             (State::Open, Watchdog::Okay { pending: false }) => PEER_READY,
-            (State::Open, Watchdog::Okay { pending: true } | Watchdog::Suspect) => {
-                PEER_READY_WAITING_DWA
-            }
-            (State::Open, Watchdog::Reopen { .. }) => PEER_CONNECTED,
+            (State::Open, Watchdog::Okay { pending: true }) => PEER_READY_WAITING_DWA,
+            // SUSPECT carries no requests (RFC 3539 §3.4.1): not a ready
+            // state, or routing would pick the peer it cannot send to
+            (State::Open, Watchdog::Suspect | Watchdog::Reopen { .. }) => PEER_CONNECTED,
             (State::Closing | State::Disconnecting, _) => PEER_DISCONNECTING,
             (State::Closed, _) if !self.out.is_empty() => PEER_CLOSING,
             (State::Closed, _) => PEER_CLOSED,
@@ -374,6 +391,7 @@ impl Connection {
             self.ce_deadline,
             self.watchdog_deadline,
             self.close_deadline,
+            self.probe_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -415,6 +433,7 @@ impl Connection {
             log_sent(&self.name, bytes);
         }
         self.out.extend_from_slice(bytes);
+        self.requests_queued |= is_request;
         Ok(())
     }
 
@@ -460,6 +479,7 @@ impl Connection {
         }
         self.last_read = now;
         self.bytes_read = self.bytes_read.wrapping_add(data.len() as u64);
+        self.unanswered_since = None;
         self.framer.feed(data);
         self.decode(now);
     }
@@ -942,6 +962,49 @@ impl Connection {
         if self.watchdog_deadline.is_some_and(|d| d <= now) {
             self.watchdog_deadline = None;
             self.watchdog_expired(now);
+        } else if self.probe_deadline().is_some_and(|d| d <= now) {
+            self.probe(now);
+        }
+    }
+
+    /// The requests [`send_bytes`](Self::send_bytes) took since the last
+    /// call go out at `now` (the owner calls this when it writes): the
+    /// silent-peer rule counts from the first request sent since bytes
+    /// were last received.
+    pub fn requests_written(&mut self, now: Instant) {
+        if std::mem::take(&mut self.requests_queued) && self.unanswered_since.is_none() {
+            self.unanswered_since = Some(now);
+        }
+    }
+
+    /// When the silent-peer rule asks the peer whether it is alive: the
+    /// first request sent since bytes were last received, plus
+    /// `silent_peer_timeout`; none while a DWR of the rule waits, when the
+    /// rule is off or the connection carries no requests.
+    fn probe_deadline(&self) -> Option<Instant> {
+        let wait = self.config.silent_peer_timeout;
+        if wait.is_zero() || self.probing || !self.is_ready() {
+            return None;
+        }
+        self.unanswered_since.map(|t| later(t, wait))
+    }
+
+    /// The silent-peer rule: a DWR now (unless one waits already), and the
+    /// watchdog SUSPECT unless something comes within `silent_peer_timeout`.
+    fn probe(&mut self, now: Instant) {
+        let wait = self.config.silent_peer_timeout;
+        debug!(target: "diameter.peer", "{}: requests unanswered and nothing received for {wait:?}, DWR", self.name);
+        self.probing = true;
+        match self.watchdog {
+            Watchdog::Okay { pending: false } => {
+                self.send_dwr(now);
+                self.watchdog_deadline = Some(later(now, wait));
+            }
+            Watchdog::Okay { pending: true } => {
+                let by = later(now, wait);
+                self.watchdog_deadline = Some(self.watchdog_deadline.map_or(by, |d| d.min(by)));
+            }
+            Watchdog::Suspect | Watchdog::Reopen { .. } => self.probing = false,
         }
     }
 
@@ -951,6 +1014,7 @@ impl Connection {
             Watchdog::Okay { pending: false } => self.send_dwr(now),
             Watchdog::Okay { pending: true } => {
                 debug!(target: "diameter.peer", "{}: DWA missed, connection suspect", self.name);
+                self.probing = false;
                 self.watchdog = Watchdog::Suspect;
                 self.events.push_back(PeerEvent::NotReady);
                 self.watchdog_deadline = Some(later(now, self.config.dwa_timeout));
@@ -1003,7 +1067,12 @@ impl Connection {
                 }
                 if !pending {
                     self.set_watchdog(now);
+                } else if self.probing {
+                    // heard from: the DWR waits as long as any
+                    let wait = self.config.dwa_timeout;
+                    self.watchdog_deadline = Some(later(self.dwr_sent.unwrap_or(now), wait));
                 }
+                self.probing = false;
             }
             Watchdog::Suspect => {
                 debug!(target: "diameter.peer", "{}: peer answers again", self.name);
