@@ -280,20 +280,39 @@ impl Dispatch {
     /// not be failed over is answered 3002 where it came from.
     pub(super) fn relayed_lost(&mut self, now: Instant, lost: Vec<Relayed>) {
         for r in lost {
-            r.to.outstanding.fetch_sub(1, Ordering::Relaxed);
-            if self.conns.contains_key(&r.from) {
-                count(&self.handle.relay.unable_to_deliver);
-                let stub = Message::new(r.header, r.session.into_iter().collect());
-                self.refuse_relay(
-                    now,
-                    r.from,
-                    &stub,
-                    E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER,
-                    "next hop closed before answering",
-                );
-                self.dirty.push(r.from);
-            }
+            self.relayed_undelivered(
+                now,
+                r,
+                |c| &c.unable_to_deliver,
+                "next hop closed before answering",
+            );
         }
+    }
+
+    /// Answers a relayed request that will not be delivered 3002 where it
+    /// came from (when its requester is still connected), counted in the
+    /// relay counter `counter` picks.
+    pub(super) fn relayed_undelivered(
+        &mut self,
+        now: Instant,
+        r: Relayed,
+        counter: fn(&super::super::relay::RelayCounters) -> &std::sync::atomic::AtomicU64,
+        why: &str,
+    ) {
+        r.to.outstanding.fetch_sub(1, Ordering::Relaxed);
+        if !self.conns.contains_key(&r.from) {
+            return;
+        }
+        count(counter(&self.handle.relay));
+        let stub = Message::new(r.header, r.session.into_iter().collect());
+        self.refuse_relay(
+            now,
+            r.from,
+            &stub,
+            E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER,
+            why,
+        );
+        self.dirty.push(r.from);
     }
 
     /// Relayed requests whose answers are overdue are forgotten.

@@ -68,17 +68,10 @@ impl Dispatch {
     /// again right after it was sent: answered 3002 where it came from, not
     /// sent to a third next hop.
     fn closed_after_sending(&mut self, now: Instant, r: Relayed) {
-        r.to.outstanding.fetch_sub(1, Ordering::Relaxed);
-        if !self.conns.contains_key(&r.from) {
-            return;
-        }
-        count(&self.handle.relay.closed_after_sending);
-        let stub = Message::new(r.header, r.session.into_iter().collect());
-        self.refuse_relay(
+        self.relayed_undelivered(
             now,
-            r.from,
-            &stub,
-            E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER,
+            r,
+            |c| &c.closed_after_sending,
             "next hops close on this request",
         );
     }
