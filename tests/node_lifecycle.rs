@@ -124,12 +124,22 @@ fn held_until(
 fn idle_workers_exit_after_the_keep_alive_and_stop_joins_them() {
     let workers: Arc<Mutex<HashSet<ThreadId>>> = Arc::default();
     let seen = workers.clone();
+    // the first two requests wait for each other (5 s at most), so that two
+    // workers run at once however quick the pool finds the other jobs
+    let met = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let app = ThreadingApplication::with_keep_alive(
         AppBase::auth(4),
         0,
         Duration::from_millis(300),
         move |app, req| {
             seen.lock().unwrap().insert(std::thread::current().id());
+            if number(&req).is_some_and(|n| n < 2) {
+                met.fetch_add(1, Ordering::SeqCst);
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while met.load(Ordering::SeqCst) < 2 && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
             answer(app, req)
         },
     );
