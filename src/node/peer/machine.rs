@@ -198,6 +198,9 @@ pub struct Connection {
     probing: bool,
     /// Requests were queued since [`requests_written`](Self::requests_written).
     requests_queued: bool,
+    /// Decoding stopped with bytes left because the output was at its
+    /// bound ([`resume`](Self::resume) goes on).
+    input_held: bool,
 }
 
 impl Connection {
@@ -247,6 +250,7 @@ impl Connection {
             unanswered_since: None,
             probing: false,
             requests_queued: false,
+            input_held: false,
         }
     }
 
@@ -491,10 +495,10 @@ impl Connection {
         self.state != State::Closed && self.out.len() < self.config.max_output_buffer
     }
 
-    /// Whether whole messages wait undecoded because the output was at its
+    /// Whether received bytes wait undecoded because the output was at its
     /// bound; [`resume`](Self::resume) decodes them once it has drained.
     pub fn holds_input(&self) -> bool {
-        self.state != State::Closed && self.awaiting_tls.is_none() && self.framer.buffered() > 0
+        self.input_held && self.state != State::Closed && self.awaiting_tls.is_none()
     }
 
     /// Decodes the messages held while the output was at its bound (after
@@ -510,7 +514,12 @@ impl Connection {
     /// that sends without reading would otherwise make it queue answers
     /// without bound. What is left stays in the framer.
     fn decode(&mut self, now: Instant) {
-        while self.out.len() < self.config.max_output_buffer {
+        self.input_held = false;
+        loop {
+            if self.out.len() >= self.config.max_output_buffer {
+                self.input_held = self.framer.buffered() > 0;
+                return;
+            }
             // decoded straight from the framer's buffer, no copy
             let decoded = match self.framer.next_frame() {
                 Ok(Some(frame)) => {
