@@ -615,7 +615,9 @@ fn cc_server_frozen(through_dra: bool) {
         &args,
         &[("RUST_LOG", "warn,diameter.node=info")],
     ));
-    ok(client.wait_for_line("capabilities exchanged with", STARTUP));
+    // connected to both servers (or to the dra, which is)
+    let connections = if dra.is_some() { 1 } else { 2 };
+    ok(client.wait_for_count("capabilities exchanged with", connections, STARTUP));
     // the load runs on both servers for a moment, then ocs1 freezes: its
     // kernel still takes the bytes (and later connections), nothing comes
     // back
@@ -627,12 +629,19 @@ fn cc_server_frozen(through_dra: bool) {
     println!("cc_client, ocs1 frozen: {report}");
     assert_eq!(field(&report, "answered"), Some(REQUESTS), "{report}");
     assert_eq!(field(&report, "errors"), Some(0), "{report}");
+    // the freeze caught requests in flight on ocs1, and they went elsewhere
+    let failed_over = |line: &str| field(line, "failed_over").unwrap_or(0);
+    if dra.is_none() {
+        let line = ok(client.wait_for_line("failed_over=", EXCHANGE));
+        assert!(failed_over(&line) > 0, "{line}");
+    }
     if let Some(mut dra) = dra {
         let status = ok(dra.signal_stop(libc::SIGTERM, Duration::from_secs(15)));
         assert!(status.success(), "{}", dra.dump());
         let counters = ok(dra.wait_for_line("relayed=", EXCHANGE));
         println!("dra: {counters}");
         assert_eq!(field(&counters, "sent_3002"), Some(0), "{counters}");
+        assert!(failed_over(&counters) > 0, "{counters}");
     }
     ok(other
         .signal_stop(libc::SIGTERM, Duration::from_secs(10))
