@@ -111,26 +111,3 @@ fn seeds_cover_what_they_claim() {
         }
     }
 }
-
-/// The node-level fuzz target's seeds (`fuzz/seeds/node_dispatch/`), and
-/// every prefix of each, run on the simulation: no panic, no answer
-/// delivered to another caller, every table within its bound.
-#[test]
-fn every_node_dispatch_seed_runs_on_the_simulation() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/node_dispatch");
-    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .map(|e| e.expect("directory entry").path())
-        .collect();
-    names.sort();
-    assert!(
-        names.len() >= 4,
-        "expected the node_dispatch seeds, found {names:?}"
-    );
-    for path in names {
-        let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        for end in 0..=data.len() {
-            diameter::node::sim::run(&data[..end]);
-        }
-    }
-}

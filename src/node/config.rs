@@ -7,9 +7,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::duplicates::DuplicateLimits;
-use super::error::NodeError;
-use super::peer::{ConnectionConfig, LocalCapabilities, Peer};
+use crate::node::core::agent::duplicates::DuplicateLimits;
+use crate::node::error::NodeError;
+use crate::node::peer::{ConnectionConfig, LocalCapabilities, Peer};
 
 /// Bounds on what peers can make the node hold, and what happens at each
 /// bound. Every field has a safe default; see docs/guide/node.md.
@@ -62,7 +62,7 @@ pub struct NodeLimits {
     pub silent_peer_timeout: Duration,
     /// How long an agent waits for the answer to a request it relayed;
     /// then the request is forgotten (counted in
-    /// [`RelayStats::expired`](super::RelayStats::expired)) and a later
+    /// [`RelayStats::expired`](crate::node::RelayStats::expired)) and a later
     /// answer is dropped.
     pub relay_timeout: Duration,
     /// How many 3006 DIAMETER_REDIRECT_INDICATION answers one request
@@ -108,7 +108,7 @@ pub struct NodeLimits {
     /// while the budget (or [`relay_copy_bytes`](Self::relay_copy_bytes))
     /// is full is still forwarded, without a copy: it is not failed over
     /// (counted in
-    /// [`RelayStats::forwarded_without_copy`](super::RelayStats::forwarded_without_copy)).
+    /// [`RelayStats::forwarded_without_copy`](crate::node::RelayStats::forwarded_without_copy)).
     pub relay_copy_bytes_per_connection: usize,
     /// Most bytes of such copies on the whole node (64 MiB by default:
     /// eight busy next hops at their full budget), whatever the number of
@@ -123,7 +123,7 @@ pub struct NodeLimits {
     /// connection from another address), so a flood that reopens
     /// connections holds each only briefly, and a peer that sends its CER
     /// gets in. Counted in
-    /// [`ProtocolStats::unauthenticated_closed`](super::ProtocolStats::unauthenticated_closed).
+    /// [`ProtocolStats::unauthenticated_closed`](crate::node::ProtocolStats::unauthenticated_closed).
     pub max_unauthenticated: usize,
     /// Most incoming connections without a completed CER from one source
     /// address (one IPv4 address, one IPv6 /64); at the bound, that
@@ -158,13 +158,13 @@ impl Default for NodeLimits {
             owed_answer_ttl: Duration::from_secs(60),
             duplicates: DuplicateLimits::default(),
             max_failovers: DEFAULT_MAX_FAILOVERS,
-            silent_peer_timeout: super::peer::DEFAULT_SILENT_PEER_TIMEOUT,
+            silent_peer_timeout: crate::node::peer::DEFAULT_SILENT_PEER_TIMEOUT,
             relay_timeout: Duration::from_secs(30),
             max_redirects: DEFAULT_MAX_REDIRECTS,
             redirect_cache_size: 4096,
             max_redirect_peers: 64,
             max_redirect_waiting: 1024,
-            max_redirect_cache_time: super::redirect::DEFAULT_MAX_CACHE_TIME,
+            max_redirect_cache_time: crate::node::core::agent::redirect::DEFAULT_MAX_CACHE_TIME,
             redirect_wide_scope: false,
             relay_copy_bytes_per_connection: 8 << 20,
             relay_copy_bytes: 64 << 20,
@@ -203,16 +203,16 @@ pub(crate) struct NodeConfig {
     /// The bounds.
     pub limits: NodeLimits,
     /// What kind of node this is (a relay forwards).
-    pub agent: super::relay::Agent,
+    pub agent: crate::node::core::agent::relay::Agent,
     /// Local addresses an SCTP association binds (all of them: multi-homing).
     pub sctp_local: Vec<IpAddr>,
     /// Certificates and trust for TLS connections.
     #[cfg(feature = "tls")]
-    pub tls: Option<Arc<super::transport::tls::TlsContext>>,
+    pub tls: Option<Arc<crate::node::io::transport::tls::TlsContext>>,
 }
 
 /// How many statistics snapshots the history keeps.
-pub(crate) const HISTORY_KEPT: usize = super::peer::STATISTICS_HISTORY_SIZE;
+pub(crate) const HISTORY_KEPT: usize = crate::node::peer::STATISTICS_HISTORY_SIZE;
 
 impl NodeConfig {
     /// The connection timers for `peer`: its own settings where it has them.
@@ -239,7 +239,7 @@ impl NodeConfig {
 /// are configured, and the in-band TLS offer when it can start TLS.
 pub(crate) fn capabilities_for(
     config: &NodeConfig,
-    applications: &[super::peer::AppId],
+    applications: &[crate::node::peer::AppId],
     local_ips: &[IpAddr],
     offer_inband: bool,
 ) -> Arc<LocalCapabilities> {
@@ -256,7 +256,7 @@ pub(crate) fn capabilities_for(
     Arc::new(caps)
 }
 
-/// Which listeners [`Node::listen_addresses_for`](super::Node::listen_addresses_for) reports.
+/// Which listeners [`Node::listen_addresses_for`](crate::node::Node::listen_addresses_for) reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ListenTransport {
     /// Cleartext TCP (`tcp_port`).
@@ -269,8 +269,8 @@ pub enum ListenTransport {
 
 /// An IP address as python's `ip_addresses` lists take it: text such as
 /// `"10.0.0.50"`, or an [`IpAddr`]. Text is read when it is used
-/// ([`Node::start`](super::Node::start) for the node's addresses,
-/// [`Node::add_peer`](super::Node::add_peer) for a peer's), and text that
+/// ([`Node::start`](crate::node::Node::start) for the node's addresses,
+/// [`Node::add_peer`](crate::node::Node::add_peer) for a peer's), and text that
 /// is not an address fails there with [`NodeError::InvalidAddress`].
 ///
 /// ```

@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::uri::UriError;
 use crate::message::AvpEncodeError;
+use crate::node::uri::UriError;
 
 /// Errors of the node (python's `NodeError`).
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +50,7 @@ pub enum NodeError {
     /// The TLS certificates, key or CA certificates cannot be used.
     #[cfg(feature = "tls")]
     #[error("TLS configuration: {0}")]
-    Tls(#[from] crate::node::transport::tls::TlsError),
+    Tls(#[from] crate::node::io::transport::tls::TlsError),
     /// The event loop could not be started.
     #[error("event loop failed: {0}")]
     EventLoop(#[source] std::io::Error),
@@ -65,7 +65,7 @@ pub enum NodeError {
         peer: String,
     },
     /// The connection to the peer already has as many requests waiting for
-    /// answers as it may have ([`NodeLimits::max_pending_per_connection`](super::NodeLimits)).
+    /// answers as it may have ([`NodeLimits::max_pending_per_connection`](crate::node::NodeLimits)).
     #[error("{peer}: too many requests waiting for answers")]
     TooManyPending {
         /// The peer's DiameterIdentity.
@@ -89,7 +89,7 @@ pub enum NodeError {
     /// An address given as text is not an IP address.
     #[error("{0:?} is not an IP address")]
     InvalidAddress(String),
-    /// A message given to [`Node::send_message`](super::Node::send_message)
+    /// A message given to [`Node::send_message`](crate::node::Node::send_message)
     /// could not be encoded.
     #[error(transparent)]
     Encode(#[from] AvpEncodeError),

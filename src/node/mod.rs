@@ -28,46 +28,41 @@
 //! # Ok::<(), diameter::node::UriError>(())
 //! ```
 
-mod admission;
-mod answer;
-pub mod application;
-mod checks;
+pub mod app;
 mod config;
-mod conn;
-mod dispatch;
-mod duplicates;
+pub(crate) mod core;
 mod error;
-mod event_loop;
-mod handle;
 mod idhash;
 mod ids;
+pub(crate) mod io;
 #[allow(clippy::module_inception)]
 mod node;
-mod owed;
 pub mod peer;
-mod pool;
-mod proxy;
 mod ratelimit;
-mod redirect;
-mod relay;
-mod routing;
-mod setup;
-#[doc(hidden)]
-pub mod sim;
+pub(crate) mod shared;
 pub mod stats;
-pub(crate) mod transport;
 mod uri;
 
-pub use application::NodeRef;
-pub use checks::{check_request, unsupported_mandatory_avp, Rejection};
+pub use app::application;
+/// The fake-clock simulator, for the fuzz target only (built with `--cfg fuzzing`).
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub use core::sim;
+
+pub use app::application::NodeRef;
 pub use config::{
     IpAddress, ListenTransport, NodeLimits, DEFAULT_MAX_FAILOVERS, DEFAULT_MAX_REDIRECTS,
     DEFAULT_MAX_UNAUTHENTICATED, DEFAULT_MAX_UNAUTHENTICATED_PER_IP,
 };
-pub use duplicates::DuplicateLimits;
+pub use core::agent::duplicates::DuplicateLimits;
+pub use core::agent::proxy::{ProxyHandler, ProxyVerdict};
+pub use core::agent::relay::{Agent, RelayStats, RouteAction, RouteEntry};
+pub use core::checks::{check_request, unsupported_mandatory_avp, Rejection};
+pub use core::routing::select_least_used_peer;
 pub use error::{ApplicationError, EmptyReason, NoRoute, NoRouteReason, NodeError};
-pub use handle::{ProtocolStats, RouteSelect, TransportCounters, TransportStats};
 pub use ids::{SequenceGenerator, SessionGenerator};
+#[cfg(feature = "tls")]
+pub use io::transport::tls::{TlsError, TlsOptions};
 pub use node::{InbandTls, Node, NodeOptions, PeerOptions};
 pub use peer::{
     DEFAULT_CEA_TIMEOUT, DEFAULT_CER_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DPA_TIMEOUT,
@@ -76,10 +71,6 @@ pub use peer::{
     DEFAULT_STATISTICS_HISTORY_INTERVAL, DEFAULT_STOP_WAIT_TIMEOUT, DEFAULT_VENDOR_ID,
     DEFAULT_WAKEUP_INTERVAL, STATISTICS_HISTORY_SIZE,
 };
-pub use proxy::{ProxyHandler, ProxyVerdict};
-pub use relay::{Agent, RelayStats, RouteAction, RouteEntry};
-pub use routing::select_least_used_peer;
+pub use shared::{ProtocolStats, RouteSelect, TransportCounters, TransportStats};
 pub use stats::NodeStats;
-#[cfg(feature = "tls")]
-pub use transport::tls::{TlsError, TlsOptions};
 pub use uri::{parse_diameter_uri, DiameterUri, UriError, DEFAULT_PORT, DEFAULT_SECURE_PORT};

@@ -11,27 +11,27 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::bounded;
 use parking_lot::Mutex;
 
-use super::config::ListenTransport;
-use super::config::{parse_addresses, IpAddress, NodeConfig, NodeLimits};
-use super::error::{NoRoute, NoRouteReason, NodeError};
-use super::event_loop;
-use super::handle::{
-    node_stats, AppBase, AppRoute, Application, Command, Handle, Identity, Life, OutAnswer,
-    OutRequest, ProtocolStats, Reply, RouteSelect, TransportStats,
-};
-use super::peer::{
+use crate::message::{dictionary, Message};
+use crate::node::config::ListenTransport;
+use crate::node::config::{parse_addresses, IpAddress, NodeConfig, NodeLimits};
+use crate::node::core::agent::proxy::ProxyHandler;
+use crate::node::core::agent::relay::{Agent, RelayStats, RouteAction, RouteEntry};
+use crate::node::error::{NoRoute, NoRouteReason, NodeError};
+use crate::node::io::event_loop;
+use crate::node::io::setup::ListenSpec;
+use crate::node::peer::{
     AppId, AppKind, ConnectionConfig, LocalCapabilities, Peer, PeerSettings, PeerStatus,
     DEFAULT_CEA_TIMEOUT, DEFAULT_CER_TIMEOUT, DEFAULT_DPA_TIMEOUT, DEFAULT_DWA_TIMEOUT,
     DEFAULT_IDLE_TIMEOUT, DEFAULT_RETRANSMIT_QUEUE_SIZE, DEFAULT_STATISTICS_HISTORY_INTERVAL,
     DEFAULT_VENDOR_ID, DEFAULT_WAKEUP_INTERVAL, PEER_TRANSPORT_SCTP, PEER_TRANSPORT_TCP,
     RELAY_APPLICATION_ID,
 };
-use super::proxy::ProxyHandler;
-use super::relay::{Agent, RelayStats, RouteAction, RouteEntry};
-use super::setup::ListenSpec;
-use super::stats::NodeStats;
-use super::{parse_diameter_uri, SequenceGenerator, SessionGenerator};
-use crate::message::{dictionary, Message};
+use crate::node::shared::{
+    node_stats, AppBase, AppRoute, Application, Command, Handle, Identity, Life, OutAnswer,
+    OutRequest, ProtocolStats, Reply, RouteSelect, TransportStats,
+};
+use crate::node::stats::NodeStats;
+use crate::node::{parse_diameter_uri, SequenceGenerator, SessionGenerator};
 
 /// python's keyword arguments of `Node(...)`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -55,7 +55,7 @@ pub struct NodeOptions {
     /// The node's certificate, key and trusted CA certificates (PEM files),
     /// for `aaas://` peers, `tls_port` and in-band TLS.
     #[cfg(feature = "tls")]
-    pub tls: Option<crate::node::transport::tls::TlsOptions>,
+    pub tls: Option<crate::node::io::transport::tls::TlsOptions>,
 }
 
 /// In-band TLS on cleartext TCP connections (the RFC 3588 way, still used by
@@ -140,7 +140,7 @@ pub struct Node {
     pub inband_tls: InbandTls,
     /// TLS certificates and trust.
     #[cfg(feature = "tls")]
-    pub tls: Option<crate::node::transport::tls::TlsOptions>,
+    pub tls: Option<crate::node::io::transport::tls::TlsOptions>,
     /// Supported-Vendor-Id values.
     pub vendor_ids: Vec<u32>,
     /// Origin-State-Id (creation time, as python).
@@ -311,7 +311,8 @@ impl Node {
                     "aaas over SCTP (DTLS/SCTP)".to_owned(),
                 ));
             }
-            super::transport::sctp_sys::sctp_supported().map_err(NodeError::SctpUnavailable)?;
+            crate::node::io::transport::sctp_sys::sctp_supported()
+                .map_err(NodeError::SctpUnavailable)?;
         }
         if uri.is_secure {
             self.require_tls(&format!("peer {peer_uri}"))?;
@@ -548,7 +549,8 @@ impl Node {
             }
         }
         if let Some(port) = self.sctp_port {
-            super::transport::sctp_sys::sctp_supported().map_err(NodeError::SctpUnavailable)?;
+            crate::node::io::transport::sctp_sys::sctp_supported()
+                .map_err(NodeError::SctpUnavailable)?;
             let mut addrs: Vec<SocketAddr> = ip_addresses
                 .iter()
                 .map(|ip| SocketAddr::new(*ip, port))
@@ -592,7 +594,7 @@ impl Node {
     fn config(&self, ip_addresses: Vec<IpAddr>) -> Result<NodeConfig, NodeError> {
         #[cfg(feature = "tls")]
         let tls = match &self.tls {
-            Some(options) => Some(Arc::new(crate::node::transport::tls::TlsContext::new(
+            Some(options) => Some(Arc::new(crate::node::io::transport::tls::TlsContext::new(
                 options,
             )?)),
             None => None,

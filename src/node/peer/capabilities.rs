@@ -199,8 +199,11 @@ impl LocalCapabilities {
         self.capability_avps(&mut answer.avps)?;
         if let Some(text) = error_message {
             answer.avps.push(
-                avp(AVP_ERROR_MESSAGE, super::cap_error_message(text).as_ref())?
-                    .with_mandatory(false),
+                avp(
+                    AVP_ERROR_MESSAGE,
+                    crate::node::peer::cap_error_message(text).as_ref(),
+                )?
+                .with_mandatory(false),
             );
         }
         Ok(answer)

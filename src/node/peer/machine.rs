@@ -27,15 +27,15 @@ use std::time::{Duration, Instant};
 
 use log::{debug, log_enabled, warn, Level};
 
-use super::capabilities::{
-    answer_header, choose_inband_security, common_applications, inband_security_avp, AppId,
-    InbandChoice, LocalCapabilities, RemoteCapabilities,
-};
-use super::constants::*;
 use crate::message::constants::*;
 use crate::message::framer::Framer;
 use crate::message::{dump, Avp, AvpValue, DecodeLimits, Message, MessageDecodeError};
-use crate::node::duplicates::request_digest;
+use crate::node::core::agent::duplicates::request_digest;
+use crate::node::peer::capabilities::{
+    answer_header, choose_inband_security, common_applications, inband_security_avp, AppId,
+    InbandChoice, LocalCapabilities, RemoteCapabilities,
+};
+use crate::node::peer::constants::*;
 use crate::node::SequenceGenerator;
 
 /// Timers and limits of one connection.
@@ -73,15 +73,15 @@ pub struct ConnectionConfig {
 impl Default for ConnectionConfig {
     fn default() -> Self {
         ConnectionConfig {
-            cea_timeout: super::DEFAULT_CEA_TIMEOUT,
-            cer_timeout: super::DEFAULT_CER_TIMEOUT,
-            idle_timeout: super::DEFAULT_IDLE_TIMEOUT,
-            dwa_timeout: super::DEFAULT_DWA_TIMEOUT,
-            dpa_timeout: super::DEFAULT_DPA_TIMEOUT,
+            cea_timeout: crate::node::peer::DEFAULT_CEA_TIMEOUT,
+            cer_timeout: crate::node::peer::DEFAULT_CER_TIMEOUT,
+            idle_timeout: crate::node::peer::DEFAULT_IDLE_TIMEOUT,
+            dwa_timeout: crate::node::peer::DEFAULT_DWA_TIMEOUT,
+            dpa_timeout: crate::node::peer::DEFAULT_DPA_TIMEOUT,
             max_message_size: crate::message::framer::DEFAULT_MAX_MESSAGE_SIZE,
             max_output_buffer: 64 << 20,
             max_jitter: Duration::from_secs(2),
-            silent_peer_timeout: super::DEFAULT_SILENT_PEER_TIMEOUT,
+            silent_peer_timeout: crate::node::peer::DEFAULT_SILENT_PEER_TIMEOUT,
         }
     }
 }
@@ -182,7 +182,7 @@ pub struct Connection {
     awaiting_tls: Option<(RemoteCapabilities, Vec<AppId>)>,
     rng: u64,
     name: String,
-    counters: Option<Arc<super::PeerCounters>>,
+    counters: Option<Arc<crate::node::peer::PeerCounters>>,
     /// Application messages keep their received bytes (a relay's).
     keep_bytes: bool,
     /// When bytes were last received.
@@ -306,7 +306,7 @@ impl Connection {
 
     /// Counts every message received from now on into `counters` (the
     /// peer's, once known).
-    pub fn set_counters(&mut self, counters: Arc<super::PeerCounters>) {
+    pub fn set_counters(&mut self, counters: Arc<crate::node::peer::PeerCounters>) {
         self.counters = Some(counters);
     }
 

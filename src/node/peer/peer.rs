@@ -36,8 +36,8 @@ impl Default for PeerSettings {
             cer_timeout: None,
             dwa_timeout: None,
             idle_timeout: None,
-            reconnect_wait: super::DEFAULT_RECONNECT_WAIT,
-            connect_timeout: super::DEFAULT_CONNECT_TIMEOUT,
+            reconnect_wait: crate::node::peer::DEFAULT_RECONNECT_WAIT,
+            connect_timeout: crate::node::peer::DEFAULT_CONNECT_TIMEOUT,
         }
     }
 }
@@ -67,18 +67,18 @@ pub struct PeerConnectionInfo {
 impl PeerConnectionInfo {
     /// Whether this node opened the connection (python's `is_sender`).
     pub fn is_sender(&self) -> bool {
-        self.direction == super::PEER_SEND
+        self.direction == crate::node::peer::PEER_SEND
     }
 
     /// Whether the peer opened the connection (python's `is_receiver`).
     pub fn is_receiver(&self) -> bool {
-        self.direction == super::PEER_RECV
+        self.direction == crate::node::peer::PEER_RECV
     }
 
     /// Whether the connection carries traffic (python's `state in
     /// PEER_READY_STATES`).
     pub fn is_ready(&self) -> bool {
-        super::PEER_READY_STATES.contains(&self.state)
+        crate::node::peer::PEER_READY_STATES.contains(&self.state)
     }
 }
 
@@ -200,7 +200,7 @@ impl Peer {
             .lock()
             .connection
             .as_ref()
-            .is_some_and(|c| super::PEER_READY_STATES.contains(&c.state))
+            .is_some_and(|c| crate::node::peer::PEER_READY_STATES.contains(&c.state))
     }
 
     /// python's `peer.always_reconnect`: reconnect even after the peer sent
@@ -216,7 +216,7 @@ impl Peer {
     }
 
     /// python's `peer.reconnect_wait`: the wait before a persistent peer is
-    /// connected again ([`DEFAULT_RECONNECT_WAIT`](super::DEFAULT_RECONNECT_WAIT) unless set).
+    /// connected again ([`DEFAULT_RECONNECT_WAIT`](crate::node::peer::DEFAULT_RECONNECT_WAIT) unless set).
     pub fn reconnect_wait(&self) -> Duration {
         self.settings.lock().reconnect_wait
     }
@@ -275,7 +275,7 @@ impl Peer {
     }
 
     /// How long a connect to this peer may take
-    /// ([`DEFAULT_CONNECT_TIMEOUT`](super::DEFAULT_CONNECT_TIMEOUT) unless set).
+    /// ([`DEFAULT_CONNECT_TIMEOUT`](crate::node::peer::DEFAULT_CONNECT_TIMEOUT) unless set).
     pub fn connect_timeout(&self) -> Duration {
         self.settings.lock().connect_timeout
     }

@@ -11,14 +11,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::duplicates::RequestKey;
-use super::error::{ApplicationError, EmptyReason, NodeError};
-use super::handle::Reply;
-use super::idhash::IdMap;
-use super::owed::OwedBook;
-use super::peer::{AppId, Connection, Peer, PEER_RECV, PEER_SEND};
-use super::proxy::ProxyHandler;
 use crate::message::Message;
+use crate::node::core::agent::duplicates::RequestKey;
+use crate::node::core::agent::proxy::ProxyHandler;
+use crate::node::error::{ApplicationError, EmptyReason, NodeError};
+use crate::node::idhash::IdMap;
+use crate::node::peer::{AppId, Connection, Peer, PEER_RECV, PEER_SEND};
+use crate::node::shared::owed::OwedBook;
+use crate::node::shared::Reply;
 
 /// A connection's id: unique in the process, never reused (a stale id can
 /// never reach a newer connection).
@@ -174,7 +174,7 @@ pub(crate) struct Relayed {
 /// The byte budgets of the copies of relayed requests kept for failover:
 /// per connection they go out on, and for the node.
 pub(crate) struct CopyBudget {
-    /// Bytes kept on the whole node now (shared with [`RelayStats`](super::RelayStats)).
+    /// Bytes kept on the whole node now (shared with [`RelayStats`](crate::node::RelayStats)).
     pub node: Arc<AtomicUsize>,
     /// Most bytes kept for one connection.
     pub per_connection: usize,
@@ -380,7 +380,7 @@ impl Conn {
         while self.pending.contains_key(&hop_by_hop) || self.relayed.contains_key(&hop_by_hop) {
             hop_by_hop = machine.next_hop_by_hop();
         }
-        super::relay::set_hop_by_hop(&mut bytes, hop_by_hop);
+        crate::node::core::agent::relay::set_hop_by_hop(&mut bytes, hop_by_hop);
         if machine.send_bytes(&bytes, true).is_err() {
             return Err((PendingRefused::Full, bytes, relayed));
         }

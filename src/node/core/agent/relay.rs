@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::peer::{Peer, PEER_READY_STATES, RELAY_APPLICATION_ID};
 use crate::message::constants::*;
 use crate::message::{Avp, Message, HEADER_LENGTH};
+use crate::node::peer::{Peer, PEER_READY_STATES, RELAY_APPLICATION_ID};
 
 /// What kind of Diameter node this is (RFC 6733 §2.8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -22,7 +22,7 @@ pub enum Agent {
     None,
     /// A relay agent: it advertises the relay application (0xffffffff) in
     /// CER/CEA and forwards requests that are not for this node by its
-    /// routing table ([`Node::add_route`](super::Node::add_route)),
+    /// routing table ([`Node::add_route`](crate::node::Node::add_route)),
     /// adding a Route-Record and changing nothing else.
     Relay,
 }
@@ -35,8 +35,8 @@ pub enum RouteAction {
     /// Forward the request to one of the entry's servers.
     Relay,
     /// Forward as a proxy: the request and its answer go through the
-    /// [`ProxyHandler`](super::ProxyHandler) of its application
-    /// ([`Node::add_proxy_handler`](super::Node::add_proxy_handler)); without
+    /// [`ProxyHandler`](crate::node::ProxyHandler) of its application
+    /// ([`Node::add_proxy_handler`](crate::node::Node::add_proxy_handler)); without
     /// one, the request goes out as a relay would send it.
     Proxy,
     /// Answer 3006 DIAMETER_REDIRECT_INDICATION naming the entry's servers
@@ -45,15 +45,15 @@ pub enum RouteAction {
 }
 
 /// One entry of the routing table (RFC 6733 §2.7): static (added with
-/// [`Node::add_route`](super::Node::add_route) or
-/// [`Node::add_redirect`](super::Node::add_redirect)), or learned from a
+/// [`Node::add_route`](crate::node::Node::add_route) or
+/// [`Node::add_redirect`](crate::node::Node::add_redirect)), or learned from a
 /// redirect and expiring.
 #[derive(Clone)]
 pub struct RouteEntry {
     /// The realm (compared without regard to case); empty in a learned
     /// entry that holds for every realm (Redirect-Host-Usage
     /// ALL_APPLICATION, with
-    /// [`NodeLimits::redirect_wide_scope`](super::NodeLimits::redirect_wide_scope);
+    /// [`NodeLimits::redirect_wide_scope`](crate::node::NodeLimits::redirect_wide_scope);
     /// without it, the entry holds for the realm of the request
     /// redirected, and only for requests routed to the peer that sent the
     /// 3006).
@@ -315,7 +315,7 @@ impl RelayCounters {
 }
 
 /// What an agent forwarded, answered itself and dropped
-/// ([`Node::relay_stats`](super::Node::relay_stats)).
+/// ([`Node::relay_stats`](crate::node::Node::relay_stats)).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RelayStats {
     /// Requests forwarded to a next hop.
@@ -339,15 +339,15 @@ pub struct RelayStats {
     /// full).
     pub too_busy: u64,
     /// Relayed requests whose answer did not come within
-    /// [`NodeLimits::relay_timeout`](super::NodeLimits::relay_timeout):
+    /// [`NodeLimits::relay_timeout`](crate::node::NodeLimits::relay_timeout):
     /// forgotten.
     pub expired: u64,
     /// Relayed requests sent again, with the T flag, to another next hop
     /// because the connection they waited on failed (RFC 6733 §5.5.4).
     pub requests_failed_over: u64,
     /// Requests a proxy handler answered itself
-    /// ([`ProxyVerdict::Answer`](super::ProxyVerdict::Answer) or
-    /// [`Reply`](super::ProxyVerdict::Reply), or 5012 after a panic).
+    /// ([`ProxyVerdict::Answer`](crate::node::ProxyVerdict::Answer) or
+    /// [`Reply`](crate::node::ProxyVerdict::Reply), or 5012 after a panic).
     pub proxy_answered: u64,
     /// Requests answered 3002 DIAMETER_UNABLE_TO_DELIVER because, with the
     /// Route-Record added, they would exceed the largest message this node
@@ -363,8 +363,8 @@ pub struct RelayStats {
     pub closed_after_sending: u64,
     /// Requests forwarded with no copy kept for failover, the copies'
     /// byte budget being full
-    /// ([`NodeLimits::relay_copy_bytes_per_connection`](super::NodeLimits::relay_copy_bytes_per_connection),
-    /// [`relay_copy_bytes`](super::NodeLimits::relay_copy_bytes)): if their
+    /// ([`NodeLimits::relay_copy_bytes_per_connection`](crate::node::NodeLimits::relay_copy_bytes_per_connection),
+    /// [`relay_copy_bytes`](crate::node::NodeLimits::relay_copy_bytes)): if their
     /// next hop fails, they are answered 3002 instead of failed over.
     pub forwarded_without_copy: u64,
     /// Bytes of the copies of relayed requests kept for failover now (not

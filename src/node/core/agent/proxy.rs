@@ -1,6 +1,6 @@
 //! Proxy handlers (RFC 6733 §2.8.2, §6.1.9): code of the user's that an
 //! agent runs on the requests it forwards by a
-//! [`RouteAction::Proxy`](super::RouteAction::Proxy) entry of one
+//! [`RouteAction::Proxy`](crate::node::RouteAction::Proxy) entry of one
 //! application, and on their answers. It sees each as a `&mut Message`, may
 //! change it, and may answer a request itself instead of forwarding it.
 //!
@@ -11,13 +11,13 @@
 use crate::message::{AvpEncodeError, Message, MessageHeader};
 
 /// What a proxy agent does to the requests of one application, and to
-/// their answers ([`Node::add_proxy_handler`](super::Node::add_proxy_handler)).
+/// their answers ([`Node::add_proxy_handler`](crate::node::Node::add_proxy_handler)).
 ///
 /// Both methods run on the node's event-loop thread, between reading and
 /// writing every connection's messages: they must be quick (no blocking
 /// I/O, no waiting on locks held by slow code) or every peer waits. A
 /// panic in one is caught and counted
-/// ([`ProtocolStats::callback_panics`](super::ProtocolStats::callback_panics)):
+/// ([`ProtocolStats::callback_panics`](crate::node::ProtocolStats::callback_panics)):
 /// the request is answered 5012 DIAMETER_UNABLE_TO_COMPLY, or the answer
 /// goes back as it came.
 ///

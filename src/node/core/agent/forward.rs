@@ -12,16 +12,27 @@
 
 use std::sync::atomic::Ordering;
 
-use super::super::conn::{PendingRefused, Relayed};
-use super::super::proxy::ProxyHandler;
-use super::super::relay::{self, Decision, RedirectTo};
-use super::relay_failover::next_hops;
-use super::*;
+use crate::node::core::agent::proxy::ProxyHandler;
+use crate::node::core::agent::relay::{self, Decision, RedirectTo};
+use crate::node::core::agent::relay_failover::next_hops;
+use crate::node::core::conn::Relayed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use log::debug;
+
+use crate::message::constants::*;
+use crate::message::{Avp, Message};
+use crate::node::core::agent::duplicates::request_digest;
+use crate::node::core::conn::{ConnId, PendingRefused};
+use crate::node::core::dispatch::{later, *};
+use crate::node::peer::*;
+use crate::node::shared::count;
 
 impl Dispatch {
     /// For an agent: forwards (or answers) a request that is not for this
     /// node; gives back one that is.
-    pub(super) fn relay_intake(
+    pub(crate) fn relay_intake(
         &mut self,
         now: Instant,
         id: ConnId,
@@ -118,7 +129,7 @@ impl Dispatch {
     /// Sends a request on to `peer`: its received bytes, a Route-Record
     /// naming the peer it came from appended, the next connection's
     /// hop-by-hop identifier; kept for failover unless `max_failovers` is 0.
-    fn forward(
+    pub(crate) fn forward(
         &mut self,
         now: Instant,
         id: ConnId,
@@ -238,7 +249,7 @@ impl Dispatch {
     /// An answer received on `id`: when it answers a relayed request, it
     /// goes back where the request came from (or is dropped, counted);
     /// otherwise it is given back.
-    pub(super) fn relay_answer(&mut self, id: ConnId, mut msg: Message) -> Option<Message> {
+    pub(crate) fn relay_answer(&mut self, id: ConnId, mut msg: Message) -> Option<Message> {
         let conn = self.conns.get_mut(&id)?;
         let relayed = match conn.take_relayed(&msg) {
             None => {
@@ -278,7 +289,7 @@ impl Dispatch {
 
     /// The connection relayed requests went out on closed: each that could
     /// not be failed over is answered 3002 where it came from.
-    pub(super) fn relayed_lost(&mut self, now: Instant, lost: Vec<Relayed>) {
+    pub(crate) fn relayed_lost(&mut self, now: Instant, lost: Vec<Relayed>) {
         for r in lost {
             self.relayed_undelivered(
                 now,
@@ -292,11 +303,13 @@ impl Dispatch {
     /// Answers a relayed request that will not be delivered 3002 where it
     /// came from (when its requester is still connected), counted in the
     /// relay counter `counter` picks.
-    pub(super) fn relayed_undelivered(
+    pub(crate) fn relayed_undelivered(
         &mut self,
         now: Instant,
         r: Relayed,
-        counter: fn(&super::super::relay::RelayCounters) -> &std::sync::atomic::AtomicU64,
+        counter: fn(
+            &crate::node::core::agent::relay::RelayCounters,
+        ) -> &std::sync::atomic::AtomicU64,
         why: &str,
     ) {
         r.to.outstanding.fetch_sub(1, Ordering::Relaxed);
@@ -316,7 +329,7 @@ impl Dispatch {
     }
 
     /// Relayed requests whose answers are overdue are forgotten.
-    pub(super) fn relayed_expired(&mut self, expired: Vec<Relayed>) {
+    pub(crate) fn relayed_expired(&mut self, expired: Vec<Relayed>) {
         for r in expired {
             r.to.outstanding.fetch_sub(1, Ordering::Relaxed);
             count(&self.handle.relay.expired);
@@ -326,7 +339,7 @@ impl Dispatch {
     /// Answers a request here with an error: E bit, this node's
     /// Origin-Host/Realm, the request's Session-Id first and its Proxy-Info
     /// AVPs (RFC 6733 §6.2), and `extra`.
-    pub(super) fn refuse_relay(
+    pub(crate) fn refuse_relay(
         &mut self,
         now: Instant,
         id: ConnId,
@@ -337,7 +350,7 @@ impl Dispatch {
         self.answer_here(now, id, msg, result_code, why, Vec::new());
     }
 
-    fn answer_here(
+    pub(crate) fn answer_here(
         &mut self,
         _now: Instant,
         id: ConnId,
@@ -374,7 +387,7 @@ impl Dispatch {
 
     /// RFC 6733 §6.1.7: 3006 with a Redirect-Host for each server, then
     /// Redirect-Host-Usage and Redirect-Max-Cache-Time (§6.13, §6.14).
-    fn redirect(&mut self, now: Instant, id: ConnId, msg: &Message, to: &RedirectTo) {
+    pub(crate) fn redirect(&mut self, now: Instant, id: ConnId, msg: &Message, to: &RedirectTo) {
         count(&self.handle.relay.redirected);
         let mut hosts: Vec<Avp> = to
             .servers

@@ -15,8 +15,8 @@
 
 use parking_lot::Mutex;
 
-use super::conn::ConnId;
-use super::idhash::IdMap;
+use crate::node::core::conn::ConnId;
+use crate::node::idhash::IdMap;
 
 const SHARDS: usize = 16;
 

@@ -3,7 +3,7 @@
 //! to the caller; the request goes again (same End-to-End identifier, a
 //! new hop-by-hop identifier, no T flag) to a host the answer names, which
 //! is connected first when it is not. The redirect cache
-//! ([`super::super::redirect`]) remembers the host for later requests as
+//! ([`crate::node::core::agent::redirect`]) remembers the host for later requests as
 //! the answer's Redirect-Host-Usage says, by default only for those that
 //! would go the way the redirected one went (its Destination-Realm, to the
 //! peer the 3006 came from; `NodeLimits::redirect_wide_scope` widens it),
@@ -17,12 +17,21 @@
 //! skipped. So are hosts naming this node and the host that redirected.
 //! When no host is left, the caller gets the 3006 answer.
 
+use crate::node::core::agent::redirect::{self, Facts};
+use crate::node::uri::DiameterUri;
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use super::super::conn::Retry;
-use super::super::redirect::{self, Facts};
-use super::super::uri::DiameterUri;
-use super::*;
+use log::{debug, info};
+
+use crate::message::constants::*;
+use crate::message::{Avp, Message, MessageHeader};
+use crate::node::core::conn::{ConnId, Pending, Retry};
+use crate::node::core::dispatch::{later, *};
+use crate::node::error::{ApplicationError, EmptyReason, NodeError};
+use crate::node::peer::*;
+use crate::node::shared::{count, Reply};
 
 /// A peer added for a redirect is closed once it has been unused this long
 /// (no cache entry names it, nothing waits for it or on it).
@@ -34,7 +43,7 @@ const LEARNED_IDLE: Duration = Duration::from_secs(60);
 const WAITING_ANSWER_BYTES: usize = 16 << 20;
 
 /// A request waiting for the connection to its redirect host.
-pub(super) struct Waiting {
+pub(crate) struct Waiting {
     /// The host.
     pub peer: Arc<Peer>,
     /// The encoded request.
@@ -65,7 +74,7 @@ struct Learned {
 /// The loop's redirect state: requests waiting for connections, and the
 /// peers added for redirects. Both bounded (`NodeLimits`).
 #[derive(Default)]
-pub(super) struct Redirects {
+pub(crate) struct Redirects {
     waiting: Vec<Waiting>,
     /// Bytes of the 3006 answers kept in `waiting`.
     answer_bytes: usize,
@@ -73,14 +82,14 @@ pub(super) struct Redirects {
 }
 
 /// The bytes a waiting request's kept 3006 takes (its encoded length).
-fn kept(w: &Waiting) -> usize {
+pub(crate) fn kept(w: &Waiting) -> usize {
     w.answer.as_ref().map_or(0, Message::length)
 }
 
 impl Dispatch {
     /// An answer to a request this node sent: a 3006 that may be followed
     /// is followed (`None`); anything else is given back.
-    pub(super) fn follow_redirect(
+    pub(crate) fn follow_redirect(
         &mut self,
         now: Instant,
         from: ConnId,
@@ -176,7 +185,7 @@ impl Dispatch {
     /// peer (by name, or by address and port), a peer added for an
     /// earlier redirect, or a new one for an IP address. Not this node,
     /// not the host that redirected, not a host that would need DNS.
-    fn redirect_host(
+    pub(crate) fn redirect_host(
         &mut self,
         now: Instant,
         uri: &DiameterUri,
@@ -223,7 +232,7 @@ impl Dispatch {
     /// when the node has certificates). When there are
     /// `max_redirect_peers` already, the one unused longest makes room, if
     /// one is unused.
-    fn learn_peer(
+    pub(crate) fn learn_peer(
         &mut self,
         now: Instant,
         uri: &DiameterUri,
@@ -270,18 +279,18 @@ impl Dispatch {
     }
 
     #[cfg(feature = "tls")]
-    fn has_tls(&self) -> bool {
+    pub(crate) fn has_tls(&self) -> bool {
         self.config.tls.is_some()
     }
 
     #[cfg(not(feature = "tls"))]
-    fn has_tls(&self) -> bool {
+    pub(crate) fn has_tls(&self) -> bool {
         false
     }
 
     /// Whether a peer added for a redirect is unused: no cache entry names
     /// it, no request waits for it, none waits for an answer on it.
-    fn learned_unused(&self, peer: &Arc<Peer>) -> bool {
+    pub(crate) fn learned_unused(&self, peer: &Arc<Peer>) -> bool {
         let named = !self.handle.redirects.is_empty()
             && self
                 .handle
@@ -299,7 +308,7 @@ impl Dispatch {
     }
 
     /// Closes the connections of a peer added for a redirect (DPR).
-    fn close_learned(&mut self, now: Instant, peer: &Arc<Peer>) {
+    pub(crate) fn close_learned(&mut self, now: Instant, peer: &Arc<Peer>) {
         debug!(target: "diameter.node", "{peer}: added for a redirect and unused, closed");
         for conn in self.conns.values_mut() {
             if conn.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer)) {
@@ -314,7 +323,7 @@ impl Dispatch {
 
     /// Whether the CEA of `peer` must name it: not for a peer added for a
     /// Redirect-Host naming an address (its Origin-Host is not known).
-    pub(super) fn checks_identity(&self, peer: &Arc<Peer>) -> bool {
+    pub(crate) fn checks_identity(&self, peer: &Arc<Peer>) -> bool {
         !self
             .redirects
             .learned
@@ -325,7 +334,7 @@ impl Dispatch {
     /// Sends a request to its redirect host: at once when it is ready;
     /// else it waits for the connection, which is opened if none is.
     /// Nothing is sent once its caller stopped waiting.
-    pub(super) fn send_to_redirect_host(&mut self, now: Instant, w: Waiting) {
+    pub(crate) fn send_to_redirect_host(&mut self, now: Instant, w: Waiting) {
         if w.deadline <= now {
             return;
         }
@@ -354,7 +363,7 @@ impl Dispatch {
         self.redirects.waiting.push(w);
     }
 
-    fn send_waiting(&mut self, w: Waiting) {
+    pub(crate) fn send_waiting(&mut self, w: Waiting) {
         let Waiting {
             peer,
             bytes,
@@ -377,7 +386,7 @@ impl Dispatch {
     /// The redirect host cannot be reached: the caller gets the 3006; a
     /// request the cache sent there goes by routing instead, and the
     /// cache forgets the host.
-    fn redirect_failed(&mut self, w: Waiting) {
+    pub(crate) fn redirect_failed(&mut self, w: Waiting) {
         let Waiting {
             peer,
             bytes,
@@ -414,7 +423,7 @@ impl Dispatch {
     }
 
     /// Cache entries naming `peer` go.
-    fn forget_redirect_host(&self, peer: &Arc<Peer>) {
+    pub(crate) fn forget_redirect_host(&self, peer: &Arc<Peer>) {
         if !self.handle.redirects.is_empty() {
             self.handle
                 .redirects
@@ -423,7 +432,7 @@ impl Dispatch {
     }
 
     /// A connection became ready: the requests waiting for its peer go.
-    pub(super) fn redirect_host_ready(&mut self, now: Instant, id: ConnId) {
+    pub(crate) fn redirect_host_ready(&mut self, now: Instant, id: ConnId) {
         if self.redirects.waiting.is_empty() {
             return;
         }
@@ -437,7 +446,7 @@ impl Dispatch {
 
     /// A connection opened: one to a peer added for a redirect that turns
     /// out to be this node is closed.
-    pub(super) fn redirect_host_opened(&mut self, now: Instant, id: ConnId, origin_host: &str) {
+    pub(crate) fn redirect_host_opened(&mut self, now: Instant, id: ConnId, origin_host: &str) {
         let own = self.handle.identity();
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
@@ -459,7 +468,7 @@ impl Dispatch {
 
     /// `peer` has no connection left (its connect failed, or it closed):
     /// what waits for it fails, and the cache forgets it.
-    pub(super) fn redirect_host_lost(&mut self, peer: &Arc<Peer>) {
+    pub(crate) fn redirect_host_lost(&mut self, peer: &Arc<Peer>) {
         self.forget_redirect_host(peer);
         if self.redirects.waiting.is_empty() {
             return;
@@ -469,7 +478,7 @@ impl Dispatch {
         }
     }
 
-    fn take_waiting(&mut self, peer: &Arc<Peer>) -> Vec<Waiting> {
+    pub(crate) fn take_waiting(&mut self, peer: &Arc<Peer>) -> Vec<Waiting> {
         let (mine, others): (Vec<Waiting>, Vec<Waiting>) =
             std::mem::take(&mut self.redirects.waiting)
                 .into_iter()
@@ -483,7 +492,7 @@ impl Dispatch {
     /// Once a second: waiting requests whose callers gave up go, the cache
     /// drops its expired entries, peers added for redirects and unused for
     /// a while are closed and forgotten.
-    pub(super) fn redirect_housekeeping(&mut self, now: Instant) {
+    pub(crate) fn redirect_housekeeping(&mut self, now: Instant) {
         // their callers stopped waiting: nobody to tell
         let r = &mut self.redirects;
         if r.waiting.iter().any(|w| w.deadline <= now) {
@@ -510,7 +519,7 @@ impl Dispatch {
     }
 
     /// The node stops: waiting requests fail at once.
-    pub(super) fn redirect_stop(&mut self) {
+    pub(crate) fn redirect_stop(&mut self) {
         self.redirects.answer_bytes = 0;
         for w in std::mem::take(&mut self.redirects.waiting) {
             let _ = w

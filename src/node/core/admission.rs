@@ -22,8 +22,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
-use super::conn::ConnId;
-use super::idhash::IdMap;
+use crate::node::core::conn::ConnId;
+use crate::node::idhash::IdMap;
 
 /// What a per-source bound counts: one IPv4 address, or one IPv6 /64 (a
 /// single host usually has a whole /64).

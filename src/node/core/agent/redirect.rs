@@ -31,9 +31,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::uri::{parse_diameter_uri, DiameterUri};
 use crate::message::constants::*;
 use crate::message::{Avp, Message};
+use crate::node::uri::{parse_diameter_uri, DiameterUri};
 
 /// Redirect-Host AVPs read from one answer, at most: the others are not
 /// looked at (an answer may carry thousands).

@@ -6,9 +6,9 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::peer::{AppId, AppKind, Peer, PEER_READY_STATES, RELAY_APPLICATION_ID};
 use crate::message::constants::*;
 use crate::message::{Avp, Message};
+use crate::node::peer::{AppId, AppKind, Peer, PEER_READY_STATES, RELAY_APPLICATION_ID};
 
 /// The peers a request may go to, and the realm they were picked for.
 pub(crate) struct Candidates {

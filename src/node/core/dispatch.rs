@@ -15,42 +15,41 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::Sender;
 use log::{debug, info};
 
-mod forward;
-mod proxied;
-mod redirect;
-mod relay_failover;
+use crate::node::core::agent::follow as redirect;
 
-use super::admission::{Admission, Admit};
-use super::checks;
-use super::config::{capabilities_for, NodeConfig, HISTORY_KEPT};
-use super::conn::{Conn, ConnId, Direction, Owed, Pending, PendingRefused, Retry, Unmatched};
-use super::duplicates::{request_digest, with_hop_by_hop, Duplicates, Intake, RequestKey};
-use super::error::{ApplicationError, EmptyReason, NodeError};
-use super::handle::{count, node_stats, Command, Handle, OutAnswer, OutRequest, Reply};
-use super::idhash::IdMap;
-use super::ids::random_u64;
-use super::peer::*;
-use super::ratelimit::{self, RateLimit};
-use super::relay::Agent;
-use super::routing;
-use super::stats::unix_secs;
 use crate::message::constants::*;
 use crate::message::{Avp, Message, MessageHeader};
+use crate::node::config::{capabilities_for, NodeConfig, HISTORY_KEPT};
+use crate::node::core::admission::{Admission, Admit};
+use crate::node::core::agent::duplicates::{with_hop_by_hop, Duplicates, Intake, RequestKey};
+use crate::node::core::agent::relay::Agent;
+use crate::node::core::checks;
+use crate::node::core::conn::{
+    Conn, ConnId, Direction, Owed, Pending, PendingRefused, Retry, Unmatched,
+};
+use crate::node::core::routing;
+use crate::node::error::{ApplicationError, EmptyReason, NodeError};
+use crate::node::idhash::IdMap;
+use crate::node::ids::random_u64;
+use crate::node::peer::*;
+use crate::node::ratelimit::{self, RateLimit};
+use crate::node::shared::{count, node_stats, Command, Handle, OutAnswer, OutRequest, Reply};
+use crate::node::stats::unix_secs;
 
 /// Applications that take at most this many requests at once, or more
 /// ([`Application::request_limit`]), are shared while the node has more
 /// than one connection: one connection may hold three quarters of them.
 /// Smaller ones are first come, first served.
-const FAIR_SHARE_MIN_LIMIT: usize = 16;
+pub(crate) const FAIR_SHARE_MIN_LIMIT: usize = 16;
 /// How often tables are swept for expired entries.
-const HOUSEKEEPING: Duration = Duration::from_secs(1);
+pub(crate) const HOUSEKEEPING: Duration = Duration::from_secs(1);
 /// How often `peers_logging`/`stats_logging` write their lines.
-const PEERS_LOG_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const PEERS_LOG_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a closed connection may take to write its last bytes.
-const FLUSH_GRACE: Duration = Duration::from_secs(2);
+pub(crate) const FLUSH_GRACE: Duration = Duration::from_secs(2);
 
-static REFUSED_LOG: RateLimit = RateLimit::new("diameter.node");
-static PANIC_LOG: RateLimit = RateLimit::new("diameter.application");
+pub(crate) static REFUSED_LOG: RateLimit = RateLimit::new("diameter.node");
+pub(crate) static PANIC_LOG: RateLimit = RateLimit::new("diameter.application");
 
 /// What the event loop must do for the protocol layer.
 pub(crate) enum Action {
@@ -98,36 +97,36 @@ impl CertificateCheck for NoCertificate {
     }
 }
 
-struct Stopping {
-    deadline: Instant,
-    done: Option<Sender<()>>,
+pub(crate) struct Stopping {
+    pub(crate) deadline: Instant,
+    pub(crate) done: Option<Sender<()>>,
 }
 
 /// The node protocol over all connections.
 pub(crate) struct Dispatch {
-    config: Arc<NodeConfig>,
-    handle: Arc<Handle>,
-    conns: IdMap<ConnId, Conn>,
+    pub(crate) config: Arc<NodeConfig>,
+    pub(crate) handle: Arc<Handle>,
+    pub(crate) conns: IdMap<ConnId, Conn>,
     /// The connection each peer (by `Arc` address) last used for requests.
-    ready: IdMap<usize, ConnId>,
-    duplicates: Duplicates,
-    reconnect_at: IdMap<usize, (Instant, Arc<Peer>)>,
+    pub(crate) ready: IdMap<usize, ConnId>,
+    pub(crate) duplicates: Duplicates,
+    pub(crate) reconnect_at: IdMap<usize, (Instant, Arc<Peer>)>,
     /// Bumped when applications are added to the running node.
-    apps_generation: u64,
-    actions: VecDeque<Action>,
-    dirty: Vec<ConnId>,
-    stopping: Option<Stopping>,
-    next_housekeeping: Instant,
-    next_history: Instant,
-    next_peers_log: Instant,
-    redirects: redirect::Redirects,
+    pub(crate) apps_generation: u64,
+    pub(crate) actions: VecDeque<Action>,
+    pub(crate) dirty: Vec<ConnId>,
+    pub(crate) stopping: Option<Stopping>,
+    pub(crate) next_housekeeping: Instant,
+    pub(crate) next_history: Instant,
+    pub(crate) next_peers_log: Instant,
+    pub(crate) redirects: redirect::Redirects,
     /// The byte budgets of the copies of relayed requests kept for failover.
-    copy_budget: super::conn::CopyBudget,
+    pub(crate) copy_budget: crate::node::core::conn::CopyBudget,
     /// Incoming connections that have not completed their CER yet.
-    admission: Admission,
+    pub(crate) admission: Admission,
 }
 
-fn peer_key(peer: &Arc<Peer>) -> usize {
+pub(crate) fn peer_key(peer: &Arc<Peer>) -> usize {
     Arc::as_ptr(peer) as usize
 }
 
@@ -136,7 +135,7 @@ impl Dispatch {
     /// connected at once.
     pub(crate) fn new(now: Instant, config: Arc<NodeConfig>, handle: Arc<Handle>) -> Dispatch {
         let mut d = Dispatch {
-            copy_budget: super::conn::CopyBudget {
+            copy_budget: crate::node::core::conn::CopyBudget {
                 node: handle.relay.copy_bytes.clone(),
                 per_connection: config.limits.relay_copy_bytes_per_connection,
                 per_node: config.limits.relay_copy_bytes,
@@ -182,6 +181,7 @@ impl Dispatch {
         self.conns.keys().copied().collect()
     }
 
+    #[cfg(any(test, fuzzing))]
     /// How many connections there are.
     pub(crate) fn len(&self) -> usize {
         self.conns.len()
@@ -217,11 +217,13 @@ impl Dispatch {
         self.conns.get_mut(&id)?.machine.as_mut()
     }
 
+    #[cfg(any(test, fuzzing))]
     /// A connection, for inspection.
     pub(crate) fn conn(&self, id: ConnId) -> Option<&Conn> {
         self.conns.get(&id)
     }
 
+    #[cfg(any(test, fuzzing))]
     /// The duplicate-detection table, for inspection.
     pub(crate) fn duplicates(&self) -> &Duplicates {
         &self.duplicates
@@ -229,7 +231,7 @@ impl Dispatch {
 
     /// The protocol counters of this node.
     #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) fn protocol_stats(&self) -> super::handle::ProtocolStats {
+    pub(crate) fn protocol_stats(&self) -> crate::node::shared::ProtocolStats {
         self.handle.protocol_stats()
     }
 
@@ -249,7 +251,7 @@ impl Dispatch {
         peer: &Arc<Peer>,
         remote: SocketAddr,
     ) -> ConnId {
-        let id = super::conn::next_conn_id();
+        let id = crate::node::core::conn::next_conn_id();
         let mut conn = Conn::new(id, Direction::Outgoing, remote);
         conn.apps_generation = self.apps_generation;
         conn.peer = Some(peer.clone());
@@ -280,7 +282,7 @@ impl Dispatch {
     }
 
     /// Whether `peer` has a connection (other than `except`).
-    fn has_connection(&self, peer: &Arc<Peer>, except: Option<ConnId>) -> bool {
+    pub(crate) fn has_connection(&self, peer: &Arc<Peer>, except: Option<ConnId>) -> bool {
         self.conns
             .values()
             .any(|c| Some(c.id) != except && c.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer)))
@@ -356,7 +358,7 @@ impl Dispatch {
         if self.stopping.is_some() {
             return None;
         }
-        let id = super::conn::next_conn_id();
+        let id = crate::node::core::conn::next_conn_id();
         let ip = remote.ip().to_canonical();
         let known = self
             .handle
@@ -414,7 +416,7 @@ impl Dispatch {
         Some((id, evict))
     }
 
-    fn connection_config(&self, peer: Option<&Peer>) -> ConnectionConfig {
+    pub(crate) fn connection_config(&self, peer: Option<&Peer>) -> ConnectionConfig {
         self.config.connection_for(peer)
     }
 
@@ -550,7 +552,7 @@ impl Dispatch {
 
     /// Persistent peers come back after `reconnect_wait`, unless they said
     /// they do not want to talk (a DPR other than REBOOTING), or we stop.
-    fn schedule_reconnect(&mut self, now: Instant, peer: &Arc<Peer>, reason: u8) {
+    pub(crate) fn schedule_reconnect(&mut self, now: Instant, peer: &Arc<Peer>, reason: u8) {
         if !peer.persistent || self.stopping.is_some() {
             return;
         }
@@ -599,7 +601,7 @@ impl Dispatch {
     }
 
     /// The peer's ready connection, from the cache when it is still that.
-    fn ready_conn_of(&mut self, peer: &Arc<Peer>) -> Option<ConnId> {
+    pub(crate) fn ready_conn_of(&mut self, peer: &Arc<Peer>) -> Option<ConnId> {
         let key = peer_key(peer);
         let is_peers = |c: &Conn| c.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer));
         if let Some(id) = self.ready.get(&key) {
@@ -620,7 +622,7 @@ impl Dispatch {
         Some(id)
     }
 
-    fn send_request(&mut self, now: Instant, req: OutRequest) {
+    pub(crate) fn send_request(&mut self, now: Instant, req: OutRequest) {
         let OutRequest {
             peer,
             bytes,
@@ -675,7 +677,7 @@ impl Dispatch {
 
     /// Sends an encoded request on `peer`'s ready connection.
     #[allow(clippy::too_many_arguments)]
-    fn send_on(
+    pub(crate) fn send_on(
         &mut self,
         peer: &Arc<Peer>,
         bytes: Vec<u8>,
@@ -728,7 +730,7 @@ impl Dispatch {
     /// `EmptyAnswer`. An agent's relayed requests go to another next hop
     /// the same way (`relay_failover`). Nothing while the node stops (they
     /// fail as the connections close).
-    fn fail_over(&mut self, now: Instant, id: ConnId) {
+    pub(crate) fn fail_over(&mut self, now: Instant, id: ConnId) {
         if self.stopping.is_some() {
             return;
         }
@@ -755,7 +757,12 @@ impl Dispatch {
 
     /// Sends one request of a failed connection elsewhere, or fails its
     /// caller; true when it was sent.
-    fn fail_over_one(&mut self, now: Instant, failed: Option<&Arc<Peer>>, p: Pending) -> bool {
+    pub(crate) fn fail_over_one(
+        &mut self,
+        now: Instant,
+        failed: Option<&Arc<Peer>>,
+        p: Pending,
+    ) -> bool {
         let Pending {
             end_to_end,
             reply,
@@ -797,7 +804,7 @@ impl Dispatch {
     /// Another ready peer for a request of `app` (RFC 6733 §6.1, as when it
     /// was first sent), not `failed`: none when the request names the
     /// failed peer in Destination-Host.
-    fn alternative(
+    pub(crate) fn alternative(
         &mut self,
         bytes: &[u8],
         app: AppId,
@@ -827,7 +834,7 @@ impl Dispatch {
 
     /// The least loaded of `peers` that have a ready connection (ties in
     /// turn).
-    fn least_loaded_ready(&mut self, mut peers: Vec<Arc<Peer>>) -> Option<Arc<Peer>> {
+    pub(crate) fn least_loaded_ready(&mut self, mut peers: Vec<Arc<Peer>>) -> Option<Arc<Peer>> {
         peers.retain(|p| self.ready_conn_of(p).is_some());
         let turn = self
             .handle
@@ -836,7 +843,7 @@ impl Dispatch {
         routing::least_loaded(&peers, turn)
     }
 
-    fn send_answer(&mut self, now: Instant, answer: OutAnswer) {
+    pub(crate) fn send_answer(&mut self, now: Instant, answer: OutAnswer) {
         let OutAnswer {
             via,
             hop_by_hop,
@@ -1038,7 +1045,7 @@ impl Dispatch {
     }
 
     /// Expired pending requests, owed answers and duplicate records go.
-    fn housekeeping(&mut self, now: Instant) {
+    pub(crate) fn housekeeping(&mut self, now: Instant) {
         let mut expired_relays = Vec::new();
         for conn in self.conns.values_mut() {
             expired_relays.extend(conn.expire_relayed(now));
@@ -1143,7 +1150,12 @@ impl Dispatch {
         }
     }
 
-    fn opened(&mut self, id: ConnId, remote: &RemoteCapabilities, applications: &[AppId]) {
+    pub(crate) fn opened(
+        &mut self,
+        id: ConnId,
+        remote: &RemoteCapabilities,
+        applications: &[AppId],
+    ) {
         // capabilities exchanged: no longer bounded as unauthenticated
         self.admission.remove(id);
         let Some(conn) = self.conns.get_mut(&id) else {
@@ -1186,7 +1198,7 @@ impl Dispatch {
 
     /// RFC 6733 §5.6.1 and §5.6.4: who may connect, and which of two
     /// connections to one peer survives.
-    fn decide_cer(
+    pub(crate) fn decide_cer(
         &mut self,
         now: Instant,
         id: ConnId,
@@ -1305,7 +1317,7 @@ impl Dispatch {
         m.accept_cer(now);
     }
 
-    fn refuse(&mut self, now: Instant, id: ConnId, result_code: u32, why: &str) {
+    pub(crate) fn refuse(&mut self, now: Instant, id: ConnId, result_code: u32, why: &str) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
@@ -1321,7 +1333,7 @@ impl Dispatch {
 
     /// A request arrived: checked, deduplicated, then handed to its
     /// application (or answered here).
-    fn intake(&mut self, now: Instant, id: ConnId, mut msg: Message) {
+    pub(crate) fn intake(&mut self, now: Instant, id: ConnId, mut msg: Message) {
         if self.config.agent == Agent::Relay {
             match self.relay_intake(now, id, msg) {
                 Some(local) => msg = local,
@@ -1503,7 +1515,7 @@ impl Dispatch {
     }
 
     /// Answers a request here, with an error (RFC 6733 §7).
-    fn error_answer(
+    pub(crate) fn error_answer(
         &mut self,
         _now: Instant,
         id: ConnId,
@@ -1543,7 +1555,7 @@ impl Dispatch {
 
     /// An answer arrived: it completes a request sent on this same
     /// connection with the same End-to-End id, or it is dropped.
-    fn answer_received(&mut self, now: Instant, id: ConnId, msg: Message) {
+    pub(crate) fn answer_received(&mut self, now: Instant, id: ConnId, msg: Message) {
         // only an agent relays: other nodes skip the relay table's lookup
         let msg = if self.config.agent == Agent::Relay {
             match self.relay_answer(id, msg) {
@@ -1599,7 +1611,7 @@ impl Dispatch {
     }
 
     /// python's `STATS=<json>` line on `diameter.stats`.
-    fn log_stats(&self) {
+    pub(crate) fn log_stats(&self) {
         if !log::log_enabled!(target: "diameter.stats", log::Level::Debug) {
             return;
         }
@@ -1621,7 +1633,7 @@ impl Dispatch {
     }
 
     /// python's `PEERS=<json>` line on `diameter.stats`.
-    fn log_peers(&self) {
+    pub(crate) fn log_peers(&self) {
         if !log::log_enabled!(target: "diameter.stats", log::Level::Debug) {
             return;
         }
@@ -1651,7 +1663,7 @@ impl Dispatch {
 /// Shows the state of `conn`'s machine in its peer's status when the
 /// status describes this connection (routing reads it from other threads);
 /// true when the status changed.
-fn publish_state(conn: &Conn) -> bool {
+pub(crate) fn publish_state(conn: &Conn) -> bool {
     let (Some(peer), Some(machine)) = (&conn.peer, &conn.machine) else {
         return false;
     };
@@ -1669,7 +1681,7 @@ fn publish_state(conn: &Conn) -> bool {
 /// `now + d`, saturating.
 /// Whether a request names the `failed` peer in its Destination-Host: it
 /// is for that host only, and goes nowhere else (RFC 6733 §5.5.4).
-fn names_failed(request: &Message, failed: Option<&Arc<Peer>>) -> bool {
+pub(crate) fn names_failed(request: &Message, failed: Option<&Arc<Peer>>) -> bool {
     let host = request
         .find_avp(&[(AVP_DESTINATION_HOST, 0)])
         .and_then(Avp::as_str);
@@ -1679,7 +1691,7 @@ fn names_failed(request: &Message, failed: Option<&Arc<Peer>>) -> bool {
 /// What routing needs of an encoded request, without decoding it all: its
 /// header and its top-level Destination-Host and Destination-Realm AVPs.
 /// `None` when the bytes are not a message (they were one when sent).
-fn routing_stub(bytes: &[u8]) -> Option<Message> {
+pub(crate) fn routing_stub(bytes: &[u8]) -> Option<Message> {
     let header = MessageHeader::from_bytes(bytes)?;
     let end = (header.length as usize).min(bytes.len());
     let mut avps = Vec::with_capacity(2);
@@ -1701,19 +1713,19 @@ fn routing_stub(bytes: &[u8]) -> Option<Message> {
     Some(Message::new(header, avps))
 }
 
-fn later(now: Instant, d: Duration) -> Instant {
-    super::peer::later(now, d)
+pub(crate) fn later(now: Instant, d: Duration) -> Instant {
+    crate::node::peer::later(now, d)
 }
 
 /// Queues an encoded answer on a connection; false when it cannot go.
-fn queue_answer(conn: &mut Conn, bytes: &[u8]) -> bool {
+pub(crate) fn queue_answer(conn: &mut Conn, bytes: &[u8]) -> bool {
     conn.machine
         .as_mut()
         .is_some_and(|m| m.send_bytes(bytes, false).is_ok())
 }
 
 /// The top-level Result-Code of an encoded answer, without decoding it.
-fn result_code_of(bytes: &[u8]) -> Option<u32> {
+pub(crate) fn result_code_of(bytes: &[u8]) -> Option<u32> {
     let mut at = crate::message::HEADER_LENGTH;
     while let Some(h) = bytes.get(at..at + 8) {
         let code = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
@@ -1731,7 +1743,7 @@ fn result_code_of(bytes: &[u8]) -> Option<u32> {
 }
 
 /// Records an answer sent to `peer`: processing time and Result-Code range.
-fn record_answer(peer: &Peer, command_code: u32, took: Duration, bytes: &[u8]) {
+pub(crate) fn record_answer(peer: &Peer, command_code: u32, took: Duration, bytes: &[u8]) {
     let mut stats = peer.statistics.lock();
     stats.add_processed_req_time(
         crate::message::dictionary::command_name(command_code),
@@ -1743,7 +1755,7 @@ fn record_answer(peer: &Peer, command_code: u32, took: Duration, bytes: &[u8]) {
 }
 
 /// A DPR's Disconnect-Cause in log lines: the number, or "none".
-struct CauseText(Option<i32>);
+pub(crate) struct CauseText(Option<i32>);
 
 impl std::fmt::Display for CauseText {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -4,9 +4,20 @@
 //! is answered here), and its answer goes through it before it goes back.
 //! Handlers run here, on the event loop, each call behind `catch_unwind`.
 
-use super::super::proxy::{self, ProxyHandler, ProxyVerdict};
-use super::super::relay::{self, RouteAction};
-use super::*;
+use crate::node::core::agent::proxy::{self, ProxyHandler, ProxyVerdict};
+use crate::node::core::agent::relay::{self, RouteAction};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use log::debug;
+
+use crate::message::constants::*;
+use crate::message::Message;
+use crate::node::core::conn::ConnId;
+use crate::node::core::dispatch::*;
+use crate::node::ratelimit::{self, RateLimit};
+use crate::node::shared::count;
 
 static PROXY_LOG: RateLimit = RateLimit::new("diameter.node");
 
@@ -14,7 +25,7 @@ impl Dispatch {
     /// The proxy handler for a request to be forwarded to `realm`: the
     /// handler of its application, when the routing table entry that
     /// routes it says `Proxy`.
-    pub(super) fn proxy_handler_for(
+    pub(crate) fn proxy_handler_for(
         &self,
         msg: &Message,
         realm: &str,
@@ -35,7 +46,7 @@ impl Dispatch {
     /// Runs the handler on a request about to be forwarded from `id`: true
     /// when it goes on (`msg` then carries the bytes to forward), false when
     /// it was answered here.
-    pub(super) fn proxy_request(
+    pub(crate) fn proxy_request(
         &mut self,
         now: Instant,
         id: ConnId,
@@ -126,7 +137,7 @@ impl Dispatch {
     /// hop-by-hop identifier). A panic, or an answer the handler left
     /// unencodable, sends the answer back as it came (counted, logged at
     /// debug: a late answer's `handle_answer` panics are handled alike).
-    pub(super) fn proxy_answer(&mut self, msg: &mut Message, handler: &Arc<dyn ProxyHandler>) {
+    pub(crate) fn proxy_answer(&mut self, msg: &mut Message, handler: &Arc<dyn ProxyHandler>) {
         let wire = msg.wire.take();
         let before = msg.header;
         if catch_unwind(AssertUnwindSafe(|| handler.handle_answer(msg))).is_err() {
@@ -148,7 +159,7 @@ impl Dispatch {
     /// This node's answer to `request` (received on `id`): Result-Code
     /// (E bit for 3xxx), Origin-Host/Realm, Error-Message, the request's
     /// Session-Id first and its Proxy-Info last (RFC 6733 §6.2).
-    fn answer_for(
+    pub(crate) fn answer_for(
         &self,
         id: ConnId,
         request: &Message,
@@ -171,7 +182,12 @@ impl Dispatch {
     }
 
     /// Sends a proxy's own answer to `request` on `id`, counted.
-    fn proxy_answered(&mut self, id: ConnId, request: &Message, answer: Option<Message>) {
+    pub(crate) fn proxy_answered(
+        &mut self,
+        id: ConnId,
+        request: &Message,
+        answer: Option<Message>,
+    ) {
         count(&self.handle.relay.proxy_answered);
         let Some(bytes) = answer.and_then(|a| a.as_bytes().ok()) else {
             return;

@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
-use super::error::{ApplicationError, EmptyReason};
 use crate::message::Message;
+use crate::node::error::{ApplicationError, EmptyReason};
 
 /// What a request's waiter gets.
 pub(crate) type Answer = Result<Message, ApplicationError>;
@@ -67,6 +67,7 @@ impl Reply {
         // dropping `self` fires the signal
     }
 
+    #[cfg(any(test, fuzzing))]
     /// A reply on a plain one-slot channel, with no thread to signal.
     pub(crate) fn channel() -> (Reply, Receiver<Answer>) {
         let (tx, rx) = bounded(1);

@@ -77,9 +77,9 @@
 //! peer's queue when [`expire`](Duplicates::expire) is called (the node does
 //! it once a second); a record found expired is never answered from.
 
-use super::idhash::IdMap;
 use crate::message::constants::{AVP_PROXY_INFO, AVP_ROUTE_RECORD};
 use crate::message::Avp;
+use crate::node::idhash::IdMap;
 use std::collections::hash_map::Entry;
 use std::collections::hash_map::RandomState;
 use std::collections::VecDeque;
@@ -522,16 +522,19 @@ impl Duplicates {
         }
     }
 
+    #[cfg(any(test, fuzzing))]
     /// How many requests are recorded (in progress or answered).
     pub(crate) fn len(&self) -> usize {
         self.records.len()
     }
 
+    #[cfg(any(test, fuzzing))]
     /// Bytes counted against `max_bytes`.
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
     }
 
+    #[cfg(any(test, fuzzing))]
     /// The bounds of this table.
     pub(crate) fn limits(&self) -> &DuplicateLimits {
         &self.limits

@@ -11,7 +11,7 @@ use std::time::Instant;
 use mio::event::Source;
 use mio::net::{TcpListener, TcpStream};
 
-use super::peer::Connection;
+use crate::node::peer::Connection;
 
 pub(crate) mod sctp_sys;
 #[cfg(feature = "tls")]
@@ -344,7 +344,7 @@ fn read_plain(
     mut budget: usize,
 ) -> ReadEnd {
     loop {
-        if machine.state() == super::peer::State::Closed || machine.is_awaiting_tls() {
+        if machine.state() == crate::node::peer::State::Closed || machine.is_awaiting_tls() {
             return ReadEnd::WouldBlock;
         }
         if budget == 0 {
@@ -408,7 +408,7 @@ impl SctpStream {
         mut budget: usize,
     ) -> ReadEnd {
         loop {
-            if machine.state() == super::peer::State::Closed {
+            if machine.state() == crate::node::peer::State::Closed {
                 return ReadEnd::WouldBlock;
             }
             if budget == 0 {

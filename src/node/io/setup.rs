@@ -6,12 +6,12 @@ use std::net::SocketAddr;
 use log::warn;
 use mio::net::TcpListener;
 
-use super::config::{ListenTransport, NodeConfig};
-use super::dispatch::CertificateCheck;
-use super::error::NodeError;
-use super::peer::{Peer, PEER_TRANSPORT_SCTP};
-use super::transport::sctp_sys::SctpSocket;
-use super::transport::{Listener, Stream};
+use crate::node::config::{ListenTransport, NodeConfig};
+use crate::node::core::dispatch::CertificateCheck;
+use crate::node::error::NodeError;
+use crate::node::io::transport::sctp_sys::SctpSocket;
+use crate::node::io::transport::{Listener, Stream};
+use crate::node::peer::{Peer, PEER_TRANSPORT_SCTP};
 
 /// A listening socket to open.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,9 +2,9 @@
 //! (RFC 6733 §6.1 and §7.1): unknown commands, requests for another host,
 //! mandatory AVPs the node does not understand. Pure functions.
 
-use super::peer::cap_error_message;
 use crate::message::constants::*;
 use crate::message::{dictionary, Avp, AvpValue, Message};
+use crate::node::peer::cap_error_message;
 
 /// A request the node must answer itself: Result-Code, Error-Message and
 /// the Failed-AVP.

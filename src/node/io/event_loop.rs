@@ -16,18 +16,18 @@ use crossbeam_channel::{bounded, Receiver};
 use log::{debug, error, warn};
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::config::ListenTransport;
-use super::config::NodeConfig;
-use super::conn::ConnId;
-use super::dispatch::{Action, Dispatch, Settle};
-use super::error::NodeError;
-use super::handle::{count, Command, Handle, Life, Link, COMMAND_QUEUE};
-use super::idhash::IdMap;
-use super::peer::*;
-use super::pool;
-use super::ratelimit::{self, RateLimit};
-use super::setup::{self, ListenSpec};
-use super::transport::{Listener, ReadEnd, Stream};
+use crate::node::app::pool;
+use crate::node::config::ListenTransport;
+use crate::node::config::NodeConfig;
+use crate::node::core::conn::ConnId;
+use crate::node::core::dispatch::{Action, Dispatch, Settle};
+use crate::node::error::NodeError;
+use crate::node::idhash::IdMap;
+use crate::node::io::setup::{self, ListenSpec};
+use crate::node::io::transport::{Listener, ReadEnd, Stream};
+use crate::node::peer::*;
+use crate::node::ratelimit::{self, RateLimit};
+use crate::node::shared::{count, Command, Handle, Life, Link, COMMAND_QUEUE};
 
 const WAKER: Token = Token(0);
 /// Listener `i` has token `LISTENER_BASE - i` (connection ids count up from 1).
@@ -318,8 +318,11 @@ impl Loop {
                     }
                     // the other side's handshake may be here already
                     slot.read_again = true;
-                    self.dispatch
-                        .process(now, conn, &mut super::dispatch::NoCertificate);
+                    self.dispatch.process(
+                        now,
+                        conn,
+                        &mut crate::node::core::dispatch::NoCertificate,
+                    );
                     self.settle(now, conn);
                 }
             }
@@ -452,7 +455,7 @@ impl Loop {
                     m.abort(now, DISCONNECT_REASON_FAILED_CONNECT);
                 }
                 self.dispatch
-                    .process(now, id, &mut super::dispatch::NoCertificate);
+                    .process(now, id, &mut crate::node::core::dispatch::NoCertificate);
             }
         }
     }

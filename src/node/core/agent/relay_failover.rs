@@ -20,14 +20,23 @@
 
 use std::sync::atomic::Ordering;
 
-use super::super::conn::Relayed;
-use super::super::relay::{self, Decision};
-use super::*;
+use crate::node::core::agent::relay::{self, Decision};
+use crate::node::core::conn::Relayed;
+use std::sync::Arc;
+use std::time::Instant;
+
+use log::debug;
+
+use crate::message::MessageHeader;
+use crate::node::core::conn::ConnId;
+use crate::node::core::dispatch::{later, *};
+use crate::node::peer::*;
+use crate::node::shared::count;
 
 impl Dispatch {
     /// The connection `id` failed: each relayed request waiting there that
     /// may be failed over goes to another next hop; the others stay.
-    pub(super) fn fail_over_relayed(&mut self, now: Instant, id: ConnId) {
+    pub(crate) fn fail_over_relayed(&mut self, now: Instant, id: ConnId) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
@@ -67,7 +76,7 @@ impl Dispatch {
     /// A relayed request failed over once already whose connection closed
     /// again right after it was sent: answered 3002 where it came from, not
     /// sent to a third next hop.
-    fn closed_after_sending(&mut self, now: Instant, r: Relayed) {
+    pub(crate) fn closed_after_sending(&mut self, now: Instant, r: Relayed) {
         self.relayed_undelivered(
             now,
             r,
@@ -79,7 +88,7 @@ impl Dispatch {
     /// Sends one relayed request of a failed connection to another next
     /// hop; gives it back when it cannot go (no bytes kept, bound reached,
     /// its requester gone, no other next hop, that one refused it).
-    fn fail_over_relayed_one(
+    pub(crate) fn fail_over_relayed_one(
         &mut self,
         now: Instant,
         failed: Option<&Arc<Peer>>,
@@ -139,7 +148,7 @@ impl Dispatch {
     /// and its ready connection: by the routing table as it is now, the
     /// least loaded of those the request's route allows, not `failed`; none
     /// when its Destination-Host names `failed`.
-    fn relay_alternative(
+    pub(crate) fn relay_alternative(
         &mut self,
         bytes: &[u8],
         failed: Option<&Arc<Peer>>,
@@ -188,7 +197,7 @@ impl Dispatch {
 /// that can take it, else those of the routing table entry's `servers`
 /// (without an entry: the peers configured in `realm`) that can; never
 /// `except`.
-pub(super) fn next_hops(
+pub(crate) fn next_hops(
     peers: &[Arc<Peer>],
     realm: &str,
     host: Option<&str>,
@@ -221,6 +230,8 @@ pub(super) fn next_hops(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::constants::*;
+    use crate::message::{Avp, Message, MessageHeader};
 
     #[test]
     fn the_stub_holds_the_destination() {

@@ -14,20 +14,20 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 use parking_lot::Mutex;
 
-use super::config::{NodeConfig, NodeLimits};
-use super::conn::ConnId;
-use super::dispatch::{Action, Dispatch, NoCertificate, Settle};
-use super::duplicates::DuplicateLimits;
-use super::error::ApplicationError;
-use super::handle::{
-    answer_channel, AppBase, AppRoute, Application, Command, Handle, Identity, OutAnswer,
-    OutRequest,
-};
-use super::peer::*;
-use super::{SequenceGenerator, SessionGenerator};
 use crate::message::constants::*;
 use crate::message::framer::Framer;
 use crate::message::{Avp, Message, MessageHeader};
+use crate::node::config::{NodeConfig, NodeLimits};
+use crate::node::core::agent::duplicates::DuplicateLimits;
+use crate::node::core::conn::ConnId;
+use crate::node::core::dispatch::{Action, Dispatch, NoCertificate, Settle};
+use crate::node::error::ApplicationError;
+use crate::node::peer::*;
+use crate::node::shared::{
+    answer_channel, AppBase, AppRoute, Application, Command, Handle, Identity, OutAnswer,
+    OutRequest,
+};
+use crate::node::{SequenceGenerator, SessionGenerator};
 
 const SERVER: &str = "ocs.example.net";
 const REALM: &str = "example.net";
@@ -164,7 +164,7 @@ fn end(now: Instant, host: &str, ip: IpAddr, peers: Vec<Arc<Peer>>, limits: Node
         stats_logging: false,
         statistics_interval: Duration::from_secs(60),
         limits,
-        agent: super::relay::Agent::None,
+        agent: crate::node::core::agent::relay::Agent::None,
         sctp_local: Vec::new(),
         #[cfg(feature = "tls")]
         tls: None,
@@ -718,6 +718,30 @@ pub fn run(data: &[u8]) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The node-level fuzz target's seeds (`fuzz/seeds/node_dispatch/`), and
+    /// every prefix of each, run on the simulation: no panic, no answer
+    /// delivered to another caller, every table within its bound.
+    #[test]
+    fn every_node_dispatch_seed_runs_on_the_simulation() {
+        let dir =
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/node_dispatch");
+        let mut names: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+            .map(|e| e.expect("directory entry").path())
+            .collect();
+        names.sort();
+        assert!(
+            names.len() >= 4,
+            "expected the node_dispatch seeds, found {names:?}"
+        );
+        for path in names {
+            let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            for end in 0..=data.len() {
+                run(&data[..end]);
+            }
+        }
+    }
 
     #[test]
     fn a_request_gets_its_answer_across_the_pair() {

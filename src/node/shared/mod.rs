@@ -6,6 +6,8 @@
 //! parked until the loop signals it (`answer.rs`). Peers, applications and counters live
 //! here too, so `add_peer`/`add_application` work before and after start.
 
+pub(crate) mod owed;
+
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -16,23 +18,23 @@ use crossbeam_channel::{Receiver, Sender};
 use log::debug;
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use super::answer::{deadline_after, Waiter};
-use super::application::{AnswerTo, OutgoingAnswer, OutgoingRequest};
-use super::error::{ApplicationError, EmptyReason, NoRoute, NoRouteReason, NodeError};
-use super::owed::{OwedBook, Unclaimed};
-use super::peer::{AppId, AppKind, Peer};
-use super::routing;
-use super::stats::NodeStats;
-use super::{SequenceGenerator, SessionGenerator};
 use crate::message::constants::*;
 use crate::message::{Avp, AvpEncodeError, Message};
+use crate::node::app::answer::{deadline_after, Waiter};
+use crate::node::app::application::{AnswerTo, OutgoingAnswer, OutgoingRequest};
+use crate::node::core::routing;
+use crate::node::error::{ApplicationError, EmptyReason, NoRoute, NoRouteReason, NodeError};
+use crate::node::peer::{AppId, AppKind, Peer};
+use crate::node::shared::owed::{OwedBook, Unclaimed};
+use crate::node::stats::NodeStats;
+use crate::node::{SequenceGenerator, SessionGenerator};
 
 /// Commands waiting for the loop, at most. A full queue blocks application
 /// threads that send (backpressure on callers); the loop thread itself never
 /// blocks on it: what it cannot queue is dropped and counted.
 pub(crate) const COMMAND_QUEUE: usize = 1 << 16;
 
-pub(crate) use super::answer::Reply;
+pub(crate) use crate::node::app::answer::Reply;
 
 /// Work handed to the loop by other threads.
 pub(crate) enum Command {
@@ -175,7 +177,7 @@ pub struct TransportStats {
 }
 
 /// What the node refused or dropped so far to stay within its bounds and
-/// keep peers apart ([`Node::protocol_stats`](super::Node::protocol_stats)).
+/// keep peers apart ([`Node::protocol_stats`](crate::node::Node::protocol_stats)).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ProtocolStats {
     /// Answers that matched no request sent on their connection (forged,
@@ -250,14 +252,14 @@ pub(crate) struct Handle {
     pub transport: TransportCounters,
     /// Requests handed to applications and not answered yet.
     pub owed: OwedBook,
-    /// The routing table of an agent ([`super::Node::add_route`]).
-    pub routes: RwLock<Vec<super::relay::RouteEntry>>,
+    /// The routing table of an agent ([`crate::node::Node::add_route`]).
+    pub routes: RwLock<Vec<crate::node::core::agent::relay::RouteEntry>>,
     /// An agent's counters.
-    pub relay: super::relay::RelayCounters,
-    /// A proxy's handlers, by application id ([`super::Node::add_proxy_handler`]).
-    pub proxy_handlers: RwLock<Vec<(u32, Arc<dyn super::proxy::ProxyHandler>)>>,
+    pub relay: crate::node::core::agent::relay::RelayCounters,
+    /// A proxy's handlers, by application id ([`crate::node::Node::add_proxy_handler`]).
+    pub proxy_handlers: RwLock<Vec<(u32, Arc<dyn crate::node::core::agent::proxy::ProxyHandler>)>>,
     /// The redirect cache: filled by the loop, read by callers.
-    pub redirects: super::redirect::Shared<Arc<Peer>>,
+    pub redirects: crate::node::core::agent::redirect::Shared<Arc<Peer>>,
 }
 
 /// Who the node is, and its generators.
@@ -285,10 +287,10 @@ impl Handle {
             transport: TransportCounters::default(),
             owed: OwedBook::default(),
             routes: RwLock::new(Vec::new()),
-            relay: super::relay::RelayCounters::default(),
+            relay: crate::node::core::agent::relay::RelayCounters::default(),
             proxy_handlers: RwLock::new(Vec::new()),
-            redirects: super::redirect::Shared::new(
-                super::config::NodeLimits::default().redirect_cache_size,
+            redirects: crate::node::core::agent::redirect::Shared::new(
+                crate::node::config::NodeLimits::default().redirect_cache_size,
             ),
         })
     }
@@ -513,7 +515,7 @@ impl Handle {
     /// loaded; else the first, to be connected.
     fn cached_route(&self, msg: &Message, next: Option<&Arc<Peer>>) -> Option<Arc<Peer>> {
         self.redirects.read(|cache| {
-            let facts = super::redirect::Facts::of(msg);
+            let facts = crate::node::core::agent::redirect::Facts::of(msg);
             let is_hop = |via: &Arc<Peer>| next.is_some_and(|n| Arc::ptr_eq(n, via));
             let entry = cache.lookup(Instant::now(), &facts, is_hop)?;
             self.pick_redirect_host(&entry.targets)
@@ -594,6 +596,7 @@ pub(crate) fn wait_answer(
     }
 }
 
+#[cfg(any(test, fuzzing))]
 /// A one-shot answer channel with no waiting thread behind it (the
 /// simulator reads it with `try_recv`).
 pub(crate) fn answer_channel() -> (Reply, Receiver<Result<Message, ApplicationError>>) {
@@ -808,7 +811,7 @@ impl AppBase {
     ///
     /// An error when nothing waits for this answer (python's `NotRoutable`
     /// from `route_answer`): it was answered already, its connection
-    /// closed, it expired ([`NodeLimits::owed_answer_ttl`](super::NodeLimits)),
+    /// closed, it expired ([`NodeLimits::owed_answer_ttl`](crate::node::NodeLimits)),
     /// or its identifiers match no request handed to an application.
     pub fn send_answer<A: OutgoingAnswer + ?Sized>(
         &self,
@@ -1035,7 +1038,7 @@ pub trait Application: Send + Sync + 'static {
     }
 
     /// The most requests this application takes at once, when it has such a
-    /// bound (a [`ThreadingApplication`](crate::node::application::ThreadingApplication):
+    /// bound (a [`ThreadingApplication`](crate::node::app::application::ThreadingApplication):
     /// its `max_threads`); `None` (the default) when it has none. While the
     /// node has more than one connection, it shares a bound of 16 or more
     /// between them: requests from one connection that already holds three
@@ -1155,14 +1158,14 @@ impl NodeRef {
     }
 
     /// The node's statistics now.
-    pub fn statistics(&self) -> super::stats::NodeStats {
+    pub fn statistics(&self) -> crate::node::stats::NodeStats {
         node_stats(self.0.peers.read().iter())
     }
 }
 
 /// The node's statistics now, from its peers' (each read under its own lock).
 pub(crate) fn node_stats<'a>(peers: impl Iterator<Item = &'a Arc<Peer>>) -> NodeStats {
-    let snapshots: Vec<super::stats::PeerStats> =
+    let snapshots: Vec<crate::node::stats::PeerStats> =
         peers.map(|p| p.statistics.lock().clone()).collect();
-    NodeStats::from_peers(&snapshots, super::stats::unix_secs())
+    NodeStats::from_peers(&snapshots, crate::node::stats::unix_secs())
 }

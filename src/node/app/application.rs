@@ -36,13 +36,13 @@ use std::time::Duration;
 
 use log::{debug, warn};
 
-use super::pool::{PoolConfig, WorkerPool};
 use crate::message::constants::*;
 use crate::message::typed::{AvpStruct, Command, Request};
 use crate::message::{Avp, AvpEncodeError, Message, MessageHeader};
+use crate::node::app::pool::{PoolConfig, WorkerPool};
 
-pub use super::error::{ApplicationError, EmptyReason};
-pub use super::handle::{AppBase, Application, NodeRef, PendingAnswer};
+pub use crate::node::error::{ApplicationError, EmptyReason};
+pub use crate::node::shared::{AppBase, Application, NodeRef, PendingAnswer};
 
 /// python's `SimpleThreadingApplication`: the same type, built with
 /// [`ThreadingApplication::new`] and a `request_handler` closure.
