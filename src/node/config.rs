@@ -7,7 +7,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::node::core::agent::duplicates::DuplicateLimits;
 use crate::node::error::NodeError;
 use crate::node::peer::{ConnectionConfig, LocalCapabilities, Peer};
 
@@ -164,7 +163,7 @@ impl Default for NodeLimits {
             redirect_cache_size: 4096,
             max_redirect_peers: 64,
             max_redirect_waiting: 1024,
-            max_redirect_cache_time: crate::node::core::agent::redirect::DEFAULT_MAX_CACHE_TIME,
+            max_redirect_cache_time: DEFAULT_MAX_CACHE_TIME,
             redirect_wide_scope: false,
             relay_copy_bytes_per_connection: 8 << 20,
             relay_copy_bytes: 64 << 20,
@@ -203,12 +202,12 @@ pub(crate) struct NodeConfig {
     /// The bounds.
     pub limits: NodeLimits,
     /// What kind of node this is (a relay forwards).
-    pub agent: crate::node::core::agent::relay::Agent,
+    pub agent: Agent,
     /// Local addresses an SCTP association binds (all of them: multi-homing).
     pub sctp_local: Vec<IpAddr>,
     /// Certificates and trust for TLS connections.
     #[cfg(feature = "tls")]
-    pub tls: Option<Arc<crate::node::io::transport::tls::TlsContext>>,
+    pub tls: Option<Arc<crate::node::tls::TlsContext>>,
 }
 
 /// How many statistics snapshots the history keeps.
@@ -368,4 +367,55 @@ impl std::fmt::Display for IpAddress {
 /// Reads every address, failing on the first that is not one.
 pub(crate) fn parse_addresses(addresses: &[IpAddress]) -> Result<Vec<IpAddr>, NodeError> {
     addresses.iter().map(IpAddress::to_ip).collect()
+}
+
+/// How long a redirect is cached at most by default, whatever its
+/// Redirect-Max-Cache-Time says (`NodeLimits::max_redirect_cache_time`).
+pub(crate) const DEFAULT_MAX_CACHE_TIME: Duration = Duration::from_secs(3600);
+
+/// What kind of Diameter node this is (RFC 6733 §2.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Agent {
+    /// A client or server: every request is handled by the node's
+    /// applications (python-diameter's only kind).
+    #[default]
+    None,
+    /// A relay agent: it advertises the relay application (0xffffffff) in
+    /// CER/CEA and forwards requests that are not for this node by its
+    /// routing table ([`Node::add_route`](crate::node::Node::add_route)),
+    /// adding a Route-Record and changing nothing else.
+    Relay,
+}
+
+/// The bounds of the node's duplicate-detection table (T flag), shared
+/// fairly by all peers ([`NodeLimits::duplicates`](crate::node::NodeLimits)):
+/// over a bound, the oldest record of the peer holding the largest share
+/// (of `max_entries` or of `max_bytes`, whichever is larger) goes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DuplicateLimits {
+    /// Most records kept at once (default 65,536).
+    pub max_entries: usize,
+    /// Most bytes kept at once (default 16 MiB): stored answers plus a fixed
+    /// per-record overhead (about 450 bytes: the table's own slots and
+    /// queues, counted as they grow) and waiters. An answer larger than
+    /// `max_bytes / 16` is never stored.
+    pub max_bytes: usize,
+    /// How long a record lives after it was recorded or answered, whichever
+    /// is later (default 4 minutes).
+    pub ttl: Duration,
+    /// Most retransmissions waiting for one request still in progress
+    /// (default 4); more are dropped.
+    pub max_waiters: usize,
+}
+
+impl Default for DuplicateLimits {
+    /// 65,536 records, 16 MiB, 4 minutes, 4 waiters per record.
+    fn default() -> Self {
+        DuplicateLimits {
+            max_entries: 65_536,
+            max_bytes: 16 * 1024 * 1024,
+            ttl: Duration::from_secs(4 * 60),
+            max_waiters: 4,
+        }
+    }
 }

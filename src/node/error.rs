@@ -50,7 +50,7 @@ pub enum NodeError {
     /// The TLS certificates, key or CA certificates cannot be used.
     #[cfg(feature = "tls")]
     #[error("TLS configuration: {0}")]
-    Tls(#[from] crate::node::io::transport::tls::TlsError),
+    Tls(#[from] crate::node::tls::TlsError),
     /// The event loop could not be started.
     #[error("event loop failed: {0}")]
     EventLoop(#[source] std::io::Error),

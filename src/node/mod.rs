@@ -41,6 +41,8 @@ pub mod peer;
 mod ratelimit;
 pub(crate) mod shared;
 pub mod stats;
+#[cfg(feature = "tls")]
+mod tls;
 mod uri;
 
 pub use app::application;
@@ -61,8 +63,6 @@ pub use core::checks::{check_request, unsupported_mandatory_avp, Rejection};
 pub use core::routing::select_least_used_peer;
 pub use error::{ApplicationError, EmptyReason, NoRoute, NoRouteReason, NodeError};
 pub use ids::{SequenceGenerator, SessionGenerator};
-#[cfg(feature = "tls")]
-pub use io::transport::tls::{TlsError, TlsOptions};
 pub use node::{InbandTls, Node, NodeOptions, PeerOptions};
 pub use peer::{
     DEFAULT_CEA_TIMEOUT, DEFAULT_CER_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DPA_TIMEOUT,
@@ -73,4 +73,6 @@ pub use peer::{
 };
 pub use shared::{ProtocolStats, RouteSelect, TransportCounters, TransportStats};
 pub use stats::NodeStats;
+#[cfg(feature = "tls")]
+pub use tls::{TlsError, TlsOptions};
 pub use uri::{parse_diameter_uri, DiameterUri, UriError, DEFAULT_PORT, DEFAULT_SECURE_PORT};

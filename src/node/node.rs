@@ -55,7 +55,7 @@ pub struct NodeOptions {
     /// The node's certificate, key and trusted CA certificates (PEM files),
     /// for `aaas://` peers, `tls_port` and in-band TLS.
     #[cfg(feature = "tls")]
-    pub tls: Option<crate::node::io::transport::tls::TlsOptions>,
+    pub tls: Option<crate::node::tls::TlsOptions>,
 }
 
 /// In-band TLS on cleartext TCP connections (the RFC 3588 way, still used by
@@ -140,7 +140,7 @@ pub struct Node {
     pub inband_tls: InbandTls,
     /// TLS certificates and trust.
     #[cfg(feature = "tls")]
-    pub tls: Option<crate::node::io::transport::tls::TlsOptions>,
+    pub tls: Option<crate::node::tls::TlsOptions>,
     /// Supported-Vendor-Id values.
     pub vendor_ids: Vec<u32>,
     /// Origin-State-Id (creation time, as python).
@@ -594,9 +594,7 @@ impl Node {
     fn config(&self, ip_addresses: Vec<IpAddr>) -> Result<NodeConfig, NodeError> {
         #[cfg(feature = "tls")]
         let tls = match &self.tls {
-            Some(options) => Some(Arc::new(crate::node::io::transport::tls::TlsContext::new(
-                options,
-            )?)),
+            Some(options) => Some(Arc::new(crate::node::tls::TlsContext::new(options)?)),
             None => None,
         };
         let mut limits = self.limits;

@@ -11,13 +11,14 @@ importer -> imported. The check fails when
 Layers, lowest first (a file may import its own layer and the ones below; `node/` alone is the
 python-facing top, which may import everything):
 
-  base    ids, uri, idhash, ratelimit, error, config, stats   (no thread, no protocol state)
-  peer    node/peer/      the per-connection state machine
-  shared  node/shared.rs  the seam: what crosses threads, data only
-  core    node/core/      the protocol, sans-IO (core/agent/ inside it)
-  app     node/app/       callers' and workers' threads
-  io      node/io/        the event loop and the transports
-  top     node/mod.rs, node/node.rs
+  base      ids, uri, idhash, ratelimit, stats   (no thread, no protocol state)
+  peer      node/peer/      the per-connection state machine
+  settings  config, error, tls                   (what a node is told, what it reports)
+  shared    node/shared/    the seam: what crosses threads, data only
+  core      node/core/      the protocol, sans-IO (core/agent/ inside it)
+  app       node/app/       callers' and workers' threads
+  io        node/io/        the event loop and the transports
+  top       node/mod.rs, node/node.rs
 
 `app` and `core` may not import each other: they meet only through `shared`.
 
@@ -29,8 +30,9 @@ import re
 import sys
 
 MODULES = set()
-LAYERS = ["base", "peer", "shared", "core", "app", "io", "top"]
-BASE = {"ids", "uri", "idhash", "ratelimit", "error", "config", "stats"}
+LAYERS = ["base", "peer", "settings", "shared", "core", "app", "io", "top"]
+BASE = {"ids", "uri", "idhash", "ratelimit", "stats"}
+SETTINGS = {"config", "error", "tls"}
 APART = {("app", "core"), ("core", "app")}
 
 PATH_RE = re.compile(r"\b(?:crate::node|super(?:::super)*|self)(?:::[A-Za-z_][A-Za-z0-9_]*)+")
@@ -53,6 +55,8 @@ def layer(mod):
         return head
     if head in BASE:
         return "base"
+    if head in SETTINGS:
+        return "settings"
     if head == "node":
         return "top"
     if head == "sim":
@@ -153,19 +157,22 @@ def main():
                 (facade if public else set()).add(item.split(" as ")[0])
             if public:
                 body = body.replace(m.group(0), "")
-        refs = set(PATH_RE.findall(body))
+        blocks = inline_mods(body)
+        refs = set()
+        for m in PATH_RE.finditer(body):
+            refs.add((m.group(0), inner_path(blocks, m.start())))
         for m in USE_RE.finditer(body):
             for item in expand_use(m.group(1)):
-                refs.add(item.split(" as ")[0])
+                refs.add((item.split(" as ")[0], inner_path(blocks, m.start())))
         for item in facade:
             full = resolve_rel(mod, item)
             target = to_module(full) if full else None
             if target and target[: len(mod)] != mod:
-                refs.add(item)
-        for ref in refs:
+                refs.add((item, ()))
+        for ref, inner in refs:
             if ref.endswith("::self"):
                 ref = ref[: -len("::self")]
-            full = resolve_rel(mod, ref)
+            full = resolve_rel(tuple(mod) + inner, ref)
             if full is None:
                 continue
             target = to_module(full)
@@ -198,6 +205,27 @@ def main():
     print(f"{len(modules)} files, {sum(len(v) for v in edges.values())} imports, "
           f"{len(cycles)} cycles, {bad} problems")
     return 1 if bad else 0
+
+
+def inline_mods(text):
+    """(start, end, name) of each inline `mod name { ... }` block."""
+    out = []
+    for m in re.finditer(r"\bmod\s+(\w+)\s*\{", text):
+        depth, i = 0, m.end() - 1
+        while i < len(text):
+            if text[i] == "{":
+                depth += 1
+            elif text[i] == "}":
+                depth -= 1
+                if depth == 0:
+                    break
+            i += 1
+        out.append((m.start(), i, m.group(1)))
+    return out
+
+
+def inner_path(blocks, pos):
+    return tuple(name for start, end, name in blocks if start < pos < end)
 
 
 def mod_declares(text, child):

@@ -79,6 +79,7 @@ pub(crate) fn start_secure(
 ) -> bool {
     #[cfg(feature = "tls")]
     {
+        use crate::node::io::transport::tls::Sessions;
         let Some(ctx) = config.tls.as_ref() else {
             warn!(target: "diameter.connection", "TLS asked for, but the node has no certificates (NodeOptions::tls)");
             return false;

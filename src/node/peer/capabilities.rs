@@ -199,11 +199,7 @@ impl LocalCapabilities {
         self.capability_avps(&mut answer.avps)?;
         if let Some(text) = error_message {
             answer.avps.push(
-                avp(
-                    AVP_ERROR_MESSAGE,
-                    crate::node::peer::cap_error_message(text).as_ref(),
-                )?
-                .with_mandatory(false),
+                avp(AVP_ERROR_MESSAGE, cap_error_message(text).as_ref())?.with_mandatory(false),
             );
         }
         Ok(answer)
@@ -329,6 +325,25 @@ pub fn common_applications(local: &[AppId], remote: &[AppId]) -> Vec<AppId> {
 /// byte) keeps the connection it accepted.
 pub fn election_won(local_origin_host: &str, remote_origin_host: &str) -> bool {
     local_origin_host.to_ascii_lowercase() > remote_origin_host.to_ascii_lowercase()
+}
+
+/// Longest Error-Message the node writes, in bytes: its texts quote what the
+/// peer sent (a Destination-Host, a realm, an Origin-Host), and a peer must
+/// not be able to make an answer as large as its request by sending a long
+/// name. Longer texts are cut at a character boundary, with `...` appended.
+pub const MAX_ERROR_MESSAGE: usize = 256;
+
+/// `text`, cut to at most [`MAX_ERROR_MESSAGE`] bytes (at a character
+/// boundary, ending with `...` when cut).
+pub fn cap_error_message(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= MAX_ERROR_MESSAGE {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut end = MAX_ERROR_MESSAGE - 3;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}...", &text[..end]))
 }
 
 #[cfg(test)]

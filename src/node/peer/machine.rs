@@ -30,12 +30,12 @@ use log::{debug, log_enabled, warn, Level};
 use crate::message::constants::*;
 use crate::message::framer::Framer;
 use crate::message::{dump, Avp, AvpValue, DecodeLimits, Message, MessageDecodeError};
-use crate::node::core::agent::duplicates::request_digest;
 use crate::node::peer::capabilities::{
-    answer_header, choose_inband_security, common_applications, inband_security_avp, AppId,
-    InbandChoice, LocalCapabilities, RemoteCapabilities,
+    answer_header, cap_error_message, choose_inband_security, common_applications,
+    inband_security_avp, AppId, InbandChoice, LocalCapabilities, RemoteCapabilities,
 };
 use crate::node::peer::constants::*;
+use crate::node::peer::digest::request_digest;
 use crate::node::SequenceGenerator;
 
 /// Timers and limits of one connection.
@@ -1197,25 +1197,6 @@ pub fn build_error_answer(
         }
     }
     answer
-}
-
-/// Longest Error-Message the node writes, in bytes: its texts quote what the
-/// peer sent (a Destination-Host, a realm, an Origin-Host), and a peer must
-/// not be able to make an answer as large as its request by sending a long
-/// name. Longer texts are cut at a character boundary, with `...` appended.
-pub const MAX_ERROR_MESSAGE: usize = 256;
-
-/// `text`, cut to at most [`MAX_ERROR_MESSAGE`] bytes (at a character
-/// boundary, ending with `...` when cut).
-pub fn cap_error_message(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.len() <= MAX_ERROR_MESSAGE {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut end = MAX_ERROR_MESSAGE - 3;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    std::borrow::Cow::Owned(format!("{}...", &text[..end]))
 }
 
 /// Largest AVP echoed whole in a Failed-AVP: a bigger one is sent with its

@@ -37,18 +37,20 @@
 
 mod capabilities;
 mod constants;
+pub(crate) mod digest;
 mod machine;
 #[allow(clippy::module_inception)]
 mod peer;
 
 pub use capabilities::{
-    answer_header, choose_inband_security, common_applications, election_won, inband_security_avp,
-    AppId, AppKind, InbandChoice, LocalCapabilities, RemoteCapabilities, RELAY_APPLICATION_ID,
+    answer_header, cap_error_message, choose_inband_security, common_applications, election_won,
+    inband_security_avp, AppId, AppKind, InbandChoice, LocalCapabilities, RemoteCapabilities,
+    MAX_ERROR_MESSAGE, RELAY_APPLICATION_ID,
 };
 pub use constants::*;
 pub(crate) use machine::later;
 pub use machine::{
-    build_error_answer, cap_error_message, cap_failed_avp, Connection, ConnectionConfig, PeerEvent,
-    SendError, State, Watchdog, MAX_ERROR_MESSAGE, MAX_FAILED_AVP_ECHO,
+    build_error_answer, cap_failed_avp, Connection, ConnectionConfig, PeerEvent, SendError, State,
+    Watchdog, MAX_FAILED_AVP_ECHO,
 };
 pub use peer::{Peer, PeerConnectionInfo, PeerCounters, PeerSettings, PeerStatus};

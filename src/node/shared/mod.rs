@@ -6,6 +6,7 @@
 //! parked until the loop signals it (`answer.rs`). Peers, applications and counters live
 //! here too, so `add_peer`/`add_application` work before and after start.
 
+pub(crate) mod answer;
 pub(crate) mod owed;
 
 use std::collections::VecDeque;
@@ -20,11 +21,11 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::message::constants::*;
 use crate::message::{Avp, AvpEncodeError, Message};
-use crate::node::app::answer::{deadline_after, Waiter};
 use crate::node::app::application::{AnswerTo, OutgoingAnswer, OutgoingRequest};
 use crate::node::core::routing;
 use crate::node::error::{ApplicationError, EmptyReason, NoRoute, NoRouteReason, NodeError};
 use crate::node::peer::{AppId, AppKind, Peer};
+use crate::node::shared::answer::{deadline_after, Waiter};
 use crate::node::shared::owed::{OwedBook, Unclaimed};
 use crate::node::stats::NodeStats;
 use crate::node::{SequenceGenerator, SessionGenerator};
@@ -34,7 +35,7 @@ use crate::node::{SequenceGenerator, SessionGenerator};
 /// blocks on it: what it cannot queue is dropped and counted.
 pub(crate) const COMMAND_QUEUE: usize = 1 << 16;
 
-pub(crate) use crate::node::app::answer::Reply;
+pub(crate) use crate::node::shared::answer::Reply;
 
 /// Work handed to the loop by other threads.
 pub(crate) enum Command {

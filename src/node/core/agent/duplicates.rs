@@ -77,11 +77,12 @@
 //! peer's queue when [`expire`](Duplicates::expire) is called (the node does
 //! it once a second); a record found expired is never answered from.
 
-use crate::message::constants::{AVP_PROXY_INFO, AVP_ROUTE_RECORD};
-use crate::message::Avp;
 use crate::node::idhash::IdMap;
 use std::collections::hash_map::Entry;
 use std::collections::hash_map::RandomState;
+
+pub use crate::node::config::DuplicateLimits;
+pub(crate) use crate::node::peer::digest::request_digest;
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::mem::size_of;
@@ -152,78 +153,9 @@ impl Hash for RequestKey {
     }
 }
 
-/// The digest of what makes a request the same request, for its
-/// [`RequestKey`]: a keyed 64-bit SipHash-1-3 (random key of this process)
-/// of the command code and application id (header bytes 5..12) and of every
-/// top-level AVP of `frame` as received, AVP header and data, except
-/// Route-Record (282) and Proxy-Info (284) without the V bit, which relays
-/// and proxies add on the way. The command flags (the T flag among them),
-/// the Hop-by-Hop identifier and the End-to-End identifier are left out.
-///
-/// `frame` is one whole message, as the framer cut it; nothing is
-/// allocated. Bytes that do not parse as AVPs (which the decoder would have
-/// refused already) are hashed as they are.
-pub(crate) fn request_digest(frame: &[u8]) -> u64 {
-    static KEY: OnceLock<RandomState> = OnceLock::new();
-    let mut h = KEY.get_or_init(RandomState::new).build_hasher();
-    h.write(frame.get(5..12).unwrap_or_default());
-    let mut rest = frame.get(20..).unwrap_or_default();
-    // every AVP carries its own length in its header: the bytes hashed
-    // parse back into the same AVPs, so two contents cannot run together
-    while let [c0, c1, c2, c3, flags, l0, l1, l2, ..] = *rest {
-        let len = usize::from(l0) << 16 | usize::from(l1) << 8 | usize::from(l2);
-        let Some(avp) = rest.get(..len).filter(|_| len >= 8) else {
-            break;
-        };
-        let code = u32::from_be_bytes([c0, c1, c2, c3]);
-        let added_on_the_way =
-            flags & Avp::FLAG_VENDOR == 0 && (code == AVP_ROUTE_RECORD || code == AVP_PROXY_INFO);
-        if !added_on_the_way {
-            h.write(avp);
-        }
-        // padded to 4 bytes; a last AVP without its padding ends the loop
-        rest = rest.get(len.saturating_add(3) & !3..).unwrap_or_default();
-    }
-    h.write(rest);
-    h.finish()
-}
-
 /// Where a waiting retransmission must be answered: (connection id,
 /// Hop-by-Hop identifier of the retransmission).
 pub(crate) type Waiter = (u64, u32);
-
-/// The bounds of the node's duplicate-detection table (T flag), shared
-/// fairly by all peers ([`NodeLimits::duplicates`](crate::node::NodeLimits)):
-/// over a bound, the oldest record of the peer holding the largest share
-/// (of `max_entries` or of `max_bytes`, whichever is larger) goes first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DuplicateLimits {
-    /// Most records kept at once (default 65,536).
-    pub max_entries: usize,
-    /// Most bytes kept at once (default 16 MiB): stored answers plus a fixed
-    /// per-record overhead (about 450 bytes: the table's own slots and
-    /// queues, counted as they grow) and waiters. An answer larger than
-    /// `max_bytes / 16` is never stored.
-    pub max_bytes: usize,
-    /// How long a record lives after it was recorded or answered, whichever
-    /// is later (default 4 minutes).
-    pub ttl: Duration,
-    /// Most retransmissions waiting for one request still in progress
-    /// (default 4); more are dropped.
-    pub max_waiters: usize,
-}
-
-impl Default for DuplicateLimits {
-    /// 65,536 records, 16 MiB, 4 minutes, 4 waiters per record.
-    fn default() -> Self {
-        DuplicateLimits {
-            max_entries: 65_536,
-            max_bytes: 16 * 1024 * 1024,
-            ttl: Duration::from_secs(4 * 60),
-            max_waiters: 4,
-        }
-    }
-}
 
 /// What to do with a request that has just arrived.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -800,6 +732,7 @@ impl Duplicates {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::Avp;
 
     /// An answer of `size` bytes (at least 20) with this Hop-by-Hop id and a
     /// recognisable body.

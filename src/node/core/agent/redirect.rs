@@ -126,9 +126,7 @@ pub(crate) fn read(answer: &Message) -> Redirect {
     }
 }
 
-/// How long a redirect is cached at most by default, whatever its
-/// Redirect-Max-Cache-Time says (`NodeLimits::max_redirect_cache_time`).
-pub(crate) const DEFAULT_MAX_CACHE_TIME: Duration = Duration::from_secs(3600);
+pub(crate) use crate::node::config::DEFAULT_MAX_CACHE_TIME;
 
 /// What the cache looks at in a request.
 #[derive(Debug, Clone, Copy, Default)]

@@ -13,19 +13,7 @@ use crate::message::constants::*;
 use crate::message::{Avp, Message, HEADER_LENGTH};
 use crate::node::peer::{Peer, PEER_READY_STATES, RELAY_APPLICATION_ID};
 
-/// What kind of Diameter node this is (RFC 6733 §2.8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Agent {
-    /// A client or server: every request is handled by the node's
-    /// applications (python-diameter's only kind).
-    #[default]
-    None,
-    /// A relay agent: it advertises the relay application (0xffffffff) in
-    /// CER/CEA and forwards requests that are not for this node by its
-    /// routing table ([`Node::add_route`](crate::node::Node::add_route)),
-    /// adding a Route-Record and changing nothing else.
-    Relay,
-}
+pub use crate::node::config::Agent;
 
 /// The local action of a routing table entry (RFC 6733 §2.7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
