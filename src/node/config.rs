@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::node::error::NodeError;
 use crate::node::peer::{ConnectionConfig, LocalCapabilities, Peer};
@@ -417,5 +417,97 @@ impl Default for DuplicateLimits {
             ttl: Duration::from_secs(4 * 60),
             max_waiters: 4,
         }
+    }
+}
+
+/// The local action of a routing table entry (RFC 6733 §2.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteAction {
+    /// The node's own applications handle the request.
+    Local,
+    /// Forward the request to one of the entry's servers.
+    Relay,
+    /// Forward as a proxy: the request and its answer go through the
+    /// [`ProxyHandler`](crate::node::ProxyHandler) of its application
+    /// ([`Node::add_proxy_handler`](crate::node::Node::add_proxy_handler)); without
+    /// one, the request goes out as a relay would send it.
+    Proxy,
+    /// Answer 3006 DIAMETER_REDIRECT_INDICATION naming the entry's servers
+    /// in Redirect-Host AVPs.
+    Redirect,
+}
+
+/// One entry of the routing table (RFC 6733 §2.7): static (added with
+/// [`Node::add_route`](crate::node::Node::add_route) or
+/// [`Node::add_redirect`](crate::node::Node::add_redirect)), or learned from a
+/// redirect and expiring.
+#[derive(Clone)]
+pub struct RouteEntry {
+    /// The realm (compared without regard to case); empty in a learned
+    /// entry that holds for every realm (Redirect-Host-Usage
+    /// ALL_APPLICATION, with
+    /// [`NodeLimits::redirect_wide_scope`](crate::node::NodeLimits::redirect_wide_scope);
+    /// without it, the entry holds for the realm of the request
+    /// redirected, and only for requests routed to the peer that sent the
+    /// 3006).
+    pub realm: String,
+    /// The application id, `None` for any.
+    pub application_id: Option<u32>,
+    /// What to do with a request matching it (learned entries: `Relay`,
+    /// the requests go to their servers).
+    pub action: RouteAction,
+    /// The next hops (or, for `Redirect`, the hosts named to the client).
+    pub servers: Vec<Arc<Peer>>,
+    /// For `Redirect`: the Redirect-Host-Usage sent (python's
+    /// `E_REDIRECT_HOST_USAGE_*`; 0, DONT_CACHE, for entries added with
+    /// `add_route`). For a learned entry, the usage that taught it
+    /// (ALL_REALM, REALM_AND_APPLICATION or ALL_APPLICATION).
+    pub redirect_host_usage: i32,
+    /// For `Redirect`: the Redirect-Max-Cache-Time sent (whole seconds);
+    /// zero in a learned entry (see `expires`).
+    pub redirect_max_cache_time: Duration,
+    /// Whether the entry was learned from a 3006 answer (the node's
+    /// redirect cache, keyed by realm or application) rather than
+    /// configured.
+    pub learned: bool,
+    /// When a learned entry expires (its Redirect-Max-Cache-Time after the
+    /// redirect); `None` for static entries.
+    pub expires: Option<Instant>,
+}
+
+impl RouteEntry {
+    /// A static entry.
+    pub(crate) fn new(
+        realm: &str,
+        application_id: Option<u32>,
+        action: RouteAction,
+        servers: Vec<Arc<Peer>>,
+    ) -> RouteEntry {
+        RouteEntry {
+            realm: realm.to_ascii_lowercase(),
+            application_id,
+            action,
+            servers,
+            redirect_host_usage: 0,
+            redirect_max_cache_time: Duration::ZERO,
+            learned: false,
+            expires: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for RouteEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let servers: Vec<&str> = self.servers.iter().map(|p| p.node_name.as_str()).collect();
+        f.debug_struct("RouteEntry")
+            .field("realm", &self.realm)
+            .field("application_id", &self.application_id)
+            .field("action", &self.action)
+            .field("servers", &servers)
+            .field("redirect_host_usage", &self.redirect_host_usage)
+            .field("redirect_max_cache_time", &self.redirect_max_cache_time)
+            .field("learned", &self.learned)
+            .field("expires", &self.expires)
+            .finish()
     }
 }

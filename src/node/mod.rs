@@ -39,6 +39,7 @@ pub(crate) mod io;
 mod node;
 pub mod peer;
 mod ratelimit;
+pub mod routing;
 pub(crate) mod shared;
 pub mod stats;
 #[cfg(feature = "tls")]
@@ -51,6 +52,7 @@ pub use app::application;
 #[doc(hidden)]
 pub use core::sim;
 
+pub use app::api::RouteSelect;
 pub use app::application::NodeRef;
 pub use config::{
     IpAddress, ListenTransport, NodeLimits, DEFAULT_MAX_FAILOVERS, DEFAULT_MAX_REDIRECTS,
@@ -60,7 +62,6 @@ pub use core::agent::duplicates::DuplicateLimits;
 pub use core::agent::proxy::{ProxyHandler, ProxyVerdict};
 pub use core::agent::relay::{Agent, RelayStats, RouteAction, RouteEntry};
 pub use core::checks::{check_request, unsupported_mandatory_avp, Rejection};
-pub use core::routing::select_least_used_peer;
 pub use error::{ApplicationError, EmptyReason, NoRoute, NoRouteReason, NodeError};
 pub use ids::{SequenceGenerator, SessionGenerator};
 pub use node::{InbandTls, Node, NodeOptions, PeerOptions};
@@ -71,7 +72,8 @@ pub use peer::{
     DEFAULT_STATISTICS_HISTORY_INTERVAL, DEFAULT_STOP_WAIT_TIMEOUT, DEFAULT_VENDOR_ID,
     DEFAULT_WAKEUP_INTERVAL, STATISTICS_HISTORY_SIZE,
 };
-pub use shared::{ProtocolStats, RouteSelect, TransportCounters, TransportStats};
+pub use routing::select_least_used_peer;
+pub use shared::{ProtocolStats, TransportCounters, TransportStats};
 pub use stats::NodeStats;
 #[cfg(feature = "tls")]
 pub use tls::{TlsError, TlsOptions};

@@ -12,6 +12,7 @@ use crossbeam_channel::bounded;
 use parking_lot::Mutex;
 
 use crate::message::{dictionary, Message};
+use crate::node::app::api::{AppBase, AppRoute, Application, RouteSelect};
 use crate::node::config::ListenTransport;
 use crate::node::config::{parse_addresses, IpAddress, NodeConfig, NodeLimits};
 use crate::node::core::agent::proxy::ProxyHandler;
@@ -27,8 +28,8 @@ use crate::node::peer::{
     RELAY_APPLICATION_ID,
 };
 use crate::node::shared::{
-    node_stats, AppBase, AppRoute, Application, Command, Handle, Identity, Life, OutAnswer,
-    OutRequest, ProtocolStats, Reply, RouteSelect, TransportStats,
+    node_stats, Command, Handle, Identity, Life, OutAnswer, OutRequest, ProtocolStats, Reply,
+    TransportStats,
 };
 use crate::node::stats::NodeStats;
 use crate::node::{parse_diameter_uri, SequenceGenerator, SessionGenerator};

@@ -37,12 +37,13 @@ use std::time::Duration;
 use log::{debug, warn};
 
 use crate::message::constants::*;
-use crate::message::typed::{AvpStruct, Command, Request};
-use crate::message::{Avp, AvpEncodeError, Message, MessageHeader};
+use crate::message::Message;
 use crate::node::app::pool::{PoolConfig, WorkerPool};
 
+pub use crate::node::app::api::{
+    AnswerTo, AppBase, Application, NodeRef, OutgoingAnswer, OutgoingRequest, PendingAnswer,
+};
 pub use crate::node::error::{ApplicationError, EmptyReason};
-pub use crate::node::shared::{AppBase, Application, NodeRef, PendingAnswer};
 
 /// python's `SimpleThreadingApplication`: the same type, built with
 /// [`ThreadingApplication::new`] and a `request_handler` closure.
@@ -70,122 +71,6 @@ pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_WAIT: Duration = Duration::from_secs(5);
 
 // ---- what send_request, send_answer and generate_answer take ----
-
-/// A request [`send_request`](AppBase::send_request) takes: a generic
-/// [`Message`], answered by a `Message`, or a typed request (any
-/// [`Request`], such as `CreditControlRequest`), answered by its typed
-/// answer (`CreditControlAnswer`).
-pub trait OutgoingRequest {
-    /// What the answer is given back as.
-    type Answer;
-    /// The request as a generic message.
-    fn into_request(self) -> Result<Message, AvpEncodeError>;
-    /// The received answer in this request's answer type.
-    fn answer_from(answer: Message) -> Result<Self::Answer, ApplicationError>;
-}
-
-impl OutgoingRequest for Message {
-    type Answer = Message;
-    fn into_request(self) -> Result<Message, AvpEncodeError> {
-        Ok(self)
-    }
-    fn answer_from(answer: Message) -> Result<Message, ApplicationError> {
-        Ok(answer)
-    }
-}
-
-impl<T: Request> OutgoingRequest for T {
-    type Answer = T::Answer;
-    fn into_request(self) -> Result<Message, AvpEncodeError> {
-        self.to_message()
-    }
-    fn answer_from(answer: Message) -> Result<T::Answer, ApplicationError> {
-        T::Answer::from_message(answer)
-            .map_err(|e| ApplicationError::UnexpectedAnswer(Box::new(e.into_message())))
-    }
-}
-
-/// An answer [`send_answer`](AppBase::send_answer) takes: a generic
-/// [`Message`] or a typed answer command.
-pub trait OutgoingAnswer {
-    /// The answer's header (its identifiers say which request it answers).
-    fn answer_header(&self) -> &MessageHeader;
-    /// The connection its request came in on, when known (0 otherwise).
-    fn answer_connection(&self) -> u64;
-    /// The answer on the wire.
-    fn answer_bytes(&self) -> Result<Vec<u8>, AvpEncodeError>;
-}
-
-impl OutgoingAnswer for Message {
-    fn answer_header(&self) -> &MessageHeader {
-        &self.header
-    }
-    fn answer_connection(&self) -> u64 {
-        self.received_on
-    }
-    fn answer_bytes(&self) -> Result<Vec<u8>, AvpEncodeError> {
-        self.as_bytes()
-    }
-}
-
-impl<T: Command> OutgoingAnswer for T {
-    fn answer_header(&self) -> &MessageHeader {
-        self.header()
-    }
-    fn answer_connection(&self) -> u64 {
-        0
-    }
-    fn answer_bytes(&self) -> Result<Vec<u8>, AvpEncodeError> {
-        self.as_bytes()
-    }
-}
-
-/// A request [`generate_answer`](AppBase::generate_answer) answers: a
-/// generic [`Message`] (answered by a `Message`) or a typed request
-/// (answered by its typed answer, with python's fields set).
-pub trait AnswerTo {
-    /// The answer's type.
-    type Answer;
-    /// The request's header.
-    fn request_header(&self) -> &MessageHeader;
-    /// The request's AVPs of `code` (vendor 0), such as its Session-Id.
-    fn request_avps(&self, code: u32) -> Vec<Avp>;
-    /// Builds the answer from its header and AVPs.
-    fn make_answer(&self, header: MessageHeader, avps: Vec<Avp>) -> Self::Answer;
-}
-
-impl AnswerTo for Message {
-    type Answer = Message;
-    fn request_header(&self) -> &MessageHeader {
-        &self.header
-    }
-    fn request_avps(&self, code: u32) -> Vec<Avp> {
-        self.find_avps(&[(code, 0)]).into_iter().cloned().collect()
-    }
-    fn make_answer(&self, header: MessageHeader, avps: Vec<Avp>) -> Message {
-        let mut answer = Message::new(header, avps);
-        answer.received_on = self.received_on;
-        answer
-    }
-}
-
-impl<T: Request> AnswerTo for T {
-    type Answer = T::Answer;
-    fn request_header(&self) -> &MessageHeader {
-        self.header()
-    }
-    fn request_avps(&self, code: u32) -> Vec<Avp> {
-        // a field that cannot be encoded has nothing to copy
-        self.field_avps(code, 0).unwrap_or_default()
-    }
-    fn make_answer(&self, header: MessageHeader, avps: Vec<Avp>) -> T::Answer {
-        let mut answer = T::Answer::from_avps(avps);
-        *answer.header_mut() = header;
-        answer
-    }
-}
-
-// ---- threading applications ----
 
 /// What a [`ThreadingApplication`] runs for each request (python's
 /// `ThreadingApplication` subclass with its `handle_request` and

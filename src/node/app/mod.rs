@@ -1,4 +1,5 @@
 //! Callers' and workers' threads.
 
+pub(crate) mod api;
 pub mod application;
 pub(crate) mod pool;

@@ -27,12 +27,12 @@ use crate::node::core::checks;
 use crate::node::core::conn::{
     Conn, ConnId, Direction, Owed, Pending, PendingRefused, Retry, Unmatched,
 };
-use crate::node::core::routing;
 use crate::node::error::{ApplicationError, EmptyReason, NodeError};
 use crate::node::idhash::IdMap;
 use crate::node::ids::random_u64;
 use crate::node::peer::*;
 use crate::node::ratelimit::{self, RateLimit};
+use crate::node::routing;
 use crate::node::shared::{count, node_stats, Command, Handle, OutAnswer, OutRequest, Reply};
 use crate::node::stats::unix_secs;
 

@@ -5,7 +5,6 @@ pub(crate) mod agent;
 pub mod checks;
 pub(crate) mod conn;
 pub(crate) mod dispatch;
-pub mod routing;
 /// The fake-clock simulator: tests and the fuzz target (`--cfg fuzzing`) only.
 #[cfg(any(test, fuzzing))]
 pub mod sim;

@@ -17,16 +17,14 @@ use parking_lot::Mutex;
 use crate::message::constants::*;
 use crate::message::framer::Framer;
 use crate::message::{Avp, Message, MessageHeader};
+use crate::node::app::api::{AppBase, AppRoute, Application};
 use crate::node::config::{NodeConfig, NodeLimits};
 use crate::node::core::agent::duplicates::DuplicateLimits;
 use crate::node::core::conn::ConnId;
 use crate::node::core::dispatch::{Action, Dispatch, NoCertificate, Settle};
 use crate::node::error::ApplicationError;
 use crate::node::peer::*;
-use crate::node::shared::{
-    answer_channel, AppBase, AppRoute, Application, Command, Handle, Identity, OutAnswer,
-    OutRequest,
-};
+use crate::node::shared::{answer_channel, Command, Handle, Identity, OutAnswer, OutRequest};
 use crate::node::{SequenceGenerator, SessionGenerator};
 
 const SERVER: &str = "ocs.example.net";

@@ -53,4 +53,5 @@ pub use machine::{
     build_error_answer, cap_failed_avp, Connection, ConnectionConfig, PeerEvent, SendError, State,
     Watchdog, MAX_FAILED_AVP_ECHO,
 };
+pub(crate) use peer::node_stats;
 pub use peer::{Peer, PeerConnectionInfo, PeerCounters, PeerSettings, PeerStatus};

@@ -325,3 +325,12 @@ impl std::fmt::Display for Peer {
         write!(f, "Peer<{}>", self.node_name)
     }
 }
+
+/// The node's statistics now, from its peers' (each read under its own lock).
+pub(crate) fn node_stats<'a>(
+    peers: impl Iterator<Item = &'a std::sync::Arc<Peer>>,
+) -> crate::node::stats::NodeStats {
+    let snapshots: Vec<crate::node::stats::PeerStats> =
+        peers.map(|p| p.statistics.lock().clone()).collect();
+    crate::node::stats::NodeStats::from_peers(&snapshots, crate::node::stats::unix_secs())
+}

@@ -15,8 +15,8 @@
 
 use parking_lot::Mutex;
 
-use crate::node::core::conn::ConnId;
 use crate::node::idhash::IdMap;
+use crate::node::shared::ConnId;
 
 const SHARDS: usize = 16;
 

@@ -3,7 +3,7 @@
 //! to the caller; the request goes again (same End-to-End identifier, a
 //! new hop-by-hop identifier, no T flag) to a host the answer names, which
 //! is connected first when it is not. The redirect cache
-//! ([`crate::node::core::agent::redirect`]) remembers the host for later requests as
+//! ([`crate::node::shared::redirect`]) remembers the host for later requests as
 //! the answer's Redirect-Host-Usage says, by default only for those that
 //! would go the way the redirected one went (its Destination-Realm, to the
 //! peer the 3006 came from; `NodeLimits::redirect_wide_scope` widens it),
@@ -17,7 +17,7 @@
 //! skipped. So are hosts naming this node and the host that redirected.
 //! When no host is left, the caller gets the 3006 answer.
 
-use crate::node::core::agent::redirect::{self, Facts};
+use crate::node::shared::redirect::{self, Facts};
 use crate::node::uri::DiameterUri;
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -5,107 +5,16 @@
 //! relay makes to the messages it forwards (§6.1.9, §6.2.2): a Route-Record
 //! appended, the hop-by-hop identifier replaced, nothing else touched.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::message::constants::*;
 use crate::message::{Avp, Message, HEADER_LENGTH};
 use crate::node::peer::{Peer, PEER_READY_STATES, RELAY_APPLICATION_ID};
 
-pub use crate::node::config::Agent;
-
-/// The local action of a routing table entry (RFC 6733 §2.7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteAction {
-    /// The node's own applications handle the request.
-    Local,
-    /// Forward the request to one of the entry's servers.
-    Relay,
-    /// Forward as a proxy: the request and its answer go through the
-    /// [`ProxyHandler`](crate::node::ProxyHandler) of its application
-    /// ([`Node::add_proxy_handler`](crate::node::Node::add_proxy_handler)); without
-    /// one, the request goes out as a relay would send it.
-    Proxy,
-    /// Answer 3006 DIAMETER_REDIRECT_INDICATION naming the entry's servers
-    /// in Redirect-Host AVPs.
-    Redirect,
-}
-
-/// One entry of the routing table (RFC 6733 §2.7): static (added with
-/// [`Node::add_route`](crate::node::Node::add_route) or
-/// [`Node::add_redirect`](crate::node::Node::add_redirect)), or learned from a
-/// redirect and expiring.
-#[derive(Clone)]
-pub struct RouteEntry {
-    /// The realm (compared without regard to case); empty in a learned
-    /// entry that holds for every realm (Redirect-Host-Usage
-    /// ALL_APPLICATION, with
-    /// [`NodeLimits::redirect_wide_scope`](crate::node::NodeLimits::redirect_wide_scope);
-    /// without it, the entry holds for the realm of the request
-    /// redirected, and only for requests routed to the peer that sent the
-    /// 3006).
-    pub realm: String,
-    /// The application id, `None` for any.
-    pub application_id: Option<u32>,
-    /// What to do with a request matching it (learned entries: `Relay`,
-    /// the requests go to their servers).
-    pub action: RouteAction,
-    /// The next hops (or, for `Redirect`, the hosts named to the client).
-    pub servers: Vec<Arc<Peer>>,
-    /// For `Redirect`: the Redirect-Host-Usage sent (python's
-    /// `E_REDIRECT_HOST_USAGE_*`; 0, DONT_CACHE, for entries added with
-    /// `add_route`). For a learned entry, the usage that taught it
-    /// (ALL_REALM, REALM_AND_APPLICATION or ALL_APPLICATION).
-    pub redirect_host_usage: i32,
-    /// For `Redirect`: the Redirect-Max-Cache-Time sent (whole seconds);
-    /// zero in a learned entry (see `expires`).
-    pub redirect_max_cache_time: Duration,
-    /// Whether the entry was learned from a 3006 answer (the node's
-    /// redirect cache, keyed by realm or application) rather than
-    /// configured.
-    pub learned: bool,
-    /// When a learned entry expires (its Redirect-Max-Cache-Time after the
-    /// redirect); `None` for static entries.
-    pub expires: Option<Instant>,
-}
-
-impl RouteEntry {
-    /// A static entry.
-    pub(crate) fn new(
-        realm: &str,
-        application_id: Option<u32>,
-        action: RouteAction,
-        servers: Vec<Arc<Peer>>,
-    ) -> RouteEntry {
-        RouteEntry {
-            realm: realm.to_ascii_lowercase(),
-            application_id,
-            action,
-            servers,
-            redirect_host_usage: 0,
-            redirect_max_cache_time: Duration::ZERO,
-            learned: false,
-            expires: None,
-        }
-    }
-}
-
-impl std::fmt::Debug for RouteEntry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let servers: Vec<&str> = self.servers.iter().map(|p| p.node_name.as_str()).collect();
-        f.debug_struct("RouteEntry")
-            .field("realm", &self.realm)
-            .field("application_id", &self.application_id)
-            .field("action", &self.action)
-            .field("servers", &servers)
-            .field("redirect_host_usage", &self.redirect_host_usage)
-            .field("redirect_max_cache_time", &self.redirect_max_cache_time)
-            .field("learned", &self.learned)
-            .field("expires", &self.expires)
-            .finish()
-    }
-}
+pub use crate::node::config::{Agent, RouteAction, RouteEntry};
+pub(crate) use crate::node::shared::RelayCounters;
+pub use crate::node::shared::RelayStats;
 
 /// The entry for `realm` and `application_id`: one naming the application
 /// wins over one for any application; the first added wins among equals.
@@ -256,108 +165,6 @@ pub(crate) fn set_hop_by_hop(bytes: &mut [u8], hop_by_hop: u32) {
     if let Some(field) = bytes.get_mut(12..16) {
         field.copy_from_slice(&hop_by_hop.to_be_bytes());
     }
-}
-
-/// The counters of an agent.
-#[derive(Debug, Default)]
-pub(crate) struct RelayCounters {
-    pub requests_relayed: AtomicU64,
-    pub answers_relayed: AtomicU64,
-    pub answers_dropped: AtomicU64,
-    pub loops_detected: AtomicU64,
-    pub unable_to_deliver: AtomicU64,
-    pub realm_not_served: AtomicU64,
-    pub redirected: AtomicU64,
-    pub too_busy: AtomicU64,
-    pub expired: AtomicU64,
-    pub requests_failed_over: AtomicU64,
-    pub proxy_answered: AtomicU64,
-    pub too_large: AtomicU64,
-    pub closed_after_sending: AtomicU64,
-    pub forwarded_without_copy: AtomicU64,
-    /// Bytes of failover copies kept now (the node's budget).
-    pub copy_bytes: Arc<AtomicUsize>,
-}
-
-impl RelayCounters {
-    pub(crate) fn snapshot(&self) -> RelayStats {
-        let r = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        RelayStats {
-            requests_relayed: r(&self.requests_relayed),
-            answers_relayed: r(&self.answers_relayed),
-            answers_dropped: r(&self.answers_dropped),
-            loops_detected: r(&self.loops_detected),
-            unable_to_deliver: r(&self.unable_to_deliver),
-            realm_not_served: r(&self.realm_not_served),
-            redirected: r(&self.redirected),
-            too_busy: r(&self.too_busy),
-            expired: r(&self.expired),
-            requests_failed_over: r(&self.requests_failed_over),
-            proxy_answered: r(&self.proxy_answered),
-            too_large: r(&self.too_large),
-            closed_after_sending: r(&self.closed_after_sending),
-            forwarded_without_copy: r(&self.forwarded_without_copy),
-            copy_bytes: self.copy_bytes.load(Ordering::Relaxed) as u64,
-        }
-    }
-}
-
-/// What an agent forwarded, answered itself and dropped
-/// ([`Node::relay_stats`](crate::node::Node::relay_stats)).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RelayStats {
-    /// Requests forwarded to a next hop.
-    pub requests_relayed: u64,
-    /// Answers to them sent back where their request came from.
-    pub answers_relayed: u64,
-    /// Answers to relayed requests dropped: the connection their request
-    /// came in on was gone.
-    pub answers_dropped: u64,
-    /// Requests answered 3005 DIAMETER_LOOP_DETECTED.
-    pub loops_detected: u64,
-    /// Requests answered 3002 DIAMETER_UNABLE_TO_DELIVER (no usable next
-    /// hop, or the next hop's connection closed before answering).
-    pub unable_to_deliver: u64,
-    /// Requests answered 3003 DIAMETER_REALM_NOT_SERVED.
-    pub realm_not_served: u64,
-    /// Requests answered 3006 DIAMETER_REDIRECT_INDICATION.
-    pub redirected: u64,
-    /// Requests answered 3004 DIAMETER_TOO_BUSY (the next hop's connection
-    /// had `max_pending_per_connection` requests waiting, or its output was
-    /// full).
-    pub too_busy: u64,
-    /// Relayed requests whose answer did not come within
-    /// [`NodeLimits::relay_timeout`](crate::node::NodeLimits::relay_timeout):
-    /// forgotten.
-    pub expired: u64,
-    /// Relayed requests sent again, with the T flag, to another next hop
-    /// because the connection they waited on failed (RFC 6733 §5.5.4).
-    pub requests_failed_over: u64,
-    /// Requests a proxy handler answered itself
-    /// ([`ProxyVerdict::Answer`](crate::node::ProxyVerdict::Answer) or
-    /// [`Reply`](crate::node::ProxyVerdict::Reply), or 5012 after a panic).
-    pub proxy_answered: u64,
-    /// Requests answered 3002 DIAMETER_UNABLE_TO_DELIVER because, with the
-    /// Route-Record added, they would exceed the largest message this node
-    /// accepts itself (`max_message_size`) or its next hop's transport
-    /// takes: a next hop with the same limit would close its connection on
-    /// them. Not counted in `unable_to_deliver`.
-    pub too_large: u64,
-    /// Relayed requests answered 3002 rather than sent to a third next hop:
-    /// they had been failed over once already, and the connection they went
-    /// on closed again before anything was read on it after them (the
-    /// request may be what makes next hops close). Not counted in
-    /// `unable_to_deliver`.
-    pub closed_after_sending: u64,
-    /// Requests forwarded with no copy kept for failover, the copies'
-    /// byte budget being full
-    /// ([`NodeLimits::relay_copy_bytes_per_connection`](crate::node::NodeLimits::relay_copy_bytes_per_connection),
-    /// [`relay_copy_bytes`](crate::node::NodeLimits::relay_copy_bytes)): if their
-    /// next hop fails, they are answered 3002 instead of failed over.
-    pub forwarded_without_copy: u64,
-    /// Bytes of the copies of relayed requests kept for failover now (not
-    /// a counter: at most `relay_copy_bytes`).
-    pub copy_bytes: u64,
 }
 
 #[cfg(test)]
