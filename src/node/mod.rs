@@ -2,21 +2,24 @@
 //! (`peer`), its applications (`application`) and the event loop that runs
 //! them.
 //!
-//! How it is built: each resource has one owner and one bound, and imports
-//! flow one way:
+//! How it is built (docs/architecture.md has the whole picture): the folders
+//! say which thread a line runs on, and imports flow one way (checked by
+//! `tools/arch/imports.py` in CI):
 //!
 //! ```text
-//! ids, uri, stats, checks, duplicates, ratelimit, pool   (no node types)
-//!   <- peer                      (the per-connection machine, sans-IO)
-//!   <- transport                 (TCP/SCTP/TLS streams; read into the machine)
-//!   <- routing, error, config    (pure RFC 6733 §6.1 routing, typed errors, NodeConfig/NodeLimits)
-//!   <- relay, redirect           (pure: an agent's routing table; the redirect cache)
-//!   <- handle                    (the cross-thread seam: commands, waker, AppBase, peers, apps)
-//!   <- application               (ThreadingApplication on the worker pool)
-//!   <- conn <- dispatch          (per-connection tables; the node protocol, sans-IO)
-//!   <- setup <- event_loop       (sockets opened and accepted; mio glue: poll, tokens, timers)
-//!   <- node                      (Node: settings, add_peer/add_application, start/stop)
+//! node.rs             the python-facing Node: settings, add_peer/add_application, start/stop
+//! io/                 the event-loop thread: mio poll, sockets, transports; carries out
+//!                     what the core decided and calls user code
+//! app/                callers' and workers' threads: Application, AppBase, ThreadingApplication,
+//!                     the worker pool, caller-side routing
+//! core/, core/agent/  the protocol, sans-IO: events in, events out, on any clock
+//! shared/             the seam between threads, data only
+//! peer/               the per-connection state machine (RFC 6733 §5.6) and capabilities
+//! config, error, tls, routing, ids, uri, stats   settings, errors, pure helpers
 //! ```
+//!
+//! `top -> io -> app -> shared`, `io -> core -> shared`, everything `-> settings -> peer -> base`;
+//! `core` and `app` never import each other.
 //!
 //! ```
 //! use diameter::node::{parse_diameter_uri, SequenceGenerator};
