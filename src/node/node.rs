@@ -12,6 +12,7 @@ use crossbeam_channel::bounded;
 use parking_lot::Mutex;
 
 use crate::message::{dictionary, Message};
+use crate::node::app::api::Registry;
 use crate::node::app::api::{AppBase, AppRoute, Application, RouteSelect};
 use crate::node::config::ListenTransport;
 use crate::node::config::{parse_addresses, IpAddress, NodeConfig, NodeLimits};
@@ -220,7 +221,7 @@ pub struct Node {
     /// ([`add_route`](Self::add_route)). Read at `start()`.
     pub agent: Agent,
     peers: Mutex<BTreeMap<String, Arc<Peer>>>,
-    handle: Arc<Handle>,
+    handle: Arc<Registry>,
     running: Mutex<Option<Running>>,
 }
 
@@ -280,7 +281,7 @@ impl Node {
             peer_route_select_func: None,
             agent: Agent::None,
             peers: Mutex::new(BTreeMap::new()),
-            handle,
+            handle: Registry::new(handle),
             running: Mutex::new(None),
         }
     }

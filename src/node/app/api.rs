@@ -9,11 +9,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use log::debug;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::message::constants::*;
 use crate::message::typed::{AvpStruct, Command as TypedCommand, Request};
 use crate::message::{Avp, AvpEncodeError, Message, MessageHeader};
+use crate::node::core::agent::proxy::ProxyHandler;
 use crate::node::error::{ApplicationError, EmptyReason, NoRoute, NoRouteReason, NodeError};
 use crate::node::peer::node_stats;
 use crate::node::peer::{AppId, AppKind, Peer};
@@ -153,8 +154,40 @@ pub(crate) struct AppRoute {
 pub type RouteSelect =
     Arc<dyn Fn(&AppBase, &Message, &[Arc<Peer>]) -> Result<Arc<Peer>, NodeError> + Send + Sync>;
 
+/// The application side of a node: the shared record, and what only
+/// callers' threads and the loop's calls into user code need (the
+/// applications, the user's peer selector, the proxy handlers).
+pub(crate) struct Registry {
+    /// The seam shared with the loop.
+    pub shared: Arc<Handle>,
+    /// The applications, with the peers and realms each serves.
+    pub apps: RwLock<Vec<AppRoute>>,
+    /// The user's peer selector (python's `peer_route_select_func`).
+    pub select: RwLock<Option<RouteSelect>>,
+    /// A proxy's handlers, by application id ([`Node::add_proxy_handler`](crate::node::Node::add_proxy_handler)).
+    pub proxy_handlers: RwLock<Vec<(u32, Arc<dyn ProxyHandler>)>>,
+}
+
+impl Registry {
+    pub(crate) fn new(shared: Arc<Handle>) -> Arc<Registry> {
+        Arc::new(Registry {
+            shared,
+            apps: RwLock::new(Vec::new()),
+            select: RwLock::new(None),
+            proxy_handlers: RwLock::new(Vec::new()),
+        })
+    }
+}
+
+impl std::ops::Deref for Registry {
+    type Target = Handle;
+    fn deref(&self) -> &Handle {
+        &self.shared
+    }
+}
+
 /// What callers' threads do through the shared record.
-impl Handle {
+impl Registry {
     /// Stops every application (python's `app.stop()`: joins the workers);
     /// a panic in one is counted and the others are still stopped.
     pub(crate) fn stop_applications(&self) {
@@ -343,7 +376,7 @@ pub struct AppBase {
 
 struct AppInner {
     id: AppId,
-    node: OnceLock<Arc<Handle>>,
+    node: OnceLock<Arc<Registry>>,
     ready: Mutex<bool>,
     ready_changed: Condvar,
 }
@@ -408,18 +441,18 @@ impl AppBase {
         crate::message::dictionary::application_name(self.inner.id.id)
     }
 
-    pub(crate) fn attach(&self, handle: Arc<Handle>) {
+    pub(crate) fn attach(&self, handle: Arc<Registry>) {
         let _ = self.inner.node.set(handle);
     }
 
-    pub(crate) fn shared(&self) -> Result<&Arc<Handle>, ApplicationError> {
+    pub(crate) fn shared(&self) -> Result<&Arc<Registry>, ApplicationError> {
         self.inner.node.get().ok_or(ApplicationError::NotAttached)
     }
 
     /// The node this application runs on, once the node started (python's
     /// `app.node`; an error before).
     pub fn node(&self) -> Result<NodeRef, ApplicationError> {
-        self.shared().map(|s| NodeRef(s.clone()))
+        self.shared().map(|s| NodeRef(s.shared.clone()))
     }
 
     /// The node's Origin-Host, once added to a node.
@@ -668,7 +701,7 @@ pub struct PendingAnswer<A> {
     peer: Arc<Peer>,
     deadline: Instant,
     timeout: Duration,
-    handle: Arc<Handle>,
+    handle: Arc<Registry>,
     convert: fn(Message) -> Result<A, ApplicationError>,
 }
 

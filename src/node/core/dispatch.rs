@@ -19,6 +19,7 @@ use crate::node::core::agent::follow as redirect;
 
 use crate::message::constants::*;
 use crate::message::{Avp, Message, MessageHeader};
+use crate::node::app::api::Registry;
 use crate::node::config::{capabilities_for, NodeConfig, HISTORY_KEPT};
 use crate::node::core::admission::{Admission, Admit};
 use crate::node::core::agent::duplicates::{with_hop_by_hop, Duplicates, Intake, RequestKey};
@@ -33,7 +34,7 @@ use crate::node::ids::random_u64;
 use crate::node::peer::*;
 use crate::node::ratelimit::{self, RateLimit};
 use crate::node::routing;
-use crate::node::shared::{count, node_stats, Command, Handle, OutAnswer, OutRequest, Reply};
+use crate::node::shared::{count, node_stats, Command, OutAnswer, OutRequest, Reply};
 use crate::node::stats::unix_secs;
 
 /// Applications that take at most this many requests at once, or more
@@ -105,7 +106,7 @@ pub(crate) struct Stopping {
 /// The node protocol over all connections.
 pub(crate) struct Dispatch {
     pub(crate) config: Arc<NodeConfig>,
-    pub(crate) handle: Arc<Handle>,
+    pub(crate) handle: Arc<Registry>,
     pub(crate) conns: IdMap<ConnId, Conn>,
     /// The connection each peer (by `Arc` address) last used for requests.
     pub(crate) ready: IdMap<usize, ConnId>,
@@ -133,7 +134,7 @@ pub(crate) fn peer_key(peer: &Arc<Peer>) -> usize {
 impl Dispatch {
     /// The protocol layer of a node starting at `now`: persistent peers are
     /// connected at once.
-    pub(crate) fn new(now: Instant, config: Arc<NodeConfig>, handle: Arc<Handle>) -> Dispatch {
+    pub(crate) fn new(now: Instant, config: Arc<NodeConfig>, handle: Arc<Registry>) -> Dispatch {
         let mut d = Dispatch {
             copy_budget: crate::node::core::conn::CopyBudget {
                 node: handle.relay.copy_bytes.clone(),

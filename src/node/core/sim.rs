@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 use crate::message::constants::*;
 use crate::message::framer::Framer;
 use crate::message::{Avp, Message, MessageHeader};
-use crate::node::app::api::{AppBase, AppRoute, Application};
+use crate::node::app::api::{AppBase, AppRoute, Application, Registry};
 use crate::node::config::{NodeConfig, NodeLimits};
 use crate::node::core::agent::duplicates::DuplicateLimits;
 use crate::node::core::conn::ConnId;
@@ -113,12 +113,12 @@ fn peer(name: &str, ip: IpAddr) -> Arc<Peer> {
 }
 
 fn end(now: Instant, host: &str, ip: IpAddr, peers: Vec<Arc<Peer>>, limits: NodeLimits) -> End {
-    let handle = Handle::new(Identity {
+    let handle = Registry::new(Handle::new(Identity {
         origin_host: host.to_owned(),
         origin_realm: REALM.to_owned(),
         end_to_end: Arc::new(SequenceGenerator::with_time(0)),
         session_generator: Arc::new(SessionGenerator::new(host)),
-    });
+    }));
     handle.peers.write().extend(peers.iter().cloned());
     let app = Arc::new(Recorder {
         base: AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),

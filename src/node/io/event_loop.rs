@@ -16,6 +16,7 @@ use crossbeam_channel::{bounded, Receiver};
 use log::{debug, error, warn};
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use crate::node::app::api::Registry;
 use crate::node::app::pool;
 use crate::node::config::ListenTransport;
 use crate::node::config::NodeConfig;
@@ -27,7 +28,7 @@ use crate::node::io::setup::{self, ListenSpec};
 use crate::node::io::transport::{Listener, ReadEnd, Stream};
 use crate::node::peer::*;
 use crate::node::ratelimit::{self, RateLimit};
-use crate::node::shared::{count, Command, Handle, Life, Link, COMMAND_QUEUE};
+use crate::node::shared::{count, Command, Life, Link, COMMAND_QUEUE};
 
 const WAKER: Token = Token(0);
 /// Listener `i` has token `LISTENER_BASE - i` (connection ids count up from 1).
@@ -102,7 +103,7 @@ struct Loop {
     slots: IdMap<ConnId, Slot>,
     dispatch: Dispatch,
     commands: Receiver<Command>,
-    handle: Arc<Handle>,
+    handle: Arc<Registry>,
     config: Arc<NodeConfig>,
     buf: Vec<u8>,
 }
@@ -112,7 +113,7 @@ struct Loop {
 pub(crate) fn spawn(
     config: Arc<NodeConfig>,
     listen: &[ListenSpec],
-    handle: Arc<Handle>,
+    handle: Arc<Registry>,
 ) -> Result<Started, NodeError> {
     let poll = Poll::new().map_err(NodeError::EventLoop)?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(NodeError::EventLoop)?);

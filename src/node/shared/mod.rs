@@ -19,7 +19,6 @@ use std::time::{Duration, SystemTime};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Mutex, RwLock};
 
-use crate::node::app::api::{AppRoute, RouteSelect};
 use crate::node::error::{ApplicationError, NodeError};
 use crate::node::peer::{AppId, Peer};
 use crate::node::shared::owed::OwedBook;
@@ -335,9 +334,7 @@ pub struct ProtocolStats {
 pub(crate) struct Handle {
     identity: RwLock<Arc<Identity>>,
     pub peers: RwLock<Vec<Arc<Peer>>>,
-    pub apps: RwLock<Vec<AppRoute>>,
     pub applications: RwLock<Vec<AppId>>,
-    pub select: RwLock<Option<RouteSelect>>,
     pub history: Mutex<VecDeque<(SystemTime, NodeStats)>>,
     pub round_robin: AtomicUsize,
     pub link: OnceLock<Link>,
@@ -351,8 +348,6 @@ pub(crate) struct Handle {
     pub routes: RwLock<Vec<crate::node::core::agent::relay::RouteEntry>>,
     /// An agent's counters.
     pub relay: crate::node::core::agent::relay::RelayCounters,
-    /// A proxy's handlers, by application id ([`crate::node::Node::add_proxy_handler`]).
-    pub proxy_handlers: RwLock<Vec<(u32, Arc<dyn crate::node::core::agent::proxy::ProxyHandler>)>>,
     /// The redirect cache: filled by the loop, read by callers.
     pub redirects: crate::node::shared::redirect::Shared<Arc<Peer>>,
 }
@@ -370,9 +365,7 @@ impl Handle {
         Arc::new(Handle {
             identity: RwLock::new(Arc::new(identity)),
             peers: RwLock::new(Vec::new()),
-            apps: RwLock::new(Vec::new()),
             applications: RwLock::new(Vec::new()),
-            select: RwLock::new(None),
             history: Mutex::new(VecDeque::new()),
             round_robin: AtomicUsize::new(0),
             link: OnceLock::new(),
@@ -383,7 +376,6 @@ impl Handle {
             owed: OwedBook::default(),
             routes: RwLock::new(Vec::new()),
             relay: crate::node::core::agent::relay::RelayCounters::default(),
-            proxy_handlers: RwLock::new(Vec::new()),
             redirects: crate::node::shared::redirect::Shared::new(
                 crate::node::config::NodeLimits::default().redirect_cache_size,
             ),
