@@ -31,7 +31,7 @@
 //! # Ok::<(), diameter::node::UriError>(())
 //! ```
 
-pub mod app;
+mod app;
 mod config;
 pub(crate) mod core;
 mod error;
@@ -42,7 +42,7 @@ pub(crate) mod io;
 mod node;
 pub mod peer;
 mod ratelimit;
-pub mod routing;
+mod routing;
 pub(crate) mod shared;
 pub mod stats;
 #[cfg(feature = "tls")]
