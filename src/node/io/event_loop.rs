@@ -24,8 +24,9 @@ use crate::node::core::conn::ConnId;
 use crate::node::core::dispatch::{Action, Dispatch, Settle};
 use crate::node::error::NodeError;
 use crate::node::idhash::IdMap;
+use crate::node::io::feed;
 use crate::node::io::setup::{self, ListenSpec};
-use crate::node::io::transport::{Listener, ReadEnd, Stream};
+use crate::node::io::transport::{Inbox, Listener, ReadEnd, Stream};
 use crate::node::peer::*;
 use crate::node::ratelimit::{self, RateLimit};
 use crate::node::shared::{count, Command, Life, Link, COMMAND_QUEUE};
@@ -105,7 +106,7 @@ struct Loop {
     commands: Receiver<Command>,
     handle: Arc<Registry>,
     config: Arc<NodeConfig>,
-    buf: Vec<u8>,
+    inbox: Inbox,
 }
 
 /// Binds the listeners (errors come back to `start()`), links the handle
@@ -139,7 +140,7 @@ pub(crate) fn spawn(
         commands: rx,
         handle: handle.clone(),
         config,
-        buf: vec![0; READ_CHUNK],
+        inbox: Inbox::new(READ_CHUNK),
     };
     handle.set_life(Life::Running);
     let thread = std::thread::Builder::new()
@@ -469,9 +470,13 @@ impl Loop {
         // messages held while the output was at its bound come first
         machine.resume(now);
         let handshaking = slot.stream.tls_handshaking();
-        let end =
-            slot.stream
-                .read_into(now, &mut self.buf, machine, self.config.limits.read_budget);
+        let end = feed::read(
+            &mut slot.stream,
+            machine,
+            &mut self.inbox,
+            now,
+            self.config.limits.read_budget,
+        );
         slot.read_again = matches!(end, ReadEnd::More);
         match end {
             ReadEnd::WouldBlock | ReadEnd::More => {}

@@ -2,7 +2,10 @@
 //! two small enums. TCP and TLS/TCP carry a byte stream; SCTP carries one
 //! Diameter message per SCTP message, with payload protocol id 46 and
 //! CER/CEA and DPR/DPA on stream 0. Only the event loop owns these sockets;
-//! the protocol above them ([`Connection`]) never sees which one it runs on.
+//! the protocol above them (the peer machine) never sees which one it runs
+//! on, and these types never see the machine: a read fills the loop's
+//! [`Inbox`] and says what it holds ([`Got`]); a write takes bytes from
+//! the front of an [`Outbox`].
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -10,8 +13,6 @@ use std::time::Instant;
 
 use mio::event::Source;
 use mio::net::{TcpListener, TcpStream};
-
-use crate::node::peer::Connection;
 
 pub(crate) mod sctp_sys;
 #[cfg(feature = "tls")]
@@ -39,6 +40,72 @@ pub(crate) enum ReadEnd {
     /// anything sent through it).
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     IdentityMismatch(String),
+}
+
+/// Where reads land: the loop's buffers, reused for every connection.
+pub(crate) struct Inbox {
+    /// Bytes as they came off the wire (TCP, an SCTP message, TCP before
+    /// TLS starts); a read fills at most its length.
+    pub chunk: Vec<u8>,
+    /// TLS plaintext decrypted by the last read.
+    pub plain: Vec<u8>,
+    /// TLS plaintext that came with the end of an in-band handshake and was
+    /// held until the peer's certificate is checked against its identity.
+    pub held: Vec<u8>,
+}
+
+impl Inbox {
+    /// Buffers for reads of at most `chunk` bytes off the wire.
+    pub(crate) fn new(chunk: usize) -> Inbox {
+        Inbox {
+            chunk: vec![0; chunk],
+            plain: Vec::new(),
+            held: Vec::new(),
+        }
+    }
+}
+
+/// What one read gave.
+#[derive(Debug)]
+pub(crate) enum Got {
+    /// `n` bytes in `inbox.chunk[..n]`.
+    Clear(usize),
+    /// TLS plaintext in `inbox.plain` (possibly none). When
+    /// `handshake_done`, the handshake finished with this read: the peer's
+    /// certificate may now be checked ([`Stream::check_tls_identity`]), and
+    /// `inbox.held` has what came after it. `end` is how the read ended
+    /// (`None`: read on).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    Secure {
+        /// The handshake finished with this read.
+        handshake_done: bool,
+        /// How the read ended, or `None` to read on.
+        end: Option<ReadEnd>,
+    },
+    /// Nothing for the peer (an SCTP notification, an interrupted call):
+    /// read on.
+    Again,
+    /// The read ended.
+    End(ReadEnd),
+}
+
+/// What a connection has queued to send, as a transport sees it: bytes
+/// taken from the front (whole Diameter messages, back to back).
+pub(crate) trait Outbox {
+    /// The bytes waiting, oldest first.
+    fn pending(&self) -> &[u8];
+    /// Drops the first `n` bytes (they were sent).
+    fn consume(&mut self, n: usize);
+}
+
+impl Outbox for crate::node::peer::Connection {
+    fn pending(&self) -> &[u8] {
+        self.pending_output()
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.consume_output(n)
+    }
 }
 
 /// A listening socket.
@@ -282,22 +349,27 @@ impl Stream {
         }
     }
 
-    /// Reads what is available into `machine`, at most about `budget`
-    /// bytes (then [`ReadEnd::More`]), using `buf` as scratch. Reading stops
-    /// once the machine waits for an in-band TLS handshake: what follows is
-    /// TLS, read after the session starts.
-    pub(crate) fn read_into(
-        &mut self,
-        now: Instant,
-        buf: &mut [u8],
-        machine: &mut Connection,
-        budget: usize,
-    ) -> ReadEnd {
+    /// Reads once into `inbox`, taking at most `budget` bytes off the wire
+    /// (lowered by what was read). TLS reads every record available within
+    /// the budget at once.
+    pub(crate) fn read(&mut self, inbox: &mut Inbox, budget: &mut usize) -> Got {
         match self {
-            Stream::Tcp(s) => read_plain(s, now, buf, machine, budget),
-            Stream::Sctp(s) => s.read_into(now, buf, machine, budget),
+            Stream::Tcp(s) => read_plain(s, &mut inbox.chunk, budget),
+            Stream::Sctp(s) => s.read(&mut inbox.chunk, budget),
             #[cfg(feature = "tls")]
-            Stream::Tls(s) => s.read_into(now, buf, machine, budget),
+            Stream::Tls(s) => s.read(inbox, budget),
+        }
+    }
+
+    /// Whether reading must stop while the peer machine waits for in-band
+    /// TLS: a byte stream whose TLS session has not started (what follows
+    /// is TLS records, read once it starts). SCTP carries no TLS.
+    pub(crate) fn stops_for_tls(&self) -> bool {
+        match self {
+            Stream::Tcp(_) => true,
+            Stream::Sctp(_) => false,
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.session.is_none(),
         }
     }
 
@@ -310,19 +382,19 @@ impl Stream {
         }
     }
 
-    /// Writes what `machine` has queued until the socket would block.
-    pub(crate) fn flush(&mut self, machine: &mut Connection) -> io::Result<()> {
+    /// Writes what `out` has queued until the socket would block.
+    pub(crate) fn flush(&mut self, out: &mut impl Outbox) -> io::Result<()> {
         match self {
-            Stream::Tcp(s) => write_plain(s, machine),
-            Stream::Sctp(s) => s.flush(machine),
+            Stream::Tcp(s) => write_plain(s, out),
+            Stream::Sctp(s) => s.flush(out),
             #[cfg(feature = "tls")]
-            Stream::Tls(s) => s.flush(machine),
+            Stream::Tls(s) => s.flush(out),
         }
     }
 
     /// Whether bytes wait to be written (the machine's, or TLS records).
-    pub(crate) fn wants_write(&self, machine: &Connection) -> bool {
-        if !machine.pending_output().is_empty() {
+    pub(crate) fn wants_write(&self, out: &impl Outbox) -> bool {
+        if !out.pending().is_empty() {
             return true;
         }
         match self {
@@ -335,32 +407,18 @@ impl Stream {
     }
 }
 
-/// Reads a byte stream until it would block or `budget` bytes were read.
-fn read_plain(
-    s: &mut impl Read,
-    now: Instant,
-    buf: &mut [u8],
-    machine: &mut Connection,
-    mut budget: usize,
-) -> ReadEnd {
-    loop {
-        if machine.state() == crate::node::peer::State::Closed || machine.is_awaiting_tls() {
-            return ReadEnd::WouldBlock;
+/// Reads a byte stream once, at most `budget` bytes.
+fn read_plain(s: &mut impl Read, buf: &mut [u8], budget: &mut usize) -> Got {
+    let want = buf.len().min(*budget);
+    match s.read(buf.get_mut(..want).unwrap_or_default()) {
+        Ok(0) => Got::End(ReadEnd::Closed),
+        Ok(n) => {
+            *budget = budget.saturating_sub(n);
+            Got::Clear(n)
         }
-        if budget == 0 {
-            return ReadEnd::More;
-        }
-        let want = buf.len().min(budget);
-        match s.read(buf.get_mut(..want).unwrap_or_default()) {
-            Ok(0) => return ReadEnd::Closed,
-            Ok(n) => {
-                budget = budget.saturating_sub(n);
-                machine.handle_bytes(now, buf.get(..n).unwrap_or_default())
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadEnd::WouldBlock,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return ReadEnd::Failed(e),
-        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Got::End(ReadEnd::WouldBlock),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Got::Again,
+        Err(e) => Got::End(ReadEnd::Failed(e)),
     }
 }
 
@@ -368,12 +426,12 @@ fn read_plain(
 #[cfg(feature = "tls")]
 const TLS_WRITE_CHUNK: usize = 256 * 1024;
 
-/// Writes the machine's output to a byte stream until it would block.
-fn write_plain(s: &mut impl Write, machine: &mut Connection) -> io::Result<()> {
-    while !machine.pending_output().is_empty() {
-        match s.write(machine.pending_output()) {
+/// Writes what `out` has queued to a byte stream until it would block.
+fn write_plain(s: &mut impl Write, out: &mut impl Outbox) -> io::Result<()> {
+    while !out.pending().is_empty() {
+        match s.write(out.pending()) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => machine.consume_output(n),
+            Ok(n) => out.consume(n),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
@@ -400,41 +458,28 @@ fn sctp_stream_for(message: &[u8], out_streams: u16, next: &mut u16) -> u16 {
 }
 
 impl SctpStream {
-    fn read_into(
-        &mut self,
-        now: Instant,
-        buf: &mut [u8],
-        machine: &mut Connection,
-        mut budget: usize,
-    ) -> ReadEnd {
-        loop {
-            if machine.state() == crate::node::peer::State::Closed {
-                return ReadEnd::WouldBlock;
+    /// Reads one SCTP message (or notification) into `buf`.
+    fn read(&mut self, buf: &mut [u8], budget: &mut usize) -> Got {
+        match self.socket.recv(buf) {
+            Ok(info) if info.notification => Got::Again,
+            Ok(info) if info.len == 0 => Got::End(ReadEnd::Closed),
+            Ok(info) => {
+                *budget = budget.saturating_sub(info.len.max(1));
+                Got::Clear(info.len)
             }
-            if budget == 0 {
-                return ReadEnd::More;
-            }
-            match self.socket.recv(buf) {
-                Ok(info) if info.notification => {}
-                Ok(info) if info.len == 0 => return ReadEnd::Closed,
-                Ok(info) => {
-                    budget = budget.saturating_sub(info.len.max(1));
-                    machine.handle_bytes(now, buf.get(..info.len).unwrap_or_default())
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadEnd::WouldBlock,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return ReadEnd::Failed(e),
-            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Got::End(ReadEnd::WouldBlock),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Got::Again,
+            Err(e) => Got::End(ReadEnd::Failed(e)),
         }
     }
 
     /// Sends the queued messages one SCTP message each.
-    fn flush(&mut self, machine: &mut Connection) -> io::Result<()> {
+    fn flush(&mut self, out: &mut impl Outbox) -> io::Result<()> {
         if self.out_streams == 0 {
             self.out_streams = self.socket.out_streams().unwrap_or(1).max(1);
         }
         loop {
-            let pending = machine.pending_output();
+            let pending = out.pending();
             if pending.is_empty() {
                 return Ok(());
             }
@@ -453,7 +498,7 @@ impl SctpStream {
             let stream = sctp_stream_for(message, self.out_streams, &mut self.next_stream);
             match self.socket.send(stream, sctp_sys::DIAMETER_PPID, message) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => machine.consume_output(n),
+                Ok(n) => out.consume(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
@@ -468,7 +513,7 @@ impl SctpStream {
                             self.send_limit
                         ),
                     );
-                    machine.consume_output(len);
+                    out.consume(len);
                 }
                 Err(e) => return Err(e),
             }
@@ -528,66 +573,52 @@ impl Stream {
 
 #[cfg(feature = "tls")]
 impl TlsStream {
-    fn read_into(
-        &mut self,
-        now: Instant,
-        buf: &mut [u8],
-        machine: &mut Connection,
-        mut budget: usize,
-    ) -> ReadEnd {
+    /// Reads cleartext before the session starts; then every TLS record
+    /// available within the budget, into `inbox.plain`.
+    fn read(&mut self, inbox: &mut Inbox, budget: &mut usize) -> Got {
         let Some(session) = self.session.as_mut() else {
-            return read_plain(&mut self.tcp, now, buf, machine, budget);
+            return read_plain(&mut self.tcp, &mut inbox.chunk, budget);
         };
-        loop {
-            // in-band responder: the CER came before the handshake, so the
-            // certificate is checked once the handshake is done, before
-            // anything sent through it is read (what came with the last
-            // handshake flight, a few records at most, waits in `plain`)
-            let check = self.verify_name && !self.identity_checked && !machine.is_initiator();
-            let handshaking = session.is_handshaking();
-            let hold = check && handshaking;
-            let plain = &mut self.plain;
-            let outcome = session.read_from(
-                &mut self.tcp,
-                &mut |p: &[u8]| {
-                    if hold {
-                        plain.extend_from_slice(p);
-                    } else {
-                        machine.handle_secure_bytes(now, p);
-                    }
-                },
-                hold,
-                &mut budget,
-            );
-            if handshaking && !session.is_handshaking() {
-                if check {
-                    if let Some(host) = machine.remote().map(|r| r.origin_host.clone()) {
-                        self.identity_checked = true;
-                        if let Err(e) = session.check_peer_identity(&host) {
-                            self.plain.clear();
-                            return ReadEnd::IdentityMismatch(e.to_string());
-                        }
-                    }
+        // in-band responder: the CER came before the handshake, so the
+        // certificate is checked once the handshake is done, before
+        // anything sent through it is read (what came with the last
+        // handshake flight, a few records at most, is held)
+        let check = self.verify_name && !self.identity_checked && !session.is_client();
+        let handshaking = session.is_handshaking();
+        let hold = check && handshaking;
+        let (plain, held) = (&mut inbox.plain, &mut self.plain);
+        let outcome = session.read_from(
+            &mut self.tcp,
+            &mut |p: &[u8]| {
+                if hold {
+                    held.extend_from_slice(p);
+                } else {
+                    plain.extend_from_slice(p);
                 }
-                machine.tls_ready(now);
-                if !self.plain.is_empty() {
-                    machine.handle_secure_bytes(now, &self.plain);
-                    self.plain.clear();
-                }
-                if matches!(outcome, Ok(tls::ReadOutcome::Open)) {
-                    continue; // more may wait in the socket
-                }
-            }
-            return match outcome {
-                Ok(tls::ReadOutcome::Open) => ReadEnd::WouldBlock,
-                Ok(tls::ReadOutcome::More) => ReadEnd::More,
-                Ok(tls::ReadOutcome::Closed) => ReadEnd::Closed,
-                Err(e) => ReadEnd::Failed(e),
-            };
+            },
+            hold,
+            budget,
+        );
+        let handshake_done = handshaking && !session.is_handshaking();
+        if handshake_done {
+            inbox.held.clear();
+            std::mem::swap(&mut inbox.held, &mut self.plain);
+        }
+        let end = match outcome {
+            // more may wait in the socket once the handshake is done
+            Ok(tls::ReadOutcome::Open) if handshake_done => None,
+            Ok(tls::ReadOutcome::Open) => Some(ReadEnd::WouldBlock),
+            Ok(tls::ReadOutcome::More) => Some(ReadEnd::More),
+            Ok(tls::ReadOutcome::Closed) => Some(ReadEnd::Closed),
+            Err(e) => Some(ReadEnd::Failed(e)),
+        };
+        Got::Secure {
+            handshake_done,
+            end,
         }
     }
 
-    fn flush(&mut self, machine: &mut Connection) -> io::Result<()> {
+    fn flush(&mut self, out: &mut impl Outbox) -> io::Result<()> {
         while !self.prefix.is_empty() {
             match self.tcp.write(&self.prefix) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -600,20 +631,20 @@ impl TlsStream {
             }
         }
         let Some(session) = self.session.as_mut() else {
-            return write_plain(&mut self.tcp, machine);
+            return write_plain(&mut self.tcp, out);
         };
         // records go out before more plaintext is encrypted: what the socket
         // does not take stays in the machine's output, where the node sees
         // it (backpressure), not in the TLS session
         loop {
             session.write_to(&mut self.tcp)?;
-            let pending = machine.pending_output();
+            let pending = out.pending();
             if session.wants_write() || pending.is_empty() {
                 return Ok(());
             }
             let n = pending.len().min(TLS_WRITE_CHUNK);
             session.write_plain(pending.get(..n).unwrap_or(pending))?;
-            machine.consume_output(n);
+            out.consume(n);
         }
     }
 }
@@ -623,6 +654,7 @@ mod tests {
     use super::*;
     use crate::message::constants::*;
     use crate::message::{Avp, Message, MessageHeader};
+    use crate::node::peer::Connection;
     use crate::node::peer::{AppId, ConnectionConfig, LocalCapabilities};
     use crate::node::SequenceGenerator;
     use std::sync::Arc;

@@ -176,6 +176,11 @@ impl TlsSession {
         self.conn.is_handshaking()
     }
 
+    /// Whether this side is the TLS client (the node opened the connection).
+    pub(crate) fn is_client(&self) -> bool {
+        matches!(self.conn, rustls::Connection::Client(_))
+    }
+
     /// Queues a close_notify alert (sent by the next
     /// [`write_to`](Self::write_to)); nothing can be written after it.
     /// A connection should end with it: freeDiameter (GnuTLS) logs "The TLS
