@@ -12,6 +12,7 @@ use crossbeam_channel::bounded;
 use parking_lot::Mutex;
 
 use crate::message::{dictionary, Message};
+use crate::node::app::pool::HandoffDesk;
 use crate::node::config::ListenTransport;
 use crate::node::config::{parse_addresses, IpAddress, NodeConfig, NodeLimits};
 use crate::node::core::agent::proxy::ProxyHandler;
@@ -220,6 +221,8 @@ pub struct Node {
     pub agent: Agent,
     peers: Mutex<BTreeMap<String, Arc<Peer>>>,
     handle: Arc<Handle>,
+    /// Where its applications' worker pools and its event loop meet.
+    handoffs: Arc<HandoffDesk>,
     running: Mutex<Option<Running>>,
 }
 
@@ -280,6 +283,7 @@ impl Node {
             agent: Agent::None,
             peers: Mutex::new(BTreeMap::new()),
             handle,
+            handoffs: Arc::default(),
             running: Mutex::new(None),
         }
     }
@@ -367,6 +371,7 @@ impl Node {
         realms: &[&str],
     ) {
         app.base().attach(self.handle.clone());
+        app.base().attach_handoffs(self.handoffs.clone());
         self.add_application_id(app.base().app_id());
         self.handle.apps.write().push(AppRoute {
             app: app.clone(),
@@ -582,7 +587,8 @@ impl Node {
         if self.agent == Agent::Relay {
             self.add_application_id(AppId::auth(RELAY_APPLICATION_ID));
         }
-        let started = event_loop::spawn(config, &listen, self.handle.clone())?;
+        let started =
+            event_loop::spawn(config, &listen, self.handle.clone(), self.handoffs.clone())?;
         *running = Some(Running {
             thread: Some(started.thread),
             local_addrs: started.local_addrs,

@@ -16,7 +16,7 @@ use crossbeam_channel::{bounded, Receiver};
 use log::{debug, error, warn};
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use crate::node::app::pool;
+use crate::node::app::pool::{HandoffDesk, Handoffs};
 use crate::node::config::ListenTransport;
 use crate::node::config::NodeConfig;
 use crate::node::core::conn::ConnId;
@@ -105,6 +105,8 @@ struct Loop {
     handle: Arc<Handle>,
     config: Arc<NodeConfig>,
     buf: Vec<u8>,
+    /// The jobs this thread hands to worker pools.
+    handoffs: Handoffs,
 }
 
 /// Binds the listeners (errors come back to `start()`), links the handle
@@ -113,6 +115,7 @@ pub(crate) fn spawn(
     config: Arc<NodeConfig>,
     listen: &[ListenSpec],
     handle: Arc<Handle>,
+    handoffs: Arc<HandoffDesk>,
 ) -> Result<Started, NodeError> {
     let poll = Poll::new().map_err(NodeError::EventLoop)?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(NodeError::EventLoop)?);
@@ -139,6 +142,7 @@ pub(crate) fn spawn(
         handle: handle.clone(),
         config,
         buf: vec![0; READ_CHUNK],
+        handoffs: Handoffs::new(handoffs),
     };
     handle.set_life(Life::Running);
     let thread = std::thread::Builder::new()
@@ -176,7 +180,7 @@ impl Loop {
         let mut spin_until: Option<Instant> = None;
         // jobs this thread queues to a busy pool of quick handlers may wait
         // for a running worker: the loop comes back to them below
-        pool::serve_handoffs();
+        self.handoffs.serve_this_thread();
         loop {
             self.do_actions(Instant::now());
             let now = Instant::now();
@@ -199,7 +203,7 @@ impl Loop {
                 [
                     self.dispatch.poll_timeout(),
                     accept_retry,
-                    pool::handoff_deadline(now),
+                    self.handoffs.deadline(now),
                 ]
                 .into_iter()
                 .flatten()
@@ -258,7 +262,7 @@ impl Loop {
             for id in touched.drain(..) {
                 self.settle(now, id);
             }
-            pool::check_handoffs(now);
+            self.handoffs.check(now);
             if self.dispatch.is_done(now) {
                 break;
             }
@@ -271,7 +275,7 @@ impl Loop {
             // the core between polls, so that the threads that do the work
             // run)
             if !events.is_empty()
-                && (pool::quick_jobs_in_hand()
+                && (self.handoffs.quick_jobs_in_hand()
                     || self.dispatch.awaiting_answers()
                     || self.dispatch.at_most_one_in_flight())
             {

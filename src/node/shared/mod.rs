@@ -22,6 +22,7 @@ use crate::message::constants::*;
 use crate::message::{Avp, AvpEncodeError, Message};
 use crate::node::app::answer::{deadline_after, Waiter};
 use crate::node::app::application::{AnswerTo, OutgoingAnswer, OutgoingRequest};
+use crate::node::app::pool::HandoffDesk;
 use crate::node::core::routing;
 use crate::node::error::{ApplicationError, EmptyReason, NoRoute, NoRouteReason, NodeError};
 use crate::node::peer::{AppId, AppKind, Peer};
@@ -613,6 +614,8 @@ pub struct AppBase {
 struct AppInner {
     id: AppId,
     node: OnceLock<Arc<Handle>>,
+    /// Its node's hand-off desk, for a worker pool behind it.
+    handoffs: OnceLock<Arc<HandoffDesk>>,
     ready: Mutex<bool>,
     ready_changed: Condvar,
 }
@@ -645,6 +648,7 @@ impl AppBase {
             inner: Arc::new(AppInner {
                 id,
                 node: OnceLock::new(),
+                handoffs: OnceLock::new(),
                 ready: Mutex::new(false),
                 ready_changed: Condvar::new(),
             }),
@@ -679,6 +683,17 @@ impl AppBase {
 
     pub(crate) fn attach(&self, handle: Arc<Handle>) {
         let _ = self.inner.node.set(handle);
+    }
+
+    /// Gives the application its node's hand-off desk (the first node's,
+    /// as `attach`).
+    pub(crate) fn attach_handoffs(&self, desk: Arc<HandoffDesk>) {
+        let _ = self.inner.handoffs.set(desk);
+    }
+
+    /// Its node's hand-off desk, once added to a node.
+    pub(crate) fn handoffs(&self) -> Option<&HandoffDesk> {
+        self.inner.handoffs.get().map(|desk| &**desk)
     }
 
     pub(crate) fn shared(&self) -> Result<&Arc<Handle>, ApplicationError> {
