@@ -660,7 +660,7 @@ fn work(inner: &Arc<Inner>, idx: usize, wake: &Condvar) {
         // searching
         if let Some((_, job)) = state.queue.pop_front() {
             streak = streak.saturating_add(1);
-            let next = take(inner, &mut state);
+            let next = took_job(inner, &mut state);
             MutexGuard::unlocked(&mut state, || {
                 if let Some(next) = next {
                     spawn(inner, next);
@@ -697,7 +697,7 @@ fn work(inner: &Arc<Inner>, idx: usize, wake: &Condvar) {
 /// to a worker that finishes (and it has not waited too long already).
 /// Returns the slot the caller must [`spawn`] once the lock is released.
 #[must_use]
-fn take(inner: &Inner, state: &mut State) -> Option<usize> {
+fn took_job(inner: &Inner, state: &mut State) -> Option<usize> {
     inner.queued.store(state.queue.len(), Ordering::Release);
     state.searching -= 1;
     match state.queue.front() {
