@@ -276,7 +276,8 @@ struct Inner {
     /// Jobs queued by the node's loop wait for running workers (see
     /// [`Handoffs::check`]); written under the `state` lock.
     handoff: AtomicBool,
-    /// The loop has been told about this pool ([`HandoffDesk::join`]).
+    /// The loop has been told about this pool ([`HandoffDesk::join`]; a
+    /// pool joins one desk, its application's node's).
     joined: AtomicBool,
     /// Signalled when a worker exits, a spawn settles or a join ends: what
     /// `shutdown` waits for.
