@@ -607,9 +607,23 @@ impl fmt::Debug for WorkerPool {
 }
 
 /// Starts the worker of slot `idx` (already counted in `threads`,
-/// `searching` and `spawning`), joining finished threads on the way.
-/// False when the thread could not be started (its counts are undone).
+/// `searching` and `spawning`), joining finished threads on the way, then
+/// the searcher a queued job was refused while it was being started (see
+/// [`start_one`]). False when the first thread could not be started (its
+/// counts are undone).
 fn spawn(inner: &Arc<Inner>, idx: usize) -> bool {
+    let (started, mut next) = start_one(inner, idx);
+    while let Some(idx) = next {
+        next = start_one(inner, idx).1;
+    }
+    started
+}
+
+/// [`spawn`] for one thread: whether it started, and then the slot of a
+/// worker to start next. The new worker may have taken a job before its
+/// start was counted here, and, seeing `spawning`, started nobody for the
+/// job behind it: that job gets its searcher now.
+fn start_one(inner: &Arc<Inner>, idx: usize) -> (bool, Option<usize>) {
     let (wake, reaped) = {
         let mut state = inner.state.lock();
         let reaped = if state.exited > 0 {
@@ -643,9 +657,14 @@ fn spawn(inner: &Arc<Inner>, idx: usize) -> bool {
             false
         }
     };
+    let next = if started {
+        searcher_for_next(inner, &mut state)
+    } else {
+        None
+    };
     drop(state);
     inner.changed.notify_all();
-    started
+    (started, next)
 }
 
 /// A worker's life: takes jobs from the queue and runs them, parks on
@@ -694,13 +713,21 @@ fn work(inner: &Arc<Inner>, idx: usize, wake: &Condvar) {
 }
 
 /// Bookkeeping of a worker that just took a job off the queue: it stops
-/// searching, and the next job gets a searcher, unless the loop hands it
-/// to a worker that finishes (and it has not waited too long already).
+/// searching, and the next job gets a searcher (see [`searcher_for_next`]).
 /// Returns the slot the caller must [`spawn`] once the lock is released.
 #[must_use]
 fn took_job(inner: &Inner, state: &mut State) -> Option<usize> {
     inner.queued.store(state.queue.len(), Ordering::Release);
     state.searching -= 1;
+    searcher_for_next(inner, state)
+}
+
+/// [`State::add_searcher`] for the job at the head of the queue, unless
+/// the loop hands it to a worker that finishes and it has not waited
+/// [`HANDOFF_WAIT`] yet: the slot the caller must [`spawn`] once the lock
+/// is released.
+#[must_use]
+fn searcher_for_next(inner: &Inner, state: &mut State) -> Option<usize> {
     match state.queue.front() {
         None => None,
         Some(&(queued_at, _))
@@ -1131,6 +1158,22 @@ mod tests {
             assert!(eventually(|| pool.busy() == 0));
         }
         assert!(pool.shutdown(PATIENCE));
+    }
+
+    /// Jobs queued while their workers are being started all get one: a
+    /// worker that takes a job before the thread that started it has
+    /// counted it started leaves no job behind without a searcher.
+    #[test]
+    fn jobs_queued_while_workers_start_all_run() {
+        for _ in 0..300 {
+            let pool = WorkerPool::new(PoolConfig {
+                keep_alive: Duration::from_secs(3600),
+                ..config(4)
+            });
+            // `fill` waits for every job to start
+            drop(fill(&pool, 4));
+            assert!(pool.shutdown(PATIENCE));
+        }
     }
 
     /// A panicking job frees its slot, and its worker goes on to the next job.
