@@ -14,6 +14,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use crate::message::constants::*;
 use crate::message::typed::{AvpStruct, Command as TypedCommand, Request};
 use crate::message::{Avp, AvpEncodeError, Message, MessageHeader};
+use crate::node::app::pool::HandoffDesk;
 use crate::node::core::agent::proxy::ProxyHandler;
 use crate::node::error::{ApplicationError, EmptyReason, NoRoute, NoRouteReason, NodeError};
 use crate::node::peer::node_stats;
@@ -164,6 +165,9 @@ pub(crate) struct Registry {
     pub apps: RwLock<Vec<AppRoute>>,
     /// The user's peer selector (python's `peer_route_select_func`).
     pub select: RwLock<Option<RouteSelect>>,
+    /// Where the node's event loop and its applications' worker pools meet
+    /// (the loop's hand-off of quick jobs).
+    pub handoffs: Arc<HandoffDesk>,
     /// A proxy's handlers, by application id ([`Node::add_proxy_handler`](crate::node::Node::add_proxy_handler)).
     pub proxy_handlers: RwLock<Vec<(u32, Arc<dyn ProxyHandler>)>>,
 }
@@ -175,6 +179,7 @@ impl Registry {
             apps: RwLock::new(Vec::new()),
             select: RwLock::new(None),
             proxy_handlers: RwLock::new(Vec::new()),
+            handoffs: Arc::default(),
         })
     }
 }
@@ -443,6 +448,11 @@ impl AppBase {
 
     pub(crate) fn attach(&self, handle: Arc<Registry>) {
         let _ = self.inner.node.set(handle);
+    }
+
+    /// Its node's hand-off desk, once added to a node.
+    pub(crate) fn handoffs(&self) -> Option<&HandoffDesk> {
+        self.inner.node.get().map(|node| &*node.handoffs)
     }
 
     pub(crate) fn shared(&self) -> Result<&Arc<Registry>, ApplicationError> {

@@ -356,8 +356,9 @@ impl<H: RequestHandler> Application for ThreadingApplication<H> {
         let running = self.running.clone();
         let job = Box::new(move || run_handler(&base, &*handler, &running, request));
         // the pool has room for twice the handlers: it refuses only when
-        // it is closed (the node stops) or a thread cannot be spawned
-        if self.pool.try_execute(job).is_err() {
+        // it is closed (the node stops) or a thread cannot be spawned; on
+        // the node's loop the job may wait for a running worker
+        if self.pool.try_execute(job, self.base.handoffs()).is_err() {
             self.running.fetch_sub(1, Ordering::AcqRel);
             debug!(target: "diameter.application", "no worker could take a request (stopping?)");
         }

@@ -25,15 +25,17 @@
 //!   for a few microseconds before it parks.
 //! - The queue never holds more than `limit` jobs: `busy` counts queued and
 //!   running jobs, and `busy <= limit`.
-//! - Hand-off on the node's loop (see [`serve_handoffs`]): when the event
-//!   loop queues a job while every worker is in a job and the pool's jobs
-//!   are quick (their average run time under [`QUICK_JOB`]), nobody is
+//! - Hand-off on the node's loop (see [`Handoffs`], which the loop owns,
+//!   and [`HandoffDesk`], which the node gives its applications): when the
+//!   event loop queues a job while every worker is in a job and the pool's
+//!   jobs are quick (their average run time under [`QUICK_JOB`]), nobody is
 //!   woken: the first worker to finish takes it, so a burst of cheap
 //!   requests runs on one or two threads without a wake-up per job. A job
 //!   that waits longer than [`HANDOFF_WAIT`] gets a worker anyway: one that
 //!   takes a job checks the wait of the next, and the loop checks the pools
 //!   it queued to after every turn (and sleeps no longer than that), so a
-//!   handler that blocks still never holds up the jobs behind it.
+//!   handler that blocks still never holds up the jobs behind it. A job
+//!   queued on any other thread gets a worker at once.
 //! - Parked workers form a LIFO stack: the most recently parked one is woken
 //!   first, so under light load the surplus workers stay parked long enough
 //!   to reach their `keep_alive` and exit.
@@ -44,17 +46,16 @@
 //!   others once the queue is empty. Accepted jobs always run.
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
-use std::thread::{self, JoinHandle};
+use std::sync::{Arc, OnceLock, Weak};
+use std::thread::{self, JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
 use log::warn;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 /// Log target (python's logger name).
 const TARGET: &str = "diameter.application";
@@ -112,92 +113,145 @@ impl Default for PoolConfig {
     }
 }
 
-thread_local! {
-    /// Address of the shared state of the pool the current thread works
-    /// for (0: not a worker), so that `shutdown` called from inside a job
-    /// neither waits for nor joins its own thread.
-    static WORKER_OF: Cell<usize> = const { Cell::new(0) };
-
-    /// Set on a thread that comes back to the pools it hands jobs to (the
-    /// node's event loop): only there may a job wait for a running worker.
-    static SERVICED: Cell<bool> = const { Cell::new(false) };
-
-    /// Every pool this (serviced) thread handed a job to, once each: what
-    /// [`quick_jobs_in_hand`], [`handoff_deadline`] and [`check_handoffs`]
-    /// look at (a node has a pool per `ThreadingApplication`).
-    static SERVED: RefCell<Vec<Weak<Inner>>> = const { RefCell::new(Vec::new()) };
+/// The pools' side of a node's hand-off (see [`Handoffs`]): which thread is
+/// the node's event loop, and the pools that loop handed a job to and has
+/// not looked at yet. Shared by the node, its applications and its loop.
+#[derive(Default)]
+pub(crate) struct HandoffDesk {
+    /// The loop's thread, once it runs: only jobs queued there may wait for
+    /// a running worker.
+    loop_thread: OnceLock<ThreadId>,
+    /// Pools the loop handed their first job to since it last looked (each
+    /// pool comes here once: the lock is taken once per pool).
+    joined: Mutex<Vec<Weak<Inner>>>,
+    /// `joined` is not empty: what the loop reads every turn, without the
+    /// lock.
+    fresh: AtomicBool,
 }
 
-/// Whether a pool the calling (serviced) thread handed jobs to has some in
-/// hand and runs quick ones: their answers are due within microseconds, so
-/// the loop had better look for them than sleep.
-pub(crate) fn quick_jobs_in_hand() -> bool {
-    SERVED.with(|s| {
-        s.borrow().iter().any(|weak| {
+impl HandoffDesk {
+    /// Whether the calling thread is the loop this desk serves.
+    fn on_loop(&self) -> bool {
+        self.loop_thread
+            .get()
+            .is_some_and(|id| *id == thread::current().id())
+    }
+
+    /// Tells the loop about a pool it handed a job to (once per pool; on the
+    /// loop's thread).
+    fn join(&self, inner: &Arc<Inner>) {
+        if inner.joined.load(Ordering::Relaxed) {
+            return;
+        }
+        inner.joined.store(true, Ordering::Relaxed);
+        self.joined.lock().push(Arc::downgrade(inner));
+        self.fresh.store(true, Ordering::Release);
+    }
+}
+
+impl fmt::Debug for HandoffDesk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandoffDesk")
+            .field("loop_thread", &self.loop_thread.get())
+            .finish()
+    }
+}
+
+/// The node's event loop's hold on the jobs it hands to worker pools,
+/// owned by the loop: it comes back to them after every turn
+/// ([`check`](Self::check)) and sleeps no longer than
+/// [`deadline`](Self::deadline) says, so jobs it queues to a busy pool of
+/// quick handlers may wait for a running worker instead of waking one. It
+/// knows only the pools the loop handed jobs to (through a
+/// [`WorkerPool::try_execute`] given its [`HandoffDesk`]).
+pub(crate) struct Handoffs {
+    /// What the pools see.
+    desk: Arc<HandoffDesk>,
+    /// Every pool the loop handed a job to, once each.
+    served: Vec<Weak<Inner>>,
+}
+
+impl Handoffs {
+    /// The loop's side of `desk`, serving no thread yet.
+    pub(crate) fn new(desk: Arc<HandoffDesk>) -> Handoffs {
+        Handoffs {
+            desk,
+            served: Vec::new(),
+        }
+    }
+
+    /// Makes the calling thread the loop: it calls [`check`](Self::check)
+    /// after every turn (a desk serves one thread, the first to call this).
+    pub(crate) fn serve_this_thread(&self) {
+        let _ = self.desk.loop_thread.set(thread::current().id());
+    }
+
+    /// Takes in the pools that joined since the last look (an atomic read
+    /// when none did).
+    fn take_joined(&mut self) {
+        if self.desk.fresh.load(Ordering::Acquire) {
+            self.desk.fresh.store(false, Ordering::Relaxed);
+            self.served.append(&mut self.desk.joined.lock());
+        }
+    }
+
+    /// Whether a pool the loop handed jobs to has some in hand and runs
+    /// quick ones: their answers are due within microseconds, so the loop
+    /// had better look for them than sleep.
+    pub(crate) fn quick_jobs_in_hand(&mut self) -> bool {
+        self.take_joined();
+        self.served.iter().any(|weak| {
             weak.upgrade()
                 .is_some_and(|inner| inner.in_hand.load(Ordering::Acquire) > 0 && inner.quick())
         })
-    })
-}
+    }
 
-/// Marks the calling thread (the node's event loop) as one that calls
-/// [`check_handoffs`] after every turn and sleeps no longer than
-/// [`handoff_deadline`] says: jobs it queues may then wait for a running
-/// worker instead of waking one.
-pub(crate) fn serve_handoffs() {
-    SERVICED.with(|s| s.set(true));
-}
-
-/// Undoes [`serve_handoffs`] on the calling thread (tests share threads).
-#[cfg(test)]
-fn stop_serving() {
-    SERVICED.with(|s| s.set(false));
-    SERVED.with(|s| s.borrow_mut().clear());
-}
-
-/// When the calling thread must next call [`check_handoffs`]: `None` while
-/// no job it queued waits for a running worker.
-pub(crate) fn handoff_deadline(now: Instant) -> Option<Instant> {
-    let waiting = SERVED.with(|s| {
-        s.borrow().iter().any(|weak| {
+    /// When the loop must next call [`check`](Self::check): `None` while no
+    /// job it queued waits for a running worker.
+    pub(crate) fn deadline(&mut self, now: Instant) -> Option<Instant> {
+        self.take_joined();
+        let waiting = self.served.iter().any(|weak| {
             weak.upgrade()
                 .is_some_and(|inner| inner.handoff.load(Ordering::Acquire))
-        })
-    });
-    waiting.then(|| now + HANDOFF_WAIT)
-}
+        });
+        waiting.then(|| now + HANDOFF_WAIT)
+    }
 
-/// Wakes or starts a worker for each pool, among those the calling thread
-/// handed jobs to without waking one, whose next job has waited
-/// [`HANDOFF_WAIT`] with nobody searching (its workers may all be
-/// blocked); ends the hand-off of the pools whose queue is empty, and
-/// forgets the pools that are gone.
-pub(crate) fn check_handoffs(now: Instant) {
-    SERVED.with(|s| {
-        s.borrow_mut().retain(|weak| {
+    /// Wakes or starts a worker for each pool, among those the loop handed
+    /// jobs to without waking one, whose next job has waited
+    /// [`HANDOFF_WAIT`] with nobody searching (its workers may all be
+    /// blocked); ends the hand-off of the pools whose queue is empty, and
+    /// forgets the pools that are gone.
+    pub(crate) fn check(&mut self, now: Instant) {
+        self.take_joined();
+        self.served.retain(|weak| {
             let Some(inner) = weak.upgrade() else {
                 return false;
             };
-            if !inner.handoff.load(Ordering::Acquire) {
-                return true;
-            }
-            let mut state = inner.state.lock();
-            let Some(&(queued_at, _)) = state.queue.front() else {
-                inner.handoff.store(false, Ordering::Release);
-                return true;
-            };
-            let next = if state.searching == 0 && now >= queued_at + HANDOFF_WAIT {
-                state.add_searcher(inner.limit)
-            } else {
-                None
-            };
-            drop(state);
-            if let Some(idx) = next {
-                spawn(&inner, idx);
+            if inner.handoff.load(Ordering::Acquire) {
+                check_handoff(&inner, now);
             }
             true
         });
-    });
+    }
+}
+
+/// [`Handoffs::check`] on one pool whose jobs wait for running workers.
+fn check_handoff(inner: &Arc<Inner>, now: Instant) {
+    let mut state = inner.state.lock();
+    let Some(&(queued_at, _)) = state.queue.front() else {
+        inner.handoff.store(false, Ordering::Release);
+        return;
+    };
+    let next = if state.searching == 0 && now >= queued_at + HANDOFF_WAIT {
+        state.add_searcher(inner.limit)
+    } else {
+        None
+    };
+    drop(state);
+    if let Some(idx) = next {
+        spawn(inner, idx);
+    }
 }
 
 /// A bounded pool of worker threads (see the module docs). `Send + Sync`,
@@ -219,9 +273,12 @@ struct Inner {
     in_hand: AtomicUsize,
     /// Moving average of how long a job runs, in nanoseconds.
     job_nanos: AtomicU64,
-    /// Jobs queued by a serviced thread wait for running workers (see
-    /// [`check_handoffs`]); written under the `state` lock.
+    /// Jobs queued by the node's loop wait for running workers (see
+    /// [`Handoffs::check`]); written under the `state` lock.
     handoff: AtomicBool,
+    /// The loop has been told about this pool ([`HandoffDesk::join`]; a
+    /// pool joins one desk, its application's node's).
+    joined: AtomicBool,
     /// Signalled when a worker exits, a spawn settles or a join ends: what
     /// `shutdown` waits for.
     changed: Condvar,
@@ -274,6 +331,9 @@ struct State {
 
 /// One worker's parking place.
 struct Slot {
+    /// The worker's thread, from its first look at the queue until it
+    /// leaves: how `shutdown` called from a job knows its own thread.
+    worker: Option<ThreadId>,
     /// Set by whoever wakes the worker (it was taken off `parked`).
     woken: bool,
     /// What the worker parks on.
@@ -285,9 +345,11 @@ impl State {
     fn alloc_slot(&mut self) -> usize {
         if let Some(idx) = self.free.pop() {
             self.slots[idx].woken = false;
+            self.slots[idx].worker = None;
             return idx;
         }
         self.slots.push(Slot {
+            worker: None,
             woken: false,
             wake: Arc::new(Condvar::new()),
         });
@@ -393,6 +455,7 @@ impl WorkerPool {
                 in_hand: AtomicUsize::new(0),
                 job_nanos: AtomicU64::new(0),
                 handoff: AtomicBool::new(false),
+                joined: AtomicBool::new(false),
                 changed: Condvar::new(),
                 limit,
                 keep_alive: config.keep_alive,
@@ -405,9 +468,14 @@ impl WorkerPool {
     /// Accepts `job` for a worker. Never blocks on busy workers: when
     /// `limit()` jobs are already accepted and not finished (running or
     /// queued), or the pool is closed, or no thread exists and none can be
-    /// started, gives the job back: `Err(job)`.
-    pub(crate) fn try_execute(&self, job: Job) -> Result<(), Job> {
+    /// started, gives the job back: `Err(job)`. `desk`: the hand-off desk of
+    /// the node the pool works for; when the caller is that node's loop, a
+    /// job queued behind a worker in a quick job may wait for it (see
+    /// [`Handoffs`]). Anywhere else, or with `None`, a worker is woken or
+    /// started for it at once.
+    pub(crate) fn try_execute(&self, job: Job, desk: Option<&HandoffDesk>) -> Result<(), Job> {
         let inner = &*self.inner;
+        let desk = desk.filter(|desk| desk.on_loop());
         let mut state = inner.state.lock();
         if state.closed || state.busy >= inner.limit {
             return Err(job);
@@ -418,17 +486,7 @@ impl WorkerPool {
         state.queue.push_back((now, job));
         inner.queued.store(state.queue.len(), Ordering::Release);
         let running = state.busy - state.queue.len();
-        let serviced = SERVICED.with(Cell::get);
-        if serviced {
-            SERVED.with(|s| {
-                let mut served = s.borrow_mut();
-                let me = Arc::as_ptr(&self.inner);
-                if !served.iter().any(|weak| weak.as_ptr() == me) {
-                    served.push(Arc::downgrade(&self.inner));
-                }
-            });
-        }
-        let next = if serviced && (running > 0 || state.searching > 0) && inner.quick() {
+        let next = if desk.is_some() && (running > 0 || state.searching > 0) && inner.quick() {
             // a worker is about to take it, or one in a quick job will
             // soon; the loop comes back to it if none has in HANDOFF_WAIT
             inner.handoff.store(true, Ordering::Release);
@@ -437,6 +495,9 @@ impl WorkerPool {
             state.add_searcher(inner.limit)
         };
         drop(state);
+        if let Some(desk) = desk {
+            desk.join(&self.inner);
+        }
         let Some(idx) = next else {
             return Ok(());
         };
@@ -488,11 +549,13 @@ impl WorkerPool {
     pub(crate) fn shutdown(&self, timeout: Duration) -> bool {
         let inner = &*self.inner;
         let deadline = Instant::now().checked_add(timeout);
-        let inside = WORKER_OF.with(Cell::get) == Arc::as_ptr(&self.inner) as usize;
-        let own = usize::from(inside);
         let me = thread::current().id();
 
         let mut state = inner.state.lock();
+        // a worker of this pool (it runs the job that called this) is
+        // known by its slot from before it took a job until it leaves
+        let inside = state.slots.iter().any(|slot| slot.worker == Some(me));
+        let own = usize::from(inside);
         state.close();
         let mut stopped = state.settled(own);
         while !stopped {
@@ -544,9 +607,23 @@ impl fmt::Debug for WorkerPool {
 }
 
 /// Starts the worker of slot `idx` (already counted in `threads`,
-/// `searching` and `spawning`), joining finished threads on the way.
-/// False when the thread could not be started (its counts are undone).
+/// `searching` and `spawning`), joining finished threads on the way, then
+/// the searcher a queued job was refused while it was being started (see
+/// [`start_one`]). False when the first thread could not be started (its
+/// counts are undone).
 fn spawn(inner: &Arc<Inner>, idx: usize) -> bool {
+    let (started, mut next) = start_one(inner, idx);
+    while let Some(idx) = next {
+        next = start_one(inner, idx).1;
+    }
+    started
+}
+
+/// [`spawn`] for one thread: whether it started, and then the slot of a
+/// worker to start next. The new worker may have taken a job before its
+/// start was counted here, and, seeing `spawning`, started nobody for the
+/// job behind it: that job gets its searcher now.
+fn start_one(inner: &Arc<Inner>, idx: usize) -> (bool, Option<usize>) {
     let (wake, reaped) = {
         let mut state = inner.state.lock();
         let reaped = if state.exited > 0 {
@@ -580,17 +657,22 @@ fn spawn(inner: &Arc<Inner>, idx: usize) -> bool {
             false
         }
     };
+    let next = if started {
+        searcher_for_next(inner, &mut state)
+    } else {
+        None
+    };
     drop(state);
     inner.changed.notify_all();
-    started
+    (started, next)
 }
 
 /// A worker's life: takes jobs from the queue and runs them, parks on
-/// `wake` when it is empty until woken; exits when
-/// the pool is closed and the queue empty, or `keep_alive` passes parked.
+/// `wake` when it is empty until woken; exits when the pool is closed and
+/// the queue empty, or `keep_alive` passes parked.
 fn work(inner: &Arc<Inner>, idx: usize, wake: &Condvar) {
-    WORKER_OF.with(|w| w.set(Arc::as_ptr(inner) as usize));
     let mut state = inner.state.lock();
+    state.slots[idx].worker = Some(thread::current().id());
     let mut spun = false;
     // jobs run back to back since this worker last found the queue empty
     let mut streak = 0u32;
@@ -598,45 +680,21 @@ fn work(inner: &Arc<Inner>, idx: usize, wake: &Condvar) {
         // searching
         if let Some((_, job)) = state.queue.pop_front() {
             streak = streak.saturating_add(1);
-            inner.queued.store(state.queue.len(), Ordering::Release);
-            state.searching -= 1;
-            // jobs the loop hands off wait for a worker that finishes,
-            // unless the next one has waited too long already
-            let next = match state.queue.front() {
-                None => None,
-                Some(&(queued_at, _))
-                    if inner.handoff.load(Ordering::Relaxed)
-                        && Instant::now() < queued_at + HANDOFF_WAIT =>
-                {
-                    None
+            let next = took_job(inner, &mut state);
+            MutexGuard::unlocked(&mut state, || {
+                if let Some(next) = next {
+                    spawn(inner, next);
                 }
-                Some(_) => state.add_searcher(inner.limit),
-            };
-            drop(state);
-            if let Some(next) = next {
-                spawn(inner, next);
-            }
-            // one job in four is timed: enough for the average
-            let started = (streak % 4 == 1).then(Instant::now);
-            run(job, &inner.name);
-            if let Some(started) = started {
-                let took = started.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
-                let avg = inner.job_nanos.load(Ordering::Relaxed);
-                inner
-                    .job_nanos
-                    .store(avg - avg / 8 + took / 8, Ordering::Relaxed);
-            }
-            state = inner.state.lock();
+                // one job in four is timed: enough for the average
+                run_timed(inner, job, streak % 4 == 1);
+            });
             state.busy -= 1;
             inner.in_hand.store(state.busy, Ordering::Release);
             state.searching += 1;
             spun = false;
-            continue;
-        }
-        if state.closed {
+        } else if state.closed {
             break;
-        }
-        if !spun {
+        } else if !spun {
             // work often comes right behind: look again for a moment (still
             // searching, so nobody is woken for it) before parking
             spun = true;
@@ -644,43 +702,99 @@ fn work(inner: &Arc<Inner>, idx: usize, wake: &Condvar) {
             // longer: the next request or batch then needs no wake-up
             let alone = state.searching == 1 && state.busy == 0;
             streak = 0;
-            drop(state);
-            look_again(inner, alone);
-            state = inner.state.lock();
-            continue;
-        }
-        // park until woken (taken off `parked` and counted as searching)
-        state.searching -= 1;
-        state.slots[idx].woken = false;
-        state.parked.push(idx);
-        // `None`: a keep-alive too long to add to now, i.e. wait for ever
-        let deadline = Instant::now().checked_add(inner.keep_alive);
-        while !state.slots[idx].woken {
-            let timed_out = match deadline {
-                Some(deadline) => wake.wait_until(&mut state, deadline).timed_out(),
-                None => {
-                    wake.wait(&mut state);
-                    false
-                }
-            };
-            if timed_out && !state.slots[idx].woken {
-                // idle for the whole keep-alive: leave
-                if let Some(pos) = state.parked.iter().position(|&i| i == idx) {
-                    state.parked.remove(pos);
-                }
-                state.searching += 1;
-                break;
-            }
-        }
-        if !state.slots[idx].woken {
+            MutexGuard::unlocked(&mut state, || look_again(inner, alone));
+        } else if park(&mut state, idx, wake, inner.keep_alive) {
+            spun = false;
+        } else {
             break;
         }
-        spun = false;
     }
-    // leaving while counted as searching: a queued job needs another
+    leave(inner, state, idx);
+}
+
+/// Bookkeeping of a worker that just took a job off the queue: it stops
+/// searching, and the next job gets a searcher (see [`searcher_for_next`]).
+/// Returns the slot the caller must [`spawn`] once the lock is released.
+#[must_use]
+fn took_job(inner: &Inner, state: &mut State) -> Option<usize> {
+    inner.queued.store(state.queue.len(), Ordering::Release);
+    state.searching -= 1;
+    searcher_for_next(inner, state)
+}
+
+/// [`State::add_searcher`] for the job at the head of the queue, unless
+/// the loop hands it to a worker that finishes and it has not waited
+/// [`HANDOFF_WAIT`] yet: the slot the caller must [`spawn`] once the lock
+/// is released.
+#[must_use]
+fn searcher_for_next(inner: &Inner, state: &mut State) -> Option<usize> {
+    match state.queue.front() {
+        None => None,
+        Some(&(queued_at, _))
+            if inner.handoff.load(Ordering::Relaxed)
+                && Instant::now() < queued_at + HANDOFF_WAIT =>
+        {
+            None
+        }
+        Some(_) => state.add_searcher(inner.limit),
+    }
+}
+
+/// Runs `job`; when `timed`, folds how long it took into the pool's
+/// moving average.
+fn run_timed(inner: &Inner, job: Job, timed: bool) {
+    let started = timed.then(Instant::now);
+    run(job, &inner.name);
+    if let Some(started) = started {
+        let took = started.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
+        let avg = inner.job_nanos.load(Ordering::Relaxed);
+        inner
+            .job_nanos
+            .store(avg - avg / 8 + took / 8, Ordering::Relaxed);
+    }
+}
+
+/// Parks the worker of slot `idx` until it is woken (taken off `parked`
+/// and counted as searching again: true) or `keep_alive` passes (false:
+/// it leaves, still counted as searching).
+fn park(
+    state: &mut MutexGuard<'_, State>,
+    idx: usize,
+    wake: &Condvar,
+    keep_alive: Duration,
+) -> bool {
+    state.searching -= 1;
+    state.slots[idx].woken = false;
+    state.parked.push(idx);
+    // `None`: a keep-alive too long to add to now, i.e. wait for ever
+    let deadline = Instant::now().checked_add(keep_alive);
+    while !state.slots[idx].woken {
+        let timed_out = match deadline {
+            Some(deadline) => wake.wait_until(state, deadline).timed_out(),
+            None => {
+                wake.wait(state);
+                false
+            }
+        };
+        if timed_out && !state.slots[idx].woken {
+            // idle for the whole keep-alive: leave
+            if let Some(pos) = state.parked.iter().position(|&i| i == idx) {
+                state.parked.remove(pos);
+            }
+            state.searching += 1;
+            return false;
+        }
+    }
+    true
+}
+
+/// The end of a worker that leaves its loop while counted as searching: a
+/// queued job needs another.
+fn leave(inner: &Arc<Inner>, mut state: MutexGuard<'_, State>, idx: usize) {
     state.searching -= 1;
     state.threads -= 1;
     state.exited += 1;
+    state.slots[idx].worker = None;
     state.free.push(idx);
     let next = state.add_searcher(inner.limit);
     drop(state);
@@ -787,11 +901,24 @@ mod tests {
 
     /// Runs one job and waits until it has run.
     fn runs_a_job(pool: &WorkerPool) -> bool {
+        runs_a_job_with(pool, None)
+    }
+
+    /// Runs one job, queued with the hand-off desk `desk`, and waits until
+    /// it has run.
+    fn runs_a_job_with(pool: &WorkerPool, desk: Option<&HandoffDesk>) -> bool {
         let (done_tx, done_rx) = bounded(1);
         let job: Job = Box::new(move || {
             let _ = done_tx.send(());
         });
-        pool.try_execute(job).is_ok() && done_rx.recv_timeout(PATIENCE).is_ok()
+        pool.try_execute(job, desk).is_ok() && done_rx.recv_timeout(PATIENCE).is_ok()
+    }
+
+    /// A node's hand-off desk and its loop's side of it.
+    fn handoffs() -> (Arc<HandoffDesk>, Handoffs) {
+        let desk = Arc::new(HandoffDesk::default());
+        let handoffs = Handoffs::new(Arc::clone(&desk));
+        (desk, handoffs)
     }
 
     /// Fills the pool with `n` blocking jobs, all started; dropping the
@@ -801,7 +928,7 @@ mod tests {
         let (release_tx, release_rx) = unbounded();
         for _ in 0..n {
             assert!(pool
-                .try_execute(blocking_job(&started_tx, &release_rx))
+                .try_execute(blocking_job(&started_tx, &release_rx), None)
                 .is_ok());
         }
         for _ in 0..n {
@@ -844,7 +971,7 @@ mod tests {
         // the refused job comes back whole
         let ran = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&ran);
-        let refused = pool.try_execute(Box::new(move || flag.store(true, Ordering::SeqCst)));
+        let refused = pool.try_execute(Box::new(move || flag.store(true, Ordering::SeqCst)), None);
         match refused {
             Err(job) => job(),
             Ok(()) => panic!("a third job was accepted"),
@@ -868,7 +995,7 @@ mod tests {
         });
         assert_eq!(pool.limit(), 3);
         let release = fill(&pool, 3);
-        assert!(pool.try_execute(Box::new(|| {})).is_err());
+        assert!(pool.try_execute(Box::new(|| {}), None).is_err());
         assert_eq!(pool.threads(), 3);
         drop(release);
         assert!(eventually(|| pool.busy() == 0));
@@ -924,7 +1051,7 @@ mod tests {
         let release = fill(&pool, 3);
         // the jobs are blocked: the wait times out and nothing is joined
         assert!(!pool.shutdown(Duration::from_millis(20)));
-        assert!(pool.try_execute(Box::new(|| {})).is_err());
+        assert!(pool.try_execute(Box::new(|| {}), None).is_err());
         assert_eq!(pool.threads(), 3);
         drop(release);
         // idempotent: the second call finds the jobs finishing
@@ -932,7 +1059,7 @@ mod tests {
         assert_eq!(pool.threads(), 0);
         assert_eq!(pool.busy(), 0);
         assert!(pool.inner.state.lock().handles.is_empty());
-        assert!(pool.try_execute(Box::new(|| {})).is_err());
+        assert!(pool.try_execute(Box::new(|| {}), None).is_err());
         assert!(pool.shutdown(PATIENCE));
     }
 
@@ -958,7 +1085,9 @@ mod tests {
     /// job a worker of its own, and the blocked one holds nothing up.
     #[test]
     fn a_handed_off_job_gets_a_worker_when_the_running_one_blocks() {
-        serve_handoffs();
+        // this thread is the loop
+        let (desk, mut handoffs) = handoffs();
+        handoffs.serve_this_thread();
         let pool = WorkerPool::new(PoolConfig {
             keep_alive: Duration::from_secs(3600),
             ..config(4)
@@ -966,10 +1095,12 @@ mod tests {
         let (started_tx, started_rx) = unbounded();
         let (release_tx, release_rx) = unbounded::<()>();
         assert!(pool
-            .try_execute(blocking_job(&started_tx, &release_rx))
+            .try_execute(blocking_job(&started_tx, &release_rx), Some(&desk))
             .is_ok());
         assert!(started_rx.recv_timeout(PATIENCE).is_ok());
-        assert_eq!(handoff_deadline(Instant::now()), None);
+        assert_eq!(handoffs.deadline(Instant::now()), None);
+        // the loop knows the pool now, and it has a (so far quick) job in hand
+        assert!(handoffs.quick_jobs_in_hand());
 
         // the worker is in a job: nobody is woken for the next one
         let (done_tx, done_rx) = bounded(1);
@@ -977,40 +1108,72 @@ mod tests {
             let _ = done_tx.send(thread::current().id());
         });
         let before = Instant::now();
-        assert!(pool.try_execute(job).is_ok());
+        assert!(pool.try_execute(job, Some(&desk)).is_ok());
         assert_eq!(pool.threads(), 1);
-        assert!(handoff_deadline(Instant::now()).is_some());
+        assert!(handoffs.deadline(Instant::now()).is_some());
         // before HANDOFF_WAIT the check leaves it to the running worker
-        check_handoffs(before);
+        handoffs.check(before);
         assert_eq!(pool.threads(), 1);
         assert!(done_rx.try_recv().is_err(), "the blocked worker ran it");
 
         // after it, the job gets a worker of its own
-        check_handoffs(Instant::now() + HANDOFF_WAIT);
+        handoffs.check(Instant::now() + HANDOFF_WAIT);
         assert!(done_rx.recv_timeout(PATIENCE).is_ok());
         assert_eq!(pool.threads(), 2);
         assert!(eventually(|| {
-            check_handoffs(Instant::now());
-            handoff_deadline(Instant::now()).is_none()
+            handoffs.check(Instant::now());
+            handoffs.deadline(Instant::now()).is_none()
         }));
         drop(release_tx);
         assert!(pool.shutdown(PATIENCE));
-        stop_serving();
+        // a pool that is gone is forgotten
+        drop(pool);
+        handoffs.check(Instant::now());
+        assert!(handoffs.served.is_empty());
     }
 
-    /// Off the loop's thread nothing waits: a job queued while the worker
-    /// is in a job wakes or starts another at once.
+    /// Off the loop's thread nothing waits, even with the node's desk: a
+    /// job queued while the worker is in a job wakes or starts another at
+    /// once, and the loop learns nothing of a pool it handed no job to.
     #[test]
     fn off_the_loop_a_queued_job_gets_a_worker_at_once() {
+        let (desk, mut handoffs) = handoffs();
         let pool = WorkerPool::new(PoolConfig {
             keep_alive: Duration::from_secs(3600),
             ..config(4)
         });
-        let release = fill(&pool, 1);
-        assert!(runs_a_job(&pool));
-        assert_eq!(handoff_deadline(Instant::now()), None);
-        drop(release);
+        // before the loop runs, and once it runs on another thread
+        for loop_runs in [false, true] {
+            if loop_runs {
+                thread::scope(|s| {
+                    s.spawn(|| handoffs.serve_this_thread());
+                });
+            }
+            let release = fill(&pool, 1);
+            assert!(runs_a_job_with(&pool, Some(&desk)));
+            assert_eq!(handoffs.deadline(Instant::now()), None);
+            assert!(!handoffs.quick_jobs_in_hand(), "the pool has a job in hand");
+            assert!(handoffs.served.is_empty());
+            drop(release);
+            assert!(eventually(|| pool.busy() == 0));
+        }
         assert!(pool.shutdown(PATIENCE));
+    }
+
+    /// Jobs queued while their workers are being started all get one: a
+    /// worker that takes a job before the thread that started it has
+    /// counted it started leaves no job behind without a searcher.
+    #[test]
+    fn jobs_queued_while_workers_start_all_run() {
+        for _ in 0..300 {
+            let pool = WorkerPool::new(PoolConfig {
+                keep_alive: Duration::from_secs(3600),
+                ..config(4)
+            });
+            // `fill` waits for every job to start
+            drop(fill(&pool, 4));
+            assert!(pool.shutdown(PATIENCE));
+        }
     }
 
     /// A panicking job frees its slot, and its worker goes on to the next job.
@@ -1026,12 +1189,12 @@ mod tests {
             let _ = tx.send(thread::current().id());
             panic!("this job panics on purpose");
         });
-        assert!(pool.try_execute(panicking).is_ok());
+        assert!(pool.try_execute(panicking, None).is_ok());
         assert!(eventually(|| pool.busy() == 0));
         let calm: Job = Box::new(move || {
             let _ = ids_tx.send(thread::current().id());
         });
-        assert!(pool.try_execute(calm).is_ok());
+        assert!(pool.try_execute(calm, None).is_ok());
         let first = ids_rx.recv_timeout(PATIENCE);
         let second = ids_rx.recv_timeout(PATIENCE);
         assert!(first.is_ok());
@@ -1075,7 +1238,7 @@ mod tests {
                             done.fetch_add(1, Ordering::SeqCst);
                         });
                         loop {
-                            let outcome = pool.try_execute(job);
+                            let outcome = pool.try_execute(job, None);
                             {
                                 let state = pool.inner.state.lock();
                                 assert!(state.threads <= limit);
@@ -1133,7 +1296,7 @@ mod tests {
             // an hour: a deadlock shows as the answer not coming in time
             let _ = result_tx.send(own.shutdown(Duration::from_secs(3600)));
         });
-        assert!(pool.try_execute(job).is_ok());
+        assert!(pool.try_execute(job, None).is_ok());
         // false: the calling worker cannot join itself
         assert_eq!(result_rx.recv_timeout(PATIENCE), Ok(false));
         // from outside, the worker that called shutdown is joined too
@@ -1179,7 +1342,7 @@ mod tests {
             ..config(0)
         });
         assert_eq!(none.limit(), 0);
-        assert!(none.try_execute(Box::new(|| {})).is_err());
+        assert!(none.try_execute(Box::new(|| {}), None).is_err());
         assert!(none.shutdown(Duration::ZERO));
     }
 }

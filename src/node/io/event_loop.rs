@@ -17,7 +17,7 @@ use log::{debug, error, warn};
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::node::app::api::Registry;
-use crate::node::app::pool;
+use crate::node::app::pool::Handoffs;
 use crate::node::config::ListenTransport;
 use crate::node::config::NodeConfig;
 use crate::node::core::conn::ConnId;
@@ -107,6 +107,8 @@ struct Loop {
     handle: Arc<Registry>,
     config: Arc<NodeConfig>,
     inbox: Inbox,
+    /// The jobs this thread hands to worker pools.
+    handoffs: Handoffs,
 }
 
 /// Binds the listeners (errors come back to `start()`), links the handle
@@ -141,6 +143,7 @@ pub(crate) fn spawn(
         handle: handle.clone(),
         config,
         inbox: Inbox::new(READ_CHUNK),
+        handoffs: Handoffs::new(handle.handoffs.clone()),
     };
     handle.set_life(Life::Running);
     let thread = std::thread::Builder::new()
@@ -178,7 +181,7 @@ impl Loop {
         let mut spin_until: Option<Instant> = None;
         // jobs this thread queues to a busy pool of quick handlers may wait
         // for a running worker: the loop comes back to them below
-        pool::serve_handoffs();
+        self.handoffs.serve_this_thread();
         loop {
             self.do_actions(Instant::now());
             let now = Instant::now();
@@ -201,7 +204,7 @@ impl Loop {
                 [
                     self.dispatch.poll_timeout(),
                     accept_retry,
-                    pool::handoff_deadline(now),
+                    self.handoffs.deadline(now),
                 ]
                 .into_iter()
                 .flatten()
@@ -260,7 +263,7 @@ impl Loop {
             for id in touched.drain(..) {
                 self.settle(now, id);
             }
-            pool::check_handoffs(now);
+            self.handoffs.check(now);
             if self.dispatch.is_done(now) {
                 break;
             }
@@ -273,7 +276,7 @@ impl Loop {
             // the core between polls, so that the threads that do the work
             // run)
             if !events.is_empty()
-                && (pool::quick_jobs_in_hand()
+                && (self.handoffs.quick_jobs_in_hand()
                     || self.dispatch.awaiting_answers()
                     || self.dispatch.at_most_one_in_flight())
             {
