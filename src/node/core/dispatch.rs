@@ -8,7 +8,6 @@
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -21,12 +20,9 @@ use crate::message::constants::*;
 use crate::message::{Avp, Message, MessageHeader};
 use crate::node::config::{capabilities_for, NodeConfig, HISTORY_KEPT};
 use crate::node::core::admission::{Admission, Admit};
-use crate::node::core::agent::duplicates::{with_hop_by_hop, Duplicates, Intake, RequestKey};
+use crate::node::core::agent::duplicates::{with_hop_by_hop, Duplicates};
 use crate::node::core::agent::relay::Agent;
-use crate::node::core::checks;
-use crate::node::core::conn::{
-    Conn, ConnId, Direction, Owed, Pending, PendingRefused, Retry, Unmatched,
-};
+use crate::node::core::conn::{Conn, ConnId, Direction, Pending, PendingRefused, Retry};
 use crate::node::core::routing;
 use crate::node::error::{ApplicationError, EmptyReason, NodeError};
 use crate::node::idhash::IdMap;
@@ -1071,26 +1067,15 @@ impl Dispatch {
     /// were fed, a timer ran or the transport changed).
     pub(crate) fn process(&mut self, now: Instant, id: ConnId, certs: &mut dyn CertificateCheck) {
         let mut received = 0u64;
-        while let Some(conn) = self.conns.get_mut(&id) {
-            let Some(machine) = conn.machine.as_mut() else {
-                break;
-            };
-            let Some(event) = machine.poll_event() else {
-                break;
-            };
+        while let Some(event) = self
+            .conns
+            .get_mut(&id)
+            .and_then(|c| c.machine.as_mut())
+            .and_then(Connection::poll_event)
+        {
             match event {
                 PeerEvent::CerReceived(remote) => self.decide_cer(now, id, &remote, certs),
-                PeerEvent::StartTls => {
-                    let server_name = if machine.is_initiator() {
-                        conn.peer.as_ref().map(|p| p.node_name.clone())
-                    } else {
-                        None
-                    };
-                    self.actions.push_back(Action::StartTls {
-                        conn: id,
-                        server_name,
-                    });
-                }
+                PeerEvent::StartTls => self.start_tls(id),
                 PeerEvent::Opened {
                     remote,
                     applications,
@@ -1098,18 +1083,7 @@ impl Dispatch {
                     self.opened(id, &remote, &applications);
                     self.redirect_host_opened(now, id, &remote.origin_host);
                 }
-                PeerEvent::Ready | PeerEvent::NotReady => {
-                    let failed = !machine.is_ready();
-                    publish_state(conn);
-                    self.handle.update_ready();
-                    if failed {
-                        // closed, SUSPECT or DPR: what waits there goes elsewhere
-                        self.fail_over(now, id);
-                    } else {
-                        // requests redirected to its peer may wait for it
-                        self.redirect_host_ready(now, id);
-                    }
-                }
+                PeerEvent::Ready | PeerEvent::NotReady => self.readiness_changed(now, id),
                 PeerEvent::Message(msg) => {
                     received += 1;
                     if msg.header.is_request() {
@@ -1121,24 +1095,8 @@ impl Dispatch {
                         self.answer_received(now, id, msg);
                     }
                 }
-                PeerEvent::DprReceived(cause) => {
-                    if let Some(peer) = &conn.peer {
-                        info!(target: "diameter.node", "{peer}: DPR received, cause {}", CauseText(cause));
-                        let mut st = peer.status.lock();
-                        st.dpr_cause = cause;
-                        if let Some(info) = st.connection.as_mut() {
-                            info.state = PEER_DISCONNECTING;
-                        }
-                    }
-                }
-                PeerEvent::Closed(reason) => {
-                    debug!(target: "diameter.connection", "{} closing, reason {reason:#04x}", conn.remote);
-                    // a closing connection is no candidate for requests,
-                    // however long it takes to flush and go
-                    if publish_state(conn) {
-                        self.handle.update_ready();
-                    }
-                }
+                PeerEvent::DprReceived(cause) => self.dpr_received(id, cause),
+                PeerEvent::Closed(reason) => self.closing(id, reason),
             }
         }
         if received > 0 {
@@ -1147,6 +1105,66 @@ impl Dispatch {
                     .lock()
                     .add_received_req(unix_secs(), received);
             }
+        }
+    }
+
+    /// The machine of `id` wants TLS started (in-band, after the CER/CEA).
+    fn start_tls(&mut self, id: ConnId) {
+        let Some(conn) = self.conns.get(&id) else {
+            return;
+        };
+        let initiator = conn.machine.as_ref().is_some_and(Connection::is_initiator);
+        let server_name = if initiator {
+            conn.peer.as_ref().map(|p| p.node_name.clone())
+        } else {
+            None
+        };
+        self.actions.push_back(Action::StartTls {
+            conn: id,
+            server_name,
+        });
+    }
+
+    /// The connection `id` became ready for requests, or stopped being so.
+    fn readiness_changed(&mut self, now: Instant, id: ConnId) {
+        let Some(conn) = self.conns.get(&id) else {
+            return;
+        };
+        let failed = !conn.machine.as_ref().is_some_and(Connection::is_ready);
+        publish_state(conn);
+        self.handle.update_ready();
+        if failed {
+            // closed, SUSPECT or DPR: what waits there goes elsewhere
+            self.fail_over(now, id);
+        } else {
+            // requests redirected to its peer may wait for it
+            self.redirect_host_ready(now, id);
+        }
+    }
+
+    /// The peer of `id` sent a DPR.
+    fn dpr_received(&mut self, id: ConnId, cause: Option<i32>) {
+        let Some(peer) = self.conns.get(&id).and_then(|c| c.peer.as_ref()) else {
+            return;
+        };
+        info!(target: "diameter.node", "{peer}: DPR received, cause {}", CauseText(cause));
+        let mut st = peer.status.lock();
+        st.dpr_cause = cause;
+        if let Some(info) = st.connection.as_mut() {
+            info.state = PEER_DISCONNECTING;
+        }
+    }
+
+    /// The machine of `id` closed (the socket goes once flushed).
+    fn closing(&mut self, id: ConnId, reason: u8) {
+        let Some(conn) = self.conns.get(&id) else {
+            return;
+        };
+        debug!(target: "diameter.connection", "{} closing, reason {reason:#04x}", conn.remote);
+        // a closing connection is no candidate for requests, however long
+        // it takes to flush and go
+        if publish_state(conn) {
+            self.handle.update_ready();
         }
     }
 
@@ -1194,420 +1212,6 @@ impl Dispatch {
             st.last_connect = Some(SystemTime::now());
         }
         self.handle.update_ready();
-    }
-
-    /// RFC 6733 §5.6.1 and §5.6.4: who may connect, and which of two
-    /// connections to one peer survives.
-    pub(crate) fn decide_cer(
-        &mut self,
-        now: Instant,
-        id: ConnId,
-        remote: &RemoteCapabilities,
-        certs: &mut dyn CertificateCheck,
-    ) {
-        let host = remote.origin_host.to_ascii_lowercase();
-        if let Some(Err(why)) = certs.check_identity(&remote.origin_host) {
-            count(&self.handle.transport.tls_identity_mismatches);
-            return self.refuse(now, id, E_RESULT_CODE_DIAMETER_UNKNOWN_PEER, &why);
-        }
-        let peer = self
-            .handle
-            .peers
-            .read()
-            .iter()
-            .find(|p| p.node_name.eq_ignore_ascii_case(&host))
-            .cloned();
-        let Some(peer) = peer else {
-            if self.config.accept_unknown_peers {
-                info!(target: "diameter.node", "CER from unknown peer {host}, accepted");
-                if let Some(conn) = self.conns.get_mut(&id) {
-                    // a peer nobody configured proves nothing about its
-                    // name: duplicates are detected per connection
-                    conn.identity = Some(Arc::from(format!("{host}#{id}")));
-                    if let Some(m) = conn.machine.as_mut() {
-                        m.accept_cer(now);
-                    }
-                }
-                return;
-            }
-            return self.refuse(now, id, E_RESULT_CODE_DIAMETER_UNKNOWN_PEER, "unknown peer");
-        };
-        let Some(conn) = self.conns.get(&id) else {
-            return;
-        };
-        // a configured peer's addresses are the only ones it may come from
-        if self.config.check_peer_addresses
-            && !peer.ip_addresses.is_empty()
-            && !conn.remote_ips.iter().any(|ip| {
-                peer.ip_addresses
-                    .iter()
-                    .any(|p| p.to_canonical() == ip.to_canonical())
-            })
-        {
-            count(&self.handle.counters.peers_refused_address);
-            let why = format!(
-                "{} is not expected from {}",
-                cap_error_message(&host),
-                conn.remote.ip()
-            );
-            return self.refuse(now, id, E_RESULT_CODE_DIAMETER_UNKNOWN_PEER, &why);
-        }
-        // a peer configured with aaas:// talks over TLS only: from the first
-        // byte, or in-band when this connection will start it
-        if peer.is_secure {
-            let tls = conn.secure
-                || (conn.can_start_tls
-                    && choose_inband_security(
-                        &self.config.inband_security,
-                        &remote.inband_security,
-                    ) == InbandChoice::Tls);
-            if !tls {
-                return self.refuse(
-                    now,
-                    id,
-                    E_RESULT_CODE_DIAMETER_NO_COMMON_SECURITY,
-                    "TLS required",
-                );
-            }
-        }
-        let other = self
-            .conns
-            .values()
-            .find(|c| c.id != id && c.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, &peer)))
-            .map(|c| {
-                (
-                    c.id,
-                    c.machine.as_ref().map(|m| (m.is_initiator(), m.state())),
-                )
-            });
-        if let Some((other_id, other_state)) = other {
-            let contest = matches!(other_state, None | Some((true, State::WaitCea)));
-            let own = self.handle.identity().origin_host.clone();
-            if contest && election_won(&own, &host) {
-                info!(target: "diameter.node", "{peer}: election won, keeping the connection it opened");
-                if let Some(c) = self.conns.get_mut(&other_id) {
-                    match c.machine.as_mut() {
-                        Some(m) => m.abort(now, DISCONNECT_REASON_CLEAN_DISCONNECT),
-                        None => c.connect_deadline = Some(now),
-                    }
-                    // the other connection is no longer this peer's
-                    c.peer = None;
-                    self.dirty.push(other_id);
-                }
-            } else {
-                let why = if contest {
-                    "election lost"
-                } else {
-                    "already connected"
-                };
-                return self.refuse(now, id, E_RESULT_CODE_DIAMETER_ELECTION_LOST, why);
-            }
-        }
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return;
-        };
-        conn.peer = Some(peer.clone());
-        conn.identity = Some(Arc::from(host));
-        let Some(m) = conn.machine.as_mut() else {
-            return;
-        };
-        m.set_counters(peer.counters.clone());
-        peer.counters.count(CMD_CAPABILITIES_EXCHANGE, true);
-        self.reconnect_at.remove(&peer_key(&peer));
-        m.accept_cer(now);
-    }
-
-    pub(crate) fn refuse(&mut self, now: Instant, id: ConnId, result_code: u32, why: &str) {
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return;
-        };
-        ratelimit::warn(
-            now,
-            &REFUSED_LOG,
-            format_args!("refused CER from {}: {why} ({result_code})", conn.remote),
-        );
-        if let Some(m) = conn.machine.as_mut() {
-            m.reject_cer(now, result_code, Some(why));
-        }
-    }
-
-    /// A request arrived: checked, deduplicated, then handed to its
-    /// application (or answered here).
-    pub(crate) fn intake(&mut self, now: Instant, id: ConnId, mut msg: Message) {
-        if self.config.agent == Agent::Relay {
-            match self.relay_intake(now, id, msg) {
-                Some(local) => msg = local,
-                None => return,
-            }
-        }
-        let Some(conn) = self.conns.get(&id) else {
-            return;
-        };
-        let app = {
-            let from = conn.peer.as_ref();
-            self.handle
-                .apps
-                .read()
-                .iter()
-                .find(|r| {
-                    r.app.base().application_id() == msg.header.application_id
-                        && (r.peers.is_empty()
-                            || from.is_some_and(|f| r.peers.iter().any(|p| Arc::ptr_eq(p, f))))
-                })
-                .map(|r| r.app.clone())
-        };
-        let supported = app.is_some()
-            || self
-                .handle
-                .applications
-                .read()
-                .iter()
-                .any(|a| a.id == RELAY_APPLICATION_ID);
-        let identity = self.handle.identity();
-        let mut rejection = checks::check_request(
-            &msg,
-            &identity.origin_host,
-            &identity.origin_realm,
-            supported,
-        );
-        let mut failed_many = Vec::new();
-        if rejection.is_none() && self.config.validate_received_request_avps {
-            let missing = crate::message::commands::missing_avps(&msg);
-            if !missing.is_empty() {
-                rejection = Some(checks::Rejection {
-                    result_code: E_RESULT_CODE_DIAMETER_MISSING_AVP,
-                    error_message: "Mandatory AVPs missing".into(),
-                    failed_avp: None,
-                });
-                failed_many = missing;
-            } else if !self.config.accept_unknown_enumerated_values {
-                if let Some(avp) = checks::unknown_enumerated_value(&msg.avps) {
-                    rejection = Some(checks::Rejection {
-                        result_code: E_RESULT_CODE_DIAMETER_INVALID_AVP_VALUE,
-                        error_message: format!(
-                            "avp {} (vendor {}) has a value the dictionary does not list",
-                            avp.code(),
-                            avp.vendor_id()
-                        ),
-                        failed_avp: Some(avp.clone()),
-                    });
-                }
-            }
-        }
-        let app = match (rejection, app) {
-            (Some(r), _) => return self.error_answer(now, id, &msg, r, failed_many),
-            (None, None) => {
-                let r = checks::Rejection {
-                    result_code: E_RESULT_CODE_DIAMETER_APPLICATION_UNSUPPORTED,
-                    error_message: "no application handles this request".into(),
-                    failed_avp: None,
-                };
-                return self.error_answer(now, id, &msg, r, failed_many);
-            }
-            (None, Some(app)) => app,
-        };
-        let h = msg.header;
-        let shared = self.conns.len() > 1;
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return;
-        };
-        let key = conn.identity.as_ref().map(|peer| {
-            let origin = msg
-                .find_avp(&[(AVP_ORIGIN_HOST, 0)])
-                .and_then(Avp::as_str)
-                .unwrap_or_default();
-            RequestKey::new(peer, origin, h.end_to_end_identifier, msg.request_digest)
-        });
-        if let Some(key) = &key {
-            let intake =
-                self.duplicates
-                    .intake(now, *key, h.is_retransmit(), (id, h.hop_by_hop_identifier));
-            let counters = &self.handle.counters;
-            match intake {
-                Intake::New => {}
-                Intake::Answered(bytes) => {
-                    count(&counters.retransmissions_answered);
-                    debug!(target: "diameter.node", "retransmitted request {msg} answered again");
-                    queue_answer(conn, &bytes);
-                    return;
-                }
-                Intake::InProgress => {
-                    count(&counters.retransmissions_waiting);
-                    return;
-                }
-                Intake::Dropped => {
-                    count(&counters.retransmissions_dropped);
-                    return;
-                }
-            }
-        }
-        let owed = Owed {
-            received: now,
-            command_code: h.command_code,
-            expires: later(now, self.config.limits.owed_answer_ttl),
-            key,
-        };
-        // with other connections about, one may not take a whole bounded
-        // application: a quarter of it stays for the others
-        let max_owed = match app.request_limit() {
-            Some(limit) if shared && limit >= FAIR_SHARE_MIN_LIMIT => self
-                .config
-                .limits
-                .max_owed_per_connection
-                .min(limit - limit / 4),
-            _ => self.config.limits.max_owed_per_connection,
-        };
-        if !conn.owe(
-            h.hop_by_hop_identifier,
-            h.end_to_end_identifier,
-            owed,
-            max_owed,
-            &self.handle.owed,
-        ) {
-            if let Some(key) = &key {
-                self.duplicates.abandon(key);
-            }
-            count(&self.handle.counters.requests_refused_busy);
-            let r = checks::Rejection {
-                result_code: E_RESULT_CODE_DIAMETER_TOO_BUSY,
-                error_message: "too many requests waiting for answers".into(),
-                failed_avp: None,
-            };
-            return self.error_answer(now, id, &msg, r, Vec::new());
-        }
-        msg.received_on = id;
-        // what a 5012 answer needs if the handler panics (it takes the
-        // request itself)
-        let stub = Message::new(
-            h,
-            msg.find_avp(&[(AVP_SESSION_ID, 0)])
-                .into_iter()
-                .cloned()
-                .collect(),
-        );
-        if catch_unwind(AssertUnwindSafe(|| app.handle_request(msg))).is_err() {
-            count(&self.handle.counters.callback_panics);
-            ratelimit::warn(
-                now,
-                &PANIC_LOG,
-                format_args!("handle_request panicked for {stub}; answered 5012"),
-            );
-            let mut answer = app.base().answer_on(
-                &self.handle,
-                &stub,
-                Some(E_RESULT_CODE_DIAMETER_UNABLE_TO_COMPLY),
-                None,
-            );
-            answer.received_on = id;
-            if let Ok(bytes) = answer.as_bytes() {
-                self.send_answer(
-                    now,
-                    OutAnswer {
-                        via: id,
-                        hop_by_hop: h.hop_by_hop_identifier,
-                        end_to_end: h.end_to_end_identifier,
-                        bytes,
-                        claimed: false,
-                    },
-                );
-            }
-        }
-    }
-
-    /// Answers a request here, with an error (RFC 6733 §7).
-    pub(crate) fn error_answer(
-        &mut self,
-        _now: Instant,
-        id: ConnId,
-        msg: &Message,
-        rejection: checks::Rejection,
-        failed_many: Vec<Avp>,
-    ) {
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return;
-        };
-        let Some(machine) = conn.machine.as_mut() else {
-            return;
-        };
-        let mut answer = machine.error_answer(
-            &msg.header,
-            rejection.result_code,
-            Some(&rejection.error_message),
-            rejection.failed_avp,
-        );
-        // RFC 6733 §7.2: an answer starts with the request's Session-Id
-        if let Some(session) = msg.find_avp(&[(AVP_SESSION_ID, 0)]) {
-            answer.avps.insert(0, session.clone());
-        }
-        if !failed_many.is_empty() {
-            let capped: Vec<Avp> = failed_many.into_iter().map(cap_failed_avp).collect();
-            if let Ok(failed) = Avp::new(AVP_FAILED_AVP, 0, capped) {
-                answer.append_avp(failed);
-            }
-        }
-        if let Ok(bytes) = answer.as_bytes() {
-            let _ = machine.send_bytes(&bytes, false);
-            if let Some(peer) = &conn.peer {
-                record_answer(peer, msg.header.command_code, Duration::ZERO, &bytes);
-            }
-        }
-    }
-
-    /// An answer arrived: it completes a request sent on this same
-    /// connection with the same End-to-End id, or it is dropped.
-    pub(crate) fn answer_received(&mut self, now: Instant, id: ConnId, msg: Message) {
-        // only an agent relays: other nodes skip the relay table's lookup
-        let msg = if self.config.agent == Agent::Relay {
-            match self.relay_answer(id, msg) {
-                Some(msg) => msg,
-                None => return,
-            }
-        } else {
-            msg
-        };
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return;
-        };
-        let counters = &self.handle.counters;
-        let pending = match conn.take_pending(&msg) {
-            Ok(p) => p,
-            Err(Unmatched::NoRequest) => {
-                count(&counters.answers_unmatched);
-                debug!(target: "diameter.node", "{}: answer {msg} matches no request sent there, dropped", conn.name());
-                return;
-            }
-            Err(Unmatched::WrongEndToEnd) => {
-                count(&counters.answers_wrong_end_to_end);
-                debug!(target: "diameter.node", "{}: answer {msg} has another End-to-End id than its request, dropped", conn.name());
-                return;
-            }
-        };
-        // a 3006 may send the request elsewhere instead
-        let Some((pending, msg)) = self.follow_redirect(now, id, pending, msg) else {
-            return;
-        };
-        let Err(late) = pending.reply.send(Ok(msg)) else {
-            return;
-        };
-        // the caller gave up (timeout): python hands it to handle_answer
-        let Ok(msg) = late else {
-            return;
-        };
-        let app = self
-            .handle
-            .apps
-            .read()
-            .iter()
-            .find(|r| r.app.base().application_id() == msg.header.application_id)
-            .map(|r| r.app.clone());
-        match app {
-            Some(app) => {
-                if catch_unwind(AssertUnwindSafe(|| app.handle_answer(msg))).is_err() {
-                    count(&self.handle.counters.callback_panics);
-                }
-            }
-            None => count(&self.handle.counters.answers_late_dropped),
-        }
     }
 
     /// python's `STATS=<json>` line on `diameter.stats`.

@@ -93,7 +93,7 @@ impl Dispatch {
         &mut self,
         now: Instant,
         from: ConnId,
-        pending: Pending,
+        mut pending: Pending,
         answer: Message,
     ) -> Option<(Pending, Message)> {
         let limits = self.config.limits;
@@ -115,44 +115,25 @@ impl Dispatch {
             .unwrap_or_default()
             .to_owned();
         let redirector = self.conns.get(&from).and_then(|c| c.peer.clone());
-        let mut hosts: Vec<Arc<Peer>> = Vec::new();
-        for uri in &said.hosts {
-            if let Some(p) = self.redirect_host(now, uri, redirector.as_ref(), &realm) {
-                if !hosts.iter().any(|h| Arc::ptr_eq(h, &p)) {
-                    hosts.push(p);
-                }
-            }
-        }
+        let hosts = self.redirect_targets(now, &said.hosts, redirector.as_ref(), &realm);
         let Some(first) = hosts.first().cloned() else {
             debug!(target: "diameter.node", "3006 answer {answer} names no host that can be reached, given to the caller");
+            return Some((pending, answer));
+        };
+        let Some(mut copy) = pending.failover.take() else {
+            // `may` said there is one
             return Some((pending, answer));
         };
         let Pending {
             end_to_end,
             reply,
             expires,
-            failover,
+            ..
         } = pending;
-        let Some(mut copy) = failover else {
-            // `may` said there is one
-            return Some((
-                Pending {
-                    end_to_end,
-                    reply,
-                    expires,
-                    failover: None,
-                },
-                answer,
-            ));
-        };
         // cached for the requests the usage covers that go the way this
         // one went (or as widely as the RFC reads, when the node says so)
         if let (Some(request), Some(via)) = (&request, redirector) {
-            let targets = hosts.clone();
-            let facts = Facts::of(request);
-            self.handle.redirects.with(|c| {
-                c.learn(now, said.usage, &facts, via, targets, said.max_cache_time);
-            });
+            self.learn_redirect(now, request, &said, via, hosts.clone());
         }
         let peer = self.least_loaded_ready(hosts).unwrap_or(first);
         if let Some(flags) = copy.bytes.get_mut(4) {
@@ -179,6 +160,43 @@ impl Dispatch {
             },
         );
         None
+    }
+
+    /// The peers the Redirect-Hosts of a 3006 from `redirector` name that
+    /// can be used, each once.
+    fn redirect_targets(
+        &mut self,
+        now: Instant,
+        uris: &[DiameterUri],
+        redirector: Option<&Arc<Peer>>,
+        realm: &str,
+    ) -> Vec<Arc<Peer>> {
+        let mut hosts: Vec<Arc<Peer>> = Vec::new();
+        for uri in uris {
+            if let Some(p) = self.redirect_host(now, uri, redirector, realm) {
+                if !hosts.iter().any(|h| Arc::ptr_eq(h, &p)) {
+                    hosts.push(p);
+                }
+            }
+        }
+        hosts
+    }
+
+    /// Caches what a 3006 said, for the requests its usage covers that go
+    /// the way `request` went through `via` (or as widely as the RFC reads,
+    /// when the node says so).
+    fn learn_redirect(
+        &mut self,
+        now: Instant,
+        request: &Message,
+        said: &redirect::Redirect,
+        via: Arc<Peer>,
+        targets: Vec<Arc<Peer>>,
+    ) {
+        let facts = Facts::of(request);
+        self.handle.redirects.with(|c| {
+            c.learn(now, said.usage, &facts, via, targets, said.max_cache_time);
+        });
     }
 
     /// The peer a Redirect-Host names, if it can be used: a configured

@@ -62,42 +62,40 @@ impl Dispatch {
                 servers,
             } => (realm, host, servers),
         };
-        let counters = &self.handle.relay;
-        if relay::loop_detected(&msg, &identity.origin_host) {
-            count(&counters.loops_detected);
-            self.refuse_relay(
+        self.relay_to_realm(now, id, msg, &realm, host.as_deref(), servers.as_deref());
+        None
+    }
+
+    /// Forwards a request to a next hop for `realm` (`host` when the
+    /// request names a configured one, `servers` when a route names them),
+    /// through the proxy handler when a route says so; or answers it here
+    /// (loop, no next hop, realm not served).
+    fn relay_to_realm(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        mut msg: Message,
+        realm: &str,
+        host: Option<&str>,
+        servers: Option<&[Arc<Peer>]>,
+    ) {
+        if relay::loop_detected(&msg, &self.handle.identity().origin_host) {
+            count(&self.handle.relay.loops_detected);
+            return self.refuse_relay(
                 now,
                 id,
                 &msg,
                 E_RESULT_CODE_DIAMETER_LOOP_DETECTED,
                 "forwarding loop detected",
             );
-            return None;
         }
-        let proxy = self.proxy_handler_for(&msg, &realm);
+        let proxy = self.proxy_handler_for(&msg, realm);
         if let Some(handler) = &proxy {
             if !self.proxy_request(now, id, &mut msg, handler) {
-                return None;
+                return;
             }
         }
-        let app = msg.header.application_id;
-        let (candidates, served) = {
-            let peers = self.handle.peers.read();
-            let candidates = next_hops(
-                &peers,
-                &realm,
-                host.as_deref(),
-                servers.as_deref(),
-                app,
-                None,
-            );
-            let served = servers.is_some()
-                || realm.eq_ignore_ascii_case(&identity.origin_realm)
-                || peers
-                    .iter()
-                    .any(|p| p.realm_name.eq_ignore_ascii_case(&realm));
-            (candidates, served)
-        };
+        let (candidates, served) = self.relay_candidates(&msg, realm, host, servers);
         // the least loaded of those whose connection carries requests now
         // (the status the candidates were read from may lag behind)
         match self.least_loaded_ready(candidates) {
@@ -123,7 +121,27 @@ impl Dispatch {
                 );
             }
         }
-        None
+    }
+
+    /// The next hops a request to `realm` may go to, and whether the realm
+    /// is served at all (by a route, this node, or a configured peer).
+    fn relay_candidates(
+        &self,
+        msg: &Message,
+        realm: &str,
+        host: Option<&str>,
+        servers: Option<&[Arc<Peer>]>,
+    ) -> (Vec<Arc<Peer>>, bool) {
+        let app = msg.header.application_id;
+        let identity = self.handle.identity();
+        let peers = self.handle.peers.read();
+        let candidates = next_hops(&peers, realm, host, servers, app, None);
+        let served = servers.is_some()
+            || realm.eq_ignore_ascii_case(&identity.origin_realm)
+            || peers
+                .iter()
+                .any(|p| p.realm_name.eq_ignore_ascii_case(realm));
+        (candidates, served)
     }
 
     /// Sends a request on to `peer`: its received bytes, a Route-Record
@@ -147,61 +165,10 @@ impl Dispatch {
                 "next hop not connected",
             );
         };
-        let wire = match msg.wire.take() {
-            Some(wire) => Some(wire),
-            None => msg.as_bytes().ok(),
-        };
-        let limits = self.config.limits;
-        // RFC 6733 §6.1.9, §6.7.1: the Route-Record names the peer the
-        // request came from, as its Capabilities-Exchange named it (requests
-        // are read only once that exchange is done)
-        let Some(from_host) = self
-            .conns
-            .get(&id)
-            .and_then(|c| c.machine.as_ref())
-            .and_then(|m| m.remote())
-            .map(|r| r.origin_host.clone())
-        else {
-            count(&self.handle.relay.unable_to_deliver);
-            return self.refuse_relay(
-                now,
-                id,
-                &msg,
-                E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER,
-                "sender not identified",
-            );
-        };
-        let Some(conn) = self.conns.get_mut(&to) else {
+        let Some(bytes) = self.forwarded_bytes(now, id, to, &mut msg) else {
             return;
         };
-        if conn.output_len() > limits.max_output_buffer.saturating_mul(2) {
-            count(&self.handle.relay.too_busy);
-            return self.refuse_relay(
-                now,
-                id,
-                &msg,
-                E_RESULT_CODE_DIAMETER_TOO_BUSY,
-                "next hop is not reading",
-            );
-        }
-        // RFC 6733 §6.1.9 leaves a relay no way to shrink a request, and a
-        // next hop that reads no more than this node does would close its
-        // connection on it (and failover would take the next one down too):
-        // what would exceed this node's own max_message_size, or the next
-        // hop's transport, once the Route-Record is added, is answered here
-        let own = self.config.connection.max_message_size as usize;
-        let max_len = conn.max_send.map_or(own, |s| s.min(own));
-        let Some(bytes) = wire.and_then(|w| relay::append_route_record(w, &from_host, max_len))
-        else {
-            count(&self.handle.relay.too_large);
-            return self.refuse_relay(
-                now,
-                id,
-                &msg,
-                E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER,
-                "request too large to forward",
-            );
-        };
+        let limits = self.config.limits;
         let relayed = Relayed {
             from: id,
             header: msg.header,
@@ -213,37 +180,96 @@ impl Dispatch {
             read_mark: 0,
             proxy,
         };
+        let Some(conn) = self.conns.get_mut(&to) else {
+            return;
+        };
         let keep = (limits.max_failovers > 0).then_some(&self.copy_budget);
-        match conn.relay_request(bytes, relayed, keep, limits.max_pending_per_connection) {
-            Ok(copied) => {
-                if keep.is_some() && !copied {
-                    count(&self.handle.relay.forwarded_without_copy);
+        let refused =
+            match conn.relay_request(bytes, relayed, keep, limits.max_pending_per_connection) {
+                Ok(copied) => {
+                    if keep.is_some() && !copied {
+                        count(&self.handle.relay.forwarded_without_copy);
+                    }
+                    peer.outstanding.fetch_add(1, Ordering::Relaxed);
+                    count(&self.handle.relay.requests_relayed);
+                    self.dirty.push(to);
+                    return;
                 }
-                peer.outstanding.fetch_add(1, Ordering::Relaxed);
-                count(&self.handle.relay.requests_relayed);
-                self.dirty.push(to);
-            }
-            Err((PendingRefused::NotReady, ..)) => {
+                Err((refused, ..)) => refused,
+            };
+        let (code, why) = match refused {
+            PendingRefused::NotReady => {
                 count(&self.handle.relay.unable_to_deliver);
-                self.refuse_relay(
-                    now,
-                    id,
-                    &msg,
+                (
                     E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER,
                     "next hop not ready",
-                );
+                )
             }
-            Err((PendingRefused::Full, ..)) => {
+            PendingRefused::Full => {
                 count(&self.handle.relay.too_busy);
-                self.refuse_relay(
-                    now,
-                    id,
-                    &msg,
+                (
                     E_RESULT_CODE_DIAMETER_TOO_BUSY,
                     "too many requests waiting on the next hop",
-                );
+                )
             }
-        }
+        };
+        self.refuse_relay(now, id, &msg, code, why);
+    }
+
+    /// The bytes to forward a request received on `id` with, on the
+    /// connection `to`: as received, with a Route-Record naming its sender
+    /// appended; `None` when it cannot go (answered here, counted).
+    fn forwarded_bytes(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        to: ConnId,
+        msg: &mut Message,
+    ) -> Option<Vec<u8>> {
+        let wire = match msg.wire.take() {
+            Some(wire) => Some(wire),
+            None => msg.as_bytes().ok(),
+        };
+        // RFC 6733 §6.1.9, §6.7.1: the Route-Record names the peer the
+        // request came from, as its Capabilities-Exchange named it (requests
+        // are read only once that exchange is done)
+        let from_host = self
+            .conns
+            .get(&id)
+            .and_then(|c| c.machine.as_ref())
+            .and_then(|m| m.remote())
+            .map(|r| r.origin_host.clone());
+        let conn = self.conns.get(&to)?;
+        let refusal = if from_host.is_none() {
+            count(&self.handle.relay.unable_to_deliver);
+            (
+                E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER,
+                "sender not identified",
+            )
+        } else if conn.output_len() > self.config.limits.max_output_buffer.saturating_mul(2) {
+            count(&self.handle.relay.too_busy);
+            (E_RESULT_CODE_DIAMETER_TOO_BUSY, "next hop is not reading")
+        } else {
+            // RFC 6733 §6.1.9 leaves a relay no way to shrink a request, and
+            // a next hop that reads no more than this node does would close
+            // its connection on it (and failover would take the next one
+            // down too): what would exceed this node's own max_message_size,
+            // or the next hop's transport, once the Route-Record is added, is
+            // answered here
+            let own = self.config.connection.max_message_size as usize;
+            let max_len = conn.max_send.map_or(own, |s| s.min(own));
+            let host = from_host.as_deref().unwrap_or_default();
+            if let Some(bytes) = wire.and_then(|w| relay::append_route_record(w, host, max_len)) {
+                return Some(bytes);
+            }
+            count(&self.handle.relay.too_large);
+            (
+                E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER,
+                "request too large to forward",
+            )
+        };
+        self.refuse_relay(now, id, msg, refusal.0, refusal.1);
+        None
     }
 
     /// An answer received on `id`: when it answers a relayed request, it

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use log::debug;
 
 use crate::message::constants::*;
-use crate::message::Message;
+use crate::message::{Message, MessageHeader};
 use crate::node::core::conn::ConnId;
 use crate::node::core::dispatch::*;
 use crate::node::ratelimit::{self, RateLimit};
@@ -81,9 +81,27 @@ impl Dispatch {
                 return false;
             }
         };
+        self.proxy_verdict(now, id, msg, verdict, &before, wire, &stub)
+    }
+
+    /// Carries out a proxy handler's verdict on a request received on
+    /// `id` (`before` its header as received, `wire` its bytes, `stub` what
+    /// an answer needs): true when it goes on (`msg` then carries the bytes
+    /// to forward), false when it was answered here.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn proxy_verdict(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        msg: &mut Message,
+        verdict: ProxyVerdict,
+        before: &MessageHeader,
+        wire: Option<Vec<u8>>,
+        stub: &Message,
+    ) -> bool {
         match verdict {
             ProxyVerdict::Forward => {
-                proxy::restore_identifiers(msg, &before, true);
+                proxy::restore_identifiers(msg, before, true);
                 match proxy::outgoing(msg, wire) {
                     Ok(bytes) => {
                         msg.wire = Some(bytes);
@@ -99,11 +117,11 @@ impl Dispatch {
                         );
                         let answer = self.answer_for(
                             id,
-                            &stub,
+                            stub,
                             E_RESULT_CODE_DIAMETER_UNABLE_TO_COMPLY,
                             None,
                         );
-                        self.proxy_answered(id, &stub, answer);
+                        self.proxy_answered(id, stub, answer);
                         false
                     }
                 }
@@ -112,12 +130,12 @@ impl Dispatch {
                 result_code,
                 error_message,
             } => {
-                let answer = self.answer_for(id, &stub, result_code, error_message.as_deref());
-                self.proxy_answered(id, &stub, answer);
+                let answer = self.answer_for(id, stub, result_code, error_message.as_deref());
+                self.proxy_answered(id, stub, answer);
                 false
             }
             ProxyVerdict::Reply(mut answer) => {
-                proxy::restore_identifiers(&mut answer, &before, false);
+                proxy::restore_identifiers(&mut answer, before, false);
                 if answer.find_avp(&[(AVP_PROXY_INFO, 0)]).is_none() {
                     answer.avps.extend(
                         stub.avps
@@ -126,7 +144,7 @@ impl Dispatch {
                             .cloned(),
                     );
                 }
-                self.proxy_answered(id, &stub, Some(answer));
+                self.proxy_answered(id, stub, Some(answer));
                 false
             }
         }
