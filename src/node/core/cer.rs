@@ -35,7 +35,7 @@ impl Dispatch {
     ) {
         let host = remote.origin_host.to_ascii_lowercase();
         if let Some(Err(why)) = certs.check_identity(&remote.origin_host) {
-            count(&self.handle.transport.tls_identity_mismatches);
+            count(&self.transport.tls_identity_mismatches);
             return self.refuse(now, id, E_RESULT_CODE_DIAMETER_UNKNOWN_PEER, &why);
         }
         let Some(peer) = self.configured_peer(&host) else {
@@ -94,7 +94,7 @@ impl Dispatch {
         if !self.config.check_peer_addresses || peer.ip_addresses.is_empty() || from_its_address {
             return Ok(());
         }
-        count(&self.handle.counters.peers_refused_address);
+        count(&self.counters.peers_refused_address);
         Err(Refusal::unknown_peer(format!(
             "{} is not expected from {}",
             cap_error_message(host),

@@ -21,7 +21,7 @@ use crate::message::{Avp, Message, MessageHeader};
 use crate::node::config::{capabilities_for, NodeConfig, HISTORY_KEPT};
 use crate::node::core::admission::{Admission, Admit};
 use crate::node::core::agent::duplicates::{with_hop_by_hop, Duplicates};
-use crate::node::core::agent::relay::Agent;
+use crate::node::core::agent::relay::{Agent, RelayCounters};
 use crate::node::core::conn::{Conn, ConnId, Direction, Pending, PendingRefused, Retry};
 use crate::node::core::routing;
 use crate::node::error::{ApplicationError, EmptyReason, NodeError};
@@ -29,7 +29,9 @@ use crate::node::idhash::IdMap;
 use crate::node::ids::random_u64;
 use crate::node::peer::*;
 use crate::node::ratelimit::{self, RateLimit};
-use crate::node::shared::{count, node_stats, Command, Handle, OutAnswer, OutRequest, Reply};
+use crate::node::shared::{
+    count, node_stats, Command, Counters, Handle, OutAnswer, OutRequest, Reply, TransportCounters,
+};
 use crate::node::stats::unix_secs;
 
 /// Applications that take at most this many requests at once, or more
@@ -102,6 +104,14 @@ pub(crate) struct Stopping {
 pub(crate) struct Dispatch {
     pub(crate) config: Arc<NodeConfig>,
     pub(crate) handle: Arc<Handle>,
+    /// The node's protocol counters, bumped here, read by callers.
+    pub(crate) counters: Arc<Counters>,
+    /// The relay agent's counters.
+    pub(crate) relay: Arc<RelayCounters>,
+    /// The transport's counters (TLS failures the core learns of).
+    pub(crate) transport: Arc<TransportCounters>,
+    /// Turns for ties between equally loaded peers.
+    pub(crate) turn: usize,
     pub(crate) conns: IdMap<ConnId, Conn>,
     /// The connection each peer (by `Arc` address) last used for requests.
     pub(crate) ready: IdMap<usize, ConnId>,
@@ -142,6 +152,10 @@ impl Dispatch {
             ),
             duplicates: Duplicates::new(config.limits.duplicates),
             next_history: later(now, config.statistics_interval),
+            counters: handle.counters.clone(),
+            relay: handle.relay.clone(),
+            transport: handle.transport.clone(),
+            turn: 0,
             config,
             handle,
             conns: IdMap::default(),
@@ -367,7 +381,7 @@ impl Dispatch {
         let evict = match self.admission.admit(id, ip, known, conns, max) {
             Admit::Yes(evict) => evict,
             Admit::No => {
-                count(&self.handle.counters.unauthenticated_refused);
+                count(&self.counters.unauthenticated_refused);
                 ratelimit::warn(
                     now,
                     &REFUSED_LOG,
@@ -377,7 +391,7 @@ impl Dispatch {
             }
         };
         if let Some(old) = evict {
-            count(&self.handle.counters.unauthenticated_closed);
+            count(&self.counters.unauthenticated_closed);
             if let Some(c) = self.conns.get(&old) {
                 ratelimit::warn(
                     now,
@@ -426,13 +440,13 @@ impl Dispatch {
 
     /// A TLS handshake failed.
     pub(crate) fn tls_failed(&mut self, now: Instant, id: ConnId) {
-        count(&self.handle.transport.tls_handshake_failures);
+        count(&self.transport.tls_handshake_failures);
         self.transport_closed(now, id, DISCONNECT_REASON_SOCKET_FAIL);
     }
 
     /// A TLS peer's certificate does not name its Origin-Host.
     pub(crate) fn identity_mismatch(&mut self, now: Instant, id: ConnId) {
-        count(&self.handle.transport.tls_identity_mismatches);
+        count(&self.transport.tls_identity_mismatches);
         if let Some(m) = self.machine_mut(id) {
             m.abort(now, DISCONNECT_REASON_CER_REJECTED);
         }
@@ -492,7 +506,7 @@ impl Dispatch {
 
     /// Counts a read skipped for backpressure.
     pub(crate) fn note_paused(&self) {
-        count(&self.handle.counters.reads_paused);
+        count(&self.counters.reads_paused);
     }
 
     /// Forgets a connection whose socket the loop closed: its waiting
@@ -790,7 +804,7 @@ impl Dispatch {
         };
         match self.send_on(&peer, kept.bytes, end_to_end, reply, expires, Some(retry)) {
             Ok(()) => {
-                count(&self.handle.counters.requests_failed_over);
+                count(&self.counters.requests_failed_over);
                 true
             }
             Err((_, reply)) => fail(reply),
@@ -832,11 +846,8 @@ impl Dispatch {
     /// turn).
     pub(crate) fn least_loaded_ready(&mut self, mut peers: Vec<Arc<Peer>>) -> Option<Arc<Peer>> {
         peers.retain(|p| self.ready_conn_of(p).is_some());
-        let turn = self
-            .handle
-            .round_robin
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        routing::least_loaded(&peers, turn)
+        self.turn = self.turn.wrapping_add(1);
+        routing::least_loaded(&peers, self.turn)
     }
 
     pub(crate) fn send_answer(&mut self, now: Instant, answer: OutAnswer) {
@@ -867,7 +878,7 @@ impl Dispatch {
             }
         };
         let Some(id) = id else {
-            count(&self.handle.counters.answers_unsent);
+            count(&self.counters.answers_unsent);
             debug!(target: "diameter.node", "answer {hop_by_hop:#x} has no request to answer, dropped");
             return;
         };
@@ -879,7 +890,7 @@ impl Dispatch {
             return;
         };
         if !queue_answer(conn, &bytes) {
-            count(&self.handle.counters.answers_unsent);
+            count(&self.counters.answers_unsent);
         }
         if let Some(peer) = &conn.peer {
             record_answer(
@@ -897,7 +908,7 @@ impl Dispatch {
             for (waiting, hbh) in waiters {
                 if let Some(c) = self.conns.get_mut(&waiting) {
                     if queue_answer(c, &with_hop_by_hop(&bytes, hbh)) {
-                        count(&self.handle.counters.retransmissions_answered);
+                        count(&self.counters.retransmissions_answered);
                     }
                     self.dirty.push(waiting);
                 }
@@ -1088,7 +1099,7 @@ impl Dispatch {
                     received += 1;
                     if msg.header.is_request() {
                         if msg.header.is_retransmit() {
-                            count(&self.handle.counters.retransmissions_received);
+                            count(&self.counters.retransmissions_received);
                         }
                         self.intake(now, id, msg);
                     } else {

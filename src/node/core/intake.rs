@@ -167,7 +167,7 @@ impl Dispatch {
         let intake =
             self.duplicates
                 .intake(now, key, h.is_retransmit(), (id, h.hop_by_hop_identifier));
-        let counters = &self.handle.counters;
+        let counters = &self.counters;
         match intake {
             Intake::New => return Some(Some(key)),
             Intake::Answered(bytes) => {
@@ -214,7 +214,7 @@ impl Dispatch {
         if let Some(key) = &key {
             self.duplicates.abandon(key);
         }
-        count(&self.handle.counters.requests_refused_busy);
+        count(&self.counters.requests_refused_busy);
         let r = checks::Rejection {
             result_code: E_RESULT_CODE_DIAMETER_TOO_BUSY,
             error_message: "too many requests waiting for answers".into(),
@@ -259,7 +259,7 @@ impl Dispatch {
         if catch_unwind(AssertUnwindSafe(|| app.handle_request(msg))).is_ok() {
             return;
         }
-        count(&self.handle.counters.callback_panics);
+        count(&self.counters.callback_panics);
         ratelimit::warn(
             now,
             &PANIC_LOG,
@@ -340,7 +340,7 @@ impl Dispatch {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        let counters = &self.handle.counters;
+        let counters = &self.counters;
         let pending = match conn.take_pending(&msg) {
             Ok(p) => p,
             Err(Unmatched::NoRequest) => {
@@ -375,10 +375,10 @@ impl Dispatch {
         match app {
             Some(app) => {
                 if catch_unwind(AssertUnwindSafe(|| app.handle_answer(msg))).is_err() {
-                    count(&self.handle.counters.callback_panics);
+                    count(&self.counters.callback_panics);
                 }
             }
-            None => count(&self.handle.counters.answers_late_dropped),
+            None => count(&self.counters.answers_late_dropped),
         }
     }
 }

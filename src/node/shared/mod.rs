@@ -248,14 +248,14 @@ pub(crate) struct Handle {
     pub link: OnceLock<Link>,
     wake_pending: AtomicBool,
     life: AtomicU8,
-    pub counters: Counters,
-    pub transport: TransportCounters,
+    pub counters: Arc<Counters>,
+    pub transport: Arc<TransportCounters>,
     /// Requests handed to applications and not answered yet.
     pub owed: OwedBook,
     /// The routing table of an agent ([`crate::node::Node::add_route`]).
     pub routes: RwLock<Vec<crate::node::core::agent::relay::RouteEntry>>,
     /// An agent's counters.
-    pub relay: crate::node::core::agent::relay::RelayCounters,
+    pub relay: Arc<crate::node::core::agent::relay::RelayCounters>,
     /// A proxy's handlers, by application id ([`crate::node::Node::add_proxy_handler`]).
     pub proxy_handlers: RwLock<Vec<(u32, Arc<dyn crate::node::core::agent::proxy::ProxyHandler>)>>,
     /// The redirect cache: filled by the loop, read by callers.
@@ -283,11 +283,11 @@ impl Handle {
             link: OnceLock::new(),
             wake_pending: AtomicBool::new(false),
             life: AtomicU8::new(Life::Created as u8),
-            counters: Counters::default(),
-            transport: TransportCounters::default(),
+            counters: Arc::default(),
+            transport: Arc::default(),
             owed: OwedBook::default(),
             routes: RwLock::new(Vec::new()),
-            relay: crate::node::core::agent::relay::RelayCounters::default(),
+            relay: Arc::default(),
             proxy_handlers: RwLock::new(Vec::new()),
             redirects: crate::node::core::agent::redirect::Shared::new(
                 crate::node::config::NodeLimits::default().redirect_cache_size,

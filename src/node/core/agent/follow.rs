@@ -143,7 +143,7 @@ impl Dispatch {
             redirects: copy.retry.redirects.saturating_add(1),
             ..copy.retry
         };
-        count(&self.handle.counters.requests_redirected);
+        count(&self.counters.requests_redirected);
         debug!(target: "diameter.node", "3006 answer {answer}: request sent again to {peer}");
         self.send_to_redirect_host(
             now,

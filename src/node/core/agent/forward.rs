@@ -80,7 +80,7 @@ impl Dispatch {
         servers: Option<&[Arc<Peer>]>,
     ) {
         if relay::loop_detected(&msg, &self.handle.identity().origin_host) {
-            count(&self.handle.relay.loops_detected);
+            count(&self.relay.loops_detected);
             return self.refuse_relay(
                 now,
                 id,
@@ -101,7 +101,7 @@ impl Dispatch {
         match self.least_loaded_ready(candidates) {
             Some(peer) => self.forward(now, id, msg, peer, proxy),
             None if served => {
-                count(&self.handle.relay.unable_to_deliver);
+                count(&self.relay.unable_to_deliver);
                 self.refuse_relay(
                     now,
                     id,
@@ -111,7 +111,7 @@ impl Dispatch {
                 );
             }
             None => {
-                count(&self.handle.relay.realm_not_served);
+                count(&self.relay.realm_not_served);
                 self.refuse_relay(
                     now,
                     id,
@@ -156,7 +156,7 @@ impl Dispatch {
         proxy: Option<Arc<dyn ProxyHandler>>,
     ) {
         let Some(to) = self.ready_conn_of(&peer) else {
-            count(&self.handle.relay.unable_to_deliver);
+            count(&self.relay.unable_to_deliver);
             return self.refuse_relay(
                 now,
                 id,
@@ -188,10 +188,10 @@ impl Dispatch {
             match conn.relay_request(bytes, relayed, keep, limits.max_pending_per_connection) {
                 Ok(copied) => {
                     if keep.is_some() && !copied {
-                        count(&self.handle.relay.forwarded_without_copy);
+                        count(&self.relay.forwarded_without_copy);
                     }
                     peer.outstanding.fetch_add(1, Ordering::Relaxed);
-                    count(&self.handle.relay.requests_relayed);
+                    count(&self.relay.requests_relayed);
                     self.dirty.push(to);
                     return;
                 }
@@ -199,14 +199,14 @@ impl Dispatch {
             };
         let (code, why) = match refused {
             PendingRefused::NotReady => {
-                count(&self.handle.relay.unable_to_deliver);
+                count(&self.relay.unable_to_deliver);
                 (
                     E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER,
                     "next hop not ready",
                 )
             }
             PendingRefused::Full => {
-                count(&self.handle.relay.too_busy);
+                count(&self.relay.too_busy);
                 (
                     E_RESULT_CODE_DIAMETER_TOO_BUSY,
                     "too many requests waiting on the next hop",
@@ -241,13 +241,13 @@ impl Dispatch {
             .map(|r| r.origin_host.clone());
         let conn = self.conns.get(&to)?;
         let refusal = if from_host.is_none() {
-            count(&self.handle.relay.unable_to_deliver);
+            count(&self.relay.unable_to_deliver);
             (
                 E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER,
                 "sender not identified",
             )
         } else if conn.output_len() > self.config.limits.max_output_buffer.saturating_mul(2) {
-            count(&self.handle.relay.too_busy);
+            count(&self.relay.too_busy);
             (E_RESULT_CODE_DIAMETER_TOO_BUSY, "next hop is not reading")
         } else {
             // RFC 6733 §6.1.9 leaves a relay no way to shrink a request, and
@@ -262,7 +262,7 @@ impl Dispatch {
             if let Some(bytes) = wire.and_then(|w| relay::append_route_record(w, host, max_len)) {
                 return Some(bytes);
             }
-            count(&self.handle.relay.too_large);
+            count(&self.relay.too_large);
             (
                 E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER,
                 "request too large to forward",
@@ -283,7 +283,7 @@ impl Dispatch {
                 return Some(msg);
             }
             Some(Err(_)) => {
-                count(&self.handle.counters.answers_wrong_end_to_end);
+                count(&self.counters.answers_wrong_end_to_end);
                 debug!(target: "diameter.node", "{}: answer {msg} has another End-to-End id than its relayed request, dropped", conn.name());
                 return None;
             }
@@ -304,10 +304,10 @@ impl Dispatch {
                 .is_some_and(|c| queue_answer(c, &bytes))
         });
         if sent {
-            count(&self.handle.relay.answers_relayed);
+            count(&self.relay.answers_relayed);
             self.dirty.push(relayed.from);
         } else {
-            count(&self.handle.relay.answers_dropped);
+            count(&self.relay.answers_dropped);
             debug!(target: "diameter.node", "answer {msg} to a relayed request: its requester is gone, dropped");
         }
         None
@@ -342,7 +342,7 @@ impl Dispatch {
         if !self.conns.contains_key(&r.from) {
             return;
         }
-        count(counter(&self.handle.relay));
+        count(counter(&self.relay));
         let stub = Message::new(r.header, r.session.into_iter().collect());
         self.refuse_relay(
             now,
@@ -358,7 +358,7 @@ impl Dispatch {
     pub(crate) fn relayed_expired(&mut self, expired: Vec<Relayed>) {
         for r in expired {
             r.to.outstanding.fetch_sub(1, Ordering::Relaxed);
-            count(&self.handle.relay.expired);
+            count(&self.relay.expired);
         }
     }
 
@@ -414,7 +414,7 @@ impl Dispatch {
     /// RFC 6733 §6.1.7: 3006 with a Redirect-Host for each server, then
     /// Redirect-Host-Usage and Redirect-Max-Cache-Time (§6.13, §6.14).
     pub(crate) fn redirect(&mut self, now: Instant, id: ConnId, msg: &Message, to: &RedirectTo) {
-        count(&self.handle.relay.redirected);
+        count(&self.relay.redirected);
         let mut hosts: Vec<Avp> = to
             .servers
             .iter()

@@ -69,7 +69,7 @@ impl Dispatch {
         let verdict = match catch_unwind(AssertUnwindSafe(|| handler.handle_request(msg))) {
             Ok(v) => v,
             Err(_) => {
-                count(&self.handle.counters.callback_panics);
+                count(&self.counters.callback_panics);
                 ratelimit::warn(
                     now,
                     &PANIC_LOG,
@@ -159,7 +159,7 @@ impl Dispatch {
         let wire = msg.wire.take();
         let before = msg.header;
         if catch_unwind(AssertUnwindSafe(|| handler.handle_answer(msg))).is_err() {
-            count(&self.handle.counters.callback_panics);
+            count(&self.counters.callback_panics);
             debug!(target: "diameter.node", "proxy handler panicked on an answer; sent back unchanged");
             msg.wire = wire;
             return;
@@ -206,7 +206,7 @@ impl Dispatch {
         request: &Message,
         answer: Option<Message>,
     ) {
-        count(&self.handle.relay.proxy_answered);
+        count(&self.relay.proxy_answered);
         let Some(bytes) = answer.and_then(|a| a.as_bytes().ok()) else {
             return;
         };

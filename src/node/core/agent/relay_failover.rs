@@ -126,11 +126,11 @@ impl Dispatch {
             Ok(copied) => {
                 drop(copy);
                 if !copied {
-                    count(&self.handle.relay.forwarded_without_copy);
+                    count(&self.relay.forwarded_without_copy);
                 }
                 previous.0.outstanding.fetch_sub(1, Ordering::Relaxed);
                 peer.outstanding.fetch_add(1, Ordering::Relaxed);
-                count(&self.handle.relay.requests_failed_over);
+                count(&self.relay.requests_failed_over);
                 self.dirty.push(to);
                 None
             }
