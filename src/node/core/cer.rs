@@ -56,9 +56,8 @@ impl Dispatch {
 
     /// The configured peer named `host` (lowercase).
     fn configured_peer(&self, host: &str) -> Option<Arc<Peer>> {
-        self.handle
+        self.registry
             .peers
-            .read()
             .iter()
             .find(|p| p.node_name.eq_ignore_ascii_case(host))
             .cloned()
@@ -153,7 +152,7 @@ impl Dispatch {
             return Ok(());
         };
         let contest = matches!(other_state, None | Some((true, State::WaitCea)));
-        let own = self.handle.identity().origin_host.clone();
+        let own = self.registry.identity.origin_host.clone();
         if !(contest && election_won(&own, host)) {
             let why = if contest {
                 "election lost"

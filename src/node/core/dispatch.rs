@@ -18,11 +18,12 @@ use crate::node::core::agent::follow as redirect;
 
 use crate::message::constants::*;
 use crate::message::{Avp, Message, MessageHeader};
-use crate::node::config::{capabilities_for, NodeConfig, HISTORY_KEPT};
+use crate::node::config::{capabilities_for, NodeConfig};
 use crate::node::core::admission::{Admission, Admit};
 use crate::node::core::agent::duplicates::{with_hop_by_hop, Duplicates};
 use crate::node::core::agent::relay::{Agent, RelayCounters};
 use crate::node::core::conn::{Conn, ConnId, Direction, Pending, PendingRefused, Retry};
+use crate::node::core::registry::Registry;
 use crate::node::core::routing;
 use crate::node::error::{ApplicationError, EmptyReason, NodeError};
 use crate::node::idhash::IdMap;
@@ -65,6 +66,29 @@ pub(crate) enum Action {
     },
 }
 
+/// User code the core wants run: the layer around it runs it on the loop's
+/// thread, each call behind `catch_unwind`.
+pub(crate) enum Delivery {
+    /// Hand a request to the application at this index of
+    /// [`Registry::apps`] (`Application::handle_request`); it was received
+    /// on `msg.received_on`. A handler that panics is answered 5012 with
+    /// [`send_answer`](Dispatch::send_answer).
+    Request {
+        /// The application's index.
+        app: usize,
+        /// The request.
+        msg: Message,
+    },
+    /// An answer whose caller gave up waiting: python hands it to the
+    /// application's `handle_answer`.
+    LateAnswer {
+        /// The application's index.
+        app: usize,
+        /// The answer.
+        msg: Message,
+    },
+}
+
 /// What the loop should do with a connection after writing.
 pub(crate) enum Settle {
     /// Keep it: whether output waits, whether reading is paused
@@ -104,6 +128,15 @@ pub(crate) struct Stopping {
 pub(crate) struct Dispatch {
     pub(crate) config: Arc<NodeConfig>,
     pub(crate) handle: Arc<Handle>,
+    /// Peers, applications, routes and identity, as callers last set them.
+    pub(crate) registry: Registry,
+    /// User code to run, in order.
+    pub(crate) deliveries: VecDeque<Delivery>,
+    /// Whether a peer's readiness changed (the applications' readiness is
+    /// to be recomputed).
+    pub(crate) ready_changed: bool,
+    /// Whether the statistics history is due for a new entry.
+    pub(crate) history_due: bool,
     /// The node's protocol counters, bumped here, read by callers.
     pub(crate) counters: Arc<Counters>,
     /// The relay agent's counters.
@@ -139,7 +172,12 @@ pub(crate) fn peer_key(peer: &Arc<Peer>) -> usize {
 impl Dispatch {
     /// The protocol layer of a node starting at `now`: persistent peers are
     /// connected at once.
-    pub(crate) fn new(now: Instant, config: Arc<NodeConfig>, handle: Arc<Handle>) -> Dispatch {
+    pub(crate) fn new(
+        now: Instant,
+        config: Arc<NodeConfig>,
+        handle: Arc<Handle>,
+        registry: Registry,
+    ) -> Dispatch {
         let mut d = Dispatch {
             copy_budget: crate::node::core::conn::CopyBudget {
                 node: handle.relay.copy_bytes.clone(),
@@ -156,6 +194,10 @@ impl Dispatch {
             relay: handle.relay.clone(),
             transport: handle.transport.clone(),
             turn: 0,
+            registry,
+            deliveries: VecDeque::new(),
+            ready_changed: false,
+            history_due: false,
             config,
             handle,
             conns: IdMap::default(),
@@ -169,11 +211,34 @@ impl Dispatch {
             next_peers_log: now,
             redirects: redirect::Redirects::default(),
         };
-        let peers = d.handle.peers.read().clone();
+        let peers = d.registry.peers.clone();
         for peer in peers.into_iter().filter(|p| p.persistent) {
             d.actions.push_back(Action::Connect(peer));
         }
         d
+    }
+
+    /// The next user code to run.
+    pub(crate) fn poll_delivery(&mut self) -> Option<Delivery> {
+        self.deliveries.pop_front()
+    }
+
+    /// Whether a peer's readiness changed since the last call: the
+    /// applications' readiness is then recomputed.
+    pub(crate) fn take_ready_changed(&mut self) -> bool {
+        std::mem::take(&mut self.ready_changed)
+    }
+
+    /// Whether the statistics history is due for a new entry since the
+    /// last call.
+    pub(crate) fn take_history_due(&mut self) -> bool {
+        std::mem::take(&mut self.history_due)
+    }
+
+    /// Peers, applications, routes or identity changed: what the core
+    /// works with from now on.
+    pub(crate) fn set_registry(&mut self, registry: Registry) {
+        self.registry = registry;
     }
 
     /// The next thing the loop must do.
@@ -200,9 +265,8 @@ impl Dispatch {
     /// Whether the node waits for answers from a configured peer (to its
     /// own requests, or to requests it relays): one atomic load per peer.
     pub(crate) fn awaiting_answers(&self) -> bool {
-        self.handle
+        self.registry
             .peers
-            .read()
             .iter()
             .any(|p| p.outstanding.load(std::sync::atomic::Ordering::Relaxed) > 0)
     }
@@ -242,7 +306,7 @@ impl Dispatch {
     /// The protocol counters of this node.
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn protocol_stats(&self) -> crate::node::shared::ProtocolStats {
-        self.handle.protocol_stats()
+        self.counters.snapshot()
     }
 
     /// Whether the node is stopping and may now finish.
@@ -315,7 +379,7 @@ impl Dispatch {
         can_start_tls: bool,
         max_send: Option<usize>,
     ) -> Option<String> {
-        let apps = self.handle.applications.read().clone();
+        let apps = self.registry.applications.clone();
         let (cfg, expected) = {
             let peer = self.conns.get(&id).and_then(|c| c.peer.clone());
             let expected = peer
@@ -332,7 +396,7 @@ impl Dispatch {
         let offer = conn.can_start_tls && !self.config.inband_security.is_empty();
         let local = capabilities_for(&self.config, &apps, local_ips, offer);
         let reopen = peer.as_ref().is_some_and(|p| p.status.lock().reopen);
-        let end_to_end = self.handle.identity().end_to_end.clone();
+        let end_to_end = self.registry.identity.end_to_end.clone();
         let mut machine =
             Connection::new_initiator(now, local, cfg, end_to_end, expected, reopen, random_u64());
         machine.set_keep_bytes(self.config.agent == Agent::Relay);
@@ -371,9 +435,8 @@ impl Dispatch {
         let id = crate::node::core::conn::next_conn_id();
         let ip = remote.ip().to_canonical();
         let known = self
-            .handle
+            .registry
             .peers
-            .read()
             .iter()
             .any(|p| p.ip_addresses.iter().any(|a| a.to_canonical() == ip));
         let conns = self.conns.len();
@@ -409,10 +472,10 @@ impl Dispatch {
         conn.secure = secure;
         conn.can_start_tls = can_start_tls && !secure;
         conn.max_send = max_send;
-        let apps = self.handle.applications.read().clone();
+        let apps = self.registry.applications.clone();
         let offer = conn.can_start_tls && !self.config.inband_security.is_empty();
         let local = capabilities_for(&self.config, &apps, local_ips, offer);
-        let end_to_end = self.handle.identity().end_to_end.clone();
+        let end_to_end = self.registry.identity.end_to_end.clone();
         let mut machine = Connection::new_responder(
             now,
             local,
@@ -548,7 +611,7 @@ impl Dispatch {
                 || (st.reopen && reason != DISCONNECT_REASON_CLEAN_DISCONNECT);
         }
         info!(target: "diameter.node", "{peer}: disconnected (reason {reason:#04x})");
-        self.handle.update_ready();
+        self.ready_changed = true;
         self.redirect_host_lost(&peer);
         self.schedule_reconnect(now, &peer, reason);
         if conn.apps_generation != self.apps_generation {
@@ -599,8 +662,10 @@ impl Dispatch {
                 for (at, _) in self.reconnect_at.values_mut() {
                     *at = now;
                 }
-                self.handle.update_ready();
+                self.ready_changed = true;
             }
+            // the loop passed the new registry already
+            Command::RoutesChanged => {}
             Command::Panic => panic!("event loop panic injected by Node::inject_loop_panic"),
             Command::Stop {
                 wait_timeout,
@@ -825,12 +890,11 @@ impl Dispatch {
             return None;
         }
         let is_failed = |p: &Peer| failed.is_some_and(|f| std::ptr::eq(Arc::as_ptr(f), p));
-        let identity = self.handle.identity();
+        let identity = self.registry.identity.clone();
         let candidates = {
-            let apps = self.handle.apps.read();
-            let peers = self.handle.peers.read();
-            let routes = apps.iter().map(|r| routing::Route {
-                app: r.app.base().app_id(),
+            let peers = &self.registry.peers;
+            let routes = self.registry.apps.iter().map(|r| routing::Route {
+                app: r.id,
                 peers: &r.peers,
                 realms: &r.realms,
             });
@@ -945,8 +1009,9 @@ impl Dispatch {
         }
     }
 
-    /// The end: every connection is dropped (their callers fail at once),
-    /// applications are stopped, and whoever called `stop()` is told.
+    /// The end: every connection is dropped (their callers fail at once).
+    /// The layer around then stops the applications and calls
+    /// [`finish`](Self::finish).
     pub(crate) fn shutdown(&mut self, now: Instant) {
         // stopping from here on (the loop may end without `stop`): nothing
         // is failed over between connections that all go
@@ -961,7 +1026,11 @@ impl Dispatch {
             self.process(now, id, &mut NoCertificate);
             self.remove(now, id, DISCONNECT_REASON_NODE_SHUTDOWN);
         }
-        self.handle.stop_applications();
+    }
+
+    /// After [`shutdown`](Self::shutdown) and the applications' `stop`:
+    /// whoever called `stop()` is told.
+    pub(crate) fn finish(&mut self) {
         if let Some(Stopping {
             done: Some(done), ..
         }) = self.stopping.take()
@@ -1033,12 +1102,7 @@ impl Dispatch {
         }
         if now >= self.next_history {
             self.next_history = later(now, self.config.statistics_interval);
-            let stats = node_stats(self.handle.peers.read().iter());
-            let mut history = self.handle.history.lock();
-            if history.len() >= HISTORY_KEPT {
-                history.pop_front();
-            }
-            history.push_back((SystemTime::now(), stats));
+            self.history_due = true;
         }
         if (self.config.peers_logging || self.config.stats_logging) && now >= self.next_peers_log {
             self.next_peers_log = later(now, PEERS_LOG_INTERVAL);
@@ -1143,7 +1207,7 @@ impl Dispatch {
         };
         let failed = !conn.machine.as_ref().is_some_and(Connection::is_ready);
         publish_state(conn);
-        self.handle.update_ready();
+        self.ready_changed = true;
         if failed {
             // closed, SUSPECT or DPR: what waits there goes elsewhere
             self.fail_over(now, id);
@@ -1175,7 +1239,7 @@ impl Dispatch {
         // a closing connection is no candidate for requests, however long
         // it takes to flush and go
         if publish_state(conn) {
-            self.handle.update_ready();
+            self.ready_changed = true;
         }
     }
 
@@ -1222,7 +1286,7 @@ impl Dispatch {
             st.dpr_cause = None;
             st.last_connect = Some(SystemTime::now());
         }
-        self.handle.update_ready();
+        self.ready_changed = true;
     }
 
     /// python's `STATS=<json>` line on `diameter.stats`.
@@ -1230,7 +1294,7 @@ impl Dispatch {
         if !log::log_enabled!(target: "diameter.stats", log::Level::Debug) {
             return;
         }
-        let s = node_stats(self.handle.peers.read().iter());
+        let s = node_stats(self.registry.peers.iter());
         let ranges: Vec<String> = s
             .sent_result_code_range_counters
             .iter()
@@ -1239,7 +1303,7 @@ impl Dispatch {
         debug!(
             target: "diameter.stats",
             "STATS=[{{\"node_name\": {:?}, \"processed_req_per_second_overall\": {}, \"avg_response_time_overall\": {}, \"received_req_counter\": {}, \"sent_result_code_range_counters\": {{{}}}}}]",
-            self.handle.identity().origin_host,
+            self.registry.identity.origin_host,
             s.processed_req_per_second_overall,
             s.avg_response_time_overall,
             s.received_req_counters[0],
@@ -1253,7 +1317,7 @@ impl Dispatch {
             return;
         }
         let mut out = String::from("PEERS=[");
-        for (i, peer) in self.handle.peers.read().iter().enumerate() {
+        for (i, peer) in self.registry.peers.iter().enumerate() {
             let st = peer.status.lock();
             let conn = st.connection.as_ref();
             let state = conn.map_or("DISCONNECTED", |c| state_name(c.state));

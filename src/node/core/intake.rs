@@ -3,7 +3,6 @@
 //! application, or answered here; an answer completes the request it
 //! matches, or is dropped.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,15 +10,13 @@ use log::debug;
 
 use crate::message::constants::*;
 use crate::message::{Avp, Message};
-use crate::node::app::application::Application;
 use crate::node::core::agent::duplicates::{Intake, RequestKey};
 use crate::node::core::agent::relay::Agent;
 use crate::node::core::checks;
 use crate::node::core::conn::{ConnId, Owed, Unmatched};
 use crate::node::core::dispatch::{later, *};
 use crate::node::peer::*;
-use crate::node::ratelimit;
-use crate::node::shared::{count, OutAnswer};
+use crate::node::shared::count;
 
 impl Dispatch {
     /// A request arrived: checked, deduplicated, then handed to its
@@ -37,21 +34,17 @@ impl Dispatch {
         let Some(key) = self.deduplicate(now, id, &msg) else {
             return;
         };
-        if !self.owe_request(now, id, &msg, app.as_ref(), key) {
+        if !self.owe_request(now, id, &msg, app, key) {
             return;
         }
         msg.received_on = id;
-        self.deliver_request(now, id, app, msg);
+        self.deliveries.push_back(Delivery::Request { app, msg });
     }
 
-    /// The application a request received on `id` goes to, once it passed
-    /// the checks; `None` when it was answered here with an error.
-    fn checked_application(
-        &mut self,
-        now: Instant,
-        id: ConnId,
-        msg: &Message,
-    ) -> Option<Arc<dyn Application>> {
+    /// The application a request received on `id` goes to (its index in
+    /// the registry), once it passed the checks; `None` when it was
+    /// answered here with an error.
+    fn checked_application(&mut self, now: Instant, id: ConnId, msg: &Message) -> Option<usize> {
         let (app, supported) = self.application_for(id, msg)?;
         let (rejection, failed_many) = self.request_rejection(msg, supported);
         match (rejection, app) {
@@ -75,29 +68,18 @@ impl Dispatch {
     /// The application that serves a request received on `id` (of its
     /// application id, for the peer it came from), and whether this node
     /// supports its application at all (a relay supports them all).
-    fn application_for(
-        &self,
-        id: ConnId,
-        msg: &Message,
-    ) -> Option<(Option<Arc<dyn Application>>, bool)> {
+    fn application_for(&self, id: ConnId, msg: &Message) -> Option<(Option<usize>, bool)> {
         let conn = self.conns.get(&id)?;
         let from = conn.peer.as_ref();
-        let app = self
-            .handle
-            .apps
-            .read()
-            .iter()
-            .find(|r| {
-                r.app.base().application_id() == msg.header.application_id
-                    && (r.peers.is_empty()
-                        || from.is_some_and(|f| r.peers.iter().any(|p| Arc::ptr_eq(p, f))))
-            })
-            .map(|r| r.app.clone());
+        let app = self.registry.apps.iter().position(|r| {
+            r.id.id == msg.header.application_id
+                && (r.peers.is_empty()
+                    || from.is_some_and(|f| r.peers.iter().any(|p| Arc::ptr_eq(p, f))))
+        });
         let supported = app.is_some()
             || self
-                .handle
+                .registry
                 .applications
-                .read()
                 .iter()
                 .any(|a| a.id == RELAY_APPLICATION_ID);
         Some((app, supported))
@@ -111,7 +93,7 @@ impl Dispatch {
         msg: &Message,
         supported: bool,
     ) -> (Option<checks::Rejection>, Vec<Avp>) {
-        let identity = self.handle.identity();
+        let identity = self.registry.identity.clone();
         let rejection = checks::check_request(
             msg,
             &identity.origin_host,
@@ -188,7 +170,7 @@ impl Dispatch {
         now: Instant,
         id: ConnId,
         msg: &Message,
-        app: &dyn Application,
+        app: usize,
         key: Option<RequestKey>,
     ) -> bool {
         let h = msg.header;
@@ -227,62 +209,13 @@ impl Dispatch {
     /// How many answers one connection may owe `app`: with other
     /// connections about, one may not take a whole bounded application (a
     /// quarter of it stays for the others).
-    fn max_owed(&self, app: &dyn Application) -> usize {
+    fn max_owed(&self, app: usize) -> usize {
         let max = self.config.limits.max_owed_per_connection;
-        match app.request_limit() {
+        match self.registry.apps.get(app).and_then(|a| a.limit) {
             Some(limit) if self.conns.len() > 1 && limit >= FAIR_SHARE_MIN_LIMIT => {
                 max.min(limit - limit / 4)
             }
             _ => max,
-        }
-    }
-
-    /// Hands a request received on `id` to its application; a handler that
-    /// panics is answered 5012.
-    fn deliver_request(
-        &mut self,
-        now: Instant,
-        id: ConnId,
-        app: Arc<dyn Application>,
-        msg: Message,
-    ) {
-        let h = msg.header;
-        // what a 5012 answer needs if the handler panics (it takes the
-        // request itself)
-        let stub = Message::new(
-            h,
-            msg.find_avp(&[(AVP_SESSION_ID, 0)])
-                .into_iter()
-                .cloned()
-                .collect(),
-        );
-        if catch_unwind(AssertUnwindSafe(|| app.handle_request(msg))).is_ok() {
-            return;
-        }
-        count(&self.counters.callback_panics);
-        ratelimit::warn(
-            now,
-            &PANIC_LOG,
-            format_args!("handle_request panicked for {stub}; answered 5012"),
-        );
-        let mut answer = app.base().answer_on(
-            &self.handle,
-            &stub,
-            Some(E_RESULT_CODE_DIAMETER_UNABLE_TO_COMPLY),
-            None,
-        );
-        answer.received_on = id;
-        if let Ok(bytes) = answer.as_bytes() {
-            self.send_answer(
-                now,
-                OutAnswer {
-                    via: id,
-                    hop_by_hop: h.hop_by_hop_identifier,
-                    end_to_end: h.end_to_end_identifier,
-                    bytes,
-                    claimed: false,
-                },
-            );
         }
     }
 
@@ -366,18 +299,12 @@ impl Dispatch {
             return;
         };
         let app = self
-            .handle
+            .registry
             .apps
-            .read()
             .iter()
-            .find(|r| r.app.base().application_id() == msg.header.application_id)
-            .map(|r| r.app.clone());
+            .position(|r| r.id.id == msg.header.application_id);
         match app {
-            Some(app) => {
-                if catch_unwind(AssertUnwindSafe(|| app.handle_answer(msg))).is_err() {
-                    count(&self.counters.callback_panics);
-                }
-            }
+            Some(app) => self.deliveries.push_back(Delivery::LateAnswer { app, msg }),
             None => count(&self.counters.answers_late_dropped),
         }
     }

@@ -20,7 +20,8 @@ use crate::message::{Avp, Message, MessageHeader};
 use crate::node::config::{NodeConfig, NodeLimits};
 use crate::node::core::agent::duplicates::DuplicateLimits;
 use crate::node::core::conn::ConnId;
-use crate::node::core::dispatch::{Action, Dispatch, NoCertificate, Settle};
+use crate::node::core::dispatch::{Action, Delivery, Dispatch, NoCertificate, Settle};
+use crate::node::core::registry::{AppEntry, Registry};
 use crate::node::error::ApplicationError;
 use crate::node::peer::*;
 use crate::node::shared::{
@@ -54,6 +55,18 @@ struct End {
     app: Arc<Recorder>,
     peers: Vec<Arc<Peer>>,
     ip: IpAddr,
+}
+
+impl End {
+    /// Carries out the core's deliveries as the event loop does: requests
+    /// go to the recording application; late answers are dropped.
+    fn deliver(&mut self) {
+        while let Some(d) = self.dispatch.poll_delivery() {
+            if let Delivery::Request { msg, .. } = d {
+                self.app.handle_request(msg);
+            }
+        }
+    }
 }
 
 /// A connection between a client and the server.
@@ -169,8 +182,21 @@ fn end(now: Instant, host: &str, ip: IpAddr, peers: Vec<Arc<Peer>>, limits: Node
         #[cfg(feature = "tls")]
         tls: None,
     };
+    let registry = Registry {
+        identity: handle.identity(),
+        peers: peers.clone(),
+        apps: vec![AppEntry {
+            id: AppId::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
+            peers: Vec::new(),
+            realms: Vec::new(),
+            limit: None,
+        }],
+        applications: vec![AppId::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION)],
+        routes: Vec::new(),
+        proxy_handlers: Vec::new(),
+    };
     End {
-        dispatch: Dispatch::new(now, Arc::new(config), handle),
+        dispatch: Dispatch::new(now, Arc::new(config), handle, registry),
         app,
         peers,
         ip,
@@ -362,6 +388,7 @@ impl Sim {
                 self.server
                     .dispatch
                     .process(self.now, sid, &mut NoCertificate);
+                self.server.deliver();
             }
             if !down.is_empty() {
                 if let Some(m) = self.clients[c].dispatch.machine_mut(cid) {
@@ -370,6 +397,7 @@ impl Sim {
                 self.clients[c]
                     .dispatch
                     .process(self.now, cid, &mut NoCertificate);
+                self.clients[c].deliver();
             }
         }
         let Some(link) = self.links.get(l) else {
@@ -553,6 +581,7 @@ impl Sim {
         self.clients[c]
             .dispatch
             .process(self.now, cid, &mut NoCertificate);
+        self.clients[c].deliver();
     }
 
     /// A request seen on one link arrives again with the T flag, on `onto`
@@ -593,6 +622,7 @@ impl Sim {
         self.server
             .dispatch
             .process(self.now, sid, &mut NoCertificate);
+        self.server.deliver();
     }
 
     /// The transport of link `which` fails under both ends.
@@ -619,8 +649,10 @@ impl Sim {
         self.now += by;
         let mut touched = Vec::new();
         self.server.dispatch.handle_timeout(self.now, &mut touched);
+        self.server.deliver();
         for c in &mut self.clients {
             c.dispatch.handle_timeout(self.now, &mut touched);
+            c.deliver();
         }
         self.actions();
     }

@@ -10,24 +10,30 @@ use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{bounded, Receiver};
 use log::{debug, error, warn};
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use crate::message::constants::*;
+use crate::message::Message;
 use crate::node::app::pool;
 use crate::node::config::ListenTransport;
 use crate::node::config::NodeConfig;
+use crate::node::config::HISTORY_KEPT;
 use crate::node::core::conn::ConnId;
-use crate::node::core::dispatch::{Action, Dispatch, Settle};
+use crate::node::core::dispatch::{Action, Delivery, Dispatch, Settle, PANIC_LOG};
+use crate::node::core::registry::{AppEntry, Registry};
 use crate::node::error::NodeError;
 use crate::node::idhash::IdMap;
 use crate::node::io::setup::{self, ListenSpec};
 use crate::node::io::transport::{Listener, ReadEnd, Stream};
 use crate::node::peer::*;
 use crate::node::ratelimit::{self, RateLimit};
-use crate::node::shared::{count, Command, Handle, Life, Link, COMMAND_QUEUE};
+use crate::node::shared::{
+    count, node_stats, Application, Command, Handle, Life, Link, OutAnswer, COMMAND_QUEUE,
+};
 
 const WAKER: Token = Token(0);
 /// Listener `i` has token `LISTENER_BASE - i` (connection ids count up from 1).
@@ -105,6 +111,35 @@ struct Loop {
     handle: Arc<Handle>,
     config: Arc<NodeConfig>,
     buf: Vec<u8>,
+    /// The applications, at the indexes of the core's registry.
+    apps: Vec<Arc<dyn Application>>,
+}
+
+/// What the core must know of the shared record (peers, applications,
+/// routes, proxy handlers, identity), read under its locks, and the
+/// applications at the same indexes as the registry's.
+fn registry(handle: &Handle) -> (Registry, Vec<Arc<dyn Application>>) {
+    let routes = handle.apps.read();
+    let apps: Vec<Arc<dyn Application>> = routes.iter().map(|r| r.app.clone()).collect();
+    let entries = routes
+        .iter()
+        .map(|r| AppEntry {
+            id: r.app.base().app_id(),
+            peers: r.peers.clone(),
+            realms: r.realms.clone(),
+            // user code: a panic is no bound
+            limit: catch_unwind(AssertUnwindSafe(|| r.app.request_limit())).unwrap_or(None),
+        })
+        .collect();
+    let registry = Registry {
+        identity: handle.identity(),
+        peers: handle.peers.read().clone(),
+        apps: entries,
+        applications: handle.applications.read().clone(),
+        routes: handle.routes.read().clone(),
+        proxy_handlers: handle.proxy_handlers.read().clone(),
+    };
+    (registry, apps)
 }
 
 /// Binds the listeners (errors come back to `start()`), links the handle
@@ -129,7 +164,11 @@ pub(crate) fn spawn(
     if handle.link.set(link).is_err() {
         return Err(NodeError::AlreadyStarted);
     }
-    let dispatch = Dispatch::new(Instant::now(), config.clone(), handle.clone());
+    // running first: what callers add from now on comes as a command,
+    // and the registry read next has all that came before
+    handle.set_life(Life::Running);
+    let (registry, apps) = registry(&handle);
+    let dispatch = Dispatch::new(Instant::now(), config.clone(), handle.clone(), registry);
     let mut lp = Loop {
         poll,
         listeners,
@@ -139,8 +178,8 @@ pub(crate) fn spawn(
         handle: handle.clone(),
         config,
         buf: vec![0; READ_CHUNK],
+        apps,
     };
-    handle.set_life(Life::Running);
     let thread = std::thread::Builder::new()
         .name("diameter-node".into())
         .spawn(move || {
@@ -179,6 +218,7 @@ impl Loop {
         pool::serve_handoffs();
         loop {
             self.do_actions(Instant::now());
+            self.carry_out(Instant::now());
             let now = Instant::now();
             let busy = self.slots.values().any(|s| s.read_again && !s.paused);
             let mut spinning = spin_until.is_some_and(|t| now < t);
@@ -246,6 +286,7 @@ impl Loop {
                 touched.push(id);
             }
             self.dispatch.handle_timeout(now, &mut touched);
+            self.carry_out(now);
             self.dispatch.take_dirty(&mut touched);
             touched.sort_unstable();
             touched.dedup();
@@ -280,6 +321,9 @@ impl Loop {
         }
         let now = Instant::now();
         self.dispatch.shutdown(now);
+        self.carry_out(now);
+        self.handle.stop_applications();
+        self.dispatch.finish();
         for (_, mut slot) in self.slots.drain() {
             let _ = self.poll.registry().deregister(slot.stream.source());
             slot.stream.shutdown();
@@ -293,7 +337,97 @@ impl Loop {
     fn drain_commands(&mut self, now: Instant) {
         self.handle.clear_wake();
         while let Ok(cmd) = self.commands.try_recv() {
+            if matches!(
+                cmd,
+                Command::PeerAdded(_) | Command::ApplicationsChanged | Command::RoutesChanged
+            ) {
+                let (registry, apps) = registry(&self.handle);
+                self.dispatch.set_registry(registry);
+                self.apps = apps;
+            }
             self.dispatch.command(now, cmd);
+        }
+    }
+
+    /// Carries out what the core asked for besides writing: user code
+    /// (each call behind `catch_unwind`), the applications' readiness, the
+    /// statistics history; then writes what that queued.
+    fn carry_out(&mut self, now: Instant) {
+        while let Some(delivery) = self.dispatch.poll_delivery() {
+            match delivery {
+                Delivery::Request { app, msg } => self.deliver_request(now, app, msg),
+                Delivery::LateAnswer { app, msg } => {
+                    let Some(app) = self.apps.get(app) else {
+                        continue;
+                    };
+                    if catch_unwind(AssertUnwindSafe(|| app.handle_answer(msg))).is_err() {
+                        count(&self.handle.counters.callback_panics);
+                    }
+                }
+            }
+        }
+        if self.dispatch.take_ready_changed() {
+            self.handle.update_ready();
+        }
+        if self.dispatch.take_history_due() {
+            let stats = node_stats(self.handle.peers.read().iter());
+            let mut history = self.handle.history.lock();
+            if history.len() >= HISTORY_KEPT {
+                history.pop_front();
+            }
+            history.push_back((SystemTime::now(), stats));
+        }
+        let mut dirty = Vec::new();
+        self.dispatch.take_dirty(&mut dirty);
+        for id in dirty {
+            self.settle(now, id);
+        }
+    }
+
+    /// Hands a request to its application; a handler that panics is
+    /// answered 5012.
+    fn deliver_request(&mut self, now: Instant, app: usize, msg: Message) {
+        let Some(app) = self.apps.get(app).cloned() else {
+            return;
+        };
+        let h = msg.header;
+        let id = msg.received_on;
+        // what a 5012 answer needs if the handler panics (it takes the
+        // request itself)
+        let stub = Message::new(
+            h,
+            msg.find_avp(&[(AVP_SESSION_ID, 0)])
+                .into_iter()
+                .cloned()
+                .collect(),
+        );
+        if catch_unwind(AssertUnwindSafe(|| app.handle_request(msg))).is_ok() {
+            return;
+        }
+        count(&self.handle.counters.callback_panics);
+        ratelimit::warn(
+            now,
+            &PANIC_LOG,
+            format_args!("handle_request panicked for {stub}; answered 5012"),
+        );
+        let mut answer = app.base().answer_on(
+            &self.handle,
+            &stub,
+            Some(E_RESULT_CODE_DIAMETER_UNABLE_TO_COMPLY),
+            None,
+        );
+        answer.received_on = id;
+        if let Ok(bytes) = answer.as_bytes() {
+            self.dispatch.send_answer(
+                now,
+                OutAnswer {
+                    via: id,
+                    hop_by_hop: h.hop_by_hop_identifier,
+                    end_to_end: h.end_to_end_identifier,
+                    bytes,
+                    claimed: false,
+                },
+            );
         }
     }
 

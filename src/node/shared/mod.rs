@@ -46,6 +46,8 @@ pub(crate) enum Command {
     PeerAdded(Arc<Peer>),
     /// An application was added after start: advertise it from now on.
     ApplicationsChanged,
+    /// A route or a proxy handler was added after start.
+    RoutesChanged,
     /// Make the loop panic (fault injection for tests of what a dead
     /// loop does to callers and to `stop()`).
     Panic,
@@ -545,7 +547,14 @@ impl Handle {
 
     /// A snapshot of the protocol counters.
     pub(crate) fn protocol_stats(&self) -> ProtocolStats {
-        let c = &self.counters;
+        self.counters.snapshot()
+    }
+}
+
+impl Counters {
+    /// A snapshot of the counters.
+    pub(crate) fn snapshot(&self) -> ProtocolStats {
+        let c = self;
         let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
         ProtocolStats {
             answers_unmatched: r(&c.answers_unmatched),

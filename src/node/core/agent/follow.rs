@@ -211,14 +211,13 @@ impl Dispatch {
         realm: &str,
     ) -> Option<Arc<Peer>> {
         let host = uri.fqdn.as_str();
-        if host.eq_ignore_ascii_case(&self.handle.identity().origin_host) {
+        if host.eq_ignore_ascii_case(&self.registry.identity.origin_host) {
             return None;
         }
         let ip = host.parse::<IpAddr>().ok();
         let known = self
-            .handle
+            .registry
             .peers
-            .read()
             .iter()
             .find(|p| {
                 p.node_name.eq_ignore_ascii_case(host)
@@ -465,7 +464,7 @@ impl Dispatch {
     /// A connection opened: one to a peer added for a redirect that turns
     /// out to be this node is closed.
     pub(crate) fn redirect_host_opened(&mut self, now: Instant, id: ConnId, origin_host: &str) {
-        let own = self.handle.identity();
+        let own = self.registry.identity.clone();
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };

@@ -38,9 +38,9 @@ impl Dispatch {
         id: ConnId,
         mut msg: Message,
     ) -> Option<Message> {
-        let identity = self.handle.identity();
+        let identity = self.registry.identity.clone();
         let decision = {
-            let routes = self.handle.routes.read();
+            let routes = &self.registry.routes;
             relay::decide(&msg, &identity.origin_host, &identity.origin_realm, &routes)
         };
         let (realm, host, servers) = match decision {
@@ -79,7 +79,7 @@ impl Dispatch {
         host: Option<&str>,
         servers: Option<&[Arc<Peer>]>,
     ) {
-        if relay::loop_detected(&msg, &self.handle.identity().origin_host) {
+        if relay::loop_detected(&msg, &self.registry.identity.origin_host) {
             count(&self.relay.loops_detected);
             return self.refuse_relay(
                 now,
@@ -133,8 +133,8 @@ impl Dispatch {
         servers: Option<&[Arc<Peer>]>,
     ) -> (Vec<Arc<Peer>>, bool) {
         let app = msg.header.application_id;
-        let identity = self.handle.identity();
-        let peers = self.handle.peers.read();
+        let identity = self.registry.identity.clone();
+        let peers = &self.registry.peers;
         let candidates = next_hops(&peers, realm, host, servers, app, None);
         let served = servers.is_some()
             || realm.eq_ignore_ascii_case(&identity.origin_realm)

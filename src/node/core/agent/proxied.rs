@@ -32,13 +32,13 @@ impl Dispatch {
     ) -> Option<Arc<dyn ProxyHandler>> {
         let app = msg.header.application_id;
         let handler = {
-            let handlers = self.handle.proxy_handlers.read();
+            let handlers = &self.registry.proxy_handlers;
             handlers
                 .iter()
                 .find(|(id, _)| *id == app)
                 .map(|(_, h)| h.clone())?
         };
-        let routes = self.handle.routes.read();
+        let routes = &self.registry.routes;
         let entry = relay::lookup(&routes, realm, app)?;
         (entry.action == RouteAction::Proxy).then_some(handler)
     }

@@ -157,9 +157,9 @@ impl Dispatch {
         if names_failed(&stub, failed) {
             return None;
         }
-        let identity = self.handle.identity();
+        let identity = self.registry.identity.clone();
         let decision = {
-            let routes = self.handle.routes.read();
+            let routes = &self.registry.routes;
             relay::decide(
                 &stub,
                 &identity.origin_host,
@@ -176,7 +176,7 @@ impl Dispatch {
             return None;
         };
         let candidates = {
-            let peers = self.handle.peers.read();
+            let peers = &self.registry.peers;
             next_hops(
                 &peers,
                 &realm,
