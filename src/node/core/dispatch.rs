@@ -898,7 +898,7 @@ impl Dispatch {
                 peers: &r.peers,
                 realms: &r.realms,
             });
-            routing::candidates(&stub, app, &identity.origin_realm, routes, &peers, &|p| {
+            routing::candidates(&stub, app, &identity.origin_realm, routes, peers, &|p| {
                 !is_failed(p) && routing::negotiated(p, app)
             })
             .ok()?

@@ -41,7 +41,7 @@ impl Dispatch {
         let identity = self.registry.identity.clone();
         let decision = {
             let routes = &self.registry.routes;
-            relay::decide(&msg, &identity.origin_host, &identity.origin_realm, &routes)
+            relay::decide(&msg, &identity.origin_host, &identity.origin_realm, routes)
         };
         let (realm, host, servers) = match decision {
             Decision::Local => {
@@ -135,7 +135,7 @@ impl Dispatch {
         let app = msg.header.application_id;
         let identity = self.registry.identity.clone();
         let peers = &self.registry.peers;
-        let candidates = next_hops(&peers, realm, host, servers, app, None);
+        let candidates = next_hops(peers, realm, host, servers, app, None);
         let served = servers.is_some()
             || realm.eq_ignore_ascii_case(&identity.origin_realm)
             || peers

@@ -39,7 +39,7 @@ impl Dispatch {
                 .map(|(_, h)| h.clone())?
         };
         let routes = &self.registry.routes;
-        let entry = relay::lookup(&routes, realm, app)?;
+        let entry = relay::lookup(routes, realm, app)?;
         (entry.action == RouteAction::Proxy).then_some(handler)
     }
 

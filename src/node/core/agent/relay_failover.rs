@@ -160,12 +160,7 @@ impl Dispatch {
         let identity = self.registry.identity.clone();
         let decision = {
             let routes = &self.registry.routes;
-            relay::decide(
-                &stub,
-                &identity.origin_host,
-                &identity.origin_realm,
-                &routes,
-            )
+            relay::decide(&stub, &identity.origin_host, &identity.origin_realm, routes)
         };
         let Decision::Forward {
             realm,
@@ -178,7 +173,7 @@ impl Dispatch {
         let candidates = {
             let peers = &self.registry.peers;
             next_hops(
-                &peers,
+                peers,
                 &realm,
                 host.as_deref(),
                 servers.as_deref(),
