@@ -21,6 +21,7 @@ use crate::message::{Avp, Message, MessageHeader};
 use crate::node::config::{capabilities_for, NodeConfig};
 use crate::node::core::admission::{Admission, Admit};
 use crate::node::core::agent::duplicates::{with_hop_by_hop, Duplicates};
+use crate::node::core::agent::proxied::{ProxiedAnswer, ProxyCall};
 use crate::node::core::agent::relay::{Agent, RelayCounters};
 use crate::node::core::conn::{Conn, ConnId, Direction, Pending, PendingRefused, Retry};
 use crate::node::core::registry::Registry;
@@ -87,6 +88,14 @@ pub(crate) enum Delivery {
         /// The answer.
         msg: Message,
     },
+    /// Run a proxy handler on a request about to be forwarded
+    /// (`ProxyHandler::handle_request`), then give its verdict to
+    /// [`handle_proxy_verdict`](Dispatch::handle_proxy_verdict).
+    ProxyRequest(ProxyCall),
+    /// Run a proxy handler on the answer to a request it let through
+    /// (`ProxyHandler::handle_answer`), then give it to
+    /// [`handle_proxied_answer`](Dispatch::handle_proxied_answer).
+    ProxyAnswer(ProxiedAnswer),
 }
 
 /// What the loop should do with a connection after writing.

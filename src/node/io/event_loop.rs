@@ -356,6 +356,17 @@ impl Loop {
         while let Some(delivery) = self.dispatch.poll_delivery() {
             match delivery {
                 Delivery::Request { app, msg } => self.deliver_request(now, app, msg),
+                Delivery::ProxyRequest(mut call) => {
+                    let (handler, msg) = (&call.handler, &mut call.msg);
+                    let verdict = catch_unwind(AssertUnwindSafe(|| handler.handle_request(msg)));
+                    self.dispatch.handle_proxy_verdict(now, call, verdict.ok());
+                }
+                Delivery::ProxyAnswer(mut call) => {
+                    let (handler, msg) = (&call.handler, &mut call.msg);
+                    let panicked =
+                        catch_unwind(AssertUnwindSafe(|| handler.handle_answer(msg))).is_err();
+                    self.dispatch.handle_proxied_answer(call, panicked);
+                }
                 Delivery::LateAnswer { app, msg } => {
                     let Some(app) = self.apps.get(app) else {
                         continue;

@@ -29,6 +29,17 @@ use crate::node::core::dispatch::{later, *};
 use crate::node::peer::*;
 use crate::node::shared::count;
 
+/// Where a relayed request may go: the realm, the Destination-Host when
+/// it names another host, the routing table entry's servers.
+pub(crate) struct NextHop {
+    /// The realm (lower-cased).
+    pub realm: String,
+    /// The Destination-Host, when it names another host.
+    pub host: Option<String>,
+    /// The routing table entry's servers, when an entry matched.
+    pub servers: Option<Vec<Arc<Peer>>>,
+}
+
 impl Dispatch {
     /// For an agent: forwards (or answers) a request that is not for this
     /// node; gives back one that is.
@@ -62,23 +73,19 @@ impl Dispatch {
                 servers,
             } => (realm, host, servers),
         };
-        self.relay_to_realm(now, id, msg, &realm, host.as_deref(), servers.as_deref());
+        let to = NextHop {
+            realm,
+            host,
+            servers,
+        };
+        self.relay_to_realm(now, id, msg, to);
         None
     }
 
-    /// Forwards a request to a next hop for `realm` (`host` when the
-    /// request names a configured one, `servers` when a route names them),
-    /// through the proxy handler when a route says so; or answers it here
-    /// (loop, no next hop, realm not served).
-    fn relay_to_realm(
-        &mut self,
-        now: Instant,
-        id: ConnId,
-        mut msg: Message,
-        realm: &str,
-        host: Option<&str>,
-        servers: Option<&[Arc<Peer>]>,
-    ) {
+    /// Forwards a request to a next hop for `to`, through the proxy
+    /// handler when a route says so (the loop runs it:
+    /// [`Delivery::ProxyRequest`]); or answers it here (loop detected).
+    fn relay_to_realm(&mut self, now: Instant, id: ConnId, msg: Message, to: NextHop) {
         if relay::loop_detected(&msg, &self.registry.identity.origin_host) {
             count(&self.relay.loops_detected);
             return self.refuse_relay(
@@ -89,12 +96,24 @@ impl Dispatch {
                 "forwarding loop detected",
             );
         }
-        let proxy = self.proxy_handler_for(&msg, realm);
-        if let Some(handler) = &proxy {
-            if !self.proxy_request(now, id, &mut msg, handler) {
-                return;
-            }
+        match self.proxy_handler_for(&msg, &to.realm) {
+            Some(handler) => self.proxy_request(id, msg, handler, to),
+            None => self.relay_onward(now, id, msg, &to, None),
         }
+    }
+
+    /// Forwards a request to the least loaded next hop `to` names that is
+    /// ready (`proxy` the handler that saw it); or answers it here (no
+    /// next hop, realm not served).
+    pub(crate) fn relay_onward(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        msg: Message,
+        to: &NextHop,
+        proxy: Option<Arc<dyn ProxyHandler>>,
+    ) {
+        let (realm, host, servers) = (&to.realm, to.host.as_deref(), to.servers.as_deref());
         let (candidates, served) = self.relay_candidates(&msg, realm, host, servers);
         // the least loaded of those whose connection carries requests now
         // (the status the candidates were read from may lag behind)
@@ -272,6 +291,28 @@ impl Dispatch {
         None
     }
 
+    /// Sends the answer to a relayed request back where the request came
+    /// from, with its hop-by-hop identifier (or drops it, counted).
+    pub(crate) fn relay_back(&mut self, relayed: &Relayed, mut msg: Message) {
+        let bytes = match msg.wire.take() {
+            Some(wire) => Some(wire),
+            None => msg.as_bytes().ok(),
+        };
+        let sent = bytes.is_some_and(|mut bytes| {
+            relay::set_hop_by_hop(&mut bytes, relayed.header.hop_by_hop_identifier);
+            self.conns
+                .get_mut(&relayed.from)
+                .is_some_and(|c| queue_answer(c, &bytes))
+        });
+        if sent {
+            count(&self.relay.answers_relayed);
+            self.dirty.push(relayed.from);
+        } else {
+            count(&self.relay.answers_dropped);
+            debug!(target: "diameter.node", "answer {msg} to a relayed request: its requester is gone, dropped");
+        }
+    }
+
     /// An answer received on `id`: when it answers a relayed request, it
     /// goes back where the request came from (or is dropped, counted);
     /// otherwise it is given back.
@@ -290,25 +331,9 @@ impl Dispatch {
             Some(Ok(r)) => r,
         };
         relayed.to.outstanding.fetch_sub(1, Ordering::Relaxed);
-        if let Some(handler) = &relayed.proxy {
-            self.proxy_answer(&mut msg, handler);
-        }
-        let bytes = match msg.wire.take() {
-            Some(wire) => Some(wire),
-            None => msg.as_bytes().ok(),
-        };
-        let sent = bytes.is_some_and(|mut bytes| {
-            relay::set_hop_by_hop(&mut bytes, relayed.header.hop_by_hop_identifier);
-            self.conns
-                .get_mut(&relayed.from)
-                .is_some_and(|c| queue_answer(c, &bytes))
-        });
-        if sent {
-            count(&self.relay.answers_relayed);
-            self.dirty.push(relayed.from);
-        } else {
-            count(&self.relay.answers_dropped);
-            debug!(target: "diameter.node", "answer {msg} to a relayed request: its requester is gone, dropped");
+        match relayed.proxy.clone() {
+            Some(handler) => self.proxy_answer(relayed, msg, handler),
+            None => self.relay_back(&relayed, msg),
         }
         None
     }
