@@ -12,6 +12,7 @@
 
 use std::sync::atomic::Ordering;
 
+use crate::node::core::agent::calls::NextHop;
 use crate::node::core::agent::proxy::ProxyHandler;
 use crate::node::core::agent::relay::{self, Decision, RedirectTo};
 use crate::node::core::agent::relay_failover::next_hops;
@@ -28,17 +29,6 @@ use crate::node::core::conn::{ConnId, PendingRefused};
 use crate::node::core::dispatch::{later, *};
 use crate::node::peer::*;
 use crate::node::shared::count;
-
-/// Where a relayed request may go: the realm, the Destination-Host when
-/// it names another host, the routing table entry's servers.
-pub(crate) struct NextHop {
-    /// The realm (lower-cased).
-    pub realm: String,
-    /// The Destination-Host, when it names another host.
-    pub host: Option<String>,
-    /// The routing table entry's servers, when an entry matched.
-    pub servers: Option<Vec<Arc<Peer>>>,
-}
 
 impl Dispatch {
     /// For an agent: forwards (or answers) a request that is not for this

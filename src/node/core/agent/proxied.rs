@@ -16,39 +16,14 @@ use log::debug;
 
 use crate::message::constants::*;
 use crate::message::{Message, MessageHeader};
-use crate::node::core::agent::forward::NextHop;
+use crate::node::core::agent::calls::NextHop;
+use crate::node::core::agent::calls::{ProxiedAnswer, ProxyCall};
 use crate::node::core::conn::{ConnId, Relayed};
 use crate::node::core::dispatch::*;
 use crate::node::ratelimit::{self, RateLimit};
 use crate::node::shared::count;
 
 static PROXY_LOG: RateLimit = RateLimit::new("diameter.node");
-
-/// A request a proxy handler is to see before it is forwarded: the loop
-/// runs `handler` on `msg` and gives the call back with the verdict.
-pub(crate) struct ProxyCall {
-    /// The handler.
-    pub handler: Arc<dyn ProxyHandler>,
-    /// The request, as the handler may change it.
-    pub msg: Message,
-    conn: ConnId,
-    before: MessageHeader,
-    wire: Option<Vec<u8>>,
-    stub: Message,
-    to: NextHop,
-}
-
-/// The answer to a request a proxy handler let through: the loop runs
-/// `handler` on `msg` and gives it back.
-pub(crate) struct ProxiedAnswer {
-    /// The handler.
-    pub handler: Arc<dyn ProxyHandler>,
-    /// The answer, as the handler may change it.
-    pub msg: Message,
-    relayed: Relayed,
-    before: MessageHeader,
-    wire: Option<Vec<u8>>,
-}
 
 impl Dispatch {
     /// The proxy handler for a request to be forwarded to `realm`: the
