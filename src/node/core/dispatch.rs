@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 use log::{debug, info};
@@ -34,7 +34,6 @@ use crate::node::ratelimit::{self, RateLimit};
 use crate::node::shared::{
     count, node_stats, Command, Counters, Handle, OutAnswer, OutRequest, Reply, TransportCounters,
 };
-use crate::node::stats::unix_secs;
 
 /// Applications that take at most this many requests at once, or more
 /// ([`Application::request_limit`]), are shared while the node has more
@@ -88,6 +87,8 @@ pub(crate) enum Delivery {
         /// The answer.
         msg: Message,
     },
+    /// A peer's record changed: the loop applies it ([`Peer::apply`]).
+    Peer(Arc<Peer>, PeerChange),
     /// Run a proxy handler on a request about to be forwarded
     /// (`ProxyHandler::handle_request`), then give its verdict to
     /// [`handle_proxy_verdict`](Dispatch::handle_proxy_verdict).
@@ -146,6 +147,9 @@ pub(crate) struct Dispatch {
     pub(crate) ready_changed: bool,
     /// Whether the statistics history is due for a new entry.
     pub(crate) history_due: bool,
+    /// Peers whose next CER says they reopen (their last connection ended
+    /// with a DWA timeout), by `Arc` address.
+    pub(crate) reopen: IdMap<usize, Arc<Peer>>,
     /// The node's protocol counters, bumped here, read by callers.
     pub(crate) counters: Arc<Counters>,
     /// The relay agent's counters.
@@ -207,6 +211,7 @@ impl Dispatch {
             deliveries: VecDeque::new(),
             ready_changed: false,
             history_due: false,
+            reopen: IdMap::default(),
             config,
             handle,
             conns: IdMap::default(),
@@ -342,7 +347,7 @@ impl Dispatch {
         conn.remote_ips = peer.ip_addresses.clone();
         let connect_timeout = peer.settings.lock().connect_timeout;
         conn.connect_deadline = Some(later(now, connect_timeout));
-        peer.status.lock().connection = Some(PeerConnectionInfo {
+        let info = PeerConnectionInfo {
             state: PEER_CONNECTING,
             direction: Direction::Outgoing.code(),
             host_identity: String::new(),
@@ -351,14 +356,20 @@ impl Dispatch {
             acct_application_ids: Vec::new(),
             remote_address: Some(remote),
             ident: id,
-        });
+        };
+        let change = PeerChange::Connection {
+            info,
+            opened: false,
+        };
+        self.deliveries
+            .push_back(Delivery::Peer(peer.clone(), change));
         self.conns.insert(id, conn);
         id
     }
 
     /// No connection to `peer` could be opened: try again later.
     pub(crate) fn connect_failed(&mut self, now: Instant, peer: &Arc<Peer>) {
-        self.schedule_reconnect(now, peer, DISCONNECT_REASON_FAILED_CONNECT);
+        self.schedule_reconnect(now, peer, DISCONNECT_REASON_FAILED_CONNECT, None);
         if !self.has_connection(peer, None) {
             self.redirect_host_lost(peer);
         }
@@ -404,16 +415,20 @@ impl Dispatch {
         let peer = conn.peer.clone();
         let offer = conn.can_start_tls && !self.config.inband_security.is_empty();
         let local = capabilities_for(&self.config, &apps, local_ips, offer);
-        let reopen = peer.as_ref().is_some_and(|p| p.status.lock().reopen);
+        let reopen = peer
+            .as_ref()
+            .is_some_and(|p| self.reopen.contains_key(&peer_key(p)));
         let end_to_end = self.registry.identity.end_to_end.clone();
         let mut machine =
             Connection::new_initiator(now, local, cfg, end_to_end, expected, reopen, random_u64());
         machine.set_keep_bytes(self.config.agent == Agent::Relay);
         if let Some(p) = &peer {
             machine.set_counters(p.counters.clone());
-            if let Some(info) = p.status.lock().connection.as_mut() {
-                info.state = PEER_CONNECTED;
-            }
+            let change = PeerChange::State {
+                ident: None,
+                state: PEER_CONNECTED,
+            };
+            self.deliveries.push_back(Delivery::Peer(p.clone(), change));
         }
         conn.machine = Some(machine);
         self.dirty.push(id);
@@ -610,19 +625,25 @@ impl Dispatch {
             // duplicate): the peer is not disconnected
             return;
         }
-        {
-            let mut st = peer.status.lock();
-            st.connection = None;
-            st.last_disconnect = Some(SystemTime::now());
-            st.last_disconnect_at = Some(now);
-            st.disconnect_reason = Some(reason);
-            st.reopen = reason == DISCONNECT_REASON_DWA_TIMEOUT
-                || (st.reopen && reason != DISCONNECT_REASON_CLEAN_DISCONNECT);
+        let key = peer_key(&peer);
+        let reopen = reason == DISCONNECT_REASON_DWA_TIMEOUT
+            || (self.reopen.contains_key(&key) && reason != DISCONNECT_REASON_CLEAN_DISCONNECT);
+        if reopen {
+            self.reopen.insert(key, peer.clone());
+        } else {
+            self.reopen.remove(&key);
         }
+        let change = PeerChange::Disconnected {
+            reason,
+            at: now,
+            reopen,
+        };
+        self.deliveries
+            .push_back(Delivery::Peer(peer.clone(), change));
         info!(target: "diameter.node", "{peer}: disconnected (reason {reason:#04x})");
         self.ready_changed = true;
         self.redirect_host_lost(&peer);
-        self.schedule_reconnect(now, &peer, reason);
+        self.schedule_reconnect(now, &peer, reason, conn.dpr_cause);
         if conn.apps_generation != self.apps_generation {
             // opened with the applications of before: perhaps refused for
             // them (5010), so no reason to wait before trying the new ones
@@ -634,12 +655,17 @@ impl Dispatch {
 
     /// Persistent peers come back after `reconnect_wait`, unless they said
     /// they do not want to talk (a DPR other than REBOOTING), or we stop.
-    pub(crate) fn schedule_reconnect(&mut self, now: Instant, peer: &Arc<Peer>, reason: u8) {
+    pub(crate) fn schedule_reconnect(
+        &mut self,
+        now: Instant,
+        peer: &Arc<Peer>,
+        reason: u8,
+        cause: Option<i32>,
+    ) {
         if !peer.persistent || self.stopping.is_some() {
             return;
         }
         let settings = peer.settings.lock().clone();
-        let cause = peer.status.lock().dpr_cause;
         let rebooting = cause == Some(E_DISCONNECT_CAUSE_REBOOTING);
         if reason == DISCONNECT_REASON_DPR && !rebooting && !settings.always_reconnect {
             info!(target: "diameter.node", "{peer}: not reconnecting after DPR (cause {})", CauseText(cause));
@@ -967,6 +993,7 @@ impl Dispatch {
         }
         if let Some(peer) = &conn.peer {
             record_answer(
+                &mut self.deliveries,
                 peer,
                 owed.command_code,
                 now.saturating_duration_since(owed.received),
@@ -1184,10 +1211,9 @@ impl Dispatch {
             }
         }
         if received > 0 {
-            if let Some(peer) = self.conns.get(&id).and_then(|c| c.peer.as_ref()) {
-                peer.statistics
-                    .lock()
-                    .add_received_req(unix_secs(), received);
+            if let Some(peer) = self.conns.get(&id).and_then(|c| c.peer.clone()) {
+                self.deliveries
+                    .push_back(Delivery::Peer(peer, PeerChange::Received(received)));
             }
         }
     }
@@ -1215,7 +1241,7 @@ impl Dispatch {
             return;
         };
         let failed = !conn.machine.as_ref().is_some_and(Connection::is_ready);
-        publish_state(conn);
+        publish_state(conn, &mut self.deliveries);
         self.ready_changed = true;
         if failed {
             // closed, SUSPECT or DPR: what waits there goes elsewhere
@@ -1228,15 +1254,16 @@ impl Dispatch {
 
     /// The peer of `id` sent a DPR.
     fn dpr_received(&mut self, id: ConnId, cause: Option<i32>) {
-        let Some(peer) = self.conns.get(&id).and_then(|c| c.peer.as_ref()) else {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        conn.dpr_cause = cause;
+        let Some(peer) = conn.peer.clone() else {
             return;
         };
         info!(target: "diameter.node", "{peer}: DPR received, cause {}", CauseText(cause));
-        let mut st = peer.status.lock();
-        st.dpr_cause = cause;
-        if let Some(info) = st.connection.as_mut() {
-            info.state = PEER_DISCONNECTING;
-        }
+        self.deliveries
+            .push_back(Delivery::Peer(peer, PeerChange::Dpr(cause)));
     }
 
     /// The machine of `id` closed (the socket goes once flushed).
@@ -1247,9 +1274,7 @@ impl Dispatch {
         debug!(target: "diameter.connection", "{} closing, reason {reason:#04x}", conn.remote);
         // a closing connection is no candidate for requests, however long
         // it takes to flush and go
-        if publish_state(conn) {
-            self.ready_changed = true;
-        }
+        publish_state(conn, &mut self.deliveries);
     }
 
     pub(crate) fn opened(
@@ -1272,8 +1297,7 @@ impl Dispatch {
         };
         if let Some(peer) = &conn.peer {
             info!(target: "diameter.node", "{peer}: capabilities exchanged with {} ({:?})", remote.origin_host, applications);
-            let mut st = peer.status.lock();
-            st.connection = Some(PeerConnectionInfo {
+            let info = PeerConnectionInfo {
                 state: machine.python_state(),
                 direction: conn.direction.code(),
                 host_identity: remote.origin_host.clone(),
@@ -1290,10 +1314,10 @@ impl Dispatch {
                     .collect(),
                 remote_address: Some(conn.remote),
                 ident: conn.id,
-            });
-            st.disconnect_reason = None;
-            st.dpr_cause = None;
-            st.last_connect = Some(SystemTime::now());
+            };
+            let change = PeerChange::Connection { info, opened: true };
+            self.deliveries
+                .push_back(Delivery::Peer(peer.clone(), change));
         }
         self.ready_changed = true;
     }
@@ -1349,21 +1373,17 @@ impl Dispatch {
 }
 
 /// Shows the state of `conn`'s machine in its peer's status when the
-/// status describes this connection (routing reads it from other threads);
-/// true when the status changed.
-pub(crate) fn publish_state(conn: &Conn) -> bool {
+/// status describes this connection (routing reads it from other threads;
+/// the loop recomputes the applications' readiness when it changed).
+pub(crate) fn publish_state(conn: &Conn, out: &mut VecDeque<Delivery>) {
     let (Some(peer), Some(machine)) = (&conn.peer, &conn.machine) else {
-        return false;
+        return;
     };
-    let state = machine.python_state();
-    let mut st = peer.status.lock();
-    match st.connection.as_mut() {
-        Some(info) if info.ident == conn.id && info.state != state => {
-            info.state = state;
-            true
-        }
-        _ => false,
-    }
+    let change = PeerChange::State {
+        ident: Some(conn.id),
+        state: machine.python_state(),
+    };
+    out.push_back(Delivery::Peer(peer.clone(), change));
 }
 
 /// `now + d`, saturating.
@@ -1430,16 +1450,21 @@ pub(crate) fn result_code_of(bytes: &[u8]) -> Option<u32> {
     None
 }
 
-/// Records an answer sent to `peer`: processing time and Result-Code range.
-pub(crate) fn record_answer(peer: &Peer, command_code: u32, took: Duration, bytes: &[u8]) {
-    let mut stats = peer.statistics.lock();
-    stats.add_processed_req_time(
-        crate::message::dictionary::command_name(command_code),
-        took.as_secs_f64(),
-    );
-    if let Some(code) = result_code_of(bytes) {
-        stats.add_sent_result_code(unix_secs(), code);
-    }
+/// Records an answer sent to `peer`: processing time and Result-Code range
+/// (the loop applies it to the peer's statistics).
+pub(crate) fn record_answer(
+    out: &mut VecDeque<Delivery>,
+    peer: &Arc<Peer>,
+    command_code: u32,
+    took: Duration,
+    bytes: &[u8],
+) {
+    let change = PeerChange::Answered {
+        command_code,
+        took,
+        result_code: result_code_of(bytes),
+    };
+    out.push_back(Delivery::Peer(peer.clone(), change));
 }
 
 /// A DPR's Disconnect-Cause in log lines: the number, or "none".

@@ -62,8 +62,12 @@ impl End {
     /// go to the recording application; late answers are dropped.
     fn deliver(&mut self) {
         while let Some(d) = self.dispatch.poll_delivery() {
-            if let Delivery::Request { msg, .. } = d {
-                self.app.handle_request(msg);
+            match d {
+                Delivery::Request { msg, .. } => self.app.handle_request(msg),
+                Delivery::Peer(peer, change) => {
+                    peer.apply(change, std::time::UNIX_EPOCH, 0);
+                }
+                _ => {}
             }
         }
     }
@@ -661,6 +665,10 @@ impl Sim {
     pub fn step(&mut self) {
         self.actions();
         self.pump_all();
+        self.server.deliver();
+        for c in &mut self.clients {
+            c.deliver();
+        }
     }
 
     /// Panics when a caller got an answer meant for another request, or a

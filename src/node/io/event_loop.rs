@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{bounded, Receiver};
 use log::{debug, error, warn};
@@ -353,9 +353,17 @@ impl Loop {
     /// (each call behind `catch_unwind`), the applications' readiness, the
     /// statistics history; then writes what that queued.
     fn carry_out(&mut self, now: Instant) {
+        let mut ready = false;
+        let mut wall: Option<SystemTime> = None;
         while let Some(delivery) = self.dispatch.poll_delivery() {
             match delivery {
                 Delivery::Request { app, msg } => self.deliver_request(now, app, msg),
+                Delivery::Peer(peer, change) => {
+                    // the wall clock, read once per turn
+                    let wall = *wall.get_or_insert_with(SystemTime::now);
+                    let unix = wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                    ready |= peer.apply(change, wall, unix);
+                }
                 Delivery::ProxyRequest(mut call) => {
                     let (handler, msg) = (&call.handler, &mut call.msg);
                     let verdict = catch_unwind(AssertUnwindSafe(|| handler.handle_request(msg)));
@@ -377,7 +385,7 @@ impl Loop {
                 }
             }
         }
-        if self.dispatch.take_ready_changed() {
+        if self.dispatch.take_ready_changed() || ready {
             self.handle.update_ready();
         }
         if self.dispatch.take_history_due() {

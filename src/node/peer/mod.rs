@@ -51,4 +51,5 @@ pub use machine::{
     build_error_answer, cap_error_message, cap_failed_avp, Connection, ConnectionConfig, PeerEvent,
     SendError, State, Watchdog, MAX_ERROR_MESSAGE, MAX_FAILED_AVP_ECHO,
 };
+pub(crate) use peer::PeerChange;
 pub use peer::{Peer, PeerConnectionInfo, PeerCounters, PeerSettings, PeerStatus};

@@ -420,7 +420,13 @@ impl Dispatch {
         if let Ok(bytes) = answer.as_bytes() {
             let _ = machine.send_bytes(&bytes, false);
             if let Some(peer) = &conn.peer {
-                record_answer(peer, msg.header.command_code, Duration::ZERO, &bytes);
+                record_answer(
+                    &mut self.deliveries,
+                    peer,
+                    msg.header.command_code,
+                    Duration::ZERO,
+                    &bytes,
+                );
             }
         }
         self.dirty.push(id);

@@ -273,7 +273,13 @@ impl Dispatch {
         };
         if queue_answer(conn, &bytes) {
             if let Some(peer) = &conn.peer {
-                record_answer(peer, request.header.command_code, Duration::ZERO, &bytes);
+                record_answer(
+                    &mut self.deliveries,
+                    peer,
+                    request.header.command_code,
+                    Duration::ZERO,
+                    &bytes,
+                );
             }
         }
         self.dirty.push(id);
