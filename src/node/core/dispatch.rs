@@ -22,17 +22,19 @@ use crate::node::config::{capabilities_for, NodeConfig};
 use crate::node::core::admission::{Admission, Admit};
 use crate::node::core::agent::calls::{ProxiedAnswer, ProxyCall};
 use crate::node::core::agent::duplicates::{with_hop_by_hop, Duplicates};
+use crate::node::core::agent::redirect::Shared;
 use crate::node::core::agent::relay::{Agent, RelayCounters};
 use crate::node::core::conn::{Conn, ConnId, Direction, Pending, PendingRefused, Retry};
-use crate::node::core::registry::Registry;
+use crate::node::core::registry::{Registry, Tables};
 use crate::node::core::routing;
 use crate::node::error::{ApplicationError, EmptyReason, NodeError};
 use crate::node::idhash::IdMap;
 use crate::node::ids::random_u64;
 use crate::node::peer::*;
 use crate::node::ratelimit::{self, RateLimit};
+use crate::node::shared::owed::OwedBook;
 use crate::node::shared::{
-    count, node_stats, Command, Counters, Handle, OutAnswer, OutRequest, Reply, TransportCounters,
+    count, Command, Counters, OutAnswer, OutRequest, Reply, TransportCounters,
 };
 
 /// Applications that take at most this many requests at once, or more
@@ -137,7 +139,10 @@ pub(crate) struct Stopping {
 /// The node protocol over all connections.
 pub(crate) struct Dispatch {
     pub(crate) config: Arc<NodeConfig>,
-    pub(crate) handle: Arc<Handle>,
+    /// The answers owed, as application threads claim them.
+    pub(crate) owed: Arc<OwedBook>,
+    /// The redirect cache application threads look up.
+    pub(crate) shared_redirects: Arc<Shared<Arc<Peer>>>,
     /// Peers, applications, routes and identity, as callers last set them.
     pub(crate) registry: Registry,
     /// User code to run, in order.
@@ -147,6 +152,8 @@ pub(crate) struct Dispatch {
     pub(crate) ready_changed: bool,
     /// Whether the statistics history is due for a new entry.
     pub(crate) history_due: bool,
+    /// Whether `peers_logging`/`stats_logging` are due to write their lines.
+    pub(crate) logs_due: bool,
     /// Peers whose next CER says they reopen (their last connection ended
     /// with a DWA timeout), by `Arc` address.
     pub(crate) reopen: IdMap<usize, Arc<Peer>>,
@@ -188,12 +195,12 @@ impl Dispatch {
     pub(crate) fn new(
         now: Instant,
         config: Arc<NodeConfig>,
-        handle: Arc<Handle>,
+        tables: Tables,
         registry: Registry,
     ) -> Dispatch {
         let mut d = Dispatch {
             copy_budget: crate::node::core::conn::CopyBudget {
-                node: handle.relay.copy_bytes.clone(),
+                node: tables.relay.copy_bytes.clone(),
                 per_connection: config.limits.relay_copy_bytes_per_connection,
                 per_node: config.limits.relay_copy_bytes,
             },
@@ -203,17 +210,19 @@ impl Dispatch {
             ),
             duplicates: Duplicates::new(config.limits.duplicates),
             next_history: later(now, config.statistics_interval),
-            counters: handle.counters.clone(),
-            relay: handle.relay.clone(),
-            transport: handle.transport.clone(),
+            counters: tables.counters,
+            relay: tables.relay,
+            transport: tables.transport,
+            owed: tables.owed,
+            shared_redirects: tables.redirects,
             turn: 0,
             registry,
             deliveries: VecDeque::new(),
             ready_changed: false,
             history_due: false,
+            logs_due: false,
             reopen: IdMap::default(),
             config,
-            handle,
             conns: IdMap::default(),
             ready: IdMap::default(),
             reconnect_at: IdMap::default(),
@@ -241,6 +250,12 @@ impl Dispatch {
     /// applications' readiness is then recomputed.
     pub(crate) fn take_ready_changed(&mut self) -> bool {
         std::mem::take(&mut self.ready_changed)
+    }
+
+    /// Whether `peers_logging`/`stats_logging` are due to write their
+    /// lines since the last call.
+    pub(crate) fn take_logs_due(&mut self) -> bool {
+        std::mem::take(&mut self.logs_due)
     }
 
     /// Whether the statistics history is due for a new entry since the
@@ -610,7 +625,7 @@ impl Dispatch {
         } else {
             EmptyReason::ConnectionClosed
         };
-        for key in conn.close_tables(why, &self.handle.owed) {
+        for key in conn.close_tables(why, &self.owed) {
             self.duplicates.abandon(&key);
         }
         let lost = conn.close_relayed();
@@ -984,7 +999,7 @@ impl Dispatch {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        let book = (!claimed).then_some(&self.handle.owed);
+        let book = (!claimed).then_some(&*self.owed);
         let Some(owed) = conn.take_owed(hop_by_hop, end_to_end, book) else {
             return;
         };
@@ -1142,12 +1157,7 @@ impl Dispatch {
         }
         if (self.config.peers_logging || self.config.stats_logging) && now >= self.next_peers_log {
             self.next_peers_log = later(now, PEERS_LOG_INTERVAL);
-            if self.config.peers_logging {
-                self.log_peers();
-            }
-            if self.config.stats_logging {
-                self.log_stats();
-            }
+            self.logs_due = true;
         }
     }
 
@@ -1156,10 +1166,9 @@ impl Dispatch {
         let mut expired_relays = Vec::new();
         for conn in self.conns.values_mut() {
             expired_relays.extend(conn.expire_relayed(now));
-            let expired = conn.expire(now, &self.handle.owed);
+            let expired = conn.expire(now, &self.owed);
             if expired.owed > 0 {
-                self.handle
-                    .counters
+                self.counters
                     .owed_expired
                     .fetch_add(expired.owed as u64, std::sync::atomic::Ordering::Relaxed);
             }
@@ -1320,55 +1329,6 @@ impl Dispatch {
                 .push_back(Delivery::Peer(peer.clone(), change));
         }
         self.ready_changed = true;
-    }
-
-    /// python's `STATS=<json>` line on `diameter.stats`.
-    pub(crate) fn log_stats(&self) {
-        if !log::log_enabled!(target: "diameter.stats", log::Level::Debug) {
-            return;
-        }
-        let s = node_stats(self.registry.peers.iter());
-        let ranges: Vec<String> = s
-            .sent_result_code_range_counters
-            .iter()
-            .map(|(k, v)| format!("{k:?}: {}", v[0]))
-            .collect();
-        debug!(
-            target: "diameter.stats",
-            "STATS=[{{\"node_name\": {:?}, \"processed_req_per_second_overall\": {}, \"avg_response_time_overall\": {}, \"received_req_counter\": {}, \"sent_result_code_range_counters\": {{{}}}}}]",
-            self.registry.identity.origin_host,
-            s.processed_req_per_second_overall,
-            s.avg_response_time_overall,
-            s.received_req_counters[0],
-            ranges.join(", ")
-        );
-    }
-
-    /// python's `PEERS=<json>` line on `diameter.stats`.
-    pub(crate) fn log_peers(&self) {
-        if !log::log_enabled!(target: "diameter.stats", log::Level::Debug) {
-            return;
-        }
-        let mut out = String::from("PEERS=[");
-        for (i, peer) in self.registry.peers.iter().enumerate() {
-            let st = peer.status.lock();
-            let conn = st.connection.as_ref();
-            let state = conn.map_or("DISCONNECTED", |c| state_name(c.state));
-            let host = conn.map_or("", |c| c.host_identity.as_str());
-            let addr = conn
-                .and_then(|c| c.remote_address)
-                .map(|a| a.to_string())
-                .unwrap_or_default();
-            if i > 0 {
-                out.push_str(", ");
-            }
-            out.push_str(&format!(
-                "{{\"node_name\": {:?}, \"host_identity\": {:?}, \"connection\": {:?}, \"state\": {:?}}}",
-                peer.node_name, host, addr, state
-            ));
-        }
-        out.push(']');
-        debug!(target: "diameter.stats", "{out}");
     }
 }
 

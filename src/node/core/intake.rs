@@ -189,7 +189,7 @@ impl Dispatch {
             h.end_to_end_identifier,
             owed,
             max_owed,
-            &self.handle.owed,
+            &self.owed,
         ) {
             return true;
         }

@@ -7,9 +7,11 @@
 use std::sync::Arc;
 
 use crate::node::core::agent::proxy::ProxyHandler;
-use crate::node::core::agent::relay::RouteEntry;
+use crate::node::core::agent::redirect::Shared;
+use crate::node::core::agent::relay::{RelayCounters, RouteEntry};
 use crate::node::peer::{AppId, Peer};
-use crate::node::shared::Identity;
+use crate::node::shared::owed::OwedBook;
+use crate::node::shared::{Counters, Identity, TransportCounters};
 
 /// An application as the core sees it: what routes requests to it and
 /// bounds them. The layer around the core keeps the application itself at
@@ -41,4 +43,20 @@ pub(crate) struct Registry {
     pub routes: Vec<RouteEntry>,
     /// A proxy agent's handlers, by application id.
     pub proxy_handlers: Vec<(u32, Arc<dyn ProxyHandler>)>,
+}
+
+/// What the core shares with the other threads: the counters it bumps, and
+/// the tables callers read on their threads (which requests wait for an
+/// answer, the redirect cache).
+pub(crate) struct Tables {
+    /// The node's protocol counters.
+    pub counters: Arc<Counters>,
+    /// The relay agent's counters.
+    pub relay: Arc<RelayCounters>,
+    /// The transport's counters.
+    pub transport: Arc<TransportCounters>,
+    /// The answers owed, as `send_answer` claims them.
+    pub owed: Arc<OwedBook>,
+    /// The redirect cache, as `send_request` looks it up.
+    pub redirects: Arc<Shared<Arc<Peer>>>,
 }

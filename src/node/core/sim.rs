@@ -21,7 +21,7 @@ use crate::node::config::{NodeConfig, NodeLimits};
 use crate::node::core::agent::duplicates::DuplicateLimits;
 use crate::node::core::conn::ConnId;
 use crate::node::core::dispatch::{Action, Delivery, Dispatch, NoCertificate, Settle};
-use crate::node::core::registry::{AppEntry, Registry};
+use crate::node::core::registry::{AppEntry, Registry, Tables};
 use crate::node::error::ApplicationError;
 use crate::node::peer::*;
 use crate::node::shared::{
@@ -186,6 +186,13 @@ fn end(now: Instant, host: &str, ip: IpAddr, peers: Vec<Arc<Peer>>, limits: Node
         #[cfg(feature = "tls")]
         tls: None,
     };
+    let tables = Tables {
+        counters: handle.counters.clone(),
+        relay: handle.relay.clone(),
+        transport: handle.transport.clone(),
+        owed: handle.owed.clone(),
+        redirects: handle.redirects.clone(),
+    };
     let registry = Registry {
         identity: handle.identity(),
         peers: peers.clone(),
@@ -200,7 +207,7 @@ fn end(now: Instant, host: &str, ip: IpAddr, peers: Vec<Arc<Peer>>, limits: Node
         proxy_handlers: Vec::new(),
     };
     End {
-        dispatch: Dispatch::new(now, Arc::new(config), handle, registry),
+        dispatch: Dispatch::new(now, Arc::new(config), tables, registry),
         app,
         peers,
         ip,

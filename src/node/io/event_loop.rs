@@ -24,7 +24,7 @@ use crate::node::config::NodeConfig;
 use crate::node::config::HISTORY_KEPT;
 use crate::node::core::conn::ConnId;
 use crate::node::core::dispatch::{Action, Delivery, Dispatch, Settle, PANIC_LOG};
-use crate::node::core::registry::{AppEntry, Registry};
+use crate::node::core::registry::{AppEntry, Registry, Tables};
 use crate::node::error::NodeError;
 use crate::node::idhash::IdMap;
 use crate::node::io::setup::{self, ListenSpec};
@@ -115,6 +115,17 @@ struct Loop {
     apps: Vec<Arc<dyn Application>>,
 }
 
+/// The counters and tables the core shares with the other threads.
+fn tables(handle: &Handle) -> Tables {
+    Tables {
+        counters: handle.counters.clone(),
+        relay: handle.relay.clone(),
+        transport: handle.transport.clone(),
+        owed: handle.owed.clone(),
+        redirects: handle.redirects.clone(),
+    }
+}
+
 /// What the core must know of the shared record (peers, applications,
 /// routes, proxy handlers, identity), read under its locks, and the
 /// applications at the same indexes as the registry's.
@@ -168,7 +179,7 @@ pub(crate) fn spawn(
     // and the registry read next has all that came before
     handle.set_life(Life::Running);
     let (registry, apps) = registry(&handle);
-    let dispatch = Dispatch::new(Instant::now(), config.clone(), handle.clone(), registry);
+    let dispatch = Dispatch::new(Instant::now(), config.clone(), tables(&handle), registry);
     let mut lp = Loop {
         poll,
         listeners,
@@ -388,6 +399,14 @@ impl Loop {
         if self.dispatch.take_ready_changed() || ready {
             self.handle.update_ready();
         }
+        if self.dispatch.take_logs_due() {
+            if self.config.peers_logging {
+                self.log_peers();
+            }
+            if self.config.stats_logging {
+                self.log_stats();
+            }
+        }
         if self.dispatch.take_history_due() {
             let stats = node_stats(self.handle.peers.read().iter());
             let mut history = self.handle.history.lock();
@@ -401,6 +420,55 @@ impl Loop {
         for id in dirty {
             self.settle(now, id);
         }
+    }
+
+    /// python's `STATS=<json>` line on `diameter.stats`.
+    fn log_stats(&self) {
+        if !log::log_enabled!(target: "diameter.stats", log::Level::Debug) {
+            return;
+        }
+        let s = node_stats(self.handle.peers.read().iter());
+        let ranges: Vec<String> = s
+            .sent_result_code_range_counters
+            .iter()
+            .map(|(k, v)| format!("{k:?}: {}", v[0]))
+            .collect();
+        debug!(
+            target: "diameter.stats",
+            "STATS=[{{\"node_name\": {:?}, \"processed_req_per_second_overall\": {}, \"avg_response_time_overall\": {}, \"received_req_counter\": {}, \"sent_result_code_range_counters\": {{{}}}}}]",
+            self.handle.identity().origin_host,
+            s.processed_req_per_second_overall,
+            s.avg_response_time_overall,
+            s.received_req_counters[0],
+            ranges.join(", ")
+        );
+    }
+
+    /// python's `PEERS=<json>` line on `diameter.stats`.
+    fn log_peers(&self) {
+        if !log::log_enabled!(target: "diameter.stats", log::Level::Debug) {
+            return;
+        }
+        let mut out = String::from("PEERS=[");
+        for (i, peer) in self.handle.peers.read().iter().enumerate() {
+            let st = peer.status.lock();
+            let conn = st.connection.as_ref();
+            let state = conn.map_or("DISCONNECTED", |c| state_name(c.state));
+            let host = conn.map_or("", |c| c.host_identity.as_str());
+            let addr = conn
+                .and_then(|c| c.remote_address)
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&format!(
+                "{{\"node_name\": {:?}, \"host_identity\": {:?}, \"connection\": {:?}, \"state\": {:?}}}",
+                peer.node_name, host, addr, state
+            ));
+        }
+        out.push(']');
+        debug!(target: "diameter.stats", "{out}");
     }
 
     /// Hands a request to its application; a handler that panics is

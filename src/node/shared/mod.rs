@@ -253,7 +253,7 @@ pub(crate) struct Handle {
     pub counters: Arc<Counters>,
     pub transport: Arc<TransportCounters>,
     /// Requests handed to applications and not answered yet.
-    pub owed: OwedBook,
+    pub owed: Arc<OwedBook>,
     /// The routing table of an agent ([`crate::node::Node::add_route`]).
     pub routes: RwLock<Vec<crate::node::core::agent::relay::RouteEntry>>,
     /// An agent's counters.
@@ -261,7 +261,7 @@ pub(crate) struct Handle {
     /// A proxy's handlers, by application id ([`crate::node::Node::add_proxy_handler`]).
     pub proxy_handlers: RwLock<Vec<(u32, Arc<dyn crate::node::core::agent::proxy::ProxyHandler>)>>,
     /// The redirect cache: filled by the loop, read by callers.
-    pub redirects: crate::node::core::agent::redirect::Shared<Arc<Peer>>,
+    pub redirects: Arc<crate::node::core::agent::redirect::Shared<Arc<Peer>>>,
 }
 
 /// Who the node is, and its generators.
@@ -287,13 +287,13 @@ impl Handle {
             life: AtomicU8::new(Life::Created as u8),
             counters: Arc::default(),
             transport: Arc::default(),
-            owed: OwedBook::default(),
+            owed: Arc::default(),
             routes: RwLock::new(Vec::new()),
             relay: Arc::default(),
             proxy_handlers: RwLock::new(Vec::new()),
-            redirects: crate::node::core::agent::redirect::Shared::new(
+            redirects: Arc::new(crate::node::core::agent::redirect::Shared::new(
                 crate::node::config::NodeLimits::default().redirect_cache_size,
-            ),
+            )),
         })
     }
 

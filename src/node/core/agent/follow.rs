@@ -194,7 +194,7 @@ impl Dispatch {
         targets: Vec<Arc<Peer>>,
     ) {
         let facts = Facts::of(request);
-        self.handle.redirects.with(|c| {
+        self.shared_redirects.with(|c| {
             c.learn(now, said.usage, &facts, via, targets, said.max_cache_time);
         });
     }
@@ -308,10 +308,9 @@ impl Dispatch {
     /// Whether a peer added for a redirect is unused: no cache entry names
     /// it, no request waits for it, none waits for an answer on it.
     pub(crate) fn learned_unused(&self, peer: &Arc<Peer>) -> bool {
-        let named = !self.handle.redirects.is_empty()
+        let named = !self.shared_redirects.is_empty()
             && self
-                .handle
-                .redirects
+                .shared_redirects
                 .with(|c| c.names(|t| Arc::ptr_eq(t, peer)));
         !named
             && !self
@@ -441,9 +440,8 @@ impl Dispatch {
 
     /// Cache entries naming `peer` go.
     pub(crate) fn forget_redirect_host(&self, peer: &Arc<Peer>) {
-        if !self.handle.redirects.is_empty() {
-            self.handle
-                .redirects
+        if !self.shared_redirects.is_empty() {
+            self.shared_redirects
                 .with(|c| c.remove_targets(|t| Arc::ptr_eq(t, peer)));
         }
     }
@@ -516,8 +514,8 @@ impl Dispatch {
             r.waiting.retain(|w| w.deadline > now);
             r.answer_bytes = r.waiting.iter().map(kept).sum();
         }
-        if !self.handle.redirects.is_empty() {
-            self.handle.redirects.with(|c| c.expire(now));
+        if !self.shared_redirects.is_empty() {
+            self.shared_redirects.with(|c| c.expire(now));
         }
         let idle: Vec<Arc<Peer>> = self
             .redirects
