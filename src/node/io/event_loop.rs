@@ -228,8 +228,15 @@ impl Loop {
         // for a running worker: the loop comes back to them below
         pool::serve_handoffs();
         loop {
-            self.do_actions(Instant::now());
-            self.carry_out(Instant::now());
+            let turn = Instant::now();
+            self.do_actions(turn);
+            self.carry_out(turn);
+            // what that queued (a 5012 answer, a forwarded request) is
+            // written before the loop sleeps
+            self.dispatch.take_dirty(&mut touched);
+            for id in touched.drain(..) {
+                self.settle(turn, id);
+            }
             let now = Instant::now();
             let busy = self.slots.values().any(|s| s.read_again && !s.paused);
             let mut spinning = spin_until.is_some_and(|t| now < t);
@@ -361,8 +368,9 @@ impl Loop {
     }
 
     /// Carries out what the core asked for besides writing: user code
-    /// (each call behind `catch_unwind`), the applications' readiness, the
-    /// statistics history; then writes what that queued.
+    /// (each call behind `catch_unwind`), peers' records, the
+    /// applications' readiness, log lines, the statistics history. What
+    /// that queues for writing is settled by the caller.
     fn carry_out(&mut self, now: Instant) {
         let mut ready = false;
         let mut wall: Option<SystemTime> = None;
@@ -414,11 +422,6 @@ impl Loop {
                 history.pop_front();
             }
             history.push_back((SystemTime::now(), stats));
-        }
-        let mut dirty = Vec::new();
-        self.dispatch.take_dirty(&mut dirty);
-        for id in dirty {
-            self.settle(now, id);
         }
     }
 
