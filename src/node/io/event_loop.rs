@@ -660,6 +660,9 @@ impl Loop {
 
     /// An outgoing connect finished, one way or the other.
     fn connect_done(&mut self, now: Instant, id: ConnId) {
+        // applications added meanwhile (their command may be queued still)
+        // are in the CER
+        self.drain_commands(now);
         let Some(slot) = self.slots.get_mut(&id) else {
             return;
         };
