@@ -949,11 +949,49 @@ impl Dispatch {
                 realms: &r.realms,
             });
             routing::candidates(&stub, app, &identity.origin_realm, routes, peers, &|p| {
-                !is_failed(p) && routing::negotiated(p, app)
+                !is_failed(p) && self.negotiated(p, app)
             })
             .ok()?
         };
         self.least_loaded_ready(candidates.peers)
+    }
+
+    /// The applications `peer`'s ready connection negotiated (none when it
+    /// has none): what routing reads from the peer's status on other
+    /// threads, from the core's own connections.
+    pub(crate) fn ready_applications(&self, peer: &Peer) -> &[AppId] {
+        let is_peers = |c: &&Conn| {
+            c.is_ready()
+                && c.peer
+                    .as_ref()
+                    .is_some_and(|p| std::ptr::eq(Arc::as_ptr(p), peer))
+        };
+        let cached = self
+            .ready
+            .get(&(peer as *const Peer as usize))
+            .and_then(|id| self.conns.get(id))
+            .filter(is_peers);
+        cached
+            .or_else(|| self.conns.values().find(is_peers))
+            .and_then(|c| c.machine.as_ref())
+            .map_or(&[], |m| m.applications())
+    }
+
+    /// Whether `peer` is ready and negotiated `app` (or the relay
+    /// application) with this node (RFC 6733 §6.1).
+    pub(crate) fn negotiated(&self, peer: &Peer, app: AppId) -> bool {
+        self.ready_applications(peer)
+            .iter()
+            .any(|a| a.kind == app.kind && (a.id == app.id || a.id == RELAY_APPLICATION_ID))
+    }
+
+    /// Whether `peer` can take a relayed request of `application_id` now:
+    /// ready, and negotiated the application (either kind) or the relay
+    /// application.
+    pub(crate) fn can_take(&self, peer: &Peer, application_id: u32) -> bool {
+        self.ready_applications(peer)
+            .iter()
+            .any(|a| a.id == application_id || a.id == RELAY_APPLICATION_ID)
     }
 
     /// The least loaded of `peers` that have a ready connection (ties in

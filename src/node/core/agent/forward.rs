@@ -144,7 +144,8 @@ impl Dispatch {
         let app = msg.header.application_id;
         let identity = self.registry.identity.clone();
         let peers = &self.registry.peers;
-        let candidates = next_hops(peers, realm, host, servers, app, None);
+        let can_take = |p: &Peer, app| self.can_take(p, app);
+        let candidates = next_hops(peers, realm, host, servers, app, None, &can_take);
         let served = servers.is_some()
             || realm.eq_ignore_ascii_case(&identity.origin_realm)
             || peers

@@ -179,6 +179,7 @@ impl Dispatch {
                 servers.as_deref(),
                 stub.header.application_id,
                 failed,
+                &|p, app| self.can_take(p, app),
             )
         };
         let peer = self.least_loaded_ready(candidates)?;
@@ -190,8 +191,8 @@ impl Dispatch {
 /// The peers a request of `app` for `realm` may be forwarded to now
 /// (RFC 6733 §6.1.6, §6.1.9): the Destination-Host `host` when it is a peer
 /// that can take it, else those of the routing table entry's `servers`
-/// (without an entry: the peers configured in `realm`) that can; never
-/// `except`.
+/// (without an entry: the peers configured in `realm`) that can
+/// (`can_take`); never `except`.
 pub(crate) fn next_hops(
     peers: &[Arc<Peer>],
     realm: &str,
@@ -199,9 +200,9 @@ pub(crate) fn next_hops(
     servers: Option<&[Arc<Peer>]>,
     app: u32,
     except: Option<&Arc<Peer>>,
+    can_take: &dyn Fn(&Peer, u32) -> bool,
 ) -> Vec<Arc<Peer>> {
-    let usable =
-        |p: &&Arc<Peer>| !except.is_some_and(|e| Arc::ptr_eq(e, p)) && relay::can_take(p, app);
+    let usable = |p: &&Arc<Peer>| !except.is_some_and(|e| Arc::ptr_eq(e, p)) && can_take(p, app);
     if let Some(host) = host {
         let named = peers
             .iter()
