@@ -131,6 +131,32 @@ fn peer(name: &str, ip: IpAddr) -> Arc<Peer> {
     })
 }
 
+/// The counters, tables and registry a simulated node's core works with:
+/// what the event loop builds from the shared record.
+fn core_view(handle: &Handle, peers: &[Arc<Peer>]) -> (Tables, Registry) {
+    let tables = Tables {
+        counters: handle.counters.clone(),
+        relay: handle.relay.clone(),
+        transport: handle.transport.clone(),
+        owed: handle.owed.clone(),
+        redirects: handle.redirects.clone(),
+    };
+    let registry = Registry {
+        identity: handle.identity(),
+        peers: peers.to_vec(),
+        apps: vec![AppEntry {
+            id: AppId::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
+            peers: Vec::new(),
+            realms: Vec::new(),
+            limit: None,
+        }],
+        applications: vec![AppId::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION)],
+        routes: Vec::new(),
+        proxy_handlers: Vec::new(),
+    };
+    (tables, registry)
+}
+
 fn end(now: Instant, host: &str, ip: IpAddr, peers: Vec<Arc<Peer>>, limits: NodeLimits) -> End {
     let handle = Handle::new(Identity {
         origin_host: host.to_owned(),
@@ -186,26 +212,7 @@ fn end(now: Instant, host: &str, ip: IpAddr, peers: Vec<Arc<Peer>>, limits: Node
         #[cfg(feature = "tls")]
         tls: None,
     };
-    let tables = Tables {
-        counters: handle.counters.clone(),
-        relay: handle.relay.clone(),
-        transport: handle.transport.clone(),
-        owed: handle.owed.clone(),
-        redirects: handle.redirects.clone(),
-    };
-    let registry = Registry {
-        identity: handle.identity(),
-        peers: peers.clone(),
-        apps: vec![AppEntry {
-            id: AppId::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
-            peers: Vec::new(),
-            realms: Vec::new(),
-            limit: None,
-        }],
-        applications: vec![AppId::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION)],
-        routes: Vec::new(),
-        proxy_handlers: Vec::new(),
-    };
+    let (tables, registry) = core_view(&handle, &peers);
     End {
         dispatch: Dispatch::new(now, Arc::new(config), tables, registry),
         app,
