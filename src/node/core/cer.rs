@@ -56,7 +56,7 @@ impl Dispatch {
 
     /// The configured peer named `host` (lowercase).
     fn configured_peer(&self, host: &str) -> Option<Arc<Peer>> {
-        self.registry
+        self.snapshot
             .peers
             .iter()
             .find(|p| p.node_name.eq_ignore_ascii_case(host))
@@ -152,7 +152,7 @@ impl Dispatch {
             return Ok(());
         };
         let contest = matches!(other_state, None | Some((true, State::WaitCea)));
-        let own = self.registry.identity.origin_host.clone();
+        let own = self.snapshot.identity.origin_host.clone();
         if !(contest && election_won(&own, host)) {
             let why = if contest {
                 "election lost"

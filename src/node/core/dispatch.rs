@@ -25,8 +25,8 @@ use crate::node::core::agent::duplicates::{with_hop_by_hop, Duplicates};
 use crate::node::core::agent::redirect::Shared;
 use crate::node::core::agent::relay::{Agent, RelayCounters};
 use crate::node::core::conn::{Conn, ConnId, Direction, Pending, PendingRefused, Retry};
-use crate::node::core::registry::{Registry, Tables};
 use crate::node::core::routing;
+use crate::node::core::snapshot::{Snapshot, Tables};
 use crate::node::error::{ApplicationError, EmptyReason, NodeError};
 use crate::node::idhash::IdMap;
 use crate::node::ids::random_u64;
@@ -72,7 +72,7 @@ pub(crate) enum Action {
 /// thread, each call behind `catch_unwind`.
 pub(crate) enum Delivery {
     /// Hand a request to the application at this index of
-    /// [`Registry::apps`] (`Application::handle_request`); it was received
+    /// [`Snapshot::apps`] (`Application::handle_request`); it was received
     /// on `msg.received_on`. A handler that panics is answered 5012 with
     /// [`send_answer`](Dispatch::send_answer).
     Request {
@@ -144,7 +144,7 @@ pub(crate) struct Dispatch {
     /// The redirect cache application threads look up.
     pub(crate) shared_redirects: Arc<Shared<Arc<Peer>>>,
     /// Peers, applications, routes and identity, as callers last set them.
-    pub(crate) registry: Registry,
+    pub(crate) snapshot: Snapshot,
     /// User code to run, in order.
     pub(crate) deliveries: VecDeque<Delivery>,
     /// Whether a peer's readiness changed (the applications' readiness is
@@ -196,7 +196,7 @@ impl Dispatch {
         now: Instant,
         config: Arc<NodeConfig>,
         tables: Tables,
-        registry: Registry,
+        snapshot: Snapshot,
     ) -> Dispatch {
         let mut d = Dispatch {
             copy_budget: crate::node::core::conn::CopyBudget {
@@ -216,7 +216,7 @@ impl Dispatch {
             owed: tables.owed,
             shared_redirects: tables.redirects,
             turn: 0,
-            registry,
+            snapshot,
             deliveries: VecDeque::new(),
             ready_changed: false,
             history_due: false,
@@ -234,7 +234,7 @@ impl Dispatch {
             next_peers_log: now,
             redirects: redirect::Redirects::default(),
         };
-        let peers = d.registry.peers.clone();
+        let peers = d.snapshot.peers.clone();
         for peer in peers.into_iter().filter(|p| p.persistent) {
             d.actions.push_back(Action::Connect(peer));
         }
@@ -266,8 +266,8 @@ impl Dispatch {
 
     /// Peers, applications, routes or identity changed: what the core
     /// works with from now on.
-    pub(crate) fn set_registry(&mut self, registry: Registry) {
-        self.registry = registry;
+    pub(crate) fn set_snapshot(&mut self, snapshot: Snapshot) {
+        self.snapshot = snapshot;
     }
 
     /// The next thing the loop must do.
@@ -294,7 +294,7 @@ impl Dispatch {
     /// Whether the node waits for answers from a configured peer (to its
     /// own requests, or to requests it relays): one atomic load per peer.
     pub(crate) fn awaiting_answers(&self) -> bool {
-        self.registry
+        self.snapshot
             .peers
             .iter()
             .any(|p| p.outstanding.load(std::sync::atomic::Ordering::Relaxed) > 0)
@@ -414,7 +414,7 @@ impl Dispatch {
         can_start_tls: bool,
         max_send: Option<usize>,
     ) -> Option<String> {
-        let apps = self.registry.applications.clone();
+        let apps = self.snapshot.applications.clone();
         let (cfg, expected) = {
             let peer = self.conns.get(&id).and_then(|c| c.peer.clone());
             let expected = peer
@@ -433,7 +433,7 @@ impl Dispatch {
         let reopen = peer
             .as_ref()
             .is_some_and(|p| self.reopen.contains_key(&peer_key(p)));
-        let end_to_end = self.registry.identity.end_to_end.clone();
+        let end_to_end = self.snapshot.identity.end_to_end.clone();
         let mut machine =
             Connection::new_initiator(now, local, cfg, end_to_end, expected, reopen, random_u64());
         machine.set_keep_bytes(self.config.agent == Agent::Relay);
@@ -474,7 +474,7 @@ impl Dispatch {
         let id = crate::node::core::conn::next_conn_id();
         let ip = remote.ip().to_canonical();
         let known = self
-            .registry
+            .snapshot
             .peers
             .iter()
             .any(|p| p.ip_addresses.iter().any(|a| a.to_canonical() == ip));
@@ -511,10 +511,10 @@ impl Dispatch {
         conn.secure = secure;
         conn.can_start_tls = can_start_tls && !secure;
         conn.max_send = max_send;
-        let apps = self.registry.applications.clone();
+        let apps = self.snapshot.applications.clone();
         let offer = conn.can_start_tls && !self.config.inband_security.is_empty();
         let local = capabilities_for(&self.config, &apps, local_ips, offer);
-        let end_to_end = self.registry.identity.end_to_end.clone();
+        let end_to_end = self.snapshot.identity.end_to_end.clone();
         let mut machine = Connection::new_responder(
             now,
             local,
@@ -714,7 +714,7 @@ impl Dispatch {
                 }
                 self.ready_changed = true;
             }
-            // the loop passed the new registry already
+            // the loop passed the new snapshot already
             Command::RoutesChanged => {}
             Command::Panic => panic!("event loop panic injected by Node::inject_loop_panic"),
             Command::Stop {
@@ -940,10 +940,10 @@ impl Dispatch {
             return None;
         }
         let is_failed = |p: &Peer| failed.is_some_and(|f| std::ptr::eq(Arc::as_ptr(f), p));
-        let identity = self.registry.identity.clone();
+        let identity = self.snapshot.identity.clone();
         let candidates = {
-            let peers = &self.registry.peers;
-            let routes = self.registry.apps.iter().map(|r| routing::Route {
+            let peers = &self.snapshot.peers;
+            let routes = self.snapshot.apps.iter().map(|r| routing::Route {
                 app: r.id,
                 peers: &r.peers,
                 realms: &r.realms,

@@ -42,7 +42,7 @@ impl Dispatch {
     }
 
     /// The application a request received on `id` goes to (its index in
-    /// the registry), once it passed the checks; `None` when it was
+    /// the snapshot), once it passed the checks; `None` when it was
     /// answered here with an error.
     fn checked_application(&mut self, now: Instant, id: ConnId, msg: &Message) -> Option<usize> {
         let (app, supported) = self.application_for(id, msg)?;
@@ -71,14 +71,14 @@ impl Dispatch {
     fn application_for(&self, id: ConnId, msg: &Message) -> Option<(Option<usize>, bool)> {
         let conn = self.conns.get(&id)?;
         let from = conn.peer.as_ref();
-        let app = self.registry.apps.iter().position(|r| {
+        let app = self.snapshot.apps.iter().position(|r| {
             r.id.id == msg.header.application_id
                 && (r.peers.is_empty()
                     || from.is_some_and(|f| r.peers.iter().any(|p| Arc::ptr_eq(p, f))))
         });
         let supported = app.is_some()
             || self
-                .registry
+                .snapshot
                 .applications
                 .iter()
                 .any(|a| a.id == RELAY_APPLICATION_ID);
@@ -93,7 +93,7 @@ impl Dispatch {
         msg: &Message,
         supported: bool,
     ) -> (Option<checks::Rejection>, Vec<Avp>) {
-        let identity = self.registry.identity.clone();
+        let identity = self.snapshot.identity.clone();
         let rejection = checks::check_request(
             msg,
             &identity.origin_host,
@@ -211,7 +211,7 @@ impl Dispatch {
     /// quarter of it stays for the others).
     fn max_owed(&self, app: usize) -> usize {
         let max = self.config.limits.max_owed_per_connection;
-        match self.registry.apps.get(app).and_then(|a| a.limit) {
+        match self.snapshot.apps.get(app).and_then(|a| a.limit) {
             Some(limit) if self.conns.len() > 1 && limit >= FAIR_SHARE_MIN_LIMIT => {
                 max.min(limit - limit / 4)
             }
@@ -305,7 +305,7 @@ impl Dispatch {
             return;
         };
         let app = self
-            .registry
+            .snapshot
             .apps
             .iter()
             .position(|r| r.id.id == msg.header.application_id);

@@ -7,8 +7,8 @@ pub mod checks;
 pub(crate) mod conn;
 pub(crate) mod dispatch;
 pub(crate) mod intake;
-pub(crate) mod registry;
 pub mod routing;
 /// The fake-clock simulator: tests and the fuzz target (`--cfg fuzzing`) only.
 #[cfg(any(test, fuzzing))]
 pub mod sim;
+pub(crate) mod snapshot;

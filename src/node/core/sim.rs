@@ -21,7 +21,7 @@ use crate::node::config::{NodeConfig, NodeLimits};
 use crate::node::core::agent::duplicates::DuplicateLimits;
 use crate::node::core::conn::ConnId;
 use crate::node::core::dispatch::{Action, Delivery, Dispatch, NoCertificate, Settle};
-use crate::node::core::registry::{AppEntry, Registry, Tables};
+use crate::node::core::snapshot::{AppEntry, Snapshot, Tables};
 use crate::node::error::ApplicationError;
 use crate::node::peer::*;
 use crate::node::shared::{
@@ -131,9 +131,9 @@ fn peer(name: &str, ip: IpAddr) -> Arc<Peer> {
     })
 }
 
-/// The counters, tables and registry a simulated node's core works with:
+/// The counters, tables and snapshot a simulated node's core works with:
 /// what the event loop builds from the shared record.
-fn core_view(handle: &Handle, peers: &[Arc<Peer>]) -> (Tables, Registry) {
+fn core_view(handle: &Handle, peers: &[Arc<Peer>]) -> (Tables, Snapshot) {
     let tables = Tables {
         counters: handle.counters.clone(),
         relay: handle.relay.clone(),
@@ -141,7 +141,7 @@ fn core_view(handle: &Handle, peers: &[Arc<Peer>]) -> (Tables, Registry) {
         owed: handle.owed.clone(),
         redirects: handle.redirects.clone(),
     };
-    let registry = Registry {
+    let snapshot = Snapshot {
         identity: handle.identity(),
         peers: peers.to_vec(),
         apps: vec![AppEntry {
@@ -154,7 +154,7 @@ fn core_view(handle: &Handle, peers: &[Arc<Peer>]) -> (Tables, Registry) {
         routes: Vec::new(),
         proxy_handlers: Vec::new(),
     };
-    (tables, registry)
+    (tables, snapshot)
 }
 
 fn end(now: Instant, host: &str, ip: IpAddr, peers: Vec<Arc<Peer>>, limits: NodeLimits) -> End {
@@ -212,9 +212,9 @@ fn end(now: Instant, host: &str, ip: IpAddr, peers: Vec<Arc<Peer>>, limits: Node
         #[cfg(feature = "tls")]
         tls: None,
     };
-    let (tables, registry) = core_view(&handle, &peers);
+    let (tables, snapshot) = core_view(&handle, &peers);
     End {
-        dispatch: Dispatch::new(now, Arc::new(config), tables, registry),
+        dispatch: Dispatch::new(now, Arc::new(config), tables, snapshot),
         app,
         peers,
         ip,

@@ -24,7 +24,7 @@ use crate::node::config::NodeConfig;
 use crate::node::config::HISTORY_KEPT;
 use crate::node::core::conn::ConnId;
 use crate::node::core::dispatch::{Action, Delivery, Dispatch, Settle, PANIC_LOG};
-use crate::node::core::registry::{AppEntry, Registry, Tables};
+use crate::node::core::snapshot::{AppEntry, Snapshot, Tables};
 use crate::node::error::NodeError;
 use crate::node::idhash::IdMap;
 use crate::node::io::setup::{self, ListenSpec};
@@ -111,7 +111,7 @@ struct Loop {
     handle: Arc<Handle>,
     config: Arc<NodeConfig>,
     buf: Vec<u8>,
-    /// The applications, at the indexes of the core's registry.
+    /// The applications, at the indexes of the core's snapshot.
     apps: Vec<Arc<dyn Application>>,
 }
 
@@ -128,8 +128,8 @@ fn tables(handle: &Handle) -> Tables {
 
 /// What the core must know of the shared record (peers, applications,
 /// routes, proxy handlers, identity), read under its locks, and the
-/// applications at the same indexes as the registry's.
-fn registry(handle: &Handle) -> (Registry, Vec<Arc<dyn Application>>) {
+/// applications at the same indexes as the snapshot's.
+fn snapshot(handle: &Handle) -> (Snapshot, Vec<Arc<dyn Application>>) {
     let routes = handle.apps.read();
     let apps: Vec<Arc<dyn Application>> = routes.iter().map(|r| r.app.clone()).collect();
     let entries = routes
@@ -142,7 +142,7 @@ fn registry(handle: &Handle) -> (Registry, Vec<Arc<dyn Application>>) {
             limit: catch_unwind(AssertUnwindSafe(|| r.app.request_limit())).unwrap_or(None),
         })
         .collect();
-    let registry = Registry {
+    let snapshot = Snapshot {
         identity: handle.identity(),
         peers: handle.peers.read().clone(),
         apps: entries,
@@ -150,7 +150,7 @@ fn registry(handle: &Handle) -> (Registry, Vec<Arc<dyn Application>>) {
         routes: handle.routes.read().clone(),
         proxy_handlers: handle.proxy_handlers.read().clone(),
     };
-    (registry, apps)
+    (snapshot, apps)
 }
 
 /// Binds the listeners (errors come back to `start()`), links the handle
@@ -176,10 +176,10 @@ pub(crate) fn spawn(
         return Err(NodeError::AlreadyStarted);
     }
     // running first: what callers add from now on comes as a command,
-    // and the registry read next has all that came before
+    // and the snapshot read next has all that came before
     handle.set_life(Life::Running);
-    let (registry, apps) = registry(&handle);
-    let dispatch = Dispatch::new(Instant::now(), config.clone(), tables(&handle), registry);
+    let (snapshot, apps) = snapshot(&handle);
+    let dispatch = Dispatch::new(Instant::now(), config.clone(), tables(&handle), snapshot);
     let mut lp = Loop {
         poll,
         listeners,
@@ -359,8 +359,8 @@ impl Loop {
                 cmd,
                 Command::PeerAdded(_) | Command::ApplicationsChanged | Command::RoutesChanged
             ) {
-                let (registry, apps) = registry(&self.handle);
-                self.dispatch.set_registry(registry);
+                let (snapshot, apps) = snapshot(&self.handle);
+                self.dispatch.set_snapshot(snapshot);
                 self.apps = apps;
             }
             self.dispatch.command(now, cmd);

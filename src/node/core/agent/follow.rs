@@ -211,12 +211,12 @@ impl Dispatch {
         realm: &str,
     ) -> Option<Arc<Peer>> {
         let host = uri.fqdn.as_str();
-        if host.eq_ignore_ascii_case(&self.registry.identity.origin_host) {
+        if host.eq_ignore_ascii_case(&self.snapshot.identity.origin_host) {
             return None;
         }
         let ip = host.parse::<IpAddr>().ok();
         let known = self
-            .registry
+            .snapshot
             .peers
             .iter()
             .find(|p| {
@@ -462,7 +462,7 @@ impl Dispatch {
     /// A connection opened: one to a peer added for a redirect that turns
     /// out to be this node is closed.
     pub(crate) fn redirect_host_opened(&mut self, now: Instant, id: ConnId, origin_host: &str) {
-        let own = self.registry.identity.clone();
+        let own = self.snapshot.identity.clone();
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };

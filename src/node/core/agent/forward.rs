@@ -39,9 +39,9 @@ impl Dispatch {
         id: ConnId,
         mut msg: Message,
     ) -> Option<Message> {
-        let identity = self.registry.identity.clone();
+        let identity = self.snapshot.identity.clone();
         let decision = {
-            let routes = &self.registry.routes;
+            let routes = &self.snapshot.routes;
             relay::decide(&msg, &identity.origin_host, &identity.origin_realm, routes)
         };
         let (realm, host, servers) = match decision {
@@ -76,7 +76,7 @@ impl Dispatch {
     /// handler when a route says so (the loop runs it:
     /// [`Delivery::ProxyRequest`]); or answers it here (loop detected).
     fn relay_to_realm(&mut self, now: Instant, id: ConnId, msg: Message, to: NextHop) {
-        if relay::loop_detected(&msg, &self.registry.identity.origin_host) {
+        if relay::loop_detected(&msg, &self.snapshot.identity.origin_host) {
             count(&self.relay.loops_detected);
             return self.refuse_relay(
                 now,
@@ -142,8 +142,8 @@ impl Dispatch {
         servers: Option<&[Arc<Peer>]>,
     ) -> (Vec<Arc<Peer>>, bool) {
         let app = msg.header.application_id;
-        let identity = self.registry.identity.clone();
-        let peers = &self.registry.peers;
+        let identity = self.snapshot.identity.clone();
+        let peers = &self.snapshot.peers;
         let can_take = |p: &Peer, app| self.can_take(p, app);
         let candidates = next_hops(peers, realm, host, servers, app, None, &can_take);
         let served = servers.is_some()

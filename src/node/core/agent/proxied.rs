@@ -36,13 +36,13 @@ impl Dispatch {
     ) -> Option<Arc<dyn ProxyHandler>> {
         let app = msg.header.application_id;
         let handler = {
-            let handlers = &self.registry.proxy_handlers;
+            let handlers = &self.snapshot.proxy_handlers;
             handlers
                 .iter()
                 .find(|(id, _)| *id == app)
                 .map(|(_, h)| h.clone())?
         };
-        let routes = &self.registry.routes;
+        let routes = &self.snapshot.routes;
         let entry = relay::lookup(routes, realm, app)?;
         (entry.action == RouteAction::Proxy).then_some(handler)
     }

@@ -157,9 +157,9 @@ impl Dispatch {
         if names_failed(&stub, failed) {
             return None;
         }
-        let identity = self.registry.identity.clone();
+        let identity = self.snapshot.identity.clone();
         let decision = {
-            let routes = &self.registry.routes;
+            let routes = &self.snapshot.routes;
             relay::decide(&stub, &identity.origin_host, &identity.origin_realm, routes)
         };
         let Decision::Forward {
@@ -171,7 +171,7 @@ impl Dispatch {
             return None;
         };
         let candidates = {
-            let peers = &self.registry.peers;
+            let peers = &self.snapshot.peers;
             next_hops(
                 peers,
                 &realm,

@@ -15,7 +15,7 @@ use crate::node::shared::{Counters, Identity, TransportCounters};
 
 /// An application as the core sees it: what routes requests to it and
 /// bounds them. The layer around the core keeps the application itself at
-/// the same index of [`Registry::apps`].
+/// the same index of [`Snapshot::apps`].
 #[derive(Clone)]
 pub(crate) struct AppEntry {
     /// Its application id.
@@ -30,7 +30,7 @@ pub(crate) struct AppEntry {
 
 /// The run-time configuration the core works with.
 #[derive(Clone)]
-pub(crate) struct Registry {
+pub(crate) struct Snapshot {
     /// Origin-Host, Origin-Realm and the End-to-End generator.
     pub identity: Arc<Identity>,
     /// The configured peers, in the order they were added.
