@@ -404,6 +404,9 @@ impl Node {
             .routes
             .write()
             .push(RouteEntry::new(realm, application_id, action, servers));
+        if self.handle.life() == Life::Running {
+            let _ = self.handle.command(Command::RoutesChanged);
+        }
     }
 
     /// Gives a proxy agent a handler for the requests of `application_id`
@@ -414,9 +417,14 @@ impl Node {
     /// after `start()`; handlers run on the event loop and must be quick
     /// (see [`ProxyHandler`]).
     pub fn add_proxy_handler(&self, application_id: u32, handler: Arc<dyn ProxyHandler>) {
-        let mut handlers = self.handle.proxy_handlers.write();
-        handlers.retain(|(id, _)| *id != application_id);
-        handlers.push((application_id, handler));
+        {
+            let mut handlers = self.handle.proxy_handlers.write();
+            handlers.retain(|(id, _)| *id != application_id);
+            handlers.push((application_id, handler));
+        }
+        if self.handle.life() == Life::Running {
+            let _ = self.handle.command(Command::RoutesChanged);
+        }
     }
 
     /// The routing table, in the order entries were added.
@@ -455,6 +463,9 @@ impl Node {
         entry.redirect_host_usage = redirect_host_usage;
         entry.redirect_max_cache_time = redirect_max_cache_time;
         self.handle.routes.write().push(entry);
+        if self.handle.life() == Life::Running {
+            let _ = self.handle.command(Command::RoutesChanged);
+        }
     }
 
     /// The routing table: the static entries in the order they were added,

@@ -119,6 +119,8 @@ pub(crate) struct Conn {
     /// The node's applications generation when it was opened: a connection
     /// refused before the applications changed is retried at once.
     pub apps_generation: u64,
+    /// The Disconnect-Cause of the DPR its peer sent on it, if any.
+    pub dpr_cause: Option<i32>,
     pending: IdMap<u32, Pending>,
     pending_order: VecDeque<(Instant, u32)>,
     owed: IdMap<(u32, u32), Owed>,
@@ -243,6 +245,7 @@ impl Conn {
             connect_deadline: None,
             flush_deadline: None,
             apps_generation: 0,
+            dpr_cause: None,
             pending: IdMap::default(),
             pending_order: VecDeque::new(),
             owed: IdMap::default(),

@@ -8,9 +8,8 @@
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 use log::{debug, info};
@@ -19,23 +18,24 @@ use crate::node::core::agent::follow as redirect;
 
 use crate::message::constants::*;
 use crate::message::{Avp, Message, MessageHeader};
-use crate::node::app::api::Registry;
-use crate::node::config::{capabilities_for, NodeConfig, HISTORY_KEPT};
+use crate::node::config::{capabilities_for, NodeConfig};
 use crate::node::core::admission::{Admission, Admit};
-use crate::node::core::agent::duplicates::{with_hop_by_hop, Duplicates, Intake, RequestKey};
-use crate::node::core::agent::relay::Agent;
-use crate::node::core::checks;
-use crate::node::core::conn::{
-    Conn, ConnId, Direction, Owed, Pending, PendingRefused, Retry, Unmatched,
-};
+use crate::node::core::agent::calls::{ProxiedAnswer, ProxyCall};
+use crate::node::core::agent::duplicates::{with_hop_by_hop, Duplicates};
+use crate::node::core::agent::relay::{Agent, RelayCounters};
+use crate::node::core::conn::{Conn, ConnId, Direction, Pending, PendingRefused, Retry};
+use crate::node::core::snapshot::{Snapshot, Tables};
 use crate::node::error::{ApplicationError, EmptyReason, NodeError};
 use crate::node::idhash::IdMap;
 use crate::node::ids::random_u64;
 use crate::node::peer::*;
 use crate::node::ratelimit::{self, RateLimit};
 use crate::node::routing;
-use crate::node::shared::{count, node_stats, Command, OutAnswer, OutRequest, Reply};
-use crate::node::stats::unix_secs;
+use crate::node::shared::owed::OwedBook;
+use crate::node::shared::redirect::Shared;
+use crate::node::shared::{
+    count, Command, Counters, OutAnswer, OutRequest, Reply, TransportCounters,
+};
 
 /// Applications that take at most this many requests at once, or more
 /// ([`Application::request_limit`]), are shared while the node has more
@@ -66,6 +66,39 @@ pub(crate) enum Action {
         /// The peer's name the server certificate must carry.
         server_name: Option<String>,
     },
+}
+
+/// User code the core wants run: the layer around it runs it on the loop's
+/// thread, each call behind `catch_unwind`.
+pub(crate) enum Delivery {
+    /// Hand a request to the application at this index of
+    /// [`Snapshot::apps`] (`Application::handle_request`); it was received
+    /// on `msg.received_on`. A handler that panics is answered 5012 with
+    /// [`send_answer`](Dispatch::send_answer).
+    Request {
+        /// The application's index.
+        app: usize,
+        /// The request.
+        msg: Message,
+    },
+    /// An answer whose caller gave up waiting: python hands it to the
+    /// application's `handle_answer`.
+    LateAnswer {
+        /// The application's index.
+        app: usize,
+        /// The answer.
+        msg: Message,
+    },
+    /// A peer's record changed: the loop applies it ([`Peer::apply`]).
+    Peer(Arc<Peer>, PeerChange),
+    /// Run a proxy handler on a request about to be forwarded
+    /// (`ProxyHandler::handle_request`), then give its verdict to
+    /// [`handle_proxy_verdict`](Dispatch::handle_proxy_verdict).
+    ProxyRequest(ProxyCall),
+    /// Run a proxy handler on the answer to a request it let through
+    /// (`ProxyHandler::handle_answer`), then give it to
+    /// [`handle_proxied_answer`](Dispatch::handle_proxied_answer).
+    ProxyAnswer(ProxiedAnswer),
 }
 
 /// What the loop should do with a connection after writing.
@@ -106,7 +139,32 @@ pub(crate) struct Stopping {
 /// The node protocol over all connections.
 pub(crate) struct Dispatch {
     pub(crate) config: Arc<NodeConfig>,
-    pub(crate) handle: Arc<Registry>,
+    /// The answers owed, as application threads claim them.
+    pub(crate) owed: Arc<OwedBook>,
+    /// The redirect cache application threads look up.
+    pub(crate) shared_redirects: Arc<Shared<Arc<Peer>>>,
+    /// Peers, applications, routes and identity, as callers last set them.
+    pub(crate) snapshot: Snapshot,
+    /// User code to run, in order.
+    pub(crate) deliveries: VecDeque<Delivery>,
+    /// Whether a peer's readiness changed (the applications' readiness is
+    /// to be recomputed).
+    pub(crate) ready_changed: bool,
+    /// Whether the statistics history is due for a new entry.
+    pub(crate) history_due: bool,
+    /// Whether `peers_logging`/`stats_logging` are due to write their lines.
+    pub(crate) logs_due: bool,
+    /// Peers whose next CER says they reopen (their last connection ended
+    /// with a DWA timeout), by `Arc` address.
+    pub(crate) reopen: IdMap<usize, Arc<Peer>>,
+    /// The node's protocol counters, bumped here, read by callers.
+    pub(crate) counters: Arc<Counters>,
+    /// The relay agent's counters.
+    pub(crate) relay: Arc<RelayCounters>,
+    /// The transport's counters (TLS failures the core learns of).
+    pub(crate) transport: Arc<TransportCounters>,
+    /// Turns for ties between equally loaded peers.
+    pub(crate) turn: usize,
     pub(crate) conns: IdMap<ConnId, Conn>,
     /// The connection each peer (by `Arc` address) last used for requests.
     pub(crate) ready: IdMap<usize, ConnId>,
@@ -134,10 +192,15 @@ pub(crate) fn peer_key(peer: &Arc<Peer>) -> usize {
 impl Dispatch {
     /// The protocol layer of a node starting at `now`: persistent peers are
     /// connected at once.
-    pub(crate) fn new(now: Instant, config: Arc<NodeConfig>, handle: Arc<Registry>) -> Dispatch {
+    pub(crate) fn new(
+        now: Instant,
+        config: Arc<NodeConfig>,
+        tables: Tables,
+        snapshot: Snapshot,
+    ) -> Dispatch {
         let mut d = Dispatch {
             copy_budget: crate::node::core::conn::CopyBudget {
-                node: handle.relay.copy_bytes.clone(),
+                node: tables.relay.copy_bytes.clone(),
                 per_connection: config.limits.relay_copy_bytes_per_connection,
                 per_node: config.limits.relay_copy_bytes,
             },
@@ -147,8 +210,19 @@ impl Dispatch {
             ),
             duplicates: Duplicates::new(config.limits.duplicates),
             next_history: later(now, config.statistics_interval),
+            counters: tables.counters,
+            relay: tables.relay,
+            transport: tables.transport,
+            owed: tables.owed,
+            shared_redirects: tables.redirects,
+            turn: 0,
+            snapshot,
+            deliveries: VecDeque::new(),
+            ready_changed: false,
+            history_due: false,
+            logs_due: false,
+            reopen: IdMap::default(),
             config,
-            handle,
             conns: IdMap::default(),
             ready: IdMap::default(),
             reconnect_at: IdMap::default(),
@@ -160,11 +234,40 @@ impl Dispatch {
             next_peers_log: now,
             redirects: redirect::Redirects::default(),
         };
-        let peers = d.handle.peers.read().clone();
+        let peers = d.snapshot.peers.clone();
         for peer in peers.into_iter().filter(|p| p.persistent) {
             d.actions.push_back(Action::Connect(peer));
         }
         d
+    }
+
+    /// The next user code to run.
+    pub(crate) fn poll_delivery(&mut self) -> Option<Delivery> {
+        self.deliveries.pop_front()
+    }
+
+    /// Whether a peer's readiness changed since the last call: the
+    /// applications' readiness is then recomputed.
+    pub(crate) fn take_ready_changed(&mut self) -> bool {
+        std::mem::take(&mut self.ready_changed)
+    }
+
+    /// Whether `peers_logging`/`stats_logging` are due to write their
+    /// lines since the last call.
+    pub(crate) fn take_logs_due(&mut self) -> bool {
+        std::mem::take(&mut self.logs_due)
+    }
+
+    /// Whether the statistics history is due for a new entry since the
+    /// last call.
+    pub(crate) fn take_history_due(&mut self) -> bool {
+        std::mem::take(&mut self.history_due)
+    }
+
+    /// Peers, applications, routes or identity changed: what the core
+    /// works with from now on.
+    pub(crate) fn set_snapshot(&mut self, snapshot: Snapshot) {
+        self.snapshot = snapshot;
     }
 
     /// The next thing the loop must do.
@@ -191,9 +294,8 @@ impl Dispatch {
     /// Whether the node waits for answers from a configured peer (to its
     /// own requests, or to requests it relays): one atomic load per peer.
     pub(crate) fn awaiting_answers(&self) -> bool {
-        self.handle
+        self.snapshot
             .peers
-            .read()
             .iter()
             .any(|p| p.outstanding.load(std::sync::atomic::Ordering::Relaxed) > 0)
     }
@@ -233,7 +335,7 @@ impl Dispatch {
     /// The protocol counters of this node.
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn protocol_stats(&self) -> crate::node::shared::ProtocolStats {
-        self.handle.protocol_stats()
+        self.counters.snapshot()
     }
 
     /// Whether the node is stopping and may now finish.
@@ -260,7 +362,7 @@ impl Dispatch {
         conn.remote_ips = peer.ip_addresses.clone();
         let connect_timeout = peer.settings.lock().connect_timeout;
         conn.connect_deadline = Some(later(now, connect_timeout));
-        peer.status.lock().connection = Some(PeerConnectionInfo {
+        let info = PeerConnectionInfo {
             state: PEER_CONNECTING,
             direction: Direction::Outgoing.code(),
             host_identity: String::new(),
@@ -269,14 +371,20 @@ impl Dispatch {
             acct_application_ids: Vec::new(),
             remote_address: Some(remote),
             ident: id,
-        });
+        };
+        let change = PeerChange::Connection {
+            info,
+            opened: false,
+        };
+        self.deliveries
+            .push_back(Delivery::Peer(peer.clone(), change));
         self.conns.insert(id, conn);
         id
     }
 
     /// No connection to `peer` could be opened: try again later.
     pub(crate) fn connect_failed(&mut self, now: Instant, peer: &Arc<Peer>) {
-        self.schedule_reconnect(now, peer, DISCONNECT_REASON_FAILED_CONNECT);
+        self.schedule_reconnect(now, peer, DISCONNECT_REASON_FAILED_CONNECT, None);
         if !self.has_connection(peer, None) {
             self.redirect_host_lost(peer);
         }
@@ -306,7 +414,7 @@ impl Dispatch {
         can_start_tls: bool,
         max_send: Option<usize>,
     ) -> Option<String> {
-        let apps = self.handle.applications.read().clone();
+        let apps = self.snapshot.applications.clone();
         let (cfg, expected) = {
             let peer = self.conns.get(&id).and_then(|c| c.peer.clone());
             let expected = peer
@@ -322,16 +430,20 @@ impl Dispatch {
         let peer = conn.peer.clone();
         let offer = conn.can_start_tls && !self.config.inband_security.is_empty();
         let local = capabilities_for(&self.config, &apps, local_ips, offer);
-        let reopen = peer.as_ref().is_some_and(|p| p.status.lock().reopen);
-        let end_to_end = self.handle.identity().end_to_end.clone();
+        let reopen = peer
+            .as_ref()
+            .is_some_and(|p| self.reopen.contains_key(&peer_key(p)));
+        let end_to_end = self.snapshot.identity.end_to_end.clone();
         let mut machine =
             Connection::new_initiator(now, local, cfg, end_to_end, expected, reopen, random_u64());
         machine.set_keep_bytes(self.config.agent == Agent::Relay);
         if let Some(p) = &peer {
             machine.set_counters(p.counters.clone());
-            if let Some(info) = p.status.lock().connection.as_mut() {
-                info.state = PEER_CONNECTED;
-            }
+            let change = PeerChange::State {
+                ident: None,
+                state: PEER_CONNECTED,
+            };
+            self.deliveries.push_back(Delivery::Peer(p.clone(), change));
         }
         conn.machine = Some(machine);
         self.dirty.push(id);
@@ -362,9 +474,8 @@ impl Dispatch {
         let id = crate::node::core::conn::next_conn_id();
         let ip = remote.ip().to_canonical();
         let known = self
-            .handle
+            .snapshot
             .peers
-            .read()
             .iter()
             .any(|p| p.ip_addresses.iter().any(|a| a.to_canonical() == ip));
         let conns = self.conns.len();
@@ -372,7 +483,7 @@ impl Dispatch {
         let evict = match self.admission.admit(id, ip, known, conns, max) {
             Admit::Yes(evict) => evict,
             Admit::No => {
-                count(&self.handle.counters.unauthenticated_refused);
+                count(&self.counters.unauthenticated_refused);
                 ratelimit::warn(
                     now,
                     &REFUSED_LOG,
@@ -382,7 +493,7 @@ impl Dispatch {
             }
         };
         if let Some(old) = evict {
-            count(&self.handle.counters.unauthenticated_closed);
+            count(&self.counters.unauthenticated_closed);
             if let Some(c) = self.conns.get(&old) {
                 ratelimit::warn(
                     now,
@@ -400,10 +511,10 @@ impl Dispatch {
         conn.secure = secure;
         conn.can_start_tls = can_start_tls && !secure;
         conn.max_send = max_send;
-        let apps = self.handle.applications.read().clone();
+        let apps = self.snapshot.applications.clone();
         let offer = conn.can_start_tls && !self.config.inband_security.is_empty();
         let local = capabilities_for(&self.config, &apps, local_ips, offer);
-        let end_to_end = self.handle.identity().end_to_end.clone();
+        let end_to_end = self.snapshot.identity.end_to_end.clone();
         let mut machine = Connection::new_responder(
             now,
             local,
@@ -431,13 +542,13 @@ impl Dispatch {
 
     /// A TLS handshake failed.
     pub(crate) fn tls_failed(&mut self, now: Instant, id: ConnId) {
-        count(&self.handle.transport.tls_handshake_failures);
+        count(&self.transport.tls_handshake_failures);
         self.transport_closed(now, id, DISCONNECT_REASON_SOCKET_FAIL);
     }
 
     /// A TLS peer's certificate does not name its Origin-Host.
     pub(crate) fn identity_mismatch(&mut self, now: Instant, id: ConnId) {
-        count(&self.handle.transport.tls_identity_mismatches);
+        count(&self.transport.tls_identity_mismatches);
         if let Some(m) = self.machine_mut(id) {
             m.abort(now, DISCONNECT_REASON_CER_REJECTED);
         }
@@ -497,7 +608,7 @@ impl Dispatch {
 
     /// Counts a read skipped for backpressure.
     pub(crate) fn note_paused(&self) {
-        count(&self.handle.counters.reads_paused);
+        count(&self.counters.reads_paused);
     }
 
     /// Forgets a connection whose socket the loop closed: its waiting
@@ -514,7 +625,7 @@ impl Dispatch {
         } else {
             EmptyReason::ConnectionClosed
         };
-        for key in conn.close_tables(why, &self.handle.owed) {
+        for key in conn.close_tables(why, &self.owed) {
             self.duplicates.abandon(&key);
         }
         let lost = conn.close_relayed();
@@ -529,19 +640,25 @@ impl Dispatch {
             // duplicate): the peer is not disconnected
             return;
         }
-        {
-            let mut st = peer.status.lock();
-            st.connection = None;
-            st.last_disconnect = Some(SystemTime::now());
-            st.last_disconnect_at = Some(now);
-            st.disconnect_reason = Some(reason);
-            st.reopen = reason == DISCONNECT_REASON_DWA_TIMEOUT
-                || (st.reopen && reason != DISCONNECT_REASON_CLEAN_DISCONNECT);
+        let key = peer_key(&peer);
+        let reopen = reason == DISCONNECT_REASON_DWA_TIMEOUT
+            || (self.reopen.contains_key(&key) && reason != DISCONNECT_REASON_CLEAN_DISCONNECT);
+        if reopen {
+            self.reopen.insert(key, peer.clone());
+        } else {
+            self.reopen.remove(&key);
         }
+        let change = PeerChange::Disconnected {
+            reason,
+            at: now,
+            reopen,
+        };
+        self.deliveries
+            .push_back(Delivery::Peer(peer.clone(), change));
         info!(target: "diameter.node", "{peer}: disconnected (reason {reason:#04x})");
-        self.handle.update_ready();
+        self.ready_changed = true;
         self.redirect_host_lost(&peer);
-        self.schedule_reconnect(now, &peer, reason);
+        self.schedule_reconnect(now, &peer, reason, conn.dpr_cause);
         if conn.apps_generation != self.apps_generation {
             // opened with the applications of before: perhaps refused for
             // them (5010), so no reason to wait before trying the new ones
@@ -553,12 +670,17 @@ impl Dispatch {
 
     /// Persistent peers come back after `reconnect_wait`, unless they said
     /// they do not want to talk (a DPR other than REBOOTING), or we stop.
-    pub(crate) fn schedule_reconnect(&mut self, now: Instant, peer: &Arc<Peer>, reason: u8) {
+    pub(crate) fn schedule_reconnect(
+        &mut self,
+        now: Instant,
+        peer: &Arc<Peer>,
+        reason: u8,
+        cause: Option<i32>,
+    ) {
         if !peer.persistent || self.stopping.is_some() {
             return;
         }
         let settings = peer.settings.lock().clone();
-        let cause = peer.status.lock().dpr_cause;
         let rebooting = cause == Some(E_DISCONNECT_CAUSE_REBOOTING);
         if reason == DISCONNECT_REASON_DPR && !rebooting && !settings.always_reconnect {
             info!(target: "diameter.node", "{peer}: not reconnecting after DPR (cause {})", CauseText(cause));
@@ -590,8 +712,10 @@ impl Dispatch {
                 for (at, _) in self.reconnect_at.values_mut() {
                     *at = now;
                 }
-                self.handle.update_ready();
+                self.ready_changed = true;
             }
+            // the loop passed the new snapshot already
+            Command::RoutesChanged => {}
             Command::Panic => panic!("event loop panic injected by Node::inject_loop_panic"),
             Command::Stop {
                 wait_timeout,
@@ -795,7 +919,7 @@ impl Dispatch {
         };
         match self.send_on(&peer, kept.bytes, end_to_end, reply, expires, Some(retry)) {
             Ok(()) => {
-                count(&self.handle.counters.requests_failed_over);
+                count(&self.counters.requests_failed_over);
                 true
             }
             Err((_, reply)) => fail(reply),
@@ -816,32 +940,66 @@ impl Dispatch {
             return None;
         }
         let is_failed = |p: &Peer| failed.is_some_and(|f| std::ptr::eq(Arc::as_ptr(f), p));
-        let identity = self.handle.identity();
+        let identity = self.snapshot.identity.clone();
         let candidates = {
-            let apps = self.handle.apps.read();
-            let peers = self.handle.peers.read();
-            let routes = apps.iter().map(|r| routing::Route {
-                app: r.app.base().app_id(),
+            let peers = &self.snapshot.peers;
+            let routes = self.snapshot.apps.iter().map(|r| routing::Route {
+                app: r.id,
                 peers: &r.peers,
                 realms: &r.realms,
             });
-            routing::candidates(&stub, app, &identity.origin_realm, routes, &peers, &|p| {
-                !is_failed(p) && routing::negotiated(p, app)
+            routing::candidates(&stub, app, &identity.origin_realm, routes, peers, &|p| {
+                !is_failed(p) && self.negotiated(p, app)
             })
             .ok()?
         };
         self.least_loaded_ready(candidates.peers)
     }
 
+    /// The applications `peer`'s ready connection negotiated (none when it
+    /// has none): what routing reads from the peer's status on other
+    /// threads, from the core's own connections.
+    pub(crate) fn ready_applications(&self, peer: &Peer) -> &[AppId] {
+        let is_peers = |c: &&Conn| {
+            c.is_ready()
+                && c.peer
+                    .as_ref()
+                    .is_some_and(|p| std::ptr::eq(Arc::as_ptr(p), peer))
+        };
+        let cached = self
+            .ready
+            .get(&(peer as *const Peer as usize))
+            .and_then(|id| self.conns.get(id))
+            .filter(is_peers);
+        cached
+            .or_else(|| self.conns.values().find(is_peers))
+            .and_then(|c| c.machine.as_ref())
+            .map_or(&[], |m| m.applications())
+    }
+
+    /// Whether `peer` is ready and negotiated `app` (or the relay
+    /// application) with this node (RFC 6733 §6.1).
+    pub(crate) fn negotiated(&self, peer: &Peer, app: AppId) -> bool {
+        self.ready_applications(peer)
+            .iter()
+            .any(|a| a.kind == app.kind && (a.id == app.id || a.id == RELAY_APPLICATION_ID))
+    }
+
+    /// Whether `peer` can take a relayed request of `application_id` now:
+    /// ready, and negotiated the application (either kind) or the relay
+    /// application.
+    pub(crate) fn can_take(&self, peer: &Peer, application_id: u32) -> bool {
+        self.ready_applications(peer)
+            .iter()
+            .any(|a| a.id == application_id || a.id == RELAY_APPLICATION_ID)
+    }
+
     /// The least loaded of `peers` that have a ready connection (ties in
     /// turn).
     pub(crate) fn least_loaded_ready(&mut self, mut peers: Vec<Arc<Peer>>) -> Option<Arc<Peer>> {
         peers.retain(|p| self.ready_conn_of(p).is_some());
-        let turn = self
-            .handle
-            .round_robin
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        routing::least_loaded(&peers, turn)
+        self.turn = self.turn.wrapping_add(1);
+        routing::least_loaded(&peers, self.turn)
     }
 
     pub(crate) fn send_answer(&mut self, now: Instant, answer: OutAnswer) {
@@ -872,22 +1030,23 @@ impl Dispatch {
             }
         };
         let Some(id) = id else {
-            count(&self.handle.counters.answers_unsent);
+            count(&self.counters.answers_unsent);
             debug!(target: "diameter.node", "answer {hop_by_hop:#x} has no request to answer, dropped");
             return;
         };
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        let book = (!claimed).then_some(&self.handle.owed);
+        let book = (!claimed).then_some(&*self.owed);
         let Some(owed) = conn.take_owed(hop_by_hop, end_to_end, book) else {
             return;
         };
         if !queue_answer(conn, &bytes) {
-            count(&self.handle.counters.answers_unsent);
+            count(&self.counters.answers_unsent);
         }
         if let Some(peer) = &conn.peer {
             record_answer(
+                &mut self.deliveries,
                 peer,
                 owed.command_code,
                 now.saturating_duration_since(owed.received),
@@ -902,7 +1061,7 @@ impl Dispatch {
             for (waiting, hbh) in waiters {
                 if let Some(c) = self.conns.get_mut(&waiting) {
                     if queue_answer(c, &with_hop_by_hop(&bytes, hbh)) {
-                        count(&self.handle.counters.retransmissions_answered);
+                        count(&self.counters.retransmissions_answered);
                     }
                     self.dirty.push(waiting);
                 }
@@ -939,8 +1098,9 @@ impl Dispatch {
         }
     }
 
-    /// The end: every connection is dropped (their callers fail at once),
-    /// applications are stopped, and whoever called `stop()` is told.
+    /// The end: every connection is dropped (their callers fail at once).
+    /// The layer around then stops the applications and calls
+    /// [`finish`](Self::finish).
     pub(crate) fn shutdown(&mut self, now: Instant) {
         // stopping from here on (the loop may end without `stop`): nothing
         // is failed over between connections that all go
@@ -955,7 +1115,11 @@ impl Dispatch {
             self.process(now, id, &mut NoCertificate);
             self.remove(now, id, DISCONNECT_REASON_NODE_SHUTDOWN);
         }
-        self.handle.stop_applications();
+    }
+
+    /// After [`shutdown`](Self::shutdown) and the applications' `stop`:
+    /// whoever called `stop()` is told.
+    pub(crate) fn finish(&mut self) {
         if let Some(Stopping {
             done: Some(done), ..
         }) = self.stopping.take()
@@ -1027,21 +1191,11 @@ impl Dispatch {
         }
         if now >= self.next_history {
             self.next_history = later(now, self.config.statistics_interval);
-            let stats = node_stats(self.handle.peers.read().iter());
-            let mut history = self.handle.history.lock();
-            if history.len() >= HISTORY_KEPT {
-                history.pop_front();
-            }
-            history.push_back((SystemTime::now(), stats));
+            self.history_due = true;
         }
         if (self.config.peers_logging || self.config.stats_logging) && now >= self.next_peers_log {
             self.next_peers_log = later(now, PEERS_LOG_INTERVAL);
-            if self.config.peers_logging {
-                self.log_peers();
-            }
-            if self.config.stats_logging {
-                self.log_stats();
-            }
+            self.logs_due = true;
         }
     }
 
@@ -1050,10 +1204,9 @@ impl Dispatch {
         let mut expired_relays = Vec::new();
         for conn in self.conns.values_mut() {
             expired_relays.extend(conn.expire_relayed(now));
-            let expired = conn.expire(now, &self.handle.owed);
+            let expired = conn.expire(now, &self.owed);
             if expired.owed > 0 {
-                self.handle
-                    .counters
+                self.counters
                     .owed_expired
                     .fetch_add(expired.owed as u64, std::sync::atomic::Ordering::Relaxed);
             }
@@ -1072,26 +1225,15 @@ impl Dispatch {
     /// were fed, a timer ran or the transport changed).
     pub(crate) fn process(&mut self, now: Instant, id: ConnId, certs: &mut dyn CertificateCheck) {
         let mut received = 0u64;
-        while let Some(conn) = self.conns.get_mut(&id) {
-            let Some(machine) = conn.machine.as_mut() else {
-                break;
-            };
-            let Some(event) = machine.poll_event() else {
-                break;
-            };
+        while let Some(event) = self
+            .conns
+            .get_mut(&id)
+            .and_then(|c| c.machine.as_mut())
+            .and_then(Connection::poll_event)
+        {
             match event {
                 PeerEvent::CerReceived(remote) => self.decide_cer(now, id, &remote, certs),
-                PeerEvent::StartTls => {
-                    let server_name = if machine.is_initiator() {
-                        conn.peer.as_ref().map(|p| p.node_name.clone())
-                    } else {
-                        None
-                    };
-                    self.actions.push_back(Action::StartTls {
-                        conn: id,
-                        server_name,
-                    });
-                }
+                PeerEvent::StartTls => self.start_tls(id),
                 PeerEvent::Opened {
                     remote,
                     applications,
@@ -1099,56 +1241,87 @@ impl Dispatch {
                     self.opened(id, &remote, &applications);
                     self.redirect_host_opened(now, id, &remote.origin_host);
                 }
-                PeerEvent::Ready | PeerEvent::NotReady => {
-                    let failed = !machine.is_ready();
-                    publish_state(conn);
-                    self.handle.update_ready();
-                    if failed {
-                        // closed, SUSPECT or DPR: what waits there goes elsewhere
-                        self.fail_over(now, id);
-                    } else {
-                        // requests redirected to its peer may wait for it
-                        self.redirect_host_ready(now, id);
-                    }
-                }
+                PeerEvent::Ready | PeerEvent::NotReady => self.readiness_changed(now, id),
                 PeerEvent::Message(msg) => {
                     received += 1;
                     if msg.header.is_request() {
                         if msg.header.is_retransmit() {
-                            count(&self.handle.counters.retransmissions_received);
+                            count(&self.counters.retransmissions_received);
                         }
                         self.intake(now, id, msg);
                     } else {
                         self.answer_received(now, id, msg);
                     }
                 }
-                PeerEvent::DprReceived(cause) => {
-                    if let Some(peer) = &conn.peer {
-                        info!(target: "diameter.node", "{peer}: DPR received, cause {}", CauseText(cause));
-                        let mut st = peer.status.lock();
-                        st.dpr_cause = cause;
-                        if let Some(info) = st.connection.as_mut() {
-                            info.state = PEER_DISCONNECTING;
-                        }
-                    }
-                }
-                PeerEvent::Closed(reason) => {
-                    debug!(target: "diameter.connection", "{} closing, reason {reason:#04x}", conn.remote);
-                    // a closing connection is no candidate for requests,
-                    // however long it takes to flush and go
-                    if publish_state(conn) {
-                        self.handle.update_ready();
-                    }
-                }
+                PeerEvent::DprReceived(cause) => self.dpr_received(id, cause),
+                PeerEvent::Closed(reason) => self.closing(id, reason),
             }
         }
         if received > 0 {
-            if let Some(peer) = self.conns.get(&id).and_then(|c| c.peer.as_ref()) {
-                peer.statistics
-                    .lock()
-                    .add_received_req(unix_secs(), received);
+            if let Some(peer) = self.conns.get(&id).and_then(|c| c.peer.clone()) {
+                self.deliveries
+                    .push_back(Delivery::Peer(peer, PeerChange::Received(received)));
             }
         }
+    }
+
+    /// The machine of `id` wants TLS started (in-band, after the CER/CEA).
+    fn start_tls(&mut self, id: ConnId) {
+        let Some(conn) = self.conns.get(&id) else {
+            return;
+        };
+        let initiator = conn.machine.as_ref().is_some_and(Connection::is_initiator);
+        let server_name = if initiator {
+            conn.peer.as_ref().map(|p| p.node_name.clone())
+        } else {
+            None
+        };
+        self.actions.push_back(Action::StartTls {
+            conn: id,
+            server_name,
+        });
+    }
+
+    /// The connection `id` became ready for requests, or stopped being so.
+    fn readiness_changed(&mut self, now: Instant, id: ConnId) {
+        let Some(conn) = self.conns.get(&id) else {
+            return;
+        };
+        let failed = !conn.machine.as_ref().is_some_and(Connection::is_ready);
+        publish_state(conn, &mut self.deliveries);
+        self.ready_changed = true;
+        if failed {
+            // closed, SUSPECT or DPR: what waits there goes elsewhere
+            self.fail_over(now, id);
+        } else {
+            // requests redirected to its peer may wait for it
+            self.redirect_host_ready(now, id);
+        }
+    }
+
+    /// The peer of `id` sent a DPR.
+    fn dpr_received(&mut self, id: ConnId, cause: Option<i32>) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        conn.dpr_cause = cause;
+        let Some(peer) = conn.peer.clone() else {
+            return;
+        };
+        info!(target: "diameter.node", "{peer}: DPR received, cause {}", CauseText(cause));
+        self.deliveries
+            .push_back(Delivery::Peer(peer, PeerChange::Dpr(cause)));
+    }
+
+    /// The machine of `id` closed (the socket goes once flushed).
+    fn closing(&mut self, id: ConnId, reason: u8) {
+        let Some(conn) = self.conns.get(&id) else {
+            return;
+        };
+        debug!(target: "diameter.connection", "{} closing, reason {reason:#04x}", conn.remote);
+        // a closing connection is no candidate for requests, however long
+        // it takes to flush and go
+        publish_state(conn, &mut self.deliveries);
     }
 
     pub(crate) fn opened(
@@ -1171,8 +1344,7 @@ impl Dispatch {
         };
         if let Some(peer) = &conn.peer {
             info!(target: "diameter.node", "{peer}: capabilities exchanged with {} ({:?})", remote.origin_host, applications);
-            let mut st = peer.status.lock();
-            st.connection = Some(PeerConnectionInfo {
+            let info = PeerConnectionInfo {
                 state: machine.python_state(),
                 direction: conn.direction.code(),
                 host_identity: remote.origin_host.clone(),
@@ -1189,494 +1361,27 @@ impl Dispatch {
                     .collect(),
                 remote_address: Some(conn.remote),
                 ident: conn.id,
-            });
-            st.disconnect_reason = None;
-            st.dpr_cause = None;
-            st.last_connect = Some(SystemTime::now());
-        }
-        self.handle.update_ready();
-    }
-
-    /// RFC 6733 §5.6.1 and §5.6.4: who may connect, and which of two
-    /// connections to one peer survives.
-    pub(crate) fn decide_cer(
-        &mut self,
-        now: Instant,
-        id: ConnId,
-        remote: &RemoteCapabilities,
-        certs: &mut dyn CertificateCheck,
-    ) {
-        let host = remote.origin_host.to_ascii_lowercase();
-        if let Some(Err(why)) = certs.check_identity(&remote.origin_host) {
-            count(&self.handle.transport.tls_identity_mismatches);
-            return self.refuse(now, id, E_RESULT_CODE_DIAMETER_UNKNOWN_PEER, &why);
-        }
-        let peer = self
-            .handle
-            .peers
-            .read()
-            .iter()
-            .find(|p| p.node_name.eq_ignore_ascii_case(&host))
-            .cloned();
-        let Some(peer) = peer else {
-            if self.config.accept_unknown_peers {
-                info!(target: "diameter.node", "CER from unknown peer {host}, accepted");
-                if let Some(conn) = self.conns.get_mut(&id) {
-                    // a peer nobody configured proves nothing about its
-                    // name: duplicates are detected per connection
-                    conn.identity = Some(Arc::from(format!("{host}#{id}")));
-                    if let Some(m) = conn.machine.as_mut() {
-                        m.accept_cer(now);
-                    }
-                }
-                return;
-            }
-            return self.refuse(now, id, E_RESULT_CODE_DIAMETER_UNKNOWN_PEER, "unknown peer");
-        };
-        let Some(conn) = self.conns.get(&id) else {
-            return;
-        };
-        // a configured peer's addresses are the only ones it may come from
-        if self.config.check_peer_addresses
-            && !peer.ip_addresses.is_empty()
-            && !conn.remote_ips.iter().any(|ip| {
-                peer.ip_addresses
-                    .iter()
-                    .any(|p| p.to_canonical() == ip.to_canonical())
-            })
-        {
-            count(&self.handle.counters.peers_refused_address);
-            let why = format!(
-                "{} is not expected from {}",
-                cap_error_message(&host),
-                conn.remote.ip()
-            );
-            return self.refuse(now, id, E_RESULT_CODE_DIAMETER_UNKNOWN_PEER, &why);
-        }
-        // a peer configured with aaas:// talks over TLS only: from the first
-        // byte, or in-band when this connection will start it
-        if peer.is_secure {
-            let tls = conn.secure
-                || (conn.can_start_tls
-                    && choose_inband_security(
-                        &self.config.inband_security,
-                        &remote.inband_security,
-                    ) == InbandChoice::Tls);
-            if !tls {
-                return self.refuse(
-                    now,
-                    id,
-                    E_RESULT_CODE_DIAMETER_NO_COMMON_SECURITY,
-                    "TLS required",
-                );
-            }
-        }
-        let other = self
-            .conns
-            .values()
-            .find(|c| c.id != id && c.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, &peer)))
-            .map(|c| {
-                (
-                    c.id,
-                    c.machine.as_ref().map(|m| (m.is_initiator(), m.state())),
-                )
-            });
-        if let Some((other_id, other_state)) = other {
-            let contest = matches!(other_state, None | Some((true, State::WaitCea)));
-            let own = self.handle.identity().origin_host.clone();
-            if contest && election_won(&own, &host) {
-                info!(target: "diameter.node", "{peer}: election won, keeping the connection it opened");
-                if let Some(c) = self.conns.get_mut(&other_id) {
-                    match c.machine.as_mut() {
-                        Some(m) => m.abort(now, DISCONNECT_REASON_CLEAN_DISCONNECT),
-                        None => c.connect_deadline = Some(now),
-                    }
-                    // the other connection is no longer this peer's
-                    c.peer = None;
-                    self.dirty.push(other_id);
-                }
-            } else {
-                let why = if contest {
-                    "election lost"
-                } else {
-                    "already connected"
-                };
-                return self.refuse(now, id, E_RESULT_CODE_DIAMETER_ELECTION_LOST, why);
-            }
-        }
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return;
-        };
-        conn.peer = Some(peer.clone());
-        conn.identity = Some(Arc::from(host));
-        let Some(m) = conn.machine.as_mut() else {
-            return;
-        };
-        m.set_counters(peer.counters.clone());
-        peer.counters.count(CMD_CAPABILITIES_EXCHANGE, true);
-        self.reconnect_at.remove(&peer_key(&peer));
-        m.accept_cer(now);
-    }
-
-    pub(crate) fn refuse(&mut self, now: Instant, id: ConnId, result_code: u32, why: &str) {
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return;
-        };
-        ratelimit::warn(
-            now,
-            &REFUSED_LOG,
-            format_args!("refused CER from {}: {why} ({result_code})", conn.remote),
-        );
-        if let Some(m) = conn.machine.as_mut() {
-            m.reject_cer(now, result_code, Some(why));
-        }
-    }
-
-    /// A request arrived: checked, deduplicated, then handed to its
-    /// application (or answered here).
-    pub(crate) fn intake(&mut self, now: Instant, id: ConnId, mut msg: Message) {
-        if self.config.agent == Agent::Relay {
-            match self.relay_intake(now, id, msg) {
-                Some(local) => msg = local,
-                None => return,
-            }
-        }
-        let Some(conn) = self.conns.get(&id) else {
-            return;
-        };
-        let app = {
-            let from = conn.peer.as_ref();
-            self.handle
-                .apps
-                .read()
-                .iter()
-                .find(|r| {
-                    r.app.base().application_id() == msg.header.application_id
-                        && (r.peers.is_empty()
-                            || from.is_some_and(|f| r.peers.iter().any(|p| Arc::ptr_eq(p, f))))
-                })
-                .map(|r| r.app.clone())
-        };
-        let supported = app.is_some()
-            || self
-                .handle
-                .applications
-                .read()
-                .iter()
-                .any(|a| a.id == RELAY_APPLICATION_ID);
-        let identity = self.handle.identity();
-        let mut rejection = checks::check_request(
-            &msg,
-            &identity.origin_host,
-            &identity.origin_realm,
-            supported,
-        );
-        let mut failed_many = Vec::new();
-        if rejection.is_none() && self.config.validate_received_request_avps {
-            let missing = crate::message::commands::missing_avps(&msg);
-            if !missing.is_empty() {
-                rejection = Some(checks::Rejection {
-                    result_code: E_RESULT_CODE_DIAMETER_MISSING_AVP,
-                    error_message: "Mandatory AVPs missing".into(),
-                    failed_avp: None,
-                });
-                failed_many = missing;
-            } else if !self.config.accept_unknown_enumerated_values {
-                if let Some(avp) = checks::unknown_enumerated_value(&msg.avps) {
-                    rejection = Some(checks::Rejection {
-                        result_code: E_RESULT_CODE_DIAMETER_INVALID_AVP_VALUE,
-                        error_message: format!(
-                            "avp {} (vendor {}) has a value the dictionary does not list",
-                            avp.code(),
-                            avp.vendor_id()
-                        ),
-                        failed_avp: Some(avp.clone()),
-                    });
-                }
-            }
-        }
-        let app = match (rejection, app) {
-            (Some(r), _) => return self.error_answer(now, id, &msg, r, failed_many),
-            (None, None) => {
-                let r = checks::Rejection {
-                    result_code: E_RESULT_CODE_DIAMETER_APPLICATION_UNSUPPORTED,
-                    error_message: "no application handles this request".into(),
-                    failed_avp: None,
-                };
-                return self.error_answer(now, id, &msg, r, failed_many);
-            }
-            (None, Some(app)) => app,
-        };
-        let h = msg.header;
-        let shared = self.conns.len() > 1;
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return;
-        };
-        let key = conn.identity.as_ref().map(|peer| {
-            let origin = msg
-                .find_avp(&[(AVP_ORIGIN_HOST, 0)])
-                .and_then(Avp::as_str)
-                .unwrap_or_default();
-            RequestKey::new(peer, origin, h.end_to_end_identifier, msg.request_digest)
-        });
-        if let Some(key) = &key {
-            let intake =
-                self.duplicates
-                    .intake(now, *key, h.is_retransmit(), (id, h.hop_by_hop_identifier));
-            let counters = &self.handle.counters;
-            match intake {
-                Intake::New => {}
-                Intake::Answered(bytes) => {
-                    count(&counters.retransmissions_answered);
-                    debug!(target: "diameter.node", "retransmitted request {msg} answered again");
-                    queue_answer(conn, &bytes);
-                    return;
-                }
-                Intake::InProgress => {
-                    count(&counters.retransmissions_waiting);
-                    return;
-                }
-                Intake::Dropped => {
-                    count(&counters.retransmissions_dropped);
-                    return;
-                }
-            }
-        }
-        let owed = Owed {
-            received: now,
-            command_code: h.command_code,
-            expires: later(now, self.config.limits.owed_answer_ttl),
-            key,
-        };
-        // with other connections about, one may not take a whole bounded
-        // application: a quarter of it stays for the others
-        let max_owed = match app.request_limit() {
-            Some(limit) if shared && limit >= FAIR_SHARE_MIN_LIMIT => self
-                .config
-                .limits
-                .max_owed_per_connection
-                .min(limit - limit / 4),
-            _ => self.config.limits.max_owed_per_connection,
-        };
-        if !conn.owe(
-            h.hop_by_hop_identifier,
-            h.end_to_end_identifier,
-            owed,
-            max_owed,
-            &self.handle.owed,
-        ) {
-            if let Some(key) = &key {
-                self.duplicates.abandon(key);
-            }
-            count(&self.handle.counters.requests_refused_busy);
-            let r = checks::Rejection {
-                result_code: E_RESULT_CODE_DIAMETER_TOO_BUSY,
-                error_message: "too many requests waiting for answers".into(),
-                failed_avp: None,
             };
-            return self.error_answer(now, id, &msg, r, Vec::new());
+            let change = PeerChange::Connection { info, opened: true };
+            self.deliveries
+                .push_back(Delivery::Peer(peer.clone(), change));
         }
-        msg.received_on = id;
-        // what a 5012 answer needs if the handler panics (it takes the
-        // request itself)
-        let stub = Message::new(
-            h,
-            msg.find_avp(&[(AVP_SESSION_ID, 0)])
-                .into_iter()
-                .cloned()
-                .collect(),
-        );
-        if catch_unwind(AssertUnwindSafe(|| app.handle_request(msg))).is_err() {
-            count(&self.handle.counters.callback_panics);
-            ratelimit::warn(
-                now,
-                &PANIC_LOG,
-                format_args!("handle_request panicked for {stub}; answered 5012"),
-            );
-            let mut answer = app.base().answer_on(
-                &self.handle,
-                &stub,
-                Some(E_RESULT_CODE_DIAMETER_UNABLE_TO_COMPLY),
-                None,
-            );
-            answer.received_on = id;
-            if let Ok(bytes) = answer.as_bytes() {
-                self.send_answer(
-                    now,
-                    OutAnswer {
-                        via: id,
-                        hop_by_hop: h.hop_by_hop_identifier,
-                        end_to_end: h.end_to_end_identifier,
-                        bytes,
-                        claimed: false,
-                    },
-                );
-            }
-        }
-    }
-
-    /// Answers a request here, with an error (RFC 6733 §7).
-    pub(crate) fn error_answer(
-        &mut self,
-        _now: Instant,
-        id: ConnId,
-        msg: &Message,
-        rejection: checks::Rejection,
-        failed_many: Vec<Avp>,
-    ) {
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return;
-        };
-        let Some(machine) = conn.machine.as_mut() else {
-            return;
-        };
-        let mut answer = machine.error_answer(
-            &msg.header,
-            rejection.result_code,
-            Some(&rejection.error_message),
-            rejection.failed_avp,
-        );
-        // RFC 6733 §7.2: an answer starts with the request's Session-Id
-        if let Some(session) = msg.find_avp(&[(AVP_SESSION_ID, 0)]) {
-            answer.avps.insert(0, session.clone());
-        }
-        if !failed_many.is_empty() {
-            let capped: Vec<Avp> = failed_many.into_iter().map(cap_failed_avp).collect();
-            if let Ok(failed) = Avp::new(AVP_FAILED_AVP, 0, capped) {
-                answer.append_avp(failed);
-            }
-        }
-        if let Ok(bytes) = answer.as_bytes() {
-            let _ = machine.send_bytes(&bytes, false);
-            if let Some(peer) = &conn.peer {
-                record_answer(peer, msg.header.command_code, Duration::ZERO, &bytes);
-            }
-        }
-    }
-
-    /// An answer arrived: it completes a request sent on this same
-    /// connection with the same End-to-End id, or it is dropped.
-    pub(crate) fn answer_received(&mut self, now: Instant, id: ConnId, msg: Message) {
-        // only an agent relays: other nodes skip the relay table's lookup
-        let msg = if self.config.agent == Agent::Relay {
-            match self.relay_answer(id, msg) {
-                Some(msg) => msg,
-                None => return,
-            }
-        } else {
-            msg
-        };
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return;
-        };
-        let counters = &self.handle.counters;
-        let pending = match conn.take_pending(&msg) {
-            Ok(p) => p,
-            Err(Unmatched::NoRequest) => {
-                count(&counters.answers_unmatched);
-                debug!(target: "diameter.node", "{}: answer {msg} matches no request sent there, dropped", conn.name());
-                return;
-            }
-            Err(Unmatched::WrongEndToEnd) => {
-                count(&counters.answers_wrong_end_to_end);
-                debug!(target: "diameter.node", "{}: answer {msg} has another End-to-End id than its request, dropped", conn.name());
-                return;
-            }
-        };
-        // a 3006 may send the request elsewhere instead
-        let Some((pending, msg)) = self.follow_redirect(now, id, pending, msg) else {
-            return;
-        };
-        let Err(late) = pending.reply.send(Ok(msg)) else {
-            return;
-        };
-        // the caller gave up (timeout): python hands it to handle_answer
-        let Ok(msg) = late else {
-            return;
-        };
-        let app = self
-            .handle
-            .apps
-            .read()
-            .iter()
-            .find(|r| r.app.base().application_id() == msg.header.application_id)
-            .map(|r| r.app.clone());
-        match app {
-            Some(app) => {
-                if catch_unwind(AssertUnwindSafe(|| app.handle_answer(msg))).is_err() {
-                    count(&self.handle.counters.callback_panics);
-                }
-            }
-            None => count(&self.handle.counters.answers_late_dropped),
-        }
-    }
-
-    /// python's `STATS=<json>` line on `diameter.stats`.
-    pub(crate) fn log_stats(&self) {
-        if !log::log_enabled!(target: "diameter.stats", log::Level::Debug) {
-            return;
-        }
-        let s = node_stats(self.handle.peers.read().iter());
-        let ranges: Vec<String> = s
-            .sent_result_code_range_counters
-            .iter()
-            .map(|(k, v)| format!("{k:?}: {}", v[0]))
-            .collect();
-        debug!(
-            target: "diameter.stats",
-            "STATS=[{{\"node_name\": {:?}, \"processed_req_per_second_overall\": {}, \"avg_response_time_overall\": {}, \"received_req_counter\": {}, \"sent_result_code_range_counters\": {{{}}}}}]",
-            self.handle.identity().origin_host,
-            s.processed_req_per_second_overall,
-            s.avg_response_time_overall,
-            s.received_req_counters[0],
-            ranges.join(", ")
-        );
-    }
-
-    /// python's `PEERS=<json>` line on `diameter.stats`.
-    pub(crate) fn log_peers(&self) {
-        if !log::log_enabled!(target: "diameter.stats", log::Level::Debug) {
-            return;
-        }
-        let mut out = String::from("PEERS=[");
-        for (i, peer) in self.handle.peers.read().iter().enumerate() {
-            let st = peer.status.lock();
-            let conn = st.connection.as_ref();
-            let state = conn.map_or("DISCONNECTED", |c| state_name(c.state));
-            let host = conn.map_or("", |c| c.host_identity.as_str());
-            let addr = conn
-                .and_then(|c| c.remote_address)
-                .map(|a| a.to_string())
-                .unwrap_or_default();
-            if i > 0 {
-                out.push_str(", ");
-            }
-            out.push_str(&format!(
-                "{{\"node_name\": {:?}, \"host_identity\": {:?}, \"connection\": {:?}, \"state\": {:?}}}",
-                peer.node_name, host, addr, state
-            ));
-        }
-        out.push(']');
-        debug!(target: "diameter.stats", "{out}");
+        self.ready_changed = true;
     }
 }
 
 /// Shows the state of `conn`'s machine in its peer's status when the
-/// status describes this connection (routing reads it from other threads);
-/// true when the status changed.
-pub(crate) fn publish_state(conn: &Conn) -> bool {
+/// status describes this connection (routing reads it from other threads;
+/// the loop recomputes the applications' readiness when it changed).
+pub(crate) fn publish_state(conn: &Conn, out: &mut VecDeque<Delivery>) {
     let (Some(peer), Some(machine)) = (&conn.peer, &conn.machine) else {
-        return false;
+        return;
     };
-    let state = machine.python_state();
-    let mut st = peer.status.lock();
-    match st.connection.as_mut() {
-        Some(info) if info.ident == conn.id && info.state != state => {
-            info.state = state;
-            true
-        }
-        _ => false,
-    }
+    let change = PeerChange::State {
+        ident: Some(conn.id),
+        state: machine.python_state(),
+    };
+    out.push_back(Delivery::Peer(peer.clone(), change));
 }
 
 /// `now + d`, saturating.
@@ -1743,16 +1448,21 @@ pub(crate) fn result_code_of(bytes: &[u8]) -> Option<u32> {
     None
 }
 
-/// Records an answer sent to `peer`: processing time and Result-Code range.
-pub(crate) fn record_answer(peer: &Peer, command_code: u32, took: Duration, bytes: &[u8]) {
-    let mut stats = peer.statistics.lock();
-    stats.add_processed_req_time(
-        crate::message::dictionary::command_name(command_code),
-        took.as_secs_f64(),
-    );
-    if let Some(code) = result_code_of(bytes) {
-        stats.add_sent_result_code(unix_secs(), code);
-    }
+/// Records an answer sent to `peer`: processing time and Result-Code range
+/// (the loop applies it to the peer's statistics).
+pub(crate) fn record_answer(
+    out: &mut VecDeque<Delivery>,
+    peer: &Arc<Peer>,
+    command_code: u32,
+    took: Duration,
+    bytes: &[u8],
+) {
+    let change = PeerChange::Answered {
+        command_code,
+        took,
+        result_code: result_code_of(bytes),
+    };
+    out.push_back(Delivery::Peer(peer.clone(), change));
 }
 
 /// A DPR's Disconnect-Cause in log lines: the number, or "none".

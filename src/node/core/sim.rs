@@ -21,7 +21,8 @@ use crate::node::app::api::{AppBase, AppRoute, Application, Registry};
 use crate::node::config::{NodeConfig, NodeLimits};
 use crate::node::core::agent::duplicates::DuplicateLimits;
 use crate::node::core::conn::ConnId;
-use crate::node::core::dispatch::{Action, Dispatch, NoCertificate, Settle};
+use crate::node::core::dispatch::{Action, Delivery, Dispatch, NoCertificate, Settle};
+use crate::node::core::snapshot::{AppEntry, Snapshot, Tables};
 use crate::node::error::ApplicationError;
 use crate::node::peer::*;
 use crate::node::shared::{answer_channel, Command, Handle, Identity, OutAnswer, OutRequest};
@@ -52,6 +53,22 @@ struct End {
     app: Arc<Recorder>,
     peers: Vec<Arc<Peer>>,
     ip: IpAddr,
+}
+
+impl End {
+    /// Carries out the core's deliveries as the event loop does: requests
+    /// go to the recording application; late answers are dropped.
+    fn deliver(&mut self) {
+        while let Some(d) = self.dispatch.poll_delivery() {
+            match d {
+                Delivery::Request { msg, .. } => self.app.handle_request(msg),
+                Delivery::Peer(peer, change) => {
+                    peer.apply(change, std::time::UNIX_EPOCH, 0);
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 /// A connection between a client and the server.
@@ -112,6 +129,32 @@ fn peer(name: &str, ip: IpAddr) -> Arc<Peer> {
     })
 }
 
+/// The counters, tables and snapshot a simulated node's core works with:
+/// what the event loop builds from the shared record.
+fn core_view(handle: &Handle, peers: &[Arc<Peer>]) -> (Tables, Snapshot) {
+    let tables = Tables {
+        counters: handle.counters.clone(),
+        relay: handle.relay.clone(),
+        transport: handle.transport.clone(),
+        owed: handle.owed.clone(),
+        redirects: handle.redirects.clone(),
+    };
+    let snapshot = Snapshot {
+        identity: handle.identity(),
+        peers: peers.to_vec(),
+        apps: vec![AppEntry {
+            id: AppId::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
+            peers: Vec::new(),
+            realms: Vec::new(),
+            limit: None,
+        }],
+        applications: vec![AppId::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION)],
+        routes: Vec::new(),
+        proxy_handlers: Vec::new(),
+    };
+    (tables, snapshot)
+}
+
 fn end(now: Instant, host: &str, ip: IpAddr, peers: Vec<Arc<Peer>>, limits: NodeLimits) -> End {
     let handle = Registry::new(Handle::new(Identity {
         origin_host: host.to_owned(),
@@ -167,8 +210,9 @@ fn end(now: Instant, host: &str, ip: IpAddr, peers: Vec<Arc<Peer>>, limits: Node
         #[cfg(feature = "tls")]
         tls: None,
     };
+    let (tables, snapshot) = core_view(&handle, &peers);
     End {
-        dispatch: Dispatch::new(now, Arc::new(config), handle),
+        dispatch: Dispatch::new(now, Arc::new(config), tables, snapshot),
         app,
         peers,
         ip,
@@ -360,6 +404,7 @@ impl Sim {
                 self.server
                     .dispatch
                     .process(self.now, sid, &mut NoCertificate);
+                self.server.deliver();
             }
             if !down.is_empty() {
                 if let Some(m) = self.clients[c].dispatch.machine_mut(cid) {
@@ -368,6 +413,7 @@ impl Sim {
                 self.clients[c]
                     .dispatch
                     .process(self.now, cid, &mut NoCertificate);
+                self.clients[c].deliver();
             }
         }
         let Some(link) = self.links.get(l) else {
@@ -551,6 +597,7 @@ impl Sim {
         self.clients[c]
             .dispatch
             .process(self.now, cid, &mut NoCertificate);
+        self.clients[c].deliver();
     }
 
     /// A request seen on one link arrives again with the T flag, on `onto`
@@ -591,6 +638,7 @@ impl Sim {
         self.server
             .dispatch
             .process(self.now, sid, &mut NoCertificate);
+        self.server.deliver();
     }
 
     /// The transport of link `which` fails under both ends.
@@ -617,8 +665,10 @@ impl Sim {
         self.now += by;
         let mut touched = Vec::new();
         self.server.dispatch.handle_timeout(self.now, &mut touched);
+        self.server.deliver();
         for c in &mut self.clients {
             c.dispatch.handle_timeout(self.now, &mut touched);
+            c.deliver();
         }
         self.actions();
     }
@@ -627,6 +677,10 @@ impl Sim {
     pub fn step(&mut self) {
         self.actions();
         self.pump_all();
+        self.server.deliver();
+        for c in &mut self.clients {
+            c.deliver();
+        }
     }
 
     /// Panics when a caller got an answer meant for another request, or a

@@ -10,18 +10,22 @@ use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{bounded, Receiver};
 use log::{debug, error, warn};
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use crate::node::app::api::Registry;
+use crate::message::constants::*;
+use crate::message::Message;
+use crate::node::app::api::{Application, Registry};
 use crate::node::app::pool::Handoffs;
 use crate::node::config::ListenTransport;
 use crate::node::config::NodeConfig;
+use crate::node::config::HISTORY_KEPT;
 use crate::node::core::conn::ConnId;
-use crate::node::core::dispatch::{Action, Dispatch, Settle};
+use crate::node::core::dispatch::{Action, Delivery, Dispatch, Settle, PANIC_LOG};
+use crate::node::core::snapshot::{AppEntry, Snapshot, Tables};
 use crate::node::error::NodeError;
 use crate::node::idhash::IdMap;
 use crate::node::io::feed;
@@ -29,7 +33,9 @@ use crate::node::io::setup::{self, ListenSpec};
 use crate::node::io::transport::{Inbox, Listener, ReadEnd, Stream};
 use crate::node::peer::*;
 use crate::node::ratelimit::{self, RateLimit};
-use crate::node::shared::{count, Command, Life, Link, COMMAND_QUEUE};
+use crate::node::shared::{
+    count, node_stats, Command, Handle, Life, Link, OutAnswer, COMMAND_QUEUE,
+};
 
 const WAKER: Token = Token(0);
 /// Listener `i` has token `LISTENER_BASE - i` (connection ids count up from 1).
@@ -109,6 +115,46 @@ struct Loop {
     inbox: Inbox,
     /// The jobs this thread hands to worker pools.
     handoffs: Handoffs,
+    /// The applications, at the indexes of the core's snapshot.
+    apps: Vec<Arc<dyn Application>>,
+}
+
+/// The counters and tables the core shares with the other threads.
+fn tables(handle: &Handle) -> Tables {
+    Tables {
+        counters: handle.counters.clone(),
+        relay: handle.relay.clone(),
+        transport: handle.transport.clone(),
+        owed: handle.owed.clone(),
+        redirects: handle.redirects.clone(),
+    }
+}
+
+/// What the core must know of the shared record (peers, applications,
+/// routes, proxy handlers, identity), read under its locks, and the
+/// applications at the same indexes as the snapshot's.
+fn snapshot(handle: &Registry) -> (Snapshot, Vec<Arc<dyn Application>>) {
+    let routes = handle.apps.read();
+    let apps: Vec<Arc<dyn Application>> = routes.iter().map(|r| r.app.clone()).collect();
+    let entries = routes
+        .iter()
+        .map(|r| AppEntry {
+            id: r.app.base().app_id(),
+            peers: r.peers.clone(),
+            realms: r.realms.clone(),
+            // user code: a panic is no bound
+            limit: catch_unwind(AssertUnwindSafe(|| r.app.request_limit())).unwrap_or(None),
+        })
+        .collect();
+    let snapshot = Snapshot {
+        identity: handle.identity(),
+        peers: handle.peers.read().clone(),
+        apps: entries,
+        applications: handle.applications.read().clone(),
+        routes: handle.routes.read().clone(),
+        proxy_handlers: handle.proxy_handlers.read().clone(),
+    };
+    (snapshot, apps)
 }
 
 /// Binds the listeners (errors come back to `start()`), links the handle
@@ -133,7 +179,11 @@ pub(crate) fn spawn(
     if handle.link.set(link).is_err() {
         return Err(NodeError::AlreadyStarted);
     }
-    let dispatch = Dispatch::new(Instant::now(), config.clone(), handle.clone());
+    // running first: what callers add from now on comes as a command,
+    // and the snapshot read next has all that came before
+    handle.set_life(Life::Running);
+    let (snapshot, apps) = snapshot(&handle);
+    let dispatch = Dispatch::new(Instant::now(), config.clone(), tables(&handle), snapshot);
     let mut lp = Loop {
         poll,
         listeners,
@@ -144,8 +194,8 @@ pub(crate) fn spawn(
         config,
         inbox: Inbox::new(READ_CHUNK),
         handoffs: Handoffs::new(handle.handoffs.clone()),
+        apps,
     };
-    handle.set_life(Life::Running);
     let thread = std::thread::Builder::new()
         .name("diameter-node".into())
         .spawn(move || {
@@ -183,7 +233,15 @@ impl Loop {
         // for a running worker: the loop comes back to them below
         self.handoffs.serve_this_thread();
         loop {
-            self.do_actions(Instant::now());
+            let turn = Instant::now();
+            self.do_actions(turn);
+            self.carry_out(turn);
+            // what that queued (a 5012 answer, a forwarded request) is
+            // written before the loop sleeps
+            self.dispatch.take_dirty(&mut touched);
+            for id in touched.drain(..) {
+                self.settle(turn, id);
+            }
             let now = Instant::now();
             let busy = self.slots.values().any(|s| s.read_again && !s.paused);
             let mut spinning = spin_until.is_some_and(|t| now < t);
@@ -251,6 +309,7 @@ impl Loop {
                 touched.push(id);
             }
             self.dispatch.handle_timeout(now, &mut touched);
+            self.carry_out(now);
             self.dispatch.take_dirty(&mut touched);
             touched.sort_unstable();
             touched.dedup();
@@ -285,6 +344,9 @@ impl Loop {
         }
         let now = Instant::now();
         self.dispatch.shutdown(now);
+        self.carry_out(now);
+        self.handle.stop_applications();
+        self.dispatch.finish();
         for (_, mut slot) in self.slots.drain() {
             let _ = self.poll.registry().deregister(slot.stream.source());
             slot.stream.shutdown();
@@ -298,7 +360,169 @@ impl Loop {
     fn drain_commands(&mut self, now: Instant) {
         self.handle.clear_wake();
         while let Ok(cmd) = self.commands.try_recv() {
+            if matches!(
+                cmd,
+                Command::PeerAdded(_) | Command::ApplicationsChanged | Command::RoutesChanged
+            ) {
+                let (snapshot, apps) = snapshot(&self.handle);
+                self.dispatch.set_snapshot(snapshot);
+                self.apps = apps;
+            }
             self.dispatch.command(now, cmd);
+        }
+    }
+
+    /// Carries out what the core asked for besides writing: user code
+    /// (each call behind `catch_unwind`), peers' records, the
+    /// applications' readiness, log lines, the statistics history. What
+    /// that queues for writing is settled by the caller.
+    fn carry_out(&mut self, now: Instant) {
+        let mut ready = false;
+        let mut wall: Option<SystemTime> = None;
+        while let Some(delivery) = self.dispatch.poll_delivery() {
+            match delivery {
+                Delivery::Request { app, msg } => self.deliver_request(now, app, msg),
+                Delivery::Peer(peer, change) => {
+                    // the wall clock, read once per turn
+                    let wall = *wall.get_or_insert_with(SystemTime::now);
+                    let unix = wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                    ready |= peer.apply(change, wall, unix);
+                }
+                Delivery::ProxyRequest(mut call) => {
+                    let (handler, msg) = (&call.handler, &mut call.msg);
+                    let verdict = catch_unwind(AssertUnwindSafe(|| handler.handle_request(msg)));
+                    self.dispatch.handle_proxy_verdict(now, call, verdict.ok());
+                }
+                Delivery::ProxyAnswer(mut call) => {
+                    let (handler, msg) = (&call.handler, &mut call.msg);
+                    let panicked =
+                        catch_unwind(AssertUnwindSafe(|| handler.handle_answer(msg))).is_err();
+                    self.dispatch.handle_proxied_answer(call, panicked);
+                }
+                Delivery::LateAnswer { app, msg } => {
+                    let Some(app) = self.apps.get(app) else {
+                        continue;
+                    };
+                    if catch_unwind(AssertUnwindSafe(|| app.handle_answer(msg))).is_err() {
+                        count(&self.handle.counters.callback_panics);
+                    }
+                }
+            }
+        }
+        if self.dispatch.take_ready_changed() || ready {
+            self.handle.update_ready();
+        }
+        if self.dispatch.take_logs_due() {
+            if self.config.peers_logging {
+                self.log_peers();
+            }
+            if self.config.stats_logging {
+                self.log_stats();
+            }
+        }
+        if self.dispatch.take_history_due() {
+            let stats = node_stats(self.handle.peers.read().iter());
+            let mut history = self.handle.history.lock();
+            if history.len() >= HISTORY_KEPT {
+                history.pop_front();
+            }
+            history.push_back((SystemTime::now(), stats));
+        }
+    }
+
+    /// python's `STATS=<json>` line on `diameter.stats`.
+    fn log_stats(&self) {
+        if !log::log_enabled!(target: "diameter.stats", log::Level::Debug) {
+            return;
+        }
+        let s = node_stats(self.handle.peers.read().iter());
+        let ranges: Vec<String> = s
+            .sent_result_code_range_counters
+            .iter()
+            .map(|(k, v)| format!("{k:?}: {}", v[0]))
+            .collect();
+        debug!(
+            target: "diameter.stats",
+            "STATS=[{{\"node_name\": {:?}, \"processed_req_per_second_overall\": {}, \"avg_response_time_overall\": {}, \"received_req_counter\": {}, \"sent_result_code_range_counters\": {{{}}}}}]",
+            self.handle.identity().origin_host,
+            s.processed_req_per_second_overall,
+            s.avg_response_time_overall,
+            s.received_req_counters[0],
+            ranges.join(", ")
+        );
+    }
+
+    /// python's `PEERS=<json>` line on `diameter.stats`.
+    fn log_peers(&self) {
+        if !log::log_enabled!(target: "diameter.stats", log::Level::Debug) {
+            return;
+        }
+        let mut out = String::from("PEERS=[");
+        for (i, peer) in self.handle.peers.read().iter().enumerate() {
+            let st = peer.status.lock();
+            let conn = st.connection.as_ref();
+            let state = conn.map_or("DISCONNECTED", |c| state_name(c.state));
+            let host = conn.map_or("", |c| c.host_identity.as_str());
+            let addr = conn
+                .and_then(|c| c.remote_address)
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&format!(
+                "{{\"node_name\": {:?}, \"host_identity\": {:?}, \"connection\": {:?}, \"state\": {:?}}}",
+                peer.node_name, host, addr, state
+            ));
+        }
+        out.push(']');
+        debug!(target: "diameter.stats", "{out}");
+    }
+
+    /// Hands a request to its application; a handler that panics is
+    /// answered 5012.
+    fn deliver_request(&mut self, now: Instant, app: usize, msg: Message) {
+        let Some(app) = self.apps.get(app).cloned() else {
+            return;
+        };
+        let h = msg.header;
+        let id = msg.received_on;
+        // what a 5012 answer needs if the handler panics (it takes the
+        // request itself)
+        let stub = Message::new(
+            h,
+            msg.find_avp(&[(AVP_SESSION_ID, 0)])
+                .into_iter()
+                .cloned()
+                .collect(),
+        );
+        if catch_unwind(AssertUnwindSafe(|| app.handle_request(msg))).is_ok() {
+            return;
+        }
+        count(&self.handle.counters.callback_panics);
+        ratelimit::warn(
+            now,
+            &PANIC_LOG,
+            format_args!("handle_request panicked for {stub}; answered 5012"),
+        );
+        let mut answer = app.base().answer_on(
+            &self.handle,
+            &stub,
+            Some(E_RESULT_CODE_DIAMETER_UNABLE_TO_COMPLY),
+            None,
+        );
+        answer.received_on = id;
+        if let Ok(bytes) = answer.as_bytes() {
+            self.dispatch.send_answer(
+                now,
+                OutAnswer {
+                    via: id,
+                    hop_by_hop: h.hop_by_hop_identifier,
+                    end_to_end: h.end_to_end_identifier,
+                    bytes,
+                    claimed: false,
+                },
+            );
         }
     }
 
@@ -441,6 +665,9 @@ impl Loop {
 
     /// An outgoing connect finished, one way or the other.
     fn connect_done(&mut self, now: Instant, id: ConnId) {
+        // applications added meanwhile (their command may be queued still)
+        // are in the CER
+        self.drain_commands(now);
         let Some(slot) = self.slots.get_mut(&id) else {
             return;
         };

@@ -54,4 +54,5 @@ pub use machine::{
     Watchdog, MAX_FAILED_AVP_ECHO,
 };
 pub(crate) use peer::node_stats;
+pub(crate) use peer::PeerChange;
 pub use peer::{Peer, PeerConnectionInfo, PeerCounters, PeerSettings, PeerStatus};

@@ -334,3 +334,115 @@ pub(crate) fn node_stats<'a>(
         peers.map(|p| p.statistics.lock().clone()).collect();
     crate::node::stats::NodeStats::from_peers(&snapshots, crate::node::stats::unix_secs())
 }
+
+/// A change of a peer's record, as the protocol core sees it happen; the
+/// event loop applies it ([`Peer::apply`]) for the threads that read it.
+#[derive(Debug)]
+pub(crate) enum PeerChange {
+    /// A connection to it is being opened (`opened: false`) or exchanged
+    /// capabilities (`opened: true`: the last connect time is now, the last
+    /// disconnect reason and DPR cause are forgotten).
+    Connection {
+        /// The connection as the python-facing status shows it.
+        info: PeerConnectionInfo,
+        /// Capabilities were exchanged.
+        opened: bool,
+    },
+    /// The state of its connection `ident` (of whatever connection it has,
+    /// when `None`).
+    State {
+        /// The connection meant.
+        ident: Option<u64>,
+        /// python's PEER_* state.
+        state: u8,
+    },
+    /// It sent a DPR with this Disconnect-Cause.
+    Dpr(Option<i32>),
+    /// Its last connection ended.
+    Disconnected {
+        /// python's disconnect reason.
+        reason: u8,
+        /// When.
+        at: Instant,
+        /// Whether its next CER says it reopens (after a DWA timeout).
+        reopen: bool,
+    },
+    /// Requests received from it.
+    Received(u64),
+    /// An answer sent to it: the processing time of its request and its
+    /// Result-Code.
+    Answered {
+        /// The request's command code.
+        command_code: u32,
+        /// From the request's arrival to the answer.
+        took: Duration,
+        /// The answer's Result-Code, if it has one.
+        result_code: Option<u32>,
+    },
+}
+
+impl Peer {
+    /// Applies a change the core saw (`wall` and `unix` the wall clock now);
+    /// true when the state of its connection changed (the applications'
+    /// readiness is then recomputed).
+    pub(crate) fn apply(&self, change: PeerChange, wall: SystemTime, unix: u64) -> bool {
+        match change {
+            PeerChange::Connection { info, opened } => {
+                let mut st = self.status.lock();
+                st.connection = Some(info);
+                if opened {
+                    st.disconnect_reason = None;
+                    st.dpr_cause = None;
+                    st.last_connect = Some(wall);
+                }
+                opened
+            }
+            PeerChange::State { ident, state } => {
+                let mut st = self.status.lock();
+                match st.connection.as_mut() {
+                    Some(info) if ident.is_none_or(|i| i == info.ident) && info.state != state => {
+                        info.state = state;
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            PeerChange::Dpr(cause) => {
+                let mut st = self.status.lock();
+                st.dpr_cause = cause;
+                if let Some(info) = st.connection.as_mut() {
+                    info.state = crate::node::peer::PEER_DISCONNECTING;
+                }
+                false
+            }
+            PeerChange::Disconnected { reason, at, reopen } => {
+                let mut st = self.status.lock();
+                st.connection = None;
+                st.last_disconnect = Some(wall);
+                st.last_disconnect_at = Some(at);
+                st.disconnect_reason = Some(reason);
+                st.reopen = reopen;
+                true
+            }
+            PeerChange::Received(n) => {
+                self.statistics.lock().add_received_req(unix, n);
+                false
+            }
+            PeerChange::Answered {
+                command_code,
+                took,
+                result_code,
+            } => {
+                let mut stats = self.statistics.lock();
+                stats.add_processed_req_time(
+                    crate::message::dictionary::command_name(command_code),
+                    took.as_secs_f64(),
+                );
+                if let Some(code) = result_code {
+                    stats.add_sent_result_code(unix, code);
+                }
+                false
+            }
+        }
+    }
+}

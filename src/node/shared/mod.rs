@@ -52,6 +52,8 @@ pub(crate) enum Command {
     PeerAdded(Arc<Peer>),
     /// An application was added after start: advertise it from now on.
     ApplicationsChanged,
+    /// A route or a proxy handler was added after start.
+    RoutesChanged,
     /// Make the loop panic (fault injection for tests of what a dead
     /// loop does to callers and to `stop()`).
     Panic,
@@ -340,16 +342,16 @@ pub(crate) struct Handle {
     pub link: OnceLock<Link>,
     wake_pending: AtomicBool,
     life: AtomicU8,
-    pub counters: Counters,
-    pub transport: TransportCounters,
+    pub counters: Arc<Counters>,
+    pub transport: Arc<TransportCounters>,
     /// Requests handed to applications and not answered yet.
-    pub owed: OwedBook,
+    pub owed: Arc<OwedBook>,
     /// The routing table of an agent ([`crate::node::Node::add_route`]).
     pub routes: RwLock<Vec<crate::node::core::agent::relay::RouteEntry>>,
     /// An agent's counters.
-    pub relay: crate::node::core::agent::relay::RelayCounters,
+    pub relay: Arc<RelayCounters>,
     /// The redirect cache: filled by the loop, read by callers.
-    pub redirects: crate::node::shared::redirect::Shared<Arc<Peer>>,
+    pub redirects: Arc<crate::node::shared::redirect::Shared<Arc<Peer>>>,
 }
 
 /// Who the node is, and its generators.
@@ -371,14 +373,14 @@ impl Handle {
             link: OnceLock::new(),
             wake_pending: AtomicBool::new(false),
             life: AtomicU8::new(Life::Created as u8),
-            counters: Counters::default(),
-            transport: TransportCounters::default(),
-            owed: OwedBook::default(),
+            counters: Arc::default(),
+            transport: Arc::default(),
+            owed: Arc::default(),
             routes: RwLock::new(Vec::new()),
-            relay: crate::node::core::agent::relay::RelayCounters::default(),
-            redirects: crate::node::shared::redirect::Shared::new(
+            relay: Arc::default(),
+            redirects: Arc::new(crate::node::shared::redirect::Shared::new(
                 crate::node::config::NodeLimits::default().redirect_cache_size,
-            ),
+            )),
         })
     }
 
@@ -473,7 +475,14 @@ impl Handle {
 
     /// A snapshot of the protocol counters.
     pub(crate) fn protocol_stats(&self) -> ProtocolStats {
-        let c = &self.counters;
+        self.counters.snapshot()
+    }
+}
+
+impl Counters {
+    /// A snapshot of the counters.
+    pub(crate) fn snapshot(&self) -> ProtocolStats {
+        let c = self;
         let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
         ProtocolStats {
             answers_unmatched: r(&c.answers_unmatched),

@@ -93,7 +93,7 @@ impl Dispatch {
         &mut self,
         now: Instant,
         from: ConnId,
-        pending: Pending,
+        mut pending: Pending,
         answer: Message,
     ) -> Option<(Pending, Message)> {
         let limits = self.config.limits;
@@ -115,44 +115,25 @@ impl Dispatch {
             .unwrap_or_default()
             .to_owned();
         let redirector = self.conns.get(&from).and_then(|c| c.peer.clone());
-        let mut hosts: Vec<Arc<Peer>> = Vec::new();
-        for uri in &said.hosts {
-            if let Some(p) = self.redirect_host(now, uri, redirector.as_ref(), &realm) {
-                if !hosts.iter().any(|h| Arc::ptr_eq(h, &p)) {
-                    hosts.push(p);
-                }
-            }
-        }
+        let hosts = self.redirect_targets(now, &said.hosts, redirector.as_ref(), &realm);
         let Some(first) = hosts.first().cloned() else {
             debug!(target: "diameter.node", "3006 answer {answer} names no host that can be reached, given to the caller");
+            return Some((pending, answer));
+        };
+        let Some(mut copy) = pending.failover.take() else {
+            // `may` said there is one
             return Some((pending, answer));
         };
         let Pending {
             end_to_end,
             reply,
             expires,
-            failover,
+            ..
         } = pending;
-        let Some(mut copy) = failover else {
-            // `may` said there is one
-            return Some((
-                Pending {
-                    end_to_end,
-                    reply,
-                    expires,
-                    failover: None,
-                },
-                answer,
-            ));
-        };
         // cached for the requests the usage covers that go the way this
         // one went (or as widely as the RFC reads, when the node says so)
         if let (Some(request), Some(via)) = (&request, redirector) {
-            let targets = hosts.clone();
-            let facts = Facts::of(request);
-            self.handle.redirects.with(|c| {
-                c.learn(now, said.usage, &facts, via, targets, said.max_cache_time);
-            });
+            self.learn_redirect(now, request, &said, via, hosts.clone());
         }
         let peer = self.least_loaded_ready(hosts).unwrap_or(first);
         if let Some(flags) = copy.bytes.get_mut(4) {
@@ -162,7 +143,7 @@ impl Dispatch {
             redirects: copy.retry.redirects.saturating_add(1),
             ..copy.retry
         };
-        count(&self.handle.counters.requests_redirected);
+        count(&self.counters.requests_redirected);
         debug!(target: "diameter.node", "3006 answer {answer}: request sent again to {peer}");
         self.send_to_redirect_host(
             now,
@@ -181,6 +162,43 @@ impl Dispatch {
         None
     }
 
+    /// The peers the Redirect-Hosts of a 3006 from `redirector` name that
+    /// can be used, each once.
+    fn redirect_targets(
+        &mut self,
+        now: Instant,
+        uris: &[DiameterUri],
+        redirector: Option<&Arc<Peer>>,
+        realm: &str,
+    ) -> Vec<Arc<Peer>> {
+        let mut hosts: Vec<Arc<Peer>> = Vec::new();
+        for uri in uris {
+            if let Some(p) = self.redirect_host(now, uri, redirector, realm) {
+                if !hosts.iter().any(|h| Arc::ptr_eq(h, &p)) {
+                    hosts.push(p);
+                }
+            }
+        }
+        hosts
+    }
+
+    /// Caches what a 3006 said, for the requests its usage covers that go
+    /// the way `request` went through `via` (or as widely as the RFC reads,
+    /// when the node says so).
+    fn learn_redirect(
+        &mut self,
+        now: Instant,
+        request: &Message,
+        said: &redirect::Redirect,
+        via: Arc<Peer>,
+        targets: Vec<Arc<Peer>>,
+    ) {
+        let facts = Facts::of(request);
+        self.shared_redirects.with(|c| {
+            c.learn(now, said.usage, &facts, via, targets, said.max_cache_time);
+        });
+    }
+
     /// The peer a Redirect-Host names, if it can be used: a configured
     /// peer (by name, or by address and port), a peer added for an
     /// earlier redirect, or a new one for an IP address. Not this node,
@@ -193,14 +211,13 @@ impl Dispatch {
         realm: &str,
     ) -> Option<Arc<Peer>> {
         let host = uri.fqdn.as_str();
-        if host.eq_ignore_ascii_case(&self.handle.identity().origin_host) {
+        if host.eq_ignore_ascii_case(&self.snapshot.identity.origin_host) {
             return None;
         }
         let ip = host.parse::<IpAddr>().ok();
         let known = self
-            .handle
+            .snapshot
             .peers
-            .read()
             .iter()
             .find(|p| {
                 p.node_name.eq_ignore_ascii_case(host)
@@ -291,10 +308,9 @@ impl Dispatch {
     /// Whether a peer added for a redirect is unused: no cache entry names
     /// it, no request waits for it, none waits for an answer on it.
     pub(crate) fn learned_unused(&self, peer: &Arc<Peer>) -> bool {
-        let named = !self.handle.redirects.is_empty()
+        let named = !self.shared_redirects.is_empty()
             && self
-                .handle
-                .redirects
+                .shared_redirects
                 .with(|c| c.names(|t| Arc::ptr_eq(t, peer)));
         !named
             && !self
@@ -424,9 +440,8 @@ impl Dispatch {
 
     /// Cache entries naming `peer` go.
     pub(crate) fn forget_redirect_host(&self, peer: &Arc<Peer>) {
-        if !self.handle.redirects.is_empty() {
-            self.handle
-                .redirects
+        if !self.shared_redirects.is_empty() {
+            self.shared_redirects
                 .with(|c| c.remove_targets(|t| Arc::ptr_eq(t, peer)));
         }
     }
@@ -447,7 +462,7 @@ impl Dispatch {
     /// A connection opened: one to a peer added for a redirect that turns
     /// out to be this node is closed.
     pub(crate) fn redirect_host_opened(&mut self, now: Instant, id: ConnId, origin_host: &str) {
-        let own = self.handle.identity();
+        let own = self.snapshot.identity.clone();
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
@@ -499,8 +514,8 @@ impl Dispatch {
             r.waiting.retain(|w| w.deadline > now);
             r.answer_bytes = r.waiting.iter().map(kept).sum();
         }
-        if !self.handle.redirects.is_empty() {
-            self.handle.redirects.with(|c| c.expire(now));
+        if !self.shared_redirects.is_empty() {
+            self.shared_redirects.with(|c| c.expire(now));
         }
         let idle: Vec<Arc<Peer>> = self
             .redirects

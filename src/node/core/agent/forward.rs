@@ -12,6 +12,7 @@
 
 use std::sync::atomic::Ordering;
 
+use crate::node::core::agent::calls::NextHop;
 use crate::node::core::agent::proxy::ProxyHandler;
 use crate::node::core::agent::relay::{self, Decision, RedirectTo};
 use crate::node::core::agent::relay_failover::next_hops;
@@ -38,10 +39,10 @@ impl Dispatch {
         id: ConnId,
         mut msg: Message,
     ) -> Option<Message> {
-        let identity = self.handle.identity();
+        let identity = self.snapshot.identity.clone();
         let decision = {
-            let routes = self.handle.routes.read();
-            relay::decide(&msg, &identity.origin_host, &identity.origin_realm, &routes)
+            let routes = &self.snapshot.routes;
+            relay::decide(&msg, &identity.origin_host, &identity.origin_realm, routes)
         };
         let (realm, host, servers) = match decision {
             Decision::Local => {
@@ -62,48 +63,54 @@ impl Dispatch {
                 servers,
             } => (realm, host, servers),
         };
-        let counters = &self.handle.relay;
-        if relay::loop_detected(&msg, &identity.origin_host) {
-            count(&counters.loops_detected);
-            self.refuse_relay(
+        let to = NextHop {
+            realm,
+            host,
+            servers,
+        };
+        self.relay_to_realm(now, id, msg, to);
+        None
+    }
+
+    /// Forwards a request to a next hop for `to`, through the proxy
+    /// handler when a route says so (the loop runs it:
+    /// [`Delivery::ProxyRequest`]); or answers it here (loop detected).
+    fn relay_to_realm(&mut self, now: Instant, id: ConnId, msg: Message, to: NextHop) {
+        if relay::loop_detected(&msg, &self.snapshot.identity.origin_host) {
+            count(&self.relay.loops_detected);
+            return self.refuse_relay(
                 now,
                 id,
                 &msg,
                 E_RESULT_CODE_DIAMETER_LOOP_DETECTED,
                 "forwarding loop detected",
             );
-            return None;
         }
-        let proxy = self.proxy_handler_for(&msg, &realm);
-        if let Some(handler) = &proxy {
-            if !self.proxy_request(now, id, &mut msg, handler) {
-                return None;
-            }
+        match self.proxy_handler_for(&msg, &to.realm) {
+            Some(handler) => self.proxy_request(id, msg, handler, to),
+            None => self.relay_onward(now, id, msg, &to, None),
         }
-        let app = msg.header.application_id;
-        let (candidates, served) = {
-            let peers = self.handle.peers.read();
-            let candidates = next_hops(
-                &peers,
-                &realm,
-                host.as_deref(),
-                servers.as_deref(),
-                app,
-                None,
-            );
-            let served = servers.is_some()
-                || realm.eq_ignore_ascii_case(&identity.origin_realm)
-                || peers
-                    .iter()
-                    .any(|p| p.realm_name.eq_ignore_ascii_case(&realm));
-            (candidates, served)
-        };
+    }
+
+    /// Forwards a request to the least loaded next hop `to` names that is
+    /// ready (`proxy` the handler that saw it); or answers it here (no
+    /// next hop, realm not served).
+    pub(crate) fn relay_onward(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        msg: Message,
+        to: &NextHop,
+        proxy: Option<Arc<dyn ProxyHandler>>,
+    ) {
+        let (realm, host, servers) = (&to.realm, to.host.as_deref(), to.servers.as_deref());
+        let (candidates, served) = self.relay_candidates(&msg, realm, host, servers);
         // the least loaded of those whose connection carries requests now
         // (the status the candidates were read from may lag behind)
         match self.least_loaded_ready(candidates) {
             Some(peer) => self.forward(now, id, msg, peer, proxy),
             None if served => {
-                count(&self.handle.relay.unable_to_deliver);
+                count(&self.relay.unable_to_deliver);
                 self.refuse_relay(
                     now,
                     id,
@@ -113,7 +120,7 @@ impl Dispatch {
                 );
             }
             None => {
-                count(&self.handle.relay.realm_not_served);
+                count(&self.relay.realm_not_served);
                 self.refuse_relay(
                     now,
                     id,
@@ -123,7 +130,28 @@ impl Dispatch {
                 );
             }
         }
-        None
+    }
+
+    /// The next hops a request to `realm` may go to, and whether the realm
+    /// is served at all (by a route, this node, or a configured peer).
+    fn relay_candidates(
+        &self,
+        msg: &Message,
+        realm: &str,
+        host: Option<&str>,
+        servers: Option<&[Arc<Peer>]>,
+    ) -> (Vec<Arc<Peer>>, bool) {
+        let app = msg.header.application_id;
+        let identity = self.snapshot.identity.clone();
+        let peers = &self.snapshot.peers;
+        let can_take = |p: &Peer, app| self.can_take(p, app);
+        let candidates = next_hops(peers, realm, host, servers, app, None, &can_take);
+        let served = servers.is_some()
+            || realm.eq_ignore_ascii_case(&identity.origin_realm)
+            || peers
+                .iter()
+                .any(|p| p.realm_name.eq_ignore_ascii_case(realm));
+        (candidates, served)
     }
 
     /// Sends a request on to `peer`: its received bytes, a Route-Record
@@ -138,7 +166,7 @@ impl Dispatch {
         proxy: Option<Arc<dyn ProxyHandler>>,
     ) {
         let Some(to) = self.ready_conn_of(&peer) else {
-            count(&self.handle.relay.unable_to_deliver);
+            count(&self.relay.unable_to_deliver);
             return self.refuse_relay(
                 now,
                 id,
@@ -147,61 +175,10 @@ impl Dispatch {
                 "next hop not connected",
             );
         };
-        let wire = match msg.wire.take() {
-            Some(wire) => Some(wire),
-            None => msg.as_bytes().ok(),
-        };
-        let limits = self.config.limits;
-        // RFC 6733 §6.1.9, §6.7.1: the Route-Record names the peer the
-        // request came from, as its Capabilities-Exchange named it (requests
-        // are read only once that exchange is done)
-        let Some(from_host) = self
-            .conns
-            .get(&id)
-            .and_then(|c| c.machine.as_ref())
-            .and_then(|m| m.remote())
-            .map(|r| r.origin_host.clone())
-        else {
-            count(&self.handle.relay.unable_to_deliver);
-            return self.refuse_relay(
-                now,
-                id,
-                &msg,
-                E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER,
-                "sender not identified",
-            );
-        };
-        let Some(conn) = self.conns.get_mut(&to) else {
+        let Some(bytes) = self.forwarded_bytes(now, id, to, &mut msg) else {
             return;
         };
-        if conn.output_len() > limits.max_output_buffer.saturating_mul(2) {
-            count(&self.handle.relay.too_busy);
-            return self.refuse_relay(
-                now,
-                id,
-                &msg,
-                E_RESULT_CODE_DIAMETER_TOO_BUSY,
-                "next hop is not reading",
-            );
-        }
-        // RFC 6733 §6.1.9 leaves a relay no way to shrink a request, and a
-        // next hop that reads no more than this node does would close its
-        // connection on it (and failover would take the next one down too):
-        // what would exceed this node's own max_message_size, or the next
-        // hop's transport, once the Route-Record is added, is answered here
-        let own = self.config.connection.max_message_size as usize;
-        let max_len = conn.max_send.map_or(own, |s| s.min(own));
-        let Some(bytes) = wire.and_then(|w| relay::append_route_record(w, &from_host, max_len))
-        else {
-            count(&self.handle.relay.too_large);
-            return self.refuse_relay(
-                now,
-                id,
-                &msg,
-                E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER,
-                "request too large to forward",
-            );
-        };
+        let limits = self.config.limits;
         let relayed = Relayed {
             from: id,
             header: msg.header,
@@ -213,36 +190,117 @@ impl Dispatch {
             read_mark: 0,
             proxy,
         };
+        let Some(conn) = self.conns.get_mut(&to) else {
+            return;
+        };
         let keep = (limits.max_failovers > 0).then_some(&self.copy_budget);
-        match conn.relay_request(bytes, relayed, keep, limits.max_pending_per_connection) {
-            Ok(copied) => {
-                if keep.is_some() && !copied {
-                    count(&self.handle.relay.forwarded_without_copy);
+        let refused =
+            match conn.relay_request(bytes, relayed, keep, limits.max_pending_per_connection) {
+                Ok(copied) => {
+                    if keep.is_some() && !copied {
+                        count(&self.relay.forwarded_without_copy);
+                    }
+                    peer.outstanding.fetch_add(1, Ordering::Relaxed);
+                    count(&self.relay.requests_relayed);
+                    self.dirty.push(to);
+                    return;
                 }
-                peer.outstanding.fetch_add(1, Ordering::Relaxed);
-                count(&self.handle.relay.requests_relayed);
-                self.dirty.push(to);
-            }
-            Err((PendingRefused::NotReady, ..)) => {
-                count(&self.handle.relay.unable_to_deliver);
-                self.refuse_relay(
-                    now,
-                    id,
-                    &msg,
+                Err((refused, ..)) => refused,
+            };
+        let (code, why) = match refused {
+            PendingRefused::NotReady => {
+                count(&self.relay.unable_to_deliver);
+                (
                     E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER,
                     "next hop not ready",
-                );
+                )
             }
-            Err((PendingRefused::Full, ..)) => {
-                count(&self.handle.relay.too_busy);
-                self.refuse_relay(
-                    now,
-                    id,
-                    &msg,
+            PendingRefused::Full => {
+                count(&self.relay.too_busy);
+                (
                     E_RESULT_CODE_DIAMETER_TOO_BUSY,
                     "too many requests waiting on the next hop",
-                );
+                )
             }
+        };
+        self.refuse_relay(now, id, &msg, code, why);
+    }
+
+    /// The bytes to forward a request received on `id` with, on the
+    /// connection `to`: as received, with a Route-Record naming its sender
+    /// appended; `None` when it cannot go (answered here, counted).
+    fn forwarded_bytes(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        to: ConnId,
+        msg: &mut Message,
+    ) -> Option<Vec<u8>> {
+        let wire = match msg.wire.take() {
+            Some(wire) => Some(wire),
+            None => msg.as_bytes().ok(),
+        };
+        // RFC 6733 §6.1.9, §6.7.1: the Route-Record names the peer the
+        // request came from, as its Capabilities-Exchange named it (requests
+        // are read only once that exchange is done)
+        let from_host = self
+            .conns
+            .get(&id)
+            .and_then(|c| c.machine.as_ref())
+            .and_then(|m| m.remote())
+            .map(|r| r.origin_host.clone());
+        let conn = self.conns.get(&to)?;
+        let refusal = if from_host.is_none() {
+            count(&self.relay.unable_to_deliver);
+            (
+                E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER,
+                "sender not identified",
+            )
+        } else if conn.output_len() > self.config.limits.max_output_buffer.saturating_mul(2) {
+            count(&self.relay.too_busy);
+            (E_RESULT_CODE_DIAMETER_TOO_BUSY, "next hop is not reading")
+        } else {
+            // RFC 6733 §6.1.9 leaves a relay no way to shrink a request, and
+            // a next hop that reads no more than this node does would close
+            // its connection on it (and failover would take the next one
+            // down too): what would exceed this node's own max_message_size,
+            // or the next hop's transport, once the Route-Record is added, is
+            // answered here
+            let own = self.config.connection.max_message_size as usize;
+            let max_len = conn.max_send.map_or(own, |s| s.min(own));
+            let host = from_host.as_deref().unwrap_or_default();
+            if let Some(bytes) = wire.and_then(|w| relay::append_route_record(w, host, max_len)) {
+                return Some(bytes);
+            }
+            count(&self.relay.too_large);
+            (
+                E_RESULT_CODE_DIAMETER_UNABLE_TO_DELIVER,
+                "request too large to forward",
+            )
+        };
+        self.refuse_relay(now, id, msg, refusal.0, refusal.1);
+        None
+    }
+
+    /// Sends the answer to a relayed request back where the request came
+    /// from, with its hop-by-hop identifier (or drops it, counted).
+    pub(crate) fn relay_back(&mut self, relayed: &Relayed, mut msg: Message) {
+        let bytes = match msg.wire.take() {
+            Some(wire) => Some(wire),
+            None => msg.as_bytes().ok(),
+        };
+        let sent = bytes.is_some_and(|mut bytes| {
+            relay::set_hop_by_hop(&mut bytes, relayed.header.hop_by_hop_identifier);
+            self.conns
+                .get_mut(&relayed.from)
+                .is_some_and(|c| queue_answer(c, &bytes))
+        });
+        if sent {
+            count(&self.relay.answers_relayed);
+            self.dirty.push(relayed.from);
+        } else {
+            count(&self.relay.answers_dropped);
+            debug!(target: "diameter.node", "answer {msg} to a relayed request: its requester is gone, dropped");
         }
     }
 
@@ -257,32 +315,16 @@ impl Dispatch {
                 return Some(msg);
             }
             Some(Err(_)) => {
-                count(&self.handle.counters.answers_wrong_end_to_end);
+                count(&self.counters.answers_wrong_end_to_end);
                 debug!(target: "diameter.node", "{}: answer {msg} has another End-to-End id than its relayed request, dropped", conn.name());
                 return None;
             }
             Some(Ok(r)) => r,
         };
         relayed.to.outstanding.fetch_sub(1, Ordering::Relaxed);
-        if let Some(handler) = &relayed.proxy {
-            self.proxy_answer(&mut msg, handler);
-        }
-        let bytes = match msg.wire.take() {
-            Some(wire) => Some(wire),
-            None => msg.as_bytes().ok(),
-        };
-        let sent = bytes.is_some_and(|mut bytes| {
-            relay::set_hop_by_hop(&mut bytes, relayed.header.hop_by_hop_identifier);
-            self.conns
-                .get_mut(&relayed.from)
-                .is_some_and(|c| queue_answer(c, &bytes))
-        });
-        if sent {
-            count(&self.handle.relay.answers_relayed);
-            self.dirty.push(relayed.from);
-        } else {
-            count(&self.handle.relay.answers_dropped);
-            debug!(target: "diameter.node", "answer {msg} to a relayed request: its requester is gone, dropped");
+        match relayed.proxy.clone() {
+            Some(handler) => self.proxy_answer(relayed, msg, handler),
+            None => self.relay_back(&relayed, msg),
         }
         None
     }
@@ -316,7 +358,7 @@ impl Dispatch {
         if !self.conns.contains_key(&r.from) {
             return;
         }
-        count(counter(&self.handle.relay));
+        count(counter(&self.relay));
         let stub = Message::new(r.header, r.session.into_iter().collect());
         self.refuse_relay(
             now,
@@ -332,7 +374,7 @@ impl Dispatch {
     pub(crate) fn relayed_expired(&mut self, expired: Vec<Relayed>) {
         for r in expired {
             r.to.outstanding.fetch_sub(1, Ordering::Relaxed);
-            count(&self.handle.relay.expired);
+            count(&self.relay.expired);
         }
     }
 
@@ -379,7 +421,13 @@ impl Dispatch {
         if let Ok(bytes) = answer.as_bytes() {
             let _ = machine.send_bytes(&bytes, false);
             if let Some(peer) = &conn.peer {
-                record_answer(peer, msg.header.command_code, Duration::ZERO, &bytes);
+                record_answer(
+                    &mut self.deliveries,
+                    peer,
+                    msg.header.command_code,
+                    Duration::ZERO,
+                    &bytes,
+                );
             }
         }
         self.dirty.push(id);
@@ -388,7 +436,7 @@ impl Dispatch {
     /// RFC 6733 §6.1.7: 3006 with a Redirect-Host for each server, then
     /// Redirect-Host-Usage and Redirect-Max-Cache-Time (§6.13, §6.14).
     pub(crate) fn redirect(&mut self, now: Instant, id: ConnId, msg: &Message, to: &RedirectTo) {
-        count(&self.handle.relay.redirected);
+        count(&self.relay.redirected);
         let mut hosts: Vec<Avp> = to
             .servers
             .iter()

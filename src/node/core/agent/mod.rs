@@ -1,5 +1,6 @@
 //! Agents' components.
 
+pub(crate) mod calls;
 pub mod duplicates;
 pub(crate) mod follow;
 pub(crate) mod forward;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::message::constants::*;
 use crate::message::{Avp, Message, HEADER_LENGTH};
-use crate::node::peer::{Peer, PEER_READY_STATES, RELAY_APPLICATION_ID};
+use crate::node::peer::Peer;
 
 pub use crate::node::config::{Agent, RouteAction, RouteEntry};
 pub(crate) use crate::node::shared::RelayCounters;
@@ -116,21 +116,6 @@ pub(crate) fn loop_detected(msg: &Message, own_host: &str) -> bool {
             && a.vendor_id() == 0
             && a.as_str().is_some_and(|h| h.eq_ignore_ascii_case(own_host))
     })
-}
-
-/// Whether a peer can take a relayed request of `application_id` now: its
-/// connection is ready and negotiated the application (either kind) or the
-/// relay application.
-pub(crate) fn can_take(peer: &Peer, application_id: u32) -> bool {
-    let st = peer.status.lock();
-    let Some(c) = st.connection.as_ref() else {
-        return false;
-    };
-    PEER_READY_STATES.contains(&c.state)
-        && c.auth_application_ids
-            .iter()
-            .chain(&c.acct_application_ids)
-            .any(|id| *id == application_id || *id == RELAY_APPLICATION_ID)
 }
 
 /// Appends a Route-Record AVP naming `host` (the peer the request came

@@ -126,11 +126,11 @@ impl Dispatch {
             Ok(copied) => {
                 drop(copy);
                 if !copied {
-                    count(&self.handle.relay.forwarded_without_copy);
+                    count(&self.relay.forwarded_without_copy);
                 }
                 previous.0.outstanding.fetch_sub(1, Ordering::Relaxed);
                 peer.outstanding.fetch_add(1, Ordering::Relaxed);
-                count(&self.handle.relay.requests_failed_over);
+                count(&self.relay.requests_failed_over);
                 self.dirty.push(to);
                 None
             }
@@ -157,15 +157,10 @@ impl Dispatch {
         if names_failed(&stub, failed) {
             return None;
         }
-        let identity = self.handle.identity();
+        let identity = self.snapshot.identity.clone();
         let decision = {
-            let routes = self.handle.routes.read();
-            relay::decide(
-                &stub,
-                &identity.origin_host,
-                &identity.origin_realm,
-                &routes,
-            )
+            let routes = &self.snapshot.routes;
+            relay::decide(&stub, &identity.origin_host, &identity.origin_realm, routes)
         };
         let Decision::Forward {
             realm,
@@ -176,14 +171,15 @@ impl Dispatch {
             return None;
         };
         let candidates = {
-            let peers = self.handle.peers.read();
+            let peers = &self.snapshot.peers;
             next_hops(
-                &peers,
+                peers,
                 &realm,
                 host.as_deref(),
                 servers.as_deref(),
                 stub.header.application_id,
                 failed,
+                &|p, app| self.can_take(p, app),
             )
         };
         let peer = self.least_loaded_ready(candidates)?;
@@ -195,8 +191,8 @@ impl Dispatch {
 /// The peers a request of `app` for `realm` may be forwarded to now
 /// (RFC 6733 §6.1.6, §6.1.9): the Destination-Host `host` when it is a peer
 /// that can take it, else those of the routing table entry's `servers`
-/// (without an entry: the peers configured in `realm`) that can; never
-/// `except`.
+/// (without an entry: the peers configured in `realm`) that can
+/// (`can_take`); never `except`.
 pub(crate) fn next_hops(
     peers: &[Arc<Peer>],
     realm: &str,
@@ -204,9 +200,9 @@ pub(crate) fn next_hops(
     servers: Option<&[Arc<Peer>]>,
     app: u32,
     except: Option<&Arc<Peer>>,
+    can_take: &dyn Fn(&Peer, u32) -> bool,
 ) -> Vec<Arc<Peer>> {
-    let usable =
-        |p: &&Arc<Peer>| !except.is_some_and(|e| Arc::ptr_eq(e, p)) && relay::can_take(p, app);
+    let usable = |p: &&Arc<Peer>| !except.is_some_and(|e| Arc::ptr_eq(e, p)) && can_take(p, app);
     if let Some(host) = host {
         let named = peers
             .iter()
