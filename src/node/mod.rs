@@ -41,6 +41,7 @@ pub(crate) mod io;
 #[allow(clippy::module_inception)]
 mod node;
 pub mod peer;
+mod proxy;
 mod ratelimit;
 mod routing;
 pub(crate) mod shared;
@@ -62,7 +63,6 @@ pub use config::{
     DEFAULT_MAX_UNAUTHENTICATED, DEFAULT_MAX_UNAUTHENTICATED_PER_IP,
 };
 pub use core::agent::duplicates::DuplicateLimits;
-pub use core::agent::proxy::{ProxyHandler, ProxyVerdict};
 pub use core::agent::relay::{Agent, RelayStats, RouteAction, RouteEntry};
 pub use core::checks::{check_request, unsupported_mandatory_avp, Rejection};
 pub use error::{ApplicationError, EmptyReason, NoRoute, NoRouteReason, NodeError};
@@ -75,6 +75,7 @@ pub use peer::{
     DEFAULT_STATISTICS_HISTORY_INTERVAL, DEFAULT_STOP_WAIT_TIMEOUT, DEFAULT_VENDOR_ID,
     DEFAULT_WAKEUP_INTERVAL, STATISTICS_HISTORY_SIZE,
 };
+pub use proxy::{ProxyHandler, ProxyVerdict};
 pub use routing::select_least_used_peer;
 pub use shared::{ProtocolStats, TransportCounters, TransportStats};
 pub use stats::NodeStats;

@@ -16,7 +16,6 @@ use crate::node::app::api::Registry;
 use crate::node::app::api::{AppBase, AppRoute, Application, RouteSelect};
 use crate::node::config::ListenTransport;
 use crate::node::config::{parse_addresses, IpAddress, NodeConfig, NodeLimits};
-use crate::node::core::agent::proxy::ProxyHandler;
 use crate::node::core::agent::relay::{Agent, RelayStats, RouteAction, RouteEntry};
 use crate::node::error::{NoRoute, NoRouteReason, NodeError};
 use crate::node::io::event_loop;
@@ -28,6 +27,7 @@ use crate::node::peer::{
     DEFAULT_VENDOR_ID, DEFAULT_WAKEUP_INTERVAL, PEER_TRANSPORT_SCTP, PEER_TRANSPORT_TCP,
     RELAY_APPLICATION_ID,
 };
+use crate::node::proxy::ProxyHandler;
 use crate::node::shared::{
     node_stats, Command, Handle, Identity, Life, OutAnswer, OutRequest, ProtocolStats, Reply,
     TransportStats,

@@ -13,7 +13,7 @@ python-facing top, which may import everything):
 
   base      ids, uri, idhash, ratelimit, stats   (no thread, no protocol state)
   peer      node/peer/      the per-connection state machine
-  settings  config, error, tls, routing          (what a node is told and reports; pure routing)
+  settings  config, error, tls, proxy, routing   (what a node is told and reports; pure routing)
   shared    node/shared/    the seam: what crosses threads, data only
   core      node/core/      the protocol, sans-IO (core/agent/ inside it)
   app       node/app/       callers' and workers' threads
@@ -32,7 +32,7 @@ import sys
 MODULES = set()
 LAYERS = ["base", "peer", "settings", "shared", "core", "app", "io", "top"]
 BASE = {"ids", "uri", "idhash", "ratelimit", "stats"}
-SETTINGS = {"config", "error", "tls", "routing"}
+SETTINGS = {"config", "error", "tls", "routing", "proxy"}
 APART = {("app", "core"), ("core", "app")}
 
 PATH_RE = re.compile(r"\b(?:crate::node|super(?:::super)*|self)(?:::[A-Za-z_][A-Za-z0-9_]*)+")

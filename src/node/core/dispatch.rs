@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 use log::{debug, info};
 
-use crate::node::core::agent::follow as redirect;
+use crate::node::core::agent::redirect;
 
 use crate::message::constants::*;
 use crate::message::{Avp, Message, MessageHeader};

@@ -7,8 +7,11 @@
 //! here too, so `add_peer`/`add_application` work before and after start.
 
 pub(crate) mod answer;
+mod conn_id;
 pub(crate) mod owed;
 pub(crate) mod redirect;
+
+pub(crate) use conn_id::{next_conn_id, ConnId};
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -31,16 +34,6 @@ use crate::node::{SequenceGenerator, SessionGenerator};
 pub(crate) const COMMAND_QUEUE: usize = 1 << 16;
 
 pub(crate) use crate::node::shared::answer::Reply;
-
-/// A connection's id: unique in the process, never reused (a stale id can
-/// never reach a newer connection).
-pub(crate) type ConnId = u64;
-
-/// The next connection id.
-pub(crate) fn next_conn_id() -> ConnId {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-}
 
 /// Work handed to the loop by other threads.
 pub(crate) enum Command {

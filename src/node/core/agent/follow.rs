@@ -21,70 +21,18 @@ use crate::node::shared::redirect::{self, Facts};
 use crate::node::uri::DiameterUri;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use log::{debug, info};
 
 use crate::message::constants::*;
 use crate::message::{Avp, Message, MessageHeader};
+use crate::node::core::agent::redirect::Waiting;
 use crate::node::core::conn::{ConnId, Pending, Retry};
-use crate::node::core::dispatch::{later, *};
+use crate::node::core::dispatch::*;
 use crate::node::error::{ApplicationError, EmptyReason, NodeError};
 use crate::node::peer::*;
-use crate::node::shared::{count, Reply};
-
-/// A peer added for a redirect is closed once it has been unused this long
-/// (no cache entry names it, nothing waits for it or on it).
-const LEARNED_IDLE: Duration = Duration::from_secs(60);
-
-/// Bytes of 3006 answers kept for requests waiting for their redirect
-/// host's connection, at most: beyond, a redirect that must wait is not
-/// followed (its caller gets the 3006 at once).
-const WAITING_ANSWER_BYTES: usize = 16 << 20;
-
-/// A request waiting for the connection to its redirect host.
-pub(crate) struct Waiting {
-    /// The host.
-    pub peer: Arc<Peer>,
-    /// The encoded request.
-    pub bytes: Vec<u8>,
-    /// Its End-to-End identifier.
-    pub end_to_end: u32,
-    /// The caller.
-    pub reply: Reply,
-    /// When its pending entry expires once sent.
-    pub expires: Instant,
-    /// Its failover and redirect bounds.
-    pub retry: Option<Retry>,
-    /// The application it was routed for.
-    pub app: Option<AppId>,
-    /// When its caller stops waiting: it is dropped then.
-    pub deadline: Instant,
-    /// The 3006 the caller gets when the host cannot be reached; `None`
-    /// for a request the cache sent there (it goes by routing instead).
-    pub answer: Option<Message>,
-}
-
-/// A peer the node added for a Redirect-Host naming an IP address.
-struct Learned {
-    peer: Arc<Peer>,
-    last_used: Instant,
-}
-
-/// The loop's redirect state: requests waiting for connections, and the
-/// peers added for redirects. Both bounded (`NodeLimits`).
-#[derive(Default)]
-pub(crate) struct Redirects {
-    waiting: Vec<Waiting>,
-    /// Bytes of the 3006 answers kept in `waiting`.
-    answer_bytes: usize,
-    learned: Vec<Learned>,
-}
-
-/// The bytes a waiting request's kept 3006 takes (its encoded length).
-pub(crate) fn kept(w: &Waiting) -> usize {
-    w.answer.as_ref().map_or(0, Message::length)
-}
+use crate::node::shared::count;
 
 impl Dispatch {
     /// An answer to a request this node sent: a 3006 that may be followed
@@ -226,12 +174,8 @@ impl Dispatch {
             .cloned();
         let peer = match known {
             Some(p) => p,
-            None => match self.redirects.learned.iter().find(|l| {
-                l.peer.node_name.eq_ignore_ascii_case(host)
-                    && l.peer.port == uri.port
-                    && l.peer.is_secure == uri.is_secure
-            }) {
-                Some(l) => l.peer.clone(),
+            None => match self.redirects.learned_for(host, uri) {
+                Some(p) => p,
                 None => self.learn_peer(now, uri, ip?, realm)?,
             },
         };
@@ -259,18 +203,13 @@ impl Dispatch {
         if uri.transport() != "tcp" || (uri.is_secure && !self.has_tls()) {
             return None;
         }
-        if self.redirects.learned.len() >= self.config.limits.max_redirect_peers {
+        if self.redirects.learned_len() >= self.config.limits.max_redirect_peers {
+            // not one added for the redirect being followed
             let unused = self
                 .redirects
-                .learned
-                .iter()
-                .enumerate()
-                // not one added for the redirect being followed
-                .filter(|(_, l)| l.last_used < now && self.learned_unused(&l.peer))
-                .min_by_key(|(_, l)| l.last_used)
-                .map(|(i, _)| i)?;
-            let gone = self.redirects.learned.swap_remove(unused);
-            self.close_learned(now, &gone.peer);
+                .least_recently_used(now, |p| self.learned_unused(p))?;
+            self.redirects.forget_learned(&unused);
+            self.close_learned(now, &unused);
         }
         let peer = Arc::new(Peer {
             node_name: uri.fqdn.clone(),
@@ -288,10 +227,7 @@ impl Dispatch {
             statistics: Default::default(),
         });
         info!(target: "diameter.node", "{peer}: added for a redirect, at {ip} port {}", uri.port);
-        self.redirects.learned.push(Learned {
-            peer: peer.clone(),
-            last_used: now,
-        });
+        self.redirects.add_learned(peer.clone(), now);
         Some(peer)
     }
 
@@ -313,11 +249,7 @@ impl Dispatch {
                 .shared_redirects
                 .with(|c| c.names(|t| Arc::ptr_eq(t, peer)));
         !named
-            && !self
-                .redirects
-                .waiting
-                .iter()
-                .any(|w| Arc::ptr_eq(&w.peer, peer))
+            && !self.redirects.waits_for(peer)
             && !self.conns.values().any(|c| {
                 c.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer)) && c.pending_len() > 0
             })
@@ -340,11 +272,7 @@ impl Dispatch {
     /// Whether the CEA of `peer` must name it: not for a peer added for a
     /// Redirect-Host naming an address (its Origin-Host is not known).
     pub(crate) fn checks_identity(&self, peer: &Arc<Peer>) -> bool {
-        !self
-            .redirects
-            .learned
-            .iter()
-            .any(|l| Arc::ptr_eq(&l.peer, peer) && l.peer.node_name.parse::<IpAddr>().is_ok())
+        !self.redirects.learned_by_address(peer)
     }
 
     /// Sends a request to its redirect host: at once when it is ready;
@@ -354,29 +282,21 @@ impl Dispatch {
         if w.deadline <= now {
             return;
         }
-        if let Some(l) = self
-            .redirects
-            .learned
-            .iter_mut()
-            .find(|l| Arc::ptr_eq(&l.peer, &w.peer))
-        {
-            l.last_used = now;
-        }
+        self.redirects.used(&w.peer, now);
         if self.ready_conn_of(&w.peer).is_some() {
             return self.send_waiting(w);
         }
-        let bytes = self.redirects.answer_bytes.saturating_add(kept(&w));
-        if self.redirects.waiting.len() >= self.config.limits.max_redirect_waiting
-            || bytes > WAITING_ANSWER_BYTES
-            || w.peer.ip_addresses.is_empty()
+        if w.peer.ip_addresses.is_empty()
+            || !self
+                .redirects
+                .has_room_for(&w, self.config.limits.max_redirect_waiting)
         {
             return self.redirect_failed(w);
         }
         if self.wants_connect(&w.peer) {
             self.actions.push_back(Action::Connect(w.peer.clone()));
         }
-        self.redirects.answer_bytes = bytes;
-        self.redirects.waiting.push(w);
+        self.redirects.wait(w);
     }
 
     pub(crate) fn send_waiting(&mut self, w: Waiting) {
@@ -448,13 +368,13 @@ impl Dispatch {
 
     /// A connection became ready: the requests waiting for its peer go.
     pub(crate) fn redirect_host_ready(&mut self, now: Instant, id: ConnId) {
-        if self.redirects.waiting.is_empty() {
+        if !self.redirects.has_waiting() {
             return;
         }
         let Some(peer) = self.conns.get(&id).and_then(|c| c.peer.clone()) else {
             return;
         };
-        for w in self.take_waiting(&peer) {
+        for w in self.redirects.take_waiting(&peer) {
             self.send_to_redirect_host(now, w);
         }
     }
@@ -466,12 +386,10 @@ impl Dispatch {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        let learned = conn.peer.as_ref().is_some_and(|p| {
-            self.redirects
-                .learned
-                .iter()
-                .any(|l| Arc::ptr_eq(&l.peer, p))
-        });
+        let learned = conn
+            .peer
+            .as_ref()
+            .is_some_and(|p| self.redirects.is_learned(p));
         if learned && origin_host.eq_ignore_ascii_case(&own.origin_host) {
             info!(target: "diameter.node", "{}: a redirect host that is this node, closed", conn.name());
             if let Some(m) = conn.machine.as_mut() {
@@ -485,23 +403,12 @@ impl Dispatch {
     /// what waits for it fails, and the cache forgets it.
     pub(crate) fn redirect_host_lost(&mut self, peer: &Arc<Peer>) {
         self.forget_redirect_host(peer);
-        if self.redirects.waiting.is_empty() {
+        if !self.redirects.has_waiting() {
             return;
         }
-        for w in self.take_waiting(peer) {
+        for w in self.redirects.take_waiting(peer) {
             self.redirect_failed(w);
         }
-    }
-
-    pub(crate) fn take_waiting(&mut self, peer: &Arc<Peer>) -> Vec<Waiting> {
-        let (mine, others): (Vec<Waiting>, Vec<Waiting>) =
-            std::mem::take(&mut self.redirects.waiting)
-                .into_iter()
-                .partition(|w| Arc::ptr_eq(&w.peer, peer));
-        self.redirects.waiting = others;
-        let freed: usize = mine.iter().map(kept).sum();
-        self.redirects.answer_bytes = self.redirects.answer_bytes.saturating_sub(freed);
-        mine
     }
 
     /// Once a second: waiting requests whose callers gave up go, the cache
@@ -509,34 +416,24 @@ impl Dispatch {
     /// a while are closed and forgotten.
     pub(crate) fn redirect_housekeeping(&mut self, now: Instant) {
         // their callers stopped waiting: nobody to tell
-        let r = &mut self.redirects;
-        if r.waiting.iter().any(|w| w.deadline <= now) {
-            r.waiting.retain(|w| w.deadline > now);
-            r.answer_bytes = r.waiting.iter().map(kept).sum();
-        }
+        self.redirects.drop_given_up(now);
         if !self.shared_redirects.is_empty() {
             self.shared_redirects.with(|c| c.expire(now));
         }
         let idle: Vec<Arc<Peer>> = self
             .redirects
-            .learned
-            .iter()
-            .filter(|l| later(l.last_used, LEARNED_IDLE) <= now)
-            .map(|l| l.peer.clone())
+            .idle_learned(now)
             .filter(|p| self.learned_unused(p))
             .collect();
         for peer in idle {
-            self.redirects
-                .learned
-                .retain(|l| !Arc::ptr_eq(&l.peer, &peer));
+            self.redirects.forget_learned(&peer);
             self.close_learned(now, &peer);
         }
     }
 
     /// The node stops: waiting requests fail at once.
     pub(crate) fn redirect_stop(&mut self) {
-        self.redirects.answer_bytes = 0;
-        for w in std::mem::take(&mut self.redirects.waiting) {
+        for w in self.redirects.take_all_waiting() {
             let _ = w
                 .reply
                 .send(Err(ApplicationError::EmptyAnswer(EmptyReason::NodeStopped)));
