@@ -233,42 +233,8 @@ impl Loop {
         // for a running worker: the loop comes back to them below
         self.handoffs.serve_this_thread();
         loop {
-            let turn = Instant::now();
-            self.do_actions(turn);
-            self.carry_out(turn);
-            // what that queued (a 5012 answer, a forwarded request) is
-            // written before the loop sleeps
-            self.dispatch.take_dirty(&mut touched);
-            for id in touched.drain(..) {
-                self.settle(turn, id);
-            }
-            let now = Instant::now();
-            let busy = self.slots.values().any(|s| s.read_again && !s.paused);
-            let mut spinning = spin_until.is_some_and(|t| now < t);
-            if spinning && !busy {
-                std::thread::yield_now();
-                // a yield that took long gave the core to another thread:
-                // the machine is busy, and polling would only slow the
-                // threads that make the next event; sleep instead
-                if now.elapsed() > YIELD_BUSY {
-                    spin_until = None;
-                    spinning = false;
-                }
-            }
-            let timeout = if busy || spinning {
-                Some(Duration::ZERO)
-            } else {
-                let accept_retry = self.listeners.iter().filter_map(|(_, at)| *at).min();
-                [
-                    self.dispatch.poll_timeout(),
-                    accept_retry,
-                    self.handoffs.deadline(now),
-                ]
-                .into_iter()
-                .flatten()
-                .min()
-                .map(|d| d.saturating_duration_since(now))
-            };
+            self.carry_out_and_write(&mut touched);
+            let timeout = self.poll_timeout(&mut spin_until);
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     error!(target: "diameter.node", "poll failed: {e}");
@@ -279,69 +245,132 @@ impl Loop {
             if !events.is_empty() {
                 spin_until = None;
             }
-            for event in events.iter() {
-                match event.token() {
-                    WAKER => self.drain_commands(now),
-                    Token(t) if t > LISTENER_BASE - self.listeners.len() => {
-                        self.accept(now, LISTENER_BASE - t)
-                    }
-                    Token(t) => {
-                        let id = t as ConnId;
-                        self.socket_event(now, id, event.is_readable(), event.is_writable());
-                        touched.push(id);
-                    }
-                }
-            }
-            for i in 0..self.listeners.len() {
-                if self.listeners[i].1.is_some_and(|at| at <= now) {
-                    self.listeners[i].1 = None;
-                    self.accept(now, i);
-                }
-            }
-            let again: Vec<ConnId> = self
-                .slots
-                .iter()
-                .filter(|(_, s)| s.read_again && !s.paused)
-                .map(|(id, _)| *id)
-                .collect();
-            for id in again {
-                self.read(now, id);
-                touched.push(id);
-            }
-            self.dispatch.handle_timeout(now, &mut touched);
-            self.carry_out(now);
-            self.dispatch.take_dirty(&mut touched);
-            touched.sort_unstable();
-            touched.dedup();
-            for id in touched.drain(..) {
-                self.settle(now, id);
-            }
-            // settling may have moved requests elsewhere (a write failed:
-            // failover): write those now, not at the next wake-up
-            self.dispatch.take_dirty(&mut touched);
-            for id in touched.drain(..) {
-                self.settle(now, id);
-            }
+            self.handle_events(now, &events, &mut touched);
+            self.settle_turn(now, &mut touched);
             self.handoffs.check(now);
             if self.dispatch.is_done(now) {
                 break;
             }
-            // after a turn with events, poll rather than sleep when what
-            // the loop waits for comes within microseconds: answers from
-            // quick handlers, answers from peers (to requests sent or
-            // relayed), or, with at most one request in flight, the next
-            // request (cheapest checks first: the last walks the
-            // connections). A wake-up costs more than the polling (yielding
-            // the core between polls, so that the threads that do the work
-            // run)
-            if !events.is_empty()
-                && (self.handoffs.quick_jobs_in_hand()
-                    || self.dispatch.awaiting_answers()
-                    || self.dispatch.at_most_one_in_flight())
-            {
+            if !events.is_empty() && self.next_event_is_near() {
                 spin_until = now.checked_add(BUSY_POLL);
             }
         }
+        self.close_down();
+    }
+
+    /// Carries out what the core decided (connects, TLS starts, user code)
+    /// and writes what that queued (a 5012 answer, a forwarded request)
+    /// before the loop sleeps.
+    fn carry_out_and_write(&mut self, touched: &mut Vec<ConnId>) {
+        let turn = Instant::now();
+        self.do_actions(turn);
+        self.carry_out(turn);
+        self.dispatch.take_dirty(touched);
+        for id in touched.drain(..) {
+            self.settle(turn, id);
+        }
+    }
+
+    /// How long the next poll may sleep: not at all while a connection has
+    /// more to read or the loop spins; else until the next timer.
+    fn poll_timeout(&mut self, spin_until: &mut Option<Instant>) -> Option<Duration> {
+        let now = Instant::now();
+        let busy = self.slots.values().any(|s| s.read_again && !s.paused);
+        let mut spinning = spin_until.is_some_and(|t| now < t);
+        if spinning && !busy {
+            std::thread::yield_now();
+            // a yield that took long gave the core to another thread:
+            // the machine is busy, and polling would only slow the
+            // threads that make the next event; sleep instead
+            if now.elapsed() > YIELD_BUSY {
+                *spin_until = None;
+                spinning = false;
+            }
+        }
+        if busy || spinning {
+            return Some(Duration::ZERO);
+        }
+        let accept_retry = self.listeners.iter().filter_map(|(_, at)| *at).min();
+        [
+            self.dispatch.poll_timeout(),
+            accept_retry,
+            self.handoffs.deadline(now),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|d| d.saturating_duration_since(now))
+    }
+
+    /// The poll's events, listeners due to accept again, and connections
+    /// with more to read; the connections touched are noted.
+    fn handle_events(&mut self, now: Instant, events: &Events, touched: &mut Vec<ConnId>) {
+        for event in events.iter() {
+            match event.token() {
+                WAKER => self.drain_commands(now),
+                Token(t) if t > LISTENER_BASE - self.listeners.len() => {
+                    self.accept(now, LISTENER_BASE - t)
+                }
+                Token(t) => {
+                    let id = t as ConnId;
+                    self.socket_event(now, id, event.is_readable(), event.is_writable());
+                    touched.push(id);
+                }
+            }
+        }
+        for i in 0..self.listeners.len() {
+            if self.listeners[i].1.is_some_and(|at| at <= now) {
+                self.listeners[i].1 = None;
+                self.accept(now, i);
+            }
+        }
+        let again: Vec<ConnId> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| s.read_again && !s.paused)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in again {
+            self.read(now, id);
+            touched.push(id);
+        }
+    }
+
+    /// Timers, then what the core decided, then every connection touched
+    /// this turn is written and its readiness interest set (twice: settling
+    /// may move requests elsewhere, a write failed and they failed over,
+    /// and those are written now, not at the next wake-up).
+    fn settle_turn(&mut self, now: Instant, touched: &mut Vec<ConnId>) {
+        self.dispatch.handle_timeout(now, touched);
+        self.carry_out(now);
+        self.dispatch.take_dirty(touched);
+        touched.sort_unstable();
+        touched.dedup();
+        for id in touched.drain(..) {
+            self.settle(now, id);
+        }
+        self.dispatch.take_dirty(touched);
+        for id in touched.drain(..) {
+            self.settle(now, id);
+        }
+    }
+
+    /// Whether, after a turn with events, the loop had better poll than
+    /// sleep: what it waits for comes within microseconds (answers from
+    /// quick handlers, answers from peers to requests sent or relayed, or,
+    /// with at most one request in flight, the next request; cheapest
+    /// checks first, the last walks the connections). A wake-up costs more
+    /// than the polling (yielding the core between polls, so that the
+    /// threads that do the work run).
+    fn next_event_is_near(&mut self) -> bool {
+        self.handoffs.quick_jobs_in_hand()
+            || self.dispatch.awaiting_answers()
+            || self.dispatch.at_most_one_in_flight()
+    }
+
+    /// The loop ends: the core says goodbye (DPR where it can), the
+    /// applications stop, every socket and listener is closed.
+    fn close_down(&mut self) {
         let now = Instant::now();
         self.dispatch.shutdown(now);
         self.carry_out(now);
