@@ -99,6 +99,17 @@ pub(crate) enum Delivery {
     /// (`ProxyHandler::handle_answer`), then give it to
     /// [`handle_proxied_answer`](Dispatch::handle_proxied_answer).
     ProxyAnswer(ProxiedAnswer),
+    /// A persistent peer's connection is gone: the loop reads its settings
+    /// (`reconnect_wait`, and after a DPR other than REBOOTING,
+    /// `always_reconnect`) and gives the wait to
+    /// [`reconnect_after`](Dispatch::reconnect_after).
+    Reconnect {
+        /// The peer.
+        peer: Arc<Peer>,
+        /// The Disconnect-Cause of the DPR that closed it, when one other
+        /// than REBOOTING did.
+        after_dpr: Option<CauseText>,
+    },
 }
 
 /// What the loop should do with a connection after writing.
@@ -353,6 +364,7 @@ impl Dispatch {
         now: Instant,
         peer: &Arc<Peer>,
         remote: SocketAddr,
+        connect_timeout: Duration,
     ) -> ConnId {
         let id = crate::node::core::conn::next_conn_id();
         let mut conn = Conn::new(id, Direction::Outgoing, remote);
@@ -360,7 +372,6 @@ impl Dispatch {
         conn.peer = Some(peer.clone());
         conn.secure = peer.is_secure;
         conn.remote_ips = peer.ip_addresses.clone();
-        let connect_timeout = peer.settings.lock().connect_timeout;
         conn.connect_deadline = Some(later(now, connect_timeout));
         let info = PeerConnectionInfo {
             state: PEER_CONNECTING,
@@ -383,8 +394,8 @@ impl Dispatch {
     }
 
     /// No connection to `peer` could be opened: try again later.
-    pub(crate) fn connect_failed(&mut self, now: Instant, peer: &Arc<Peer>) {
-        self.schedule_reconnect(now, peer, DISCONNECT_REASON_FAILED_CONNECT, None);
+    pub(crate) fn connect_failed(&mut self, _now: Instant, peer: &Arc<Peer>) {
+        self.schedule_reconnect(peer, DISCONNECT_REASON_FAILED_CONNECT, None);
         if !self.has_connection(peer, None) {
             self.redirect_host_lost(peer);
         }
@@ -658,7 +669,7 @@ impl Dispatch {
         info!(target: "diameter.node", "{peer}: disconnected (reason {reason:#04x})");
         self.ready_changed = true;
         self.redirect_host_lost(&peer);
-        self.schedule_reconnect(now, &peer, reason, conn.dpr_cause);
+        self.schedule_reconnect(&peer, reason, conn.dpr_cause);
         if conn.apps_generation != self.apps_generation {
             // opened with the applications of before: perhaps refused for
             // them (5010), so no reason to wait before trying the new ones
@@ -670,26 +681,26 @@ impl Dispatch {
 
     /// Persistent peers come back after `reconnect_wait`, unless they said
     /// they do not want to talk (a DPR other than REBOOTING), or we stop.
-    pub(crate) fn schedule_reconnect(
-        &mut self,
-        now: Instant,
-        peer: &Arc<Peer>,
-        reason: u8,
-        cause: Option<i32>,
-    ) {
+    pub(crate) fn schedule_reconnect(&mut self, peer: &Arc<Peer>, reason: u8, cause: Option<i32>) {
         if !peer.persistent || self.stopping.is_some() {
             return;
         }
-        let settings = peer.settings.lock().clone();
         let rebooting = cause == Some(E_DISCONNECT_CAUSE_REBOOTING);
-        if reason == DISCONNECT_REASON_DPR && !rebooting && !settings.always_reconnect {
-            info!(target: "diameter.node", "{peer}: not reconnecting after DPR (cause {})", CauseText(cause));
+        // the peer's settings are the user's, read by the loop
+        self.deliveries.push_back(Delivery::Reconnect {
+            peer: peer.clone(),
+            after_dpr: (reason == DISCONNECT_REASON_DPR && !rebooting).then_some(CauseText(cause)),
+        });
+    }
+
+    /// The loop read `peer`'s settings after [`Delivery::Reconnect`]: it is
+    /// connected again after `wait` (unless the node stops meanwhile).
+    pub(crate) fn reconnect_after(&mut self, now: Instant, peer: &Arc<Peer>, wait: Duration) {
+        if self.stopping.is_some() {
             return;
         }
-        self.reconnect_at.insert(
-            peer_key(peer),
-            (later(now, settings.reconnect_wait), peer.clone()),
-        );
+        self.reconnect_at
+            .insert(peer_key(peer), (later(now, wait), peer.clone()));
     }
 
     // ---- commands from other threads ----
@@ -1466,7 +1477,7 @@ pub(crate) fn record_answer(
 }
 
 /// A DPR's Disconnect-Cause in log lines: the number, or "none".
-pub(crate) struct CauseText(Option<i32>);
+pub(crate) struct CauseText(pub(crate) Option<i32>);
 
 impl std::fmt::Display for CauseText {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -58,12 +58,19 @@ struct End {
 impl End {
     /// Carries out the core's deliveries as the event loop does: requests
     /// go to the recording application; late answers are dropped.
-    fn deliver(&mut self) {
+    fn deliver(&mut self, now: Instant) {
         while let Some(d) = self.dispatch.poll_delivery() {
             match d {
                 Delivery::Request { msg, .. } => self.app.handle_request(msg),
                 Delivery::Peer(peer, change) => {
                     peer.apply(change, std::time::UNIX_EPOCH, 0);
+                }
+                Delivery::Reconnect { peer, after_dpr } => {
+                    let settings = peer.settings.lock().clone();
+                    if after_dpr.is_none() || settings.always_reconnect {
+                        self.dispatch
+                            .reconnect_after(now, &peer, settings.reconnect_wait);
+                    }
                 }
                 _ => {}
             }
@@ -304,9 +311,12 @@ impl Sim {
                 let client_ip = self.clients[c].ip;
                 let server_addr = SocketAddr::new(self.server.ip, 3868);
                 let client_addr = SocketAddr::new(client_ip, 40000 + c as u16);
-                let cid = self.clients[c]
-                    .dispatch
-                    .outgoing(self.now, &peer, server_addr);
+                let cid = self.clients[c].dispatch.outgoing(
+                    self.now,
+                    &peer,
+                    server_addr,
+                    crate::node::DEFAULT_CONNECT_TIMEOUT,
+                );
                 let _ =
                     self.clients[c]
                         .dispatch
@@ -404,7 +414,7 @@ impl Sim {
                 self.server
                     .dispatch
                     .process(self.now, sid, &mut NoCertificate);
-                self.server.deliver();
+                self.server.deliver(self.now);
             }
             if !down.is_empty() {
                 if let Some(m) = self.clients[c].dispatch.machine_mut(cid) {
@@ -413,7 +423,7 @@ impl Sim {
                 self.clients[c]
                     .dispatch
                     .process(self.now, cid, &mut NoCertificate);
-                self.clients[c].deliver();
+                self.clients[c].deliver(self.now);
             }
         }
         let Some(link) = self.links.get(l) else {
@@ -597,7 +607,7 @@ impl Sim {
         self.clients[c]
             .dispatch
             .process(self.now, cid, &mut NoCertificate);
-        self.clients[c].deliver();
+        self.clients[c].deliver(self.now);
     }
 
     /// A request seen on one link arrives again with the T flag, on `onto`
@@ -638,7 +648,7 @@ impl Sim {
         self.server
             .dispatch
             .process(self.now, sid, &mut NoCertificate);
-        self.server.deliver();
+        self.server.deliver(self.now);
     }
 
     /// The transport of link `which` fails under both ends.
@@ -665,10 +675,10 @@ impl Sim {
         self.now += by;
         let mut touched = Vec::new();
         self.server.dispatch.handle_timeout(self.now, &mut touched);
-        self.server.deliver();
+        self.server.deliver(self.now);
         for c in &mut self.clients {
             c.dispatch.handle_timeout(self.now, &mut touched);
-            c.deliver();
+            c.deliver(self.now);
         }
         self.actions();
     }
@@ -677,9 +687,9 @@ impl Sim {
     pub fn step(&mut self) {
         self.actions();
         self.pump_all();
-        self.server.deliver();
+        self.server.deliver(self.now);
         for c in &mut self.clients {
-            c.deliver();
+            c.deliver(self.now);
         }
     }
 

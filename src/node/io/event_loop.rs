@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{bounded, Receiver};
-use log::{debug, error, warn};
+use log::{debug, error, info, warn};
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::message::constants::*;
@@ -428,6 +428,17 @@ impl Loop {
                         catch_unwind(AssertUnwindSafe(|| handler.handle_answer(msg))).is_err();
                     self.dispatch.handle_proxied_answer(call, panicked);
                 }
+                Delivery::Reconnect { peer, after_dpr } => {
+                    let settings = peer.settings.lock().clone();
+                    match after_dpr {
+                        Some(cause) if !settings.always_reconnect => {
+                            info!(target: "diameter.node", "{peer}: not reconnecting after DPR (cause {cause})");
+                        }
+                        _ => self
+                            .dispatch
+                            .reconnect_after(now, &peer, settings.reconnect_wait),
+                    }
+                }
                 Delivery::LateAnswer { app, msg } => {
                     let Some(app) = self.apps.get(app) else {
                         continue;
@@ -602,7 +613,8 @@ impl Loop {
                 return self.dispatch.connect_failed(now, peer);
             }
         };
-        let id = self.dispatch.outgoing(now, peer, addr);
+        let connect_timeout = peer.settings.lock().connect_timeout;
+        let id = self.dispatch.outgoing(now, peer, addr, connect_timeout);
         let interest = Interest::READABLE | Interest::WRITABLE;
         let token = Token(id as usize);
         if let Err(e) = self
