@@ -32,7 +32,7 @@ use crate::node::peer::*;
 use crate::node::ratelimit::{self, RateLimit};
 use crate::node::routing;
 use crate::node::shared::owed::OwedBook;
-use crate::node::shared::redirect::Shared;
+use crate::node::shared::redirect::{Cache, Change};
 use crate::node::shared::{
     count, Command, Counters, OutAnswer, OutRequest, Reply, TransportCounters,
 };
@@ -99,6 +99,9 @@ pub(crate) enum Delivery {
     /// (`ProxyHandler::handle_answer`), then give it to
     /// [`handle_proxied_answer`](Dispatch::handle_proxied_answer).
     ProxyAnswer(ProxiedAnswer),
+    /// The redirect cache changed: the same change goes to the copy
+    /// callers look up.
+    RedirectCache(Change<Arc<Peer>>),
     /// A persistent peer's connection is gone: the loop reads its settings
     /// (`reconnect_wait`, and after a DPR other than REBOOTING,
     /// `always_reconnect`) and gives the wait to
@@ -152,8 +155,9 @@ pub(crate) struct Dispatch {
     pub(crate) config: Arc<NodeConfig>,
     /// The answers owed, as application threads claim them.
     pub(crate) owed: Arc<OwedBook>,
-    /// The redirect cache application threads look up.
-    pub(crate) shared_redirects: Arc<Shared<Arc<Peer>>>,
+    /// The redirect cache (RFC 6733 §6.13): the core's own; every change
+    /// is also handed to the loop for the copy callers look up.
+    pub(crate) redirect_cache: Cache<Arc<Peer>>,
     /// Peers, applications, routes and identity, as callers last set them.
     pub(crate) snapshot: Snapshot,
     /// User code to run, in order.
@@ -225,7 +229,14 @@ impl Dispatch {
             relay: tables.relay,
             transport: tables.transport,
             owed: tables.owed,
-            shared_redirects: tables.redirects,
+            redirect_cache: {
+                let mut cache = Cache::new(config.limits.redirect_cache_size);
+                cache.set_scope(
+                    config.limits.redirect_wide_scope,
+                    config.limits.max_redirect_cache_time,
+                );
+                cache
+            },
             turn: 0,
             snapshot,
             deliveries: VecDeque::new(),

@@ -144,7 +144,6 @@ fn core_view(handle: &Handle, peers: &[Arc<Peer>]) -> (Tables, Snapshot) {
         relay: handle.relay.clone(),
         transport: handle.transport.clone(),
         owed: handle.owed.clone(),
-        redirects: handle.redirects.clone(),
     };
     let snapshot = Snapshot {
         identity: handle.identity(),

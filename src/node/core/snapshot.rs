@@ -10,7 +10,6 @@ use crate::node::core::agent::proxy::ProxyHandler;
 use crate::node::core::agent::relay::{RelayCounters, RouteEntry};
 use crate::node::peer::{AppId, Peer};
 use crate::node::shared::owed::OwedBook;
-use crate::node::shared::redirect::Shared;
 use crate::node::shared::{Counters, Identity, TransportCounters};
 
 /// An application as the core sees it: what routes requests to it and
@@ -57,6 +56,4 @@ pub(crate) struct Tables {
     pub transport: Arc<TransportCounters>,
     /// The answers owed, as `send_answer` claims them.
     pub owed: Arc<OwedBook>,
-    /// The redirect cache, as `send_request` looks it up.
-    pub redirects: Arc<Shared<Arc<Peer>>>,
 }

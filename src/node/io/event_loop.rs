@@ -126,7 +126,6 @@ fn tables(handle: &Handle) -> Tables {
         relay: handle.relay.clone(),
         transport: handle.transport.clone(),
         owed: handle.owed.clone(),
-        redirects: handle.redirects.clone(),
     }
 }
 
@@ -427,6 +426,9 @@ impl Loop {
                     let panicked =
                         catch_unwind(AssertUnwindSafe(|| handler.handle_answer(msg))).is_err();
                     self.dispatch.handle_proxied_answer(call, panicked);
+                }
+                Delivery::RedirectCache(change) => {
+                    self.handle.redirects.with(|c| c.apply(change, Arc::ptr_eq));
                 }
                 Delivery::Reconnect { peer, after_dpr } => {
                     let settings = peer.settings.lock().clone();

@@ -216,9 +216,32 @@ impl Key {
 /// redirected request's Destination-Realm (lower-cased), so that a
 /// redirect for one realm neither holds for nor replaces another's.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Slot {
+pub(crate) struct Slot {
     key: Key,
     realm: Option<Box<str>>,
+}
+
+/// A change made to the protocol core's copy of the cache, carried out
+/// on the copy callers read ([`Cache::apply`]).
+#[derive(Debug)]
+pub(crate) enum Change<T> {
+    /// An entry learned ([`Cache::insert`]).
+    Insert {
+        /// When.
+        now: Instant,
+        /// Its slot.
+        slot: Slot,
+        /// The peer that redirected.
+        via: T,
+        /// The hosts named.
+        targets: Vec<T>,
+        /// How long it holds.
+        ttl: Duration,
+    },
+    /// Entries naming this target go.
+    RemoveTargets(T),
+    /// Expired entries go.
+    Expire(Instant),
 }
 
 /// One cache entry.
@@ -297,6 +320,7 @@ impl<T> Cache<T> {
     /// full cache first drops its expired entries, then the one that
     /// expires first. Nothing is kept for DONT_CACHE, a request lacking
     /// what the usage keys on, a zero `ttl`, no target or a zero capacity.
+    #[cfg(test)]
     pub(crate) fn learn(
         &mut self,
         now: Instant,
@@ -306,17 +330,47 @@ impl<T> Cache<T> {
         targets: Vec<T>,
         ttl: Duration,
     ) {
-        let Some(key) = Key::of(usage, facts) else {
-            return;
-        };
-        let slot = Slot {
-            key,
-            realm: self.scope_realm(facts.realm),
-        };
-        self.insert(now, slot, via, targets, ttl);
+        if let Some(slot) = self.slot_for(usage, facts) {
+            self.insert(now, slot, via, targets, ttl);
+        }
     }
 
-    fn insert(&mut self, now: Instant, slot: Slot, via: T, targets: Vec<T>, ttl: Duration) {
+    /// The slot [`learn`](Self::learn) fills for `usage` and a request's
+    /// `facts`: `None` when nothing is kept for them.
+    pub(crate) fn slot_for(&self, usage: Usage, facts: &Facts<'_>) -> Option<Slot> {
+        Some(Slot {
+            key: Key::of(usage, facts)?,
+            realm: self.scope_realm(facts.realm),
+        })
+    }
+
+    /// Carries out a change made to another copy of the cache, so that this
+    /// one holds the same entries (`same` says whether two targets are one).
+    pub(crate) fn apply(&mut self, change: Change<T>, same: impl Fn(&T, &T) -> bool) {
+        match change {
+            Change::Insert {
+                now,
+                slot,
+                via,
+                targets,
+                ttl,
+            } => self.insert(now, slot, via, targets, ttl),
+            Change::RemoveTargets(gone) => self.remove_targets(|t| same(t, &gone)),
+            Change::Expire(now) => {
+                self.expire(now);
+            }
+        }
+    }
+
+    /// Fills `slot` (from [`slot_for`](Self::slot_for)).
+    pub(crate) fn insert(
+        &mut self,
+        now: Instant,
+        slot: Slot,
+        via: T,
+        targets: Vec<T>,
+        ttl: Duration,
+    ) {
         let ttl = ttl.min(self.max_ttl);
         if ttl.is_zero() || targets.is_empty() || self.capacity == 0 {
             return;

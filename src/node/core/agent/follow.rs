@@ -17,7 +17,7 @@
 //! skipped. So are hosts naming this node and the host that redirected.
 //! When no host is left, the caller gets the 3006 answer.
 
-use crate::node::shared::redirect::{self, Facts};
+use crate::node::shared::redirect::{self, Change, Facts};
 use crate::node::uri::DiameterUri;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -142,8 +142,15 @@ impl Dispatch {
         targets: Vec<Arc<Peer>>,
     ) {
         let facts = Facts::of(request);
-        self.shared_redirects.with(|c| {
-            c.learn(now, said.usage, &facts, via, targets, said.max_cache_time);
+        let Some(slot) = self.redirect_cache.slot_for(said.usage, &facts) else {
+            return;
+        };
+        self.change_cache(Change::Insert {
+            now,
+            slot,
+            via,
+            targets,
+            ttl: said.max_cache_time,
         });
     }
 
@@ -244,10 +251,8 @@ impl Dispatch {
     /// Whether a peer added for a redirect is unused: no cache entry names
     /// it, no request waits for it, none waits for an answer on it.
     pub(crate) fn learned_unused(&self, peer: &Arc<Peer>) -> bool {
-        let named = !self.shared_redirects.is_empty()
-            && self
-                .shared_redirects
-                .with(|c| c.names(|t| Arc::ptr_eq(t, peer)));
+        let named =
+            self.redirect_cache.len() > 0 && self.redirect_cache.names(|t| Arc::ptr_eq(t, peer));
         !named
             && !self.redirects.waits_for(peer)
             && !self.conns.values().any(|c| {
@@ -359,11 +364,34 @@ impl Dispatch {
     }
 
     /// Cache entries naming `peer` go.
-    pub(crate) fn forget_redirect_host(&self, peer: &Arc<Peer>) {
-        if !self.shared_redirects.is_empty() {
-            self.shared_redirects
-                .with(|c| c.remove_targets(|t| Arc::ptr_eq(t, peer)));
+    pub(crate) fn forget_redirect_host(&mut self, peer: &Arc<Peer>) {
+        if self.redirect_cache.names(|t| Arc::ptr_eq(t, peer)) {
+            self.change_cache(Change::RemoveTargets(peer.clone()));
         }
+    }
+
+    /// Changes the core's redirect cache, and has the loop make the same
+    /// change to the copy callers read.
+    pub(crate) fn change_cache(&mut self, change: Change<Arc<Peer>>) {
+        let mirror = match &change {
+            Change::Insert {
+                now,
+                slot,
+                via,
+                targets,
+                ttl,
+            } => Change::Insert {
+                now: *now,
+                slot: slot.clone(),
+                via: via.clone(),
+                targets: targets.clone(),
+                ttl: *ttl,
+            },
+            Change::RemoveTargets(peer) => Change::RemoveTargets(peer.clone()),
+            Change::Expire(now) => Change::Expire(*now),
+        };
+        self.redirect_cache.apply(change, Arc::ptr_eq);
+        self.deliveries.push_back(Delivery::RedirectCache(mirror));
     }
 
     /// A connection became ready: the requests waiting for its peer go.
@@ -417,8 +445,8 @@ impl Dispatch {
     pub(crate) fn redirect_housekeeping(&mut self, now: Instant) {
         // their callers stopped waiting: nobody to tell
         self.redirects.drop_given_up(now);
-        if !self.shared_redirects.is_empty() {
-            self.shared_redirects.with(|c| c.expire(now));
+        if self.redirect_cache.len() > 0 {
+            self.change_cache(Change::Expire(now));
         }
         let idle: Vec<Arc<Peer>> = self
             .redirects
