@@ -9,46 +9,29 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::support::interop::{self, ok, PeerProcess, EXCHANGE, STARTUP};
-use crate::support::wait_until;
+use crate::support::{port, result_code, stop, wait_until, PeerSpec, TestNode};
 use diameter::message::constants::*;
 use diameter::message::{Avp, Message};
 use diameter::node::application::{AppBase, Application, HandlerResult, ThreadingApplication};
 use diameter::node::peer::Peer;
-use diameter::node::{Agent, Node, NodeOptions, PeerOptions, RouteAction, RouteEntry};
+use diameter::node::{Agent, Node, RouteAction, RouteEntry};
 
 const CLIENT: &str = "c1.client.net";
 const SERVER_REALM: &str = "server.net";
 const TIMEOUT: Duration = Duration::from_secs(10);
 const HOUR: Duration = Duration::from_secs(3600);
 
+/// A node listening on a loopback port, not started.
 fn listening(host: &str, realm: &str) -> Node {
-    Node::new(
-        host,
-        realm,
-        NodeOptions {
-            ip_addresses: vec!["127.0.0.1".into()],
-            tcp_port: Some(0),
-            ..Default::default()
-        },
-    )
-}
-
-fn port(n: &Node) -> u16 {
-    n.listen_addresses()[0].port()
+    TestNode::builder(host, realm).listen().build().node
 }
 
 /// A peer at 127.0.0.1, persistent or not.
 fn peer(n: &Node, uri: &str, realm: &str, persistent: bool) -> Arc<Peer> {
-    n.add_peer(
-        uri,
-        Some(realm),
-        PeerOptions {
-            ip_addresses: vec!["127.0.0.1".into()],
-            is_persistent: persistent,
-            ..Default::default()
-        },
-    )
-    .unwrap()
+    PeerSpec::uri(uri)
+        .realm(realm)
+        .persistent(persistent)
+        .add_to(n)
 }
 
 /// A server of `realm` answering 2001 to anyone, keeping the Origin-Host
@@ -59,8 +42,6 @@ struct Server {
 }
 
 fn server(host: &str, realm: &str) -> Server {
-    let mut node = listening(host, realm);
-    node.accept_unknown_peers = true;
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let kept = seen.clone();
     let app = ThreadingApplication::new(AppBase::auth(4), 8, move |app, req| {
@@ -72,8 +53,12 @@ fn server(host: &str, realm: &str) -> Server {
         kept.lock().unwrap().push(origin);
         crate::support::cc::answer(app, req)
     });
-    node.add_application(app, Vec::<Arc<Peer>>::new(), &[]);
-    node.start().unwrap();
+    let node = TestNode::builder(host, realm)
+        .listen()
+        .configure(|n| n.accept_unknown_peers = true)
+        .app(app)
+        .start()
+        .node;
     Server { node, seen }
 }
 
@@ -85,10 +70,14 @@ impl Server {
 
 /// A relay agent accepting any client (started by the caller).
 fn agent(host: &str) -> Node {
-    let mut n = listening(host, "relay.net");
-    n.agent = Agent::Relay;
-    n.accept_unknown_peers = true;
-    n
+    TestNode::builder(host, "relay.net")
+        .listen()
+        .configure(|n| {
+            n.agent = Agent::Relay;
+            n.accept_unknown_peers = true;
+        })
+        .build()
+        .node
 }
 
 /// A client `host` whose CC application routes `realms` to the agent
@@ -100,19 +89,15 @@ fn client(
     realms: &[&str],
     configure: impl FnOnce(&mut Node),
 ) -> (Node, Arc<ThreadingApplication>) {
-    let mut n = Node::new(host, "client.net", NodeOptions::default());
-    let dra = peer(
-        &n,
-        &format!("aaa://{agent_host}:{agent_port}"),
-        "relay.net",
-        true,
-    );
-    configure(&mut n);
     let app = ThreadingApplication::new(AppBase::auth(4), 0, |_, _| Ok(None));
-    n.add_application(app.clone(), [&dra], realms);
-    n.start().unwrap();
+    let mut n = TestNode::builder(host, "client.net")
+        .peer(PeerSpec::at(agent_host, agent_port).realm("relay.net"))
+        .app_routing(app.clone(), realms)
+        .build();
+    configure(&mut n.node);
+    let n = n.start();
     app.base().wait_for_ready(TIMEOUT).unwrap();
-    (n, app)
+    (n.node, app)
 }
 
 /// CCR number `n` from `origin` for `realm`.
@@ -132,10 +117,6 @@ fn send(app: &ThreadingApplication, m: Message) -> Message {
         .unwrap_or_else(|e| panic!("request failed: {e}"))
 }
 
-fn result(m: &Message) -> Option<u32> {
-    m.find_avp(&[(AVP_RESULT_CODE, 0)]).and_then(Avp::as_u32)
-}
-
 fn origin(m: &Message) -> &str {
     m.find_avp(&[(AVP_ORIGIN_HOST, 0)])
         .and_then(Avp::as_str)
@@ -144,12 +125,6 @@ fn origin(m: &Message) -> &str {
 
 fn learned(n: &Node) -> Vec<RouteEntry> {
     n.routes().into_iter().filter(|r| r.learned).collect()
-}
-
-fn stop(nodes: &[&Node]) {
-    for n in nodes {
-        n.stop(Duration::from_secs(2), false).unwrap();
-    }
 }
 
 #[test]
@@ -171,7 +146,7 @@ fn a_redirect_to_a_known_peer_connects_it_and_dont_cache_redirects_every_request
     assert!(!known.is_ready());
     for i in 0..N as u32 {
         let a = send(&app, ccr(CLIENT, SERVER_REALM, i));
-        assert_eq!(result(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
+        assert_eq!(result_code(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
         assert_eq!(origin(&a), "ocs.server.net");
         assert_eq!(
             a.find_avp(&[(AVP_CC_REQUEST_NUMBER, 0)])
@@ -212,7 +187,7 @@ fn realm_and_application_sends_later_requests_straight_to_the_server() {
     let (c, app) = client(CLIENT, "dra.relay.net", port(&dra), &[SERVER_REALM], |_| {});
     for i in 0..N as u32 {
         let a = send(&app, ccr(CLIENT, SERVER_REALM, i));
-        assert_eq!(result(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS), "{a}");
+        assert_eq!(result_code(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS), "{a}");
         assert_eq!(origin(&a), "ocs.server.net");
     }
     assert_eq!(dra.relay_stats().redirected, 1);
@@ -248,7 +223,10 @@ fn realm_and_application_sends_later_requests_straight_to_the_server() {
         |n| n.limits.max_redirects = 0,
     );
     let a = send(&app0, ccr("c0.client.net", SERVER_REALM, 1));
-    assert_eq!(result(&a), Some(E_RESULT_CODE_DIAMETER_REDIRECT_INDICATION));
+    assert_eq!(
+        result_code(&a),
+        Some(E_RESULT_CODE_DIAMETER_REDIRECT_INDICATION)
+    );
     assert!(a.header.is_error());
     assert_eq!(origin(&a), "dra.relay.net");
     assert_eq!(
@@ -275,7 +253,10 @@ fn realm_and_application_sends_later_requests_straight_to_the_server() {
         |n| n.limits.max_failovers = 0,
     );
     let a = send(&app_off, ccr("c2.client.net", SERVER_REALM, 1));
-    assert_eq!(result(&a), Some(E_RESULT_CODE_DIAMETER_REDIRECT_INDICATION));
+    assert_eq!(
+        result_code(&a),
+        Some(E_RESULT_CODE_DIAMETER_REDIRECT_INDICATION)
+    );
     assert_eq!(dra.relay_stats().redirected, 3);
     stop(&[&c, &c0, &c_off, &dra, &ocs.node]);
 }
@@ -300,7 +281,7 @@ fn a_cache_entry_expires_and_the_next_request_is_redirected_again() {
     dra.start().unwrap();
     let (c, app) = client(CLIENT, "dra.relay.net", port(&dra), &[SERVER_REALM], |_| {});
     let a = send(&app, ccr(CLIENT, SERVER_REALM, 1));
-    assert_eq!(result(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
+    assert_eq!(result_code(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
     assert_eq!(dra.relay_stats().redirected, 1);
     // learned for one second (unless that second is over already)
     let routes = learned(&c);
@@ -316,7 +297,7 @@ fn a_cache_entry_expires_and_the_next_request_is_redirected_again() {
         learned(&c).is_empty()
     });
     let a = send(&app, ccr(CLIENT, SERVER_REALM, 2));
-    assert_eq!(result(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
+    assert_eq!(result_code(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
     assert_eq!(dra.relay_stats().redirected, 2);
     assert_eq!(c.protocol_stats().requests_redirected, 2);
     assert_eq!(ocs.seen().len(), 2);
@@ -346,7 +327,7 @@ fn all_session_is_keyed_by_session_id() {
         let mut m = ccr(CLIENT, SERVER_REALM, n);
         m.avps[0] = Avp::new(AVP_SESSION_ID, 0, format!("{CLIENT};{session}")).unwrap();
         let a = send(&app, m);
-        assert_eq!(result(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
+        assert_eq!(result_code(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
         assert_eq!(origin(&a), "ocs.server.net");
     };
     in_session("a", 1);
@@ -390,7 +371,7 @@ fn all_host_all_user_and_all_application_are_honoured() {
             let mut m = ccr(CLIENT, SERVER_REALM, n);
             m.append_avp(Avp::new(AVP_USER_NAME, 0, name).unwrap());
             let a = send(&app, m);
-            assert_eq!(result(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
+            assert_eq!(result_code(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
         };
         user("alice", 1);
         user("alice", 2);
@@ -447,7 +428,7 @@ fn the_cache_holds_at_most_redirect_cache_size_entries() {
     });
     for (i, realm) in realms.iter().enumerate() {
         let a = send(&app, ccr(CLIENT, realm, i as u32));
-        assert_eq!(result(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
+        assert_eq!(result_code(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
         assert!(learned(&c).len() <= 2);
     }
     let kept: Vec<String> = learned(&c).into_iter().map(|r| r.realm).collect();
@@ -507,7 +488,7 @@ fn a_redirect_loop_between_two_agents_ends_with_the_3006() {
     for i in 0..3 {
         let answer = send(&app, ccr(CLIENT, SERVER_REALM, i));
         assert_eq!(
-            result(&answer),
+            result_code(&answer),
             Some(E_RESULT_CODE_DIAMETER_REDIRECT_INDICATION)
         );
         assert!(answer.header.is_error());
@@ -601,7 +582,7 @@ fn hostile_redirects_end_with_an_answer_in_time() {
     for i in 0..6 * ROUNDS {
         let a = send(&app, ccr(CLIENT, SERVER_REALM, i));
         assert_eq!(
-            result(&a),
+            result_code(&a),
             Some(E_RESULT_CODE_DIAMETER_REDIRECT_INDICATION),
             "request {i}: {a}"
         );
@@ -618,7 +599,10 @@ fn hostile_redirects_end_with_an_answer_in_time() {
             let app = &app;
             s.spawn(move || {
                 let a = send(app, ccr(CLIENT, SERVER_REALM, 6 * (100 + t) + 5));
-                assert_eq!(result(&a), Some(E_RESULT_CODE_DIAMETER_REDIRECT_INDICATION));
+                assert_eq!(
+                    result_code(&a),
+                    Some(E_RESULT_CODE_DIAMETER_REDIRECT_INDICATION)
+                );
             });
         }
     });
@@ -681,7 +665,7 @@ fn dra_redirect_sends_the_client_to_the_server() {
     );
     for i in 0..N as u32 {
         let a = send(&app, ccr("c1.client.test", "server.test", i));
-        assert_eq!(result(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS), "{a}");
+        assert_eq!(result_code(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS), "{a}");
         assert_eq!(origin(&a), "ocs.server.test");
     }
     assert!(known.is_some_and(|p| p.is_ready()));
@@ -712,8 +696,6 @@ fn dra_redirect_sends_the_client_to_the_server() {
 /// `usage` and a cache time of an hour; its answers claim Origin-Host
 /// `claim` (which may be another host's).
 fn redirecting(host: &str, realm: &str, claim: &'static str, to: String, usage: i32) -> Node {
-    let mut n = listening(host, realm);
-    n.accept_unknown_peers = true;
     let app = ThreadingApplication::new(AppBase::auth(4), 4, move |app, req| {
         let mut a = app.generate_answer(&req, E_RESULT_CODE_DIAMETER_REDIRECT_INDICATION, None)?;
         for avp in a.avps.iter_mut() {
@@ -729,9 +711,12 @@ fn redirecting(host: &str, realm: &str, claim: &'static str, to: String, usage: 
             .push(Avp::new(AVP_REDIRECT_MAX_CACHE_TIME, 0, 3600u32).unwrap());
         Ok(Some(a))
     });
-    n.add_application(app, Vec::<Arc<Peer>>::new(), &[]);
-    n.start().unwrap();
-    n
+    TestNode::builder(host, realm)
+        .listen()
+        .configure(|n| n.accept_unknown_peers = true)
+        .app(app)
+        .start()
+        .node
 }
 
 /// A client with `peers` (each `(uri, realm)`, persistent), all ready,
@@ -742,18 +727,17 @@ fn client_of(
     routed: usize,
     configure: impl FnOnce(&mut Node),
 ) -> (Node, Arc<ThreadingApplication>, Vec<Arc<Peer>>) {
-    let mut n = Node::new(CLIENT, "client.net", NodeOptions::default());
-    let added: Vec<Arc<Peer>> = peers
-        .iter()
-        .map(|(uri, realm)| peer(&n, uri, realm, true))
-        .collect();
-    configure(&mut n);
     let app = ThreadingApplication::new(AppBase::auth(4), 0, |_, _| Ok(None));
-    n.add_application(app.clone(), &added[..routed], &[]);
-    n.start().unwrap();
-    wait_until("every peer ready", TIMEOUT, || {
-        added.iter().all(|p| p.is_ready())
-    });
+    let mut b = TestNode::builder(CLIENT, "client.net");
+    for (i, (uri, realm)) in peers.iter().enumerate() {
+        let p = PeerSpec::uri(uri).realm(realm).persistent(true);
+        b = b.peer(if i < routed { p } else { p.unserved() });
+    }
+    let mut n = b.app(app.clone()).build();
+    configure(&mut n.node);
+    let n = n.start();
+    n.wait_ready(TIMEOUT);
+    let (n, added) = n.into_parts();
     (n, app, added)
 }
 
@@ -800,7 +784,7 @@ fn all_host_covers_the_destination_host_of_the_redirected_request_only() {
     // requests for s2 go to s2
     for n in 3..6 {
         let a = send(&app, ccr_to(SERVER_REALM, Some("s2.server.net"), n));
-        assert_eq!(result(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS), "{a}");
+        assert_eq!(result_code(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS), "{a}");
         assert_eq!(origin(&a), "s2.server.net");
     }
     assert_eq!(s2.seen().len(), 3);
@@ -900,7 +884,7 @@ fn redirect_max_cache_time_is_capped() {
     // the default cap: an hour
     let (c, app) = client(CLIENT, "dra.relay.net", port(&dra), &[SERVER_REALM], |_| {});
     let a = send(&app, ccr(CLIENT, SERVER_REALM, 1));
-    assert_eq!(result(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
+    assert_eq!(result_code(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
     let routes = learned(&c);
     assert_eq!(routes.len(), 1);
     let expires = routes[0].expires.unwrap();
@@ -915,7 +899,7 @@ fn redirect_max_cache_time_is_capped() {
         |n| n.limits.max_redirect_cache_time = Duration::from_secs(1),
     );
     let a = send(&app1, ccr("c2.client.net", SERVER_REALM, 1));
-    assert_eq!(result(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
+    assert_eq!(result_code(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
     assert!(learned(&c1).iter().all(|r| r
         .expires
         .is_some_and(|e| e <= Instant::now() + Duration::from_secs(1))));
@@ -923,7 +907,7 @@ fn redirect_max_cache_time_is_capped() {
         learned(&c1).is_empty()
     });
     let a = send(&app1, ccr("c2.client.net", SERVER_REALM, 2));
-    assert_eq!(result(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
+    assert_eq!(result_code(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
     assert_eq!(c1.protocol_stats().requests_redirected, 2);
     assert_eq!(dra.relay_stats().redirected, 3);
     stop(&[&c, &c1, &dra, &ocs.node]);

@@ -127,29 +127,29 @@ impl PeerSpec {
     }
 }
 
-type Configure = Box<dyn FnOnce(&mut Node)>;
+type Configure<'a> = Box<dyn FnOnce(&mut Node) + 'a>;
 
 /// Builds a [`TestNode`]: see the module's example.
-pub struct NodeBuilder {
+pub struct NodeBuilder<'a> {
     host: String,
     realm: String,
     options: NodeOptions,
-    configure: Vec<Configure>,
+    configure: Vec<Configure<'a>>,
     peers: Vec<PeerSpec>,
     apps: Vec<(Arc<dyn Application>, Vec<String>)>,
     app_ids: Vec<AppId>,
 }
 
-impl NodeBuilder {
+impl<'a> NodeBuilder<'a> {
     /// Listens for TCP on a free port of 127.0.0.1 (and advertises that
     /// address).
-    pub fn listen(self) -> NodeBuilder {
+    pub fn listen(self) -> NodeBuilder<'a> {
         self.options(|o| o.tcp_port = Some(0)).loopback()
     }
 
     /// Advertises 127.0.0.1 as the node's address (binds to it when it
     /// listens), unless addresses were given.
-    pub fn loopback(mut self) -> NodeBuilder {
+    pub fn loopback(mut self) -> NodeBuilder<'a> {
         if self.options.ip_addresses.is_empty() {
             self.options.ip_addresses = vec![lo().into()];
         }
@@ -157,46 +157,46 @@ impl NodeBuilder {
     }
 
     /// Other node options (ports, addresses, TLS).
-    pub fn options(mut self, set: impl FnOnce(&mut NodeOptions)) -> NodeBuilder {
+    pub fn options(mut self, set: impl FnOnce(&mut NodeOptions)) -> NodeBuilder<'a> {
         set(&mut self.options);
         self
     }
 
     /// Changes the node before its peers are added (its agent role, its
     /// timers, its route selector...).
-    pub fn configure(mut self, set: impl FnOnce(&mut Node) + 'static) -> NodeBuilder {
+    pub fn configure(mut self, set: impl FnOnce(&mut Node) + 'a) -> NodeBuilder<'a> {
         self.configure.push(Box::new(set));
         self
     }
 
     /// A peer.
-    pub fn peer(mut self, peer: PeerSpec) -> NodeBuilder {
+    pub fn peer(mut self, peer: PeerSpec) -> NodeBuilder<'a> {
         self.peers.push(peer);
         self
     }
 
     /// Peers known by name, which connect to the node
     /// ([`PeerSpec::known`]).
-    pub fn clients(mut self, hosts: &[&str]) -> NodeBuilder {
+    pub fn clients(mut self, hosts: &[&str]) -> NodeBuilder<'a> {
         self.peers.extend(hosts.iter().map(|h| PeerSpec::known(h)));
         self
     }
 
     /// An application serving every peer (but the [`PeerSpec::unserved`]).
-    pub fn app(self, app: Arc<dyn Application>) -> NodeBuilder {
+    pub fn app(self, app: Arc<dyn Application>) -> NodeBuilder<'a> {
         self.app_routing(app, &[])
     }
 
     /// An application serving every peer, routing requests for `realms` to
     /// them.
-    pub fn app_routing(mut self, app: Arc<dyn Application>, realms: &[&str]) -> NodeBuilder {
+    pub fn app_routing(mut self, app: Arc<dyn Application>, realms: &[&str]) -> NodeBuilder<'a> {
         self.apps
             .push((app, realms.iter().map(|r| r.to_string()).collect()));
         self
     }
 
     /// An application id advertised without an application (a relay's).
-    pub fn app_id(mut self, id: AppId) -> NodeBuilder {
+    pub fn app_id(mut self, id: AppId) -> NodeBuilder<'a> {
         self.app_ids.push(id);
         self
     }
@@ -251,7 +251,7 @@ pub struct TestNode {
 
 impl TestNode {
     /// A node `host` of `realm` to build: no port, no address, no peer.
-    pub fn builder(host: &str, realm: &str) -> NodeBuilder {
+    pub fn builder<'a>(host: &str, realm: &str) -> NodeBuilder<'a> {
         NodeBuilder {
             host: host.to_owned(),
             realm: realm.to_owned(),
