@@ -5,53 +5,17 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::support::wait_until;
+use crate::support::{loopback_node, loopback_peer, result_code, wait_until};
 use diameter::message::constants::*;
 use diameter::message::{Avp, AvpValue, Message};
 use diameter::node::application::{AppBase, Application, ThreadingApplication};
-use diameter::node::peer::Peer;
-use diameter::node::{
-    Agent, Node, NodeOptions, PeerOptions, ProxyHandler, ProxyVerdict, RouteAction,
-};
+use diameter::node::{Agent, ProxyHandler, ProxyVerdict, RouteAction};
 
 const UNKNOWN_AVP: u32 = 999_999;
-
-fn node(host: &str, realm: &str, listen: bool) -> Node {
-    Node::new(
-        host,
-        realm,
-        NodeOptions {
-            ip_addresses: vec!["127.0.0.1".into()],
-            tcp_port: listen.then_some(0),
-            ..Default::default()
-        },
-    )
-}
-
-fn add(n: &mut Node, host: &str, realm: &str, port: Option<u16>) -> Arc<Peer> {
-    let uri = match port {
-        Some(port) => format!("aaa://{host}:{port};transport=tcp"),
-        None => format!("aaa://{host}"),
-    };
-    n.add_peer(
-        &uri,
-        Some(realm),
-        PeerOptions {
-            ip_addresses: vec!["127.0.0.1".into()],
-            is_persistent: port.is_some(),
-            ..Default::default()
-        },
-    )
-    .unwrap()
-}
 
 fn number(m: &Message) -> Option<u32> {
     m.find_avp(&[(AVP_CC_REQUEST_NUMBER, 0)])
         .and_then(Avp::as_u32)
-}
-
-fn result_code(m: &Message) -> Option<u32> {
-    m.find_avp(&[(AVP_RESULT_CODE, 0)]).and_then(Avp::as_u32)
 }
 
 fn text(m: &Message, code: u32) -> Option<&str> {
@@ -129,8 +93,8 @@ fn ccr(n: u32) -> Message {
 fn a_proxy_handler_changes_requests_and_answers_and_answers_some_itself() {
     // the server keeps what it receives and answers with the request's
     // CC-Request-Number and Class AVPs
-    let mut server = node("ocs.server.net", "server.net", true);
-    let proxy_on_server = add(&mut server, "proxy.proxy.net", "proxy.net", None);
+    let server = loopback_node("ocs.server.net", "server.net", true);
+    let proxy_on_server = loopback_peer(&server, "proxy.proxy.net", "proxy.net", None);
     let seen: Arc<Mutex<Vec<Message>>> = Arc::default();
     let kept = seen.clone();
     server.add_application(
@@ -147,15 +111,15 @@ fn a_proxy_handler_changes_requests_and_answers_and_answers_some_itself() {
     );
     server.start().unwrap();
 
-    let mut proxy = node("proxy.proxy.net", "proxy.net", true);
+    let mut proxy = loopback_node("proxy.proxy.net", "proxy.net", true);
     proxy.agent = Agent::Relay;
-    let ocs = add(
+    let ocs = loopback_peer(
         &mut proxy,
         "ocs.server.net",
         "server.net",
         Some(server.listen_addresses()[0].port()),
     );
-    add(&mut proxy, "pgw.client.net", "client.net", None);
+    loopback_peer(&proxy, "pgw.client.net", "client.net", None);
     proxy.add_route("server.net", None, RouteAction::Proxy, [&ocs]);
     proxy.add_proxy_handler(APP_DIAMETER_CREDIT_CONTROL_APPLICATION, Arc::new(Policy));
     proxy.start().unwrap();
@@ -163,8 +127,8 @@ fn a_proxy_handler_changes_requests_and_answers_and_answers_some_itself() {
         ocs.is_ready()
     });
 
-    let mut client = node("pgw.client.net", "client.net", false);
-    let p = add(
+    let mut client = loopback_node("pgw.client.net", "client.net", false);
+    let p = loopback_peer(
         &mut client,
         "proxy.proxy.net",
         "proxy.net",
@@ -264,8 +228,8 @@ fn a_proxy_handler_changes_requests_and_answers_and_answers_some_itself() {
 
 #[test]
 fn a_relay_entry_does_not_run_the_proxy_handler() {
-    let mut server = node("ocs.server.net", "server.net", true);
-    let relay_on_server = add(&mut server, "proxy.proxy.net", "proxy.net", None);
+    let server = loopback_node("ocs.server.net", "server.net", true);
+    let relay_on_server = loopback_peer(&server, "proxy.proxy.net", "proxy.net", None);
     server.add_application(
         ThreadingApplication::new(
             AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
@@ -276,23 +240,23 @@ fn a_relay_entry_does_not_run_the_proxy_handler() {
         &[],
     );
     server.start().unwrap();
-    let mut relay = node("proxy.proxy.net", "proxy.net", true);
+    let mut relay = loopback_node("proxy.proxy.net", "proxy.net", true);
     relay.agent = Agent::Relay;
-    let ocs = add(
+    let ocs = loopback_peer(
         &mut relay,
         "ocs.server.net",
         "server.net",
         Some(server.listen_addresses()[0].port()),
     );
-    add(&mut relay, "pgw.client.net", "client.net", None);
+    loopback_peer(&relay, "pgw.client.net", "client.net", None);
     relay.add_route("server.net", None, RouteAction::Relay, [&ocs]);
     relay.add_proxy_handler(APP_DIAMETER_CREDIT_CONTROL_APPLICATION, Arc::new(Policy));
     relay.start().unwrap();
     wait_until("relay connected", Duration::from_secs(10), || {
         ocs.is_ready()
     });
-    let mut client = node("pgw.client.net", "client.net", false);
-    let p = add(
+    let mut client = loopback_node("pgw.client.net", "client.net", false);
+    let p = loopback_peer(
         &mut client,
         "proxy.proxy.net",
         "proxy.net",

@@ -16,50 +16,14 @@ use std::time::Duration;
 
 use crate::support::dra;
 use crate::support::interop::{self, field, ok, PeerProcess, EXCHANGE, STARTUP};
-use crate::support::wait_until;
+use crate::support::{loopback_node, loopback_peer, port, result_code, stop, wait_until};
 use diameter::message::constants::*;
 use diameter::message::{Avp, AvpValue, Message, MessageHeader};
 use diameter::node::application::{AppBase, Application, ThreadingApplication};
 use diameter::node::peer::{AppId, Peer};
-use diameter::node::{Agent, Node, NodeOptions, PeerOptions, RouteAction};
+use diameter::node::{Agent, Node, RouteAction};
 
 const UNKNOWN_AVP: u32 = 999_999;
-
-fn node(host: &str, realm: &str, listen: bool) -> Node {
-    Node::new(
-        host,
-        realm,
-        NodeOptions {
-            ip_addresses: vec!["127.0.0.1".into()],
-            tcp_port: listen.then_some(0),
-            ..Default::default()
-        },
-    )
-}
-
-fn add(n: &mut Node, host: &str, realm: &str, port: Option<u16>) -> Arc<Peer> {
-    let uri = match port {
-        Some(port) => format!("aaa://{host}:{port};transport=tcp"),
-        None => format!("aaa://{host}"),
-    };
-    let p = n
-        .add_peer(
-            &uri,
-            Some(realm),
-            PeerOptions {
-                ip_addresses: vec!["127.0.0.1".into()],
-                is_persistent: port.is_some(),
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    p.set_reconnect_wait(Duration::from_millis(200));
-    p
-}
-
-fn port(n: &Node) -> u16 {
-    n.listen_addresses()[0].port()
-}
 
 /// A CCR for `realm` from `origin`, with a Proxy-Info and an unknown
 /// non-mandatory AVP, and End-to-End `e2e`.
@@ -90,10 +54,6 @@ fn ccr(origin: &str, realm: &str, n: u32, e2e: u32) -> Message {
     m
 }
 
-fn result_code(a: &Message) -> Option<u32> {
-    a.find_avp(&[(AVP_RESULT_CODE, 0)]).and_then(Avp::as_u32)
-}
-
 fn has_e_bit(a: &Message) -> bool {
     a.header.command_flags & MessageHeader::FLAG_ERROR != 0
 }
@@ -101,8 +61,8 @@ fn has_e_bit(a: &Message) -> bool {
 /// A client node talking to `relay_port`, its CC application routing the
 /// given realms there.
 fn client(host: &str, relay_port: u16, realms: &[&str]) -> (Node, Arc<ThreadingApplication>) {
-    let mut n = node(host, "client.net", false);
-    let relay = add(&mut n, "relay.relay.net", "relay.net", Some(relay_port));
+    let n = loopback_node(host, "client.net", false);
+    let relay = loopback_peer(&n, "relay.relay.net", "relay.net", Some(relay_port));
     let app = ThreadingApplication::new(
         AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
         0,
@@ -114,17 +74,11 @@ fn client(host: &str, relay_port: u16, realms: &[&str]) -> (Node, Arc<ThreadingA
     (n, app)
 }
 
-fn stop(nodes: &[&Node]) {
-    for n in nodes {
-        n.stop(Duration::from_secs(2), false).unwrap();
-    }
-}
-
 #[test]
 fn requests_are_relayed_and_answers_come_back() {
     // the server, answering and keeping what it received
-    let mut server = node("ocs.server.net", "server.net", true);
-    let relay_on_server = add(&mut server, "relay.relay.net", "relay.net", None);
+    let server = loopback_node("ocs.server.net", "server.net", true);
+    let relay_on_server = loopback_peer(&server, "relay.relay.net", "relay.net", None);
     let seen: Arc<Mutex<Vec<Message>>> = Arc::default();
     let kept = seen.clone();
     let app = ThreadingApplication::new(
@@ -138,16 +92,16 @@ fn requests_are_relayed_and_answers_come_back() {
     server.add_application(app, [&relay_on_server], &[]);
     server.start().unwrap();
 
-    let mut relay = node("relay.relay.net", "relay.net", true);
+    let mut relay = loopback_node("relay.relay.net", "relay.net", true);
     relay.agent = Agent::Relay;
-    let ocs = add(
+    let ocs = loopback_peer(
         &mut relay,
         "ocs.server.net",
         "server.net",
         Some(port(&server)),
     );
-    add(&mut relay, "c1.client.net", "client.net", None);
-    add(&mut relay, "c2.client.net", "client.net", None);
+    loopback_peer(&relay, "c1.client.net", "client.net", None);
+    loopback_peer(&relay, "c2.client.net", "client.net", None);
     relay.add_route("server.net", None, RouteAction::Relay, [&ocs]);
     relay.start().unwrap();
     wait_until("relay connected", Duration::from_secs(10), || {
@@ -230,25 +184,25 @@ fn requests_are_relayed_and_answers_come_back() {
 
 #[test]
 fn two_relays_routing_to_each_other_detect_the_loop() {
-    let mut b = node("relay.relay.net", "relay.net", true);
+    let mut b = loopback_node("relay.relay.net", "relay.net", true);
     b.agent = Agent::Relay;
-    let mut a = node("dra.a.net", "a.net", true);
+    let mut a = loopback_node("dra.a.net", "a.net", true);
     a.agent = Agent::Relay;
     b.start().unwrap();
     // a connects to b; c connects to a (as its "relay.relay.net")
-    let b_on_a = add(&mut a, "relay.relay.net", "relay.net", Some(port(&b)));
+    let b_on_a = loopback_peer(&a, "relay.relay.net", "relay.net", Some(port(&b)));
     a.add_route("x.net", None, RouteAction::Relay, [&b_on_a]);
-    let a_on_b = add(&mut b, "dra.a.net", "a.net", None);
+    let a_on_b = loopback_peer(&b, "dra.a.net", "a.net", None);
     b.add_route("x.net", None, RouteAction::Relay, [&a_on_b]);
-    add(&mut a, "c1.client.net", "client.net", None);
+    loopback_peer(&a, "c1.client.net", "client.net", None);
     a.start().unwrap();
     wait_until("a-b", Duration::from_secs(10), || b_on_a.is_ready());
 
     let (c, app) = {
         // the client's peer is called relay.relay.net in its configuration,
         // but it is a: make a client by hand
-        let mut n = node("c1.client.net", "client.net", false);
-        let p = add(&mut n, "dra.a.net", "a.net", Some(port(&a)));
+        let n = loopback_node("c1.client.net", "client.net", false);
+        let p = loopback_peer(&n, "dra.a.net", "a.net", Some(port(&a)));
         let app = ThreadingApplication::new(
             AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
             0,
@@ -284,14 +238,14 @@ fn two_relays_routing_to_each_other_detect_the_loop() {
 
 #[test]
 fn nothing_can_take_it_3003_and_3002() {
-    let mut relay = node("relay.relay.net", "relay.net", true);
+    let mut relay = loopback_node("relay.relay.net", "relay.net", true);
     relay.agent = Agent::Relay;
-    add(&mut relay, "c1.client.net", "client.net", None);
+    loopback_peer(&relay, "c1.client.net", "client.net", None);
     // a server that is not there: its persistent connection never comes up
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead_port = closed.local_addr().unwrap().port();
     drop(closed);
-    let down = add(&mut relay, "ocs.server.net", "server.net", Some(dead_port));
+    let down = loopback_peer(&relay, "ocs.server.net", "server.net", Some(dead_port));
     relay.add_route("server.net", None, RouteAction::Relay, [&down]);
     relay.add_route(
         "redirect.net",
@@ -357,8 +311,8 @@ fn nothing_can_take_it_3003_and_3002() {
 #[test]
 fn unanswered_relayed_requests_expire_and_a_closed_next_hop_gets_3002() {
     // a server that never answers
-    let mut server = node("ocs.server.net", "server.net", true);
-    let relay_on_server = add(&mut server, "relay.relay.net", "relay.net", None);
+    let server = loopback_node("ocs.server.net", "server.net", true);
+    let relay_on_server = loopback_peer(&server, "relay.relay.net", "relay.net", None);
     let app = ThreadingApplication::new(
         AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
         4,
@@ -366,16 +320,16 @@ fn unanswered_relayed_requests_expire_and_a_closed_next_hop_gets_3002() {
     );
     server.add_application(app, [&relay_on_server], &[]);
     server.start().unwrap();
-    let mut relay = node("relay.relay.net", "relay.net", true);
+    let mut relay = loopback_node("relay.relay.net", "relay.net", true);
     relay.agent = Agent::Relay;
     relay.limits.relay_timeout = Duration::from_millis(300);
-    let ocs = add(
+    let ocs = loopback_peer(
         &mut relay,
         "ocs.server.net",
         "server.net",
         Some(port(&server)),
     );
-    add(&mut relay, "c1.client.net", "client.net", None);
+    loopback_peer(&relay, "c1.client.net", "client.net", None);
     relay.add_route("server.net", None, RouteAction::Relay, [&ocs]);
     relay.start().unwrap();
     wait_until("relay connected", Duration::from_secs(10), || {
@@ -425,16 +379,16 @@ fn unanswered_relayed_requests_expire_and_a_closed_next_hop_gets_3002() {
 
 #[test]
 fn a_node_that_is_no_agent_does_not_forward() {
-    let mut n = node("ocs.server.net", "server.net", true);
+    let n = loopback_node("ocs.server.net", "server.net", true);
     n.add_application_id(AppId::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION));
-    let p = add(&mut n, "relay.relay.net", "relay.net", None);
+    let p = loopback_peer(&n, "relay.relay.net", "relay.net", None);
     n.add_route("x.net", None, RouteAction::Relay, [&p]);
     assert_eq!(n.routes().len(), 1);
     assert_eq!(n.routes()[0].realm, "x.net");
     n.start().unwrap();
     let (c, app) = {
-        let mut c = node("relay.relay.net", "relay.net", false);
-        let s = add(&mut c, "ocs.server.net", "server.net", Some(port(&n)));
+        let c = loopback_node("relay.relay.net", "relay.net", false);
+        let s = loopback_peer(&c, "ocs.server.net", "server.net", Some(port(&n)));
         let app = ThreadingApplication::new(
             AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
             0,
@@ -578,10 +532,10 @@ fn cc_client_through_dra_to_cc_server() {
 #[test]
 fn hostile_peers_around_a_relay() {
     use crate::support::raw::{self, RawPeer};
-    let mut relay = node("relay.relay.net", "relay.net", true);
+    let mut relay = loopback_node("relay.relay.net", "relay.net", true);
     relay.agent = Agent::Relay;
     relay.accept_unknown_peers = true;
-    let ocs = add(&mut relay, "ocs.server.net", "server.net", None);
+    let ocs = loopback_peer(&relay, "ocs.server.net", "server.net", None);
     relay.add_route("server.net", None, RouteAction::Relay, [&ocs]);
     relay.start().unwrap();
     let addr = relay.listen_addresses()[0];
@@ -679,11 +633,11 @@ fn raw_answer(req: &Message, from: &str, result: u32) -> Message {
 #[test]
 fn relayed_requests_fail_over_to_another_next_hop() {
     use crate::support::raw::{self, RawPeer};
-    let mut relay = node("relay.relay.net", "relay.net", true);
+    let mut relay = loopback_node("relay.relay.net", "relay.net", true);
     relay.agent = Agent::Relay;
     relay.accept_unknown_peers = true;
-    let ocs1 = add(&mut relay, "ocs1.server.net", "server.net", None);
-    let ocs2 = add(&mut relay, "ocs2.server.net", "server.net", None);
+    let ocs1 = loopback_peer(&relay, "ocs1.server.net", "server.net", None);
+    let ocs2 = loopback_peer(&relay, "ocs2.server.net", "server.net", None);
     relay.add_route("server.net", None, RouteAction::Relay, [&ocs1, &ocs2]);
     relay.start().unwrap();
     let addr = relay.listen_addresses()[0];
@@ -848,15 +802,15 @@ fn relayed_requests_fail_over_to_another_next_hop() {
 #[test]
 fn a_suspect_next_hop_gives_its_relayed_requests_to_another() {
     use crate::support::raw::{self, RawPeer};
-    let mut relay = node("relay.relay.net", "relay.net", true);
+    let mut relay = loopback_node("relay.relay.net", "relay.net", true);
     relay.agent = Agent::Relay;
     relay.accept_unknown_peers = true;
     // a DWR after 400 ms of silence, SUSPECT 2 s later without its DWA
     // (and closed 2 s after that)
     relay.idle_timeout = Duration::from_millis(400);
     relay.dwa_timeout = Duration::from_secs(2);
-    let ocs1 = add(&mut relay, "ocs1.server.net", "server.net", None);
-    let ocs2 = add(&mut relay, "ocs2.server.net", "server.net", None);
+    let ocs1 = loopback_peer(&relay, "ocs1.server.net", "server.net", None);
+    let ocs2 = loopback_peer(&relay, "ocs2.server.net", "server.net", None);
     relay.add_route("server.net", None, RouteAction::Relay, [&ocs1, &ocs2]);
     relay.start().unwrap();
     let addr = relay.listen_addresses()[0];
@@ -924,8 +878,8 @@ fn a_cached_answer_goes_only_to_the_same_request_through_a_relay() {
     use crate::support::raw::RawPeer;
     use std::sync::atomic::{AtomicU32, Ordering};
     // the server counts its calls and says which call answered (Class)
-    let mut server = node("ocs.server.net", "server.net", true);
-    let relay_on_server = add(&mut server, "relay.relay.net", "relay.net", None);
+    let server = loopback_node("ocs.server.net", "server.net", true);
+    let relay_on_server = loopback_peer(&server, "relay.relay.net", "relay.net", None);
     let calls = Arc::new(AtomicU32::new(0));
     let c = calls.clone();
     let app = ThreadingApplication::new(
@@ -940,16 +894,16 @@ fn a_cached_answer_goes_only_to_the_same_request_through_a_relay() {
     );
     server.add_application(app, [&relay_on_server], &[]);
     server.start().unwrap();
-    let mut relay = node("relay.relay.net", "relay.net", true);
+    let mut relay = loopback_node("relay.relay.net", "relay.net", true);
     relay.agent = Agent::Relay;
-    let ocs = add(
+    let ocs = loopback_peer(
         &mut relay,
         "ocs.server.net",
         "server.net",
         Some(port(&server)),
     );
-    add(&mut relay, "x.client.net", "client.net", None);
-    add(&mut relay, "y.client.net", "client.net", None);
+    loopback_peer(&relay, "x.client.net", "client.net", None);
+    loopback_peer(&relay, "y.client.net", "client.net", None);
     relay.add_route("server.net", None, RouteAction::Relay, [&ocs]);
     relay.start().unwrap();
     wait_until("relay connected", Duration::from_secs(10), || {
@@ -1017,9 +971,9 @@ fn a_relay_answers_again_only_the_same_request_it_handled_itself() {
     use crate::support::raw::RawPeer;
     use std::sync::atomic::{AtomicU32, Ordering};
     // requests for the relay's own realm go to its own application
-    let mut relay = node("relay.relay.net", "relay.net", true);
+    let mut relay = loopback_node("relay.relay.net", "relay.net", true);
     relay.agent = Agent::Relay;
-    let x_peer = add(&mut relay, "x.client.net", "client.net", None);
+    let x_peer = loopback_peer(&relay, "x.client.net", "client.net", None);
     let calls = Arc::new(AtomicU32::new(0));
     let c = calls.clone();
     let app = ThreadingApplication::new(
@@ -1088,9 +1042,9 @@ fn padded_ccr(client: &mut crate::support::raw::RawPeer, size: usize, extra: Vec
 /// A server of this stack for server.net (reading at most `max_message`
 /// bytes a message) answering the relay's CCRs 2001.
 fn limited_server(host: &str, max_message: u32) -> Node {
-    let mut n = node(host, "server.net", true);
+    let mut n = loopback_node(host, "server.net", true);
     n.max_message_size = max_message;
-    let relay = add(&mut n, "relay.relay.net", "relay.net", None);
+    let relay = loopback_peer(&n, "relay.relay.net", "relay.net", None);
     let app = ThreadingApplication::new(
         AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
         2,
@@ -1109,14 +1063,14 @@ fn an_oversized_request_costs_no_next_hop_connection() {
         .iter()
         .map(|h| limited_server(h, diameter::message::framer::DEFAULT_MAX_MESSAGE_SIZE))
         .collect();
-    let mut relay = node("relay.relay.net", "relay.net", true);
+    let mut relay = loopback_node("relay.relay.net", "relay.net", true);
     relay.agent = Agent::Relay;
     relay.accept_unknown_peers = true;
     let ocs: Vec<Arc<Peer>> = servers
         .iter()
         .zip(["ocs1.server.net", "ocs2.server.net"])
         .map(|(s, h)| {
-            let p = add(&mut relay, h, "server.net", Some(port(s)));
+            let p = loopback_peer(&relay, h, "server.net", Some(port(s)));
             // a lost connection stays lost for the test's length
             p.set_reconnect_wait(Duration::from_secs(120));
             p
@@ -1193,13 +1147,13 @@ fn an_oversized_request_costs_no_next_hop_connection() {
 #[test]
 fn a_request_failed_over_once_is_not_sent_again_when_its_next_hop_closes_on_it() {
     use crate::support::raw::{self, RawPeer};
-    let mut relay = node("relay.relay.net", "relay.net", true);
+    let mut relay = loopback_node("relay.relay.net", "relay.net", true);
     relay.agent = Agent::Relay;
     relay.accept_unknown_peers = true;
     let hosts = ["ocs1.server.net", "ocs2.server.net", "ocs3.server.net"];
     let ocs: Vec<Arc<Peer>> = hosts
         .iter()
-        .map(|h| add(&mut relay, h, "server.net", None))
+        .map(|h| loopback_peer(&relay, h, "server.net", None))
         .collect();
     relay.add_route(
         "server.net",
@@ -1307,13 +1261,13 @@ fn a_request_failed_over_once_is_not_sent_again_when_its_next_hop_closes_on_it()
 fn failover_copies_stay_within_their_byte_budget() {
     use crate::support::raw::{self, RawPeer};
     const EACH: usize = 20_000;
-    let mut relay = node("relay.relay.net", "relay.net", true);
+    let mut relay = loopback_node("relay.relay.net", "relay.net", true);
     relay.agent = Agent::Relay;
     relay.accept_unknown_peers = true;
     relay.limits.relay_copy_bytes_per_connection = 64 << 10;
     relay.limits.relay_copy_bytes = 96 << 10;
-    let ocs1 = add(&mut relay, "ocs1.server.net", "server.net", None);
-    let ocs2 = add(&mut relay, "ocs2.server.net", "server.net", None);
+    let ocs1 = loopback_peer(&relay, "ocs1.server.net", "server.net", None);
+    let ocs2 = loopback_peer(&relay, "ocs2.server.net", "server.net", None);
     relay.add_route("server.net", None, RouteAction::Relay, [&ocs1, &ocs2]);
     relay.start().unwrap();
     let addr = relay.listen_addresses()[0];
@@ -1404,14 +1358,14 @@ fn a_request_next_hops_cannot_read_costs_at_most_two_of_them() {
     // reads 1 MiB, so a 100 KB request is not too large for it
     let hosts = ["ocs1.server.net", "ocs2.server.net", "ocs3.server.net"];
     let servers: Vec<Node> = hosts.iter().map(|h| limited_server(h, 64 << 10)).collect();
-    let mut relay = node("relay.relay.net", "relay.net", true);
+    let mut relay = loopback_node("relay.relay.net", "relay.net", true);
     relay.agent = Agent::Relay;
     relay.accept_unknown_peers = true;
     let ocs: Vec<Arc<Peer>> = servers
         .iter()
         .zip(hosts)
         .map(|(s, h)| {
-            let p = add(&mut relay, h, "server.net", Some(port(s)));
+            let p = loopback_peer(&relay, h, "server.net", Some(port(s)));
             p.set_reconnect_wait(Duration::from_secs(120));
             p
         })

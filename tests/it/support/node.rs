@@ -314,6 +314,29 @@ impl Deref for TestNode {
     }
 }
 
+/// A node on 127.0.0.1, listening on a free port or not, not started: for
+/// the agent tests, which add peers and routes one by one.
+pub fn loopback_node(host: &str, realm: &str, listen: bool) -> Node {
+    TestNode::builder(host, realm)
+        .loopback()
+        .options(|o| o.tcp_port = listen.then_some(0))
+        .build()
+        .node
+}
+
+/// Adds the peer `host` of `realm` at 127.0.0.1 to `n`: connected to at
+/// `port` (and reconnected 200 ms after it goes) when given, else only
+/// known.
+pub fn loopback_peer(n: &Node, host: &str, realm: &str, port: Option<u16>) -> Arc<Peer> {
+    let peer = match port {
+        Some(port) => PeerSpec::uri(&format!("aaa://{host}:{port};transport=tcp")).persistent(true),
+        None => PeerSpec::uri(&format!("aaa://{host}")),
+    };
+    peer.realm(realm)
+        .reconnect_wait(Duration::from_millis(200))
+        .add_to(n)
+}
+
 /// The first listening port of `n`.
 pub fn port(n: &Node) -> u16 {
     n.listen_addresses()[0].port()
