@@ -15,11 +15,12 @@ use std::time::Duration;
 use crate::support::cc::{answer, app_answers, app_requests, ccr, count, exchange};
 use crate::support::sctp::{in_vm, ip_cmd, sctp_or_skip};
 use crate::support::wait_until;
+use crate::support::{PeerSpec, TestNode};
 use diameter::message::constants::*;
 use diameter::message::Avp;
 use diameter::node::application::{AppBase, Application, ThreadingApplication};
 use diameter::node::peer::*;
-use diameter::node::{ListenTransport, Node, NodeOptions, PeerOptions};
+use diameter::node::{ListenTransport, Node};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -27,29 +28,16 @@ fn ip(s: &str) -> IpAddr {
 
 /// The OCS: an SCTP listener on `addresses`, answering CCRs.
 fn server(addresses: &[&str]) -> (Node, Arc<Peer>) {
-    let n = Node::new(
-        "ocs.example.net",
-        "example.net",
-        NodeOptions {
-            ip_addresses: addresses.iter().map(|a| ip(a).into()).collect(),
-            sctp_port: Some(0),
-            ..Default::default()
-        },
-    );
-    let client = n
-        .add_peer(
-            "aaa://pgw.example.net;transport=sctp",
-            None,
-            PeerOptions::default(),
-        )
-        .unwrap();
-    n.add_application(
-        ThreadingApplication::new(AppBase::auth(4), 4, answer),
-        [&client],
-        &[],
-    );
-    n.start().unwrap();
-    (n, client)
+    let (n, mut peers) = TestNode::builder("ocs.example.net", "example.net")
+        .options(|o| {
+            o.ip_addresses = addresses.iter().map(|a| ip(a).into()).collect();
+            o.sctp_port = Some(0);
+        })
+        .peer(PeerSpec::known("pgw.example.net;transport=sctp"))
+        .app(ThreadingApplication::new(AppBase::auth(4), 4, answer))
+        .start()
+        .into_parts();
+    (n, peers.remove(0))
 }
 
 /// The PGW: connects over SCTP to every address in `remote`, from `local`.
@@ -59,30 +47,19 @@ fn client(
     remote: &[&str],
     idle: Duration,
 ) -> (Node, Arc<Peer>, Arc<ThreadingApplication>) {
-    let mut n = Node::new(
-        "pgw.example.net",
-        "example.net",
-        NodeOptions {
-            ip_addresses: local.iter().map(|a| ip(a).into()).collect(),
-            ..Default::default()
-        },
-    );
-    n.idle_timeout = idle;
-    let peer = n
-        .add_peer(
-            &format!("aaa://ocs.example.net:{port};transport=sctp"),
-            None,
-            PeerOptions {
-                ip_addresses: remote.iter().map(|a| ip(a).into()).collect(),
-                is_persistent: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
     let app = ThreadingApplication::new(AppBase::auth(4), 0, |_, _| Ok(None));
-    n.add_application(app.clone(), [&peer], &[]);
-    n.start().unwrap();
-    (n, peer, app)
+    let (n, mut peers) = TestNode::builder("pgw.example.net", "example.net")
+        .options(|o| o.ip_addresses = local.iter().map(|a| ip(a).into()).collect())
+        .configure(|n| n.idle_timeout = idle)
+        .peer(
+            PeerSpec::uri(&format!("aaa://ocs.example.net:{port};transport=sctp"))
+                .addresses(remote)
+                .persistent(true),
+        )
+        .app(app.clone())
+        .start()
+        .into_parts();
+    (n, peers.remove(0), app)
 }
 
 #[test]
@@ -228,31 +205,18 @@ fn a_request_beyond_the_sctp_send_buffer_fails_at_once() {
     }
     let (ocs, _) = server(&["127.0.0.1"]);
     let port = ocs.listen_addresses_for(ListenTransport::Sctp)[0].port();
-    let mut pgw = Node::new(
-        "pgw.example.net",
-        "example.net",
-        NodeOptions {
-            ip_addresses: vec![ip("127.0.0.1").into()],
-            ..Default::default()
-        },
-    );
-    // the association's send buffer follows the largest message: 64 KiB
-    // gives a buffer of a few hundred kB, smaller than the request below
-    pgw.max_message_size = 64 << 10;
-    let peer = pgw
-        .add_peer(
-            &format!("aaa://ocs.example.net:{port};transport=sctp"),
-            None,
-            PeerOptions {
-                ip_addresses: vec![ip("127.0.0.1").into()],
-                is_persistent: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
     let app = ThreadingApplication::new(AppBase::auth(4), 0, |_, _| Ok(None));
-    pgw.add_application(app.clone(), [&peer], &[]);
-    pgw.start().unwrap();
+    let pgw = TestNode::builder("pgw.example.net", "example.net")
+        .loopback()
+        // the association's send buffer follows the largest message: 64
+        // KiB gives a buffer of a few hundred kB, smaller than the request
+        // below
+        .configure(|n| n.max_message_size = 64 << 10)
+        .peer(
+            PeerSpec::uri(&format!("aaa://ocs.example.net:{port};transport=sctp")).persistent(true),
+        )
+        .app(app.clone())
+        .start();
     app.base().wait_for_ready(Duration::from_secs(10)).unwrap();
     let mut request = ccr("pgw.example.net", "example.net", 1);
     request

@@ -4,12 +4,11 @@
 //! certificate that does not name the peer, and a client certificate that
 //! does not name its Origin-Host are refused, logged and counted.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support::cc::{answer, app_requests, count, exchange};
-use crate::support::wait_until;
+use crate::support::{lo, wait_until, PeerSpec, TestNode};
 use diameter::message::constants::*;
 use diameter::message::{Avp, Message, MessageHeader};
 use diameter::node::application::{AppBase, Application, ThreadingApplication};
@@ -22,44 +21,25 @@ const SERVER: &str = "node2.example.test";
 const CLIENT: &str = "node1.example.test";
 const REALM: &str = "example.test";
 
-fn lo() -> IpAddr {
-    "127.0.0.1".parse().unwrap()
-}
-
 /// TLS options with `cert` (its .pem and .key) trusting `ca`.
 fn tls(cert: &str, ca: &str) -> TlsOptions {
-    TlsOptions {
-        cert_file: crate::support::test_cert(&format!("{cert}.pem")),
-        key_file: crate::support::test_cert(&format!("{cert}.key")),
-        ca_files: vec![crate::support::test_cert(ca)],
-        ..Default::default()
-    }
+    crate::support::tls_options(cert, ca)
 }
 
 /// The server: TLS port and cleartext TCP port, both on loopback port 0.
 fn server(options: Option<TlsOptions>, inband: InbandTls) -> (Node, Arc<Peer>) {
-    let n = Node::new(
-        SERVER,
-        REALM,
-        NodeOptions {
-            ip_addresses: vec![lo().into()],
-            tcp_port: Some(0),
-            tls_port: options.is_some().then_some(0),
-            inband_tls: inband,
-            tls: options,
-            ..Default::default()
-        },
-    );
-    let client = n
-        .add_peer(&format!("aaa://{CLIENT}"), None, PeerOptions::default())
-        .unwrap();
-    n.add_application(
-        ThreadingApplication::new(AppBase::auth(4), 4, answer),
-        [&client],
-        &[],
-    );
-    n.start().unwrap();
-    (n, client)
+    let (n, mut peers) = TestNode::builder(SERVER, REALM)
+        .listen()
+        .options(|o| {
+            o.tls_port = options.is_some().then_some(0);
+            o.inband_tls = inband;
+            o.tls = options;
+        })
+        .clients(&[CLIENT])
+        .app(ThreadingApplication::new(AppBase::auth(4), 4, answer))
+        .start()
+        .into_parts();
+    (n, peers.remove(0))
 }
 
 fn port_of(n: &Node, t: ListenTransport) -> u16 {
@@ -72,33 +52,23 @@ fn client(
     inband: InbandTls,
     uri: &str,
 ) -> (Node, Arc<Peer>, Arc<ThreadingApplication>) {
-    let mut n = Node::new(
-        CLIENT,
-        REALM,
-        NodeOptions {
-            ip_addresses: vec![lo().into()],
-            inband_tls: inband,
-            tls: options,
-            ..Default::default()
-        },
-    );
-    n.idle_timeout = Duration::from_millis(300);
-    let peer = n
-        .add_peer(
-            uri,
-            None,
-            PeerOptions {
-                ip_addresses: vec![lo().into()],
-                is_persistent: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    peer.set_reconnect_wait(Duration::from_millis(200));
     let app = ThreadingApplication::new(AppBase::auth(4), 0, |_, _| Ok(None));
-    n.add_application(app.clone(), [&peer], &[]);
-    n.start().unwrap();
-    (n, peer, app)
+    let (n, mut peers) = TestNode::builder(CLIENT, REALM)
+        .loopback()
+        .options(|o| {
+            o.inband_tls = inband;
+            o.tls = options;
+        })
+        .configure(|n| n.idle_timeout = Duration::from_millis(300))
+        .peer(
+            PeerSpec::uri(uri)
+                .persistent(true)
+                .reconnect_wait(Duration::from_millis(200)),
+        )
+        .app(app.clone())
+        .start()
+        .into_parts();
+    (n, peers.remove(0), app)
 }
 
 /// CCR/CCA, DWR/DWA and DPR/DPA over an open connection, then both stop.
@@ -408,20 +378,13 @@ fn configuration_errors_name_what_is_wrong() {
 #[test]
 fn a_peer_configured_for_tls_cannot_come_in_the_clear() {
     // the server knows node1 as aaas://: a cleartext CER from it gets 5017
-    let server = Node::new(
-        SERVER,
-        REALM,
-        NodeOptions {
-            ip_addresses: vec![lo().into()],
-            tcp_port: Some(0),
-            tls: Some(tls(SERVER, "ca.pem")),
-            ..Default::default()
-        },
-    );
-    let client_on_server = server
-        .add_peer(&format!("aaas://{CLIENT}"), None, PeerOptions::default())
-        .unwrap();
-    server.start().unwrap();
+    let (server, mut peers) = TestNode::builder(SERVER, REALM)
+        .listen()
+        .options(|o| o.tls = Some(tls(SERVER, "ca.pem")))
+        .peer(PeerSpec::uri(&format!("aaas://{CLIENT}")).anywhere())
+        .start()
+        .into_parts();
+    let client_on_server = peers.remove(0);
     let port = port_of(&server, ListenTransport::Tcp);
     let (_, cea, code) = raw_cer(port, &[]);
     assert_eq!(
@@ -501,32 +464,24 @@ fn cleartext_after_in_band_tls_was_agreed_is_not_processed() {
     const RAW: &str = "raw.example.test";
     let calls = Arc::new(AtomicUsize::new(0));
     let counted = calls.clone();
-    let server = Node::new(
-        SERVER,
-        REALM,
-        NodeOptions {
-            ip_addresses: vec![lo().into()],
-            tcp_port: Some(0),
-            inband_tls: InbandTls::Required,
-            tls: Some(tls(SERVER, "ca.pem")),
-            ..Default::default()
-        },
-    );
-    let raw_on_server = server
-        .add_peer(&format!("aaa://{RAW}"), None, PeerOptions::default())
-        .unwrap();
-    let client_on_server = server
-        .add_peer(&format!("aaa://{CLIENT}"), None, PeerOptions::default())
-        .unwrap();
-    server.add_application(
-        ThreadingApplication::new(AppBase::auth(4), 0, move |app, req| {
-            counted.fetch_add(1, Ordering::SeqCst);
-            answer(app, req)
-        }),
-        [&raw_on_server, &client_on_server],
-        &[],
-    );
-    server.start().unwrap();
+    let (server, peers) = TestNode::builder(SERVER, REALM)
+        .listen()
+        .options(|o| {
+            o.inband_tls = InbandTls::Required;
+            o.tls = Some(tls(SERVER, "ca.pem"));
+        })
+        .clients(&[RAW, CLIENT])
+        .app(ThreadingApplication::new(
+            AppBase::auth(4),
+            0,
+            move |app, req| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                answer(app, req)
+            },
+        ))
+        .start()
+        .into_parts();
+    let raw_on_server = peers[0].clone();
     let addr = server.listen_addresses_for(ListenTransport::Tcp)[0];
     let offer = crate::support::raw::cer(RAW, REALM, &[4], &[E_INBAND_SECURITY_ID_TLS]);
     let tls_chosen = |cea: &Message| {
