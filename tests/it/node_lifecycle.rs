@@ -5,15 +5,13 @@
 //! and before `start`.
 
 use std::collections::HashSet;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::support::cc::{answer, ccr, count, exchange};
-use crate::support::wait_until;
-use crate::support::within;
+use crate::support::{result_code, wait_until, within, Arrivals, Gate, PeerSpec, TestNode};
 use diameter::message::constants::*;
 use diameter::message::{Avp, Message};
 use diameter::node::application::{
@@ -28,71 +26,60 @@ const SERVER: &str = "ocs.example.net";
 const CLIENT: &str = "pgw.example.net";
 const REALM: &str = "example.net";
 
-fn lo() -> IpAddr {
-    "127.0.0.1".parse().unwrap()
-}
-
 /// A server node listening on a loopback port, not started, that knows the
 /// client as a peer.
 fn server_node(host: &str) -> (Node, Arc<Peer>) {
-    let n = Node::new(
-        host,
-        REALM,
-        NodeOptions {
-            ip_addresses: vec![lo().into()],
-            tcp_port: Some(0),
-            ..Default::default()
-        },
-    );
-    let client = n
-        .add_peer(&format!("aaa://{CLIENT}"), None, PeerOptions::default())
-        .unwrap();
-    (n, client)
+    let (n, mut peers) = TestNode::builder(host, REALM)
+        .listen()
+        .clients(&[CLIENT])
+        .build()
+        .into_parts();
+    (n, peers.remove(0))
 }
 
 /// A started server serving `app` to the client; its port.
 fn server_with(app: Arc<dyn Application>) -> (Node, u16) {
-    let (n, client) = server_node(SERVER);
-    n.add_application(app, [&client], &[]);
-    n.start().unwrap();
-    let port = n.listen_addresses()[0].port();
-    (n, port)
+    let n = TestNode::builder(SERVER, REALM)
+        .listen()
+        .clients(&[CLIENT])
+        .app(app)
+        .start();
+    let port = n.port();
+    (n.node, port)
+}
+
+/// The server `host` at `port`, as the client's persistent peer.
+fn the_server(host: &str, port: u16) -> PeerSpec {
+    PeerSpec::at(host, port).reconnect_wait(Duration::from_millis(100))
 }
 
 /// A client node, not started, whose persistent peer is `host` at `port`.
 fn client_node(host: &str, port: u16) -> (Node, Arc<Peer>) {
-    let n = Node::new(CLIENT, REALM, NodeOptions::default());
-    let peer = n
-        .add_peer(
-            &format!("aaa://{host}:{port}"),
-            None,
-            PeerOptions {
-                ip_addresses: vec![lo().into()],
-                is_persistent: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    peer.set_reconnect_wait(Duration::from_millis(100));
-    (n, peer)
+    let (n, mut peers) = TestNode::builder(CLIENT, REALM)
+        .peer(the_server(host, port))
+        .build()
+        .into_parts();
+    (n, peers.remove(0))
 }
 
 /// A started client running `app` towards the server at `port`, ready.
 fn client_with(port: u16, app: Arc<dyn Application>) -> Node {
-    let (n, peer) = client_node(SERVER, port);
-    n.add_application(app.clone(), [&peer], &[]);
-    n.start().unwrap();
+    client_with_host(SERVER, port, app)
+}
+
+/// [`client_with`] towards another server host.
+fn client_with_host(host: &str, port: u16, app: Arc<dyn Application>) -> Node {
+    let n = TestNode::builder(CLIENT, REALM)
+        .peer(the_server(host, port))
+        .app(app.clone())
+        .start();
     app.base().wait_for_ready(Duration::from_secs(5)).unwrap();
-    n
+    n.node
 }
 
 /// A client application: it only sends.
 fn client_app() -> Arc<ThreadingApplication> {
     ThreadingApplication::new(AppBase::auth(4), 0, |_, _| Ok(None))
-}
-
-fn result(m: &Message) -> Option<u32> {
-    m.find_avp(&[(AVP_RESULT_CODE, 0)]).and_then(Avp::as_u32)
 }
 
 fn number(m: &Message) -> Option<u32> {
@@ -104,17 +91,14 @@ fn origin_host(m: &Message) -> Option<&str> {
     m.find_avp(&[(AVP_ORIGIN_HOST, 0)]).and_then(Avp::as_str)
 }
 
-/// A handler that answers like [`answer`] once `release` is set, or after
+/// A handler that answers like [`answer`] once `release` opens, or after
 /// 3 s: a request kept in flight for as long as a test needs.
 fn held_until(
-    release: &Arc<AtomicBool>,
+    release: &Gate,
 ) -> impl Fn(&AppBase, Message) -> HandlerResult + Send + Sync + 'static {
     let release = release.clone();
     move |app, req| {
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while !release.load(Ordering::SeqCst) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        release.wait(Duration::from_secs(3));
         answer(app, req)
     }
 }
@@ -125,7 +109,7 @@ fn idle_workers_exit_after_the_keep_alive_and_stop_joins_them() {
     let seen = workers.clone();
     // the first two requests wait for each other (5 s at most), so that two
     // workers run at once however quick the pool finds the other jobs
-    let met = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let met = Arrivals::new();
     let app = ThreadingApplication::with_keep_alive(
         AppBase::auth(4),
         0,
@@ -133,11 +117,8 @@ fn idle_workers_exit_after_the_keep_alive_and_stop_joins_them() {
         move |app, req| {
             seen.lock().unwrap().insert(std::thread::current().id());
             if number(&req).is_some_and(|n| n < 2) {
-                met.fetch_add(1, Ordering::SeqCst);
-                let deadline = Instant::now() + Duration::from_secs(5);
-                while met.load(Ordering::SeqCst) < 2 && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
+                met.arrive();
+                met.wait_for(2, Duration::from_secs(5));
             }
             answer(app, req)
         },
@@ -155,7 +136,7 @@ fn idle_workers_exit_after_the_keep_alive_and_stop_joins_them() {
                         .base()
                         .send_request(ccr(CLIENT, REALM, n), Duration::from_secs(10))
                         .unwrap_or_else(|e| panic!("CCR {n}: {e}"));
-                    assert_eq!(result(&a), Some(2001), "CCR {n}");
+                    assert_eq!(result_code(&a), Some(2001), "CCR {n}");
                     assert_eq!(number(&a), Some(n));
                 }
             });
@@ -234,10 +215,13 @@ fn a_panic_in_handle_request_is_answered_5012_and_the_node_keeps_serving() {
     };
 
     let a = send(0, Duration::from_secs(5)).unwrap();
-    assert_eq!(result(&a), Some(E_RESULT_CODE_DIAMETER_UNABLE_TO_COMPLY));
+    assert_eq!(
+        result_code(&a),
+        Some(E_RESULT_CODE_DIAMETER_UNABLE_TO_COMPLY)
+    );
     assert_eq!(origin_host(&a), Some(SERVER));
     let a = send(1, Duration::from_secs(5)).unwrap();
-    assert_eq!(result(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
+    assert_eq!(result_code(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
     assert_eq!(server.protocol_stats().callback_panics, 1);
 
     // a late answer reaches the client's handle_answer, which panics
@@ -260,7 +244,7 @@ fn a_panic_in_handle_request_is_answered_5012_and_the_node_keeps_serving() {
 
     // both event loops carry on
     let a = send(3, Duration::from_secs(5)).unwrap();
-    assert_eq!(result(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
+    assert_eq!(result_code(&a), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
     assert_eq!(server.protocol_stats().callback_panics, 1);
     client.stop(Duration::from_secs(5), false).unwrap();
     server.stop(Duration::from_secs(5), false).unwrap();
@@ -282,32 +266,15 @@ fn a_panicking_route_selector_is_a_routing_error() {
             (n, port)
         })
         .collect();
-    let mut client = Node::new(CLIENT, REALM, NodeOptions::default());
     let select: RouteSelect = Arc::new(|_, _, _| panic!("route selector bug (injected)"));
-    client.peer_route_select_func = Some(select);
-    let peers: Vec<Arc<Peer>> = servers
-        .iter()
-        .zip(["ocs1.example.net", "ocs2.example.net"])
-        .map(|((_, port), host)| {
-            client
-                .add_peer(
-                    &format!("aaa://{host}:{port}"),
-                    None,
-                    PeerOptions {
-                        ip_addresses: vec![lo().into()],
-                        is_persistent: true,
-                        ..Default::default()
-                    },
-                )
-                .unwrap()
-        })
-        .collect();
     let app = client_app();
-    client.add_application(app.clone(), &peers, &[]);
-    client.start().unwrap();
-    wait_until("both servers ready", Duration::from_secs(5), || {
-        peers.iter().all(|p| p.is_ready())
-    });
+    let client = TestNode::builder(CLIENT, REALM)
+        .configure(|c| c.peer_route_select_func = Some(select))
+        .peer(PeerSpec::at("ocs1.example.net", servers[0].1))
+        .peer(PeerSpec::at("ocs2.example.net", servers[1].1))
+        .app(app.clone())
+        .start_ready(Duration::from_secs(5))
+        .node;
 
     let t = Instant::now();
     let e = app
@@ -335,7 +302,7 @@ fn a_panicking_route_selector_is_a_routing_error() {
         .base()
         .send_request(req, Duration::from_secs(5))
         .unwrap();
-    assert_eq!(result(&a), Some(2001));
+    assert_eq!(result_code(&a), Some(2001));
     assert_eq!(origin_host(&a), Some("ocs2.example.net"));
     assert_eq!(client.protocol_stats().callback_panics, 1);
 
@@ -347,7 +314,7 @@ fn a_panicking_route_selector_is_a_routing_error() {
 
 #[test]
 fn a_dead_event_loop_fails_waiting_callers_at_once_and_stop_reports_it() {
-    let release = Arc::new(AtomicBool::new(false));
+    let release = Gate::new();
     let slow = ThreadingApplication::new(AppBase::auth(4), 0, held_until(&release));
     let (server, port) = server_with(slow.clone());
     let sender = client_app();
@@ -397,7 +364,7 @@ fn a_dead_event_loop_fails_waiting_callers_at_once_and_stop_reports_it() {
         Err(NodeError::NotStarted)
     ));
 
-    release.store(true, Ordering::SeqCst);
+    release.open();
     server.stop(Duration::from_secs(5), false).unwrap();
 }
 
@@ -406,7 +373,7 @@ fn a_dead_event_loop_fails_waiting_callers_at_once_and_stop_reports_it() {
 struct LoopHolder {
     base: AppBase,
     holding: AtomicBool,
-    release: AtomicBool,
+    release: Gate,
 }
 
 impl Application for LoopHolder {
@@ -416,10 +383,7 @@ impl Application for LoopHolder {
 
     fn handle_request(&self, request: Message) {
         self.holding.store(true, Ordering::SeqCst);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !self.release.load(Ordering::SeqCst) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        self.release.wait(Duration::from_secs(5));
         let Ok(a) = self
             .base
             .generate_answer(&request, E_RESULT_CODE_DIAMETER_SUCCESS, None)
@@ -444,7 +408,7 @@ fn requests_queued_when_the_loop_dies_fail_at_once() {
     let holder = Arc::new(LoopHolder {
         base: AppBase::auth(4),
         holding: AtomicBool::new(false),
-        release: AtomicBool::new(false),
+        release: Gate::new(),
     });
     let (client, server_peer) = client_node(SERVER, port);
     client.add_application(holder.clone(), [&server_peer], &[]);
@@ -485,7 +449,7 @@ fn requests_queued_when_the_loop_dies_fail_at_once() {
     });
     // routed, and handed to the queue right after: let it get there
     std::thread::sleep(Duration::from_millis(50));
-    holder.release.store(true, Ordering::SeqCst);
+    holder.release.open();
 
     let (r, took) = queued.join().unwrap();
     assert!(r.is_err(), "{r:?}");
@@ -557,7 +521,7 @@ fn settings_near_duration_max_do_not_panic() {
                 .unwrap()
         },
     );
-    assert_eq!(result(&a), Some(2001));
+    assert_eq!(result_code(&a), Some(2001));
     assert_eq!(number(&a), Some(7));
 
     let t = Instant::now();
@@ -619,37 +583,17 @@ fn statistics_history_fills_at_its_interval() {
 #[test]
 fn applications_and_peers_can_be_added_after_start() {
     // python's example order: start, then add_peer, then add_application
-    let server = Node::new(
-        SERVER,
-        REALM,
-        NodeOptions {
-            ip_addresses: vec![lo().into()],
-            tcp_port: Some(0),
-            ..Default::default()
-        },
-    );
+    let server = TestNode::builder(SERVER, REALM).listen().build().node;
     server.start().unwrap();
     let port = server.listen_addresses()[0].port();
-    let client_peer = server
-        .add_peer(&format!("aaa://{CLIENT}"), None, PeerOptions::default())
-        .unwrap();
+    let client_peer = PeerSpec::known(CLIENT).add_to(&server);
     let on_server = ThreadingApplication::new(AppBase::auth(4), 0, answer);
     server.add_application(on_server.clone(), [&client_peer], &[]);
     assert_eq!(server.auth_application_ids(), [4]);
 
     let client = Node::new(CLIENT, REALM, NodeOptions::default());
     client.start().unwrap();
-    let server_peer = client
-        .add_peer(
-            &format!("aaa://{SERVER}:{port}"),
-            None,
-            PeerOptions {
-                ip_addresses: vec![lo().into()],
-                is_persistent: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let server_peer = PeerSpec::at(SERVER, port).add_to(&client);
     let on_client = ThreadingApplication::new(AppBase::auth(4), 0, answer);
     client.add_application(on_client.clone(), [&server_peer], &[]);
 
@@ -685,25 +629,16 @@ fn applications_and_peers_can_be_added_after_start() {
         .base()
         .send_request(ccr(CLIENT, REALM, 1), Duration::from_secs(5))
         .unwrap();
-    assert_eq!(result(&a), Some(2001));
+    assert_eq!(result_code(&a), Some(2001));
     assert_eq!(origin_host(&a), Some("ocs2.example.net"));
     late_client.stop(Duration::from_secs(5), false).unwrap();
     late_server.stop(Duration::from_secs(5), false).unwrap();
     server.stop(Duration::from_secs(5), false).unwrap();
 }
 
-/// [`client_with`] towards another server host.
-fn client_with_host(host: &str, port: u16, app: Arc<dyn Application>) -> Node {
-    let (n, peer) = client_node(host, port);
-    n.add_application(app.clone(), [&peer], &[]);
-    n.start().unwrap();
-    app.base().wait_for_ready(Duration::from_secs(5)).unwrap();
-    n
-}
-
 #[test]
 fn stop_can_be_called_from_another_thread() {
-    let release = Arc::new(AtomicBool::new(false));
+    let release = Gate::new();
     let slow = ThreadingApplication::new(AppBase::auth(4), 0, held_until(&release));
     let (server, port) = server_with(slow.clone());
     let sender = client_app();
@@ -728,7 +663,7 @@ fn stop_can_be_called_from_another_thread() {
     stopped.unwrap();
     match &r {
         Err(ApplicationError::EmptyAnswer(_)) => {}
-        Ok(a) => assert_eq!(result(a), Some(2001)),
+        Ok(a) => assert_eq!(result_code(a), Some(2001)),
         Err(e) => panic!("{e:?}"),
     }
     let took = returned.saturating_duration_since(stop_called);
@@ -748,7 +683,7 @@ fn stop_can_be_called_from_another_thread() {
         client.stop(Duration::from_secs(1), false),
         Err(NodeError::NotStarted)
     ));
-    release.store(true, Ordering::SeqCst);
+    release.open();
     server.stop(Duration::from_secs(5), false).unwrap();
 }
 
@@ -908,6 +843,6 @@ fn a_peer_refused_before_the_application_was_added_is_retried_at_once() {
         .base()
         .send_request(ccr(CLIENT, REALM, 1), Duration::from_secs(5))
         .unwrap();
-    assert_eq!(result(&cca), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
+    assert_eq!(result_code(&cca), Some(E_RESULT_CODE_DIAMETER_SUCCESS));
     n.stop(Duration::from_secs(2), false).unwrap();
 }
