@@ -18,7 +18,7 @@ pub mod sctp;
 pub mod wait;
 
 pub use node::{lo, loopback_node, loopback_peer, port, result_code, stop, PeerSpec, TestNode};
-pub use wait::{alone, poll_until, wait_until, Arrivals, Gate};
+pub use wait::{alone, holds_for, poll_until, wait_until, Arrivals, Gate};
 
 use std::path::PathBuf;
 
