@@ -8,14 +8,14 @@
 //! addresses. Hostile peers are raw Diameter on std sockets.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::support::cc::ccr;
-use crate::support::wait_until;
+use crate::support::{poll_until, result_code, wait_until, Arrivals, Gate, PeerSpec, TestNode};
 use diameter::message::constants::*;
 use diameter::message::framer::Framer;
 use diameter::message::{Avp, AvpValue, Message, MessageHeader};
@@ -23,7 +23,7 @@ use diameter::node::application::{
     AppBase, Application, ApplicationError, HandlerResult, ThreadingApplication,
 };
 use diameter::node::peer::Peer;
-use diameter::node::{Node, NodeOptions, PeerOptions};
+use diameter::node::Node;
 
 const REALM: &str = "example.net";
 const SERVER: &str = "ocs.example.net";
@@ -31,14 +31,6 @@ const SERVER: &str = "ocs.example.net";
 const WAIT: Duration = Duration::from_secs(5);
 /// How long to watch for something that must not come.
 const QUIET: Duration = Duration::from_millis(300);
-
-fn lo() -> IpAddr {
-    "127.0.0.1".parse().unwrap()
-}
-
-fn result(m: &Message) -> Option<u32> {
-    m.find_avp(&[(AVP_RESULT_CODE, 0)]).and_then(Avp::as_u32)
-}
 
 fn session(m: &Message) -> Option<&str> {
     m.find_avp(&[(AVP_SESSION_ID, 0)]).and_then(Avp::as_str)
@@ -101,7 +93,7 @@ impl Raw {
     /// Connects to `addr` as `host`; the CER must be accepted.
     fn connect(addr: SocketAddr, host: &str) -> Raw {
         let (raw, cea) = Raw::connect_for_cea(addr, host);
-        assert_eq!(result(&cea), Some(2001), "CEA to {host}: {cea:?}");
+        assert_eq!(result_code(&cea), Some(2001), "CEA to {host}: {cea:?}");
         raw
     }
 
@@ -109,17 +101,16 @@ impl Raw {
     /// CER and answers CEA 2001 with application 4. Returns the CER.
     fn accept(listener: &TcpListener, host: &str) -> (Raw, Message) {
         listener.set_nonblocking(true).unwrap();
-        let deadline = Instant::now() + WAIT;
-        let stream = loop {
-            match listener.accept() {
-                Ok((s, _)) => break s,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    assert!(Instant::now() < deadline, "no connection to {host}");
-                    thread::sleep(Duration::from_millis(10));
-                }
-                Err(e) => panic!("accept for {host}: {e}"),
+        let mut accepted = None;
+        let came = poll_until(WAIT, || match listener.accept() {
+            Ok((s, _)) => {
+                accepted = Some(s);
+                true
             }
-        };
+            Err(e) if e.kind() == ErrorKind::WouldBlock => false,
+            Err(e) => panic!("accept for {host}: {e}"),
+        });
+        let stream = accepted.unwrap_or_else(|| panic!("no connection to {host} ({came})"));
         stream.set_nonblocking(false).unwrap();
         let mut raw = Raw::new(stream);
         let cer = raw.recv().expect("CER");
@@ -247,28 +238,14 @@ fn calls(c: &AtomicU32) -> u32 {
 
 /// A server node listening on 127.0.0.1 (port 0), not started.
 fn server_node() -> Node {
-    Node::new(
-        SERVER,
-        REALM,
-        NodeOptions {
-            ip_addresses: vec![lo().into()],
-            tcp_port: Some(0),
-            ..Default::default()
-        },
-    )
+    TestNode::builder(SERVER, REALM).listen().build().node
 }
 
 /// Adds the peer `name`, expected from `ip`.
 fn add_peer_from(node: &Node, name: &str, ip: &str) -> Arc<Peer> {
-    node.add_peer(
-        &format!("aaa://{name}"),
-        None,
-        PeerOptions {
-            ip_addresses: vec![ip.parse().unwrap()],
-            ..Default::default()
-        },
-    )
-    .unwrap()
+    PeerSpec::uri(&format!("aaa://{name}"))
+        .addresses(&[ip])
+        .add_to(node)
 }
 
 /// A started server node for the raw peers `peers` (from 127.0.0.1) with
@@ -280,17 +257,22 @@ fn server(
     configure: impl FnOnce(&mut Node),
     handler: impl Fn(&AppBase, Message) -> HandlerResult + Send + Sync + 'static,
 ) -> (Node, SocketAddr) {
-    let mut node = server_node();
-    configure(&mut node);
-    let peers: Vec<Arc<Peer>> = peers
+    let node = peers
         .iter()
-        .map(|p| add_peer_from(&node, p, "127.0.0.1"))
-        .collect();
-    let app = ThreadingApplication::new(AppBase::auth(4), max_threads, handler);
-    node.add_application(app, &peers, &[]);
-    node.start().unwrap();
-    let addr = node.listen_addresses()[0];
-    (node, addr)
+        .fold(
+            TestNode::builder(SERVER, REALM)
+                .listen()
+                .configure(configure),
+            |b, p| b.peer(PeerSpec::uri(&format!("aaa://{p}"))),
+        )
+        .app(ThreadingApplication::new(
+            AppBase::auth(4),
+            max_threads,
+            handler,
+        ))
+        .start();
+    let addr = node.addr();
+    (node.node, addr)
 }
 
 /// A client node with an application 4 of its own, connected to raw
@@ -304,29 +286,15 @@ struct Client {
 /// A client node with the persistent peers `names`, each a raw server on
 /// an ephemeral listener that answers its CER; returns once all are ready.
 fn client_of_raw_servers(names: &[&str]) -> Client {
-    let node = Node::new("client.example.net", REALM, NodeOptions::default());
+    let app = ThreadingApplication::new(AppBase::auth(4), 0, |_, _| Ok(None));
     let mut listeners = Vec::new();
-    let mut peers = Vec::new();
+    let mut client = TestNode::builder("client.example.net", REALM);
     for name in names {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        let peer = node
-            .add_peer(
-                &format!("aaa://{name}:{port}"),
-                None,
-                PeerOptions {
-                    ip_addresses: vec![lo().into()],
-                    is_persistent: true,
-                    ..Default::default()
-                },
-            )
-            .unwrap();
+        client = client.peer(PeerSpec::at(name, l.local_addr().unwrap().port()));
         listeners.push(l);
-        peers.push(peer);
     }
-    let app = ThreadingApplication::new(AppBase::auth(4), 0, |_, _| Ok(None));
-    node.add_application(app.clone(), &peers, &[]);
-    node.start().unwrap();
+    let (node, peers) = client.app(app.clone()).start().into_parts();
     let servers = names
         .iter()
         .zip(&listeners)
@@ -403,7 +371,7 @@ fn an_answer_from_another_connection_does_not_complete_a_request() {
         .expect("the caller completed")
         .expect("S1's answer");
     assert_eq!(session(&answer), Some("from-s1"));
-    assert_eq!(result(&answer), Some(5012));
+    assert_eq!(result_code(&answer), Some(5012));
     let stats = node.protocol_stats();
     assert!(stats.answers_unmatched >= 1, "{stats:?}");
     assert_eq!(stats.answers_wrong_end_to_end, 1, "{stats:?}");
@@ -427,7 +395,7 @@ fn hop_by_hop_ids_start_at_random_values_per_connection() {
         let req = raw.recv().expect("the CCR");
         raw.send(&raw_answer(&req, names[i], "ok", 2001));
         let answer = caller.recv_timeout(WAIT).unwrap().unwrap();
-        assert_eq!(result(&answer), Some(2001));
+        assert_eq!(result_code(&answer), Some(2001));
         seen.push(hbh(&req));
     }
     let (a1, b1, a2, a3) = (seen[0], seen[1], seen[2], seen[3]);
@@ -456,7 +424,7 @@ fn a_peer_cannot_replay_another_peers_answer() {
 
     let original = request("a.example.net", 7, 10, E);
     let first = a.exchange(&original);
-    assert_eq!((result(&first), number(&first)), (Some(2001), Some(1)));
+    assert_eq!((result_code(&first), number(&first)), (Some(2001), Some(1)));
 
     // A's own retransmission: the same answer, from the cache
     let second = a.exchange(&retransmission(&original, 11));
@@ -471,7 +439,7 @@ fn a_peer_cannot_replay_another_peers_answer() {
     let forged = retransmission(&original, 12);
     let on_b = b.exchange(&forged);
     assert_eq!(hbh(&on_b), 12);
-    assert_eq!((result(&on_b), number(&on_b)), (Some(2001), Some(2)));
+    assert_eq!((result_code(&on_b), number(&on_b)), (Some(2001), Some(2)));
     assert_eq!(calls(&counter), 2);
     assert_eq!(node.protocol_stats().retransmissions_answered, 1);
     a.nothing_more("A after B's request");
@@ -511,7 +479,7 @@ fn retransmission_of_a_request_in_progress_is_answered_once() {
     same.header.hop_by_hop_identifier = 20;
     assert_eq!(same, answers[0], "both copies get the same answer");
     assert_eq!(
-        (result(&answers[0]), number(&answers[0])),
+        (result_code(&answers[0]), number(&answers[0])),
         (Some(2001), Some(1))
     );
     a.nothing_more("a third answer");
@@ -550,7 +518,7 @@ fn forged_origin_hosts_cannot_grow_the_duplicate_table() {
         a.stream.write_all(&bytes).unwrap();
         for _ in 0..100 {
             let answer = a.recv().expect("an answer");
-            assert_eq!(result(&answer), Some(2001), "{answer:?}");
+            assert_eq!(result_code(&answer), Some(2001), "{answer:?}");
             numbers.insert(answer.header.end_to_end_identifier, number(&answer));
         }
     }
@@ -590,21 +558,11 @@ fn a_peer_that_does_not_read_is_not_read_either() {
     node.start().unwrap();
     let port = node.listen_addresses()[0].port();
 
-    let client = Node::new("good.example.net", REALM, NodeOptions::default());
-    let server_peer = client
-        .add_peer(
-            &format!("aaa://{SERVER}:{port}"),
-            None,
-            PeerOptions {
-                ip_addresses: vec![lo().into()],
-                is_persistent: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
     let client_app = ThreadingApplication::new(AppBase::auth(4), 0, |_, _| Ok(None));
-    client.add_application(client_app.clone(), [&server_peer], &[]);
-    client.start().unwrap();
+    let client = TestNode::builder("good.example.net", REALM)
+        .peer(PeerSpec::at(SERVER, port))
+        .app(client_app.clone())
+        .start();
     client_app.base().wait_for_ready(WAIT).unwrap();
 
     let mut attacker = Raw::connect(node.listen_addresses()[0], "bad.example.net");
@@ -613,27 +571,28 @@ fn a_peer_that_does_not_read_is_not_read_either() {
         .set_write_timeout(Some(WRITE_TIMEOUT))
         .unwrap();
 
-    // the good client keeps asking while the attack goes on
-    let attacking = Arc::new(AtomicBool::new(true));
+    // the good client keeps asking, every 50 ms, until the attack is over
+    let over = Gate::new();
     let good_client = {
-        let attacking = attacking.clone();
+        let over = over.clone();
         let app = client_app.clone();
         thread::spawn(move || -> Result<u32, String> {
             let mut n = 0;
-            while attacking.load(Ordering::SeqCst) {
+            while !over.is_open() {
                 let asked = Instant::now();
                 let answer = app
                     .base()
                     .send_request(ccr("good.example.net", REALM, n), Duration::from_secs(2))
                     .map_err(|e| format!("request {n}: {e}"))?;
-                if result(&answer) != Some(2001) || asked.elapsed() > Duration::from_secs(2) {
+                if result_code(&answer) != Some(2001) || asked.elapsed() > Duration::from_secs(2) {
                     return Err(format!(
                         "request {n}: {answer:?} after {:?}",
                         asked.elapsed()
                     ));
                 }
                 n += 1;
-                thread::sleep(Duration::from_millis(50));
+                // pacing, a stimulus: ends as soon as the attack does
+                over.wait(Duration::from_millis(50));
             }
             Ok(n)
         })
@@ -687,7 +646,7 @@ fn a_peer_that_does_not_read_is_not_read_either() {
             started.elapsed()
         );
     }
-    attacking.store(false, Ordering::SeqCst);
+    over.open();
     let asked = good_client
         .join()
         .unwrap()
@@ -709,7 +668,7 @@ fn failed_avp_echo_is_capped() {
     let huge = Avp::with_value(99_999, 0, AvpValue::Raw(vec![0x5a; 200_000])).with_mandatory(true);
     req.avps.push(huge);
     let answer = a.exchange(&req);
-    assert_eq!(result(&answer), Some(5001), "{answer:?}");
+    assert_eq!(result_code(&answer), Some(5001), "{answer:?}");
     let size = answer.as_bytes().unwrap().len();
     assert!(size < 4096, "a {size}-byte answer");
     let failed = answer
@@ -722,7 +681,7 @@ fn failed_avp_echo_is_capped() {
     assert_eq!(calls(&counter), 0);
     // the connection carries on
     let ok = a.exchange(&request("a.example.net", 2, 2, 2));
-    assert_eq!(result(&ok), Some(2001));
+    assert_eq!(result_code(&ok), Some(2001));
     node.stop(Duration::from_secs(1), true).unwrap();
 }
 
@@ -754,7 +713,7 @@ fn owed_answers_are_bounded_per_connection_and_expire() {
         .recv_within(Duration::from_secs(1))
         .expect("the sixth answered at once");
     assert_eq!(hbh(&refused), 6, "{refused:?}");
-    assert_eq!(result(&refused), Some(3004));
+    assert_eq!(result_code(&refused), Some(3004));
     assert_eq!(calls(&counter), 5);
     assert_eq!(node.protocol_stats().requests_refused_busy, 1);
 
@@ -772,18 +731,15 @@ fn owed_answers_are_bounded_per_connection_and_expire() {
 #[test]
 fn colliding_ids_from_two_peers_get_their_own_answers() {
     // each handler waits for the other: both requests are owed at once
-    let arrived = Arc::new(AtomicU32::new(0));
+    let arrived = Arrivals::new();
     let c = arrived.clone();
     let (node, addr) = server(
         &["a.example.net", "b.example.net"],
         4,
         |_| {},
         move |app, req| {
-            c.fetch_add(1, Ordering::SeqCst);
-            let deadline = Instant::now() + WAIT;
-            while c.load(Ordering::SeqCst) < 2 && Instant::now() < deadline {
-                thread::sleep(Duration::from_millis(5));
-            }
+            c.arrive();
+            c.wait_for(2, WAIT);
             Ok(Some(app.generate_answer(&req, 2001, None)?))
         },
     );
@@ -799,12 +755,12 @@ fn colliding_ids_from_two_peers_get_their_own_answers() {
         let answer = raw.recv().expect("an answer");
         assert_eq!(hbh(&answer), 77);
         assert_eq!(answer.header.end_to_end_identifier, 0xc0111de);
-        assert_eq!(result(&answer), Some(2001));
+        assert_eq!(result_code(&answer), Some(2001));
         assert_eq!(session(&answer), Some(format!("{own};colliding").as_str()));
     }
     a.nothing_more("a second answer on A");
     b.nothing_more("a second answer on B");
-    assert_eq!(calls(&arrived), 2);
+    assert_eq!(arrived.count(), 2);
     assert_eq!(node.protocol_stats().answers_unsent, 0);
     node.stop(Duration::from_secs(1), true).unwrap();
 }
@@ -829,7 +785,7 @@ fn a_configured_peer_is_refused_from_another_address() {
 
     let (node, addr) = start(true);
     let (mut pgw, cea) = Raw::connect_for_cea(addr, "pgw.example.net");
-    assert_eq!(result(&cea), Some(3010), "{cea:?}");
+    assert_eq!(result_code(&cea), Some(3010), "{cea:?}");
     assert!(pgw.closed(), "the refused connection is closed");
     assert_eq!(node.protocol_stats().peers_refused_address, 1);
     // a peer from its configured address is accepted
@@ -857,7 +813,7 @@ fn a_busy_peer_does_not_push_out_a_quiet_peers_duplicate_records() {
     let mut busy = Raw::connect(addr, "busy.example.net");
     let original = request("quiet.example.net", 1, 10, 0x0001_0001);
     let first = quiet.exchange(&original);
-    assert_eq!((result(&first), number(&first)), (Some(2001), Some(1)));
+    assert_eq!((result_code(&first), number(&first)), (Some(2001), Some(1)));
 
     // the busy peer sends ten times the table's size, pipelined
     const BUSY: u32 = 10 * ENTRIES;
@@ -873,7 +829,7 @@ fn a_busy_peer_does_not_push_out_a_quiet_peers_duplicate_records() {
         busy.stream.write_all(&bytes).unwrap();
         for _ in 0..ENTRIES {
             let answer = busy.recv().expect("an answer");
-            assert_eq!(result(&answer), Some(2001), "{answer:?}");
+            assert_eq!(result_code(&answer), Some(2001), "{answer:?}");
         }
     }
     assert_eq!(calls(&counter), 1 + BUSY);
