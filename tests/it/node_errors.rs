@@ -13,6 +13,9 @@ use diameter::node::application::{AppBase, ThreadingApplication};
 use diameter::node::peer::AppId;
 use diameter::node::{Node, NodeOptions, PeerOptions};
 
+use crate::support::raw::fix_length;
+use crate::support::{poll_until, result_code, PeerSpec, TestNode};
+
 struct Raw {
     stream: TcpStream,
     framer: Framer,
@@ -40,7 +43,7 @@ impl Raw {
         cer.avps
             .push(Avp::new(AVP_AUTH_APPLICATION_ID, 0, 4u32).unwrap());
         let cea = raw.exchange(&cer.as_bytes().unwrap()).unwrap();
-        assert_eq!(result(&cea), Some(2001), "{cea:?}");
+        assert_eq!(result_code(&cea), Some(2001), "{cea:?}");
         raw
     }
 
@@ -85,7 +88,7 @@ impl Raw {
         let dwr = self.request(CMD_DEVICE_WATCHDOG, 0, vec![]);
         let dwa = self.exchange(&dwr.as_bytes().unwrap()).expect("DWA");
         assert_eq!(dwa.header.command_code, CMD_DEVICE_WATCHDOG);
-        assert_eq!(result(&dwa), Some(2001));
+        assert_eq!(result_code(&dwa), Some(2001));
     }
 
     fn closed(&mut self) -> bool {
@@ -107,10 +110,6 @@ fn closed_by_peer(stream: &mut TcpStream) -> bool {
     }
 }
 
-fn result(m: &Message) -> Option<u32> {
-    m.find_avp(&[(AVP_RESULT_CODE, 0)]).and_then(Avp::as_u32)
-}
-
 fn failed(m: &Message) -> Vec<Avp> {
     m.find_avp(&[(AVP_FAILED_AVP, 0)])
         .and_then(Avp::as_grouped)
@@ -123,24 +122,6 @@ fn server() -> (Node, SocketAddr) {
 }
 
 fn server_with(set: impl FnOnce(&mut Node)) -> (Node, SocketAddr) {
-    let mut n = Node::new(
-        "server.example.net",
-        "example.net",
-        NodeOptions {
-            ip_addresses: vec!["127.0.0.1".parse().unwrap()],
-            tcp_port: Some(0),
-            ..Default::default()
-        },
-    );
-    // raw peers never answer the DPR of stop()
-    n.dpa_timeout = Duration::from_millis(300);
-    let mut peers = Vec::new();
-    for host in ["bad.example.net", "good.example.net", "bad2.example.net"] {
-        peers.push(
-            n.add_peer(&format!("aaa://{host}"), None, PeerOptions::default())
-                .unwrap(),
-        );
-    }
     let app = ThreadingApplication::new(AppBase::auth(4), 0, |app, req| {
         Ok(Some(app.generate_answer(
             &req,
@@ -148,17 +129,17 @@ fn server_with(set: impl FnOnce(&mut Node)) -> (Node, SocketAddr) {
             None,
         )?))
     });
-    n.add_application(app, &peers, &[]);
-    set(&mut n);
-    n.start().unwrap();
-    let addr = n.listen_addresses()[0];
-    (n, addr)
-}
-
-/// Sets the Message Length field after editing raw bytes.
-fn fix_length(bytes: &mut [u8]) {
-    let len = bytes.len() as u32;
-    bytes[1..4].copy_from_slice(&len.to_be_bytes()[1..]);
+    let mut n = TestNode::builder("server.example.net", "example.net")
+        .listen()
+        // raw peers never answer the DPR of stop()
+        .configure(|n| n.dpa_timeout = Duration::from_millis(300))
+        .clients(&["bad.example.net", "good.example.net", "bad2.example.net"])
+        .app(app)
+        .build();
+    set(&mut n.node);
+    let n = n.start();
+    let addr = n.addr();
+    (n.node, addr)
 }
 
 #[test]
@@ -170,7 +151,7 @@ fn protocol_errors_get_their_answers_and_others_are_still_served() {
     // 3001: a command code nobody knows
     let req = bad.request(9_999_999, 4, vec![]);
     let ans = bad.exchange(&req.as_bytes().unwrap()).unwrap();
-    assert_eq!(result(&ans), Some(3001));
+    assert_eq!(result_code(&ans), Some(3001));
     assert!(ans.header.is_error());
     assert_eq!(
         ans.header.hop_by_hop_identifier,
@@ -186,14 +167,14 @@ fn protocol_errors_get_their_answers_and_others_are_still_served() {
     let dest = Avp::new(AVP_DESTINATION_HOST, 0, "elsewhere.example.net").unwrap();
     let req = bad.request(CMD_CREDIT_CONTROL, 4, vec![dest]);
     let ans = bad.exchange(&req.as_bytes().unwrap()).unwrap();
-    assert_eq!(result(&ans), Some(3002));
+    assert_eq!(result_code(&ans), Some(3002));
     assert!(ans.header.is_error());
     good.still_served();
 
     // 3007: an application this node does not serve
     let req = bad.request(CMD_CREDIT_CONTROL, 16_777_238, vec![]);
     let ans = bad.exchange(&req.as_bytes().unwrap()).unwrap();
-    assert_eq!(result(&ans), Some(3007));
+    assert_eq!(result_code(&ans), Some(3007));
     assert!(ans.header.is_error());
     good.still_served();
 
@@ -201,7 +182,7 @@ fn protocol_errors_get_their_answers_and_others_are_still_served() {
     let mut req = bad.request(CMD_CREDIT_CONTROL, 4, vec![]);
     req.header.set_error(true);
     let ans = bad.exchange(&req.as_bytes().unwrap()).unwrap();
-    assert_eq!(result(&ans), Some(3008));
+    assert_eq!(result_code(&ans), Some(3008));
     assert!(ans.header.is_error());
     good.still_served();
 
@@ -209,7 +190,7 @@ fn protocol_errors_get_their_answers_and_others_are_still_served() {
     let unknown = Avp::with_value(65_000, 0, AvpValue::Raw(b"??".to_vec())).with_mandatory(true);
     let req = bad.request(CMD_CREDIT_CONTROL, 4, vec![unknown.clone()]);
     let ans = bad.exchange(&req.as_bytes().unwrap()).unwrap();
-    assert_eq!(result(&ans), Some(5001));
+    assert_eq!(result_code(&ans), Some(5001));
     assert!(!ans.header.is_error());
     assert_eq!(failed(&ans), [unknown]);
     good.still_served();
@@ -219,7 +200,7 @@ fn protocol_errors_get_their_answers_and_others_are_still_served() {
         .with_mandatory(true);
     let req = bad.request(CMD_CREDIT_CONTROL, 4, vec![session.clone()]);
     let ans = bad.exchange(&req.as_bytes().unwrap()).unwrap();
-    assert_eq!(result(&ans), Some(5004));
+    assert_eq!(result_code(&ans), Some(5004));
     assert!(!ans.header.is_error());
     assert_eq!(failed(&ans), [session]);
     good.still_served();
@@ -232,7 +213,7 @@ fn protocol_errors_get_their_answers_and_others_are_still_served() {
     bytes.extend_from_slice(&[0, 0, 1, 22, 0x40, 0, 0, 13, 0, 0, 0, 1, 7, 0, 0, 0]);
     fix_length(&mut bytes);
     let ans = bad.exchange(&bytes).unwrap();
-    assert_eq!(result(&ans), Some(5014));
+    assert_eq!(result_code(&ans), Some(5014));
     let f = failed(&ans);
     assert_eq!(f.len(), 1);
     assert_eq!((f[0].code(), f[0].length()), (AVP_ORIGIN_STATE_ID, 12));
@@ -242,7 +223,7 @@ fn protocol_errors_get_their_answers_and_others_are_still_served() {
     // Failed-AVP names each, with a zero-filled value of its minimum size
     let req = bad.request(CMD_CREDIT_CONTROL, 4, vec![]);
     let ans = bad.exchange(&req.as_bytes().unwrap()).unwrap();
-    assert_eq!(result(&ans), Some(5005));
+    assert_eq!(result_code(&ans), Some(5005));
     assert!(!ans.header.is_error());
     let missing: Vec<(u32, usize)> = failed(&ans)
         .iter()
@@ -272,7 +253,7 @@ fn protocol_errors_get_their_answers_and_others_are_still_served() {
     ];
     let req = bad.request(CMD_CREDIT_CONTROL, 4, complete);
     let ans = bad.exchange(&req.as_bytes().unwrap()).unwrap();
-    assert_eq!(result(&ans), Some(2001));
+    assert_eq!(result_code(&ans), Some(2001));
     assert!(!ans.header.is_error());
 
     // the bad peer is still connected after all of that
@@ -332,24 +313,17 @@ fn broken_frames_close_only_their_connection() {
 
 #[test]
 fn connections_beyond_the_limit_are_closed_at_once() {
-    let mut n = Node::new(
-        "server.example.net",
-        "example.net",
-        NodeOptions {
-            ip_addresses: vec!["127.0.0.1".parse().unwrap()],
-            tcp_port: Some(0),
-            ..Default::default()
-        },
-    );
-    n.max_connections = 2;
-    n.add_application_id(AppId::auth(4));
-    n.add_peer("aaa://good.example.net", None, PeerOptions::default())
-        .unwrap();
-    n.start().unwrap();
-    let addr = n.listen_addresses()[0];
+    let n = TestNode::builder("server.example.net", "example.net")
+        .listen()
+        .configure(|n| n.max_connections = 2)
+        .app_id(AppId::auth(4))
+        .clients(&["good.example.net"])
+        .start();
+    let addr = n.addr();
     let mut good = Raw::connect(addr, "good.example.net");
+    // connect returns once the connection is in the listener's queue,
+    // which the node accepts in order: the idle one before the third
     let _idle = TcpStream::connect(addr).unwrap();
-    std::thread::sleep(Duration::from_millis(100));
     let mut third = TcpStream::connect(addr).unwrap();
     third
         .set_read_timeout(Some(Duration::from_secs(5)))
@@ -405,38 +379,22 @@ fn disconnect_cause_decides_reconnection() {
     ] {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let client = Node::new("client.example.net", "example.net", NodeOptions::default());
-        client.add_application_id(AppId::auth(4));
-        let peer = client
-            .add_peer(
-                &format!("aaa://raw-server.example.net:{port}"),
-                None,
-                PeerOptions {
-                    ip_addresses: vec!["127.0.0.1".parse().unwrap()],
-                    is_persistent: true,
-                    ..Default::default()
-                },
+        let client = TestNode::builder("client.example.net", "example.net")
+            .app_id(AppId::auth(4))
+            .peer(
+                PeerSpec::at("raw-server.example.net", port)
+                    .reconnect_wait(Duration::from_millis(100)),
             )
-            .unwrap();
-        {
-            let mut s = peer.settings.lock();
-            s.reconnect_wait = Duration::from_millis(100);
-            s.always_reconnect = always;
-        }
-        client.start().unwrap();
+            .build();
+        let peer = client.peer(0).clone();
+        peer.set_always_reconnect(always);
+        let client = client.start();
         let dpa = raw_server_sends_dpr(&listener, cause);
-        assert_eq!(result(&dpa), Some(2001));
+        assert_eq!(result_code(&dpa), Some(2001));
         assert_eq!(dpa.header.command_code, CMD_DISCONNECT_PEER);
         listener.set_nonblocking(true).unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_millis(1500);
-        let mut reconnected = false;
-        while std::time::Instant::now() < deadline {
-            if listener.accept().is_ok() {
-                reconnected = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        // the reconnect wait is 100 ms: 1.5 s to come back, or never
+        let reconnected = poll_until(Duration::from_millis(1500), || listener.accept().is_ok());
         assert_eq!(
             reconnected, expect_reconnect,
             "cause {cause}, always_reconnect {always}"
@@ -510,7 +468,7 @@ fn error_messages_do_not_echo_long_names_whole() {
         let name = Avp::new(avp, 0, long.as_str()).unwrap();
         let req = bad.request(CMD_CREDIT_CONTROL, app, vec![name]);
         let ans = bad.exchange(&req.as_bytes().unwrap()).unwrap();
-        assert_eq!(result(&ans), Some(code));
+        assert_eq!(result_code(&ans), Some(code));
         let text = ans
             .find_avp(&[(AVP_ERROR_MESSAGE, 0)])
             .and_then(Avp::as_str)
@@ -545,7 +503,7 @@ fn enumerated_values_the_dictionary_does_not_list_get_5004() {
         Avp::with_value(AVP_CC_REQUEST_TYPE, 0, AvpValue::Enumerated(99)).with_mandatory(true);
     let req = ccr_of_type(&mut bad, unknown.clone());
     let ans = bad.exchange(&req.as_bytes().unwrap()).unwrap();
-    assert_eq!(result(&ans), Some(5004), "{ans:?}");
+    assert_eq!(result_code(&ans), Some(5004), "{ans:?}");
     assert!(!ans.header.is_error());
     assert_eq!(failed(&ans), std::slice::from_ref(&unknown));
     // a listed value, and an unlisted one without the M bit, are served
@@ -555,7 +513,7 @@ fn enumerated_values_the_dictionary_does_not_list_get_5004() {
     ] {
         let req = ccr_of_type(&mut bad, avp);
         let ans = bad.exchange(&req.as_bytes().unwrap()).unwrap();
-        assert_eq!(result(&ans), Some(2001), "{ans:?}");
+        assert_eq!(result_code(&ans), Some(2001), "{ans:?}");
     }
     node.stop(Duration::from_secs(5), false).unwrap();
 
@@ -564,6 +522,6 @@ fn enumerated_values_the_dictionary_does_not_list_get_5004() {
     let mut bad = Raw::connect(addr, "bad.example.net");
     let req = ccr_of_type(&mut bad, unknown);
     let ans = bad.exchange(&req.as_bytes().unwrap()).unwrap();
-    assert_eq!(result(&ans), Some(2001), "{ans:?}");
+    assert_eq!(result_code(&ans), Some(2001), "{ans:?}");
     node.stop(Duration::from_secs(5), false).unwrap();
 }
