@@ -7,16 +7,16 @@
 
 use std::io::{ErrorKind, Read};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::support::cc::{answer, ccr};
 use crate::support::raw::{cer, closed_by_peer, result_code, RawPeer};
-use crate::support::wait_until;
+use crate::support::{poll_until, wait_until, Gate, PeerSpec, TestNode};
 use diameter::node::application::{AppBase, ThreadingApplication};
-use diameter::node::{Node, NodeOptions, PeerOptions};
+use diameter::node::Node;
 
 const REALM: &str = "example.net";
 const SERVER: &str = "ocs.example.net";
@@ -28,31 +28,14 @@ const SERVED: Duration = Duration::from_secs(10);
 /// A started server on 127.0.0.1 with the configured peer `PEER` (from
 /// 127.0.0.1) and application 4 answering CCRs; `configure` sets options.
 fn server(configure: impl FnOnce(&mut Node)) -> (Node, SocketAddr) {
-    let mut node = Node::new(
-        SERVER,
-        REALM,
-        NodeOptions {
-            ip_addresses: vec!["127.0.0.1".into()],
-            tcp_port: Some(0),
-            ..Default::default()
-        },
-    );
-    configure(&mut node);
-    let peer = node
-        .add_peer(
-            &format!("aaa://{PEER}"),
-            None,
-            PeerOptions {
-                ip_addresses: vec!["127.0.0.1".into()],
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    let app = ThreadingApplication::new(AppBase::auth(4), 2, answer);
-    node.add_application(app, &[peer], &[]);
-    node.start().unwrap();
-    let addr = node.listen_addresses()[0];
-    (node, addr)
+    let node = TestNode::builder(SERVER, REALM)
+        .listen()
+        .configure(configure)
+        .peer(PeerSpec::uri(&format!("aaa://{PEER}")))
+        .app(ThreadingApplication::new(AppBase::auth(4), 2, answer))
+        .start();
+    let addr = node.addr();
+    (node.node, addr)
 }
 
 /// A TCP connection to `to` from the address `from` (any port).
@@ -95,14 +78,14 @@ fn connect_from(from: Ipv4Addr, to: SocketAddr) -> std::io::Result<TcpStream> {
 /// `max` were opened; each is held until the server closes it or the flood
 /// stops.
 struct Flood {
-    stop: Arc<AtomicBool>,
+    stop: Gate,
     opened: Arc<AtomicU64>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
 impl Flood {
     fn start(to: SocketAddr, max: u64) -> Flood {
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = Gate::new();
         let opened = Arc::new(AtomicU64::new(0));
         let (s, o) = (stop.clone(), opened.clone());
         let thread = thread::spawn(move || {
@@ -110,7 +93,7 @@ impl Flood {
             let mut buf = [0u8; 1024];
             let mut n = 0u64;
             // held until stopped, even after the last one was opened
-            while !s.load(Ordering::Relaxed) {
+            while !s.is_open() {
                 for _ in 0..4 {
                     if open.len() >= 256 || n >= max {
                         break;
@@ -130,7 +113,8 @@ impl Flood {
                     Ok(_) => true,
                     Err(e) => e.kind() == ErrorKind::WouldBlock,
                 });
-                thread::sleep(Duration::from_millis(4));
+                // pacing, a stimulus: a round every 4 ms until stopped
+                s.wait(Duration::from_millis(4));
             }
         });
         Flood {
@@ -147,7 +131,7 @@ impl Flood {
 
 impl Drop for Flood {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.open();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -157,28 +141,27 @@ impl Drop for Flood {
 /// The configured peer connects (again and again until `deadline`), sends
 /// its CER and, once accepted, a CCR: the connection once served.
 fn get_in_and_be_served(addr: SocketAddr, n: u32, deadline: Instant) -> RawPeer {
-    loop {
-        assert!(
-            Instant::now() < deadline,
-            "the configured peer was not served within {SERVED:?}"
-        );
+    let mut admitted = None;
+    poll_until(deadline.saturating_duration_since(Instant::now()), || {
         let mut raw = RawPeer::open(addr, PEER, REALM);
         raw.stream
             .set_read_timeout(Some(Duration::from_secs(1)))
             .unwrap();
         let cea = raw.exchange(&cer(PEER, REALM, &[4], &[]).as_bytes().unwrap());
-        if cea.as_ref().and_then(result_code) != Some(2001) {
-            // refused, or closed before its CER was read: try again
-            thread::sleep(Duration::from_millis(20));
-            continue;
-        }
-        raw.stream.set_read_timeout(Some(SERVED)).unwrap();
-        let cca = raw
-            .exchange(&ccr(PEER, REALM, n).as_bytes().unwrap())
-            .expect("CCA");
-        assert_eq!(result_code(&cca), Some(2001), "{cca:?}");
-        return raw;
-    }
+        // refused, or closed before its CER was read: try again
+        let ok = cea.as_ref().and_then(result_code) == Some(2001);
+        admitted = ok.then_some(raw);
+        ok
+    });
+    let Some(mut raw) = admitted else {
+        panic!("the configured peer was not served within {SERVED:?}");
+    };
+    raw.stream.set_read_timeout(Some(SERVED)).unwrap();
+    let cca = raw
+        .exchange(&ccr(PEER, REALM, n).as_bytes().unwrap())
+        .expect("CCA");
+    assert_eq!(result_code(&cca), Some(2001), "{cca:?}");
+    raw
 }
 
 #[test]
