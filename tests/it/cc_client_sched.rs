@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::support::interop::{self, ok};
+use crate::support::poll_until;
 
 /// `(thread name, policy)` of each thread of `pid` (field 41 of
 /// `/proc/PID/task/TID/stat`: 0 `SCHED_OTHER`, 3 `SCHED_BATCH`).
@@ -66,9 +67,9 @@ fn sched_batch_load_threads_get_every_answer() {
         .unwrap();
     // sample the client's threads until it ends (at most 60 s)
     let (mut batch_load_threads, mut loop_policies) = (0, Vec::new());
-    for _ in 0..6000 {
+    poll_until(Duration::from_secs(60), || {
         if client.try_wait().unwrap().is_some() {
-            break;
+            return true;
         }
         for (name, policy) in policies(client.id()) {
             match name.as_str() {
@@ -77,8 +78,8 @@ fn sched_batch_load_threads_get_every_answer() {
                 _ => {}
             }
         }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+        false
+    });
     let out = client.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -8,16 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support::interop::{self, ok, PeerProcess, EXCHANGE, STARTUP};
+use crate::support::{PeerSpec, TestNode};
 use diameter::message::commands::{CreditControlAnswer, CreditControlRequest};
 use diameter::message::constants::*;
 use diameter::message::grouped::{GrantedServiceUnit, RequestedServiceUnit};
 use diameter::message::Message;
 use diameter::node::application::{AppBase, Application, HandlerResult, ThreadingApplication};
-use diameter::node::{Node, NodeOptions, PeerOptions};
-
-fn lo() -> std::net::IpAddr {
-    "127.0.0.1".parse().unwrap()
-}
 
 #[test]
 fn rust_client_python_cc_server() {
@@ -44,29 +40,15 @@ fn rust_client_python_cc_server() {
         ],
     ));
     ok(py.wait_for_line("EVENT started", STARTUP));
-    let node = Node::new(
-        "rustpgw.example.test",
-        "example.test",
-        NodeOptions::default(),
-    );
-    let peer = node
-        .add_peer(
-            &format!("aaa://pyocs.example.test:{port}"),
-            None,
-            PeerOptions {
-                ip_addresses: vec![lo().into()],
-                is_persistent: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
     let app = ThreadingApplication::new(
         AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
         0,
         |_, _| Ok(None),
     );
-    node.add_application(app.clone(), [&peer], &[]);
-    node.start().unwrap();
+    let node = TestNode::builder("rustpgw.example.test", "example.test")
+        .peer(PeerSpec::uri(&format!("aaa://pyocs.example.test:{port}")).persistent(true))
+        .app(app.clone())
+        .start();
     app.wait_for_ready(STARTUP)
         .unwrap_or_else(|e| panic!("{e}\n{}", py.dump()));
 
@@ -137,26 +119,18 @@ fn python_cc_client_rust_server() {
     if !interop::require_python() {
         return;
     }
-    let node = Node::new(
-        "rustocs.example.test",
-        "example.test",
-        NodeOptions {
-            ip_addresses: vec![lo().into()],
-            tcp_port: Some(0),
-            ..Default::default()
-        },
-    );
-    let peer = node
-        .add_peer("aaa://pypgw.example.test", None, PeerOptions::default())
-        .unwrap();
     let app: Arc<dyn Application> = ThreadingApplication::new(
         AppBase::auth(APP_DIAMETER_CREDIT_CONTROL_APPLICATION),
         8,
         answer_ccr,
     );
-    node.add_application(app, [&peer], &[]);
-    node.start().unwrap();
-    let port = node.listen_addresses()[0].port();
+    let node = TestNode::builder("rustocs.example.test", "example.test")
+        .listen()
+        .clients(&["pypgw.example.test"])
+        .app(app)
+        .start();
+    let peer = node.peer(0).clone();
+    let port = node.port();
     let py = ok(PeerProcess::python_peer(
         "py-cc-client",
         &[
