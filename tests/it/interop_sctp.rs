@@ -26,11 +26,11 @@ use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::cc::count;
 use crate::support::interop::{self, ok, runs_ok, wait_until, PeerProcess, EXCHANGE, STARTUP};
+use crate::support::poll_until;
 use crate::support::sctp::{in_vm, ip_cmd, sctp_or_skip};
 use diameter::node::peer::*;
 use diameter::node::{ListenTransport, Node, NodeOptions, PeerOptions};
@@ -243,15 +243,11 @@ impl FreeDiameter {
     /// SIGTERM and a wait of up to `timeout` for the exit.
     fn stop(&mut self, timeout: Duration) {
         sigterm(self.p());
-        let deadline = Instant::now() + timeout;
-        while self.p().is_running() {
-            assert!(
-                Instant::now() < deadline,
-                "freeDiameterd still running {timeout:?} after SIGTERM\n{}",
-                self.p().dump()
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
+        assert!(
+            poll_until(timeout, || !self.p().is_running()),
+            "freeDiameterd still running {timeout:?} after SIGTERM\n{}",
+            self.p().dump()
+        );
     }
 }
 
@@ -260,10 +256,7 @@ impl Drop for FreeDiameter {
         if let Some(p) = self.process.take() {
             if p.is_running() {
                 sigterm(&p);
-                let deadline = Instant::now() + Duration::from_secs(5);
-                while p.is_running() && Instant::now() < deadline {
-                    thread::sleep(Duration::from_millis(50));
-                }
+                poll_until(Duration::from_secs(5), || !p.is_running());
             }
             drop(p); // kills it if it is still running
         }

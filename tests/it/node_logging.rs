@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::support::alone;
+use crate::support::{alone, wait_until, PeerSpec, TestNode};
 use diameter::node::peer::AppId;
 use diameter::node::{Node, NodeOptions, PeerOptions};
 
@@ -57,26 +57,30 @@ fn targets_follow_pythons_logger_names() {
     server.stats_logging = true;
     server.start().unwrap();
     let port = server.listen_addresses()[0].port();
-    let client = Node::new("client.example.net", "example.net", NodeOptions::default());
-    client.add_application_id(AppId::auth(4));
-    let p = client
-        .add_peer(
-            &format!("aaa://server.example.net:{port}"),
-            None,
-            PeerOptions {
-                ip_addresses: vec![lo.into()],
-                is_persistent: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    client.start().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !p.is_ready() {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    std::thread::sleep(Duration::from_millis(1100));
+    let client = TestNode::builder("client.example.net", "example.net")
+        .app_id(AppId::auth(4))
+        .peer(PeerSpec::at("server.example.net", port))
+        .start_ready(Duration::from_secs(5));
+    // the server logs its peers and statistics every second
+    let logged = |target: &str, needle: &str| {
+        LOGGER
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(t, _, m)| t == target && m.contains(needle))
+    };
+    wait_until(
+        "the peers and statistics lines",
+        Duration::from_secs(5),
+        || {
+            logged("diameter.stats", "\"state\": \"READY\"")
+                && logged(
+                    "diameter.stats",
+                    "STATS=[{\"node_name\": \"server.example.net\"",
+                )
+        },
+    );
     client.stop(Duration::from_secs(5), false).unwrap();
     server.stop(Duration::from_secs(5), false).unwrap();
 

@@ -14,13 +14,13 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::raw::{closed_by_peer, result_code, RawPeer};
 use diameter::message::constants::*;
 use diameter::message::{Avp, Message};
 
-use crate::support::example;
+use crate::support::{example, holds_for, poll_until};
 
 /// A child process that is killed (and reaped) when the guard drops, so a
 /// failing test leaves nothing running.
@@ -30,14 +30,12 @@ impl Guard {
     /// Its exit status once it exits, waiting up to `limit`; `None` if it is
     /// still running then.
     fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + limit;
-        loop {
-            match self.0.try_wait() {
-                Ok(Some(status)) => return Some(status),
-                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
-                _ => return None,
-            }
-        }
+        let mut status = None;
+        poll_until(limit, || {
+            status = self.0.try_wait().ok().flatten();
+            status.is_some()
+        });
+        status
     }
 
     /// Sends `signal` to the child (still running: it was not reaped).
@@ -172,16 +170,17 @@ fn cc_server_with_stdin_closed_serves_until_sigterm_then_sends_dpr_and_exits_0()
     let (mut server, addr) = start_cc_server();
 
     // Standard input is closed from the start; the server must not take
-    // that as a reason to stop. Give it a moment to (wrongly) do so.
-    thread::sleep(Duration::from_secs(2));
-    assert!(
-        server.wait_exit(Duration::ZERO).is_none(),
-        "cc_server exited with its standard input closed"
+    // that as a reason to stop: it keeps running, and serving, a while.
+    holds_for(
+        "cc_server running with its standard input closed",
+        Duration::from_secs(2),
+        || server.wait_exit(Duration::ZERO).is_none(),
     );
-
     let mut raw = RawPeer::connect(addr, "pgw.example.test", "example.test");
     check_ccr(&mut raw, 0);
-    thread::sleep(Duration::from_secs(1));
+    holds_for("cc_server running", Duration::from_secs(1), || {
+        server.wait_exit(Duration::ZERO).is_none()
+    });
     check_ccr(&mut raw, 1);
 
     server.signal(libc::SIGTERM);
