@@ -114,7 +114,7 @@ fn a_proxy_handler_changes_requests_and_answers_and_answers_some_itself() {
     let mut proxy = loopback_node("proxy.proxy.net", "proxy.net", true);
     proxy.agent = Agent::Relay;
     let ocs = loopback_peer(
-        &mut proxy,
+        &proxy,
         "ocs.server.net",
         "server.net",
         Some(server.listen_addresses()[0].port()),
@@ -127,9 +127,9 @@ fn a_proxy_handler_changes_requests_and_answers_and_answers_some_itself() {
         ocs.is_ready()
     });
 
-    let mut client = loopback_node("pgw.client.net", "client.net", false);
+    let client = loopback_node("pgw.client.net", "client.net", false);
     let p = loopback_peer(
-        &mut client,
+        &client,
         "proxy.proxy.net",
         "proxy.net",
         Some(proxy.listen_addresses()[0].port()),
@@ -243,7 +243,7 @@ fn a_relay_entry_does_not_run_the_proxy_handler() {
     let mut relay = loopback_node("proxy.proxy.net", "proxy.net", true);
     relay.agent = Agent::Relay;
     let ocs = loopback_peer(
-        &mut relay,
+        &relay,
         "ocs.server.net",
         "server.net",
         Some(server.listen_addresses()[0].port()),
@@ -255,9 +255,9 @@ fn a_relay_entry_does_not_run_the_proxy_handler() {
     wait_until("relay connected", Duration::from_secs(10), || {
         ocs.is_ready()
     });
-    let mut client = loopback_node("pgw.client.net", "client.net", false);
+    let client = loopback_node("pgw.client.net", "client.net", false);
     let p = loopback_peer(
-        &mut client,
+        &client,
         "proxy.proxy.net",
         "proxy.net",
         Some(relay.listen_addresses()[0].port()),

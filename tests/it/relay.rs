@@ -94,12 +94,7 @@ fn requests_are_relayed_and_answers_come_back() {
 
     let mut relay = loopback_node("relay.relay.net", "relay.net", true);
     relay.agent = Agent::Relay;
-    let ocs = loopback_peer(
-        &mut relay,
-        "ocs.server.net",
-        "server.net",
-        Some(port(&server)),
-    );
+    let ocs = loopback_peer(&relay, "ocs.server.net", "server.net", Some(port(&server)));
     loopback_peer(&relay, "c1.client.net", "client.net", None);
     loopback_peer(&relay, "c2.client.net", "client.net", None);
     relay.add_route("server.net", None, RouteAction::Relay, [&ocs]);
@@ -323,12 +318,7 @@ fn unanswered_relayed_requests_expire_and_a_closed_next_hop_gets_3002() {
     let mut relay = loopback_node("relay.relay.net", "relay.net", true);
     relay.agent = Agent::Relay;
     relay.limits.relay_timeout = Duration::from_millis(300);
-    let ocs = loopback_peer(
-        &mut relay,
-        "ocs.server.net",
-        "server.net",
-        Some(port(&server)),
-    );
+    let ocs = loopback_peer(&relay, "ocs.server.net", "server.net", Some(port(&server)));
     loopback_peer(&relay, "c1.client.net", "client.net", None);
     relay.add_route("server.net", None, RouteAction::Relay, [&ocs]);
     relay.start().unwrap();
@@ -896,12 +886,7 @@ fn a_cached_answer_goes_only_to_the_same_request_through_a_relay() {
     server.start().unwrap();
     let mut relay = loopback_node("relay.relay.net", "relay.net", true);
     relay.agent = Agent::Relay;
-    let ocs = loopback_peer(
-        &mut relay,
-        "ocs.server.net",
-        "server.net",
-        Some(port(&server)),
-    );
+    let ocs = loopback_peer(&relay, "ocs.server.net", "server.net", Some(port(&server)));
     loopback_peer(&relay, "x.client.net", "client.net", None);
     loopback_peer(&relay, "y.client.net", "client.net", None);
     relay.add_route("server.net", None, RouteAction::Relay, [&ocs]);
