@@ -394,6 +394,27 @@ impl Application for LoopHolder {
     }
 }
 
+/// The name of the thread whose request waits in the loop's queue.
+const QUEUED: &str = "queued-request";
+
+/// Whether this process's thread named `name` sleeps (state `S` in
+/// /proc: blocked, here on its answer's channel).
+fn thread_sleeps(name: &str) -> bool {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return false;
+    };
+    tasks.flatten().any(|task| {
+        let path = task.path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
+        // the state follows the parenthesised name
+        let state = stat
+            .rsplit_once(") ")
+            .map(|(_, rest)| rest.starts_with('S'));
+        comm.trim_end() == name && state == Some(true)
+    })
+}
+
 #[test]
 fn requests_queued_when_the_loop_dies_fail_at_once() {
     // The client's loop is held inside a plain application's handle_request
@@ -436,19 +457,22 @@ fn requests_queued_when_the_loop_dies_fail_at_once() {
     client.inject_loop_panic().unwrap();
     let queued = {
         let holder = holder.clone();
-        std::thread::spawn(move || {
-            let t = Instant::now();
-            let r = holder
-                .base()
-                .send_request(ccr(CLIENT, REALM, 2), Duration::from_secs(3));
-            (r, t.elapsed())
-        })
+        std::thread::Builder::new()
+            .name(QUEUED.into())
+            .spawn(move || {
+                let t = Instant::now();
+                let r = holder
+                    .base()
+                    .send_request(ccr(CLIENT, REALM, 2), Duration::from_secs(3));
+                (r, t.elapsed())
+            })
+            .unwrap()
     };
-    wait_until("the request is routed", Duration::from_secs(5), || {
-        server_peer.outstanding.load(Ordering::SeqCst) == 1
+    // routed, then handed to the queue, and its caller waits for the
+    // answer: its thread sleeps
+    wait_until("the request is queued", Duration::from_secs(5), || {
+        server_peer.outstanding.load(Ordering::SeqCst) == 1 && thread_sleeps(QUEUED)
     });
-    // routed, and handed to the queue right after: let it get there
-    std::thread::sleep(Duration::from_millis(50));
     holder.release.open();
 
     let (r, took) = queued.join().unwrap();
