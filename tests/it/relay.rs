@@ -722,6 +722,10 @@ fn relayed_requests_fail_over_to_another_next_hop() {
     let waiting = ask(&mut client, Vec::new());
     client.send(&waiting.as_bytes().unwrap());
     let at_ocs2 = s2.recv().expect("the request at ocs2");
+    // ocs1's first connection is gone (as ocs2's in 4.) before it comes back
+    wait_until("ocs1 gone", Duration::from_secs(5), || {
+        ocs1.status.lock().connection.is_none()
+    });
     let mut s1 = server("ocs1.server.net", &ocs1);
     let mut dpr = s2.request(
         CMD_DISCONNECT_PEER,

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support::cc::{answer, app_requests, count, exchange};
-use crate::support::{lo, wait_until, PeerSpec, TestNode};
+use crate::support::node::lo;
+use crate::support::{wait_until, PeerSpec, TestNode};
 use diameter::message::constants::*;
 use diameter::message::{Avp, Message, MessageHeader};
 use diameter::node::application::{AppBase, Application, ThreadingApplication};

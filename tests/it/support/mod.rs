@@ -17,7 +17,7 @@ pub mod raw;
 pub mod sctp;
 pub mod wait;
 
-pub use node::{lo, loopback_node, loopback_peer, port, result_code, stop, PeerSpec, TestNode};
+pub use node::{loopback_node, loopback_peer, port, result_code, stop, PeerSpec, TestNode};
 pub use wait::{alone, holds_for, poll_until, wait_until, Arrivals, Gate};
 
 use std::path::PathBuf;
