@@ -268,11 +268,13 @@ fn field(line: &str, key: &str) -> Option<u64> {
 }
 
 /// Starts the `cc_server` example as `host` of [`REALM`] on a free port,
-/// answering `client`; returns it and its port.
-fn cc_server(host: &str, client: &str) -> (crate::support::interop::PeerProcess, u16) {
+/// answering `client` and logging the CCRs numbered `dumped...` (see
+/// [`crate::support::ccr_dumps`]: a prefix the load reaches early, with few
+/// numbers in all); returns it and its port.
+fn cc_server(host: &str, client: &str, dumped: u32) -> (crate::support::interop::PeerProcess, u16) {
     let port = crate::support::interop::free_port();
     let extra = ["--client-host", client, "--max-threads", "0"];
-    let log = crate::support::ccr_dumps(123);
+    let log = crate::support::ccr_dumps(dumped);
     let env = [("RUST_LOG", log.as_str())];
     (
         crate::support::cc_server(port, host, REALM, &extra, &env),
@@ -283,8 +285,8 @@ fn cc_server(host: &str, client: &str) -> (crate::support::interop::PeerProcess,
 #[test]
 fn cc_client_loses_one_of_two_cc_servers_to_sigkill() {
     use crate::support::interop::{ok, PeerProcess, STARTUP};
-    let (mut dying, dying_port) = cc_server("ocs1.example.net", CLIENT);
-    let (mut survivor, survivor_port) = cc_server("ocs2.example.net", CLIENT);
+    let (mut dying, dying_port) = cc_server("ocs1.example.net", CLIENT, 123);
+    let (mut survivor, survivor_port) = cc_server("ocs2.example.net", CLIENT, 123);
     let args: Vec<String> = [
         "--peer",
         &format!("127.0.0.1:{dying_port}"),
@@ -401,8 +403,8 @@ fn a_dpr_from_the_server_moves_its_requests_to_the_other() {
 fn cc_client_through_dra_loses_one_of_two_cc_servers_to_sigkill() {
     use crate::support::interop::{free_port, ok, PeerProcess, EXCHANGE, STARTUP};
     const REQUESTS: u64 = 30_000;
-    let (mut dying, dying_port) = cc_server("ocs1.example.net", "dra.relay.test");
-    let (mut survivor, survivor_port) = cc_server("ocs2.example.net", "dra.relay.test");
+    let (mut dying, dying_port) = cc_server("ocs1.example.net", "dra.relay.test", 12);
+    let (mut survivor, survivor_port) = cc_server("ocs2.example.net", "dra.relay.test", 12);
     let dra_port = free_port();
     let args: Vec<String> = [
         "--listen",
