@@ -1,7 +1,7 @@
 //! Fuzz target for the wire codec: decodes the input as a message, as an AVP
 //! and as a stream through the framer; whatever decodes must re-encode to
 //! bytes that decode to the same value and encode to the same bytes again.
-//! The checks live in `fuzz/src/check.rs`, which `tests/fuzz_seeds.rs` also
+//! The checks live in `fuzz/src/check.rs`, which `tests/it/fuzz_seeds.rs` also
 //! runs on the seed corpus as an ordinary test on stable.
 //!
 //! With cargo-fuzz (nightly):

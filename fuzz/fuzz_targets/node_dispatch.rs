@@ -3,7 +3,8 @@
 //! another connection, retransmissions claiming another peer, garbage,
 //! closed links, time) run on one server and several clients. It panics
 //! when a caller gets an answer meant for another request or a table grows
-//! beyond its bound. `tests/fuzz_seeds.rs` runs the seeds on stable.
+//! beyond its bound. The library's own tests run the seeds on the
+//! simulator (`src/node/core/sim.rs`) on stable.
 //!
 //! ```text
 //! cargo fuzz run node_dispatch fuzz/seeds/node_dispatch

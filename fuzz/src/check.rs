@@ -1,8 +1,8 @@
 //! The codec invariants checked on arbitrary input, shared by the cargo-fuzz
 //! target (`fuzz/fuzz_targets/message.rs`) and the stable test runners
-//! (`tests/fuzz_seeds.rs`, `tests/proptest_codec.rs`, which include this file
-//! with `#[path]`). Every check panics on a violation, which is what both
-//! libFuzzer and the test harness want.
+//! (`tests/it/fuzz_seeds.rs`, `tests/it/proptest_codec.rs`; the test
+//! support module includes this file with `#[path]`). Every check panics on
+//! a violation, which is what both libFuzzer and the test harness want.
 //!
 //! Invariants:
 //! - decoding never panics (message, single AVP, framer, `check_frame`);

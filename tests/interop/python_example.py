@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Runs one of python-diameter's own examples, as shipped in its source
-distribution, for the tests of the Rust ports (tests/python_examples.rs).
+distribution, for the tests of the Rust ports (tests/it/python_examples.rs).
 
 The script is run as `__main__` with its text unchanged but for the literals
 given with --replace (its ports and peer addresses, so that tests can use

@@ -10,7 +10,7 @@
 #   slowed     answering each request SLOW_MS milliseconds late (default 20)
 #              all along.
 # The relay is our `dra` example and, when freeDiameterd is installed,
-# freeDiameter (tests/interop/freediameter.py as in tests/relay_freediameter.rs:
+# freeDiameter (tests/interop/freediameter.py as in tests/it/relay_freediameter.rs:
 # rt_default routing realm server.test to both servers, rt_load_balance, its
 # watchdog at the wrapper's TwTimer of 6 s, TcTimer 2 s), with the same
 # servers and client. cc_client runs back to back in chunks of CHUNK requests

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Builds docs/porting.md and tests/porting_table.rs from the checked table
+"""Builds docs/porting.md and tests/it/porting_table.rs from the checked table
 tools/porting/porting.md.in, and checks that every public name of the
 installed python-diameter has a row.
 
@@ -45,7 +45,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 SOURCE = os.path.join(HERE, "porting.md.in")
 DOC = os.path.join(REPO, "docs", "porting.md")
-TEST = os.path.join(REPO, "tests", "porting_table.rs")
+TEST = os.path.join(REPO, "tests", "it", "porting_table.rs")
 
 KEYS = {"py", "rs", "names", "also", "setup", "check", "differs", "none"}
 
@@ -199,7 +199,7 @@ def summary(rows: list[Row]) -> str:
         f"{same} port in the same shape, {len(differs)} differ in shape and "
         f"{len(none)} have no Rust counterpart; the last column of each table "
         f"gives the reason. Every Rust spelling below compiles "
-        f"(`tests/porting_table.rs`, generated from the same table), and a test "
+        f"(`tests/it/porting_table.rs`, generated from the same table), and a test "
         f"checks the table against the names the installed package exports."
     )
 

@@ -2,18 +2,19 @@
 # Builds the crate's SCTP tests as static binaries and runs them in one boot
 # of the SCTP VM (run.sh):
 #   - the library's unit tests whose name contains "sctp",
-#   - every test of tests/sctp.rs, when that file exists,
-#   - every test of tests/interop_sctp.rs (freeDiameter over SCTP), when
-#     freeDiameterd ($INTEROP_FREEDIAMETERD, else from PATH) and its
-#     extensions are installed; they go into the VM with the certificates of
-#     tests/data/tls that its configuration names (SCTP_VM_EXTRA of run.sh).
+#   - the integration tests (tests/it) of the module sctp (tests/it/sctp.rs),
+#   - those of interop_sctp (tests/it/interop_sctp.rs, freeDiameter over
+#     SCTP), when freeDiameterd ($INTEROP_FREEDIAMETERD, else from PATH) and
+#     its extensions are installed; they go into the VM with the certificates
+#     of tests/data/tls that its configuration names (SCTP_VM_EXTRA of run.sh).
 #
 # Usage:
 #   tools/sctp-vm/test.sh [CARGO_ARGS...] [-- TEST_ARGS...]
 #
 # CARGO_ARGS go to `cargo test --no-run` (e.g. `--features tls`, `--release`);
-# TEST_ARGS are appended to both test binaries' arguments (e.g. `--nocapture`,
-# or a name filter). Tests run one at a time (--test-threads=1).
+# TEST_ARGS are appended to both test binaries' arguments (e.g. `--nocapture`;
+# a name filter adds to the binary's own, as libtest runs the tests matching
+# any filter). Tests run one at a time (--test-threads=1).
 #
 # The static build lives in target/static (or $SCTP_VM_TARGET_DIR), apart
 # from the normal build, which it therefore does not invalidate; debug info
@@ -58,16 +59,18 @@ lib_bin=$(build --lib) || lib_bin=""
     exit 2
 }
 cmd=("$lib_bin" sctp --test-threads=1 ${test_args[@]+"${test_args[@]}"})
-sctp_bin=$(build --test sctp) || sctp_bin=""
-[ -n "$sctp_bin" ] || {
-    echo "sctp-vm: building tests/sctp.rs failed" >&2
+it_bin=$(build --test it) || it_bin=""
+[ -n "$it_bin" ] || {
+    echo "sctp-vm: building the integration tests (tests/it) failed" >&2
     exit 2
 }
-cmd+=(-- "$sctp_bin" --test-threads=1 ${test_args[@]+"${test_args[@]}"})
+# the modules sctp and interop_sctp (a filter matches anywhere in a name)
+it_filters=(sctp::)
 
 # without freeDiameter the interop tests are skipped, except in CI
 skip_interop() {
-    echo "sctp-vm: $1, skipping tests/interop_sctp.rs" >&2
+    echo "sctp-vm: $1, skipping tests/it/interop_sctp.rs" >&2
+    it_filters+=(--skip interop_sctp::)
     if [ -n "${CI:-}" ]; then
         echo "sctp-vm: CI is set: freeDiameter must be installed" >&2
         exit 1
@@ -93,21 +96,16 @@ if [ -n "$fdd" ] && [ -x "$fdd" ]; then
     if [ -z "$ext" ]; then
         skip_interop "freeDiameterd found but not its extensions (acl_wl.fdx)"
     else
-        interop_bin=$(build --test interop_sctp) || interop_bin=""
-        [ -n "$interop_bin" ] || {
-            echo "sctp-vm: building tests/interop_sctp.rs failed" >&2
-            exit 2
-        }
         extra=("$fdd" "$ext")
         for f in fd.example.test.pem fd.example.test.key ca.pem; do
             extra+=("$repo/tests/data/tls/$f")
         done
         export INTEROP_FREEDIAMETERD=$fdd
-        cmd+=(-- "$interop_bin" --test-threads=1 ${test_args[@]+"${test_args[@]}"})
     fi
 else
     skip_interop "no freeDiameterd on this host"
 fi
+cmd+=(-- "$it_bin" "${it_filters[@]}" --test-threads=1 ${test_args[@]+"${test_args[@]}"})
 export SCTP_VM_EXTRA="${SCTP_VM_EXTRA:-} ${extra[*]+"${extra[*]}"}"
 
 exec "$here/run.sh" "${cmd[@]}"

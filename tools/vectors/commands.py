@@ -27,7 +27,7 @@ temporary folder and unpacked there.
 
 Writes tests/data/python-golden/commands/ (<name>.hex and
 <name>.plain.dump.txt; the README there is hand-written and kept) and
-tests/commands_golden.rs, which builds every message with the Rust typed
+tests/it/commands_golden.rs, which builds every message with the Rust typed
 structs and compares it with python's bytes. The output is byte-identical
 from run to run. Needs rustfmt on PATH (the Rust file is formatted with it).
 """
@@ -65,7 +65,7 @@ import diameter.message.avp.grouped as pgrouped  # noqa: E402
 EXPECTED_VERSION = "0.9.0"
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 OUT = os.path.join(ROOT, "tests", "data", "python-golden", "commands")
-RS_OUT = os.path.join(ROOT, "tests", "commands_golden.rs")
+RS_OUT = os.path.join(ROOT, "tests", "it", "commands_golden.rs")
 DICT = os.path.join(ROOT, "tools", "dictionary")
 
 # every datetime.datetime.now() of the tests and of the example (UTC)
@@ -1062,7 +1062,7 @@ def rust_test(v: Vector, data: bytes, uses: Uses) -> tuple[str, list[str]]:
             lines.append(f"m.{rid(attr)} = {field_expr(shapes[attr], vals, uses)};")
     if built[3]:
         lines.append(f"m.additional_avps = {field_expr('vec', tuple(('avp', a) for a in built[3]), uses)};")
-    golden = f'include_str!("data/python-golden/commands/{v.name}.hex")'
+    golden = f'include_str!("../data/python-golden/commands/{v.name}.hex")'
     if decoded == built:
         lines.append(f"check(m, {golden});")
     else:
