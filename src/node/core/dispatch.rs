@@ -1487,6 +1487,24 @@ pub(crate) fn record_answer(
     out.push_back(Delivery::Peer(peer.clone(), change));
 }
 
+/// Queues an answer the node gives itself (an error, a 3xxx of an agent)
+/// on `machine`, and records it in the peer's statistics.
+pub(crate) fn send_own_answer(
+    out: &mut VecDeque<Delivery>,
+    machine: &mut Connection,
+    peer: Option<&Arc<Peer>>,
+    command_code: u32,
+    answer: &Message,
+) {
+    let Ok(bytes) = answer.as_bytes() else {
+        return;
+    };
+    let _ = machine.send_bytes(&bytes, false);
+    if let Some(peer) = peer {
+        record_answer(out, peer, command_code, Duration::ZERO, &bytes);
+    }
+}
+
 /// A DPR's Disconnect-Cause in log lines: the number, or "none".
 pub(crate) struct CauseText(pub(crate) Option<i32>);
 

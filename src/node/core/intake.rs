@@ -4,7 +4,7 @@
 //! matches, or is dropped.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use log::debug;
 
@@ -250,18 +250,13 @@ impl Dispatch {
                 answer.append_avp(failed);
             }
         }
-        if let Ok(bytes) = answer.as_bytes() {
-            let _ = machine.send_bytes(&bytes, false);
-            if let Some(peer) = &conn.peer {
-                record_answer(
-                    &mut self.deliveries,
-                    peer,
-                    msg.header.command_code,
-                    Duration::ZERO,
-                    &bytes,
-                );
-            }
-        }
+        send_own_answer(
+            &mut self.deliveries,
+            machine,
+            conn.peer.as_ref(),
+            msg.header.command_code,
+            &answer,
+        );
     }
 
     /// An answer arrived: it completes a request sent on this same

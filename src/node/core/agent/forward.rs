@@ -18,7 +18,7 @@ use crate::node::core::agent::relay::{self, Decision, RedirectTo};
 use crate::node::core::agent::relay_failover::next_hops;
 use crate::node::core::conn::Relayed;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use log::debug;
 
@@ -418,18 +418,13 @@ impl Dispatch {
                 .filter(|a| a.code() == AVP_PROXY_INFO && a.vendor_id() == 0)
                 .cloned(),
         );
-        if let Ok(bytes) = answer.as_bytes() {
-            let _ = machine.send_bytes(&bytes, false);
-            if let Some(peer) = &conn.peer {
-                record_answer(
-                    &mut self.deliveries,
-                    peer,
-                    msg.header.command_code,
-                    Duration::ZERO,
-                    &bytes,
-                );
-            }
-        }
+        send_own_answer(
+            &mut self.deliveries,
+            machine,
+            conn.peer.as_ref(),
+            msg.header.command_code,
+            &answer,
+        );
         self.dirty.push(id);
     }
 
