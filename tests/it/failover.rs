@@ -272,8 +272,19 @@ fn field(line: &str, key: &str) -> Option<u64> {
 /// [`crate::support::ccr_dumps`]: a prefix the load reaches early, with few
 /// numbers in all); returns it and its port.
 fn cc_server(host: &str, client: &str, dumped: u32) -> (crate::support::interop::PeerProcess, u16) {
+    cc_server_with(host, client, dumped, &[])
+}
+
+/// A cc_server as [`cc_server`] does, with `more` arguments.
+fn cc_server_with(
+    host: &str,
+    client: &str,
+    dumped: u32,
+    more: &[&str],
+) -> (crate::support::interop::PeerProcess, u16) {
     let port = crate::support::interop::free_port();
-    let extra = ["--client-host", client, "--max-threads", "0"];
+    let mut extra = vec!["--client-host", client, "--max-threads", "0"];
+    extra.extend_from_slice(more);
     let log = crate::support::ccr_dumps(dumped);
     let env = [("RUST_LOG", log.as_str())];
     (
@@ -403,7 +414,15 @@ fn a_dpr_from_the_server_moves_its_requests_to_the_other() {
 fn cc_client_through_dra_loses_one_of_two_cc_servers_to_sigkill() {
     use crate::support::interop::{free_port, ok, PeerProcess, EXCHANGE, STARTUP};
     const REQUESTS: u64 = 30_000;
-    let (mut dying, dying_port) = cc_server("ocs1.example.net", "dra.relay.test", 12);
+    // ocs1 answers each request after 2 ms: whenever it dies, the dra has
+    // requests waiting on it (its answers never all come back between two
+    // requests), so the kill always catches some in flight
+    let (mut dying, dying_port) = cc_server_with(
+        "ocs1.example.net",
+        "dra.relay.test",
+        12,
+        &["--delay-ms", "2"],
+    );
     let (mut survivor, survivor_port) = cc_server("ocs2.example.net", "dra.relay.test", 12);
     let dra_port = free_port();
     let args: Vec<String> = [
