@@ -112,6 +112,9 @@ pub(crate) enum Delivery {
         /// The Disconnect-Cause of the DPR that closed it, when one other
         /// than REBOOTING did.
         after_dpr: Option<CauseText>,
+        /// The applications its connection advertised (give it back to
+        /// `reconnect_after`).
+        generation: u64,
     },
 }
 
@@ -406,7 +409,12 @@ impl Dispatch {
 
     /// No connection to `peer` could be opened: try again later.
     pub(crate) fn connect_failed(&mut self, _now: Instant, peer: &Arc<Peer>) {
-        self.schedule_reconnect(peer, DISCONNECT_REASON_FAILED_CONNECT, None);
+        self.schedule_reconnect(
+            peer,
+            DISCONNECT_REASON_FAILED_CONNECT,
+            None,
+            self.apps_generation,
+        );
         if !self.has_connection(peer, None) {
             self.redirect_host_lost(peer);
         }
@@ -680,19 +688,20 @@ impl Dispatch {
         info!(target: "diameter.node", "{peer}: disconnected (reason {reason:#04x})");
         self.ready_changed = true;
         self.redirect_host_lost(&peer);
-        self.schedule_reconnect(&peer, reason, conn.dpr_cause);
-        if conn.apps_generation != self.apps_generation {
-            // opened with the applications of before: perhaps refused for
-            // them (5010), so no reason to wait before trying the new ones
-            if let Some((at, _)) = self.reconnect_at.get_mut(&peer_key(&peer)) {
-                *at = now;
-            }
-        }
+        self.schedule_reconnect(&peer, reason, conn.dpr_cause, conn.apps_generation);
     }
 
     /// Persistent peers come back after `reconnect_wait`, unless they said
     /// they do not want to talk (a DPR other than REBOOTING), or we stop.
-    pub(crate) fn schedule_reconnect(&mut self, peer: &Arc<Peer>, reason: u8, cause: Option<i32>) {
+    /// `generation`: the applications the connection advertised (see
+    /// [`reconnect_after`](Self::reconnect_after)).
+    pub(crate) fn schedule_reconnect(
+        &mut self,
+        peer: &Arc<Peer>,
+        reason: u8,
+        cause: Option<i32>,
+        generation: u64,
+    ) {
         if !peer.persistent || self.stopping.is_some() {
             return;
         }
@@ -701,17 +710,32 @@ impl Dispatch {
         self.deliveries.push_back(Delivery::Reconnect {
             peer: peer.clone(),
             after_dpr: (reason == DISCONNECT_REASON_DPR && !rebooting).then_some(CauseText(cause)),
+            generation,
         });
     }
 
     /// The loop read `peer`'s settings after [`Delivery::Reconnect`]: it is
     /// connected again after `wait` (unless the node stops meanwhile).
-    pub(crate) fn reconnect_after(&mut self, now: Instant, peer: &Arc<Peer>, wait: Duration) {
+    /// A connection that advertised applications of before (`generation`
+    /// older than the node's) comes back at once: it was perhaps refused
+    /// for them (5010), and there is no reason to wait before trying the
+    /// new ones.
+    pub(crate) fn reconnect_after(
+        &mut self,
+        now: Instant,
+        peer: &Arc<Peer>,
+        wait: Duration,
+        generation: u64,
+    ) {
         if self.stopping.is_some() {
             return;
         }
-        self.reconnect_at
-            .insert(peer_key(peer), (later(now, wait), peer.clone()));
+        let at = if generation != self.apps_generation {
+            now
+        } else {
+            later(now, wait)
+        };
+        self.reconnect_at.insert(peer_key(peer), (at, peer.clone()));
     }
 
     // ---- commands from other threads ----

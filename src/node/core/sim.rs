@@ -65,11 +65,19 @@ impl End {
                 Delivery::Peer(peer, change) => {
                     peer.apply(change, std::time::UNIX_EPOCH, 0);
                 }
-                Delivery::Reconnect { peer, after_dpr } => {
+                Delivery::Reconnect {
+                    peer,
+                    after_dpr,
+                    generation,
+                } => {
                     let settings = peer.settings.lock().clone();
                     if after_dpr.is_none() || settings.always_reconnect {
-                        self.dispatch
-                            .reconnect_after(now, &peer, settings.reconnect_wait);
+                        self.dispatch.reconnect_after(
+                            now,
+                            &peer,
+                            settings.reconnect_wait,
+                            generation,
+                        );
                     }
                 }
                 _ => {}

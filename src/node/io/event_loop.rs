@@ -430,15 +430,22 @@ impl Loop {
                 Delivery::RedirectCache(change) => {
                     self.handle.redirects.with(|c| c.apply(change, Arc::ptr_eq));
                 }
-                Delivery::Reconnect { peer, after_dpr } => {
+                Delivery::Reconnect {
+                    peer,
+                    after_dpr,
+                    generation,
+                } => {
                     let settings = peer.settings.lock().clone();
                     match after_dpr {
                         Some(cause) if !settings.always_reconnect => {
                             info!(target: "diameter.node", "{peer}: not reconnecting after DPR (cause {cause})");
                         }
-                        _ => self
-                            .dispatch
-                            .reconnect_after(now, &peer, settings.reconnect_wait),
+                        _ => self.dispatch.reconnect_after(
+                            now,
+                            &peer,
+                            settings.reconnect_wait,
+                            generation,
+                        ),
                     }
                 }
                 Delivery::LateAnswer { app, msg } => {
